@@ -1,0 +1,28 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Each creates .venv from nothing (Python 3.11 + pip) and then does its job.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lmpshear demo --out demo-output
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_inprocess.py
+
+clean:
+	rm -rf $(VENV) demo-output build dist
