@@ -1,0 +1,576 @@
+"""Typed, validated run specifications loaded from TOML.
+
+A spec has three parts: ``engine``, ``[system]`` (the model liquid) and ``[protocol]`` (how it is
+prepared, sheared and sampled). A file may start with ``extends = "PRESET"`` (a name from
+``inputs/`` or a path relative to the file) and override any key; tables merge key by key, arrays
+(species, rates) are replaced whole.
+
+Loading checks everything at once and reports every problem in one :class:`UserError`: unknown
+keys, missing fields, wrong types, non-positive rates, fractions that do not sum to 1, a sampling
+interval that is not a whole number of timesteps, and so on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lmpshear import resources
+from lmpshear.errors import UserError
+
+POTENTIAL_STYLES = ("lj", "ipl")
+CUTOFF_MODES = ("per_pair", "global")
+INIT_MODES = ("random", "file")
+ENGINES = ("lammps",)
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
+SYSTEM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_REL_TOL = 1e-9
+
+
+# ----------------------------------------------------------------------------------------------
+# Spec dataclasses
+
+
+@dataclass(frozen=True)
+class Species:
+    name: str
+    fraction: float
+    mass: float
+    diameter: float
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Interaction between species ``a`` and ``b`` (indices into ``System.species``)."""
+
+    a: int
+    b: int
+    epsilon: float
+    sigma: float
+    cutoff: float  # absolute, in length units
+
+
+@dataclass(frozen=True)
+class Potential:
+    style: str  # "lj": 4 eps [(s/r)^12 - (s/r)^6];  "ipl": eps (s/r)^n
+    cutoff: float
+    cutoff_mode: str  # "per_pair": r_c = cutoff * sigma_ab; "global": r_c = cutoff
+    shift: bool
+    exponent: int  # ipl only
+    mixing: str  # how unlisted pairs are filled: "additive" sigma, geometric epsilon; or "none"
+    epsilon: float  # epsilon of species pairs filled by mixing
+    pairs: dict[str, dict[str, float]]  # explicit "A-B" -> {epsilon, sigma}
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    dimension: int
+    n_particles: int
+    temperature: float
+    species: tuple[Species, ...]
+    potential: Potential
+    number_density: float | None = None
+    volume_fraction: float | None = None
+
+    # -- derived ---------------------------------------------------------------------------
+    def counts(self) -> list[int]:
+        """Exact particle numbers per species (largest-remainder rounding of the fractions)."""
+        raw = [s.fraction * self.n_particles for s in self.species]
+        counts = [math.floor(r) for r in raw]
+        order = sorted(range(len(raw)), key=lambda i: raw[i] - counts[i], reverse=True)
+        for i in order[: self.n_particles - sum(counts)]:
+            counts[i] += 1
+        return counts
+
+    def particle_volume(self, diameter: float) -> float:
+        if self.dimension == 3:
+            return math.pi * diameter**3 / 6.0
+        return math.pi * diameter**2 / 4.0
+
+    @property
+    def volume(self) -> float:
+        """Volume (area in 2D) of the periodic cell."""
+        if self.number_density is not None:
+            return self.n_particles / self.number_density
+        occupied = sum(n * self.particle_volume(s.diameter) for n, s in zip(self.counts(), self.species))
+        return occupied / self.volume_fraction
+
+    @property
+    def box_length(self) -> float:
+        """Edge of the cubic (square) cell at the start of shear."""
+        return self.volume ** (1.0 / self.dimension)
+
+    def pairs(self) -> list[Pair]:
+        """Every unordered species pair with resolved epsilon, sigma and absolute cutoff."""
+        pot = self.potential
+        index = {s.name: i for i, s in enumerate(self.species)}
+        out = []
+        for i, si in enumerate(self.species):
+            for j in range(i, len(self.species)):
+                sj = self.species[j]
+                explicit = pot.pairs.get(f"{si.name}-{sj.name}") or pot.pairs.get(f"{sj.name}-{si.name}")
+                if explicit is not None:
+                    eps, sig = explicit["epsilon"], explicit["sigma"]
+                else:
+                    eps, sig = pot.epsilon, 0.5 * (si.diameter + sj.diameter)
+                cut = pot.cutoff * sig if pot.cutoff_mode == "per_pair" else pot.cutoff
+                out.append(Pair(index[si.name], index[sj.name], eps, sig, cut))
+        return out
+
+
+@dataclass(frozen=True)
+class Rate:
+    rate: float
+    sample_interval: float
+    thermo_interval: float | None = None  # default: sample_interval
+
+
+@dataclass(frozen=True)
+class Protocol:
+    seed: int
+    timestep: float
+    thermostat_damp: float
+    equilibration_time: float
+    rates: tuple[Rate, ...]
+    init: str = "random"
+    init_file: str | None = None
+    melt_temperature: float | None = None
+    melt_time: float = 0.0
+    steady_strain: float | None = None
+    steady_time: float | None = None
+    production_strain: float | None = None
+    production_time: float | None = None
+    checkpoint_every: int = 100
+    store_velocities: bool = False
+    max_temperature_ratio: float = 2.0
+    neighbor_skin: float = 0.3
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    engine: str
+    system: System
+    protocol: Protocol
+    source: str = ""  # where it was loaded from (for messages)
+
+    # -- rate selection --------------------------------------------------------------------
+    def rate_values(self) -> list[float]:
+        return [r.rate for r in self.protocol.rates]
+
+    def select_rate(self, rate: float | None) -> "RunSpec":
+        """The spec restricted to one shear rate (which must be listed in the protocol)."""
+        rates = self.protocol.rates
+        if rate is None:
+            if len(rates) == 1:
+                return self
+            listed = ", ".join(f"{r.rate:g}" for r in rates)
+            raise UserError(f"{self.source}: the protocol lists {len(rates)} shear rates ({listed}); choose one with --rate")
+        for r in rates:
+            if math.isclose(r.rate, rate, rel_tol=1e-6):
+                return replace(self, protocol=replace(self.protocol, rates=(r,)))
+        listed = ", ".join(f"{r.rate:g}" for r in rates)
+        raise UserError(f"{self.source}: shear rate {rate:g} is not in the protocol (listed: {listed})")
+
+    @property
+    def rate(self) -> Rate:
+        if len(self.protocol.rates) != 1:
+            raise UserError(f"{self.source}: a run needs exactly one shear rate")
+        return self.protocol.rates[0]
+
+    # -- derived step counts (single-rate specs) --------------------------------------------
+    def steps(self, interval: float) -> int:
+        return int(round(interval / self.protocol.timestep))
+
+    @property
+    def sample_steps(self) -> int:
+        return self.steps(self.rate.sample_interval)
+
+    @property
+    def thermo_steps(self) -> int:
+        return self.steps(self.rate.thermo_interval or self.rate.sample_interval)
+
+    @property
+    def steady_strain(self) -> float:
+        p = self.protocol
+        return p.steady_strain if p.steady_strain is not None else p.steady_time * self.rate.rate
+
+    @property
+    def total_strain(self) -> float:
+        p = self.protocol
+        prod = p.production_strain if p.production_strain is not None else p.production_time * self.rate.rate
+        return self.steady_strain + prod
+
+    @property
+    def n_samples(self) -> int:
+        """Frames after the one at t = 0 (rounded up to whole samples)."""
+        total_time = self.total_strain / self.rate.rate
+        return max(1, math.ceil(total_time / self.rate.sample_interval - _REL_TOL))
+
+    @property
+    def shear_steps(self) -> int:
+        return self.n_samples * self.sample_steps
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict in the TOML schema; ``load_dict(spec.to_dict())`` gives the spec back."""
+        s, p, pot = self.system, self.protocol, self.system.potential
+        system: dict[str, Any] = {
+            "name": s.name,
+            "dimension": s.dimension,
+            "n_particles": s.n_particles,
+            "temperature": s.temperature,
+        }
+        if s.number_density is not None:
+            system["number_density"] = s.number_density
+        else:
+            system["volume_fraction"] = s.volume_fraction
+        system["species"] = [vars(sp).copy() for sp in s.species]
+        potential: dict[str, Any] = {
+            "style": pot.style,
+            "cutoff": pot.cutoff,
+            "cutoff_mode": pot.cutoff_mode,
+            "shift": pot.shift,
+            "mixing": pot.mixing,
+            "epsilon": pot.epsilon,
+        }
+        if pot.style == "ipl":
+            potential["exponent"] = pot.exponent
+        if pot.pairs:
+            potential["pairs"] = {k: dict(v) for k, v in pot.pairs.items()}
+        system["potential"] = potential
+        protocol: dict[str, Any] = {}
+        for key, value in vars(p).items():
+            if key == "rates":
+                continue
+            if value is not None:
+                protocol[key] = value
+        protocol["rates"] = [{k: v for k, v in vars(r).items() if v is not None} for r in p.rates]
+        return {"engine": self.engine, "system": system, "protocol": protocol}
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading and validation
+
+
+class _Checker:
+    """Reads typed values out of nested tables, collecting every error with its key path."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.errors: list[str] = []
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}")
+
+    def table(self, parent: dict, key: str, where: str) -> dict:
+        value = parent.get(key)
+        if value is None:
+            self.error(f"{where}{key}", "missing table")
+            return {}
+        if not isinstance(value, dict):
+            self.error(f"{where}{key}", "must be a table")
+            return {}
+        return value
+
+    def get(self, tbl: dict, key: str, where: str, kind: str, *, required: bool = True, default: Any = None,
+            positive: bool = False, nonnegative: bool = False, choices: tuple | None = None) -> Any:
+        path = f"{where}{key}"
+        if key not in tbl:
+            if required:
+                self.error(path, "missing")
+            return default
+        value = tbl[key]
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.error(path, f"must be a number, got {value!r}")
+                return default
+            value = float(value)
+            if not math.isfinite(value):
+                self.error(path, "must be finite")
+                return default
+        elif kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.error(path, f"must be an integer, got {value!r}")
+                return default
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                self.error(path, f"must be true or false, got {value!r}")
+                return default
+        elif kind == "str":
+            if not isinstance(value, str):
+                self.error(path, f"must be a string, got {value!r}")
+                return default
+        if positive and value <= 0:
+            self.error(path, f"must be > 0, got {value!r}")
+            return default
+        if nonnegative and value < 0:
+            self.error(path, f"must be >= 0, got {value!r}")
+            return default
+        if choices is not None and value not in choices:
+            self.error(path, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
+            return default
+        return value
+
+    def no_extra(self, tbl: dict, allowed: set[str], where: str) -> None:
+        for key in tbl:
+            if key not in allowed:
+                self.error(f"{where}{key}", "unknown key")
+
+    def one_of(self, tbl: dict, keys: tuple[str, str], where: str) -> None:
+        present = [k for k in keys if k in tbl]
+        if len(present) != 1:
+            self.error(f"{where}{keys[0]}", f"give exactly one of {keys[0]} or {keys[1]}")
+
+    def finish(self) -> None:
+        if self.errors:
+            lines = "\n  ".join(self.errors)
+            raise UserError(f"invalid run spec {self.source}:\n  {lines}")
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """Read a TOML file and fold in the chain of ``extends``."""
+    path = path.resolve()
+    if path in seen:
+        raise UserError(f"{path}: 'extends' forms a cycle")
+    data = _read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise UserError(f"{path}: 'extends' must be a preset name or a path")
+    candidate = path.parent / parent
+    parent_path = candidate if candidate.suffix == ".toml" and candidate.is_file() else resources.preset_path(parent)
+    return _merge(_resolve(parent_path, seen + (path,)), data)
+
+
+def locate(config: str | Path) -> Path:
+    """A config argument is a TOML path or the name of a shipped preset."""
+    path = Path(config)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        return path
+    return resources.preset_path(str(config))
+
+
+def load(config: str | Path) -> RunSpec:
+    """Load and validate a run spec from a TOML path or a preset name."""
+    path = locate(config)
+    spec = load_dict(_resolve(path), source=str(path))
+    if spec.protocol.init == "file":
+        init = Path(spec.protocol.init_file)
+        if not init.is_absolute():
+            init = (path.parent / init).resolve()
+        if not init.is_file():
+            raise UserError(f"{path}: protocol.init_file not found: {init}")
+        spec = replace(spec, protocol=replace(spec.protocol, init_file=str(init)))
+    return spec
+
+
+def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
+    c = _Checker(source)
+    c.no_extra(data, {"engine", "system", "protocol"}, "")
+    engine = c.get(data, "engine", "", "str", required=False, default="lammps", choices=ENGINES)
+    system = _load_system(c, c.table(data, "system", ""))
+    protocol = _load_protocol(c, c.table(data, "protocol", ""))
+    c.finish()
+    spec = RunSpec(engine=engine, system=system, protocol=protocol, source=source)
+    _check_consistency(c, spec)
+    c.finish()
+    return spec
+
+
+def _load_system(c: _Checker, t: dict) -> System | None:
+    w = "system."
+    c.no_extra(t, {"name", "dimension", "n_particles", "number_density", "volume_fraction", "temperature",
+                   "species", "potential"}, w)
+    name = c.get(t, "name", w, "str")
+    if name is not None and not SYSTEM_NAME_RE.match(name):
+        c.error(f"{w}name", "use letters, digits, '_', '-', '.' (at most 64)")
+    dim = c.get(t, "dimension", w, "int", choices=(2, 3))
+    n = c.get(t, "n_particles", w, "int", positive=True)
+    temp = c.get(t, "temperature", w, "float", positive=True)
+    c.one_of(t, ("number_density", "volume_fraction"), w)
+    rho = c.get(t, "number_density", w, "float", required=False, positive=True)
+    phi = c.get(t, "volume_fraction", w, "float", required=False, positive=True)
+    if phi is not None and phi >= 1:
+        c.error(f"{w}volume_fraction", "must be < 1")
+
+    species = []
+    raw_species = t.get("species")
+    if not isinstance(raw_species, list) or not raw_species or not all(isinstance(s, dict) for s in raw_species):
+        c.error(f"{w}species", "must be a non-empty array of tables ([[system.species]])")
+        raw_species = []
+    for k, s in enumerate(raw_species):
+        sw = f"{w}species[{k}]."
+        c.no_extra(s, {"name", "fraction", "mass", "diameter"}, sw)
+        sname = c.get(s, "name", sw, "str")
+        if sname is not None and not NAME_RE.match(sname):
+            c.error(f"{sw}name", f"{sname!r} is not a valid species name (a letter, then letters, digits or '_')")
+        frac = c.get(s, "fraction", sw, "float", positive=True)
+        mass = c.get(s, "mass", sw, "float", positive=True)
+        diam = c.get(s, "diameter", sw, "float", positive=True)
+        species.append(Species(sname, frac, mass, diam))
+    if species and all(s.fraction is not None for s in species):
+        total = sum(s.fraction for s in species)
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            c.error(f"{w}species", f"fractions sum to {total:g}, not 1")
+    names = [s.name for s in species]
+    if len(set(names)) != len(names):
+        c.error(f"{w}species", "species names must be distinct")
+
+    potential = _load_potential(c, c.table(t, "potential", w), names)
+    if c.errors:
+        return None
+    system = System(name, dim, n, temp, tuple(species), potential, rho, phi)
+    for count, s in zip(system.counts(), species):
+        if count < 1:
+            c.error(f"{w}species", f"fraction {s.fraction:g} of species {s.name} gives no particle at N={n}")
+    return system
+
+
+def _load_potential(c: _Checker, t: dict, names: list[str]) -> Potential | None:
+    w = "system.potential."
+    c.no_extra(t, {"style", "cutoff", "cutoff_mode", "shift", "exponent", "mixing", "epsilon", "pairs"}, w)
+    style = c.get(t, "style", w, "str", choices=POTENTIAL_STYLES)
+    cutoff = c.get(t, "cutoff", w, "float", positive=True)
+    mode = c.get(t, "cutoff_mode", w, "str", required=False, default="per_pair", choices=CUTOFF_MODES)
+    shift = c.get(t, "shift", w, "bool", required=False, default=True)
+    exponent = c.get(t, "exponent", w, "int", required=False, default=12, positive=True)
+    if style == "lj" and "exponent" in t:
+        c.error(f"{w}exponent", "only for style 'ipl'")
+    mixing = c.get(t, "mixing", w, "str", required=False, default="additive", choices=("additive", "none"))
+    epsilon = c.get(t, "epsilon", w, "float", required=False, default=1.0, nonnegative=True)
+    pairs: dict[str, dict[str, float]] = {}
+    raw_pairs = t.get("pairs", {})
+    if not isinstance(raw_pairs, dict):
+        c.error(f"{w}pairs", "must be a table of 'A-B' = {epsilon, sigma}")
+        raw_pairs = {}
+    known = set(names)
+    covered = set()
+    for key, value in raw_pairs.items():
+        pw = f"{w}pairs.{key}."
+        parts = key.split("-")
+        if len(parts) != 2 or not set(parts) <= known:
+            c.error(f"{w}pairs.{key}", f"must name two species as 'A-B' (species: {', '.join(names)})")
+            continue
+        if not isinstance(value, dict):
+            c.error(f"{w}pairs.{key}", "must be a table {epsilon, sigma}")
+            continue
+        c.no_extra(value, {"epsilon", "sigma"}, pw)
+        eps = c.get(value, "epsilon", pw, "float", nonnegative=True)
+        sig = c.get(value, "sigma", pw, "float", positive=True)
+        pair = frozenset(parts)
+        if pair in covered:
+            c.error(f"{w}pairs.{key}", "pair given twice")
+        covered.add(pair)
+        pairs[key] = {"epsilon": eps, "sigma": sig}
+    if mixing == "none":
+        for i, a in enumerate(names):
+            for b in names[i:]:
+                if frozenset((a, b)) not in covered:
+                    c.error(f"{w}pairs", f"mixing = 'none' but pair {a}-{b} is not given")
+    return Potential(style, cutoff, mode, shift, exponent, mixing, epsilon, pairs)
+
+
+def _load_protocol(c: _Checker, t: dict) -> Protocol | None:
+    w = "protocol."
+    allowed = {f.name for f in Protocol.__dataclass_fields__.values()}
+    c.no_extra(t, allowed, w)
+    seed = c.get(t, "seed", w, "int", positive=True)
+    if seed is not None and seed >= 2**31:
+        c.error(f"{w}seed", "must be < 2^31 (LAMMPS seeds are 32-bit)")
+    dt = c.get(t, "timestep", w, "float", positive=True)
+    damp = c.get(t, "thermostat_damp", w, "float", positive=True)
+    equil = c.get(t, "equilibration_time", w, "float", nonnegative=True)
+    init = c.get(t, "init", w, "str", required=False, default="random", choices=INIT_MODES)
+    init_file = c.get(t, "init_file", w, "str", required=(init == "file"))
+    if init != "file" and "init_file" in t:
+        c.error(f"{w}init_file", "only with init = 'file'")
+    melt_t = c.get(t, "melt_temperature", w, "float", required=False, positive=True)
+    melt_time = c.get(t, "melt_time", w, "float", required=False, default=0.0, nonnegative=True)
+    if melt_time and melt_t is None:
+        c.error(f"{w}melt_temperature", "required when melt_time > 0")
+    c.one_of(t, ("steady_strain", "steady_time"), w)
+    c.one_of(t, ("production_strain", "production_time"), w)
+    steady_s = c.get(t, "steady_strain", w, "float", required=False, nonnegative=True)
+    steady_t = c.get(t, "steady_time", w, "float", required=False, nonnegative=True)
+    prod_s = c.get(t, "production_strain", w, "float", required=False, positive=True)
+    prod_t = c.get(t, "production_time", w, "float", required=False, positive=True)
+    ckpt = c.get(t, "checkpoint_every", w, "int", required=False, default=100, positive=True)
+    store_v = c.get(t, "store_velocities", w, "bool", required=False, default=False)
+    tmax = c.get(t, "max_temperature_ratio", w, "float", required=False, default=2.0, positive=True)
+    if tmax is not None and tmax <= 1:
+        c.error(f"{w}max_temperature_ratio", "must be > 1")
+    skin = c.get(t, "neighbor_skin", w, "float", required=False, default=0.3, positive=True)
+
+    rates = []
+    raw_rates = t.get("rates")
+    if not isinstance(raw_rates, list) or not raw_rates or not all(isinstance(r, dict) for r in raw_rates):
+        c.error(f"{w}rates", "must be a non-empty array of tables ([[protocol.rates]] rate = ..., sample_interval = ...)")
+        raw_rates = []
+    for k, r in enumerate(raw_rates):
+        rw = f"{w}rates[{k}]."
+        c.no_extra(r, {"rate", "sample_interval", "thermo_interval"}, rw)
+        rate = c.get(r, "rate", rw, "float", positive=True)
+        si = c.get(r, "sample_interval", rw, "float", positive=True)
+        ti = c.get(r, "thermo_interval", rw, "float", required=False, positive=True)
+        rates.append(Rate(rate, si, ti))
+        if dt is not None:
+            for key, value in (("sample_interval", si), ("thermo_interval", ti)):
+                if value is not None and not _is_multiple(value, dt):
+                    c.error(f"{rw}{key}", f"{value:g} is not a whole number of timesteps ({dt:g})")
+            if si is not None and ti is not None and not _is_multiple(si, ti):
+                c.error(f"{rw}thermo_interval", f"{ti:g} must divide sample_interval {si:g}")
+    values = [r.rate for r in rates if r.rate is not None]
+    if len(set(values)) != len(values):
+        c.error(f"{w}rates", "a shear rate is listed twice")
+    if c.errors:
+        return None
+    return Protocol(seed=seed, timestep=dt, thermostat_damp=damp, equilibration_time=equil, rates=tuple(rates),
+                    init=init, init_file=init_file, melt_temperature=melt_t, melt_time=melt_time,
+                    steady_strain=steady_s, steady_time=steady_t, production_strain=prod_s,
+                    production_time=prod_t, checkpoint_every=ckpt, store_velocities=store_v,
+                    max_temperature_ratio=tmax, neighbor_skin=skin)
+
+
+def _is_multiple(value: float, unit: float) -> bool:
+    n = round(value / unit)
+    return n >= 1 and abs(n * unit - value) <= _REL_TOL * max(value, unit) * 10
+
+
+def _check_consistency(c: _Checker, spec: RunSpec) -> None:
+    s, p = spec.system, spec.protocol
+    for r in p.rates:
+        if r.rate * r.sample_interval > 0.5:
+            c.error("protocol.rates", f"rate {r.rate:g} x sample_interval {r.sample_interval:g} = "
+                    f"{r.rate * r.sample_interval:g} strain per sample; keep it at most 0.5 so that particles can "
+                    "be followed through the sliding boundary")
+    for pair in s.pairs():
+        if pair.cutoff <= pair.sigma * 0.5:
+            c.error("system.potential.cutoff", f"cutoff {pair.cutoff:g} is shorter than half of sigma {pair.sigma:g}")

@@ -1,0 +1,284 @@
+"""Run a prepared directory through LAMMPS embedded in this process.
+
+The driver executes the sections of ``in.lammps`` (the same file the bare ``lmp`` binary runs) and
+replaces its "standalone" section by chunked runs: one ``run`` per thermo interval, each with
+``start``/``stop`` so that ``fix deform`` keeps one continuous clock, and ``pre no`` so that a chunk
+costs no set-up. Every sample interval it gathers positions, the per-atom virial shear stress and
+the per-step mean of y (for the affine drift), unwraps positions (Lees–Edwards aware, no image
+flags), and appends a frame to the store.
+
+Checkpoints. Every ``checkpoint_every`` samples (and at t = 0) the driver re-issues
+``fix deform`` (so that its reference tilt is the current one, as it is after a restart), writes
+a LAMMPS restart and the unwrapping state, and only then moves ``checkpoint/latest.json``. A
+resumed run executes header → read_restart → constraints → interactions → shear and continues
+with the same commands as an uninterrupted run; the store and thermo table are cut back to the
+checkpoint, so every sample appears exactly once.
+
+Under ``mpiexec -n K`` every rank runs this same code (LAMMPS decomposes the domain; the gathers
+are collective and give every rank the same arrays); only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from lmpshear import mpi
+from lmpshear.engines.lammps_input import SECTIONS_FRESH, SECTIONS_RESUME, split_sections
+from lmpshear.errors import RunError, UserError
+from lmpshear.rundir import RunDir, working_directory
+from lmpshear.store import StoreWriter, ThermoWriter, count_frames, truncate, truncate_thermo
+from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper, per_step_y_integral
+
+THERMO_KEYS = {"temp": "Temp", "pe": "PotEng", "ke": "KinEng", "etotal": "TotEng", "press": "Press",
+               "pxy": "Pxy", "pxy_virial": "c_lmps_pvir[4]", "lx": "Lx", "ly": "Ly", "lz": "Lz", "xy": "Xy"}
+DEFORM_FIX = "lmps_deform"
+
+
+def new_lammps():
+    """A LAMMPS instance writing its log to ./log.lammps (appending across resumes)."""
+    lammps = mpi.require_lammps()
+    lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    lmp.command("log log.lammps append")
+    return lmp
+
+
+@dataclass
+class Sample:
+    positions: np.ndarray  # (N, 3) as LAMMPS holds them (wrapped, or just outside the cell)
+    virial_xy: np.ndarray  # (N,)
+    y_unwrapped: np.ndarray  # (N,) LAMMPS image-flag unwrapped y at the sample
+    y_mean: np.ndarray  # (N,) mean of that y over the steps of the interval
+    velocity: np.ndarray | None  # (N, 3) peculiar velocity
+    cell: Cell
+
+
+class NullReporter:
+    def start(self, total: int, done: int, label: str) -> None: ...
+    def update(self, done: int, info: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class LammpsRunner:
+    def __init__(self, rundir: RunDir, reporter=None):
+        self.rundir = rundir
+        self.spec = rundir.spec()
+        self.root = mpi.world_rank() == 0
+        self.reporter = reporter if (reporter is not None and self.root) else NullReporter()
+        s = self.spec
+        self.rate = s.rate.rate
+        self.dt = s.protocol.timestep
+        self.sample_steps = s.sample_steps
+        self.thermo_steps = s.thermo_steps
+        self.end_step = s.shear_steps
+        self.sections = split_sections(rundir.input.read_text())
+        self.deform_command = next(
+            ln for ln in self.sections["shear"].splitlines() if ln.split()[:2] == ["fix", DEFORM_FIX])
+        self.store: StoreWriter | None = None
+        self.thermo: ThermoWriter | None = None
+        self.lmp = None
+
+    # -- public ---------------------------------------------------------------------------------
+    def run(self, finalize_mpi: bool = False) -> dict:
+        rd = self.rundir
+        if rd.status().get("state") == "complete":
+            return rd.status()
+        lock = rd.lock() if self.root else contextlib.nullcontext()
+        with lock, working_directory(rd.path):
+            started = time.perf_counter()
+            try:
+                self.lmp = new_lammps()
+                ckpt = rd.latest_checkpoint()
+                begin = self._resume(ckpt) if ckpt else self._start()
+                steps_done = self._loop(begin)
+            except RunError as exc:
+                self._fail(str(exc))
+                raise
+            except Exception as exc:  # LAMMPS reports its errors (lost atoms, ...) as exceptions
+                if isinstance(exc, UserError):
+                    raise
+                self._fail(f"LAMMPS stopped: {exc}")
+                raise RunError(f"LAMMPS stopped: {exc}") from exc
+            finally:
+                self._close_outputs()
+                self.reporter.close()
+            wall = time.perf_counter() - started
+            natoms = self.spec.system.n_particles
+            summary = {"state": "complete", "frames": self.frames, "final_step": self.end_step,
+                       "wall_seconds": wall, "shear_steps_this_call": steps_done,
+                       "matom_steps_per_second": natoms * steps_done / wall / 1e6 if wall > 0 else None}
+            if self.root:
+                rd.set_status(**summary)
+            if self.lmp is not None:
+                self.lmp.close()
+                if finalize_mpi:
+                    self.lmp.finalize()
+            return summary
+
+    # -- phases -----------------------------------------------------------------------------------
+    def _commands(self, *names: str) -> None:
+        for name in names:
+            self.lmp.commands_string(self.sections[name])
+
+    def _start(self) -> int:
+        """Fresh run: build, equilibrate, take frame 0 at the start of shear, checkpoint."""
+        rd = self.rundir
+        if self.root:
+            rd.set_status(state="running", phase="equilibration")
+        self.reporter.update(0, "equilibrating")
+        self._commands(*SECTIONS_FRESH)
+        self.lmp.command(f"run 0 start 0 stop {self.end_step} pre yes post no")
+        self.natoms = int(self.lmp.get_natoms())
+        self.typeid = self._gather_int("type") - 1
+        sample = self._extract()
+        self.y_lo = sample.cell.lo[1]
+        self.unwrapper = LeesEdwardsUnwrapper(self.rate, self.y_lo, sample.positions)
+        self.y_prev = sample.y_unwrapped
+        self.frames = 0
+        if self.root:
+            self.store = StoreWriter(rd.store, [sp.name for sp in self.spec.system.species], self.typeid,
+                                     self.spec.system.dimension)
+            self.thermo = ThermoWriter(rd.thermo)
+        self._record_thermo(0)
+        self._record_frame(0, sample)
+        self._checkpoint(0)
+        return 0
+
+    def _resume(self, ckpt) -> int:
+        rd = self.rundir
+        self.lmp.commands_string(self.sections["header"])
+        self.lmp.command(f"read_restart {ckpt.restart.relative_to(rd.path)}")
+        self._commands(*SECTIONS_RESUME)
+        self.natoms = int(self.lmp.get_natoms())
+        self.typeid = self._gather_int("type") - 1
+        with np.load(ckpt.state) as state:
+            self.y_lo = float(state["y_lo"])
+            self.unwrapper = LeesEdwardsUnwrapper.from_state(self.rate, self.y_lo, state["unwrapped"],
+                                                             state["nonaffine"])
+            self.y_prev = state["y_prev"].copy()
+        self.frames = ckpt.frames
+        if self.root:
+            if count_frames(rd.store) != ckpt.frames:
+                truncate(rd.store, ckpt.frames)
+            truncate_thermo(rd.thermo, ckpt.step)
+            self.store = StoreWriter(rd.store, [sp.name for sp in self.spec.system.species], self.typeid,
+                                     self.spec.system.dimension, append=True)
+            self.thermo = ThermoWriter(rd.thermo, append=True)
+            rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step)
+        return ckpt.step
+
+    def _loop(self, begin: int) -> int:
+        """Chunked shear from step ``begin`` to the end; returns the number of MD steps made."""
+        s = self.spec
+        ckpt_every = s.protocol.checkpoint_every
+        total = s.n_samples
+        self.reporter.start(total, self.frames - 1, f"{s.system.name} at rate {self.rate:g}")
+        step, pre, anchor = begin, "yes", begin
+        while step < self.end_step:
+            self.lmp.command(f"run {self.thermo_steps} start {anchor} stop {self.end_step} pre {pre} post no")
+            pre = "no"
+            step += self.thermo_steps
+            self._record_thermo(step)
+            if step % self.sample_steps:
+                continue
+            sample = self._extract()
+            self._advance(sample)
+            self._record_frame(step, sample)
+            if (self.frames - 1) % ckpt_every == 0 and step < self.end_step:
+                self._checkpoint(step)
+                pre, anchor = "yes", step
+            self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
+        return step - begin
+
+    # -- pieces -----------------------------------------------------------------------------------
+    def _gather(self, name: str, count: int) -> np.ndarray:
+        data = self.lmp.gather(name, 1, count)
+        arr = np.ctypeslib.as_array(data).reshape(self.natoms, count) if count > 1 else np.ctypeslib.as_array(data)
+        return np.array(arr, dtype=np.float64)
+
+    def _gather_int(self, name: str) -> np.ndarray:
+        return np.array(np.ctypeslib.as_array(self.lmp.gather_atoms(name, 0, 1)), dtype=np.int64)
+
+    def _cell(self) -> Cell:
+        lo, hi, xy, _yz, _xz, _periodic, _changed = self.lmp.extract_box()
+        return Cell(tuple(lo), hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], xy, self.spec.system.dimension)
+
+    def _extract(self) -> Sample:
+        positions = self._gather("x", 3)
+        now = self._gather("f_lmps_now", 2)
+        y_mean = self._gather("f_lmps_ymean", 1)
+        cell = self._cell()
+        velocity = None
+        if self.spec.protocol.store_velocities:
+            velocity = self._gather("v", 3)
+            velocity[:, 0] -= self.rate * (positions[:, 1] - cell.lo[1])  # streaming of remap v
+        if not (np.isfinite(positions).all() and np.isfinite(now).all()):
+            raise RunError("non-finite positions or stresses: the simulation blew up")
+        return Sample(positions, now[:, 0].copy(), now[:, 1].copy(), y_mean, velocity, cell)
+
+    def _advance(self, sample: Sample) -> None:
+        interval = self.sample_steps * self.dt
+        u = self.unwrapper
+        offset = u.unwrapped[:, 1] - self.y_prev  # constant image shift between our y and LAMMPS's
+        integral = per_step_y_integral(sample.y_mean + offset, u.unwrapped[:, 1], sample.y_unwrapped + offset,
+                                       interval, self.dt, self.y_lo)
+        u.advance(sample.positions, sample.cell, interval, y_integral=integral)
+        self.y_prev = sample.y_unwrapped
+
+    def _record_thermo(self, step: int) -> None:
+        raw = self.lmp.last_thermo()
+        if raw is None or int(raw["Step"]) != step:
+            raise RunError(f"internal: no thermo output at step {step}")
+        row = {key: float(raw[name]) for key, name in THERMO_KEYS.items()}
+        if not all(math.isfinite(v) for v in row.values()):
+            raise RunError(f"non-finite thermo output at step {step}: the simulation blew up")
+        target = self.spec.system.temperature
+        limit = self.spec.protocol.max_temperature_ratio * target
+        if row["temp"] > limit:
+            raise RunError(f"temperature runaway at step {step}: T = {row['temp']:.4g} exceeds "
+                           f"{self.spec.protocol.max_temperature_ratio:g} x the target {target:g}")
+        time_ = step * self.dt
+        row.update(step=step, time=time_, strain=self.rate * time_)
+        if self.thermo is not None:
+            self.thermo.append(row)
+
+    def _record_frame(self, step: int, sample: Sample) -> None:
+        self.frames += 1
+        if self.store is None:
+            return
+        t = step * self.dt
+        u = self.unwrapper
+        self.store.append(step, t, self.rate * t, sample.cell, u.unwrapped, u.nonaffine, sample.virial_xy,
+                          sample.velocity)
+
+    def _checkpoint(self, step: int) -> None:
+        rd = self.rundir
+        self.lmp.command(f"unfix {DEFORM_FIX}")
+        self.lmp.command(self.deform_command)
+        directory = rd.new_checkpoint_dir(step) if self.root else rd.checkpoints / f"step-{step:012d}"
+        self.lmp.command(f"write_restart {(directory / 'restart.lmp').relative_to(rd.path)}")
+        if not self.root:
+            return
+        self.store.flush()
+        tmp = directory / "state.tmp.npz"
+        np.savez(tmp, unwrapped=self.unwrapper.unwrapped, nonaffine=self.unwrapper.nonaffine,
+                 y_prev=self.y_prev, y_lo=np.float64(self.y_lo), step=np.int64(step), frames=np.int64(self.frames))
+        tmp.replace(directory / "state.npz")
+        rd.commit_checkpoint(step, self.frames)
+        rd.set_status(state="running", phase="shear", step=step, frames=self.frames)
+
+    def _close_outputs(self) -> None:
+        for out in (self.store, self.thermo):
+            if out is not None:
+                out.close()
+        self.store = self.thermo = None
+
+    def _fail(self, message: str) -> None:
+        if self.root:
+            self._close_outputs()
+            frames = getattr(self, "frames", 0)
+            self.rundir.set_status(state="failed", message=message, frames=frames)

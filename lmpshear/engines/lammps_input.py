@@ -1,0 +1,157 @@
+"""Render ``templates/shear.lmp`` from a validated run spec.
+
+Rendering accepts only typed values: numbers (written in shortest round-trip form), and tokens
+that match a strict pattern. Multi-line blocks are assembled here from those same values. No text
+taken from a config can reach LAMMPS's parser as a command (LAMMPS has ``shell``): a value that is
+not a number or a plain token is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+from lmpshear import __version__, resources
+from lmpshear.config import RunSpec
+from lmpshear.errors import UserError
+
+TEMPLATE = "shear.lmp"
+SECTION_RE = re.compile(r"^# ==== section: (\w+) ====[ \t]*$", re.M)
+SECTIONS_FRESH = ("header", "create", "constraints", "pushoff", "interactions", "equilibrate", "shear")
+SECTIONS_RESUME = ("constraints", "interactions", "shear")  # after header + read_restart
+_TOKEN = re.compile(r"^[A-Za-z0-9_.+/\-]{1,64}$")
+PUSHOFF_PREFACTOR = 50.0  # soft-potential height for removing overlaps of random insertion
+
+
+class Block(str):
+    """LAMMPS lines assembled by this module from already rendered values."""
+
+
+def value(v) -> str:
+    """Format one typed value for LAMMPS, or refuse it."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise UserError(f"refusing to render a non-finite number into a LAMMPS input: {v}")
+        return repr(v)
+    if isinstance(v, str) and _TOKEN.match(v):
+        return v
+    raise UserError(f"refusing to render {v!r} into a LAMMPS input: only numbers and plain tokens "
+                    "(letters, digits, '_', '.', '+', '-', '/') are allowed")
+
+
+def render(template: str, values: dict) -> str:
+    safe = {k: (v if isinstance(v, Block) else value(v)) for k, v in values.items()}
+    try:
+        return string.Template(template).substitute(safe)
+    except KeyError as exc:
+        raise UserError(f"template placeholder ${exc.args[0]} has no value") from None
+
+
+def line(*words) -> str:
+    """One command: the first word padded as in the templates, then the values."""
+    head, *rest = words
+    return f"{head:<15} " + " ".join(value(w) for w in rest) if rest else str(head)
+
+
+def split_sections(text: str) -> dict[str, str]:
+    """Section name -> its commands, from the markers in a rendered input."""
+    marks = list(SECTION_RE.finditer(text))
+    return {m.group(1): text[m.end(): marks[k + 1].start() if k + 1 < len(marks) else len(text)]
+            for k, m in enumerate(marks)}
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _pair_block(spec: RunSpec, pair_style: str | None = None) -> list[str]:
+    s = spec.system
+    pot = s.potential
+    pairs = s.pairs()
+    rmax = max(p.cutoff for p in pairs)
+    if pot.style == "lj":
+        lines = [line("pair_style", "lj/cut", rmax)]
+        lines += [line("pair_coeff", p.a + 1, p.b + 1, p.epsilon, p.sigma, p.cutoff) for p in pairs]
+    else:  # inverse power law eps (sigma/r)^n through the lepton expression pair style
+        lines = [line("pair_style", "lepton", rmax)]
+        for p in pairs:
+            expr = f'"{value(p.epsilon)}*({value(p.sigma)}/r)^{value(pot.exponent)}"'
+            lines.append(f"{'pair_coeff':<15} {p.a + 1} {p.b + 1} {expr} {value(p.cutoff)}")
+    lines.append(line("pair_modify", "shift", pot.shift))
+    return lines
+
+
+def _create_block(spec: RunSpec) -> list[str]:
+    s, p = spec.system, spec.protocol
+    if p.init == "file":
+        return ["# initial configuration copied into the run directory by `lmpshear prepare`",
+                line("read_data", "init.data")]
+    L = s.box_length
+    zlo, zhi = (0.0, L) if s.dimension == 3 else (-0.5, 0.5)
+    out = [line("region", "lmps_box", "prism", 0.0, L, 0.0, L, zlo, zhi, 0.0, 0.0, 0.0),
+           line("create_box", len(s.species), "lmps_box")]
+    for k, (sp, n) in enumerate(zip(s.species, s.counts())):
+        out.append(f"# type {k + 1} = species {value(sp.name)}")
+        out.append(line("create_atoms", k + 1, "random", n, p.seed + 101 * (k + 1), "NULL"))
+    return out
+
+
+def _masses(spec: RunSpec) -> list[str]:
+    return [line("mass", k + 1, sp.mass) for k, sp in enumerate(spec.system.species)]
+
+
+def _pushoff_block(spec: RunSpec) -> list[str]:
+    if spec.protocol.init == "file":
+        return ["# none: the initial configuration is read from a file"]
+    pairs = spec.system.pairs()
+    out = ["# remove the overlaps of random insertion with a bounded soft potential"]
+    out.append(line("pair_style", "soft", max(p.sigma for p in pairs)))
+    out += [line("pair_coeff", p.a + 1, p.b + 1, PUSHOFF_PREFACTOR, p.sigma) for p in pairs]
+    out.append(line("minimize", 0.0, 0.0, 5000, 50000))
+    return out
+
+
+def _equilibrate_block(spec: RunSpec) -> list[str]:
+    s, p = spec.system, spec.protocol
+    out = [line("minimize", 1.0e-6, 1.0e-8, 2000, 20000)]
+    melt_steps = spec.steps(p.melt_time) if p.melt_time else 0
+    equil_steps = spec.steps(p.equilibration_time) if p.equilibration_time else 0
+    t_start = p.melt_temperature if melt_steps else s.temperature
+    out.append(line("velocity", "all", "create", t_start, p.seed, "dist", "gaussian", "mom", "yes"))
+    if melt_steps:
+        out.append(line("fix", "lmps_nvt", "all", "nvt", "temp", t_start, t_start, p.thermostat_damp))
+        out.append(line("run", melt_steps))
+        out.append(line("unfix", "lmps_nvt"))
+    if equil_steps:
+        out.append(line("fix", "lmps_nvt", "all", "nvt", "temp", s.temperature, s.temperature, p.thermostat_damp))
+        out.append(line("run", equil_steps))
+        out.append(line("unfix", "lmps_nvt"))
+    return out
+
+
+def render_input(spec: RunSpec) -> str:
+    """The complete in.lammps of a single-rate spec."""
+    s, p = spec.system, spec.protocol
+    constraints = [line("fix", "lmps_2d", "all", "enforce2d")] if s.dimension == 2 else ["# none in 3D"]
+    values = {
+        "version": __version__,
+        "system_name": s.name,
+        "rate": spec.rate.rate,
+        "dimension": s.dimension,
+        "create_block": Block("\n".join(_create_block(spec) + _masses(spec))),
+        "constraints_block": Block("\n".join(constraints)),
+        "pushoff_block": Block("\n".join(_pushoff_block(spec))),
+        "pair_block": Block("\n".join(_pair_block(spec))),
+        "skin": p.neighbor_skin,
+        "timestep": p.timestep,
+        "equilibrate_block": Block("\n".join(_equilibrate_block(spec))),
+        "temperature": s.temperature,
+        "tdamp": p.thermostat_damp,
+        "sample_steps": spec.sample_steps,
+        "thermo_steps": spec.thermo_steps,
+        "shear_steps": spec.shear_steps,
+    }
+    return render(resources.template_text(TEMPLATE), values)

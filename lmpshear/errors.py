@@ -1,0 +1,17 @@
+"""Exceptions the CLI turns into a message and an exit code, never a traceback."""
+
+
+class LmpshearError(Exception):
+    exit_code = 1
+
+
+class UserError(LmpshearError):
+    """Bad input: a config, a path, an option. Exit code 2; nothing is written or lost."""
+
+    exit_code = 2
+
+
+class RunError(LmpshearError):
+    """A simulation stopped (blow-up, lost atoms, LAMMPS error). What was written is kept."""
+
+    exit_code = 3

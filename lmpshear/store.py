@@ -1,0 +1,232 @@
+"""The trajectory store: one GSD file (HOOMD schema) plus a thermo table (CSV).
+
+GSD is read by ovito, freud, MDAnalysis and gsd itself. Each frame is one sample (every Δt of
+shear; frame 0 is t = 0, the start of shear) and holds:
+
+=================================  ======================  ==========================================
+chunk                              shape, type             meaning
+=================================  ======================  ==========================================
+configuration/step                 uint64                  MD step since the start of shear
+configuration/box                  6 float32               Lx, Ly, Lz, xy/Ly, 0, 0 (HOOMD tilt factor)
+configuration/dimensions           uint8                   2 or 3 (2D: Lz = 0, z = 0)
+particles/types, typeid            names, (N,) uint32      species, in the order of the spec
+particles/position                 (N, 3) float32          inside the cell, centred on the origin
+particles/image                    (N, 3) int32            position + image·box = unwrapped (no wrap)
+log/lmpshear/time, strain          float64                 t and γ̇t (never read from the tilt)
+log/lmpshear/origin                3 float64               lab position of the cell's lower corner
+log/particles/lmpshear/unwrapped   (N, 3) float64          continuous lab-frame path, through flips
+log/particles/lmpshear/nonaffine   (N, 3) float64          Yamamoto–Onuki r̃(t), r̃(0) = 0
+log/particles/lmpshear/virial_xy   (N,) float64            per-particle virial shear stress × volume;
+                                                           Σ_i / V = σ_xy^vir = −P_xy^vir
+log/particles/lmpshear/velocity    (N, 3) float64          peculiar velocity (if store_velocities)
+=================================  ======================  ==========================================
+
+ovito shows the ``log/particles`` chunks as particle properties (``lmpshear_nonaffine`` ...) and the
+global ones as attributes. Arrays returned by :class:`Trajectory` are (frames, particles, dim).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import gsd.hoomd
+import numpy as np
+
+from lmpshear.errors import UserError
+from lmpshear.unwrap import Cell
+
+PARTICLE_KEYS = ("unwrapped", "nonaffine", "virial_xy", "velocity")
+THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press", "pxy", "pxy_virial",
+                  "lx", "ly", "lz", "xy")
+
+
+class StoreWriter:
+    """Appends frames to a GSD file. ``resume_from`` reopens an existing store to append."""
+
+    def __init__(self, path: Path, types: list[str], typeid: np.ndarray, dimension: int, *, append: bool = False):
+        self.path = Path(path)
+        self.types = list(types)
+        self.typeid = np.ascontiguousarray(typeid, dtype=np.uint32)
+        self.dimension = dimension
+        self._file = gsd.hoomd.open(self.path, "a" if append else "w")
+
+    def append(self, step: int, time: float, strain: float, cell: Cell, unwrapped: np.ndarray,
+               nonaffine: np.ndarray, virial_xy: np.ndarray, velocity: np.ndarray | None = None) -> None:
+        frame = gsd.hoomd.Frame()
+        frame.configuration.step = int(step)
+        frame.configuration.dimensions = self.dimension
+        lz = cell.lz if self.dimension == 3 else 0.0
+        frame.configuration.box = [cell.lx, cell.ly, lz, cell.xy / cell.ly, 0.0, 0.0]
+        inside, image = cell.wrap(unwrapped)
+        centre = np.asarray(cell.lo) + 0.5 * (np.array([cell.lx + cell.xy, cell.ly, cell.lz]))
+        position = inside - centre
+        if self.dimension == 2:
+            position[:, 2] = 0.0
+        frame.particles.N = len(self.typeid)
+        frame.particles.types = self.types
+        frame.particles.typeid = self.typeid
+        frame.particles.position = position.astype(np.float32)
+        frame.particles.image = image.astype(np.int32)
+        frame.log["lmpshear/time"] = np.array([time], dtype=np.float64)
+        frame.log["lmpshear/strain"] = np.array([strain], dtype=np.float64)
+        frame.log["lmpshear/origin"] = np.asarray(cell.lo, dtype=np.float64)
+        frame.log["particles/lmpshear/unwrapped"] = np.ascontiguousarray(unwrapped, dtype=np.float64)
+        frame.log["particles/lmpshear/nonaffine"] = np.ascontiguousarray(nonaffine, dtype=np.float64)
+        frame.log["particles/lmpshear/virial_xy"] = np.ascontiguousarray(virial_xy, dtype=np.float64)
+        if velocity is not None:
+            frame.log["particles/lmpshear/velocity"] = np.ascontiguousarray(velocity, dtype=np.float64)
+        self._file.append(frame)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def count_frames(path: Path) -> int:
+    if not Path(path).exists():
+        return 0
+    with gsd.hoomd.open(path, "r") as f:
+        return len(f)
+
+
+def truncate(path: Path, n_frames: int) -> None:
+    """Keep the first ``n_frames`` frames (rewritten to a temporary file, then moved into place)."""
+    path = Path(path)
+    tmp = path.with_suffix(".truncating.gsd")
+    with gsd.hoomd.open(path, "r") as src:
+        if len(src) < n_frames:
+            raise UserError(f"{path} holds {len(src)} frames, fewer than the checkpoint's {n_frames}")
+        with gsd.hoomd.open(tmp, "w") as dst:
+            for k in range(n_frames):
+                dst.append(src[k])
+    os.replace(tmp, path)
+
+
+class Trajectory:
+    """Read access to a store. Per-particle arrays come as (frames, particles, dim) float64."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"no trajectory store at {self.path}")
+        self._file = gsd.hoomd.open(self.path, "r")
+        if len(self._file) == 0:
+            raise UserError(f"{self.path} holds no frame")
+        first = self._file[0]
+        self.dimension = int(first.configuration.dimensions)
+        self.types = list(first.particles.types)
+        self.typeid = np.asarray(first.particles.typeid, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._file)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def n_particles(self) -> int:
+        return len(self.typeid)
+
+    def _scalars(self, key: str) -> np.ndarray:
+        return np.array([float(self._file[k].log[key][0]) for k in range(len(self))])
+
+    @property
+    def steps(self) -> np.ndarray:
+        return np.array([int(self._file[k].configuration.step) for k in range(len(self))], dtype=np.int64)
+
+    @property
+    def times(self) -> np.ndarray:
+        return self._scalars("lmpshear/time")
+
+    @property
+    def strains(self) -> np.ndarray:
+        return self._scalars("lmpshear/strain")
+
+    def cell(self, k: int) -> Cell:
+        frame = self._file[k]
+        lx, ly, lz, xy = (float(v) for v in frame.configuration.box[:4])
+        lo = tuple(float(v) for v in frame.log["lmpshear/origin"])
+        return Cell(lo, lx, ly, lz if self.dimension == 3 else 1.0, xy * ly, self.dimension)
+
+    def particle_array(self, key: str, frames: slice | list[int] | None = None) -> np.ndarray:
+        """``key`` in unwrapped, nonaffine, virial_xy, velocity; (frames, N, dim) or (frames, N)."""
+        if key not in PARTICLE_KEYS:
+            raise ValueError(f"unknown per-particle array {key!r}; one of {PARTICLE_KEYS}")
+        idx = range(len(self))[frames] if isinstance(frames, slice) else (frames if frames is not None else range(len(self)))
+        chunk = f"particles/lmpshear/{key}"
+        out = []
+        for k in idx:
+            log = self._file[k].log
+            if chunk not in log:
+                raise UserError(f"{self.path}: frame {k} has no '{key}' (was it enabled for this run?)")
+            out.append(np.asarray(log[chunk], dtype=np.float64))
+        arr = np.stack(out)
+        if arr.ndim == 3:
+            arr = arr[:, :, : self.dimension]
+        return arr
+
+    def unwrapped(self, frames=None) -> np.ndarray:
+        return self.particle_array("unwrapped", frames)
+
+    def nonaffine(self, frames=None) -> np.ndarray:
+        return self.particle_array("nonaffine", frames)
+
+    def virial_xy(self, frames=None) -> np.ndarray:
+        return self.particle_array("virial_xy", frames)
+
+
+# ----------------------------------------------------------------------------------------------
+# Thermo table
+
+
+class ThermoWriter:
+    """Appends rows to ``thermo.csv`` and flushes each one (the table survives a kill)."""
+
+    def __init__(self, path: Path, append: bool = False):
+        self.path = Path(path)
+        new = not (append and self.path.exists())
+        self._fh = open(self.path, "w" if new else "a", newline="")
+        self._writer = csv.writer(self._fh)
+        if new:
+            self._writer.writerow(THERMO_COLUMNS)
+            self._fh.flush()
+
+    def append(self, row: dict) -> None:
+        self._writer.writerow([repr(int(row[c])) if c == "step" else repr(float(row[c])) for c in THERMO_COLUMNS])
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def truncate_thermo(path: Path, last_step: int) -> None:
+    """Drop the rows after ``last_step`` (a checkpoint), atomically."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    kept = [rows[0]] + [r for r in rows[1:] if len(r) == len(THERMO_COLUMNS) and int(r[0]) <= last_step]
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+    os.replace(tmp, path)
+
+
+def read_thermo(path: Path):
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"no thermo table at {path}")
+    return pd.read_csv(path)
