@@ -149,6 +149,7 @@ class Protocol:
     store_velocities: bool = False
     max_temperature_ratio: float = 2.0
     neighbor_skin: float = 0.3
+    minimize: bool = True  # energy-minimise before giving velocities
 
 
 @dataclass(frozen=True)
@@ -528,6 +529,7 @@ def _load_protocol(c: _Checker, t: dict) -> Protocol | None:
     if tmax is not None and tmax <= 1:
         c.error(f"{w}max_temperature_ratio", "must be > 1")
     skin = c.get(t, "neighbor_skin", w, "float", required=False, default=0.3, positive=True)
+    minimize = c.get(t, "minimize", w, "bool", required=False, default=True)
 
     rates = []
     raw_rates = t.get("rates")
@@ -556,7 +558,7 @@ def _load_protocol(c: _Checker, t: dict) -> Protocol | None:
                     init=init, init_file=init_file, melt_temperature=melt_t, melt_time=melt_time,
                     steady_strain=steady_s, steady_time=steady_t, production_strain=prod_s,
                     production_time=prod_t, checkpoint_every=ckpt, store_velocities=store_v,
-                    max_temperature_ratio=tmax, neighbor_skin=skin)
+                    max_temperature_ratio=tmax, neighbor_skin=skin, minimize=minimize)
 
 
 def _is_multiple(value: float, unit: float) -> bool:

@@ -73,3 +73,12 @@ def world_rank() -> int:
         if value is not None and value.strip().isdigit():
             return int(value)
     return 0
+
+
+def world_size() -> int:
+    """Number of MPI ranks the launcher started (1 when not under MPI)."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_NTASKS"):
+        value = os.environ.get(var)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return 1

@@ -14,6 +14,7 @@ particles/position                 (N, 3) float32          inside the cell, cent
 particles/image                    (N, 3) int32            position + image·box = unwrapped (no wrap)
 log/lmpshear/time, strain          float64                 t and γ̇t (never read from the tilt)
 log/lmpshear/origin                3 float64               lab position of the cell's lower corner
+log/lmpshear/cell                  4 float64               Lx, Ly, Lz, xy (absolute tilt) exactly
 log/particles/lmpshear/unwrapped   (N, 3) float64          continuous lab-frame path, through flips
 log/particles/lmpshear/nonaffine   (N, 3) float64          Yamamoto–Onuki r̃(t), r̃(0) = 0
 log/particles/lmpshear/virial_xy   (N,) float64            per-particle virial shear stress × volume;
@@ -72,6 +73,7 @@ class StoreWriter:
         frame.log["lmpshear/time"] = np.array([time], dtype=np.float64)
         frame.log["lmpshear/strain"] = np.array([strain], dtype=np.float64)
         frame.log["lmpshear/origin"] = np.asarray(cell.lo, dtype=np.float64)
+        frame.log["lmpshear/cell"] = np.array([cell.lx, cell.ly, cell.lz, cell.xy], dtype=np.float64)
         frame.log["particles/lmpshear/unwrapped"] = np.ascontiguousarray(unwrapped, dtype=np.float64)
         frame.log["particles/lmpshear/nonaffine"] = np.ascontiguousarray(nonaffine, dtype=np.float64)
         frame.log["particles/lmpshear/virial_xy"] = np.ascontiguousarray(virial_xy, dtype=np.float64)
@@ -153,10 +155,10 @@ class Trajectory:
         return self._scalars("lmpshear/strain")
 
     def cell(self, k: int) -> Cell:
-        frame = self._file[k]
-        lx, ly, lz, xy = (float(v) for v in frame.configuration.box[:4])
-        lo = tuple(float(v) for v in frame.log["lmpshear/origin"])
-        return Cell(lo, lx, ly, lz if self.dimension == 3 else 1.0, xy * ly, self.dimension)
+        log = self._file[k].log
+        lx, ly, lz, xy = (float(v) for v in log["lmpshear/cell"])
+        lo = tuple(float(v) for v in log["lmpshear/origin"])
+        return Cell(lo, lx, ly, lz, xy, self.dimension)
 
     def particle_array(self, key: str, frames: slice | list[int] | None = None) -> np.ndarray:
         """``key`` in unwrapped, nonaffine, virial_xy, velocity; (frames, N, dim) or (frames, N)."""
@@ -230,3 +232,21 @@ def read_thermo(path: Path):
     if not path.exists():
         raise UserError(f"no thermo table at {path}")
     return pd.read_csv(path)
+
+
+def write_lammps_data(path: Path, traj: "Trajectory", frame: int, masses: list[float]) -> None:
+    """A LAMMPS data file (atom_style atomic) of one stored frame, positions wrapped into the cell."""
+    cell = traj.cell(frame)
+    inside, _ = cell.wrap(traj.particle_array("unwrapped", [frame])[0] if traj.dimension == 3 else
+                          np.column_stack([traj.unwrapped([frame])[0], np.zeros(traj.n_particles)]))
+    lo = cell.lo
+    zlo, zhi = (lo[2], lo[2] + cell.lz) if traj.dimension == 3 else (-0.5, 0.5)
+    lines = [f"LAMMPS data file written by lmpshear from {traj.path.name} frame {frame}", "",
+             f"{traj.n_particles} atoms", f"{len(traj.types)} atom types", "",
+             f"{lo[0]!r} {lo[0] + cell.lx!r} xlo xhi", f"{lo[1]!r} {lo[1] + cell.ly!r} ylo yhi",
+             f"{zlo!r} {zhi!r} zlo zhi", f"{cell.xy!r} 0.0 0.0 xy xz yz", "", "Masses", ""]
+    lines += [f"{k + 1} {m!r}" for k, m in enumerate(masses)]
+    lines += ["", "Atoms # atomic", ""]
+    lines += [f"{i + 1} {t + 1} {x!r} {y!r} {z if traj.dimension == 3 else 0.0!r}"
+              for i, (t, (x, y, z)) in enumerate(zip(traj.typeid, inside))]
+    Path(path).write_text("\n".join(lines) + "\n")

@@ -116,11 +116,12 @@ def _pushoff_block(spec: RunSpec) -> list[str]:
 
 def _equilibrate_block(spec: RunSpec) -> list[str]:
     s, p = spec.system, spec.protocol
-    out = [line("minimize", 1.0e-6, 1.0e-8, 2000, 20000)]
+    out = [line("minimize", 1.0e-6, 1.0e-8, 2000, 20000)] if p.minimize else []
     melt_steps = spec.steps(p.melt_time) if p.melt_time else 0
     equil_steps = spec.steps(p.equilibration_time) if p.equilibration_time else 0
     t_start = p.melt_temperature if melt_steps else s.temperature
-    out.append(line("velocity", "all", "create", t_start, p.seed, "dist", "gaussian", "mom", "yes"))
+    # loop all: the same velocities whatever the number of MPI ranks
+    out.append(line("velocity", "all", "create", t_start, p.seed, "dist", "gaussian", "mom", "yes", "loop", "all"))
     if melt_steps:
         out.append(line("fix", "lmps_nvt", "all", "nvt", "temp", t_start, t_start, p.thermostat_damp))
         out.append(line("run", melt_steps))

@@ -1,0 +1,5 @@
+import sys
+
+from lmpshear.cli import main
+
+sys.exit(main())

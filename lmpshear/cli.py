@@ -1,0 +1,139 @@
+"""Command line: parse, call the library, print. Errors become a message and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lmpshear import __version__
+from lmpshear.errors import LmpshearError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Computational rheology of supercooled liquids: prepare, run and analyze shear runs.")
+
+
+def _echo(text: str) -> None:
+    typer.echo(text)
+
+
+@app.command()
+def prepare(
+    config: str = typer.Argument(..., help="A run spec (TOML file) or the name of a preset (see `lmpshear presets`)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create."),
+    rate: Optional[float] = typer.Option(None, "--rate", help="Shear rate to prepare (one of the spec's rates)."),
+):
+    """Validate a spec and write RUNDIR/{config.toml, in.lammps, manifest.json}."""
+    from lmpshear.prepare import prepare as _prepare
+
+    rd = _prepare(config, out, rate, command=sys.argv)
+    spec = rd.spec()
+    _echo(f"prepared {rd.path}: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
+          f"{spec.n_samples + 1} frames every {spec.rate.sample_interval:g} to strain {spec.total_strain:.3g}")
+
+
+@app.command()
+def run(rundir: Path = typer.Argument(..., help="A prepared run directory.")):
+    """Run (or resume) a prepared directory with LAMMPS in-process. Works under `mpiexec -n K`."""
+    from lmpshear import mpi
+    from lmpshear.engines.lammps import LammpsRunner
+    from lmpshear.progress import reporter
+    from lmpshear.rundir import RunDir
+
+    rd = RunDir(rundir)
+    rd.require_prepared()
+    if rd.status().get("state") == "complete":
+        _echo(f"{rd.path}: already complete ({rd.status().get('frames')} frames); nothing to do")
+        return
+    summary = LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
+    if mpi.world_rank() == 0:
+        _echo(f"{rd.path}: complete, {summary['frames']} frames; {summary['matom_steps_per_second']:.3g} "
+              f"Matom-step/s over {summary['wall_seconds']:.1f} s")
+
+
+@app.command()
+def analyze(
+    rundir: Path = typer.Argument(..., help="A finished run directory."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this stage (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Recompute even if the product is up to date."),
+    blocks: int = typer.Option(10, "--blocks", min=2, help="Blocks for the error bar of time averages."),
+):
+    """Compute the analysis stages (viscosity, ...) and write their products into RUNDIR."""
+    from lmpshear.analyze import analyze as _analyze
+
+    _analyze(rundir, only=only, force=force, blocks=blocks, echo=_echo)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Directory for the demo run and figures."),
+    preset: str = typer.Option("ka3d-demo", "--preset", help="Preset to run."),
+):
+    """Shear a small Kob–Andersen liquid end to end: prepare, run, analyze, plot."""
+    from lmpshear import mpi
+    from lmpshear.analyze import analyze as _analyze
+    from lmpshear.engines.lammps import LammpsRunner
+    from lmpshear.plots import run_overview
+    from lmpshear.prepare import prepare as _prepare
+    from lmpshear.progress import reporter
+    from lmpshear.rundir import RunDir
+
+    out.mkdir(parents=True, exist_ok=True)
+    rd = RunDir(out / "run")
+    if not rd.config.exists():
+        rd = _prepare(preset, rd.path, command=sys.argv)
+    spec = rd.spec()
+    _echo(f"demo: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
+          f"strain {spec.total_strain:g} in {rd.path}")
+    LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
+    if mpi.world_rank() != 0:
+        return
+    eta = _analyze(rd.path, echo=_echo)["viscosity"]
+    png = run_overview(rd.path, out / "demo.png", eta)
+    summary = out / "summary.txt"
+    summary.write_text(f"{spec.system.name}: N = {spec.system.n_particles}, T = {spec.system.temperature:g}, "
+                       f"rate = {spec.rate.rate:g}\n{eta['summary']}\nrun directory: {rd.path}\nfigure: {png}\n")
+    _echo(f"demo: {eta['summary']}\ndemo: wrote {summary} and {png}")
+
+
+@app.command()
+def presets():
+    """List the shipped presets."""
+    from lmpshear import config, resources
+
+    for name in resources.preset_names():
+        spec = config.load(name)
+        s = spec.system
+        _echo(f"{name:22s} {s.dimension}D N={s.n_particles:<6d} T={s.temperature:g} rates: "
+              + ", ".join(f"{r:g}" for r in spec.rate_values()))
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+    if version:
+        _echo(f"lmpshear {__version__}")
+        raise typer.Exit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: bad input exits 2 with a message, a failed run 3, Ctrl-C 130.
+
+    Usage errors are typer's own (exit 2); lmpshear's errors are caught here, so no traceback.
+    """
+    try:
+        app(args=argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; `lmpshear run RUNDIR` resumes from the last checkpoint", err=True)
+        return 130
+    except LmpshearError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Shared helpers: real LAMMPS runs of tiny presets, run through the CLI in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from lmpshear import config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, cwd=None, check=False, env=None, timeout=900) -> subprocess.CompletedProcess:
+    """Run ``python -m lmpshear ARGS`` and capture its output."""
+    proc = subprocess.run([sys.executable, "-m", "lmpshear", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lmpshear {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def write_spec(path: Path, base: str, system: dict | None = None, protocol: dict | None = None,
+               rates: list[dict] | None = None) -> Path:
+    """A TOML spec that extends a preset with overrides."""
+    data: dict = {"extends": str(config.resources.preset_path(base))}
+    if system:
+        data["system"] = system
+    if protocol or rates:
+        data["protocol"] = dict(protocol or {})
+        if rates:
+            data["protocol"]["rates"] = rates
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def prepare_and_run(tmp: Path, spec: str | Path, name: str = "run", rate=None) -> Path:
+    rundir = tmp / name
+    args = ["prepare", spec, "-o", rundir] + (["--rate", rate] if rate is not None else [])
+    cli(*args, check=True)
+    cli("run", rundir, check=True)
+    return rundir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """ka3d-tiny, prepared and run once for the whole session (read-only for tests)."""
+    return prepare_and_run(tmp_path_factory.mktemp("tiny"), "ka3d-tiny")

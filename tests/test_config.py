@@ -1,0 +1,143 @@
+"""Run specs: presets, derived quantities, round trips and validation errors."""
+
+import math
+
+import pytest
+import tomli_w
+
+from lmpshear import config, resources
+from lmpshear.errors import UserError
+
+from conftest import cli
+
+
+def test_presets_match_the_papers_methods():
+    ka = config.load("ka3d")
+    s = ka.system
+    assert (s.dimension, s.n_particles, s.number_density, s.temperature) == (3, 16500, 1.2, 0.45)
+    assert s.counts() == [13200, 3300]
+    assert math.isclose(s.box_length ** 3 * 1.2, 16500)
+    pairs = {(p.a, p.b): p for p in s.pairs()}
+    assert (pairs[0, 1].epsilon, pairs[0, 1].sigma) == (1.5, 0.8)
+    assert math.isclose(pairs[1, 1].cutoff, 2.5 * 0.88)  # per-pair cutoff by default
+    paper_dt = {0.003: 0.2, 0.005: 0.15, 0.015: 0.1, 0.03: 0.1, 0.06: 0.05}
+    assert {r.rate: r.sample_interval for r in ka.protocol.rates} == paper_dt
+
+    sd = config.load("softdisk2d").system
+    assert (sd.dimension, sd.n_particles, sd.number_density, sd.temperature) == (2, 20000, 0.8, 0.526)
+    assert sd.counts() == [10000, 10000]
+    assert [sp.mass for sp in sd.species] == [1.0, 2.0]
+    pairs = {(p.a, p.b): p for p in sd.pairs()}
+    assert math.isclose(pairs[0, 1].sigma, 1.2) and math.isclose(pairs[1, 1].sigma, 1.4)
+    assert all(p.cutoff == 4.5 for p in pairs.values())
+    sd_rates = {r.rate: r.sample_interval for r in config.load("softdisk2d").protocol.rates}
+    assert sd_rates == {1e-4: 2.0, 5e-4: 1.0, 1e-3: 0.5, 5e-3: 0.1, 1e-2: 0.05}
+
+
+def test_every_preset_loads_and_round_trips():
+    for name in resources.preset_names():
+        spec = config.load(name)
+        again = config.load_dict(spec.to_dict(), source=name)
+        assert again.to_dict() == spec.to_dict()
+        assert again.system.pairs() == spec.system.pairs()
+
+
+def test_global_cutoff_is_the_literal_reading(tmp_path):
+    path = tmp_path / "ka.toml"
+    path.write_text(tomli_w.dumps({"extends": "ka3d", "system": {"potential": {"cutoff_mode": "global"}}}))
+    spec = config.load(path)
+    assert all(p.cutoff == 2.5 for p in spec.system.pairs())
+
+
+def test_counts_are_exact_and_sum_to_n():
+    spec = config.load("ka3d-tiny")
+    data = spec.to_dict()
+    data["system"]["n_particles"] = 7
+    s = config.load_dict(data).system
+    assert s.counts() == [6, 1] and sum(s.counts()) == 7
+
+
+def test_volume_fraction_sets_the_box():
+    data = config.load("softdisk2d-tiny").to_dict()
+    del data["system"]["number_density"]
+    data["system"]["volume_fraction"] = 0.5
+    s = config.load_dict(data).system
+    occupied = 100 * math.pi * 1.0 ** 2 / 4 + 100 * math.pi * 1.4 ** 2 / 4
+    assert math.isclose(s.volume, occupied / 0.5)
+
+
+def test_derived_steps():
+    spec = config.load("ka3d-tiny").select_rate(None)
+    assert spec.sample_steps == 10  # 0.05 / 0.005
+    assert spec.n_samples == 100  # strain 0.3 at rate 0.06 = 5 time units / 0.05
+    assert spec.shear_steps == 1000
+
+
+def _errors(data) -> str:
+    with pytest.raises(UserError) as err:
+        config.load_dict(data, source="test")
+    return str(err.value)
+
+
+def test_validation_reports_every_problem_at_once():
+    data = config.load("ka3d-tiny").to_dict()
+    data["system"]["colour"] = "blue"  # unknown key
+    del data["system"]["temperature"]  # missing field
+    data["system"]["species"][0]["fraction"] = 0.7  # fractions sum to 0.9
+    data["protocol"]["rates"][0]["rate"] = -0.06  # negative rate
+    data["protocol"]["rates"][0]["sample_interval"] = 0.0512  # not a multiple of dt
+    msg = _errors(data)
+    for needle in ("system.colour: unknown key", "system.temperature: missing", "fractions sum to 0.9",
+                   "rates[0].rate: must be > 0", "not a whole number of timesteps"):
+        assert needle in msg, msg
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda d: d["system"].update(dimension=4), "system.dimension: must be one of 2, 3"),
+    (lambda d: d["protocol"]["rates"][0].update(rate=0.0), "must be > 0"),
+    (lambda d: d["protocol"].update(timestep="0.005"), "must be a number"),
+    (lambda d: d["system"]["potential"]["pairs"].update({"A-C": {"epsilon": 1.0, "sigma": 1.0}}), "must name two species"),
+    (lambda d: d["system"]["potential"].update(exponent=12), "only for style 'ipl'"),
+    (lambda d: d["system"].update(volume_fraction=0.5), "exactly one of number_density or volume_fraction"),
+    (lambda d: d["protocol"].update(steady_time=1.0), "exactly one of steady_strain or steady_time"),
+    (lambda d: d["protocol"]["rates"][0].update(sample_interval=10.0), "strain per sample"),
+    (lambda d: d["protocol"]["rates"][0].update(thermo_interval=0.03), "must divide sample_interval"),
+    (lambda d: d["system"]["species"][0].update(name="A B"), "not a valid species name"),
+    (lambda d: d["protocol"].update(init="file"), "protocol.init_file: missing"),
+])
+def test_single_validation_errors(mutate, needle):
+    data = config.load("ka3d-tiny").to_dict()
+    mutate(data)
+    assert needle in _errors(data)
+
+
+def test_extends_merges_tables_and_replaces_arrays(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('extends = "ka3d"\n[system]\nn_particles = 100\n[[protocol.rates]]\nrate = 0.5\nsample_interval = 0.1\n')
+    spec = config.load(path)
+    assert spec.system.n_particles == 100 and spec.system.temperature == 0.45
+    assert spec.rate_values() == [0.5]
+
+
+def test_rate_selection():
+    spec = config.load("ka3d")
+    assert spec.select_rate(0.015).rate.sample_interval == 0.1
+    with pytest.raises(UserError, match="choose one with --rate"):
+        spec.select_rate(None)
+    with pytest.raises(UserError, match="not in the protocol"):
+        spec.select_rate(0.1)
+
+
+def test_cli_reports_bad_config_with_exit_2_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "ka3d-tiny"\n[system]\ntemperature = -1\n')
+    out = tmp_path / "run"
+    proc = cli("prepare", bad, "-o", out)
+    assert proc.returncode == 2
+    assert "system.temperature: must be > 0" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not out.exists()  # nothing written
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[system\n")
+    proc = cli("prepare", broken, "-o", out)
+    assert proc.returncode == 2 and "not valid TOML" in proc.stderr
