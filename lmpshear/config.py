@@ -343,8 +343,17 @@ def _read_toml(path: Path) -> dict:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
 
 
+# Keys that exclude each other: an override giving one drops the other inherited from the base.
+_ALTERNATIVES = {"steady_strain": "steady_time", "steady_time": "steady_strain",
+                 "production_strain": "production_time", "production_time": "production_strain",
+                 "number_density": "volume_fraction", "volume_fraction": "number_density"}
+
+
 def _merge(base: dict, over: dict) -> dict:
     out = dict(base)
+    for key in over:
+        if key in _ALTERNATIVES and _ALTERNATIVES[key] not in over:
+            out.pop(_ALTERNATIVES[key], None)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
