@@ -237,16 +237,17 @@ def read_thermo(path: Path):
 def write_lammps_data(path: Path, traj: "Trajectory", frame: int, masses: list[float]) -> None:
     """A LAMMPS data file (atom_style atomic) of one stored frame, positions wrapped into the cell."""
     cell = traj.cell(frame)
-    inside, _ = cell.wrap(traj.particle_array("unwrapped", [frame])[0] if traj.dimension == 3 else
-                          np.column_stack([traj.unwrapped([frame])[0], np.zeros(traj.n_particles)]))
-    lo = cell.lo
+    r = np.zeros((traj.n_particles, 3))
+    r[:, : traj.dimension] = traj.unwrapped([frame])[0]
+    inside, _ = cell.wrap(r)
+    lo = [float(v) for v in cell.lo]
     zlo, zhi = (lo[2], lo[2] + cell.lz) if traj.dimension == 3 else (-0.5, 0.5)
+    f = lambda v: repr(float(v))  # noqa: E731 - full double precision, plain Python float text
     lines = [f"LAMMPS data file written by lmpshear from {traj.path.name} frame {frame}", "",
              f"{traj.n_particles} atoms", f"{len(traj.types)} atom types", "",
-             f"{lo[0]!r} {lo[0] + cell.lx!r} xlo xhi", f"{lo[1]!r} {lo[1] + cell.ly!r} ylo yhi",
-             f"{zlo!r} {zhi!r} zlo zhi", f"{cell.xy!r} 0.0 0.0 xy xz yz", "", "Masses", ""]
-    lines += [f"{k + 1} {m!r}" for k, m in enumerate(masses)]
+             f"{f(lo[0])} {f(lo[0] + cell.lx)} xlo xhi", f"{f(lo[1])} {f(lo[1] + cell.ly)} ylo yhi",
+             f"{f(zlo)} {f(zhi)} zlo zhi", f"{f(cell.xy)} 0.0 0.0 xy xz yz", "", "Masses", ""]
+    lines += [f"{k + 1} {f(m)}" for k, m in enumerate(masses)]
     lines += ["", "Atoms # atomic", ""]
-    lines += [f"{i + 1} {t + 1} {x!r} {y!r} {z if traj.dimension == 3 else 0.0!r}"
-              for i, (t, (x, y, z)) in enumerate(zip(traj.typeid, inside))]
+    lines += [f"{i + 1} {t + 1} {f(x)} {f(y)} {f(z)}" for i, (t, (x, y, z)) in enumerate(zip(traj.typeid, inside))]
     Path(path).write_text("\n".join(lines) + "\n")
