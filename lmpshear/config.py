@@ -317,6 +317,14 @@ class _Checker:
             return default
         return value
 
+    def tables(self, parent: dict, key: str, where: str, example: str) -> list[dict]:
+        """A non-empty array of tables, or [] after recording the error."""
+        value = parent.get(key)
+        if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+            self.error(f"{where}{key}", f"must be a non-empty array of tables ({example})")
+            return []
+        return value
+
     def no_extra(self, tbl: dict, allowed: set[str], where: str) -> None:
         for key in tbl:
             if key not in allowed:
@@ -432,11 +440,7 @@ def _load_system(c: _Checker, t: dict) -> System | None:
         c.error(f"{w}volume_fraction", "must be < 1")
 
     species = []
-    raw_species = t.get("species")
-    if not isinstance(raw_species, list) or not raw_species or not all(isinstance(s, dict) for s in raw_species):
-        c.error(f"{w}species", "must be a non-empty array of tables ([[system.species]])")
-        raw_species = []
-    for k, s in enumerate(raw_species):
+    for k, s in enumerate(c.tables(t, "species", w, "[[system.species]]")):
         sw = f"{w}species[{k}]."
         c.no_extra(s, {"name", "fraction", "mass", "diameter"}, sw)
         sname = c.get(s, "name", sw, "str")
@@ -541,11 +545,7 @@ def _load_protocol(c: _Checker, t: dict) -> Protocol | None:
     minimize = c.get(t, "minimize", w, "bool", required=False, default=True)
 
     rates = []
-    raw_rates = t.get("rates")
-    if not isinstance(raw_rates, list) or not raw_rates or not all(isinstance(r, dict) for r in raw_rates):
-        c.error(f"{w}rates", "must be a non-empty array of tables ([[protocol.rates]] rate = ..., sample_interval = ...)")
-        raw_rates = []
-    for k, r in enumerate(raw_rates):
+    for k, r in enumerate(c.tables(t, "rates", w, "[[protocol.rates]] rate = ..., sample_interval = ...")):
         rw = f"{w}rates[{k}]."
         c.no_extra(r, {"rate", "sample_interval", "thermo_interval"}, rw)
         rate = c.get(r, "rate", rw, "float", positive=True)
