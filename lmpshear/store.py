@@ -32,6 +32,7 @@ import csv
 import os
 from pathlib import Path
 
+import gsd.fl
 import gsd.hoomd
 import numpy as np
 
@@ -116,6 +117,7 @@ class Trajectory:
         if not self.path.is_file():
             raise UserError(f"no trajectory store at {self.path}")
         self._file = gsd.hoomd.open(self.path, "r")
+        self._fl = gsd.fl.open(self.path, "r")  # chunk-level reads: one array without the whole frame
         if len(self._file) == 0:
             raise UserError(f"{self.path} holds no frame")
         first = self._file[0]
@@ -128,6 +130,16 @@ class Trajectory:
 
     def close(self) -> None:
         self._file.close()
+        self._fl.close()
+
+    def _chunk(self, k: int, name: str, default=None) -> np.ndarray:
+        """A chunk of frame k; the HOOMD schema omits values equal to frame 0's or to the default."""
+        for frame in (k, 0):
+            if self._fl.chunk_exists(frame, name):
+                return self._fl.read_chunk(frame, name)
+        if default is not None:
+            return np.asarray(default)
+        raise UserError(f"{self.path}: frame {k} has no chunk '{name}'")
 
     def __enter__(self):
         return self
@@ -140,11 +152,11 @@ class Trajectory:
         return len(self.typeid)
 
     def _scalars(self, key: str) -> np.ndarray:
-        return np.array([float(self._file[k].log[key][0]) for k in range(len(self))])
+        return np.array([float(self._chunk(k, f"log/{key}")[0]) for k in range(len(self))])
 
     @property
     def steps(self) -> np.ndarray:
-        return np.array([int(self._file[k].configuration.step) for k in range(len(self))], dtype=np.int64)
+        return np.array([int(self._chunk(k, "configuration/step", default=[0])[0]) for k in range(len(self))], dtype=np.int64)
 
     @property
     def times(self) -> np.ndarray:
@@ -155,9 +167,8 @@ class Trajectory:
         return self._scalars("lmpshear/strain")
 
     def cell(self, k: int) -> Cell:
-        log = self._file[k].log
-        lx, ly, lz, xy = (float(v) for v in log["lmpshear/cell"])
-        lo = tuple(float(v) for v in log["lmpshear/origin"])
+        lx, ly, lz, xy = (float(v) for v in self._chunk(k, "log/lmpshear/cell"))
+        lo = tuple(float(v) for v in self._chunk(k, "log/lmpshear/origin"))
         return Cell(lo, lx, ly, lz, xy, self.dimension)
 
     def particle_array(self, key: str, frames: slice | list[int] | None = None) -> np.ndarray:
@@ -165,14 +176,13 @@ class Trajectory:
         if key not in PARTICLE_KEYS:
             raise ValueError(f"unknown per-particle array {key!r}; one of {PARTICLE_KEYS}")
         idx = range(len(self))[frames] if isinstance(frames, slice) else (frames if frames is not None else range(len(self)))
-        chunk = f"particles/lmpshear/{key}"
+        chunk = f"log/particles/lmpshear/{key}"
         out = []
         for k in idx:
-            log = self._file[k].log
-            if chunk not in log:
+            if not self._fl.chunk_exists(k, chunk):
                 raise UserError(f"{self.path}: frame {k} has no '{key}' (was it enabled for this run?)")
-            out.append(np.asarray(log[chunk], dtype=np.float64))
-        arr = np.stack(out)
+            out.append(self._fl.read_chunk(k, chunk))
+        arr = np.asarray(np.stack(out), dtype=np.float64)
         if arr.ndim == 3:
             arr = arr[:, :, : self.dimension]
         return arr
