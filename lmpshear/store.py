@@ -45,7 +45,7 @@ THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press
 
 
 class StoreWriter:
-    """Appends frames to a GSD file. ``resume_from`` reopens an existing store to append."""
+    """Appends frames to a GSD file. ``append=True`` reopens an existing store (resume)."""
 
     def __init__(self, path: Path, types: list[str], typeid: np.ndarray, dimension: int, *, append: bool = False):
         self.path = Path(path)

@@ -8,14 +8,12 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
-import pytest
 
 from lmpshear import config
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo
 
-from conftest import cli, prepare_and_run, write_spec
+from conftest import cli, write_spec
 
 
 def test_tiny_run_store_is_complete_and_consistent(tiny_run):

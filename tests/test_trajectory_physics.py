@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from lmpshear import config
-from lmpshear.store import Trajectory, read_thermo
+from lmpshear.store import Trajectory
 
 from conftest import prepare_and_run, write_spec
 
