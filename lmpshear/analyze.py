@@ -1,20 +1,69 @@
-"""``lmpshear analyze``: analysis stages of one run directory.
+"""``lmpshear analyze``: the analysis stages of one run directory.
 
-Each stage reads run files, writes one product (JSON, written atomically) and is skipped when its
-product is newer than its inputs and was made with the same parameters; ``force`` redoes it.
+Each stage reads run files (and earlier stages' products), writes one JSON product atomically
+(plus, for cage jumps, a table), and is skipped when its product is newer than its inputs and was
+made with the same parameters; ``force`` redoes it. Stages that cannot apply (no thermo table in an
+imported trajectory) are reported and skipped unless asked for by name.
+
+==========  ====================  =================================================================
+stage       product               what
+==========  ====================  =================================================================
+viscosity   viscosity.json        η = −⟨P_xy^vir⟩/γ̇ (eq. 1) and η_total, block error bars
+structure   structure.json        partial and total g(r) in the steady window; its first minimum
+msd         msd.json              MSD of r̃ per species, cage-relative MSD (eq. 12–13), cage size l_c²
+overlap     overlap.json          Q(t), χ4(t) collective (eq. 14) and self, t_χ
+cagejumps   cagejumps.json/.csv   Candelier cage jumps (eq. 11): one row per jump
+==========  ====================  =================================================================
+
+All trajectory stages use the steady window: frames at t ≥ the spec's steady start.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from lmpshear.analysis.viscosity import viscosity
+import numpy as np
+
 from lmpshear.errors import UserError
-from lmpshear.rundir import RunDir, atomic_write_json
-from lmpshear.store import read_thermo
+from lmpshear.rundir import RunDir, RunInfo, atomic_write_json
+
+
+@dataclass
+class Context:
+    rd: RunDir
+    info: RunInfo
+    params: dict
+    _traj: object = field(default=None, repr=False)
+
+    @property
+    def traj(self):
+        if self._traj is None:
+            from lmpshear.store import Trajectory
+
+            self._traj = Trajectory(self.rd.store)
+        return self._traj
+
+    def steady_frames(self) -> np.ndarray:
+        times = self.traj.times
+        frames = np.nonzero(times >= self.info.steady_time - 1e-9 * max(1.0, times[-1]))[0]
+        if len(frames) < 3:
+            raise UserError(f"{self.rd.path}: only {len(frames)} frames in the steady window "
+                            f"(t >= {self.info.steady_time:g}); the run is too short for this analysis")
+        return frames
+
+    def product(self, name: str) -> dict:
+        path = self.rd.product(name)
+        if not path.exists():
+            raise UserError(f"{path.name} is missing: run its stage first")
+        return json.loads(path.read_text())["result"]
+
+    def close(self) -> None:
+        if self._traj is not None:
+            self._traj.close()
 
 
 @dataclass(frozen=True)
@@ -22,19 +71,152 @@ class Stage:
     name: str
     product: str
     inputs: tuple[str, ...]
-    compute: Callable[[RunDir, dict], dict]
+    keys: tuple[str, ...]  # the [analysis] parameters it depends on
+    compute: Callable[[Context], dict]
     describe: Callable[[dict], str]
+    needs: Callable[[Context], str | None] = lambda ctx: None  # why it cannot run, or None
 
 
-def _viscosity(rd: RunDir, params: dict) -> dict:
-    spec = rd.spec()
-    result = viscosity(read_thermo(rd.thermo), spec.rate.rate, spec.steady_strain, params["blocks"])
+# ---------------------------------------------------------------------------------------------
+# Stages
+
+
+def _viscosity(ctx: Context) -> dict:
+    from lmpshear.analysis.viscosity import viscosity
+    from lmpshear.store import read_thermo
+
+    result = viscosity(read_thermo(ctx.rd.thermo), ctx.info.rate, ctx.info.steady_strain, ctx.params["blocks"])
     return result.as_dict() | {"summary": result.summary()}
 
 
+def _structure(ctx: Context) -> dict:
+    from lmpshear.analysis.structure import pair_distribution
+
+    traj = ctx.traj
+    window = ctx.steady_frames()
+    picks = np.unique(np.round(np.linspace(window[0], window[-1], ctx.params["structure_frames"])).astype(int))
+    cells = [traj.cell(int(k)) for k in picks]
+    c0 = cells[0]
+    volume = c0.lx * c0.ly * (c0.lz if traj.dimension == 3 else 1.0)
+    spacing = (volume / traj.n_particles) ** (1.0 / traj.dimension)
+    widths = [c0.lx * c0.ly / np.hypot(c0.ly, c0.xy), c0.ly] + ([c0.lz] if traj.dimension == 3 else [])
+    r_max = min(5.0 * spacing, 0.45 * min(widths))
+    g = pair_distribution(traj.unwrapped(list(picks)), cells, traj.typeid, traj.types, r_max, 250)
+    try:
+        first_min = g.first_minimum()
+    except ValueError:
+        first_min = None
+    return {"r": g.r.tolist(), "g": g.total.tolist(), "partial": g.partial.tolist(), "types": list(g.types),
+            "first_minimum": first_min, "frames": picks.tolist()}
+
+
+def _msd(ctx: Context) -> dict:
+    from lmpshear.analysis.msd import cage_size, mean_square_displacement
+    from lmpshear.analysis.overlap import log_lags, origins_in
+
+    a = ctx.info.analysis
+    traj = ctx.traj
+    window = ctx.steady_frames()
+    na = traj.nonaffine(list(window))
+    times = traj.times[window]
+    origins = origins_in(0, len(window) - 2, a.max_origins)
+    lags = log_lags(len(window) - 1, a.n_lags)
+    cr = a.use_cage_relative(traj.dimension)
+    kwargs = {}
+    if cr:
+        r_nn = ctx.product("structure.json")["first_minimum"]
+        if r_nn is None:
+            raise UserError("g(r) has no first minimum within its range; cannot pick cage neighbours")
+        kwargs = {"positions": traj.unwrapped(list(window)), "cells": [traj.cell(int(k)) for k in window],
+                  "neighbour_cutoff": r_nn}
+    m = mean_square_displacement(na, times, traj.typeid, traj.types, origins, lags, **kwargs)
+    result = m.as_dict()
+    curve = m.msd_cage_relative if cr else m.msd
+    result["cage_size_from"] = "cage-relative MSD" if cr else "MSD"
+    if a.cage_size is not None:
+        result |= {"cage_size": a.cage_size, "cage_size_time": None, "cage_size_criterion": "given ([analysis] cage_size)"}
+    else:
+        try:
+            c = cage_size(m.times, curve, a.crossover_slope)
+            result |= {"cage_size": c.value, "cage_size_time": c.time, "cage_size_criterion": c.criterion}
+        except UserError as exc:
+            result |= {"cage_size": None, "cage_size_time": None, "cage_size_criterion": str(exc)}
+    return result
+
+
+def _describe_msd(r: dict) -> str:
+    lc = f"l_c^2 = {r['cage_size']:.4g} ({r['cage_size_from']})" if r["cage_size"] else \
+        f"no cage size: {r['cage_size_criterion']}"
+    return f"MSD over {len(r['lags'])} lags up to t = {r['times'][-1]:.4g}, final {r['msd'][-1]:.4g}; {lc}"
+
+
+def _overlap(ctx: Context) -> dict:
+    from lmpshear.analysis.overlap import log_lags, origins_in, susceptibility
+
+    a = ctx.info.analysis
+    traj = ctx.traj
+    window = ctx.steady_frames()
+    radius = a.overlap_radius(traj.dimension)
+    s = susceptibility(traj.unwrapped(list(window)), traj.nonaffine(list(window)),
+                       [traj.cell(int(k)) for k in window], traj.times[window], ctx.info.temperature, radius,
+                       origins_in(0, len(window) - 2, a.max_origins), log_lags(len(window) - 1, a.n_lags))
+    return s.as_dict()
+
+
+def _cagejumps(ctx: Context) -> dict:
+    from lmpshear.analysis.cagejumps import cage_jumps
+
+    a = ctx.info.analysis
+    threshold = a.cage_size if a.cage_size is not None else ctx.product("msd.json")["cage_size"]
+    if threshold is None:
+        raise UserError("no cage size l_c^2: the MSD stage found no plateau; set [analysis] cage_size "
+                        "(or --cage-size)")
+    traj = ctx.traj
+    window = ctx.steady_frames()
+    jumps = cage_jumps(traj.nonaffine(list(window)), traj.unwrapped(list(window)), traj.times[window], threshold,
+                       a.min_segment)
+    table = jumps.to_frame()
+    table["frame"] += int(window[0])
+    tmp = ctx.rd.product(".cagejumps.csv.gz.tmp")
+    table.to_csv(tmp, index=False, compression="gzip", float_format="%.10g")
+    tmp.replace(ctx.rd.product("cagejumps.csv.gz"))
+    duration = float(traj.times[window[-1]] - traj.times[window[0]])
+    lengths = np.sqrt((jumps.vector**2).sum(axis=1))
+    return {"threshold": threshold, "jumps": len(jumps), "table": "cagejumps.csv.gz",
+            "frames": [int(window[0]), int(window[-1])], "duration": duration,
+            "jumps_per_particle_per_time": len(jumps) / traj.n_particles / duration if duration > 0 else None,
+            "mean_jump_length": float(lengths.mean()) if len(jumps) else None,
+            "particles_with_jumps": int(len(np.unique(jumps.particle)))}
+
+
+def _needs_thermo(ctx: Context) -> str | None:
+    return None if ctx.rd.thermo.exists() else "no thermo table (an imported trajectory)"
+
+
+def _needs_cage_size(ctx: Context) -> str | None:
+    msd = ctx.rd.product("msd.json")
+    if ctx.info.analysis.cage_size is None and msd.exists() and json.loads(msd.read_text())["result"]["cage_size"] is None:
+        return "no cage size l_c^2 (the MSD has no plateau); give one with --cage-size or [analysis] cage_size"
+    return None
+
+
 STAGES = {s.name: s for s in (
-    Stage("viscosity", "viscosity.json", ("thermo.csv", "config.toml"), _viscosity, lambda r: r["summary"]),
+    Stage("viscosity", "viscosity.json", ("thermo.csv", "config.toml"), (), _viscosity, lambda r: r["summary"],
+          _needs_thermo),
+    Stage("structure", "structure.json", ("traj.gsd",), ("structure_frames",), _structure,
+          lambda r: f"g(r) to r = {r['r'][-1]:.3g}, first minimum at {r['first_minimum']}"),
+    Stage("msd", "msd.json", ("traj.gsd", "structure.json"),
+          ("cage_size", "crossover_slope", "cage_relative", "max_origins", "n_lags"), _msd, _describe_msd),
+    Stage("overlap", "overlap.json", ("traj.gsd",), ("overlap_a", "max_origins", "n_lags"), _overlap,
+          lambda r: f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g}, chi4 max = {max(r['chi4']):.4g} "
+                    f"(self: t_chi = {r['t_chi_self']:.4g})"),
+    Stage("cagejumps", "cagejumps.json", ("traj.gsd", "msd.json"), ("cage_size", "min_segment"), _cagejumps,
+          lambda r: f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
+                    f"particles -> {r['table']}", _needs_cage_size),
 )}
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _up_to_date(rd: RunDir, stage: Stage, params: dict) -> dict | None:
@@ -51,9 +233,15 @@ def _up_to_date(rd: RunDir, stage: Stage, params: dict) -> dict | None:
 
 
 def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False, blocks: int = 10,
-            echo: Callable[[str], None] = print) -> dict[str, dict]:
+            overrides: dict | None = None, echo: Callable[[str], None] = print) -> dict[str, dict]:
+    """Run the stages (all, or ``only``); ``overrides`` replace [analysis] parameters of the spec."""
+    from dataclasses import replace
+
     rd = RunDir(rundir)
-    rd.require_prepared()
+    if not rd.path.is_dir():
+        raise UserError(f"no run directory at {rd.path}")
+    if not rd.source.is_file():
+        rd.require_prepared()
     if rd.status().get("state") != "complete":
         raise UserError(f"{rd.path} has not finished running (state: {rd.status().get('state')}); "
                         "run it first with: lmpshear run RUNDIR")
@@ -61,17 +249,32 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
     unknown = [n for n in names if n not in STAGES]
     if unknown:
         raise UserError(f"unknown stage(s) {', '.join(unknown)}; available: {', '.join(STAGES)}")
+    info = rd.info()
+    if overrides:
+        info = replace(info, analysis=replace(info.analysis, **overrides))
+    ctx = Context(rd, info, {"blocks": blocks} | asdict(info.analysis))
     results = {}
-    for name in names:
-        stage = STAGES[name]
-        params = {"blocks": blocks}
-        stored = None if force else _up_to_date(rd, stage, params)
-        if stored is not None:
-            echo(f"{name}: up to date ({stage.product}); {stage.describe(stored['result'])}")
-            results[name] = stored["result"]
-            continue
-        result = stage.compute(rd, params)
-        atomic_write_json(rd.product(stage.product), {"stage": name, "params": params, "result": result})
-        echo(f"{name}: {stage.describe(result)} -> {stage.product}")
-        results[name] = result
+    try:
+        for name in names:
+            stage = STAGES[name]
+            reason = stage.needs(ctx)
+            if reason:
+                if only:
+                    raise UserError(f"stage {name} is not available for {rd.path}: {reason}")
+                echo(f"{name}: skipped, {reason}")
+                continue
+            params = {k: ctx.params[k] for k in stage.keys} | ({"blocks": blocks} if name == "viscosity" else {})
+            stored = None if force else _up_to_date(rd, stage, params)
+            if stored is not None:
+                echo(f"{name}: up to date ({stage.product}); {stage.describe(stored['result'])}")
+                results[name] = stored["result"]
+                continue
+            echo(f"{name}: computing ...")
+            started = time.perf_counter()
+            result = stage.compute(ctx)
+            atomic_write_json(rd.product(stage.product), {"stage": name, "params": params, "result": result})
+            echo(f"{name}: {stage.describe(result)} -> {stage.product} ({time.perf_counter() - started:.1f} s)")
+            results[name] = result
+    finally:
+        ctx.close()
     return results

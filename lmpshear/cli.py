@@ -59,11 +59,60 @@ def analyze(
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this stage (repeatable)."),
     force: bool = typer.Option(False, "--force", help="Recompute even if the product is up to date."),
     blocks: int = typer.Option(10, "--blocks", min=2, help="Blocks for the error bar of time averages."),
+    overlap_a: Optional[float] = typer.Option(None, "--overlap-a", min=0.0, help="Overlap radius a of eq. 14 "
+                                              "(default: [analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D)."),
+    cage_size: Optional[float] = typer.Option(None, "--cage-size", min=0.0, help="Cage size l_c^2 for the cage "
+                                              "jumps (default: [analysis] cage_size, else from the MSD)."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Write dynamics.png (MSD, chi4)."),
 ):
-    """Compute the analysis stages (viscosity, ...) and write their products into RUNDIR."""
+    """Compute the analysis stages and write their products into RUNDIR.
+
+    Stages: viscosity, structure (g(r)), msd (and the cage size), overlap (chi4), cagejumps.
+    """
     from lmpshear.analyze import analyze as _analyze
 
-    _analyze(rundir, only=only, force=force, blocks=blocks, echo=_echo)
+    overrides = {k: v for k, v in (("overlap_a", overlap_a), ("cage_size", cage_size)) if v is not None}
+    results = _analyze(rundir, only=only, force=force, blocks=blocks, overrides=overrides, echo=_echo)
+    if figures and ("msd" in results or "overlap" in results):
+        from lmpshear.plots import dynamics
+
+        _echo(f"figure: {dynamics(rundir, Path(rundir) / 'dynamics.png')}")
+
+
+@app.command("import")
+def import_(
+    trajectory: Path = typer.Argument(..., help="A trajectory ovito reads: LAMMPS dump (.gz too), data file, GSD, extxyz."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create."),
+    rate: float = typer.Option(..., "--rate", min=0.0, help="Shear rate of the run (0 for none)."),
+    temperature: float = typer.Option(..., "--temperature", help="k_BT of the run (for chi4)."),
+    timestep: Optional[float] = typer.Option(None, "--timestep", help="MD time step: frame time = file's step x it."),
+    sample_interval: Optional[float] = typer.Option(None, "--sample-interval",
+                                                    help="Time between frames (files without a step counter)."),
+    steady_strain: float = typer.Option(0.0, "--steady-strain", min=0.0, help="Strain where the steady window starts."),
+    dimension: Optional[int] = typer.Option(None, "--dimension", min=2, max=3, help="2 or 3 (default: detected)."),
+):
+    """Bring a trajectory made elsewhere into a run directory that `lmpshear analyze` reads.
+
+    Positions may be wrapped, come with image flags, or be unwrapped: the unwrapped path and the
+    non-affine displacement are rebuilt with the same Lees-Edwards code as lmpshear's own runs.
+    """
+    from lmpshear.readers import import_run
+
+    import_run(trajectory, out, rate, temperature, timestep=timestep, sample_interval=sample_interval,
+               dimension=dimension, steady_strain=steady_strain, echo=_echo)
+
+
+@app.command()
+def report(
+    rundirs: list[Path] = typer.Argument(..., help="Run directories (one per shear rate), or folders holding them."),
+    out: Path = typer.Option(Path("report"), "--out", "-o", help="Directory for the flow curve files."),
+    min_rate: Optional[float] = typer.Option(None, "--min-rate", help="Fit only rates >= this (default: automatic)."),
+    max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Fit only rates <= this (default: automatic)."),
+):
+    """Flow curve across runs: eta(rate) with error bars and the power-law fit eta ~ rate^-lambda."""
+    from lmpshear.report import report as _report
+
+    _report(rundirs, out, min_rate=min_rate, max_rate=max_rate, echo=_echo)
 
 
 @app.command()

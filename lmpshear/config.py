@@ -25,6 +25,7 @@ from lmpshear.errors import UserError
 POTENTIAL_STYLES = ("lj", "ipl")
 CUTOFF_MODES = ("per_pair", "global")
 INIT_MODES = ("random", "file")
+DUMP_MODES = ("none", "image", "unwrapped")
 ENGINES = ("lammps",)
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 SYSTEM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -150,6 +151,27 @@ class Protocol:
     max_temperature_ratio: float = 2.0
     neighbor_skin: float = 0.3
     minimize: bool = True  # energy-minimise before giving velocities
+    lammps_dump: str = "none"  # also write traj.lammpstrj: "image" (x y z ix iy iz) or "unwrapped" (xu yu zu)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Parameters of ``lmpshear analyze`` (the ``[analysis]`` table; every key optional)."""
+
+    overlap_a: float | None = None  # w(r) radius of eq. 14; None: 0.3 in 2D, 0.25 in 3D (the paper's MD)
+    cage_size: float | None = None  # l_c^2 for the cage jumps; None: from the MSD crossover
+    crossover_slope: float = 0.5  # MSD log-slope that marks the end of the plateau
+    cage_relative: bool | None = None  # cage-relative MSD for l_c^2; None: in 2D only (as the paper)
+    max_origins: int = 50  # time origins for MSD and chi4
+    n_lags: int = 40  # log-spaced lags for MSD and chi4
+    min_segment: int = 1  # frames each side of a cage-jump cut
+    structure_frames: int = 10  # frames averaged for g(r)
+
+    def overlap_radius(self, dimension: int) -> float:
+        return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)
+
+    def use_cage_relative(self, dimension: int) -> bool:
+        return self.cage_relative if self.cage_relative is not None else dimension == 2
 
 
 @dataclass(frozen=True)
@@ -158,6 +180,7 @@ class RunSpec:
     system: System
     protocol: Protocol
     source: str = ""  # where it was loaded from (for messages)
+    analysis: Analysis = Analysis()
 
     # -- rate selection --------------------------------------------------------------------
     def rate_values(self) -> list[float]:
@@ -251,7 +274,8 @@ class RunSpec:
             if value is not None:
                 protocol[key] = value
         protocol["rates"] = [{k: v for k, v in vars(r).items() if v is not None} for r in p.rates]
-        return {"engine": self.engine, "system": system, "protocol": protocol}
+        analysis = {k: v for k, v in vars(self.analysis).items() if v is not None}
+        return {"engine": self.engine, "system": system, "protocol": protocol, "analysis": analysis}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -412,12 +436,13 @@ def load(config: str | Path) -> RunSpec:
 
 def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
     c = _Checker(source)
-    c.no_extra(data, {"engine", "system", "protocol"}, "")
+    c.no_extra(data, {"engine", "system", "protocol", "analysis"}, "")
     engine = c.get(data, "engine", "", "str", required=False, default="lammps", choices=ENGINES)
     system = _load_system(c, c.table(data, "system", ""))
     protocol = _load_protocol(c, c.table(data, "protocol", ""))
+    analysis = load_analysis(c, data.get("analysis", {}))
     c.finish()
-    spec = RunSpec(engine=engine, system=system, protocol=protocol, source=source)
+    spec = RunSpec(engine=engine, system=system, protocol=protocol, source=source, analysis=analysis)
     _check_consistency(c, spec)
     c.finish()
     return spec
@@ -543,6 +568,7 @@ def _load_protocol(c: _Checker, t: dict) -> Protocol | None:
         c.error(f"{w}max_temperature_ratio", "must be > 1")
     skin = c.get(t, "neighbor_skin", w, "float", required=False, default=0.3, positive=True)
     minimize = c.get(t, "minimize", w, "bool", required=False, default=True)
+    dump = c.get(t, "lammps_dump", w, "str", required=False, default="none", choices=DUMP_MODES)
 
     rates = []
     for k, r in enumerate(c.tables(t, "rates", w, "[[protocol.rates]] rate = ..., sample_interval = ...")):
@@ -567,7 +593,33 @@ def _load_protocol(c: _Checker, t: dict) -> Protocol | None:
                     init=init, init_file=init_file, melt_temperature=melt_t, melt_time=melt_time,
                     steady_strain=steady_s, steady_time=steady_t, production_strain=prod_s,
                     production_time=prod_t, checkpoint_every=ckpt, store_velocities=store_v,
-                    max_temperature_ratio=tmax, neighbor_skin=skin, minimize=minimize)
+                    max_temperature_ratio=tmax, neighbor_skin=skin, minimize=minimize,
+                    lammps_dump=dump)
+
+
+def load_analysis(c: _Checker, t: dict) -> Analysis:
+    w = "analysis."
+    if not isinstance(t, dict):
+        c.error("analysis", "must be a table")
+        return Analysis()
+    c.no_extra(t, {f.name for f in Analysis.__dataclass_fields__.values()}, w)
+    d = Analysis()
+    values = {
+        "overlap_a": c.get(t, "overlap_a", w, "float", required=False, positive=True),
+        "cage_size": c.get(t, "cage_size", w, "float", required=False, positive=True),
+        "crossover_slope": c.get(t, "crossover_slope", w, "float", required=False, default=d.crossover_slope,
+                                 positive=True),
+        "cage_relative": c.get(t, "cage_relative", w, "bool", required=False),
+        "max_origins": c.get(t, "max_origins", w, "int", required=False, default=d.max_origins, positive=True),
+        "n_lags": c.get(t, "n_lags", w, "int", required=False, default=d.n_lags, positive=True),
+        "min_segment": c.get(t, "min_segment", w, "int", required=False, default=d.min_segment, positive=True),
+        "structure_frames": c.get(t, "structure_frames", w, "int", required=False, default=d.structure_frames,
+                                  positive=True),
+    }
+    if values["crossover_slope"] is not None and values["crossover_slope"] >= 1:
+        c.error(f"{w}crossover_slope", "must be below 1 (the diffusive slope)")
+    return Analysis(**{k: (getattr(d, k) if v is None and k not in ("overlap_a", "cage_size", "cage_relative")
+                           else v) for k, v in values.items()})
 
 
 def _is_multiple(value: float, unit: float) -> bool:

@@ -42,3 +42,62 @@ def run_overview(rundir: str | Path, out: str | Path, eta: dict | None = None) -
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def flow_curve_figure(fc, out: str | Path) -> Path:
+    """η(γ̇) in log-log with error bars; the fitted points and the power law highlighted."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
+    ax.errorbar(fc.rates, fc.eta, yerr=fc.eta_error, fmt="o", color="0.5", ms=5, label="runs")
+    ax.errorbar(fc.rates[fc.in_fit], fc.eta[fc.in_fit], yerr=fc.eta_error[fc.in_fit], fmt="o", color="C3", ms=5,
+                label="shear-thinning regime")
+    if fc.fit:
+        f = fc.fit
+        x = np.geomspace(f.rate_range[0], f.rate_range[1], 50)
+        ax.plot(x, f.prefactor * x ** -f.exponent, "C3-",
+                label=rf"$\eta\sim\dot\gamma^{{-\lambda}}$, $\lambda$ = {f.exponent:.3f} $\pm$ {f.exponent_error:.3f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"shear rate $\dot\gamma$")
+    ax.set_ylabel(r"$\eta$ (virial, eq. 1)")
+    ax.legend(fontsize=8)
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def dynamics(rundir: str | Path, out: str | Path) -> Path:
+    """MSD (with the cage size) and χ4(t) (with t_χ) of one analysed run."""
+    import json
+
+    rd = RunDir(rundir)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    msd, ovl = rd.product("msd.json"), rd.product("overlap.json")
+    if msd.exists():
+        m = json.loads(msd.read_text())["result"]
+        ax = axes[0]
+        for name, curve in zip(m["species"], m["msd_species"]):
+            ax.loglog(m["times"], curve, lw=1, label=f"MSD of r̃, {name}")
+        if m.get("msd_cage_relative"):
+            ax.loglog(m["times"], m["msd_cage_relative"], "k--", lw=1, label="cage-relative MSD")
+        if m.get("cage_size"):
+            ax.axhline(m["cage_size"], color="C3", lw=0.8, label=rf"$l_c^2$ = {m['cage_size']:.3g}")
+        ax.set_xlabel("t")
+        ax.set_ylabel("MSD")
+        ax.legend(fontsize=8)
+    if ovl.exists():
+        o = json.loads(ovl.read_text())["result"]
+        ax = axes[1]
+        ax.semilogx(o["times"], o["chi4"], "C0-o", ms=3, label=r"$\chi_4$ collective (eq. 14)")
+        ax.semilogx(o["times"], o["chi4_self"], "C1-s", ms=3, label=r"$\chi_4$ self")
+        ax.axvline(o["t_chi"], color="C0", ls=":", label=rf"$t_\chi$ = {o['t_chi']:.3g}")
+        ax.set_xlabel("t")
+        ax.set_ylabel(r"$\chi_4$")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{rd.path.name}: steady-state dynamics")
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -10,6 +10,7 @@ Layout::
     RUNDIR/log.lammps        LAMMPS's own log
     RUNDIR/checkpoint/       step-NNNNNNNNNNNN/{restart.lmp,state.npz} and latest.json
     RUNDIR/status.json       running / complete / failed
+    RUNDIR/source.json       instead of config.toml and in.lammps: a trajectory imported from elsewhere
     RUNDIR/*.json            analysis products
 """
 
@@ -43,6 +44,17 @@ def atomic_write_json(path: Path, data: dict) -> None:
 
 
 @dataclass(frozen=True)
+class RunInfo:
+    rate: float
+    temperature: float
+    steady_strain: float
+    steady_time: float  # the steady window starts here
+    analysis: config.Analysis
+    name: str
+    imported: bool
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     step: int
     frames: int
@@ -71,6 +83,7 @@ class RunDir:
     status_file = property(lambda self: self.path / "status.json")
     checkpoints = property(lambda self: self.path / "checkpoint")
     lock_file = property(lambda self: self.path / ".lock")
+    source = property(lambda self: self.path / "source.json")
 
     def product(self, name: str) -> Path:
         return self.path / name
@@ -86,6 +99,19 @@ class RunDir:
     def spec(self) -> config.RunSpec:
         self.require_prepared()
         return config.load(self.config)
+
+    def info(self) -> "RunInfo":
+        """What analysis needs to know, from the run spec or, for an imported trajectory, source.json."""
+        if self.source.is_file():
+            data = json.loads(self.source.read_text())
+            c = config._Checker(str(self.source))
+            analysis = config.load_analysis(c, data.get("analysis", {}))
+            c.finish()
+            return RunInfo(data["rate"], data["temperature"], data["steady_strain"], data["steady_time"], analysis,
+                           data.get("name", self.path.name), imported=True)
+        spec = self.spec()
+        return RunInfo(spec.rate.rate, spec.system.temperature, spec.steady_strain,
+                       spec.steady_strain / spec.rate.rate, spec.analysis, spec.system.name, imported=False)
 
     def has_run_data(self) -> bool:
         return self.store.exists() or self.checkpoints.exists() or self.thermo.exists()

@@ -55,7 +55,7 @@ class StoreWriter:
         self._file = gsd.hoomd.open(self.path, "a" if append else "w")
 
     def append(self, step: int, time: float, strain: float, cell: Cell, unwrapped: np.ndarray,
-               nonaffine: np.ndarray, virial_xy: np.ndarray, velocity: np.ndarray | None = None) -> None:
+               nonaffine: np.ndarray, virial_xy: np.ndarray | None, velocity: np.ndarray | None = None) -> None:
         frame = gsd.hoomd.Frame()
         frame.configuration.step = int(step)
         frame.configuration.dimensions = self.dimension
@@ -77,7 +77,8 @@ class StoreWriter:
         frame.log["lmpshear/cell"] = np.array([cell.lx, cell.ly, cell.lz, cell.xy], dtype=np.float64)
         frame.log["particles/lmpshear/unwrapped"] = np.ascontiguousarray(unwrapped, dtype=np.float64)
         frame.log["particles/lmpshear/nonaffine"] = np.ascontiguousarray(nonaffine, dtype=np.float64)
-        frame.log["particles/lmpshear/virial_xy"] = np.ascontiguousarray(virial_xy, dtype=np.float64)
+        if virial_xy is not None:  # None for trajectories imported from elsewhere
+            frame.log["particles/lmpshear/virial_xy"] = np.ascontiguousarray(virial_xy, dtype=np.float64)
         if velocity is not None:
             frame.log["particles/lmpshear/velocity"] = np.ascontiguousarray(velocity, dtype=np.float64)
         self._file.append(frame)

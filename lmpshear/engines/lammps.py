@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmpshear import mpi
-from lmpshear.engines.lammps_input import SECTIONS_FRESH, SECTIONS_RESUME, split_sections
+from lmpshear.engines.lammps_input import DUMP_NAME, SECTIONS_FRESH, SECTIONS_RESUME, split_sections
 from lmpshear.errors import RunError, UserError
 from lmpshear.rundir import RunDir, working_directory
 from lmpshear.store import StoreWriter, ThermoWriter, count_frames, truncate, truncate_thermo
@@ -136,7 +136,8 @@ class LammpsRunner:
         self.typeid = self._gather_int("type") - 1
         sample = self._extract()
         self.y_lo = sample.cell.lo[1]
-        self.unwrapper = LeesEdwardsUnwrapper(self.rate, self.y_lo, sample.positions)
+        # the path starts at the image inside the cell (LAMMPS may hold atoms just outside it)
+        self.unwrapper = LeesEdwardsUnwrapper(self.rate, self.y_lo, sample.cell.wrap(sample.positions)[0])
         self.y_prev = sample.y_unwrapped
         self.frames = 0
         if self.root:
@@ -153,6 +154,8 @@ class LammpsRunner:
         self.lmp.commands_string(self.sections["header"])
         self.lmp.command(f"read_restart {ckpt.restart.relative_to(rd.path)}")
         self._commands(*SECTIONS_RESUME)
+        if self.spec.protocol.lammps_dump != "none":  # keep the frames before the checkpoint
+            self.lmp.command(f"dump_modify {DUMP_NAME} append yes")
         self.natoms = int(self.lmp.get_natoms())
         self.typeid = self._gather_int("type") - 1
         with np.load(ckpt.state) as state:

@@ -133,6 +133,20 @@ def _equilibrate_block(spec: RunSpec) -> list[str]:
     return out
 
 
+DUMP_NAME = "lmps_text"
+DUMP_COLUMNS = {"image": ("x", "y", "z", "ix", "iy", "iz"), "unwrapped": ("xu", "yu", "zu")}
+
+
+def _dump_block(spec: RunSpec) -> list[str]:
+    mode = spec.protocol.lammps_dump
+    if mode == "none":
+        return ["# no LAMMPS dump (protocol.lammps_dump = \"none\")"]
+    return ["# a LAMMPS text dump of every sample, for other tools (protocol.lammps_dump)",
+            line("dump", DUMP_NAME, "all", "custom", spec.sample_steps, "traj.lammpstrj", "id", "type",
+                 *DUMP_COLUMNS[mode]),
+            f"{'dump_modify':<15} {DUMP_NAME} sort id format float %.17g"]
+
+
 def render_input(spec: RunSpec) -> str:
     """The complete in.lammps of a single-rate spec."""
     s, p = spec.system, spec.protocol
@@ -154,5 +168,6 @@ def render_input(spec: RunSpec) -> str:
         "sample_steps": spec.sample_steps,
         "thermo_steps": spec.thermo_steps,
         "shear_steps": spec.shear_steps,
+        "dump_block": Block("\n".join(_dump_block(spec))),
     }
     return render(resources.template_text(TEMPLATE), values)

@@ -1,0 +1,214 @@
+"""Cage jumps by the recursive split of Candelier et al. (the paper's eq. 11), on the path r̃(t).
+
+A particle's path of n frames is cut at c into S1 = frames [0, c) and S2 = [c, n), and scored by
+
+    p(c) = ζ(c) [⟨d1²⟩_{S2} ⟨d2²⟩_{S1}]^{1/2},   ζ(c) = [c/n (1 − c/n)]^{1/2}
+
+with d_k the distance to the centroid of S_k. With m_k and q_k the centroid and mean-square
+spread of S_k, ⟨d1²⟩_{S2} = q2 + |m1 − m2|² and ⟨d2²⟩_{S1} = q1 + |m1 − m2|², so prefix sums of r̃
+and |r̃|² score every cut of a segment in O(n). If max_c p(c) ≥ l_c² the segment is cut at the
+first c where the maximum is reached, and both parts are split again; otherwise it is one cage.
+
+Discrete conventions (the paper's are continuous):
+- t_c/T is c/n: c counts the frames of S1, n those of the segment (t_c = T/2 is the middle cut);
+- a cut leaves at least ``min_segment`` frames on each side (default 1, eq. 11 as written), so a
+  segment shorter than 2·min_segment is not split;
+- a jump "at frame c" happens between frames c − 1 and c: its time and lab position are the
+  midpoints of those two frames; its vector is the mean r̃ of the cage after minus that of the cage
+  before (the final segments on either side of the cut).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, inline="always")
+def _score(cs, cs2, lo, c, hi):
+    n1 = c - lo
+    n2 = hi - c
+    q1 = (cs2[c] - cs2[lo]) / n1
+    q2 = (cs2[hi] - cs2[c]) / n2
+    d2 = 0.0
+    for k in range(cs.shape[1]):
+        m1 = (cs[c, k] - cs[lo, k]) / n1
+        m2 = (cs[hi, k] - cs[c, k]) / n2
+        q1 -= m1 * m1
+        q2 -= m2 * m2
+        d2 += (m1 - m2) * (m1 - m2)
+    q1 = max(q1, 0.0)  # roundoff
+    q2 = max(q2, 0.0)
+    return np.sqrt(n1 * n2) / (n1 + n2) * np.sqrt((q2 + d2) * (q1 + d2))
+
+
+@numba.njit(cache=True)
+def _prefix_sums(path):
+    """Σ_{t<k} x_t and Σ_{t<k} |x_t|² for k = 0..n, on the path shifted to start at the origin."""
+    n, dim = path.shape
+    cs = np.zeros((n + 1, dim))
+    cs2 = np.zeros(n + 1)
+    for t in range(n):
+        sq = 0.0
+        for k in range(dim):
+            v = path[t, k] - path[0, k]
+            cs[t + 1, k] = cs[t, k] + v
+            sq += v * v
+        cs2[t + 1] = cs2[t] + sq
+    return cs, cs2
+
+
+@numba.njit(cache=True)
+def split_scores(path):
+    """p(c) for c = 1..n−1 of one path (n, dim): entry c − 1 is the cut before frame c."""
+    cs, cs2 = _prefix_sums(path)
+    n = path.shape[0]
+    out = np.empty(n - 1)
+    for c in range(1, n):
+        out[c - 1] = _score(cs, cs2, 0, c, n)
+    return out
+
+
+@numba.njit(cache=True)
+def _segment(path, threshold, min_segment, marks):
+    """Mark the first frame of every cage after the first (marks[c] = 1)."""
+    cs, cs2 = _prefix_sums(path)
+    n = path.shape[0]
+    stack = np.empty((n + 1, 2), dtype=np.int64)
+    stack[0, 0], stack[0, 1] = 0, n
+    top = 1
+    while top > 0:
+        top -= 1
+        lo, hi = stack[top, 0], stack[top, 1]
+        if hi - lo < 2 * min_segment:
+            continue
+        best_c, best_p = -1, -1.0
+        for c in range(lo + min_segment, hi - min_segment + 1):
+            p = _score(cs, cs2, lo, c, hi)
+            if p > best_p:
+                best_p, best_c = p, c
+        if best_p >= threshold:
+            marks[best_c] = 1
+            stack[top, 0], stack[top, 1] = lo, best_c
+            stack[top + 1, 0], stack[top + 1, 1] = best_c, hi
+            top += 2
+
+
+@numba.njit(parallel=True, cache=True)
+def _mark_all(nonaffine, threshold, min_segment):
+    n_frames, n_particles, dim = nonaffine.shape
+    marks = np.zeros((n_particles, n_frames), dtype=np.uint8)
+    for i in numba.prange(n_particles):
+        _segment(np.ascontiguousarray(nonaffine[:, i, :]), threshold, min_segment, marks[i])
+    return marks
+
+
+@numba.njit(parallel=True, cache=True)
+def _records(nonaffine, unwrapped, marks, offsets, frame, position, vector):
+    n_frames, n_particles, dim = nonaffine.shape
+    for i in numba.prange(n_particles):
+        if offsets[i + 1] == offsets[i]:
+            continue
+        bounds = np.empty(offsets[i + 1] - offsets[i] + 2, dtype=np.int64)
+        bounds[0] = 0
+        k = 1
+        for t in range(n_frames):
+            if marks[i, t]:
+                bounds[k] = t
+                k += 1
+        bounds[k] = n_frames
+        means = np.zeros((len(bounds) - 1, dim))
+        for s in range(len(bounds) - 1):
+            for t in range(bounds[s], bounds[s + 1]):
+                for d in range(dim):
+                    means[s, d] += nonaffine[t, i, d]
+            means[s] /= bounds[s + 1] - bounds[s]
+        for s in range(1, len(bounds) - 1):
+            rec = offsets[i] + s - 1
+            c = bounds[s]
+            frame[rec] = c
+            for d in range(dim):
+                vector[rec, d] = means[s, d] - means[s - 1, d]
+                position[rec, d] = 0.5 * (unwrapped[c - 1, i, d] + unwrapped[c, i, d])
+
+
+@dataclass(frozen=True)
+class CageJumps:
+    """One row per jump, sorted by particle then frame."""
+
+    particle: np.ndarray
+    frame: np.ndarray  # first frame of the new cage
+    time: np.ndarray
+    position: np.ndarray  # (jumps, dim) lab (unwrapped) position at the jump
+    vector: np.ndarray  # (jumps, dim) non-affine jump vector between cage centres
+    threshold: float
+    n_particles: int
+    n_frames: int
+
+    def __len__(self) -> int:
+        return len(self.particle)
+
+    def to_frame(self):
+        import pandas as pd
+
+        axes = "xyz"[: self.position.shape[1]]
+        data = {"particle": self.particle, "frame": self.frame, "time": self.time}
+        data |= {a: self.position[:, k] for k, a in enumerate(axes)}
+        data |= {f"d{a}": self.vector[:, k] for k, a in enumerate(axes)}
+        return pd.DataFrame(data)
+
+
+def cage_jumps(nonaffine: np.ndarray, unwrapped: np.ndarray, times: np.ndarray, threshold: float,
+               min_segment: int = 1) -> CageJumps:
+    """Detect cage jumps of every particle. Arrays are (frames, N, dim); ``threshold`` is l_c²."""
+    nonaffine = np.ascontiguousarray(nonaffine, dtype=np.float64)
+    unwrapped = np.ascontiguousarray(unwrapped, dtype=np.float64)
+    if min_segment < 1:
+        raise ValueError("min_segment must be at least 1")
+    marks = _mark_all(nonaffine, float(threshold), int(min_segment))
+    counts = marks.sum(axis=1, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    total, dim = int(offsets[-1]), nonaffine.shape[2]
+    frame = np.empty(total, dtype=np.int64)
+    position = np.empty((total, dim))
+    vector = np.empty((total, dim))
+    _records(nonaffine, unwrapped, marks, offsets, frame, position, vector)
+    particle = np.repeat(np.arange(nonaffine.shape[1]), counts)
+    times = np.asarray(times, dtype=np.float64)
+    time = 0.5 * (times[frame - 1] + times[frame]) if total else np.empty(0)
+    return CageJumps(particle, frame, time, position, vector, float(threshold), nonaffine.shape[1],
+                     nonaffine.shape[0])
+
+
+def reference_jump_frames(path: np.ndarray, threshold: float, min_segment: int = 1) -> list[int]:
+    """The same recursion in plain numpy, one particle at a time: the reference for tests and the
+    benchmark's anchor. Returns the sorted first frames of the cages after the first."""
+    path = np.asarray(path, dtype=np.float64) - path[0]
+    jumps = []
+
+    def split(lo: int, hi: int) -> None:
+        n = hi - lo
+        if n < 2 * min_segment:
+            return
+        seg = path[lo:hi]
+        cs = np.cumsum(seg, axis=0)
+        cs2 = np.cumsum((seg * seg).sum(axis=1))
+        c = np.arange(min_segment, n - min_segment + 1)
+        n1, n2 = c.astype(float), (n - c).astype(float)
+        m1 = cs[c - 1] / n1[:, None]
+        m2 = (cs[-1] - cs[c - 1]) / n2[:, None]
+        q1 = np.maximum(cs2[c - 1] / n1 - (m1 * m1).sum(axis=1), 0.0)
+        q2 = np.maximum((cs2[-1] - cs2[c - 1]) / n2 - (m2 * m2).sum(axis=1), 0.0)
+        d2 = ((m1 - m2) ** 2).sum(axis=1)
+        p = np.sqrt(n1 * n2) / n * np.sqrt((q2 + d2) * (q1 + d2))
+        best = int(np.argmax(p))
+        if p[best] >= threshold:
+            cut = lo + int(c[best])
+            jumps.append(cut)
+            split(lo, cut)
+            split(cut, hi)
+
+    split(0, len(path))
+    return sorted(jumps)

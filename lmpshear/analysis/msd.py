@@ -1,0 +1,163 @@
+"""Mean-square displacements of the non-affine path r̃, the cage-relative MSD, and the cage size.
+
+MSD(t) = ⟨|r̃_i(t0 + t) − r̃_i(t0)|²⟩ over particles (per species and all) and time origins t0.
+
+Cage-relative MSD (the paper's eq. 12–13, for 2D, where long-wavelength fluctuations blur the
+plateau): δr_i^CR = Δr̃_i − (1/N_nn) Σ_{j ∈ nn(i)} Δr̃_j, with nn(i) the particles within r_nn
+(the first minimum of g(r)) of i at the origin t0.
+
+Cage size l_c² (the threshold of the cage-jump detection): the MSD at the crossover from the
+plateau to diffusion. Criterion (the paper gives none): the local log-slope
+α(t) = d ln MSD / d ln t, smoothed over three lags, has its minimum on the plateau; l_c² is the MSD
+where α first climbs back to ``crossover_slope`` (default 0.5) after that minimum, interpolated
+in log t. Without a plateau (α never below the criterion) there is no cage and it is an error,
+unless a value is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numba
+import numpy as np
+
+from lmpshear.errors import UserError
+from lmpshear.neighbors import CellGrid, bin_neighbours, bin_of, bin_particles, fractional, minimum_image
+from lmpshear.unwrap import Cell
+
+
+@numba.njit(cache=True)
+def _neighbour_pairs(r, h, h_inv, lo, n, periodic_z, cutoff):
+    """All ordered pairs (i, j), i ≠ j, closer than ``cutoff``: counted in a first pass, then filled."""
+    s = fractional(r, lo, h_inv)
+    order, start = bin_particles(s, n)
+    table = bin_neighbours(n)
+    c2 = cutoff * cutoff
+    count = np.zeros(r.shape[0] + 1, dtype=np.int64)
+    out_i = np.empty(0, dtype=np.int64)
+    out_j = np.empty(0, dtype=np.int64)
+    for fill in range(2):
+        for i in range(r.shape[0]):
+            here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+            k_out = count[i]
+            for k in range(table.shape[1]):
+                c = table[here, k]
+                for m in range(start[c], start[c + 1]):
+                    j = order[m]
+                    if j == i:
+                        continue
+                    dx, dy, dz = minimum_image(s[j, 0] - s[i, 0], s[j, 1] - s[i, 1], s[j, 2] - s[i, 2], h, periodic_z)
+                    if dx * dx + dy * dy + dz * dz < c2:
+                        if fill:
+                            out_i[k_out] = i
+                            out_j[k_out] = j
+                            k_out += 1
+                        else:
+                            count[i + 1] += 1
+        if not fill:
+            count = np.cumsum(count)
+            out_i = np.empty(count[-1], dtype=np.int64)
+            out_j = np.empty(count[-1], dtype=np.int64)
+    return out_i, out_j
+
+
+def neighbour_pairs(positions: np.ndarray, cell: Cell, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    r = np.zeros((positions.shape[0], 3))
+    r[:, : positions.shape[1]] = positions
+    grid = CellGrid.for_cell(cell, cutoff)
+    return _neighbour_pairs(r, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, float(cutoff))
+
+
+def cage_relative(displacement: np.ndarray, pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Eq. 12: each displacement minus the mean of its neighbours' (unchanged if it has none)."""
+    i, j = pairs
+    n = displacement.shape[0]
+    count = np.bincount(i, minlength=n).astype(np.float64)
+    mean = np.zeros_like(displacement)
+    for k in range(displacement.shape[1]):
+        mean[:, k] = np.bincount(i, weights=displacement[j, k], minlength=n)
+    has = count > 0
+    mean[has] /= count[has, None]
+    return displacement - mean
+
+
+@dataclass(frozen=True)
+class MeanSquareDisplacement:
+    lags: np.ndarray
+    times: np.ndarray
+    msd: np.ndarray  # all particles
+    msd_species: np.ndarray  # (species, lags)
+    msd_cage_relative: np.ndarray | None
+    species: tuple[str, ...]
+    neighbour_cutoff: float | None
+
+    def as_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+
+def mean_square_displacement(nonaffine: np.ndarray, times: np.ndarray, typeid: np.ndarray, species: list[str],
+                             origins: np.ndarray, lags: np.ndarray, positions: np.ndarray | None = None,
+                             cells: list[Cell] | None = None, neighbour_cutoff: float | None = None
+                             ) -> MeanSquareDisplacement:
+    """MSD over the given origins and lags; the cage-relative MSD too when ``neighbour_cutoff`` is set
+    (then ``positions`` and ``cells`` give the neighbours at each origin)."""
+    n_frames = nonaffine.shape[0]
+    typeid = np.asarray(typeid)
+    pairs = {}
+    if neighbour_cutoff is not None:
+        pairs = {int(o): neighbour_pairs(positions[o], cells[o], neighbour_cutoff) for o in origins}
+    kept, total, per, cr = [], [], [], []
+    for lag in lags:
+        use = origins[origins + lag < n_frames]
+        if len(use) == 0:
+            continue
+        sq = np.zeros(nonaffine.shape[1])
+        sq_cr = np.zeros(nonaffine.shape[1])
+        for o in use:
+            d = nonaffine[o + lag] - nonaffine[o]
+            sq += (d * d).sum(axis=1)
+            if pairs:
+                dc = cage_relative(d, pairs[int(o)])
+                sq_cr += (dc * dc).sum(axis=1)
+        sq /= len(use)
+        kept.append(lag)
+        total.append(sq.mean())
+        per.append([sq[typeid == k].mean() if np.any(typeid == k) else np.nan for k in range(len(species))])
+        cr.append(sq_cr.mean() / len(use))
+    kept = np.array(kept)
+    return MeanSquareDisplacement(kept, times[kept] - times[0], np.array(total), np.array(per).T,
+                                  np.array(cr) if pairs else None, tuple(species), neighbour_cutoff)
+
+
+@dataclass(frozen=True)
+class CageSize:
+    value: float  # l_c²
+    time: float  # where the criterion was met
+    criterion: str
+
+
+def cage_size(times: np.ndarray, msd: np.ndarray, crossover_slope: float = 0.5) -> CageSize:
+    """l_c² from an MSD curve by the crossover criterion in the module docstring."""
+    t, m = np.asarray(times, dtype=float), np.asarray(msd, dtype=float)
+    ok = (t > 0) & (m > 0)
+    t, m = t[ok], m[ok]
+    if len(t) < 5:
+        raise UserError("too few MSD points to locate the cage plateau")
+    lt, lm = np.log(t), np.log(m)
+    slope = np.gradient(lm, lt)
+    slope = np.convolve(np.pad(slope, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    low = int(np.argmin(slope))
+    if slope[low] >= crossover_slope:
+        raise UserError(f"the MSD shows no cage plateau (its log-slope never drops below {crossover_slope:g}); "
+                        "give the cage size l_c^2 explicitly ([analysis] cage_size)")
+    after = np.nonzero(slope[low:] >= crossover_slope)[0]
+    if len(after) == 0:
+        raise UserError("the MSD does not leave its plateau within the lags computed (run longer, or give "
+                        "[analysis] cage_size)")
+    k = low + int(after[0])
+    # interpolate ln t where the slope crosses the criterion, and ln MSD there
+    f = (crossover_slope - slope[k - 1]) / (slope[k] - slope[k - 1])
+    lt_x = lt[k - 1] + f * (lt[k] - lt[k - 1])
+    value = float(np.exp(np.interp(lt_x, lt, lm)))
+    return CageSize(value, float(np.exp(lt_x)), f"MSD where its log-slope first reaches {crossover_slope:g} "
+                    "after the plateau minimum")

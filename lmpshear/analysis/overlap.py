@@ -1,0 +1,131 @@
+"""Overlap Q(t) and the four-point dynamic susceptibility χ4(t) (the paper's eq. 14).
+
+Collective overlap between a time origin t0 and t0 + t, with the paper's shear correction on j::
+
+    Q(t) = Σ_i Σ_j w(|r_i(t0+t) − r_j(t0) − γ̇ ∫ (y_j − y_lo) dt' e_x|),   w(r) = 1 if r ≤ a
+
+r_j(t0) + γ̇∫(y_j − y_lo)dt' e_x = r_j(t0+t) − [r̃_j(t0+t) − r̃_j(t0)]: j's origin carried by the
+flow along its own path, which is a point of the current (sheared) cell. The double sum is a pair
+search with cell lists in that cell, O(N) per (origin, lag). The self overlap keeps i = j only:
+Q_s(t) = Σ_i w(|r̃_i(t0+t) − r̃_i(t0)|).
+
+χ4(t) = βV/N² (⟨Q²⟩ − ⟨Q⟩²), averaged over time origins in the steady state; t_χ = argmax χ4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numba
+import numpy as np
+
+from lmpshear.neighbors import CellGrid, bin_neighbours, bin_of, bin_particles, fractional, minimum_image
+from lmpshear.unwrap import Cell
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_within(query, ref, h, h_inv, lo, n, periodic_z, a):
+    """Number of (i, j) with |query_i − ref_j| ≤ a (minimum image)."""
+    sq = fractional(query, lo, h_inv)
+    sr = fractional(ref, lo, h_inv)
+    order, start = bin_particles(sr, n)
+    table = bin_neighbours(n)
+    a2 = a * a
+    total = 0
+    for i in numba.prange(query.shape[0]):
+        here = bin_of(sq[i, 0], sq[i, 1], sq[i, 2], n)
+        count = 0
+        for k in range(table.shape[1]):
+            c = table[here, k]
+            for m in range(start[c], start[c + 1]):
+                j = order[m]
+                dx, dy, dz = minimum_image(sr[j, 0] - sq[i, 0], sr[j, 1] - sq[i, 1], sr[j, 2] - sq[i, 2], h, periodic_z)
+                if dx * dx + dy * dy + dz * dz <= a2:
+                    count += 1
+        total += count
+    return total
+
+
+def _as3(x: np.ndarray) -> np.ndarray:
+    out = np.zeros((x.shape[0], 3))
+    out[:, : x.shape[1]] = x
+    return out
+
+
+def collective_overlap(position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffine_0: np.ndarray,
+                       cell_t: Cell, a: float) -> int:
+    """Q for one origin and lag: positions at t0+t (any image), r̃ at t0+t and at t0."""
+    advected_origin = _as3(position_t - (nonaffine_t - nonaffine_0))
+    grid = CellGrid.for_cell(cell_t, a)
+    return int(_count_within(_as3(position_t), advected_origin, grid.h, grid.h_inv, grid.lo, grid.n,
+                             grid.periodic_z, float(a)))
+
+
+def self_overlap(nonaffine_t: np.ndarray, nonaffine_0: np.ndarray, a: float) -> int:
+    return int(np.count_nonzero(((nonaffine_t - nonaffine_0) ** 2).sum(axis=1) <= a * a))
+
+
+@dataclass(frozen=True)
+class Susceptibility:
+    lags: np.ndarray  # frames
+    times: np.ndarray
+    q: np.ndarray  # ⟨Q⟩/N, collective
+    chi4: np.ndarray
+    q_self: np.ndarray
+    chi4_self: np.ndarray
+    n_origins: np.ndarray  # origins averaged at each lag
+    a: float
+    t_chi: float
+    t_chi_self: float
+
+    def as_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+
+
+def log_lags(max_lag: int, n: int) -> np.ndarray:
+    """About ``n`` distinct frame lags from 1 to ``max_lag``, evenly spaced in log."""
+    if max_lag < 1:
+        raise ValueError("need at least two frames")
+    return np.unique(np.round(np.geomspace(1, max_lag, n)).astype(np.int64))
+
+
+def origins_in(first: int, last: int, max_origins: int) -> np.ndarray:
+    """Up to ``max_origins`` evenly spread frames in [first, last]."""
+    count = min(max_origins, last - first + 1)
+    return np.unique(np.round(np.linspace(first, last, count)).astype(np.int64))
+
+
+def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cell], times: np.ndarray,
+                   temperature: float, a: float, origins: np.ndarray, lags: np.ndarray) -> Susceptibility:
+    """χ4 and ⟨Q⟩/N over the given origin frames and frame lags (arrays are (frames, N, dim)).
+
+    A lag is kept when at least two origins fit before the last frame; βV/N² uses each frame's volume.
+    """
+    n_frames, N = positions.shape[:2]
+    kept, q, chi, qs, chis, counts = [], [], [], [], [], []
+    for lag in lags:
+        use = origins[origins + lag < n_frames]
+        if len(use) < 2:
+            continue
+        Q = np.array([collective_overlap(positions[o + lag], nonaffine[o + lag], nonaffine[o], cells[o + lag], a)
+                      for o in use], dtype=np.float64)
+        Qs = np.array([self_overlap(nonaffine[o + lag], nonaffine[o], a) for o in use], dtype=np.float64)
+        volume = np.mean([_volume(cells[o + lag]) for o in use])
+        factor = volume / (temperature * N * N)
+        kept.append(lag)
+        q.append(Q.mean() / N)
+        chi.append(factor * Q.var())
+        qs.append(Qs.mean() / N)
+        chis.append(factor * Qs.var())
+        counts.append(len(use))
+    if not kept:
+        raise ValueError("not enough frames after the first origin for any lag")
+    kept = np.array(kept)
+    lag_times = times[kept] - times[0]
+    chi, chis = np.array(chi), np.array(chis)
+    return Susceptibility(kept, lag_times, np.array(q), chi, np.array(qs), chis, np.array(counts), float(a),
+                          float(lag_times[np.argmax(chi)]), float(lag_times[np.argmax(chis)]))
+
+
+def _volume(cell: Cell) -> float:
+    return cell.lx * cell.ly * (cell.lz if cell.dimension == 3 else 1.0)

@@ -1,0 +1,130 @@
+"""Cell lists in a sheared (triclinic) periodic cell, for every short-range pair search.
+
+Lees–Edwards boundaries are a periodic cell whose b vector is tilted by xy (LAMMPS's deforming
+box): the same lattice, so one triclinic cell list serves the BD engine, g(r) and the overlap Q(t).
+
+Particles are binned in fractional coordinates s = (r − lo)·H⁻¹ (H's rows are a, b, c). Along
+fractional axis k the cell's planes are w_k = V/|a_i × a_j| apart; with n_k = ⌊w_k/r_c⌋ bins, two
+points closer than r_c lie in neighbouring bins (|Δs_k| ≤ r_c/w_k ≤ 1/n_k), and for r_c < w_k/2
+rounding Δs to the nearest integer is the minimum image. Axes with fewer than 3 bins are scanned
+whole instead of ±1, so no pair is visited twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from lmpshear.errors import UserError
+from lmpshear.unwrap import Cell
+
+
+@dataclass(frozen=True)
+class CellGrid:
+    """Everything a kernel needs: H, H⁻¹, the origin and the bins per fractional axis."""
+
+    h: np.ndarray  # (3, 3) rows a, b, c
+    h_inv: np.ndarray
+    lo: np.ndarray  # (3,)
+    n: np.ndarray  # (3,) int64 bins per axis
+    periodic_z: bool
+
+    @classmethod
+    def for_cell(cls, cell: Cell, cutoff: float) -> "CellGrid":
+        h = cell.matrix()
+        volume = abs(np.linalg.det(h))
+        widths = np.array([volume / np.linalg.norm(np.cross(h[1], h[2])),
+                           volume / np.linalg.norm(np.cross(h[2], h[0])),
+                           volume / np.linalg.norm(np.cross(h[0], h[1]))])
+        axes = 3 if cell.dimension == 3 else 2
+        if cutoff >= 0.5 * widths[:axes].min():
+            raise UserError(f"cutoff {cutoff:g} is not below half the cell width {widths[:axes].min():g}: "
+                            "the system is too small for this cutoff")
+        n = np.maximum(1, np.floor(widths / cutoff)).astype(np.int64)
+        if cell.dimension == 2:
+            n[2] = 1
+        return cls(h, np.linalg.inv(h), np.asarray(cell.lo, dtype=np.float64), n, cell.dimension == 3)
+
+
+@numba.njit(cache=True)
+def fractional(r, lo, h_inv):
+    """Fractional coordinates wrapped into [0, 1)."""
+    s = np.empty_like(r)
+    for i in range(r.shape[0]):
+        for k in range(3):
+            s[i, k] = (r[i, 0] - lo[0]) * h_inv[0, k] + (r[i, 1] - lo[1]) * h_inv[1, k] + (r[i, 2] - lo[2]) * h_inv[2, k]
+            s[i, k] -= np.floor(s[i, k])
+            if s[i, k] >= 1.0:  # floor of −1e−17 leaves exactly 1.0
+                s[i, k] = 0.0
+    return s
+
+
+@numba.njit(cache=True)
+def bin_of(s0, s1, s2, n):
+    a = min(int(s0 * n[0]), n[0] - 1)
+    b = min(int(s1 * n[1]), n[1] - 1)
+    c = min(int(s2 * n[2]), n[2] - 1)
+    return (a * n[1] + b) * n[2] + c
+
+
+@numba.njit(cache=True)
+def bin_particles(s, n):
+    """Counting sort by bin: particles of bin c are order[start[c]:start[c + 1]]."""
+    nbins = n[0] * n[1] * n[2]
+    which = np.empty(s.shape[0], dtype=np.int64)
+    start = np.zeros(nbins + 1, dtype=np.int64)
+    for i in range(s.shape[0]):
+        which[i] = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+        start[which[i] + 1] += 1
+    for c in range(nbins):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(s.shape[0], dtype=np.int64)
+    for i in range(s.shape[0]):
+        order[fill[which[i]]] = i
+        fill[which[i]] += 1
+    return order, start
+
+
+@numba.njit(cache=True)
+def _offsets(n_axis):
+    if n_axis >= 3:
+        return np.array([-1, 0, 1])
+    return np.arange(n_axis)
+
+
+@numba.njit(cache=True)
+def bin_neighbours(n):
+    """(bins, m) table of each bin's neighbouring bins (itself included), each listed once."""
+    oa, ob, oc = _offsets(n[0]), _offsets(n[1]), _offsets(n[2])
+    m = len(oa) * len(ob) * len(oc)
+    table = np.empty((n[0] * n[1] * n[2], m), dtype=np.int64)
+    for a in range(n[0]):
+        for b in range(n[1]):
+            for c in range(n[2]):
+                here = (a * n[1] + b) * n[2] + c
+                k = 0
+                for da in oa:
+                    for db in ob:
+                        for dc in oc:
+                            # axes scanned whole (n < 3) use absolute bins, the others relative ones
+                            aa = (a + da) % n[0] if n[0] >= 3 else da
+                            bb = (b + db) % n[1] if n[1] >= 3 else db
+                            cc = (c + dc) % n[2] if n[2] >= 3 else dc
+                            table[here, k] = (aa * n[1] + bb) * n[2] + cc
+                            k += 1
+    return table
+
+
+@numba.njit(cache=True, inline="always")
+def minimum_image(ds0, ds1, ds2, h, periodic_z):
+    """Cartesian minimum-image displacement from a fractional one."""
+    ds0 -= np.rint(ds0)
+    ds1 -= np.rint(ds1)
+    ds2 = ds2 - np.rint(ds2) if periodic_z else 0.0
+    dx = ds0 * h[0, 0] + ds1 * h[1, 0] + ds2 * h[2, 0]
+    dy = ds0 * h[0, 1] + ds1 * h[1, 1] + ds2 * h[2, 1]
+    dz = ds0 * h[0, 2] + ds1 * h[1, 2] + ds2 * h[2, 2]
+    return dx, dy, dz

@@ -1,0 +1,63 @@
+"""``lmpshear report``: results across run directories (one per shear rate): the flow curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from lmpshear.errors import UserError
+from lmpshear.rundir import RunDir, atomic_write_json
+
+
+def find_runs(paths: list[Path]) -> list[RunDir]:
+    """Run directories named, or found one level below a named folder."""
+    runs = []
+    for p in paths:
+        p = Path(p)
+        if (p / "config.toml").is_file() or (p / "source.json").is_file():
+            runs.append(RunDir(p))
+        elif p.is_dir():
+            runs += [RunDir(q) for q in sorted(p.iterdir()) if (q / "config.toml").is_file()]
+        else:
+            raise UserError(f"{p} is not a run directory")
+    if not runs:
+        raise UserError("no run directories found in " + ", ".join(map(str, paths)))
+    return runs
+
+
+def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate: float | None = None,
+           echo: Callable[[str], None] = print) -> dict:
+    import pandas as pd
+
+    from lmpshear.analysis.flowcurve import flow_curve
+    from lmpshear.analyze import analyze
+    from lmpshear.plots import flow_curve_figure
+
+    rates, eta, err, names = [], [], [], []
+    for rd in find_runs(paths):
+        if rd.status().get("state") != "complete":
+            echo(f"report: skipping {rd.path} (not complete)")
+            continue
+        v = analyze(rd.path, only=["viscosity"], echo=lambda s: None)["viscosity"]
+        rates.append(v["rate"])
+        eta.append(v["eta"])
+        err.append(v["eta_error"])
+        names.append(str(rd.path))
+        echo(f"report: {rd.path.name}: rate {v['rate']:g}, eta = {v['eta']:.5g} +/- {v['eta_error']:.2g}")
+    if not rates:
+        raise UserError("no finished runs to report on")
+    fc = flow_curve(rates, eta, err, names, min_rate=min_rate, max_rate=max_rate)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "flowcurve.json", fc.as_dict())
+    pd.DataFrame({"rate": fc.rates, "eta": fc.eta, "eta_error": fc.eta_error, "in_fit": fc.in_fit,
+                  "run": fc.runs}).to_csv(out / "flowcurve.csv", index=False)
+    png = flow_curve_figure(fc, out / "flowcurve.png")
+    if fc.fit:
+        f = fc.fit
+        echo(f"report: eta ~ rate^-lambda, lambda = {f.exponent:.3f} +/- {f.exponent_error:.3f} over rates "
+             f"{f.rate_range[0]:g}..{f.rate_range[1]:g} ({f.n_points} points, reduced chi2 {f.reduced_chi2:.2g})")
+    else:
+        echo("report: fewer than 3 rates in the shear-thinning regime; no power-law fit")
+    echo(f"report: wrote {out / 'flowcurve.json'}, {out / 'flowcurve.csv'} and {png}")
+    return fc.as_dict()
