@@ -13,6 +13,9 @@ keep the later copy. Particles are matched across frames by their identifier whe
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -64,6 +67,22 @@ class MemoryTrajectory:
     def close(self) -> None: ...
 
 
+@contextlib.contextmanager
+def _stderr_captured():
+    """Collect what C++ code writes to file descriptor 2 (ovito reports a truncated file there)."""
+    captured: list[str] = []
+    with tempfile.TemporaryFile(mode="w+") as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            captured.append(tmp.read())
+
+
 def _cell_of(data, dimension: int, source: str, frame: int) -> Cell:
     cell = data.cell
     if cell is None:
@@ -96,10 +115,16 @@ def read_trajectory(path: str | Path, rate: float, *, timestep: float | None = N
 
     source = str(path)
     try:
-        pipeline = import_file(source)
-        n_frames = pipeline.source.num_frames
+        with _stderr_captured() as messages:
+            pipeline = import_file(source)
+            n_frames = pipeline.source.num_frames
     except Exception as exc:  # ovito raises RuntimeError with its parser's message
         raise UserError(f"{source}: ovito cannot read it: {exc}") from None
+    # ovito drops a truncated last frame with only a warning: that is an error here
+    for message in messages[0].splitlines():
+        if "aborted prematurely" in message or "error" in message.lower():
+            raise UserError(f"{source}: the file cannot be read to its end (truncated or corrupt file?): "
+                            f"{message.strip()}")
     frames: dict[int, tuple] = {}  # step -> (positions, cell); later copies replace earlier ones
     order: list[int] = []
     types, n_particles, typeid, dim = None, None, None, dimension

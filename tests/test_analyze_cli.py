@@ -1,0 +1,92 @@
+"""`lmpshear analyze` stages on a real run: products, up-to-date skipping, --only/--force, overrides."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import cli
+from lmpshear.store import Trajectory
+
+
+@pytest.fixture()
+def run_copy(tiny_run, tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(tiny_run, dst, ignore=shutil.ignore_patterns("*.json.tmp*"))
+    for product in dst.glob("*.json"):
+        if product.name not in ("manifest.json", "status.json"):
+            product.unlink()
+    return dst
+
+
+def result(rundir, name):
+    return json.loads((rundir / name).read_text())["result"]
+
+
+def test_stages_products_and_skipping(run_copy):
+    proc = cli("analyze", run_copy, "--cage-size", 0.04, check=True)
+    for stage in ("viscosity", "structure", "msd", "overlap", "cagejumps"):
+        assert f"{stage}: computing" in proc.stdout
+    assert (run_copy / "dynamics.png").stat().st_size > 10_000
+
+    ovl = result(run_copy, "overlap.json")
+    assert ovl["a"] == 0.25  # the 3D MD default of the paper
+    q = np.array(ovl["q"])
+    assert np.all((q > 0) & (q <= 1.5)) and q[0] > q[-1]  # decorrelates
+    assert min(ovl["chi4"]) >= 0 and ovl["t_chi"] in ovl["times"]
+
+    g = result(run_copy, "structure.json")
+    assert 1.2 < g["first_minimum"] < 1.7  # KA: first minimum of g(r) near 1.4-1.5
+
+    jumps = pd.read_csv(run_copy / "cagejumps.csv.gz")
+    summary = result(run_copy, "cagejumps.json")
+    assert len(jumps) == summary["jumps"] > 0
+    assert list(jumps.columns) == ["particle", "frame", "time", "x", "y", "z", "dx", "dy", "dz"]
+    with Trajectory(run_copy / "traj.gsd") as traj:
+        steady = np.nonzero(traj.strains >= 0.1 - 1e-9)[0]
+        assert jumps.frame.min() > steady[0] and jumps.frame.max() <= steady[-1]
+        k = jumps.iloc[0]
+        t = traj.times
+        assert k.time == pytest.approx(0.5 * (t[int(k.frame) - 1] + t[int(k.frame)]))
+    assert np.all(np.hypot(np.hypot(jumps.dx, jumps.dy), jumps.dz) > 0)
+
+    again = cli("analyze", run_copy, "--cage-size", 0.04, "--no-figures", check=True)
+    assert again.stdout.count("up to date") == 5 and "computing" not in again.stdout
+
+    changed = cli("analyze", run_copy, "--cage-size", 0.04, "--overlap-a", 0.3, "--no-figures", check=True)
+    assert "overlap: computing" in changed.stdout and changed.stdout.count("up to date") == 4
+    assert result(run_copy, "overlap.json")["a"] == 0.3
+
+    forced = cli("analyze", run_copy, "--only", "cagejumps", "--force", "--cage-size", 0.04, "--no-figures",
+                 check=True)
+    assert "cagejumps: computing" in forced.stdout and "overlap" not in forced.stdout
+
+
+def test_bad_requests_exit_2(run_copy, tmp_path):
+    proc = cli("analyze", run_copy, "--only", "nosuch")
+    assert proc.returncode == 2 and "unknown stage" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("analyze", tmp_path / "missing")
+    assert proc.returncode == 2 and "no run directory" in proc.stderr
+    # without a given cage size the MSD's is used, and without a plateau cage jumps are skipped
+    proc = cli("analyze", run_copy, "--no-figures", check=True)
+    lc2 = result(run_copy, "msd.json")["cage_size"]
+    if lc2 is None:
+        assert "cagejumps: skipped, no cage size" in proc.stdout
+    else:
+        assert result(run_copy, "cagejumps.json")["threshold"] == lc2
+
+
+def test_report_flow_curve(run_copy, tmp_path):
+    out = tmp_path / "report"
+    proc = cli("report", run_copy, "-o", out, check=True)
+    fc = json.loads((out / "flowcurve.json").read_text())
+    eta = result(run_copy, "viscosity.json")["eta"]
+    assert fc["rates"] == [0.06] and fc["eta"] == [pytest.approx(eta)]
+    assert fc["fit"] is None and "no power-law fit" in proc.stdout
+    assert (out / "flowcurve.png").is_file() and (out / "flowcurve.csv").is_file()
+    proc = cli("report", tmp_path / "nothing-here")
+    assert proc.returncode == 2 and "not a run directory" in proc.stderr

@@ -1,0 +1,109 @@
+"""ovito readers against the native store of the same real LAMMPS run, and their errors."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import cli, prepare_and_run, write_spec
+from lmpshear.readers import read_trajectory
+from lmpshear.store import Trajectory
+
+RATE, DT = 0.2, 0.005
+
+
+_RUNS: dict = {}
+
+
+@pytest.fixture(scope="module")
+def dumped(tmp_path_factory):
+    """dumped(mode): a tiny KA run sampled every MD step (so both r̃ integrals are the same trapezoid),
+    through a box flip, with LAMMPS also writing a text dump ("image" or "unwrapped") of every frame."""
+
+    def make(mode: str):
+        if mode not in _RUNS:
+            tmp = tmp_path_factory.mktemp(f"dump-{mode}")
+            spec = write_spec(tmp / "spec.toml", "ka3d-tiny",
+                              protocol={"lammps_dump": mode, "steady_strain": 0.0, "production_strain": 0.6},
+                              rates=[{"rate": RATE, "sample_interval": DT}])
+            _RUNS[mode] = prepare_and_run(tmp, spec)
+        return _RUNS[mode], mode
+
+    return make
+
+
+@pytest.mark.parametrize("mode", ["image", "unwrapped"])
+def test_ovito_reader_gives_the_native_path_and_nonaffine_displacement(dumped, mode, tmp_path):
+    rundir, mode = dumped(mode)
+    dump = rundir / "traj.lammpstrj"
+    if mode == "image":  # read the gzipped copy: ovito decompresses on the fly
+        with open(dump, "rb") as src, gzip.open(tmp_path / "traj.lammpstrj.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        dump = tmp_path / "traj.lammpstrj.gz"
+    ext = read_trajectory(dump, RATE, timestep=DT)
+    with Trajectory(rundir / "traj.gsd") as native:
+        assert len(ext) == len(native) == 601
+        np.testing.assert_allclose(ext.times, native.times, rtol=0, atol=1e-12)
+        na_native, un_native = native.nonaffine(), native.unwrapped()
+        y = un_native[:, :, 1]
+        ly = native.cell(0).ly
+        crossed = np.any(np.floor((y - native.cell(0).lo[1]) / ly) != 0, axis=0)
+        assert crossed.sum() >= 5  # particles went through the sliding boundary
+        assert abs(native.cell(len(native) - 1).xy - native.cell(0).xy) < 0.5 * native.cell(0).lx  # flipped
+    np.testing.assert_allclose(ext.nonaffine(), na_native, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(ext.unwrapped(), un_native, rtol=0, atol=1e-11)
+    assert ext.types == ["1", "2"] and np.array_equal(np.bincount(ext.typeid), [200, 50])
+
+
+def test_import_then_analyze(dumped, tmp_path):
+    rundir, mode = dumped("unwrapped")
+    out = tmp_path / "imported"
+    proc = cli("import", rundir / "traj.lammpstrj", "-o", out, "--rate", RATE, "--temperature", 0.45,
+               "--timestep", DT, check=True)
+    assert "601 frames, 250 particles, 3D" in proc.stdout
+    proc = cli("analyze", out, "--cage-size", 0.05, check=True)
+    assert "viscosity: skipped, no thermo table" in proc.stdout
+    for product in ("structure.json", "msd.json", "overlap.json", "cagejumps.json", "cagejumps.csv.gz"):
+        assert (out / product).is_file()
+    # the same analysis of the native run gives the same overlap (same r̃, same cells)
+    cli("analyze", rundir, "--only", "overlap", "--no-figures", check=True)
+    import json
+
+    a = json.loads((out / "overlap.json").read_text())["result"]
+    b = json.loads((rundir / "overlap.json").read_text())["result"]
+    assert a["q"] == b["q"] and a["chi4"] == pytest.approx(b["chi4"], rel=1e-12)
+    # refuses to overwrite
+    proc = cli("import", rundir / "traj.lammpstrj", "-o", out, "--rate", RATE, "--temperature", 0.45,
+               "--timestep", DT)
+    assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _frames(text: str) -> list[str]:
+    parts = text.split("ITEM: TIMESTEP\n")
+    return ["ITEM: TIMESTEP\n" + p for p in parts[1:]]
+
+
+def test_reader_errors(dumped, tmp_path):
+    rundir, mode = dumped("image")
+    frames = _frames((rundir / "traj.lammpstrj").read_text())[:6]
+    # truncated in the middle of a frame
+    cut = "".join(frames[:4]) + frames[4][: len(frames[4]) // 2]
+    (tmp_path / "cut.lammpstrj").write_text(cut)
+    # a frame with one particle fewer
+    lines = frames[3].splitlines()
+    lines[3] = str(int(lines[3]) - 1)
+    (tmp_path / "count.lammpstrj").write_text("".join(frames[:3]) + "\n".join(lines[:-1]) + "\n" + "".join(frames[4:]))
+    # no box at all
+    (tmp_path / "nobox.xyz").write_text("2\nno lattice here\nA 0 0 0\nA 1 1 1\n" * 2)
+    cases = {"cut.lammpstrj": "cannot be read", "count.lammpstrj": "particle count must not change",
+             "nobox.xyz": "box"}
+    for name, message in cases.items():
+        args = ["--timestep", DT] if name.endswith("lammpstrj") else ["--sample-interval", 0.1]
+        proc = cli("import", tmp_path / name, "-o", tmp_path / f"out-{name}", "--rate", RATE, "--temperature", 1.0,
+                   *args)
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr)
+        assert not (tmp_path / f"out-{name}").exists()  # nothing half-written
