@@ -32,7 +32,9 @@ class CellGrid:
     periodic_z: bool
 
     @classmethod
-    def for_cell(cls, cell: Cell, cutoff: float) -> "CellGrid":
+    def for_cell(cls, cell: Cell, cutoff: float, max_bins: int | None = None) -> "CellGrid":
+        """Bins at least ``cutoff`` wide; at most ``max_bins`` of them (a short cutoff in a big cell
+        would otherwise make far more bins than particles, and the bin set-up would dominate)."""
         h = cell.matrix()
         volume = abs(np.linalg.det(h))
         widths = np.array([volume / np.linalg.norm(np.cross(h[1], h[2])),
@@ -45,6 +47,10 @@ class CellGrid:
         n = np.maximum(1, np.floor(widths / cutoff)).astype(np.int64)
         if cell.dimension == 2:
             n[2] = 1
+        if max_bins is not None and n.prod() > max_bins:
+            n = np.maximum(1, np.floor(n / (n.prod() / max_bins) ** (1.0 / axes))).astype(np.int64)
+            if cell.dimension == 2:
+                n[2] = 1
         return cls(h, np.linalg.inv(h), np.asarray(cell.lo, dtype=np.float64), n, cell.dimension == 3)
 
 

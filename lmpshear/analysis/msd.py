@@ -64,7 +64,7 @@ def _neighbour_pairs(r, h, h_inv, lo, n, periodic_z, cutoff):
 def neighbour_pairs(positions: np.ndarray, cell: Cell, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
     r = np.zeros((positions.shape[0], 3))
     r[:, : positions.shape[1]] = positions
-    grid = CellGrid.for_cell(cell, cutoff)
+    grid = CellGrid.for_cell(cell, cutoff, max_bins=len(positions))
     return _neighbour_pairs(r, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, float(cutoff))
 
 

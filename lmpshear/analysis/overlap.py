@@ -56,7 +56,7 @@ def collective_overlap(position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffin
                        cell_t: Cell, a: float) -> int:
     """Q for one origin and lag: positions at t0+t (any image), r̃ at t0+t and at t0."""
     advected_origin = _as3(position_t - (nonaffine_t - nonaffine_0))
-    grid = CellGrid.for_cell(cell_t, a)
+    grid = CellGrid.for_cell(cell_t, a, max_bins=len(position_t))
     return int(_count_within(_as3(position_t), advected_origin, grid.h, grid.h_inv, grid.lo, grid.n,
                              grid.periodic_z, float(a)))
 

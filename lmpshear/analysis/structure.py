@@ -65,7 +65,7 @@ def pair_distribution(positions: np.ndarray, cells: list[Cell], typeid: np.ndarr
     volume = 0.0
     dimension = cells[0].dimension
     for frame, cell in zip(positions, cells):
-        grid = CellGrid.for_cell(cell, r_max)
+        grid = CellGrid.for_cell(cell, r_max, max_bins=frame.shape[0])
         r = np.zeros((frame.shape[0], 3))
         r[:, : frame.shape[1]] = frame
         counts += _pair_histogram(r, typeid, n_types, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z,
