@@ -124,7 +124,7 @@ def demo(
     from lmpshear import mpi
     from lmpshear.analyze import analyze as _analyze
     from lmpshear.engines.lammps import LammpsRunner
-    from lmpshear.plots import run_overview
+    from lmpshear.plots import dynamics, run_overview
     from lmpshear.prepare import prepare as _prepare
     from lmpshear.progress import reporter
     from lmpshear.rundir import RunDir
@@ -139,12 +139,27 @@ def demo(
     LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
     if mpi.world_rank() != 0:
         return
-    eta = _analyze(rd.path, echo=_echo)["viscosity"]
+    results = _analyze(rd.path, echo=_echo)
+    eta = results["viscosity"]
     png = run_overview(rd.path, out / "demo.png", eta)
+    dyn = dynamics(rd.path, out / "dynamics.png")
     summary = out / "summary.txt"
     summary.write_text(f"{spec.system.name}: N = {spec.system.n_particles}, T = {spec.system.temperature:g}, "
-                       f"rate = {spec.rate.rate:g}\n{eta['summary']}\nrun directory: {rd.path}\nfigure: {png}\n")
-    _echo(f"demo: {eta['summary']}\ndemo: wrote {summary} and {png}")
+                       f"rate = {spec.rate.rate:g}\n{eta['summary']}\n"
+                       + "".join(f"{k}: {v}\n" for k, v in _demo_lines(results).items())
+                       + f"run directory: {rd.path}\nfigures: {png}, {dyn}\n")
+    _echo(f"demo: {eta['summary']}\ndemo: wrote {summary}, {png} and {dyn}")
+
+
+def _demo_lines(results: dict) -> dict:
+    lines = {}
+    if "overlap" in results:
+        lines["t_chi"] = f"{results['overlap']['t_chi']:.4g} (chi4 peak, a = {results['overlap']['a']:g})"
+    if "msd" in results and results["msd"]["cage_size"]:
+        lines["cage size l_c^2"] = f"{results['msd']['cage_size']:.4g}"
+    if "cagejumps" in results:
+        lines["cage jumps"] = str(results["cagejumps"]["jumps"])
+    return lines
 
 
 @app.command()
