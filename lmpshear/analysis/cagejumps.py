@@ -27,21 +27,24 @@ import numpy as np
 
 
 @numba.njit(cache=True, inline="always")
-def _score(cs, cs2, lo, c, hi):
+def _score_squared(cs, cs2, lo, c, hi):
+    """p(c)² (no square roots in the hot loop; the maximum is at the same cut)."""
     n1 = c - lo
     n2 = hi - c
-    q1 = (cs2[c] - cs2[lo]) / n1
-    q2 = (cs2[hi] - cs2[c]) / n2
+    r1, r2 = 1.0 / n1, 1.0 / n2
+    q1 = (cs2[c] - cs2[lo]) * r1
+    q2 = (cs2[hi] - cs2[c]) * r2
     d2 = 0.0
     for k in range(cs.shape[1]):
-        m1 = (cs[c, k] - cs[lo, k]) / n1
-        m2 = (cs[hi, k] - cs[c, k]) / n2
+        m1 = (cs[c, k] - cs[lo, k]) * r1
+        m2 = (cs[hi, k] - cs[c, k]) * r2
         q1 -= m1 * m1
         q2 -= m2 * m2
         d2 += (m1 - m2) * (m1 - m2)
     q1 = max(q1, 0.0)  # roundoff
     q2 = max(q2, 0.0)
-    return np.sqrt(n1 * n2) / (n1 + n2) * np.sqrt((q2 + d2) * (q1 + d2))
+    n = n1 + n2
+    return n1 * n2 / (n * n) * (q2 + d2) * (q1 + d2)
 
 
 @numba.njit(cache=True)
@@ -67,7 +70,7 @@ def split_scores(path):
     n = path.shape[0]
     out = np.empty(n - 1)
     for c in range(1, n):
-        out[c - 1] = _score(cs, cs2, 0, c, n)
+        out[c - 1] = np.sqrt(_score_squared(cs, cs2, 0, c, n))
     return out
 
 
@@ -84,54 +87,80 @@ def _segment(path, threshold, min_segment, marks):
         lo, hi = stack[top, 0], stack[top, 1]
         if hi - lo < 2 * min_segment:
             continue
-        best_c, best_p = -1, -1.0
+        best_c, best_p2 = -1, -1.0
         for c in range(lo + min_segment, hi - min_segment + 1):
-            p = _score(cs, cs2, lo, c, hi)
-            if p > best_p:
-                best_p, best_c = p, c
-        if best_p >= threshold:
+            p2 = _score_squared(cs, cs2, lo, c, hi)
+            if p2 > best_p2:
+                best_p2, best_c = p2, c
+        if best_p2 >= threshold * threshold:
             marks[best_c] = 1
             stack[top, 0], stack[top, 1] = lo, best_c
             stack[top + 1, 0], stack[top + 1, 1] = best_c, hi
             top += 2
 
 
+BLOCK = 32  # particles gathered together: (frames, N, dim) rows are read 32 particles at a time
+
+
+@numba.njit(cache=True)
+def _gather(nonaffine, i0, i1):
+    """Paths of particles i0..i1-1 as (particles, frames, dim), read frame-row by frame-row."""
+    n_frames, _, dim = nonaffine.shape
+    paths = np.empty((i1 - i0, n_frames, dim))
+    for t in range(n_frames):
+        for i in range(i0, i1):
+            for d in range(dim):
+                paths[i - i0, t, d] = nonaffine[t, i, d]
+    return paths
+
+
 @numba.njit(parallel=True, cache=True)
 def _mark_all(nonaffine, threshold, min_segment):
     n_frames, n_particles, dim = nonaffine.shape
     marks = np.zeros((n_particles, n_frames), dtype=np.uint8)
-    for i in numba.prange(n_particles):
-        _segment(np.ascontiguousarray(nonaffine[:, i, :]), threshold, min_segment, marks[i])
+    n_blocks = (n_particles + BLOCK - 1) // BLOCK
+    for b in numba.prange(n_blocks):
+        i0, i1 = b * BLOCK, min((b + 1) * BLOCK, n_particles)
+        paths = _gather(nonaffine, i0, i1)
+        for i in range(i0, i1):
+            _segment(paths[i - i0], threshold, min_segment, marks[i])
     return marks
 
 
 @numba.njit(parallel=True, cache=True)
 def _records(nonaffine, unwrapped, marks, offsets, frame, position, vector):
     n_frames, n_particles, dim = nonaffine.shape
-    for i in numba.prange(n_particles):
-        if offsets[i + 1] == offsets[i]:
+    n_blocks = (n_particles + BLOCK - 1) // BLOCK
+    for b in numba.prange(n_blocks):
+        i0, i1 = b * BLOCK, min((b + 1) * BLOCK, n_particles)
+        if offsets[i1] == offsets[i0]:
             continue
-        bounds = np.empty(offsets[i + 1] - offsets[i] + 2, dtype=np.int64)
-        bounds[0] = 0
-        k = 1
-        for t in range(n_frames):
-            if marks[i, t]:
-                bounds[k] = t
-                k += 1
-        bounds[k] = n_frames
-        means = np.zeros((len(bounds) - 1, dim))
-        for s in range(len(bounds) - 1):
-            for t in range(bounds[s], bounds[s + 1]):
+        paths = _gather(nonaffine, i0, i1)
+        for i in range(i0, i1):
+            if offsets[i + 1] == offsets[i]:
+                continue
+            path = paths[i - i0]
+            bounds = np.empty(offsets[i + 1] - offsets[i] + 2, dtype=np.int64)
+            bounds[0] = 0
+            k = 1
+            for t in range(n_frames):
+                if marks[i, t]:
+                    bounds[k] = t
+                    k += 1
+            bounds[k] = n_frames
+            means = np.zeros((len(bounds) - 1, dim))
+            for s in range(len(bounds) - 1):
+                for t in range(bounds[s], bounds[s + 1]):
+                    for d in range(dim):
+                        means[s, d] += path[t, d]
+                means[s] /= bounds[s + 1] - bounds[s]
+            for s in range(1, len(bounds) - 1):
+                rec = offsets[i] + s - 1
+                c = bounds[s]
+                frame[rec] = c
                 for d in range(dim):
-                    means[s, d] += nonaffine[t, i, d]
-            means[s] /= bounds[s + 1] - bounds[s]
-        for s in range(1, len(bounds) - 1):
-            rec = offsets[i] + s - 1
-            c = bounds[s]
-            frame[rec] = c
-            for d in range(dim):
-                vector[rec, d] = means[s, d] - means[s - 1, d]
-                position[rec, d] = 0.5 * (unwrapped[c - 1, i, d] + unwrapped[c, i, d])
+                    vector[rec, d] = means[s, d] - means[s - 1, d]
+                    position[rec, d] = 0.5 * (unwrapped[c - 1, i, d] + unwrapped[c, i, d])
 
 
 @dataclass(frozen=True)
