@@ -259,3 +259,17 @@ def test_flow_curve_selects_thinning_regime_and_fits_exponent():
     noisy = eta * np.exp(np.random.default_rng(0).normal(scale=0.02, size=10))
     fit = flow_curve(rates, noisy, 0.02 * noisy, ["x"] * 10, min_rate=rates[3]).fit
     assert abs(fit.exponent - lam) < 3 * fit.exponent_error < 0.1
+
+
+def test_more_jumps_than_the_per_particle_buffer():
+    # 100 cages of 4 frames: more jumps than the 64-slot buffer of the one-pass kernel holds
+    rng = np.random.default_rng(9)
+    v = rng.normal(size=(100, 3))
+    steps = np.repeat((v / np.linalg.norm(v, axis=1)[:, None]).cumsum(axis=0), 4, axis=0)  # unit jumps
+    x = np.stack([steps, np.zeros_like(steps)], axis=1) + rng.normal(scale=0.01, size=(400, 2, 3))
+    jumps = cage_jumps(x, x, np.arange(400.0), threshold=0.05)
+    expected = list(range(4, 400, 4))
+    assert jumps.frame[jumps.particle == 0].tolist() == expected == reference_jump_frames(x[:, 0], 0.05)
+    assert np.count_nonzero(jumps.particle == 1) == 0
+    k = np.nonzero(jumps.particle == 0)[0][10]
+    np.testing.assert_allclose(jumps.vector[k], x[44:48, 0].mean(axis=0) - x[40:44, 0].mean(axis=0), atol=1e-12)

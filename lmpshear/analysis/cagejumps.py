@@ -76,7 +76,7 @@ def split_scores(path):
 
 @numba.njit(cache=True)
 def _segment(path, threshold, min_segment, marks):
-    """Mark the first frame of every cage after the first (marks[c] = 1)."""
+    """Mark the first frame of every cage after the first (marks[c] = 1); returns the prefix sums."""
     cs, cs2 = _prefix_sums(path)
     n = path.shape[0]
     stack = np.empty((n + 1, 2), dtype=np.int64)
@@ -97,6 +97,7 @@ def _segment(path, threshold, min_segment, marks):
             stack[top, 0], stack[top, 1] = lo, best_c
             stack[top + 1, 0], stack[top + 1, 1] = best_c, hi
             top += 2
+    return cs
 
 
 BLOCK = 32  # particles gathered together: (frames, N, dim) rows are read 32 particles at a time
@@ -115,52 +116,39 @@ def _gather(nonaffine, i0, i1):
 
 
 @numba.njit(parallel=True, cache=True)
-def _mark_all(nonaffine, threshold, min_segment):
+def _detect(nonaffine, threshold, min_segment, cap):
+    """One pass: each particle's jump frames and vectors (the first ``cap`` of them) and its count.
+
+    The vectors come from the prefix sums of the split: mean of the cage after minus mean before."""
     n_frames, n_particles, dim = nonaffine.shape
-    marks = np.zeros((n_particles, n_frames), dtype=np.uint8)
+    count = np.zeros(n_particles, dtype=np.int64)
+    frames = np.zeros((n_particles, cap), dtype=np.int64)
+    vectors = np.zeros((n_particles, cap, dim))
     n_blocks = (n_particles + BLOCK - 1) // BLOCK
     for b in numba.prange(n_blocks):
         i0, i1 = b * BLOCK, min((b + 1) * BLOCK, n_particles)
         paths = _gather(nonaffine, i0, i1)
+        marks = np.zeros(n_frames + 1, dtype=np.uint8)
         for i in range(i0, i1):
-            _segment(paths[i - i0], threshold, min_segment, marks[i])
-    return marks
-
-
-@numba.njit(parallel=True, cache=True)
-def _records(nonaffine, unwrapped, marks, offsets, frame, position, vector):
-    n_frames, n_particles, dim = nonaffine.shape
-    n_blocks = (n_particles + BLOCK - 1) // BLOCK
-    for b in numba.prange(n_blocks):
-        i0, i1 = b * BLOCK, min((b + 1) * BLOCK, n_particles)
-        if offsets[i1] == offsets[i0]:
-            continue
-        paths = _gather(nonaffine, i0, i1)
-        for i in range(i0, i1):
-            if offsets[i + 1] == offsets[i]:
-                continue
-            path = paths[i - i0]
-            bounds = np.empty(offsets[i + 1] - offsets[i] + 2, dtype=np.int64)
-            bounds[0] = 0
-            k = 1
-            for t in range(n_frames):
-                if marks[i, t]:
-                    bounds[k] = t
-                    k += 1
-            bounds[k] = n_frames
-            means = np.zeros((len(bounds) - 1, dim))
-            for s in range(len(bounds) - 1):
-                for t in range(bounds[s], bounds[s + 1]):
+            marks[:] = 0
+            cs = _segment(paths[i - i0], threshold, min_segment, marks)
+            marks[n_frames] = 1  # the end closes the last cage
+            previous, current, k = 0, -1, 0
+            for t in range(1, n_frames + 1):
+                if not marks[t]:
+                    continue
+                if current >= 0 and k < cap:
+                    frames[i, k] = current
                     for d in range(dim):
-                        means[s, d] += path[t, d]
-                means[s] /= bounds[s + 1] - bounds[s]
-            for s in range(1, len(bounds) - 1):
-                rec = offsets[i] + s - 1
-                c = bounds[s]
-                frame[rec] = c
-                for d in range(dim):
-                    vector[rec, d] = means[s, d] - means[s - 1, d]
-                    position[rec, d] = 0.5 * (unwrapped[c - 1, i, d] + unwrapped[c, i, d])
+                        before = (cs[current, d] - cs[previous, d]) / (current - previous)
+                        after = (cs[t, d] - cs[current, d]) / (t - current)
+                        vectors[i, k, d] = after - before
+                if current >= 0:
+                    k += 1
+                    previous = current
+                current = t
+            count[i] = k
+    return count, frames, vectors
 
 
 @dataclass(frozen=True)
@@ -196,15 +184,19 @@ def cage_jumps(nonaffine: np.ndarray, unwrapped: np.ndarray, times: np.ndarray, 
     unwrapped = np.ascontiguousarray(unwrapped, dtype=np.float64)
     if min_segment < 1:
         raise ValueError("min_segment must be at least 1")
-    marks = _mark_all(nonaffine, float(threshold), int(min_segment))
-    counts = marks.sum(axis=1, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    total, dim = int(offsets[-1]), nonaffine.shape[2]
-    frame = np.empty(total, dtype=np.int64)
-    position = np.empty((total, dim))
-    vector = np.empty((total, dim))
-    _records(nonaffine, unwrapped, marks, offsets, frame, position, vector)
-    particle = np.repeat(np.arange(nonaffine.shape[1]), counts)
+    cap = 64
+    while True:
+        count, frames, vectors = _detect(nonaffine, float(threshold), int(min_segment), cap)
+        if count.max(initial=0) <= cap:
+            break
+        cap = int(count.max())  # rare: a particle with more jumps than the buffer holds
+    keep = np.arange(cap)[None, :] < count[:, None]
+    frame = frames[keep]
+    vector = vectors[keep]
+    total = len(frame)
+    particle = np.repeat(np.arange(nonaffine.shape[1]), count)
+    position = 0.5 * (unwrapped[frame - 1, particle] + unwrapped[frame, particle]) if total else \
+        np.empty((0, nonaffine.shape[2]))
     times = np.asarray(times, dtype=np.float64)
     time = 0.5 * (times[frame - 1] + times[frame]) if total else np.empty(0)
     return CageJumps(particle, frame, time, position, vector, float(threshold), nonaffine.shape[1],
