@@ -48,11 +48,11 @@ def _score_squared(cs, cs2, lo, c, hi):
 
 
 @numba.njit(cache=True)
-def _prefix_sums(path):
-    """Σ_{t<k} x_t and Σ_{t<k} |x_t|² for k = 0..n, on the path shifted to start at the origin."""
+def _prefix_sums(path, cs, cs2):
+    """Fill Σ_{t<k} x_t and Σ_{t<k} |x_t|² for k = 0..n, on the path shifted to start at the origin."""
     n, dim = path.shape
-    cs = np.zeros((n + 1, dim))
-    cs2 = np.zeros(n + 1)
+    cs[0, :] = 0.0
+    cs2[0] = 0.0
     for t in range(n):
         sq = 0.0
         for k in range(dim):
@@ -60,14 +60,14 @@ def _prefix_sums(path):
             cs[t + 1, k] = cs[t, k] + v
             sq += v * v
         cs2[t + 1] = cs2[t] + sq
-    return cs, cs2
 
 
 @numba.njit(cache=True)
 def split_scores(path):
     """p(c) for c = 1..n−1 of one path (n, dim): entry c − 1 is the cut before frame c."""
-    cs, cs2 = _prefix_sums(path)
-    n = path.shape[0]
+    n, dim = path.shape
+    cs, cs2 = np.empty((n + 1, dim)), np.empty(n + 1)
+    _prefix_sums(path, cs, cs2)
     out = np.empty(n - 1)
     for c in range(1, n):
         out[c - 1] = np.sqrt(_score_squared(cs, cs2, 0, c, n))
@@ -75,11 +75,11 @@ def split_scores(path):
 
 
 @numba.njit(cache=True)
-def _segment(path, threshold, min_segment, marks):
-    """Mark the first frame of every cage after the first (marks[c] = 1); returns the prefix sums."""
-    cs, cs2 = _prefix_sums(path)
+def _segment(path, threshold, min_segment, marks, cs, cs2, stack):
+    """Mark the first frame of every cage after the first (marks[c] = 1), leaving the path's prefix
+    sums in ``cs``, ``cs2``; ``stack`` is (n + 1, 2) scratch. Buffers are the caller's: reused."""
+    _prefix_sums(path, cs, cs2)
     n = path.shape[0]
-    stack = np.empty((n + 1, 2), dtype=np.int64)
     stack[0, 0], stack[0, 1] = 0, n
     top = 1
     while top > 0:
@@ -97,7 +97,6 @@ def _segment(path, threshold, min_segment, marks):
             stack[top, 0], stack[top, 1] = lo, best_c
             stack[top + 1, 0], stack[top + 1, 1] = best_c, hi
             top += 2
-    return cs
 
 
 BLOCK = 32  # particles gathered together: (frames, N, dim) rows are read 32 particles at a time
@@ -129,9 +128,11 @@ def _detect(nonaffine, threshold, min_segment, cap):
         i0, i1 = b * BLOCK, min((b + 1) * BLOCK, n_particles)
         paths = _gather(nonaffine, i0, i1)
         marks = np.zeros(n_frames + 1, dtype=np.uint8)
+        cs, cs2 = np.empty((n_frames + 1, dim)), np.empty(n_frames + 1)
+        stack = np.empty((n_frames + 1, 2), dtype=np.int64)
         for i in range(i0, i1):
             marks[:] = 0
-            cs = _segment(paths[i - i0], threshold, min_segment, marks)
+            _segment(paths[i - i0], threshold, min_segment, marks, cs, cs2, stack)
             marks[n_frames] = 1  # the end closes the last cage
             previous, current, k = 0, -1, 0
             for t in range(1, n_frames + 1):
