@@ -137,7 +137,7 @@ def _msd(ctx: Context) -> dict:
         result |= {"cage_size": a.cage_size, "cage_size_time": None, "cage_size_criterion": "given ([analysis] cage_size)"}
     else:
         try:
-            c = cage_size(m.times, curve, a.crossover_slope)
+            c = cage_size(m.times, curve, a.crossover_fraction)
             result |= {"cage_size": c.value, "cage_size_time": c.time, "cage_size_criterion": c.criterion}
         except UserError as exc:
             result |= {"cage_size": None, "cage_size_time": None, "cage_size_criterion": str(exc)}
@@ -206,7 +206,7 @@ STAGES = {s.name: s for s in (
     Stage("structure", "structure.json", ("traj.gsd",), ("structure_frames",), _structure,
           lambda r: f"g(r) to r = {r['r'][-1]:.3g}, first minimum at {r['first_minimum']}"),
     Stage("msd", "msd.json", ("traj.gsd", "structure.json"),
-          ("cage_size", "crossover_slope", "cage_relative", "max_origins", "n_lags"), _msd, _describe_msd),
+          ("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"), _msd, _describe_msd),
     Stage("overlap", "overlap.json", ("traj.gsd",), ("overlap_a", "max_origins", "n_lags"), _overlap,
           lambda r: f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g}, chi4 max = {max(r['chi4']):.4g} "
                     f"(self: t_chi = {r['t_chi_self']:.4g})"),

@@ -160,7 +160,7 @@ class Analysis:
 
     overlap_a: float | None = None  # w(r) radius of eq. 14; None: 0.3 in 2D, 0.25 in 3D (the paper's MD)
     cage_size: float | None = None  # l_c^2 for the cage jumps; None: from the MSD crossover
-    crossover_slope: float = 0.5  # MSD log-slope that marks the end of the plateau
+    crossover_fraction: float = 0.5  # l_c^2 where the MSD log-slope is this far from plateau to diffusion
     cage_relative: bool | None = None  # cage-relative MSD for l_c^2; None: in 2D only (as the paper)
     max_origins: int = 50  # time origins for MSD and chi4
     n_lags: int = 40  # log-spaced lags for MSD and chi4
@@ -607,7 +607,8 @@ def load_analysis(c: _Checker, t: dict) -> Analysis:
     values = {
         "overlap_a": c.get(t, "overlap_a", w, "float", required=False, positive=True),
         "cage_size": c.get(t, "cage_size", w, "float", required=False, positive=True),
-        "crossover_slope": c.get(t, "crossover_slope", w, "float", required=False, default=d.crossover_slope,
+        "crossover_fraction": c.get(t, "crossover_fraction", w, "float", required=False,
+                                    default=d.crossover_fraction,
                                  positive=True),
         "cage_relative": c.get(t, "cage_relative", w, "bool", required=False),
         "max_origins": c.get(t, "max_origins", w, "int", required=False, default=d.max_origins, positive=True),
@@ -616,8 +617,8 @@ def load_analysis(c: _Checker, t: dict) -> Analysis:
         "structure_frames": c.get(t, "structure_frames", w, "int", required=False, default=d.structure_frames,
                                   positive=True),
     }
-    if values["crossover_slope"] is not None and values["crossover_slope"] >= 1:
-        c.error(f"{w}crossover_slope", "must be below 1 (the diffusive slope)")
+    if values["crossover_fraction"] is not None and values["crossover_fraction"] >= 1:
+        c.error(f"{w}crossover_fraction", "must be below 1")
     return Analysis(**{k: (getattr(d, k) if v is None and k not in ("overlap_a", "cage_size", "cage_relative")
                            else v) for k, v in values.items()})
 

@@ -204,16 +204,22 @@ def test_cage_size_from_an_analytic_msd():
     t = np.geomspace(1e-2, 1e3, 400)
     msd = 0.08 * (1 - np.exp(-t / 0.05)) + 6 * 1e-3 * t  # plateau 0.08, then diffusion
     c = cage_size(t, msd, 0.5)
-    # the independent answer: where d ln MSD / d ln t = 0.5, by bisection on the analytic derivative
+    # the independent answer, from the analytic log-slope: its minimum on a fine grid, then the time
+    # where it is halfway from that minimum to 1, by bisection
     slope = lambda s: s * (0.08 / 0.05 * np.exp(-s / 0.05) + 6e-3) / (0.08 * (1 - np.exp(-s / 0.05)) + 6e-3 * s)  # noqa
-    lo, hi = 1.0, 100.0
+    fine = np.geomspace(0.1, 100, 20001)
+    level = 0.5 * (slope(fine).min() + 1.0)
+    lo, hi = float(fine[np.argmin(slope(fine))]), 100.0
     for _ in range(100):
         mid = np.sqrt(lo * hi)
-        lo, hi = (mid, hi) if slope(mid) < 0.5 else (lo, mid)
+        lo, hi = (mid, hi) if slope(mid) < level else (lo, mid)
     assert c.time == pytest.approx(lo, rel=0.02)
     assert c.value == pytest.approx(0.08 * (1 - np.exp(-lo / 0.05)) + 6e-3 * lo, rel=0.02)
     with pytest.raises(UserError, match="no cage plateau"):
         cage_size(t, 1e-3 * t, 0.5)  # pure diffusion
+    # a shallow plateau (minimum slope 0.55) still has a crossover, above the plateau
+    shallow = cage_size(t, 0.03 * t**0.55 + 1e-2 * t, 0.5)
+    assert 0.55 < np.interp(np.log(shallow.time), np.log(t), np.gradient(np.log(0.03 * t**0.55 + 1e-2 * t), np.log(t))) < 0.8
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ plateau): δr_i^CR = Δr̃_i − (1/N_nn) Σ_{j ∈ nn(i)} Δr̃_j, with nn(i) t
 
 Cage size l_c² (the threshold of the cage-jump detection): the MSD at the crossover from the
 plateau to diffusion. Criterion (the paper gives none): the local log-slope
-α(t) = d ln MSD / d ln t, smoothed over three lags, has its minimum on the plateau; l_c² is the MSD
-where α first climbs back to ``crossover_slope`` (default 0.5) after that minimum, interpolated
-in log t. Without a plateau (α never below the criterion) there is no cage and it is an error,
-unless a value is given.
+α(t) = d ln MSD / d ln t, smoothed over three lags, has its minimum α_min on the plateau; l_c² is
+the MSD where α, after that minimum, first reaches α_min + f (1 − α_min), i.e. the fraction
+f = ``crossover_fraction`` (default 1/2) of the way from the plateau to diffusion, interpolated in
+ln t. A deep plateau (α_min ≈ 0) gives the usual "slope 1/2"; a shallow one under fast shear still
+has a crossover. Without a plateau (α_min > 0.8) there is no cage and it is an error, unless a
+value is given.
 """
 
 from __future__ import annotations
@@ -136,7 +138,11 @@ class CageSize:
     criterion: str
 
 
-def cage_size(times: np.ndarray, msd: np.ndarray, crossover_slope: float = 0.5) -> CageSize:
+#: the smallest MSD log-slope that still counts as a plateau
+MAX_PLATEAU_SLOPE = 0.8
+
+
+def cage_size(times: np.ndarray, msd: np.ndarray, crossover_fraction: float = 0.5) -> CageSize:
     """l_c² from an MSD curve by the crossover criterion in the module docstring."""
     t, m = np.asarray(times, dtype=float), np.asarray(msd, dtype=float)
     ok = (t > 0) & (m > 0)
@@ -147,17 +153,18 @@ def cage_size(times: np.ndarray, msd: np.ndarray, crossover_slope: float = 0.5) 
     slope = np.gradient(lm, lt)
     slope = np.convolve(np.pad(slope, 1, mode="edge"), np.ones(3) / 3, mode="valid")
     low = int(np.argmin(slope))
-    if slope[low] >= crossover_slope:
-        raise UserError(f"the MSD shows no cage plateau (its log-slope never drops below {crossover_slope:g}); "
+    if slope[low] > MAX_PLATEAU_SLOPE:
+        raise UserError(f"the MSD shows no cage plateau (its log-slope never drops below {MAX_PLATEAU_SLOPE:g}); "
                         "give the cage size l_c^2 explicitly ([analysis] cage_size)")
-    after = np.nonzero(slope[low:] >= crossover_slope)[0]
+    level = slope[low] + crossover_fraction * (1.0 - slope[low])
+    after = np.nonzero(slope[low:] >= level)[0]
     if len(after) == 0:
         raise UserError("the MSD does not leave its plateau within the lags computed (run longer, or give "
                         "[analysis] cage_size)")
     k = low + int(after[0])
-    # interpolate ln t where the slope crosses the criterion, and ln MSD there
-    f = (crossover_slope - slope[k - 1]) / (slope[k] - slope[k - 1])
+    # interpolate ln t where the slope crosses the level, and ln MSD there
+    f = (level - slope[k - 1]) / (slope[k] - slope[k - 1])
     lt_x = lt[k - 1] + f * (lt[k] - lt[k - 1])
     value = float(np.exp(np.interp(lt_x, lt, lm)))
-    return CageSize(value, float(np.exp(lt_x)), f"MSD where its log-slope first reaches {crossover_slope:g} "
-                    "after the plateau minimum")
+    return CageSize(value, float(np.exp(lt_x)), f"MSD where its log-slope reaches {level:.3g}, "
+                    f"{crossover_fraction:g} of the way from the plateau ({slope[low]:.3g}) to diffusion (1)")
