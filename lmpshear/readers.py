@@ -5,6 +5,10 @@ file holds (wrapped positions, positions plus image flags, or unwrapped position
 path and the non-affine displacement r̃ are rebuilt with :class:`lmpshear.unwrap.LeesEdwardsUnwrapper`,
 the runner's own code, from the shear rate and the time between frames. Its streaming profile is
 u_x = γ̇ (y − y_lo), zero at the bottom of the cell, as with LAMMPS's ``fix deform ... remap v``.
+Every frame is first moved so that its cell corner stays where it was in the first frame: LAMMPS
+keeps the corner fixed anyway, while GSD (HOOMD) centres the box, so its corner moves with the
+tilt and jumps by L_x/2 at a flip; in the corner's frame the lattice is continuous through flips
+and the flow is zero at the bottom.
 
 Frame times: the file's timestep counter × ``timestep`` when given (LAMMPS dumps, GSD), else
 frame index × ``sample_interval``. Repeated timesteps (a resumed LAMMPS run appends frames again)
@@ -127,7 +131,7 @@ def read_trajectory(path: str | Path, rate: float, *, timestep: float | None = N
                             f"{message.strip()}")
     frames: dict[int, tuple] = {}  # step -> (positions, cell); later copies replace earlier ones
     order: list[int] = []
-    types, n_particles, typeid, dim = None, None, None, dimension
+    types, n_particles, typeid, dim, origin = None, None, None, dimension, None
     for k in range(n_frames):
         try:
             data = pipeline.compute(k)
@@ -154,6 +158,10 @@ def read_trajectory(path: str | Path, rate: float, *, timestep: float | None = N
         r = np.array(particles.positions, dtype=np.float64)[sort]
         if "Periodic Image" in particles:
             r += np.asarray(particles["Periodic Image"], dtype=np.float64)[sort] @ cell.matrix()
+        if origin is None:
+            origin = np.array(cell.lo)
+        r -= np.array(cell.lo) - origin  # the corner's frame (see the module docstring)
+        cell = Cell(tuple(origin), cell.lx, cell.ly, cell.lz, cell.xy, cell.dimension)
         if dim == 2:
             r[:, 2] = 0.0
         if types is None:
