@@ -251,6 +251,11 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
         raise UserError(f"unknown stage(s) {', '.join(unknown)}; available: {', '.join(STAGES)}")
     info = rd.info()
     if overrides:
+        from lmpshear import config
+
+        checker = config._Checker("command-line options")
+        config.load_analysis(checker, overrides)  # the same checks as the [analysis] table
+        checker.finish()
         info = replace(info, analysis=replace(info.analysis, **overrides))
     ctx = Context(rd, info, {"blocks": blocks} | asdict(info.analysis))
     results = {}

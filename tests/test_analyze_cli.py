@@ -69,6 +69,8 @@ def test_stages_products_and_skipping(run_copy):
 def test_bad_requests_exit_2(run_copy, tmp_path):
     proc = cli("analyze", run_copy, "--only", "nosuch")
     assert proc.returncode == 2 and "unknown stage" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("analyze", run_copy, "--overlap-a", 0)
+    assert proc.returncode == 2 and "analysis.overlap_a: must be > 0" in proc.stderr
     proc = cli("analyze", tmp_path / "missing")
     assert proc.returncode == 2 and "no run directory" in proc.stderr
     # without a given cage size the MSD's is used, and without a plateau cage jumps are skipped
