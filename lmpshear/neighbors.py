@@ -134,3 +134,38 @@ def minimum_image(ds0, ds1, ds2, h, periodic_z):
     dy = ds0 * h[0, 1] + ds1 * h[1, 1] + ds2 * h[2, 1]
     dz = ds0 * h[0, 2] + ds1 * h[1, 2] + ds2 * h[2, 2]
     return dx, dy, dz
+
+
+@numba.njit(cache=True)
+def pairs_within(r, h, h_inv, lo, n, periodic_z, cutoff):
+    """All ordered pairs (i, j), i ≠ j, closer than ``cutoff``, sorted by i (counted, then filled)."""
+    s = fractional(r, lo, h_inv)
+    order, start = bin_particles(s, n)
+    table = bin_neighbours(n)
+    c2 = cutoff * cutoff
+    count = np.zeros(r.shape[0] + 1, dtype=np.int64)
+    out_i = np.empty(0, dtype=np.int64)
+    out_j = np.empty(0, dtype=np.int64)
+    for fill in range(2):
+        for i in range(r.shape[0]):
+            here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+            k_out = count[i]
+            for k in range(table.shape[1]):
+                c = table[here, k]
+                for m in range(start[c], start[c + 1]):
+                    j = order[m]
+                    if j == i:
+                        continue
+                    dx, dy, dz = minimum_image(s[j, 0] - s[i, 0], s[j, 1] - s[i, 1], s[j, 2] - s[i, 2], h, periodic_z)
+                    if dx * dx + dy * dy + dz * dz < c2:
+                        if fill:
+                            out_i[k_out] = i
+                            out_j[k_out] = j
+                            k_out += 1
+                        else:
+                            count[i + 1] += 1
+        if not fill:
+            count = np.cumsum(count)
+            out_i = np.empty(count[-1], dtype=np.int64)
+            out_j = np.empty(count[-1], dtype=np.int64)
+    return out_i, out_j

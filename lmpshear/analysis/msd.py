@@ -20,54 +20,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numba
 import numpy as np
 
 from lmpshear.errors import UserError
-from lmpshear.neighbors import CellGrid, bin_neighbours, bin_of, bin_particles, fractional, minimum_image
+from lmpshear.neighbors import CellGrid, pairs_within
 from lmpshear.unwrap import Cell
-
-
-@numba.njit(cache=True)
-def _neighbour_pairs(r, h, h_inv, lo, n, periodic_z, cutoff):
-    """All ordered pairs (i, j), i ≠ j, closer than ``cutoff``: counted in a first pass, then filled."""
-    s = fractional(r, lo, h_inv)
-    order, start = bin_particles(s, n)
-    table = bin_neighbours(n)
-    c2 = cutoff * cutoff
-    count = np.zeros(r.shape[0] + 1, dtype=np.int64)
-    out_i = np.empty(0, dtype=np.int64)
-    out_j = np.empty(0, dtype=np.int64)
-    for fill in range(2):
-        for i in range(r.shape[0]):
-            here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
-            k_out = count[i]
-            for k in range(table.shape[1]):
-                c = table[here, k]
-                for m in range(start[c], start[c + 1]):
-                    j = order[m]
-                    if j == i:
-                        continue
-                    dx, dy, dz = minimum_image(s[j, 0] - s[i, 0], s[j, 1] - s[i, 1], s[j, 2] - s[i, 2], h, periodic_z)
-                    if dx * dx + dy * dy + dz * dz < c2:
-                        if fill:
-                            out_i[k_out] = i
-                            out_j[k_out] = j
-                            k_out += 1
-                        else:
-                            count[i + 1] += 1
-        if not fill:
-            count = np.cumsum(count)
-            out_i = np.empty(count[-1], dtype=np.int64)
-            out_j = np.empty(count[-1], dtype=np.int64)
-    return out_i, out_j
 
 
 def neighbour_pairs(positions: np.ndarray, cell: Cell, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
     r = np.zeros((positions.shape[0], 3))
     r[:, : positions.shape[1]] = positions
     grid = CellGrid.for_cell(cell, cutoff, max_bins=len(positions))
-    return _neighbour_pairs(r, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, float(cutoff))
+    return pairs_within(r, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, float(cutoff))
 
 
 def cage_relative(displacement: np.ndarray, pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmpshear.engines import bd_kernels as K
-from lmpshear.neighbors import CellGrid
+from lmpshear.neighbors import CellGrid, fractional, pairs_within
 from lmpshear.unwrap import Cell
 
 
@@ -28,7 +28,7 @@ class Yukawa:
 class BrownianDynamics:
     def __init__(self, positions: np.ndarray, diameter: np.ndarray, diffusion: np.ndarray, box: tuple,
                  dimension: int, rate: float, dt: float, seed: int, yukawa: Yukawa | None = Yukawa(),
-                 hard_core: bool = True, overlap_tol: float = 1e-6):
+                 hard_core: bool = True, overlap_tol: float = 1e-6, skin: float | None = 0.4):
         self.dimension = dimension
         self.lx, self.ly, self.lz = (float(v) for v in box)
         self.rate, self.dt = float(rate), float(dt)
@@ -44,6 +44,9 @@ class BrownianDynamics:
         self.collision_xy = np.zeros(len(self.diameter))  # hard-core part, last step
         self.energy = 0.0
         self.sweeps = 0
+        self.skin = skin  # Verlet-list skin; None: a fresh cell list every step
+        self._list = None  # (offsets, partners, fractional positions and tilt at the build)
+        self.list_builds = 0
 
     @property
     def cell(self) -> Cell:
@@ -61,10 +64,40 @@ class BrownianDynamics:
             self.virial_xy[:] = 0.0
             self.energy = 0.0
             return np.zeros_like(self.r)
-        g = self._grid(y.cutoff)
-        f, self.virial_xy, self.energy = K.yukawa_forces(self.r, self.diameter, g.h, g.h_inv, g.lo, g.n,
-                                                         g.periodic_z, y.K, y.z, y.cutoff)
+        if self.skin is None:
+            g = self._grid(y.cutoff)
+            f, self.virial_xy, self.energy = K.yukawa_forces(self.r, self.diameter, g.h, g.h_inv, g.lo, g.n,
+                                                             g.periodic_z, y.K, y.z, y.cutoff)
+            return f
+        cell = self.cell
+        h, h_inv, lo = cell.matrix(), np.linalg.inv(cell.matrix()), np.asarray(cell.lo, dtype=np.float64)
+        if self._list_stale(cell, h, h_inv, lo):
+            g = self._grid(y.cutoff + self.skin)
+            i, j = pairs_within(self.r, g.h, g.h_inv, g.lo, g.n, g.periodic_z, y.cutoff + self.skin)
+            j = j[np.lexsort((j, i))]  # partners in index order: sums independent of when the list was built
+            offsets = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=len(self.r)))])
+            self._list = (offsets, j, fractional(self.r, lo, h_inv), cell.xy)
+            self.list_builds += 1
+        offsets, partners = self._list[:2]
+        f, self.virial_xy, self.energy = K.yukawa_forces_listed(self.r, self.diameter, h, h_inv, lo,
+                                                                self.dimension == 3, offsets, partners, y.K, y.z,
+                                                                y.cutoff)
         return f
+
+    def _list_stale(self, cell: Cell, h: np.ndarray, h_inv: np.ndarray, lo: np.ndarray) -> bool:
+        """Whether a pair now within r_c may have been beyond r_c + skin at the build.
+
+        A pair's separation changes by (δs_i − δs_j)·H + Δs_y (xy − xy_build) e_x (fractional moves
+        δs and the tilt change, flips included, which then force a rebuild): so the list holds while
+        2 max|δs_i·H| + (r_c + skin)/L_y |xy − xy_build| < skin."""
+        if self._list is None:
+            return True
+        _, _, s_build, xy_build = self._list
+        ds = fractional(self.r, lo, h_inv) - s_build
+        ds -= np.rint(ds)
+        moved = np.sqrt(((ds @ h) ** 2).sum(axis=1)).max()
+        reach = (self.yukawa.cutoff + self.skin) / cell.ly
+        return 2.0 * moved + reach * abs(cell.xy - xy_build) >= self.skin
 
     def step(self) -> None:
         force = self.forces()

@@ -70,6 +70,39 @@ def yukawa_forces(r, diameter, h, h_inv, lo, n, periodic_z, K, z, cutoff):
 
 
 @numba.njit(parallel=True, cache=True)
+def yukawa_forces_listed(r, diameter, h, h_inv, lo, periodic_z, offsets, partners, K, z, cutoff):
+    """As :func:`yukawa_forces`, over a Verlet list (CSR: partners[offsets[i]:offsets[i+1]])."""
+    s = fractional(r, lo, h_inv)
+    N = r.shape[0]
+    force = np.zeros((N, 3))
+    virial = np.zeros(N)
+    energy = np.zeros(N)
+    rc2 = cutoff * cutoff
+    for i in numba.prange(N):
+        fx = fy = fz = w = e = 0.0
+        for m in range(offsets[i], offsets[i + 1]):
+            j = partners[m]
+            dx, dy, dz = minimum_image(s[i, 0] - s[j, 0], s[i, 1] - s[j, 1], s[i, 2] - s[j, 2], h, periodic_z)
+            d2 = dx * dx + dy * dy + dz * dz
+            if d2 >= rc2:
+                continue
+            dist = np.sqrt(d2)
+            dij = 0.5 * (diameter[i] + diameter[j])
+            rr = max(dist, dij)
+            v = K * np.exp(-z * (rr - dij)) * dij / rr
+            f = v * (z + 1.0 / rr) / dist
+            fx += f * dx
+            fy += f * dy
+            fz += f * dz
+            w -= 0.5 * dx * f * dy
+            e += 0.5 * v
+        force[i, 0], force[i, 1], force[i, 2] = fx, fy, fz
+        virial[i] = w
+        energy[i] = e
+    return force, virial, energy.sum()
+
+
+@numba.njit(parallel=True, cache=True)
 def _overlap_moves(r, diameter, h, h_inv, lo, n, periodic_z, tol):
     """Each particle's half-overlap pushes, the worst relative overlap, and the pushes' virial."""
     s = fractional(r, lo, h_inv)
