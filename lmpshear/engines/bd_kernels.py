@@ -29,6 +29,15 @@ import numpy as np
 from lmpshear.neighbors import bin_neighbours, bin_of, bin_particles, fractional, minimum_image
 
 
+@numba.njit(cache=True, inline="always")
+def _yukawa_pair(d2, dij, K, z):
+    """(|F|/r, V) of one pair at squared distance d2 (the force on i is |F|/r · r_ij)."""
+    dist = np.sqrt(d2)
+    rr = max(dist, dij)  # inside contact: the force at contact (the hard core removes such pairs)
+    v = K * np.exp(-z * (rr - dij)) * dij / rr
+    return v * (z + 1.0 / rr) / dist, v
+
+
 @numba.njit(parallel=True, cache=True)
 def yukawa_forces(r, diameter, h, h_inv, lo, n, periodic_z, K, z, cutoff):
     """Forces (N, 3), per-particle virial shear stress × volume S_i (N,) and the potential energy."""
@@ -53,11 +62,7 @@ def yukawa_forces(r, diameter, h, h_inv, lo, n, periodic_z, K, z, cutoff):
                 d2 = dx * dx + dy * dy + dz * dz
                 if d2 >= rc2:
                     continue
-                dist = np.sqrt(d2)
-                dij = 0.5 * (diameter[i] + diameter[j])
-                rr = max(dist, dij)
-                v = K * np.exp(-z * (rr - dij)) * dij / rr
-                f = v * (z + 1.0 / rr) / dist  # |F|/r: F_i = f r_ij
+                f, v = _yukawa_pair(d2, 0.5 * (diameter[i] + diameter[j]), K, z)
                 fx += f * dx
                 fy += f * dy
                 fz += f * dz
@@ -86,11 +91,7 @@ def yukawa_forces_listed(r, diameter, h, h_inv, lo, periodic_z, offsets, partner
             d2 = dx * dx + dy * dy + dz * dz
             if d2 >= rc2:
                 continue
-            dist = np.sqrt(d2)
-            dij = 0.5 * (diameter[i] + diameter[j])
-            rr = max(dist, dij)
-            v = K * np.exp(-z * (rr - dij)) * dij / rr
-            f = v * (z + 1.0 / rr) / dist
+            f, v = _yukawa_pair(d2, 0.5 * (diameter[i] + diameter[j]), K, z)
             fx += f * dx
             fy += f * dy
             fz += f * dz
