@@ -134,7 +134,7 @@ def test_restore_repeats_the_run_bit_for_bit():
     assert np.array_equal(a.r, b.r) and a.time == b.time
 
 
-def test_verlet_list_forces_equal_cell_list_forces_through_flips():
+def test_reused_verlet_list_gives_the_forces_of_a_fresh_list_through_flips():
     pos, d, D, _ = random_system(600, 1.0, 3, seed=9)
     L = float((np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3))
     kw = dict(rate=20.0, dt=2e-4, seed=10, yukawa=Yukawa(cutoff=2.5), hard_core=True)

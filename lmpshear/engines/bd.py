@@ -44,7 +44,7 @@ class BrownianDynamics:
         self.collision_xy = np.zeros(len(self.diameter))  # hard-core part, last step
         self.energy = 0.0
         self.sweeps = 0
-        self.skin = skin  # Verlet-list skin; None: a fresh cell list every step
+        self.skin = skin  # Verlet-list skin; None: a fresh list (no skin) every step
         self._list = None  # (offsets, partners, fractional positions and tilt at the build)
         self.list_builds = 0
 
@@ -64,16 +64,12 @@ class BrownianDynamics:
             self.virial_xy[:] = 0.0
             self.energy = 0.0
             return np.zeros_like(self.r)
-        if self.skin is None:
-            g = self._grid(y.cutoff)
-            f, self.virial_xy, self.energy = K.yukawa_forces(self.r, self.diameter, g.h, g.h_inv, g.lo, g.n,
-                                                             g.periodic_z, y.K, y.z, y.cutoff)
-            return f
         cell = self.cell
         h, h_inv, lo = cell.matrix(), np.linalg.inv(cell.matrix()), np.asarray(cell.lo, dtype=np.float64)
         if self._list_stale(cell, h, h_inv, lo):
-            g = self._grid(y.cutoff + self.skin)
-            i, j = pairs_within(self.r, g.h, g.h_inv, g.lo, g.n, g.periodic_z, y.cutoff + self.skin)
+            reach = y.cutoff + (self.skin or 0.0)
+            g = self._grid(reach)
+            i, j = pairs_within(self.r, g.h, g.h_inv, g.lo, g.n, g.periodic_z, reach)
             j = j[np.lexsort((j, i))]  # partners in index order: sums independent of when the list was built
             offsets = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=len(self.r)))])
             self._list = (offsets, j, fractional(self.r, lo, h_inv), cell.xy)
@@ -90,7 +86,7 @@ class BrownianDynamics:
         A pair's separation changes by (δs_i − δs_j)·H + Δs_y (xy − xy_build) e_x (fractional moves
         δs and the tilt change, flips included, which then force a rebuild): so the list holds while
         2 max|δs_i·H| + (r_c + skin)/L_y |xy − xy_build| < skin."""
-        if self._list is None:
+        if self._list is None or self.skin is None:
             return True
         _, _, s_build, xy_build = self._list
         ds = fractional(self.r, lo, h_inv) - s_build

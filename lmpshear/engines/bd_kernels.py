@@ -39,44 +39,9 @@ def _yukawa_pair(d2, dij, K, z):
 
 
 @numba.njit(parallel=True, cache=True)
-def yukawa_forces(r, diameter, h, h_inv, lo, n, periodic_z, K, z, cutoff):
-    """Forces (N, 3), per-particle virial shear stress × volume S_i (N,) and the potential energy."""
-    s = fractional(r, lo, h_inv)
-    order, start = bin_particles(s, n)
-    table = bin_neighbours(n)
-    N = r.shape[0]
-    force = np.zeros((N, 3))
-    virial = np.zeros(N)
-    energy = np.zeros(N)
-    rc2 = cutoff * cutoff
-    for i in numba.prange(N):
-        here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
-        fx = fy = fz = w = e = 0.0
-        for k in range(table.shape[1]):
-            c = table[here, k]
-            for m in range(start[c], start[c + 1]):
-                j = order[m]
-                if j == i:
-                    continue
-                dx, dy, dz = minimum_image(s[i, 0] - s[j, 0], s[i, 1] - s[j, 1], s[i, 2] - s[j, 2], h, periodic_z)
-                d2 = dx * dx + dy * dy + dz * dz
-                if d2 >= rc2:
-                    continue
-                f, v = _yukawa_pair(d2, 0.5 * (diameter[i] + diameter[j]), K, z)
-                fx += f * dx
-                fy += f * dy
-                fz += f * dz
-                w -= 0.5 * dx * f * dy
-                e += 0.5 * v
-        force[i, 0], force[i, 1], force[i, 2] = fx, fy, fz
-        virial[i] = w
-        energy[i] = e
-    return force, virial, energy.sum()
-
-
-@numba.njit(parallel=True, cache=True)
 def yukawa_forces_listed(r, diameter, h, h_inv, lo, periodic_z, offsets, partners, K, z, cutoff):
-    """As :func:`yukawa_forces`, over a Verlet list (CSR: partners[offsets[i]:offsets[i+1]])."""
+    """Forces (N, 3), per-particle virial shear stress × volume S_i (N,) and the potential energy,
+    over a Verlet list (CSR: the partners of i are partners[offsets[i]:offsets[i + 1]])."""
     s = fractional(r, lo, h_inv)
     N = r.shape[0]
     force = np.zeros((N, 3))
