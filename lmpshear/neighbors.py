@@ -124,6 +124,14 @@ def bin_neighbours(n):
     return table
 
 
+@numba.njit(cache=True)
+def binned(r, lo, h_inv, n):
+    """What every pair loop starts from: fractional positions, the bin sort and the bin neighbours."""
+    s = fractional(r, lo, h_inv)
+    order, start = bin_particles(s, n)
+    return s, order, start, bin_neighbours(n)
+
+
 @numba.njit(cache=True, inline="always")
 def minimum_image(ds0, ds1, ds2, h, periodic_z):
     """Cartesian minimum-image displacement from a fractional one."""
@@ -139,9 +147,7 @@ def minimum_image(ds0, ds1, ds2, h, periodic_z):
 @numba.njit(cache=True)
 def pairs_within(r, h, h_inv, lo, n, periodic_z, cutoff):
     """All ordered pairs (i, j), i ≠ j, closer than ``cutoff``, sorted by i (counted, then filled)."""
-    s = fractional(r, lo, h_inv)
-    order, start = bin_particles(s, n)
-    table = bin_neighbours(n)
+    s, order, start, table = binned(r, lo, h_inv, n)
     c2 = cutoff * cutoff
     count = np.zeros(r.shape[0] + 1, dtype=np.int64)
     out_i = np.empty(0, dtype=np.int64)

@@ -22,12 +22,15 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from lmpshear.errors import UserError
 from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper
+
+if TYPE_CHECKING:
+    from lmpshear.rundir import RunDir
 
 
 @dataclass

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numba
 import numpy as np
 
-from lmpshear.neighbors import CellGrid, bin_neighbours, bin_of, bin_particles, fractional, minimum_image
+from lmpshear.neighbors import CellGrid, bin_of, binned, fractional, minimum_image
 from lmpshear.unwrap import Cell
 
 
@@ -27,9 +27,7 @@ from lmpshear.unwrap import Cell
 def _count_within(query, ref, h, h_inv, lo, n, periodic_z, a):
     """Number of (i, j) with |query_i − ref_j| ≤ a (minimum image)."""
     sq = fractional(query, lo, h_inv)
-    sr = fractional(ref, lo, h_inv)
-    order, start = bin_particles(sr, n)
-    table = bin_neighbours(n)
+    sr, order, start, table = binned(ref, lo, h_inv, n)
     a2 = a * a
     total = 0
     for i in numba.prange(query.shape[0]):

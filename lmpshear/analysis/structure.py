@@ -12,15 +12,13 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from lmpshear.neighbors import CellGrid, bin_neighbours, bin_of, bin_particles, fractional, minimum_image
+from lmpshear.neighbors import CellGrid, bin_of, binned, minimum_image
 from lmpshear.unwrap import Cell
 
 
 @numba.njit(parallel=True, cache=True)
 def _pair_histogram(r, typeid, n_types, grid_h, grid_h_inv, lo, n, periodic_z, r_max, n_bins, n_chunks):
-    s = fractional(r, lo, grid_h_inv)
-    order, start = bin_particles(s, n)
-    table = bin_neighbours(n)
+    s, order, start, table = binned(r, lo, grid_h_inv, n)
     hist = np.zeros((n_chunks, n_types, n_types, n_bins), dtype=np.int64)
     N = r.shape[0]
     r_max2 = r_max * r_max

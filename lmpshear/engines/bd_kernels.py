@@ -26,7 +26,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from lmpshear.neighbors import bin_neighbours, bin_of, bin_particles, fractional, minimum_image
+from lmpshear.neighbors import bin_of, binned, fractional, minimum_image
 
 
 @numba.njit(cache=True, inline="always")
@@ -71,9 +71,7 @@ def yukawa_forces_listed(r, diameter, h, h_inv, lo, periodic_z, offsets, partner
 @numba.njit(parallel=True, cache=True)
 def _overlap_moves(r, diameter, h, h_inv, lo, n, periodic_z, tol):
     """Each particle's half-overlap pushes, the worst relative overlap, and the pushes' virial."""
-    s = fractional(r, lo, h_inv)
-    order, start = bin_particles(s, n)
-    table = bin_neighbours(n)
+    s, order, start, table = binned(r, lo, h_inv, n)
     N = r.shape[0]
     move = np.zeros((N, 3))
     worst = np.zeros(N)
