@@ -1,8 +1,23 @@
-"""The Brownian-dynamics integrator: state, Lees–Edwards cell, one step at a time.
+"""The Brownian-dynamics integrator: state, Lees–Edwards cell, pair lists, one step at a time.
 
-The physics and the kernels are described in :mod:`lmpshear.engines.bd_kernels`. The state is the
-positions (kept inside the cell), the time, and the random generator (numpy PCG64), whose state is
-plain data: saving it with the positions makes a resumed run repeat an uninterrupted one exactly.
+The physics and the kernels are described in :mod:`lmpshear.engines.bd_kernels`.
+
+Internally particles are kept sorted by cell-list bin (re-sorted at every list build) so that
+neighbours sit close in memory; every public array is in the caller's particle order. The engine
+carries three positions per particle: working positions (wrapped at each list build), the
+unwrapped lab-frame path and the non-affine displacement r̃ (Yamamoto–Onuki), the last two
+advanced by exactly the moves of the dynamics.
+
+Verlet lists: a pair list of reach r_c + skin, rebuilt when a pair now within r_c may have been
+beyond r_c + skin at the build. A pair's separation changes by the difference of the two
+particles' non-affine moves plus the affine shear of the separation itself, so the lists hold while
+2 max|r̃_i − r̃_i,build| + (r_c + skin) |γ − γ_build| < skin. The contact list (pairs within d_ij +
+skin) for the hard core obeys the same bound.
+
+Restarts. :meth:`state` first rebuilds (sort, wrap, lists), then returns the arrays; :meth:`restore`
+takes them and builds the lists from them without moving anything, so a restored engine continues
+exactly (bit for bit) as the one that gave the state. The random generator is numpy's PCG64, whose
+state is plain data; noise is drawn in the caller's particle order.
 """
 
 from __future__ import annotations
@@ -12,106 +27,214 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmpshear.engines import bd_kernels as K
-from lmpshear.neighbors import CellGrid, fractional, pairs_within
+from lmpshear.errors import RunError
+from lmpshear.neighbors import CellGrid, bin_particles, fractional
 from lmpshear.unwrap import Cell
 
 
 @dataclass(frozen=True)
 class Yukawa:
-    """V(r) = K exp[−z(r − d_ij)]/(r/d_ij), r ≥ d_ij, truncated at ``cutoff`` (K = 0: no interaction)."""
+    """V(r) = K exp[−z(r − d_ij)]/(r/d_ij), truncated (not shifted) at ``cutoff`` (K = 0: no interaction)."""
 
     K: float = 9.69
     z: float = 4.86
     cutoff: float = 5.0
 
 
+@dataclass
+class Measurement:
+    """Observables of the current configuration (from a force evaluation with everything on)."""
+
+    virial_xy: np.ndarray  # (N,) per-particle Yukawa virial shear stress × volume, caller's order
+    energy: float  # Yukawa potential energy
+    virial_trace: float  # Σ_pairs r_ij · f_ij (for the pressure)
+
+
 class BrownianDynamics:
     def __init__(self, positions: np.ndarray, diameter: np.ndarray, diffusion: np.ndarray, box: tuple,
                  dimension: int, rate: float, dt: float, seed: int, yukawa: Yukawa | None = Yukawa(),
-                 hard_core: bool = True, overlap_tol: float = 1e-6, skin: float | None = 0.4):
+                 hard_core: bool = True, overlap_tol: float = 1e-6, skin: float = 0.8, temperature: float = 1.0):
         self.dimension = dimension
         self.lx, self.ly, self.lz = (float(v) for v in box)
-        self.rate, self.dt = float(rate), float(dt)
-        self.diameter = np.ascontiguousarray(diameter, dtype=np.float64)
-        self.diffusion = np.ascontiguousarray(diffusion, dtype=np.float64)
-        self.yukawa, self.hard_core, self.overlap_tol = yukawa, hard_core, overlap_tol
+        self.rate, self.dt, self.temperature = float(rate), float(dt), float(temperature)
+        self.yukawa = yukawa if (yukawa is not None and yukawa.K != 0.0) else None
+        self.hard_core, self.overlap_tol, self.skin = hard_core, overlap_tol, float(skin)
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self.time = 0.0
-        self.r = np.zeros((len(self.diameter), 3))
-        self.r[:, :dimension] = np.asarray(positions)[:, :dimension]
-        self.r = self.cell.wrap(self.r)[0]
-        self.virial_xy = np.zeros(len(self.diameter))  # Yukawa part, last force evaluation
-        self.collision_xy = np.zeros(len(self.diameter))  # hard-core part, last step
-        self.energy = 0.0
-        self.sweeps = 0
-        self.skin = skin  # Verlet-list skin; None: a fresh list (no skin) every step
-        self._list = None  # (offsets, partners, fractional positions and tilt at the build)
+        n = len(diameter)
+        self._order = np.arange(n)  # internal index -> caller's index
+        self._d = np.ascontiguousarray(diameter, dtype=np.float64)
+        self._mu = np.ascontiguousarray(diffusion, dtype=np.float64) / self.temperature
+        r = np.zeros((n, 3))
+        r[:, :dimension] = np.asarray(positions, dtype=np.float64)[:, :dimension]
+        self._r = self.cell.wrap(r)[0]
+        if dimension == 2:
+            self._r[:, 2] = 0.0
+        self._unwrapped = self._r.copy()
+        self._nonaffine = np.zeros((n, 3))
+        if self.yukawa is not None:
+            y = self.yukawa
+            self._tables = K.yukawa_tables(y.z, y.cutoff, 0.75 * self._d.min())
+        self.reach = max(self.yukawa.cutoff if self.yukawa else 0.0, self._d.max()) + self.skin
+        self._cached_force = None
+        self.sweeps = 0  # hard-core sweeps of the last step
+        self.pushed = 0  # overlapping pairs pushed apart in the last step (summed over sweeps)
+        self.collision_virial = 0.0  # Σ_pairs x_ij f_ij,y of the last step's hard-core moves
         self.list_builds = 0
+        self.rebuild()
 
+    # -- the cell ---------------------------------------------------------------------------------
     @property
     def cell(self) -> Cell:
-        """The cell at the current time: tilt γ̇ t L_y, kept in [−L_x/2, L_x/2) (flips change no image)."""
+        """The cell now: tilt γ̇ t L_y, kept in [−L_x/2, L_x/2) (flips change no image)."""
         xy = self.rate * self.time * self.ly
         xy -= np.floor(xy / self.lx + 0.5) * self.lx
         return Cell((0.0, 0.0, 0.0), self.lx, self.ly, self.lz, float(xy), self.dimension)
 
-    def _grid(self, cutoff: float) -> CellGrid:
-        return CellGrid.for_cell(self.cell, cutoff, max_bins=len(self.diameter))
+    @property
+    def volume(self) -> float:
+        return self.lx * self.ly * (self.lz if self.dimension == 3 else 1.0)
+
+    def _list_matrix(self) -> np.ndarray:
+        """H with the tilt grown continuously since the list build (the lists' image convention)."""
+        h = self._h_build.copy()
+        h[1, 0] += self.rate * (self.time - self._t_build) * self.ly
+        return h
+
+    # -- public arrays, in the caller's order --------------------------------------------------------
+    def _public(self, a: np.ndarray) -> np.ndarray:
+        out = np.empty_like(a)
+        out[self._order] = a
+        return out
+
+    @property
+    def r(self) -> np.ndarray:
+        """Positions inside the current cell."""
+        return self.cell.wrap(self._public(self._r))[0]
+
+    @property
+    def unwrapped(self) -> np.ndarray:
+        return self._public(self._unwrapped)
+
+    @property
+    def nonaffine(self) -> np.ndarray:
+        return self._public(self._nonaffine)
+
+    @property
+    def diameter(self) -> np.ndarray:
+        return self._public(self._d)
+
+    # -- lists ----------------------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Wrap the working positions into the cell, sort particles by bin, build the pair lists."""
+        cell = self.cell
+        self._r = cell.wrap(self._r)[0]
+        key, _ = bin_particles(fractional(self._r, self._grid().lo, self._grid().h_inv), self._grid().n)
+        for name in ("_order", "_d", "_mu", "_r", "_unwrapped", "_nonaffine"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[key]))
+        self._cached_force = None
+        self._build_lists()
+
+    def _grid(self) -> CellGrid:
+        return CellGrid.for_cell(self.cell, self.reach, max_bins=len(self._d), divisions=2)
+
+    def _build_lists(self) -> None:
+        grid = self._grid()
+        (self._y_off, self._y_part, self._y_img, self._c_off, self._c_part, self._c_img) = K.build_pair_lists(
+            self._r, self._d, grid.lo, grid.h, grid.h_inv, grid.n, grid.divisions, grid.periodic_z, self.reach,
+            self.skin)
+        self._h_build, self._t_build = grid.h.copy(), self.time
+        self._nonaffine_build = self._nonaffine.copy()
+        self._amp = np.exp(0.5 * self.yukawa.z * self._d) if self.yukawa else None
+        self.list_builds += 1
+
+    def _stale(self) -> bool:
+        moved = np.sqrt(((self._nonaffine - self._nonaffine_build) ** 2).sum(axis=1)).max()
+        return 2.0 * moved + self.reach * abs(self.rate * (self.time - self._t_build)) >= self.skin
+
+    # -- forces ---------------------------------------------------------------------------------------
+    def _forces(self, full: bool):
+        if self.yukawa is None:
+            n = len(self._d)
+            return np.zeros((n, 3)), np.zeros(n), 0.0, 0.0
+        y = self.yukawa
+        ftab, vtab, r2_lo, inv = self._tables
+        return K.yukawa_forces(self._r, self._d, self._amp, self._y_off, self._y_part, self._y_img,
+                               self._list_matrix(), ftab, vtab, r2_lo, inv, y.K, y.z, y.cutoff, full)
 
     def forces(self) -> np.ndarray:
-        y = self.yukawa
-        if y is None or y.K == 0.0:
-            self.virial_xy[:] = 0.0
-            self.energy = 0.0
-            return np.zeros_like(self.r)
-        cell = self.cell
-        h, h_inv, lo = cell.matrix(), np.linalg.inv(cell.matrix()), np.asarray(cell.lo, dtype=np.float64)
-        if self._list_stale(cell, h, h_inv, lo):
-            reach = y.cutoff + (self.skin or 0.0)
-            g = self._grid(reach)
-            i, j = pairs_within(self.r, g.h, g.h_inv, g.lo, g.n, g.periodic_z, reach)
-            j = j[np.lexsort((j, i))]  # partners in index order: sums independent of when the list was built
-            offsets = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=len(self.r)))])
-            self._list = (offsets, j, fractional(self.r, lo, h_inv), cell.xy)
-            self.list_builds += 1
-        offsets, partners = self._list[:2]
-        f, self.virial_xy, self.energy = K.yukawa_forces_listed(self.r, self.diameter, h, h_inv, lo,
-                                                                self.dimension == 3, offsets, partners, y.K, y.z,
-                                                                y.cutoff)
-        return f
+        """Yukawa forces on the current configuration, in the caller's order."""
+        return self._public(self._forces(False)[0])
 
-    def _list_stale(self, cell: Cell, h: np.ndarray, h_inv: np.ndarray, lo: np.ndarray) -> bool:
-        """Whether a pair now within r_c may have been beyond r_c + skin at the build.
+    def measure(self) -> Measurement:
+        """Per-particle virial, energy and virial trace now; the forces are kept for the next step."""
+        if self._stale():
+            self.rebuild()
+        force, virial, energy, trace = self._forces(True)
+        self._cached_force = force
+        return Measurement(self._public(virial), float(energy), float(trace))
 
-        A pair's separation changes by (δs_i − δs_j)·H + Δs_y (xy − xy_build) e_x (fractional moves
-        δs and the tilt change, flips included, which then force a rebuild): so the list holds while
-        2 max|δs_i·H| + (r_c + skin)/L_y |xy − xy_build| < skin."""
-        if self._list is None or self.skin is None:
-            return True
-        _, _, s_build, xy_build = self._list
-        ds = fractional(self.r, lo, h_inv) - s_build
-        ds -= np.rint(ds)
-        moved = np.sqrt(((ds @ h) ** 2).sum(axis=1)).max()
-        reach = (self.yukawa.cutoff + self.skin) / cell.ly
-        return 2.0 * moved + reach * abs(cell.xy - xy_build) >= self.skin
-
+    # -- dynamics -------------------------------------------------------------------------------------
     def step(self) -> None:
-        force = self.forces()
-        noise = self.rng.standard_normal((len(self.diameter), 3))
-        K.brownian_move(self.r, force, self.diffusion, self.dt, self.rate, 0.0, noise, self.dimension)
+        force, self._cached_force = self._cached_force, None  # measure() left the forces of this configuration
+        if force is None:
+            if self._stale():
+                self.rebuild()
+            force = self._forces(False)[0]
+        noise = self.rng.standard_normal((len(self._d), 3))[self._order]
+        K.brownian_move(self._r, self._unwrapped, self._nonaffine, force, self._mu, self.temperature, self.dt,
+                        self.rate, noise, self.dimension)
         self.time += self.dt
         if self.hard_core:
-            self.sweeps, pushes = K.resolve_overlaps(self.r, self.diameter, self._grid(self.diameter.max()),
-                                                     self.overlap_tol)
-            self.collision_xy = pushes / (self.diffusion * self.dt)  # displacement / (μ dt) is a force
-        self.r = self.cell.wrap(self.r)[0]
-        if self.dimension == 2:
-            self.r[:, 2] = 0.0
+            self._resolve_overlaps()
 
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            self.step()
+
+    def _resolve_overlaps(self, max_sweeps: int = 10000) -> None:
+        move = np.zeros_like(self._r)
+        self.sweeps = self.pushed = 0
+        virial = 0.0
+        for _attempt in range(100):
+            h = self._list_matrix()
+            for sweep in range(max_sweeps):
+                worst, pushed, w = K.overlap_moves(self._r, self._d, self._mu, self._c_off, self._c_part,
+                                                   self._c_img, h, self.overlap_tol, move)
+                if worst <= self.overlap_tol:
+                    break
+                self.sweeps += 1
+                self.pushed += pushed
+                virial += w
+                for a in (self._r, self._unwrapped, self._nonaffine):
+                    a += move
+            else:
+                raise RunError(f"hard-core overlaps not resolved after {max_sweeps} sweeps (worst {worst:.3g})")
+            if not self._stale():  # the contact list still held every pair the pushes could bring together
+                break
+            self.rebuild()
+            move = np.zeros_like(self._r)
+        self.collision_virial = virial / self.dt
+
+    # -- restart ----------------------------------------------------------------------------------------
     def state(self) -> dict:
-        return {"positions": self.r.copy(), "time": self.time, "rng": self.rng.bit_generator.state}
+        """Everything a restored engine needs to continue exactly as this one (after a rebuild)."""
+        self.rebuild()
+        return {"time": self.time, "rng": self.rng.bit_generator.state, "order": self._order.copy(),
+                "positions": self._r.copy(), "unwrapped": self._unwrapped.copy(),
+                "nonaffine": self._nonaffine.copy()}
 
     def restore(self, state: dict) -> None:
-        self.r = np.array(state["positions"], dtype=np.float64)
+        order = np.asarray(state["order"], dtype=np.int64)
+        if len(order) != len(self._d):
+            raise RunError(f"the saved state holds {len(order)} particles, this engine {len(self._d)}")
+        d, mu = self.diameter, self._public(self._mu)
+        self._order = order.copy()
+        self._d, self._mu = np.ascontiguousarray(d[order]), np.ascontiguousarray(mu[order])
+        self._r = np.array(state["positions"], dtype=np.float64)
+        self._unwrapped = np.array(state["unwrapped"], dtype=np.float64)
+        self._nonaffine = np.array(state["nonaffine"], dtype=np.float64)
         self.time = float(state["time"])
         self.rng.bit_generator.state = state["rng"]
+        self._cached_force = None
+        self._build_lists()
