@@ -189,8 +189,10 @@ def _cagejumps(ctx: Context) -> dict:
             "particles_with_jumps": int(len(np.unique(jumps.particle)))}
 
 
-def _needs_thermo(ctx: Context) -> str | None:
-    return None if ctx.rd.thermo.exists() else "no thermo table (an imported trajectory)"
+def _needs_thermo_and_shear(ctx: Context) -> str | None:
+    if not ctx.rd.thermo.exists():
+        return "no thermo table (an imported trajectory)"
+    return None if ctx.info.rate > 0 else "no shear (rate 0): no viscosity"
 
 
 def _needs_cage_size(ctx: Context) -> str | None:
@@ -202,7 +204,7 @@ def _needs_cage_size(ctx: Context) -> str | None:
 
 STAGES = {s.name: s for s in (
     Stage("viscosity", "viscosity.json", ("thermo.csv", "config.toml"), (), _viscosity, lambda r: r["summary"],
-          _needs_thermo),
+          _needs_thermo_and_shear),
     Stage("structure", "structure.json", ("traj.gsd",), ("structure_frames",), _structure,
           lambda r: f"g(r) to r = {r['r'][-1]:.3g}, first minimum at {r['first_minimum']}"),
     Stage("msd", "msd.json", ("traj.gsd", "structure.json"),

@@ -36,9 +36,9 @@ def prepare(
 
 @app.command()
 def run(rundir: Path = typer.Argument(..., help="A prepared run directory.")):
-    """Run (or resume) a prepared directory with LAMMPS in-process. Works under `mpiexec -n K`."""
+    """Run (or resume) a prepared directory: LAMMPS in-process (works under `mpiexec -n K`) or, for
+    engine "bd", lmpshear's Brownian dynamics (threads: NUMBA_NUM_THREADS)."""
     from lmpshear import mpi
-    from lmpshear.engines.lammps import LammpsRunner
     from lmpshear.progress import reporter
     from lmpshear.rundir import RunDir
 
@@ -47,7 +47,14 @@ def run(rundir: Path = typer.Argument(..., help="A prepared run directory.")):
     if rd.status().get("state") == "complete":
         _echo(f"{rd.path}: already complete ({rd.status().get('frames')} frames); nothing to do")
         return
-    summary = LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
+    if rd.spec().engine == "bd":
+        from lmpshear.engines.bd_runner import BrownianRunner
+
+        summary = BrownianRunner(rd, reporter()).run()
+    else:
+        from lmpshear.engines.lammps import LammpsRunner
+
+        summary = LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
     if mpi.world_rank() == 0:
         _echo(f"{rd.path}: complete, {summary['frames']} frames; {summary['matom_steps_per_second']:.3g} "
               f"Matom-step/s over {summary['wall_seconds']:.1f} s")

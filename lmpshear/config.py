@@ -1,7 +1,9 @@
 """Typed, validated run specifications loaded from TOML.
 
 A spec has three parts: ``engine``, ``[system]`` (the model liquid) and ``[protocol]`` (how it is
-prepared, sheared and sampled). A file may start with ``extends = "PRESET"`` (a name from
+prepared, sheared and sampled). ``engine = "lammps"`` (molecular dynamics, potentials ``lj`` and
+``ipl``) or ``engine = "bd"`` (lmpshear's Brownian dynamics, potential ``yukawa`` with an optional
+potential-free hard core; rate 0 allowed; no thermostat or melt keys). A file may start with ``extends = "PRESET"`` (a name from
 ``inputs/`` or a path relative to the file) and override any key; tables merge key by key, arrays
 (species, rates) are replaced whole.
 
@@ -22,11 +24,15 @@ from typing import Any
 from lmpshear import resources
 from lmpshear.errors import UserError
 
-POTENTIAL_STYLES = ("lj", "ipl")
+POTENTIAL_STYLES = ("lj", "ipl", "yukawa")
 CUTOFF_MODES = ("per_pair", "global")
 INIT_MODES = ("random", "file")
 DUMP_MODES = ("none", "image", "unwrapped")
-ENGINES = ("lammps",)
+ENGINES = ("lammps", "bd")
+ENGINE_STYLES = {"lammps": ("lj", "ipl"), "bd": ("yukawa",)}
+# protocol keys that only molecular dynamics (LAMMPS) uses
+LAMMPS_ONLY = ("thermostat_damp", "melt_temperature", "melt_time", "minimize", "lammps_dump", "store_velocities",
+               "max_temperature_ratio", "init_file")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 SYSTEM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _REL_TOL = 1e-9
@@ -40,8 +46,9 @@ _REL_TOL = 1e-9
 class Species:
     name: str
     fraction: float
-    mass: float
-    diameter: float
+    mass: float = 1.0
+    diameter: float = 1.0
+    diffusion: float | None = None  # BD: dilute self-diffusion in units of D_0; None: Stokes–Einstein
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class Pair:
 
 @dataclass(frozen=True)
 class Potential:
-    style: str  # "lj": 4 eps [(s/r)^12 - (s/r)^6];  "ipl": eps (s/r)^n
+    style: str  # "lj": 4 eps [(s/r)^12 - (s/r)^6];  "ipl": eps (s/r)^n;  "yukawa": K e^{-z(r-d)}/(r/d)
     cutoff: float
     cutoff_mode: str  # "per_pair": r_c = cutoff * sigma_ab; "global": r_c = cutoff
     shift: bool
@@ -65,6 +72,10 @@ class Potential:
     mixing: str  # how unlisted pairs are filled: "additive" sigma, geometric epsilon; or "none"
     epsilon: float  # epsilon of species pairs filled by mixing
     pairs: dict[str, dict[str, float]]  # explicit "A-B" -> {epsilon, sigma}
+    K: float = 9.69  # yukawa: contact value, in units of k_BT
+    z: float = 4.86  # yukawa: inverse screening length, in units of 1/d_0
+    hard_core: bool = True  # yukawa: potential-free hard core at r = d_ij
+    overlap_tol: float = 1e-6  # yukawa: relative overlap the hard-core step leaves at most
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,11 @@ class System:
         occupied = sum(n * self.particle_volume(s.diameter) for n, s in zip(self.counts(), self.species))
         return occupied / self.volume_fraction
 
+    def diffusion(self) -> list[float]:
+        """Per-species D in units of D_0, the largest particle's: Stokes–Einstein d_max/d unless given."""
+        d_max = max(s.diameter for s in self.species)
+        return [s.diffusion if s.diffusion is not None else d_max / s.diameter for s in self.species]
+
     @property
     def box_length(self) -> float:
         """Edge of the cubic (square) cell at the start of shear."""
@@ -135,7 +151,7 @@ class Rate:
 class Protocol:
     seed: int
     timestep: float
-    thermostat_damp: float
+    thermostat_damp: float | None
     equilibration_time: float
     rates: tuple[Rate, ...]
     init: str = "random"
@@ -219,21 +235,28 @@ class RunSpec:
         return self.steps(self.rate.thermo_interval or self.rate.sample_interval)
 
     @property
-    def steady_strain(self) -> float:
+    def steady_time(self) -> float:
         p = self.protocol
-        return p.steady_strain if p.steady_strain is not None else p.steady_time * self.rate.rate
+        return p.steady_time if p.steady_time is not None else p.steady_strain / self.rate.rate
+
+    @property
+    def total_time(self) -> float:
+        p = self.protocol
+        prod = p.production_time if p.production_time is not None else p.production_strain / self.rate.rate
+        return self.steady_time + prod
+
+    @property
+    def steady_strain(self) -> float:
+        return self.steady_time * self.rate.rate
 
     @property
     def total_strain(self) -> float:
-        p = self.protocol
-        prod = p.production_strain if p.production_strain is not None else p.production_time * self.rate.rate
-        return self.steady_strain + prod
+        return self.total_time * self.rate.rate
 
     @property
     def n_samples(self) -> int:
         """Frames after the one at t = 0 (rounded up to whole samples)."""
-        total_time = self.total_strain / self.rate.rate
-        return max(1, math.ceil(total_time / self.rate.sample_interval - _REL_TOL))
+        return max(1, math.ceil(self.total_time / self.rate.sample_interval - _REL_TOL))
 
     @property
     def shear_steps(self) -> int:
@@ -253,15 +276,12 @@ class RunSpec:
             system["number_density"] = s.number_density
         else:
             system["volume_fraction"] = s.volume_fraction
-        system["species"] = [vars(sp).copy() for sp in s.species]
-        potential: dict[str, Any] = {
-            "style": pot.style,
-            "cutoff": pot.cutoff,
-            "cutoff_mode": pot.cutoff_mode,
-            "shift": pot.shift,
-            "mixing": pot.mixing,
-            "epsilon": pot.epsilon,
-        }
+        system["species"] = [{k: v for k, v in vars(sp).items() if v is not None} for sp in s.species]
+        potential: dict[str, Any] = {"style": pot.style, "cutoff": pot.cutoff}
+        if pot.style == "yukawa":
+            potential.update(K=pot.K, z=pot.z, hard_core=pot.hard_core, overlap_tol=pot.overlap_tol)
+        else:
+            potential.update(cutoff_mode=pot.cutoff_mode, shift=pot.shift, mixing=pot.mixing, epsilon=pot.epsilon)
         if pot.style == "ipl":
             potential["exponent"] = pot.exponent
         if pot.pairs:
@@ -269,7 +289,7 @@ class RunSpec:
         system["potential"] = potential
         protocol: dict[str, Any] = {}
         for key, value in vars(p).items():
-            if key == "rates":
+            if key == "rates" or (self.engine == "bd" and key in LAMMPS_ONLY):
                 continue
             if value is not None:
                 protocol[key] = value
@@ -439,8 +459,11 @@ def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
     c.no_extra(data, {"engine", "system", "protocol", "analysis"}, "")
     engine = c.get(data, "engine", "", "str", required=False, default="lammps", choices=ENGINES)
     system = _load_system(c, c.table(data, "system", ""))
-    protocol = _load_protocol(c, c.table(data, "protocol", ""))
+    protocol = _load_protocol(c, c.table(data, "protocol", ""), engine)
     analysis = load_analysis(c, data.get("analysis", {}))
+    style = system.potential.style if system is not None else None
+    if engine in ENGINE_STYLES and style is not None and style not in ENGINE_STYLES[engine]:
+        c.error("system.potential.style", f"engine '{engine}' runs {' or '.join(ENGINE_STYLES[engine])}, not '{style}'")
     c.finish()
     spec = RunSpec(engine=engine, system=system, protocol=protocol, source=source, analysis=analysis)
     _check_consistency(c, spec)
@@ -467,14 +490,15 @@ def _load_system(c: _Checker, t: dict) -> System | None:
     species = []
     for k, s in enumerate(c.tables(t, "species", w, "[[system.species]]")):
         sw = f"{w}species[{k}]."
-        c.no_extra(s, {"name", "fraction", "mass", "diameter"}, sw)
+        c.no_extra(s, {"name", "fraction", "mass", "diameter", "diffusion"}, sw)
         sname = c.get(s, "name", sw, "str")
         if sname is not None and not NAME_RE.match(sname):
             c.error(f"{sw}name", f"{sname!r} is not a valid species name (a letter, then letters, digits or '_')")
         frac = c.get(s, "fraction", sw, "float", positive=True)
-        mass = c.get(s, "mass", sw, "float", positive=True)
+        mass = c.get(s, "mass", sw, "float", required=False, default=1.0, positive=True)
         diam = c.get(s, "diameter", sw, "float", positive=True)
-        species.append(Species(sname, frac, mass, diam))
+        diffusion = c.get(s, "diffusion", sw, "float", required=False, positive=True)
+        species.append(Species(sname, frac, mass, diam, diffusion))
     if species and all(s.fraction is not None for s in species):
         total = sum(s.fraction for s in species)
         if not math.isclose(total, 1.0, abs_tol=1e-9):
@@ -495,8 +519,10 @@ def _load_system(c: _Checker, t: dict) -> System | None:
 
 def _load_potential(c: _Checker, t: dict, names: list[str]) -> Potential | None:
     w = "system.potential."
-    c.no_extra(t, {"style", "cutoff", "cutoff_mode", "shift", "exponent", "mixing", "epsilon", "pairs"}, w)
     style = c.get(t, "style", w, "str", choices=POTENTIAL_STYLES)
+    if style == "yukawa":
+        return _load_yukawa(c, t)
+    c.no_extra(t, {"style", "cutoff", "cutoff_mode", "shift", "exponent", "mixing", "epsilon", "pairs"}, w)
     cutoff = c.get(t, "cutoff", w, "float", positive=True)
     mode = c.get(t, "cutoff_mode", w, "str", required=False, default="per_pair", choices=CUTOFF_MODES)
     shift = c.get(t, "shift", w, "bool", required=False, default=True)
@@ -537,15 +563,35 @@ def _load_potential(c: _Checker, t: dict, names: list[str]) -> Potential | None:
     return Potential(style, cutoff, mode, shift, exponent, mixing, epsilon, pairs)
 
 
-def _load_protocol(c: _Checker, t: dict) -> Protocol | None:
+def _load_yukawa(c: _Checker, t: dict) -> Potential:
+    """Hard-sphere Yukawa (BD): V = K e^{−z(r − d_ij)}/(r/d_ij), truncated (not shifted) at an absolute cutoff."""
+    w = "system.potential."
+    c.no_extra(t, {"style", "cutoff", "K", "z", "hard_core", "overlap_tol"}, w)
+    cutoff = c.get(t, "cutoff", w, "float", positive=True)
+    K = c.get(t, "K", w, "float", required=False, default=9.69, nonnegative=True)
+    z = c.get(t, "z", w, "float", required=False, default=4.86, positive=True)
+    hard_core = c.get(t, "hard_core", w, "bool", required=False, default=True)
+    tol = c.get(t, "overlap_tol", w, "float", required=False, default=1e-6, positive=True)
+    if tol is not None and tol >= 0.1:
+        c.error(f"{w}overlap_tol", "must be below 0.1 (a relative overlap)")
+    return Potential("yukawa", cutoff, "global", False, 12, "additive", 1.0, {}, K, z, hard_core, tol)
+
+
+def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
     w = "protocol."
     allowed = {f.name for f in Protocol.__dataclass_fields__.values()}
     c.no_extra(t, allowed, w)
+    if engine == "bd":
+        for key in LAMMPS_ONLY:
+            if key in t:
+                c.error(f"{w}{key}", "only for engine 'lammps' (molecular dynamics); engine 'bd' does not use it")
+        if t.get("init", "random") != "random":
+            c.error(f"{w}init", "engine 'bd' starts from random insertion (init = 'random')")
     seed = c.get(t, "seed", w, "int", positive=True)
     if seed is not None and seed >= 2**31:
         c.error(f"{w}seed", "must be < 2^31 (LAMMPS seeds are 32-bit)")
     dt = c.get(t, "timestep", w, "float", positive=True)
-    damp = c.get(t, "thermostat_damp", w, "float", positive=True)
+    damp = c.get(t, "thermostat_damp", w, "float", required=engine == "lammps", positive=True)
     equil = c.get(t, "equilibration_time", w, "float", nonnegative=True)
     init = c.get(t, "init", w, "str", required=False, default="random", choices=INIT_MODES)
     init_file = c.get(t, "init_file", w, "str", required=(init == "file"))
@@ -574,7 +620,9 @@ def _load_protocol(c: _Checker, t: dict) -> Protocol | None:
     for k, r in enumerate(c.tables(t, "rates", w, "[[protocol.rates]] rate = ..., sample_interval = ...")):
         rw = f"{w}rates[{k}]."
         c.no_extra(r, {"rate", "sample_interval", "thermo_interval"}, rw)
-        rate = c.get(r, "rate", rw, "float", positive=True)
+        rate = c.get(r, "rate", rw, "float", positive=engine == "lammps", nonnegative=True)
+        if rate == 0 and not ("steady_time" in t and "production_time" in t):
+            c.error(f"{rw}rate", "rate 0 (no shear) needs steady_time and production_time, not strains")
         si = c.get(r, "sample_interval", rw, "float", positive=True)
         ti = c.get(r, "thermo_interval", rw, "float", required=False, positive=True)
         rates.append(Rate(rate, si, ti))
@@ -630,6 +678,11 @@ def _is_multiple(value: float, unit: float) -> bool:
 
 def _check_consistency(c: _Checker, spec: RunSpec) -> None:
     s, p = spec.system, spec.protocol
+    if spec.engine == "lammps" and any(sp.diffusion is not None for sp in s.species):
+        c.error("system.species", "diffusion is for engine 'bd' (Brownian dynamics) only")
+    if spec.engine == "bd" and s.potential.cutoff + p.neighbor_skin >= 0.5 * s.box_length:
+        c.error("system.potential.cutoff", f"cutoff {s.potential.cutoff:g} + neighbor_skin {p.neighbor_skin:g} is not "
+                f"below half the box ({0.5 * s.box_length:.4g}): use more particles or a shorter cutoff")
     for r in p.rates:
         if r.rate * r.sample_interval > 0.5:
             c.error("protocol.rates", f"rate {r.rate:g} x sample_interval {r.sample_interval:g} = "

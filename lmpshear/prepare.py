@@ -15,7 +15,7 @@ from lmpshear.rundir import RunDir, atomic_write_json, atomic_write_text
 
 def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
             command: list[str] | None = None) -> RunDir:
-    """Validate, select one shear rate, and write config.toml, in.lammps and manifest.json."""
+    """Validate, select one shear rate, and write config.toml, manifest.json and (engine lammps) in.lammps."""
     spec = config.load(config_arg).select_rate(rate)
     rd = RunDir(out)
     if rd.path.exists() and not rd.path.is_dir():
@@ -24,8 +24,9 @@ def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
         raise UserError(f"{rd.path} already holds a run (trajectory, thermo or checkpoints); "
                         "prepare into a new directory so that no data is overwritten")
     # Everything that can fail is computed before anything is written.
-    text = render_input(spec)
+    text = render_input(spec) if spec.engine == "lammps" else None
     resolved = spec.to_dict()
+    config.load_dict(resolved, source=f"the resolved spec of {spec.source}")  # what run will read back
     if spec.protocol.init == "file":
         resolved["protocol"]["init_file"] = "init.data"
     header = (f"# Resolved run spec written by lmpshear prepare from {spec.source}\n"
@@ -36,9 +37,12 @@ def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
         shutil.copyfile(spec.protocol.init_file, rd.init_data)
         files.append(rd.init_data)
     atomic_write_text(rd.config, header + tomli_w.dumps(resolved))
-    atomic_write_text(rd.input, text)
-    files += [rd.config, rd.input]
-    seeds = {"protocol": spec.protocol.seed,
-             "create_atoms": [spec.protocol.seed + 101 * (k + 1) for k in range(len(spec.system.species))]}
+    files.append(rd.config)
+    if text is not None:
+        atomic_write_text(rd.input, text)
+        files.append(rd.input)
+    seeds = {"protocol": spec.protocol.seed}
+    if spec.engine == "lammps":
+        seeds["create_atoms"] = [spec.protocol.seed + 101 * (k + 1) for k in range(len(spec.system.species))]
     atomic_write_json(rd.manifest, manifest.build(files, seeds, command))
     return rd

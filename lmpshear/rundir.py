@@ -3,12 +3,12 @@
 Layout::
 
     RUNDIR/config.toml       the resolved, single-rate run spec
-    RUNDIR/in.lammps         the rendered LAMMPS input (runnable by the bare lmp binary)
+    RUNDIR/in.lammps         the rendered LAMMPS input (runnable by the bare lmp binary; engine lammps)
     RUNDIR/manifest.json     versions, seeds, host, command line, input hashes
     RUNDIR/init.data         the initial configuration, when the spec gives one
     RUNDIR/traj.gsd          the trajectory store;  RUNDIR/thermo.csv  the thermo table
     RUNDIR/log.lammps        LAMMPS's own log
-    RUNDIR/checkpoint/       step-NNNNNNNNNNNN/{restart.lmp,state.npz} and latest.json
+    RUNDIR/checkpoint/       step-NNNNNNNNNNNN/{restart.lmp (lammps), state.npz} and latest.json
     RUNDIR/status.json       running / complete / failed
     RUNDIR/source.json       instead of config.toml and in.lammps: a trajectory imported from elsewhere
     RUNDIR/*.json            analysis products
@@ -91,7 +91,7 @@ class RunDir:
     def require_prepared(self) -> None:
         if not self.path.is_dir():
             raise UserError(f"no run directory at {self.path}")
-        for f in (self.config, self.input):
+        for f in (self.config,):
             if not f.is_file():
                 raise UserError(f"{self.path} is not a prepared run directory (missing {f.name}); "
                                 "make one with: lmpshear prepare CONFIG -o RUNDIR")
@@ -110,8 +110,8 @@ class RunDir:
             return RunInfo(data["rate"], data["temperature"], data["steady_strain"], data["steady_time"], analysis,
                            data.get("name", self.path.name), imported=True)
         spec = self.spec()
-        return RunInfo(spec.rate.rate, spec.system.temperature, spec.steady_strain,
-                       spec.steady_strain / spec.rate.rate, spec.analysis, spec.system.name, imported=False)
+        return RunInfo(spec.rate.rate, spec.system.temperature, spec.steady_strain, spec.steady_time, spec.analysis,
+                       spec.system.name, imported=False)
 
     def has_run_data(self) -> bool:
         return self.store.exists() or self.checkpoints.exists() or self.thermo.exists()
@@ -156,7 +156,7 @@ class RunDir:
             return None
         data = json.loads(pointer.read_text())
         ckpt = Checkpoint(int(data["step"]), int(data["frames"]), self.checkpoints / data["directory"])
-        if not (ckpt.restart.is_file() and ckpt.state.is_file()):
+        if not ckpt.state.is_file():
             raise UserError(f"checkpoint {ckpt.directory} is incomplete; cannot resume")
         return ckpt
 

@@ -42,6 +42,10 @@ from lmpshear.unwrap import Cell
 PARTICLE_KEYS = ("unwrapped", "nonaffine", "virial_xy", "velocity")
 THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press", "pxy", "pxy_virial",
                   "lx", "ly", "lz", "xy")
+# Brownian dynamics: no kinetic energy; pxy = pxy_virial (Yukawa, at the row) + pxy_collision (hard
+# core, mean over the steps since the previous row); overlaps and sweeps of the hard core per step.
+BD_THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "press", "pxy", "pxy_virial", "pxy_collision",
+                     "overlaps", "sweeps", "lx", "ly", "lz", "xy")
 
 
 class StoreWriter:
@@ -205,17 +209,18 @@ class Trajectory:
 class ThermoWriter:
     """Appends rows to ``thermo.csv`` and flushes each one (the table survives a kill)."""
 
-    def __init__(self, path: Path, append: bool = False):
+    def __init__(self, path: Path, append: bool = False, columns: tuple[str, ...] = THERMO_COLUMNS):
         self.path = Path(path)
+        self.columns = columns
         new = not (append and self.path.exists())
         self._fh = open(self.path, "w" if new else "a", newline="")
         self._writer = csv.writer(self._fh)
         if new:
-            self._writer.writerow(THERMO_COLUMNS)
+            self._writer.writerow(columns)
             self._fh.flush()
 
     def append(self, row: dict) -> None:
-        self._writer.writerow([repr(int(row[c])) if c == "step" else repr(float(row[c])) for c in THERMO_COLUMNS])
+        self._writer.writerow([repr(int(row[c])) if c == "step" else repr(float(row[c])) for c in self.columns])
         self._fh.flush()
 
     def close(self) -> None:
@@ -229,7 +234,7 @@ def truncate_thermo(path: Path, last_step: int) -> None:
         return
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
-    kept = [rows[0]] + [r for r in rows[1:] if len(r) == len(THERMO_COLUMNS) and int(r[0]) <= last_step]
+    kept = [rows[0]] + [r for r in rows[1:] if len(r) == len(rows[0]) and int(r[0]) <= last_step]
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as fh:
         csv.writer(fh).writerows(kept)

@@ -10,7 +10,7 @@ from lmpshear.engines.bd import BrownianDynamics, Yukawa
 from lmpshear.unwrap import Cell
 
 K, Z, CUTOFF, N, PHI, DT = 9.69, 4.86, 3.0, 500, 0.3, 1e-4
-EQUIL, EVERY, SAMPLES = 4000, 200, 40
+EQUIL, EVERY, SAMPLES = 4000, 600, 40
 
 
 def start():

@@ -80,6 +80,7 @@ class BrownianDynamics:
         self.sweeps = 0  # hard-core sweeps of the last step
         self.pushed = 0  # overlapping pairs pushed apart in the last step (summed over sweeps)
         self.collision_virial = 0.0  # Σ_pairs x_ij f_ij,y of the last step's hard-core moves
+        self.collision_trace = 0.0  # Σ_pairs r_ij·f_ij of the same
         self.list_builds = 0
         self.rebuild()
 
@@ -188,6 +189,15 @@ class BrownianDynamics:
         if self.hard_core:
             self._resolve_overlaps()
 
+    def start_shear(self, rate: float) -> None:
+        """Restart the clock at t = 0 with shear rate ``rate``: the unwrapped path starts at the
+        current (wrapped) positions and r̃ at zero (after an equilibration at rest, say)."""
+        self.rate, self.time = float(rate), 0.0
+        self._r = self.cell.wrap(self._r)[0]
+        self._unwrapped = self._r.copy()
+        self._nonaffine = np.zeros_like(self._r)
+        self.rebuild()
+
     def run(self, steps: int) -> None:
         for _ in range(steps):
             self.step()
@@ -195,17 +205,18 @@ class BrownianDynamics:
     def _resolve_overlaps(self, max_sweeps: int = 10000) -> None:
         move = np.zeros_like(self._r)
         self.sweeps = self.pushed = 0
-        virial = 0.0
+        virial = trace = 0.0
         for _attempt in range(100):
             h = self._list_matrix()
             for sweep in range(max_sweeps):
-                worst, pushed, w = K.overlap_moves(self._r, self._d, self._mu, self._c_off, self._c_part,
+                worst, pushed, w, tr = K.overlap_moves(self._r, self._d, self._mu, self._c_off, self._c_part,
                                                    self._c_img, h, self.overlap_tol, move)
                 if worst <= self.overlap_tol:
                     break
                 self.sweeps += 1
                 self.pushed += pushed
                 virial += w
+                trace += tr
                 for a in (self._r, self._unwrapped, self._nonaffine):
                     a += move
             else:
@@ -214,7 +225,7 @@ class BrownianDynamics:
                 break
             self.rebuild()
             move = np.zeros_like(self._r)
-        self.collision_virial = virial / self.dt
+        self.collision_virial, self.collision_trace = virial / self.dt, trace / self.dt
 
     # -- restart ----------------------------------------------------------------------------------------
     def state(self) -> dict:

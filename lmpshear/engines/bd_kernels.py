@@ -213,12 +213,14 @@ def yukawa_forces(r, diameter, amp, offsets, partners, images, h, ftab, vtab, r2
 @numba.njit(cache=True)
 def overlap_moves(r, diameter, mobility, offsets, partners, images, h, tol, move):
     """One Jacobi sweep over the contact list: fills ``move`` (zeroed here) with each particle's
-    share of its overlaps; returns the worst relative overlap, the number of pairs pushed apart and
-    Σ_pairs x_ij Δ_ij,y / (μ_i + μ_j) (the collision virial × dt; Δ_ij the pair's separation move)."""
+    share of its overlaps; returns the worst relative overlap, the number of pairs pushed apart, and
+    Σ_pairs x_ij f_ij,y and Σ_pairs r_ij·f_ij of the implied contact forces f_ij = Δ_ij/((μ_i + μ_j) dt),
+    times dt (Δ_ij the change of the pair's separation)."""
     move[:] = 0.0
     worst = 0.0
     pushed = 0
     virial = 0.0
+    trace = 0.0
     for i in range(r.shape[0]):
         for m in range(offsets[i], offsets[i + 1]):
             j = partners[m]
@@ -241,7 +243,8 @@ def overlap_moves(r, diameter, mobility, offsets, partners, images, h, tol, move
             move[j, 1] -= mobility[j] * scale * dy
             move[j, 2] -= mobility[j] * scale * dz
             virial += scale * dx * dy
-    return worst, pushed, virial
+            trace += scale * d2
+    return worst, pushed, virial, trace
 
 
 @numba.njit(parallel=True, cache=True)

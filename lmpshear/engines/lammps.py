@@ -75,6 +75,8 @@ class LammpsRunner:
         self.sample_steps = s.sample_steps
         self.thermo_steps = s.thermo_steps
         self.end_step = s.shear_steps
+        if not rundir.input.is_file():
+            raise UserError(f"{rundir.path} has no in.lammps; prepare it again with: lmpshear prepare CONFIG -o RUNDIR")
         self.sections = split_sections(rundir.input.read_text())
         self.deform_command = next(
             ln for ln in self.sections["shear"].splitlines() if ln.split()[:2] == ["fix", DEFORM_FIX])
@@ -151,6 +153,8 @@ class LammpsRunner:
 
     def _resume(self, ckpt) -> int:
         rd = self.rundir
+        if not ckpt.restart.is_file():
+            raise UserError(f"checkpoint {ckpt.directory} is incomplete (no restart.lmp); cannot resume")
         self.lmp.commands_string(self.sections["header"])
         self.lmp.command(f"read_restart {ckpt.restart.relative_to(rd.path)}")
         self._commands(*SECTIONS_RESUME)

@@ -1,0 +1,215 @@
+"""Run a prepared directory (``engine = "bd"``) with lmpshear's Brownian-dynamics engine.
+
+Same products as the LAMMPS runner: ``traj.gsd`` (frame 0 at the start of shear, then one frame
+every sample interval: unwrapped path, r̃, per-particle Yukawa virial shear stress), ``thermo.csv``
+(:data:`lmpshear.store.BD_THERMO_COLUMNS`), ``status.json`` and checkpoints.
+
+Preparation: random insertion in the cubic cell, the hard-core step to remove the overlaps (also
+when the spec runs without a hard core: soft Yukawa cannot start from overlaps), then
+``equilibration_time`` at rest. Shear then starts at t = 0.
+
+Checkpoints every ``checkpoint_every`` samples and at t = 0 hold the engine's full state (positions,
+unwrapped path, r̃, particle order, clock and the random generator's state). Taking a state rebuilds
+the engine's lists, at the same moments in a resumed run as in an uninterrupted one, so a killed and
+resumed run gives the same frames, bit for bit. Threads: ``NUMBA_NUM_THREADS`` (default: all cores);
+results do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+
+import numpy as np
+
+from lmpshear import mpi
+from lmpshear.engines.bd import BrownianDynamics, Yukawa
+from lmpshear.engines.lammps import NullReporter
+from lmpshear.errors import RunError, UserError
+from lmpshear.rundir import RunDir
+from lmpshear.store import BD_THERMO_COLUMNS, StoreWriter, ThermoWriter, count_frames, truncate, truncate_thermo
+
+
+class BrownianRunner:
+    def __init__(self, rundir: RunDir, reporter=None):
+        if mpi.world_size() > 1:
+            raise UserError("engine 'bd' runs in one process with threads (NUMBA_NUM_THREADS), not under mpiexec")
+        self.rundir = rundir
+        self.spec = s = rundir.spec()
+        self.reporter = reporter or NullReporter()
+        self.rate, self.dt = s.rate.rate, s.protocol.timestep
+        self.sample_steps, self.thermo_steps, self.end_step = s.sample_steps, s.thermo_steps, s.shear_steps
+        counts = s.system.counts()
+        self.typeid = np.repeat(np.arange(len(counts)), counts)
+        species = s.system.species
+        self.diameter = np.array([species[t].diameter for t in self.typeid])
+        self.diffusion = np.array(s.system.diffusion())[self.typeid]
+        self.store: StoreWriter | None = None
+        self.thermo: ThermoWriter | None = None
+        self.frames = 0
+
+    # -- public ---------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        rd = self.rundir
+        if rd.status().get("state") == "complete":
+            return rd.status()
+        with rd.lock():
+            started = time.perf_counter()
+            try:
+                ckpt = rd.latest_checkpoint()
+                begin = self._resume(ckpt) if ckpt else self._start()
+                steps_done = self._loop(begin)
+            except RunError as exc:
+                self._fail(str(exc))
+                raise
+            finally:
+                self._close_outputs()
+                self.reporter.close()
+            wall = time.perf_counter() - started
+            n = len(self.diameter)
+            summary = {"state": "complete", "frames": self.frames, "final_step": self.end_step,
+                       "wall_seconds": wall, "shear_steps_this_call": steps_done,
+                       "matom_steps_per_second": n * steps_done / wall / 1e6 if wall > 0 else None}
+            rd.set_status(**summary)
+            return summary
+
+    # -- phases ---------------------------------------------------------------------------------------
+    def _engine(self, positions: np.ndarray, rate: float) -> BrownianDynamics:
+        s = self.spec
+        pot, L = s.system.potential, s.system.box_length
+        return BrownianDynamics(positions, self.diameter, self.diffusion, (L, L, L), s.system.dimension, rate=rate,
+                                dt=self.dt, seed=s.protocol.seed, yukawa=Yukawa(pot.K, pot.z, pot.cutoff),
+                                hard_core=pot.hard_core, overlap_tol=pot.overlap_tol, skin=s.protocol.neighbor_skin,
+                                temperature=s.system.temperature)
+
+    def _start(self) -> int:
+        rd, s = self.rundir, self.spec
+        rd.set_status(state="running", phase="equilibration")
+        self.reporter.update(0, "inserting particles")
+        L, n = s.system.box_length, len(self.diameter)
+        positions = np.random.default_rng([s.protocol.seed, 1]).random((n, 3)) * L  # not the noise stream
+        insert = BrownianDynamics(positions, self.diameter, self.diffusion, (L, L, L), s.system.dimension, rate=0.0,
+                                  dt=self.dt, seed=s.protocol.seed, yukawa=None, hard_core=True,
+                                  overlap_tol=s.system.potential.overlap_tol)
+        insert.step()  # the hard-core step removes the overlaps of random insertion
+        self.bd = self._engine(insert.r, 0.0)
+        n_eq = s.steps(s.protocol.equilibration_time)
+        for k in range(n_eq):
+            self.bd.step()
+            if k % 1000 == 0:
+                self.reporter.update(0, f"equilibrating at rest, t = {self.bd.time:.3g} of "
+                                        f"{s.protocol.equilibration_time:g}")
+        self._check_finite()
+        self.bd.start_shear(self.rate)
+        self.store = StoreWriter(rd.store, [sp.name for sp in s.system.species], self.typeid, s.system.dimension)
+        self.thermo = ThermoWriter(rd.thermo, columns=BD_THERMO_COLUMNS)
+        self._reset_interval()
+        measurement = self.bd.measure()
+        self._record_thermo(0, measurement)
+        self._record_frame(0, measurement)
+        self._checkpoint(0)
+        return 0
+
+    def _resume(self, ckpt) -> int:
+        rd, s = self.rundir, self.spec
+        with np.load(ckpt.state) as state:
+            self.bd = self._engine(state["positions"][np.argsort(state["order"])], self.rate)
+            self.bd.restore({"time": float(state["time"]), "rng": json.loads(str(state["rng"])),
+                             "order": state["order"], "positions": state["positions"],
+                             "unwrapped": state["unwrapped"], "nonaffine": state["nonaffine"]})
+        self.frames = ckpt.frames
+        if count_frames(rd.store) != ckpt.frames:
+            truncate(rd.store, ckpt.frames)
+        truncate_thermo(rd.thermo, ckpt.step)
+        self.store = StoreWriter(rd.store, [sp.name for sp in s.system.species], self.typeid, s.system.dimension,
+                                 append=True)
+        self.thermo = ThermoWriter(rd.thermo, append=True, columns=BD_THERMO_COLUMNS)
+        self._reset_interval()
+        rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step)
+        return ckpt.step
+
+    def _loop(self, begin: int) -> int:
+        s = self.spec
+        self.reporter.start(s.n_samples, self.frames - 1, f"{s.system.name} (BD) at rate {self.rate:g}")
+        step = begin
+        while step < self.end_step:
+            self.bd.step()
+            step += 1
+            self._accumulate()
+            if step % self.thermo_steps:
+                continue
+            measurement = self.bd.measure()
+            self._record_thermo(step, measurement)
+            if step % self.sample_steps:
+                continue
+            self._check_finite()
+            self._record_frame(step, measurement)
+            if (self.frames - 1) % s.protocol.checkpoint_every == 0 and step < self.end_step:
+                self._checkpoint(step)
+            self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
+        return step - begin
+
+    # -- pieces ---------------------------------------------------------------------------------------
+    def _reset_interval(self) -> None:
+        self._collision = np.zeros(2)  # Σ over the steps since the last thermo row: virial_xy, trace
+        self._hard_core = np.zeros(2)  # overlapping pairs pushed, sweeps
+        self._steps = 0
+
+    def _accumulate(self) -> None:
+        bd = self.bd
+        self._collision += (bd.collision_virial, bd.collision_trace)
+        self._hard_core += (bd.pushed, bd.sweeps)
+        self._steps += 1
+
+    def _check_finite(self) -> None:
+        if not np.isfinite(self.bd._r).all():
+            raise RunError("non-finite positions: the simulation blew up (time step too large?)")
+
+    def _record_thermo(self, step: int, m) -> None:
+        bd, s = self.bd, self.spec
+        V, n, dim = bd.volume, len(self.diameter), s.system.dimension
+        per_step = max(self._steps, 1)
+        collision_xy, collision_trace = self._collision / per_step
+        pxy_virial = -m.virial_xy.sum() / V
+        pxy_collision = collision_xy / V
+        cell = bd.cell
+        row = {"step": step, "time": step * self.dt, "strain": self.rate * step * self.dt,
+               "temp": s.system.temperature, "pe": m.energy / n,
+               "press": (n * s.system.temperature + (m.virial_trace + collision_trace) / dim) / V,
+               "pxy": pxy_virial + pxy_collision, "pxy_virial": pxy_virial, "pxy_collision": pxy_collision,
+               "overlaps": self._hard_core[0] / per_step, "sweeps": self._hard_core[1] / per_step,
+               "lx": cell.lx, "ly": cell.ly, "lz": cell.lz, "xy": cell.xy}
+        if not all(np.isfinite(v) for v in row.values()):
+            raise RunError(f"non-finite thermo output at step {step}: the simulation blew up")
+        self.thermo.append(row)
+        self._reset_interval()
+
+    def _record_frame(self, step: int, m) -> None:
+        self.frames += 1
+        t = step * self.dt
+        bd = self.bd
+        self.store.append(step, t, self.rate * t, bd.cell, bd.unwrapped, bd.nonaffine, m.virial_xy)
+
+    def _checkpoint(self, step: int) -> None:
+        rd = self.rundir
+        state = self.bd.state()
+        directory = rd.new_checkpoint_dir(step)
+        self.store.flush()
+        tmp = directory / "state.tmp.npz"
+        np.savez(tmp, positions=state["positions"], unwrapped=state["unwrapped"], nonaffine=state["nonaffine"],
+                 order=state["order"], time=np.float64(state["time"]), rng=json.dumps(state["rng"]),
+                 step=np.int64(step), frames=np.int64(self.frames))
+        tmp.replace(directory / "state.npz")
+        rd.commit_checkpoint(step, self.frames)
+        rd.set_status(state="running", phase="shear", step=step, frames=self.frames)
+
+    def _close_outputs(self) -> None:
+        for out in (self.store, self.thermo):
+            if out is not None:
+                out.close()
+        self.store = self.thermo = None
+
+    def _fail(self, message: str) -> None:
+        self._close_outputs()
+        self.rundir.set_status(state="failed", message=message, frames=self.frames)

@@ -1,0 +1,125 @@
+"""`lmpshear prepare/run/analyze` with engine = "bd": the store, the thermo table, kill and resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lmpshear import config
+from lmpshear.rundir import RunDir
+from lmpshear.store import Trajectory, read_thermo
+
+from conftest import cli, prepare_and_run, write_spec
+
+
+def _spec(tmp_path, **protocol):
+    return write_spec(tmp_path / "bd.toml", "bd45-tiny", protocol={"production_strain": 0.6, **protocol})
+
+
+def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
+    run = prepare_and_run(tmp_path, _spec(tmp_path))
+    spec = config.load(run / "config.toml")
+    assert not (run / "in.lammps").exists()
+    thermo = read_thermo(run / "thermo.csv")
+    with Trajectory(run / "traj.gsd") as traj:
+        assert len(traj) == spec.n_samples + 1
+        times = traj.times
+        np.testing.assert_allclose(np.diff(times), spec.rate.sample_interval, rtol=1e-9)
+        virial = traj.virial_xy()
+        unwrapped = traj.unwrapped()
+        d = np.array([spec.system.species[t].diameter for t in traj.typeid])
+        for k in (0, len(traj) - 1):
+            cell = traj.cell(k)
+            # the per-particle stresses sum to the thermo table's global (Yukawa) virial stress
+            row = thermo[thermo.step == traj.steps[k]].iloc[0]
+            assert virial[k].sum() / (cell.lx * cell.ly * cell.lz) == pytest.approx(-row.pxy_virial, rel=1e-12)
+            # no overlap beyond the tolerance in a stored frame
+            rij = cell.minimum_image((unwrapped[k][:, None, :] - unwrapped[k][None, :, :]).reshape(-1, 3))
+            dist = np.linalg.norm(rij, axis=1).reshape(len(d), len(d)) / (0.5 * (d[:, None] + d[None, :]))
+            np.fill_diagonal(dist, np.inf)
+            assert dist.min() >= 1 - 1e-6
+        # r̃ is the path minus the affine flow: its y and z parts are the plain displacements
+        nonaffine = traj.nonaffine()
+        np.testing.assert_allclose(nonaffine[-1][:, 1:], unwrapped[-1][:, 1:] - unwrapped[0][:, 1:], atol=1e-9)
+    assert (thermo.pxy_collision < 0).mean() > 0.8  # hard-core collisions add shear stress (P_xy < 0)
+    assert (thermo.overlaps[1:] > 0).all() and (thermo.sweeps[1:] >= 1).all()
+    np.testing.assert_allclose(thermo.pxy, thermo.pxy_virial + thermo.pxy_collision, rtol=1e-12)
+    out = cli("analyze", run, "--only", "viscosity", check=True)
+    assert "eta =" in out.stdout
+
+
+def test_bd_resume_after_kill_is_bitwise_identical(tmp_path):
+    spec_path = _spec(tmp_path, production_strain=1.0, checkpoint_every=10)
+    reference = prepare_and_run(tmp_path, spec_path, "reference")
+    victim = tmp_path / "victim"
+    cli("prepare", spec_path, "-o", victim, check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", victim], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    thermo = victim / "thermo.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill between checkpoints (every 10 samples): after frame 25
+        if thermo.exists() and sum(1 for _ in open(thermo)) > 27:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    ckpt = RunDir(victim).latest_checkpoint()
+    assert ckpt is not None and ckpt.step > 0 and sum(1 for _ in open(thermo)) - 1 > ckpt.frames
+    cli("run", victim, check=True)
+    with Trajectory(reference / "traj.gsd") as ref, Trajectory(victim / "traj.gsd") as got:
+        assert len(got) == len(ref) and np.array_equal(got.steps, ref.steps)
+        for key in ("unwrapped", "nonaffine", "virial_xy"):
+            assert np.array_equal(ref.particle_array(key), got.particle_array(key)), key
+    a, b = read_thermo(reference / "thermo.csv"), read_thermo(victim / "thermo.csv")
+    assert a.equals(b)
+
+
+def test_bd_at_rest_skips_the_viscosity(tmp_path):
+    spec_path = write_spec(tmp_path / "rest.toml", "bd45-tiny",
+                           protocol={"steady_time": 0.0, "production_time": 0.01},
+                           rates=[{"rate": 0.0, "sample_interval": 0.001}])
+    # steady_strain/production_strain of the preset are replaced by the times
+    run = prepare_and_run(tmp_path, spec_path)
+    with Trajectory(run / "traj.gsd") as traj:
+        assert len(traj) == 11 and traj.strains.max() == 0.0
+        assert np.all(traj.cell(10).xy == 0.0)
+    out = cli("analyze", run, "--only", "viscosity")
+    assert out.returncode == 2 and "no shear (rate 0): no viscosity" in out.stderr
+
+
+@pytest.mark.parametrize("protocol, system, message", [
+    ({"thermostat_damp": 0.5}, {}, "protocol.thermostat_damp: only for engine 'lammps'"),
+    ({"steady_time": 1.0}, {}, None),
+    ({}, {"potential": {"cutoff": 4.0}}, "is not below half the box"),
+    ({}, {"potential": {"overlap_tol": 0.5}}, "overlap_tol: must be below 0.1"),
+])
+def test_bd_spec_errors_exit_2_with_a_message(tmp_path, protocol, system, message):
+    spec_path = write_spec(tmp_path / "bad.toml", "bd45-tiny", system=system, protocol=protocol)
+    out = cli("prepare", spec_path, "-o", tmp_path / "run")
+    if message is None:  # a valid variant: steady_time replaces the preset's steady_strain
+        assert out.returncode == 0, out.stderr
+        return
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
+
+
+def test_engine_and_potential_must_match(tmp_path):
+    spec = tmp_path / "md-as-bd.toml"
+    spec.write_text(f'extends = "{config.resources.preset_path("ka3d-tiny")}"\nengine = "bd"\n')
+    out = cli("prepare", spec, "-o", tmp_path / "run")
+    assert out.returncode == 2 and "engine 'bd' runs yukawa, not 'lj'" in out.stderr
+    assert "protocol.thermostat_damp: only for engine 'lammps'" in out.stderr
+
+
+def test_rate_zero_needs_times_and_only_bd_allows_it(tmp_path):
+    bad = write_spec(tmp_path / "a.toml", "bd45-tiny", rates=[{"rate": 0.0, "sample_interval": 0.001}])
+    out = cli("prepare", bad, "-o", tmp_path / "a")
+    assert out.returncode == 2 and "rate 0 (no shear) needs steady_time and production_time" in out.stderr
+    md = write_spec(tmp_path / "b.toml", "ka3d-tiny", protocol={"steady_time": 0.0, "production_time": 1.0},
+                    rates=[{"rate": 0.0, "sample_interval": 0.05}])
+    out = cli("prepare", md, "-o", tmp_path / "b")
+    assert out.returncode == 2 and "rates[0].rate: must be > 0" in out.stderr
