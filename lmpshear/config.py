@@ -680,9 +680,13 @@ def _check_consistency(c: _Checker, spec: RunSpec) -> None:
     s, p = spec.system, spec.protocol
     if spec.engine == "lammps" and any(sp.diffusion is not None for sp in s.species):
         c.error("system.species", "diffusion is for engine 'bd' (Brownian dynamics) only")
-    if spec.engine == "bd" and s.potential.cutoff + p.neighbor_skin >= 0.5 * s.box_length:
+    # the sheared cell (tilt up to L/2 before a flip) is narrowest across x: L/sqrt(1 + 1/4)
+    sheared = any(r.rate > 0 for r in p.rates)
+    half_width = 0.5 * s.box_length / (math.sqrt(1.25) if sheared else 1.0)
+    if spec.engine == "bd" and s.potential.cutoff + p.neighbor_skin >= half_width:
         c.error("system.potential.cutoff", f"cutoff {s.potential.cutoff:g} + neighbor_skin {p.neighbor_skin:g} is not "
-                f"below half the box ({0.5 * s.box_length:.4g}): use more particles or a shorter cutoff")
+                f"below half the {'sheared ' if sheared else ''}cell width ({half_width:.4g}): use more particles, "
+                "a shorter cutoff or a smaller skin")
     for r in p.rates:
         if r.rate * r.sample_interval > 0.5:
             c.error("protocol.rates", f"rate {r.rate:g} x sample_interval {r.sample_interval:g} = "

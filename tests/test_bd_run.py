@@ -94,7 +94,7 @@ def test_bd_at_rest_skips_the_viscosity(tmp_path):
 @pytest.mark.parametrize("protocol, system, message", [
     ({"thermostat_damp": 0.5}, {}, "protocol.thermostat_damp: only for engine 'lammps'"),
     ({"steady_time": 1.0}, {}, None),
-    ({}, {"potential": {"cutoff": 4.0}}, "is not below half the box"),
+    ({}, {"potential": {"cutoff": 3.0}}, "is not below half the sheared cell width"),
     ({}, {"potential": {"overlap_tol": 0.5}}, "overlap_tol: must be below 0.1"),
 ])
 def test_bd_spec_errors_exit_2_with_a_message(tmp_path, protocol, system, message):
