@@ -13,6 +13,8 @@ structure   structure.json        partial and total g(r) in the steady window; i
 msd         msd.json              MSD of r̃ per species, cage-relative MSD (eq. 12–13), cage size l_c²
 overlap     overlap.json          Q(t), χ4(t) collective (eq. 14) and self, t_χ
 cagejumps   cagejumps.json/.csv   Candelier cage jumps (eq. 11): one row per jump
+clusters    clusters.json         dynamic regions (coarse + undersize sieves), convective clusters traced
+                                  back: σ_c, γ_c, n_cj, R, t0..t3; P̄_c, σ_c,y, η_c (eq. 8), ξ_c, t_y
 ==========  ====================  =================================================================
 
 All trajectory stages use the steady window: frames at t ≥ the spec's steady start.
@@ -189,6 +191,42 @@ def _cagejumps(ctx: Context) -> dict:
             "particles_with_jumps": int(len(np.unique(jumps.particle)))}
 
 
+def _clusters(ctx: Context) -> dict:
+    import pandas as pd
+
+    from lmpshear.analysis.convective import convective_clusters
+
+    a = ctx.info.analysis
+    traj = ctx.traj
+    window = ctx.steady_frames()
+    jumps = pd.read_csv(ctx.rd.product("cagejumps.csv.gz"))
+    jumps["frame"] -= int(window[0])
+    t_chi = ctx.product("overlap.json")["t_chi"]
+    kernel = None
+    if a.cluster_sieve == "kernel":
+        kernel = ctx.product("structure.json")["first_minimum"]
+        if kernel is None:
+            raise UserError("the kernel sieve needs the first minimum of g(r), which the structure stage did not find")
+    return convective_clusters(traj.times[window], [traj.cell(int(k)) for k in window], traj.unwrapped(list(window)),
+                               traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, coarse=a.cluster_blocks,
+                               fine=a.cluster_fine, kernel_length=kernel, tolerance=a.threshold_tolerance,
+                               stz_diameter=a.stz_diameter, min_stz=a.min_stz, trace_before=a.trace_before,
+                               trace_after=a.trace_after, max_windows=a.max_windows)
+
+
+def _describe_clusters(r: dict) -> str:
+    s = r["summary"]
+    return (f"{s['clusters']} clusters in {s['windows']} windows ({s['yielded']} with a yield): P_c = {s['P_c_mean']:.3g}, "
+            f"sigma_c,y = {s['sigma_c_y']:.4g}, eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g} "
+            f"(t_chi = {s['t_chi']:.3g})")
+
+
+def _needs_stress_and_shear(ctx: Context) -> str | None:
+    if ctx.info.imported:
+        return "no per-particle stress (an imported trajectory)"
+    return None if ctx.info.rate > 0 else "no shear (rate 0)"
+
+
 def _needs_thermo_and_shear(ctx: Context) -> str | None:
     if not ctx.rd.thermo.exists():
         return "no thermo table (an imported trajectory)"
@@ -215,6 +253,9 @@ STAGES = {s.name: s for s in (
     Stage("cagejumps", "cagejumps.json", ("traj.gsd", "msd.json"), ("cage_size", "min_segment"), _cagejumps,
           lambda r: f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
                     f"particles -> {r['table']}", _needs_cage_size),
+    Stage("clusters", "clusters.json", ("traj.gsd", "cagejumps.json", "overlap.json", "structure.json"),
+          ("cluster_sieve", "cluster_blocks", "cluster_fine", "threshold_tolerance", "stz_diameter", "min_stz",
+           "trace_before", "trace_after", "max_windows"), _clusters, _describe_clusters, _needs_stress_and_shear),
 )}
 
 

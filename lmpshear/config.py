@@ -182,6 +182,16 @@ class Analysis:
     n_lags: int = 40  # log-spaced lags for MSD and chi4
     min_segment: int = 1  # frames each side of a cage-jump cut
     structure_frames: int = 10  # frames averaged for g(r)
+    # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
+    cluster_sieve: str = "blocks"  # coarse field: "blocks" (jump counts, the paper's BD) or "kernel" (e^{-r/d}, MD)
+    cluster_blocks: int = 10  # coarse blocks per edge (the paper: 10, or 20 at the highest BD rate)
+    cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 30 in 3D, 80 in 2D
+    threshold_tolerance: float = 0.1  # C of the background iteration
+    stz_diameter: float = 3.0  # size of a cage-jump spot (V_stz); clusters below min_stz V_stz are dropped
+    min_stz: float = 2.0  # C'
+    trace_before: float = 2.0  # traceback from t_ref - trace_before t_chi ...
+    trace_after: float = 0.5  # ... to t_ref + trace_after t_chi
+    max_windows: int = 8  # windows of length t_chi (from the start of the steady window)
 
     def overlap_radius(self, dimension: int) -> float:
         return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)
@@ -665,10 +675,23 @@ def load_analysis(c: _Checker, t: dict) -> Analysis:
         "structure_frames": c.get(t, "structure_frames", w, "int", required=False, default=d.structure_frames,
                                   positive=True),
     }
+    values |= {
+        "cluster_sieve": c.get(t, "cluster_sieve", w, "str", required=False, default=d.cluster_sieve,
+                               choices=("blocks", "kernel")),
+        "cluster_blocks": c.get(t, "cluster_blocks", w, "int", required=False, default=d.cluster_blocks, positive=True),
+        "cluster_fine": c.get(t, "cluster_fine", w, "int", required=False, positive=True),
+        "threshold_tolerance": c.get(t, "threshold_tolerance", w, "float", required=False,
+                                     default=d.threshold_tolerance, positive=True),
+        "stz_diameter": c.get(t, "stz_diameter", w, "float", required=False, default=d.stz_diameter, positive=True),
+        "min_stz": c.get(t, "min_stz", w, "float", required=False, default=d.min_stz, nonnegative=True),
+        "trace_before": c.get(t, "trace_before", w, "float", required=False, default=d.trace_before, positive=True),
+        "trace_after": c.get(t, "trace_after", w, "float", required=False, default=d.trace_after, nonnegative=True),
+        "max_windows": c.get(t, "max_windows", w, "int", required=False, default=d.max_windows, positive=True),
+    }
     if values["crossover_fraction"] is not None and values["crossover_fraction"] >= 1:
         c.error(f"{w}crossover_fraction", "must be below 1")
-    return Analysis(**{k: (getattr(d, k) if v is None and k not in ("overlap_a", "cage_size", "cage_relative")
-                           else v) for k, v in values.items()})
+    return Analysis(**{k: (getattr(d, k) if v is None and k not in ("overlap_a", "cage_size", "cage_relative",
+                                                                   "cluster_fine") else v) for k, v in values.items()})
 
 
 def _is_multiple(value: float, unit: float) -> bool:

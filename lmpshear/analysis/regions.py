@@ -1,0 +1,300 @@
+"""Dynamic regions: clusters of cage jumps, by the paper's coarse and undersize sieves (Methods).
+
+Reference frame. The cage jumps of a window of length t_χ happen at different times; each is carried
+affinely to a common reference time t_ref (the window's end), x ← x + γ̇ (t_ref − t)(y − y_lo), and
+wrapped into the Lees–Edwards cell at t_ref. All grids are grids of that cell's *fractional*
+coordinates: blocks are parallelepipeds of the sheared cell, so their periodic neighbours are
+exactly the sliding images and no cluster is cut at the boundary.
+
+Coarse sieve. ρ is the count of jumps per block of edge L/n (``blocks``; the paper's BD choice, n =
+10, or 20 at the highest rate), or (``kernel``) jumps convolved with e^{−r/d}, d = first minimum of
+g(r) (the paper's MD choice), evaluated on the same grid. The background ρ_th comes from the
+paper's iteration (:func:`background_threshold`). Each local maximum of ρ is a centre; a cluster
+grows outwards from it while ρ ≥ ρ_th (and ρ > 0: a block without jumps is never in a region).
+Where the regions of two centres meet, each block goes to the centre its steepest ascent leads to
+(watershed basins; adjacent maxima of equal value are one centre). A basin smaller than C'·V_stz
+joins the neighbouring basin it shares most faces with (noise maxima inside one region must not cut
+it up); clusters still below C'·V_stz are dropped (C' = 2; V_stz the volume of a cage-jump spot of diameter ``stz_diameter``, 3 d_0 from the
+paper's Fig. 2f).
+
+Undersize sieve. A fine grid of spacing L/30 (3D) or L/80 (2D) over each coarse cluster: a node is
+kept when the jump density within √2 d'/2 of it is at least ρ_th (per volume). The kept nodes are
+the cluster; V_c = nodes × node volume, ξ_c = (3V_c/4π)^{1/3} (3D) or (V_c/π)^{1/2} (2D).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from scipy import ndimage
+
+from lmpshear.neighbors import CellGrid, bin_of, binned, fractional, minimum_image
+from lmpshear.unwrap import Cell
+
+
+def carry_to(positions: np.ndarray, times: np.ndarray, rate: float, t_ref: float, cell_ref: Cell) -> np.ndarray:
+    """Positions (lab frame, at their own times) carried by the affine flow to t_ref, inside cell_ref."""
+    r = np.zeros((len(positions), 3))
+    r[:, : positions.shape[1]] = positions
+    r[:, 0] += rate * (t_ref - np.asarray(times)) * (r[:, 1] - cell_ref.lo[1])
+    return cell_ref.wrap(r)[0]
+
+
+def fractional_in(cell: Cell, r: np.ndarray) -> np.ndarray:
+    h = cell.matrix()
+    return fractional(np.ascontiguousarray(r, dtype=np.float64), np.asarray(cell.lo, dtype=np.float64),
+                      np.linalg.inv(h))
+
+
+def grid_shape(dimension: int, n: int) -> tuple[int, ...]:
+    return (n,) * dimension
+
+
+def block_counts(s: np.ndarray, dimension: int, n: int) -> np.ndarray:
+    """Jumps per block of an n^D grid of fractional coordinates s (wrapped in [0, 1))."""
+    idx = np.minimum((s[:, :dimension] * n).astype(np.int64), n - 1)
+    counts = np.zeros(grid_shape(dimension, n))
+    np.add.at(counts, tuple(idx.T), 1.0)
+    return counts
+
+
+def kernel_density(s: np.ndarray, cell: Cell, n: int, d: float) -> np.ndarray:
+    """Jumps convolved with e^{−r/d} (r the minimum-image distance in the sheared cell), on the
+    nodes of an n^D fractional grid: circular convolution by FFT, exact for the periodic lattice."""
+    dim = cell.dimension
+    counts = block_counts(s, dim, n)
+    offsets = np.stack(np.meshgrid(*[np.fft.fftfreq(n, 1.0 / n) / n] * dim, indexing="ij"), axis=-1)
+    frac = np.zeros(offsets.shape[:-1] + (3,))
+    frac[..., :dim] = offsets
+    cart = frac.reshape(-1, 3) @ cell.matrix()
+    dist = np.linalg.norm(cell.minimum_image(cart), axis=1).reshape(offsets.shape[:-1])
+    kernel = np.exp(-dist / d)
+    return np.real(np.fft.ifftn(np.fft.fftn(counts) * np.fft.fftn(kernel)))
+
+
+def background_threshold(rho: np.ndarray, tolerance: float = 0.1, max_iter: int = 1000) -> float:
+    """The paper's iteration: ρ_0 = max ρ; ρ_{i+1} = mean of ρ below ρ_i, until |ρ_{i+1} − ρ_i|/ρ_{i+1} < C."""
+    values = np.asarray(rho, dtype=np.float64).ravel()
+    current = values.max()
+    for _ in range(max_iter):
+        below = values[values < current]
+        if len(below) == 0:
+            return float(current)
+        avg = below.mean()
+        if avg == 0 or abs(avg - current) / avg < tolerance:
+            return float(avg)
+        current = avg
+    return float(current)
+
+
+def periodic_label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Connected components (faces and edges: full connectivity) of a periodic boolean grid."""
+    structure = np.ones((3,) * mask.ndim, dtype=bool)
+    labels, n = ndimage.label(mask, structure=structure)
+    parent = np.arange(n + 1)
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for axis in range(mask.ndim):  # merge labels that touch across each periodic face (and its edges)
+        first = np.take(labels, 0, axis=axis)
+        last = np.take(labels, -1, axis=axis)
+        for shift in _face_shifts(mask.ndim - 1):
+            moved = np.roll(last, shift, axis=tuple(range(mask.ndim - 1))) if shift else last
+            both = (first > 0) & (moved > 0)
+            for a, b in zip(first[both], moved[both]):
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(a) for a in range(n + 1)])
+    _, compact = np.unique(roots, return_inverse=True)
+    return compact[labels], int(compact.max())
+
+
+def _neighbour_shifts(ndim: int) -> np.ndarray:
+    return np.stack(np.meshgrid(*[[-1, 0, 1]] * ndim, indexing="ij"), -1).reshape(-1, ndim)
+
+
+def watershed_basins(rho: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label each block of ``mask`` with the local maximum of ρ that its steepest ascent reaches
+    (periodic grid, full neighbourhood; ties go to the lower flat index). 0 outside the mask."""
+    flat_index = np.arange(rho.size).reshape(rho.shape)
+    best_value, best_index = rho.copy(), flat_index.copy()
+    for shift in _neighbour_shifts(rho.ndim):
+        if not shift.any():
+            continue
+        v = np.roll(rho, tuple(shift), axis=tuple(range(rho.ndim)))
+        i = np.roll(flat_index, tuple(shift), axis=tuple(range(rho.ndim)))
+        better = (v > best_value) | ((v == best_value) & (i < best_index) & (v > rho))
+        best_value = np.where(better, v, best_value)
+        best_index = np.where(better, i, best_index)
+    peak = best_value == rho  # no neighbour higher: a local maximum (plateaus included)
+    centres, _ = periodic_label(peak & mask)
+    pointer = np.where(peak, flat_index, best_index).ravel()
+    while True:  # pointer jumping to the maximum at the end of each ascent
+        nxt = pointer[pointer]
+        if np.array_equal(nxt, pointer):
+            break
+        pointer = nxt
+    labels = centres.ravel()[pointer].reshape(rho.shape)
+    labels[~mask] = 0
+    _, compact = np.unique(labels, return_inverse=True)
+    compact = compact.reshape(rho.shape)
+    return compact, int(compact.max())
+
+
+def merge_small(labels: np.ndarray, min_blocks: float) -> tuple[np.ndarray, int]:
+    """Merge each basin of fewer than ``min_blocks`` blocks (smallest first) into the neighbouring
+    basin it touches most (periodic, full neighbourhood); relabel 1..n."""
+    labels = labels.copy()
+    axes = tuple(range(labels.ndim))
+    while True:
+        sizes = np.bincount(labels.ravel())
+        merged = False
+        for k in (k for k in np.argsort(sizes) if k > 0 and 0 < sizes[k] < min_blocks):
+            mine = labels == k
+            contact = np.zeros(len(sizes), dtype=np.int64)
+            for shift in _neighbour_shifts(labels.ndim):
+                if shift.any():
+                    other = np.roll(labels, tuple(shift), axis=axes)[mine]
+                    contact += np.bincount(other[(other > 0) & (other != k)], minlength=len(sizes))
+            if contact.any():
+                labels[mine] = int(np.argmax(contact))
+                merged = True
+                break  # sizes changed: start again from the smallest
+        if not merged:
+            break
+    _, compact = np.unique(labels, return_inverse=True)
+    compact = compact.reshape(labels.shape)
+    return compact, int(compact.max())
+
+
+def _face_shifts(ndim: int) -> list:
+    """Diagonal neighbours across a periodic face: every shift in {−1, 0, 1}^ndim."""
+    return [tuple(v) for v in _neighbour_shifts(ndim)] if ndim else [()]
+
+
+@dataclass
+class Region:
+    """One dynamic region at t_ref: its fine-grid nodes (fractional index triples) and size."""
+
+    label: int
+    nodes: np.ndarray  # (m, D) int indices into the fine grid
+    volume: float
+    radius: float
+    centre: np.ndarray  # (3,) Cartesian, inside the cell at t_ref
+    jumps: int  # jumps inside its coarse cluster
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_within(nodes, events, h, h_inv, lo, n, periodic_z, radius):
+    """For each node, the number of events closer than ``radius`` (minimum image)."""
+    s, order, start, table = binned(events, lo, h_inv, n)
+    sn = fractional(nodes, lo, h_inv)
+    out = np.zeros(nodes.shape[0], dtype=np.int64)
+    r2 = radius * radius
+    for k in numba.prange(nodes.shape[0]):
+        here = bin_of(sn[k, 0], sn[k, 1], sn[k, 2], n)
+        for t in range(table.shape[1]):
+            c = table[here, t]
+            for m in range(start[c], start[c + 1]):
+                j = order[m]
+                dx, dy, dz = minimum_image(s[j, 0] - sn[k, 0], s[j, 1] - sn[k, 1], s[j, 2] - sn[k, 2], h, periodic_z)
+                if dx * dx + dy * dy + dz * dz < r2:
+                    out[k] += 1
+    return out
+
+
+def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None = None, threshold: float | None = None,
+              tolerance: float = 0.1, kernel_length: float | None = None, stz_diameter: float = 3.0,
+              min_stz: float = 2.0) -> tuple[list[Region], dict]:
+    """Dynamic regions from cage-jump positions ``events`` (already carried into ``cell``).
+
+    ``coarse``: blocks per edge; ``kernel_length``: e^{−r/d} smoothing (MD) instead of block counts;
+    ``threshold``: ρ_th in jumps per coarse block (None: :func:`background_threshold` of this field).
+    Returns the regions and a dict of the intermediate fields (rho, threshold, coarse labels)."""
+    dim = cell.dimension
+    fine = fine or (30 if dim == 3 else 80)
+    s = fractional_in(cell, events)
+    rho = kernel_density(s, cell, coarse, kernel_length) if kernel_length else block_counts(s, dim, coarse)
+    rho_th = background_threshold(rho, tolerance) if threshold is None else float(threshold)
+    volume = abs(np.linalg.det(cell.matrix()[:dim, :dim]))
+    block_volume = volume / coarse**dim
+    if kernel_length:  # the kernel's integral turns the smoothed field into jumps per block
+        rho_per_volume = rho_th / _kernel_integral(kernel_length, dim)
+    else:
+        rho_per_volume = rho_th / block_volume
+    labels, n_labels = watershed_basins(rho, (rho >= rho_th) & (rho > 0))
+    stz = np.pi / 6 * stz_diameter**3 if dim == 3 else np.pi / 4 * stz_diameter**2
+    labels, n_labels = merge_small(labels, min_stz * stz / block_volume)
+    # fine grid nodes (vertices of boxes of edge L/fine) whose coarse block belongs to a cluster
+    axes = np.meshgrid(*[np.arange(fine)] * dim, indexing="ij")
+    node_idx = np.stack([a.ravel() for a in axes], axis=1)
+    node_frac = np.zeros((len(node_idx), 3))
+    node_frac[:, :dim] = node_idx / fine
+    coarse_of_node = labels[tuple(np.minimum((node_frac[:, :dim] * coarse).astype(int), coarse - 1).T)]
+    h = cell.matrix()
+    lo = np.asarray(cell.lo, dtype=np.float64)
+    node_cart = lo + node_frac @ h
+    node_volume = volume / fine**dim
+    radius = np.sqrt(2.0) * (volume ** (1.0 / dim) / fine) / 2.0
+    sphere = np.pi * 4 / 3 * radius**3 if dim == 3 else np.pi * radius**2
+    candidates = coarse_of_node > 0
+    ev = np.zeros((len(events), 3))
+    ev[:, :dim] = events[:, :dim]
+    grid = CellGrid.for_cell(cell, radius, max_bins=max(len(events), 1))
+    counts = np.zeros(len(node_idx), dtype=np.int64)
+    if candidates.any() and len(events):
+        counts[candidates] = _count_within(np.ascontiguousarray(node_cart[candidates]), ev, grid.h, grid.h_inv,
+                                           grid.lo, grid.n, grid.periodic_z, radius)
+    keep = candidates & (counts / sphere >= rho_per_volume)
+    regions = []
+    for label in range(1, n_labels + 1):
+        if (labels == label).sum() * block_volume < min_stz * stz:
+            continue
+        mine = keep & (coarse_of_node == label)
+        if mine.sum() * node_volume < min_stz * stz:
+            continue
+        vol = mine.sum() * node_volume
+        radius_c = (3 * vol / (4 * np.pi)) ** (1 / 3) if dim == 3 else np.sqrt(vol / np.pi)
+        regions.append(Region(len(regions) + 1, node_idx[mine], vol, radius_c,
+                              _periodic_centre(node_frac[mine], h, lo),
+                              int(rho[labels == label].sum()) if not kernel_length else -1))
+    fields = {"rho": rho, "threshold": rho_th, "threshold_per_volume": rho_per_volume, "coarse_labels": labels,
+              "fine": fine, "coarse": coarse}
+    return regions, fields
+
+
+def _kernel_integral(d: float, dim: int) -> float:
+    """∫ e^{−r/d} d^D r: 8π d³ (3D), 2π d² (2D)."""
+    return 8 * np.pi * d**3 if dim == 3 else 2 * np.pi * d**2
+
+
+def _periodic_centre(frac: np.ndarray, h: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Centre of a set of fractional points on the torus (circular mean per axis)."""
+    angles = 2 * np.pi * frac
+    mean = np.arctan2(np.sin(angles).mean(axis=0), np.cos(angles).mean(axis=0)) / (2 * np.pi) % 1.0
+    return lo + mean @ h
+
+
+def region_lookup(regions: list[Region], dimension: int, fine: int) -> np.ndarray:
+    """A fine grid holding each node's region label (0: none), for O(1) membership tests."""
+    grid = np.zeros(grid_shape(dimension, fine), dtype=np.int32)
+    for reg in regions:
+        grid[tuple(reg.nodes.T)] = reg.label
+    return grid
+
+
+def labels_at(points: np.ndarray, times, rate: float, t_ref: float, cell_ref: Cell, lookup: np.ndarray) -> np.ndarray:
+    """Region label of each point (0: none): the point is carried by the affine flow to t_ref and
+    looked up in the fine grid (nearest node). O(points), whatever the number of nodes."""
+    dim = cell_ref.dimension
+    fine = lookup.shape[0]
+    s = fractional_in(cell_ref, carry_to(points, times, rate, t_ref, cell_ref))
+    idx = np.rint(s[:, :dim] * fine).astype(np.int64) % fine
+    return lookup[tuple(idx.T)]

@@ -1,0 +1,151 @@
+"""Dynamic regions and convective clusters on constructed inputs with known answers."""
+
+import numpy as np
+import pytest
+
+from lmpshear.analysis.convective import (affine_fit, atomic_shear_stress, atomic_volumes, extensional_share,
+                                          shear_strain, yield_times)
+from lmpshear.analysis.regions import (background_threshold, carry_to, demarcate, labels_at, periodic_label,
+                                       region_lookup, watershed_basins)
+from lmpshear.unwrap import Cell
+
+
+def test_background_threshold_iteration():
+    values = np.array([1.0] * 9 + [1.05, 100.0])
+    # 100 -> mean below = 1.005 (far) -> mean below 1.005 = 1.0, within 10 %: stop
+    assert background_threshold(values, 0.1) == pytest.approx(1.0)
+    # a uniform background with a few hot blocks: the background level
+    rho = np.full((10, 10, 10), 2.0)
+    rho[:2, :2, :2] = 40.0
+    assert background_threshold(rho) == pytest.approx(2.0)
+
+
+def test_watershed_splits_touching_regions_at_the_valley():
+    rho = np.array([1, 3, 5, 3, 2, 4, 6, 4, 1, 0], dtype=float)
+    labels, n = watershed_basins(rho, (rho >= 2) & (rho > 0))
+    assert n == 2
+    assert list(labels) == [0, 1, 1, 1, 2, 2, 2, 2, 0, 0]  # the valley block (2) ascends to the 6
+    # periodic: a peak at the end and the start of the axis is one region
+    rho = np.array([5, 3, 0, 0, 0, 0, 3, 5], dtype=float)
+    labels, n = watershed_basins(rho, rho > 0)
+    assert n == 1 and labels[0] == labels[-1] == labels[1] == labels[6]
+
+
+def test_periodic_labels_join_across_faces_and_edges():
+    mask = np.zeros((6, 6, 6), bool)
+    mask[0, 2, 2] = mask[5, 2, 2] = True  # across the x face
+    mask[3, 0, 0] = mask[2, 5, 5] = True  # across a y-z edge, diagonally
+    mask[3, 3, 3] = True  # alone
+    labels, n = periodic_label(mask)
+    assert n == 3
+    assert labels[0, 2, 2] == labels[5, 2, 2] and labels[3, 0, 0] == labels[2, 5, 5]
+    assert len({labels[0, 2, 2], labels[3, 0, 0], labels[3, 3, 3]}) == 3
+
+
+def planted_events(rng, cell, centres, radius, per_blob, background, rate, t_ref, window):
+    """Jumps inside balls (at t_ref) plus a uniform background, each at a random time of the window,
+    moved back along the flow to where it happened (lab frame, wrapped in its own cell)."""
+    pts = []
+    for c in centres:
+        v = rng.normal(size=(per_blob, 3))
+        v *= (radius * rng.random(per_blob) ** (1 / 3) / np.linalg.norm(v, axis=1))[:, None]
+        pts.append(c + v)
+    s = rng.random((background, 3))
+    pts.append(np.asarray(cell.lo) + s @ cell.matrix())
+    r = np.concatenate(pts)
+    t = t_ref - window * rng.random(len(r))
+    r[:, 0] -= rate * (t_ref - t) * (r[:, 1] - cell.lo[1])
+    return r, t
+
+
+def test_sieves_recover_planted_clusters_including_one_across_the_sliding_boundary():
+    rng = np.random.default_rng(3)
+    L, rate, t_ref, window = 30.0, 0.1, 10.0, 2.0
+    cell = Cell((0.0, 0.0, 0.0), L, L, L, 0.3 * L, 3)  # sheared: tilt 0.3 L
+    radius = 4.0
+    centres = [np.array([8.0, 12.0, 15.0]), np.array([20.0, 29.0, 6.0])]  # the second crosses y = L
+    r, t = planted_events(rng, cell, centres, radius, 2000, 1000, rate, t_ref, window)
+    events = carry_to(r, t, rate, t_ref, cell)
+    # ρ_th given (20 jumps per block: background 1, inside a ball ~200): the sieves alone are under test.
+    # The undersize sieve's spheres (radius √2 d'/2) widen a region by up to that radius at a low ρ_th.
+    regions, fields = demarcate(events, cell, coarse=10, fine=30, threshold=20.0)
+    assert len(regions) == 2
+    planted = 4 / 3 * np.pi * radius**3
+    for c in centres:
+        dist = [np.linalg.norm(cell.minimum_image((reg.centre - c)[None])[0]) for reg in regions]
+        k = int(np.argmin(dist))
+        assert dist[k] < 0.7
+        assert regions[k].volume == pytest.approx(planted, rel=0.2)
+        assert regions[k].radius == pytest.approx(radius, rel=0.08)
+    # planted jumps inside 0.8 radius are labelled (but where a coarse block at the ball's edge fell below
+    # ρ_th, which the undersize sieve cannot undo); background far away is not
+    lookup = region_lookup(regions, 3, fields["fine"])
+    lab = labels_at(r, t, rate, t_ref, cell, lookup)
+    depth = np.min([np.linalg.norm(cell.minimum_image(events - c), axis=1) for c in centres], axis=0)
+    assert (lab[:4000][depth[:4000] < 0.8 * radius] > 0).mean() > 0.97
+    assert (lab[depth > 1.5 * radius] > 0).mean() < 0.01
+
+
+def test_traceback_under_affine_flow_keeps_every_member():
+    rng = np.random.default_rng(5)
+    L, rate, t_ref = 20.0, 0.5, 3.0
+    lx_tilt = lambda t: ((rate * t * L + 0.5 * L) % L) - 0.5 * L  # noqa: E731 (tilt with flips)
+    cell_ref = Cell((0.0, 0.0, 0.0), L, L, L, lx_tilt(t_ref), 3)
+    regions, fields = demarcate(*planted_events(rng, cell_ref, [np.array([10.0, 1.0, 10.0])], 4.0, 3000, 300,
+                                                0.0, t_ref, 0.0)[:1], cell_ref, coarse=10, fine=30, threshold=5.0)
+    lookup = region_lookup(regions, 3, fields["fine"])
+    particles = np.asarray(cell_ref.lo) + rng.random((5000, 3)) @ cell_ref.matrix()
+    at_ref = labels_at(particles, np.full(5000, t_ref), rate, t_ref, cell_ref, lookup)
+    assert 0 < (at_ref > 0).sum() < 5000
+    for t in (0.2, 1.0, 2.5):  # the same particles moved back by the flow (wrapped in their own cell)
+        back = particles.copy()
+        back[:, 0] -= rate * (t_ref - t) * back[:, 1]
+        back = Cell((0.0, 0.0, 0.0), L, L, L, lx_tilt(t), 3).wrap(back)[0]
+        assert np.array_equal(labels_at(back, np.full(5000, t), rate, t_ref, cell_ref, lookup), at_ref)
+
+
+def test_falk_langer_recovers_an_affine_shear_across_the_boundary():
+    rng = np.random.default_rng(1)
+    L = 10.0
+    cell = Cell((0.0, 0.0, 0.0), L, L, L, 2.0, 3)
+    core = rng.normal(size=(80, 3)) * 0.8 + [5.0, 9.5, 5.0]  # straddles y = L (and stays < L/2 across)
+    wrapped = cell.wrap(core)[0]
+    gamma = 0.037
+    moved = core.copy()
+    moved[:, 0] += gamma * core[:, 1] + 0.3  # affine shear plus a drift
+    moved[:, 2] += 0.1
+    unwrapped_after = wrapped + (moved - core)  # each particle's continuous displacement
+    members = np.arange(80)
+    assert shear_strain(wrapped, unwrapped_after, members, cell, 3) == pytest.approx(gamma, abs=1e-10)
+    F = affine_fit(core, moved, 3)
+    np.testing.assert_allclose(F, [[1, gamma, 0], [0, 1, 0], [0, 0, 1]], atol=1e-12)
+    # increments over two steps add up to the cumulative strain under an affine flow
+    half = core.copy()
+    half[:, 0] += 0.5 * gamma * core[:, 1]
+    inc = [shear_strain(wrapped, wrapped + (half - core), members, cell, 3),
+           shear_strain(wrapped + (half - core), unwrapped_after, members, cell, 3)]
+    assert sum(inc) == pytest.approx(gamma, abs=1e-10)
+
+
+def test_yield_time_detector_on_noisy_curves_with_known_breakpoints():
+    rng = np.random.default_rng(2)
+    t = np.linspace(0.0, 10.0, 201)
+    truth = (2.0, 4.0, 6.0, 7.0)
+    curve = np.interp(t, [0.0, 2.0, 4.0, 6.0, 7.0, 10.0], [0.0, 0.0, 2.0, 2.5, 0.0, 0.0])
+    for trial in range(5):
+        yt = yield_times(t, curve + rng.normal(scale=0.05, size=len(t)), smoothing=5)
+        found = (yt.t0, yt.t1, yt.t2, yt.t3)
+        assert np.allclose(found, truth, atol=0.35), found
+        assert yt.stress_at_yield == pytest.approx(2.5, abs=0.1)
+    assert yield_times(t, rng.normal(scale=0.05, size=len(t)) - t) is None  # monotone: no rise
+
+
+def test_atomic_volumes_and_stress_sum():
+    typeid = np.array([0] * 80 + [1] * 20)
+    omega = atomic_volumes(typeid, np.array([1.0, 2 / 3]), 250.0, 3)
+    assert omega.sum() == pytest.approx(250.0)
+    assert omega[0] / omega[-1] == pytest.approx(1.5**3)
+    virial = np.random.default_rng(0).normal(size=100)
+    sigma = atomic_shear_stress(virial, omega)
+    assert (sigma * omega).sum() / 250.0 == pytest.approx(virial.sum() / 250.0, rel=1e-14)
+    assert extensional_share(np.array([[1.0, 1.0], [-1.0, -2.0], [1.0, -1.0], [0.5, 0.1]])) == 0.75
