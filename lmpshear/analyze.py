@@ -202,13 +202,14 @@ def _clusters(ctx: Context) -> dict:
     jumps = pd.read_csv(ctx.rd.product("cagejumps.csv.gz"))
     jumps["frame"] -= int(window[0])
     t_chi = ctx.product("overlap.json")["t_chi"]
-    kernel = None
+    kernel, coarse = None, a.cluster_blocks
     if a.cluster_sieve == "kernel":
         kernel = ctx.product("structure.json")["first_minimum"]
         if kernel is None:
             raise UserError("the kernel sieve needs the first minimum of g(r), which the structure stage did not find")
+        coarse = int(np.ceil(2 * traj.cell(int(window[0])).lx / kernel))  # field nodes d/2 apart
     return convective_clusters(traj.times[window], [traj.cell(int(k)) for k in window], traj.unwrapped(list(window)),
-                               traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, coarse=a.cluster_blocks,
+                               traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, coarse=coarse,
                                fine=a.cluster_fine, kernel_length=kernel, tolerance=a.threshold_tolerance,
                                stz_diameter=a.stz_diameter, min_stz=a.min_stz, trace_before=a.trace_before,
                                trace_after=a.trace_after, max_windows=a.max_windows)
@@ -221,10 +222,12 @@ def _describe_clusters(r: dict) -> str:
             f"(t_chi = {s['t_chi']:.3g})")
 
 
-def _needs_stress_and_shear(ctx: Context) -> str | None:
+def _needs_jumps_stress_and_shear(ctx: Context) -> str | None:
     if ctx.info.imported:
         return "no per-particle stress (an imported trajectory)"
-    return None if ctx.info.rate > 0 else "no shear (rate 0)"
+    if ctx.info.rate == 0:
+        return "no shear (rate 0)"
+    return _needs_cage_size(ctx)
 
 
 def _needs_thermo_and_shear(ctx: Context) -> str | None:
@@ -255,7 +258,7 @@ STAGES = {s.name: s for s in (
                     f"particles -> {r['table']}", _needs_cage_size),
     Stage("clusters", "clusters.json", ("traj.gsd", "cagejumps.json", "overlap.json", "structure.json"),
           ("cluster_sieve", "cluster_blocks", "cluster_fine", "threshold_tolerance", "stz_diameter", "min_stz",
-           "trace_before", "trace_after", "max_windows"), _clusters, _describe_clusters, _needs_stress_and_shear),
+           "trace_before", "trace_after", "max_windows"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear),
 )}
 
 

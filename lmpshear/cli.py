@@ -39,7 +39,6 @@ def run(rundir: Path = typer.Argument(..., help="A prepared run directory.")):
     """Run (or resume) a prepared directory: LAMMPS in-process (works under `mpiexec -n K`) or, for
     engine "bd", lmpshear's Brownian dynamics (threads: NUMBA_NUM_THREADS)."""
     from lmpshear import mpi
-    from lmpshear.progress import reporter
     from lmpshear.rundir import RunDir
 
     rd = RunDir(rundir)
@@ -47,17 +46,24 @@ def run(rundir: Path = typer.Argument(..., help="A prepared run directory.")):
     if rd.status().get("state") == "complete":
         _echo(f"{rd.path}: already complete ({rd.status().get('frames')} frames); nothing to do")
         return
-    if rd.spec().engine == "bd":
-        from lmpshear.engines.bd_runner import BrownianRunner
-
-        summary = BrownianRunner(rd, reporter()).run()
-    else:
-        from lmpshear.engines.lammps import LammpsRunner
-
-        summary = LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
+    summary = _run(rd)
     if mpi.world_rank() == 0:
         _echo(f"{rd.path}: complete, {summary['frames']} frames; {summary['matom_steps_per_second']:.3g} "
               f"Matom-step/s over {summary['wall_seconds']:.1f} s")
+
+
+def _run(rd) -> dict:
+    """Run a prepared directory with the engine its spec names."""
+    from lmpshear import mpi
+    from lmpshear.progress import reporter
+
+    if rd.spec().engine == "bd":
+        from lmpshear.engines.bd_runner import BrownianRunner
+
+        return BrownianRunner(rd, reporter()).run()
+    from lmpshear.engines.lammps import LammpsRunner
+
+    return LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
 
 
 @app.command()
@@ -84,6 +90,10 @@ def analyze(
         from lmpshear.plots import dynamics
 
         _echo(f"figure: {dynamics(rundir, Path(rundir) / 'dynamics.png')}")
+    if figures and "clusters" in results:
+        from lmpshear.plots import clusters
+
+        _echo(f"figure: {clusters(rundir, Path(rundir) / 'clusters.png')}")
 
 
 @app.command("import")
@@ -130,10 +140,8 @@ def demo(
     """Shear a small Kob–Andersen liquid end to end: prepare, run, analyze, plot."""
     from lmpshear import mpi
     from lmpshear.analyze import analyze as _analyze
-    from lmpshear.engines.lammps import LammpsRunner
-    from lmpshear.plots import dynamics, run_overview
+    from lmpshear.plots import clusters, dynamics, run_overview
     from lmpshear.prepare import prepare as _prepare
-    from lmpshear.progress import reporter
     from lmpshear.rundir import RunDir
 
     out.mkdir(parents=True, exist_ok=True)
@@ -143,18 +151,19 @@ def demo(
     spec = rd.spec()
     _echo(f"demo: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
           f"strain {spec.total_strain:g} in {rd.path}")
-    LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
+    _run(rd)
     if mpi.world_rank() != 0:
         return
     results = _analyze(rd.path, echo=_echo)
     eta = results["viscosity"]
     png = run_overview(rd.path, out / "demo.png", eta)
     dyn = dynamics(rd.path, out / "dynamics.png")
+    clusters(rd.path, out / "clusters.png")
     summary = out / "summary.txt"
     summary.write_text(f"{spec.system.name}: N = {spec.system.n_particles}, T = {spec.system.temperature:g}, "
                        f"rate = {spec.rate.rate:g}\n{eta['summary']}\n"
                        + "".join(f"{k}: {v}\n" for k, v in _demo_lines(results).items())
-                       + f"run directory: {rd.path}\nfigures: {png}, {dyn}\n")
+                       + f"run directory: {rd.path}\nfigures: {png}, {dyn}, {out / 'clusters.png'}\n")
     _echo(f"demo: {eta['summary']}\ndemo: wrote {summary}, {png} and {dyn}")
 
 
@@ -166,6 +175,10 @@ def _demo_lines(results: dict) -> dict:
         lines["cage size l_c^2"] = f"{results['msd']['cage_size']:.4g}"
     if "cagejumps" in results:
         lines["cage jumps"] = str(results["cagejumps"]["jumps"])
+    if "clusters" in results:
+        c = results["clusters"]["summary"]
+        lines["convective clusters"] = (f"{c['clusters']} ({c['yielded']} yielded), P_c = {c['P_c_mean']:.3g}, "
+                                        f"eta_c = {c['eta_c']:.4g}, xi_c = {c['xi_c']:.3g}, t_y = {c['t_y']:.3g}")
     return lines
 
 

@@ -185,13 +185,13 @@ class Analysis:
     # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
     cluster_sieve: str = "blocks"  # coarse field: "blocks" (jump counts, the paper's BD) or "kernel" (e^{-r/d}, MD)
     cluster_blocks: int = 10  # coarse blocks per edge (the paper: 10, or 20 at the highest BD rate)
-    cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 30 in 3D, 80 in 2D
+    cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 0.9 d0 apart in 3D, 2 d0 in 2D
     threshold_tolerance: float = 0.1  # C of the background iteration
     stz_diameter: float = 3.0  # size of a cage-jump spot (V_stz); clusters below min_stz V_stz are dropped
     min_stz: float = 2.0  # C'
     trace_before: float = 2.0  # traceback from t_ref - trace_before t_chi ...
     trace_after: float = 0.5  # ... to t_ref + trace_after t_chi
-    max_windows: int = 8  # windows of length t_chi (from the start of the steady window)
+    max_windows: int = 25  # windows of length t_chi (from the start of the steady window)
 
     def overlap_radius(self, dimension: int) -> float:
         return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)

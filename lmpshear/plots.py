@@ -101,3 +101,54 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def clusters(rundir: str | Path, out: str | Path) -> Path | None:
+    """The convective cluster with the largest yield stress (σ_c and γ_c with t0..t3, n_cj, R: the
+    paper's Fig. 2a–d) and the share P_c(t) of particles in live clusters (Fig. 3a)."""
+    import json
+
+    import numpy as np
+
+    rd = RunDir(rundir)
+    path = rd.product("clusters.json")
+    if not path.exists():
+        return None
+    r = json.loads(path.read_text())["result"]
+    yielded = [k for k, row in enumerate(r["clusters"]) if "t2" in row]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
+    if yielded:
+        k = max(yielded, key=lambda i: r["clusters"][i]["stress_at_yield"])
+        row, ser = r["clusters"][k], r["series"][k]
+        t = np.array(ser["t"])
+        ax = axes[0, 0]
+        ax.plot(t, ser["sigma"], "C3", lw=1, label=r"$\sigma_c$ (eq. 4)")
+        ax2 = ax.twinx()
+        ax2.plot(t, ser["strain"], "C0", lw=1, label=r"$\gamma_c$ from $t_0$ (eq. 5–7)")
+        ax2.set_ylabel(r"$\gamma_c$")
+        for name in ("t0", "t1", "t2", "t3"):
+            for a in (axes[0, 0], axes[0, 1], axes[1, 0]):
+                a.axvline(row[name], color="0.5", ls="--", lw=0.7)
+        ax.set_ylabel(r"$\sigma_c$")
+        ax.set_title(f"cluster {row['region']} of window {row['window']}: "
+                     rf"$\xi_c$ = {row['xi']:.2g}, $\sigma_{{c,y}}$ = {row['stress_at_yield']:.3g}", fontsize=9)
+        ax.legend(loc="upper left", fontsize=8)
+        ax2.legend(loc="lower right", fontsize=8)
+        axes[0, 1].bar(t, ser["n_cj"], width=np.diff(t).mean() if len(t) > 1 else 1.0, color="C2")
+        axes[0, 1].set_ylabel(r"$n_{cj}$")
+        axes[1, 0].plot(t, ser["exchange"], "C4")
+        axes[1, 0].set_ylabel(r"$R = 1 - N_{res}(t)/N_{res}(t_0)$")
+        for a in (axes[0, 0], axes[0, 1], axes[1, 0]):
+            a.set_xlabel("t")
+    s = r["summary"]
+    axes[1, 1].plot(r["P_c"]["t"], r["P_c"]["P_c"], "C0", lw=1)
+    axes[1, 1].axhline(s["P_c_mean"], color="k", ls="--", lw=0.8, label=rf"$\bar P_c$ = {s['P_c_mean']:.2f}")
+    axes[1, 1].set_xlabel("t")
+    axes[1, 1].set_ylabel(r"$P_c(t)$")
+    axes[1, 1].legend(fontsize=8)
+    fig.suptitle(f"{rd.path.name}: {s['clusters']} convective clusters, eta_c = {s['eta_c']:.3g}, "
+                 f"t_y = {s['t_y']:.3g}, t_chi = {s['t_chi']:.3g}")
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -29,7 +29,7 @@ def result(rundir, name):
 
 def test_stages_products_and_skipping(run_copy):
     proc = cli("analyze", run_copy, "--cage-size", 0.04, check=True)
-    for stage in ("viscosity", "structure", "msd", "overlap", "cagejumps"):
+    for stage in ("viscosity", "structure", "msd", "overlap", "cagejumps", "clusters"):
         assert f"{stage}: computing" in proc.stdout
     assert (run_copy / "dynamics.png").stat().st_size > 10_000
 
@@ -55,10 +55,16 @@ def test_stages_products_and_skipping(run_copy):
     assert np.all(np.hypot(np.hypot(jumps.dx, jumps.dy), jumps.dz) > 0)
 
     again = cli("analyze", run_copy, "--cage-size", 0.04, "--no-figures", check=True)
-    assert again.stdout.count("up to date") == 5 and "computing" not in again.stdout
+    assert again.stdout.count("up to date") == 6 and "computing" not in again.stdout
+
+    clusters = result(run_copy, "clusters.json")
+    assert clusters["summary"]["t_chi"] == ovl["t_chi"] and clusters["summary"]["windows"] >= 1
+    assert len(clusters["clusters"]) == clusters["summary"]["clusters"]
 
     changed = cli("analyze", run_copy, "--cage-size", 0.04, "--overlap-a", 0.3, "--no-figures", check=True)
-    assert "overlap: computing" in changed.stdout and changed.stdout.count("up to date") == 4
+    # clusters read t_chi from overlap.json, so they follow it
+    assert "overlap: computing" in changed.stdout and "clusters: computing" in changed.stdout
+    assert changed.stdout.count("up to date") == 4
     assert result(run_copy, "overlap.json")["a"] == 0.3
 
     forced = cli("analyze", run_copy, "--only", "cagejumps", "--force", "--cage-size", 0.04, "--no-figures",

@@ -141,12 +141,14 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                         jumps, rate: float, t_chi: float, *, coarse: int = 10,
                         fine: int | None = None, kernel_length: float | None = None, tolerance: float = 0.1,
                         stz_diameter: float = 3.0, min_stz: float = 2.0, trace_before: float = 2.0,
-                        trace_after: float = 0.5, max_windows: int = 8, smoothing: int = 5) -> dict:
+                        trace_after: float = 0.5, max_windows: int = 25, smoothing: int = 5) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
     σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4): windows of length t_χ tile it; the
     jumps of each (``jumps``: a DataFrame with time, frame, x, y[, z], dx, dy[, dz]) are carried to its
     end t_ref and demarcated with one ρ_th, the mean of every window's own threshold (the paper's
     average over t_ini); each region is traced over [t_ref − trace_before t_χ, t_ref + trace_after t_χ].
+    P_c(t) counts the particles inside clusters alive at t (t0 ≤ t ≤ t3), over the times every window
+    that can contribute was analysed: [first start + trace_before t_χ, last window's end].
     Returns the cluster table (list of dicts), per-cluster series and the system summary."""
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
@@ -219,4 +221,5 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                "xi_c": float(np.mean([r["xi"] for r in table])) if table else float("nan"),
                "t_y": float(np.mean([r["t2"] - r["t0"] for r in yielded])) if yielded else float("nan"),
                "t_chi": t_chi}
-    return {"summary": summary, "clusters": table, "series": series, "P_c": {"t": times.tolist(), "P_c": p_c.tolist()}}
+    return {"summary": summary, "clusters": table, "series": series,
+            "P_c": {"t": times[span].tolist(), "P_c": p_c[span].tolist()}}

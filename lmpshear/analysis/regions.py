@@ -17,8 +17,10 @@ joins the neighbouring basin it shares most faces with (noise maxima inside one 
 it up); clusters still below C'·V_stz are dropped (C' = 2; V_stz the volume of a cage-jump spot of diameter ``stz_diameter``, 3 d_0 from the
 paper's Fig. 2f).
 
-Undersize sieve. A fine grid of spacing L/30 (3D) or L/80 (2D) over each coarse cluster: a node is
-kept when the jump density within √2 d'/2 of it is at least ρ_th (per volume). The kept nodes are
+Undersize sieve. A fine grid of spacing d' over each coarse cluster: a node is kept when the jump
+density within √2 d'/2 of it is at least ρ_th (per volume). The paper takes d' = L/30 (3D) or L/80
+(2D), "close to d_0" at its sizes (0.9 d_0 and 2 d_0); the default keeps those spacings at any box
+size (L/30 of a small box would leave the spheres almost empty), ``fine`` sets nodes per edge. The kept nodes are
 the cluster; V_c = nodes × node volume, ξ_c = (3V_c/4π)^{1/3} (3D) or (V_c/π)^{1/2} (2D).
 """
 
@@ -219,7 +221,7 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None
     ``threshold``: ρ_th in jumps per coarse block (None: :func:`background_threshold` of this field).
     Returns the regions and a dict of the intermediate fields (rho, threshold, coarse labels)."""
     dim = cell.dimension
-    fine = fine or (30 if dim == 3 else 80)
+    fine = fine or max(4, round(cell.lx / (0.9 if dim == 3 else 2.0)))
     s = fractional_in(cell, events)
     rho = kernel_density(s, cell, coarse, kernel_length) if kernel_length else block_counts(s, dim, coarse)
     rho_th = background_threshold(rho, tolerance) if threshold is None else float(threshold)
