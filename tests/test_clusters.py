@@ -110,21 +110,26 @@ def test_falk_langer_recovers_an_affine_shear_across_the_boundary():
     cell = Cell((0.0, 0.0, 0.0), L, L, L, 2.0, 3)
     core = rng.normal(size=(80, 3)) * 0.8 + [5.0, 9.5, 5.0]  # straddles y = L (and stays < L/2 across)
     wrapped = cell.wrap(core)[0]
+    assert (wrapped[:, 1] < 2).sum() > 10  # members on both sides of the sliding boundary
     gamma = 0.037
-    moved = core.copy()
-    moved[:, 0] += gamma * core[:, 1] + 0.3  # affine shear plus a drift
-    moved[:, 2] += 0.1
-    unwrapped_after = wrapped + (moved - core)  # each particle's continuous displacement
+
+    def flow(r, strain):  # what a stored unwrapped path does: each particle streams with its own y
+        return r + np.outer(np.ones(len(r)), [0.3, 0.0, 0.1]) * strain / gamma + np.outer(strain * r[:, 1], [1, 0, 0])
+
     members = np.arange(80)
-    assert shear_strain(wrapped, unwrapped_after, members, cell, 3) == pytest.approx(gamma, abs=1e-10)
-    F = affine_fit(core, moved, 3)
-    np.testing.assert_allclose(F, [[1, gamma, 0], [0, 1, 0], [0, 0, 1]], atol=1e-12)
-    # increments over two steps add up to the cumulative strain under an affine flow
-    half = core.copy()
-    half[:, 0] += 0.5 * gamma * core[:, 1]
-    inc = [shear_strain(wrapped, wrapped + (half - core), members, cell, 3),
-           shear_strain(wrapped + (half - core), unwrapped_after, members, cell, 3)]
-    assert sum(inc) == pytest.approx(gamma, abs=1e-10)
+    assert shear_strain(wrapped, flow(wrapped, gamma), members, cell, gamma, 3) == pytest.approx(gamma, abs=1e-10)
+    # without the slide of the upper image the members across the boundary would look sheared apart
+    assert abs(shear_strain(wrapped, flow(wrapped, gamma), members, cell, 0.0, 3) - gamma) > 0.05
+    moved = core.copy()
+    moved[:, 0] += gamma * core[:, 1]
+    np.testing.assert_allclose(affine_fit(core, moved, 3), [[1, gamma, 0], [0, 1, 0], [0, 0, 1]], atol=1e-12)
+    # increments over two steps add up to the cumulative strain under an affine flow; the second
+    # starts in the cell sheared by the first
+    half = flow(wrapped, 0.5 * gamma)
+    sheared = Cell((0.0, 0.0, 0.0), L, L, L, 2.0 + 0.5 * gamma * L, 3)
+    inc = [shear_strain(wrapped, half, members, cell, 0.5 * gamma, 3),
+           shear_strain(half, flow(wrapped, gamma), members, sheared, 0.5 * gamma, 3)]
+    assert inc[0] == pytest.approx(0.5 * gamma, abs=1e-10) and sum(inc) == pytest.approx(gamma, abs=1e-10)
 
 
 def test_yield_time_detector_on_noisy_curves_with_known_breakpoints():

@@ -13,8 +13,9 @@ global virial stress. σ_c(t) = Σ_{i∈F(t)} σ_i Ω_i / V_F (eq. 4, V_F the re
 Strain (eq. 5–7, Falk & Langer). Over the members F, relative to their centroid, the affine map that
 best carries their separations from t − Δt/2 to t + Δt/2: F = X Y⁻¹ and the increment γ_c = F_xy.
 The cumulative strain from t0 applies the same fit between t0 and t over the members at t0.
-Separations are minimum images in the sheared cell, continued along each particle's unwrapped path,
-so a cluster straddling the sliding boundary is handled.
+Separations are minimum images in the sheared cell, continued along each particle's unwrapped path
+and with the sliding of the periodic image they were taken in, so a cluster straddling the sliding
+boundary is handled.
 
 Yield times (:func:`yield_times`): t2 is the maximum of the smoothed σ_c; t0, t1 and t3 are the
 breaks of continuous two-segment linear fits before t2, on [t0, t2] and after t2.
@@ -46,11 +47,22 @@ def cluster_stress(sigma: np.ndarray, omega: np.ndarray, members: np.ndarray, re
     return float((sigma[members] * omega[members]).sum() / region_volume)
 
 
-def separations(unwrapped: np.ndarray, members: np.ndarray, cell: Cell) -> np.ndarray:
-    """Member positions relative to the first member, as minimum images in ``cell`` (M, 3)."""
-    r = np.zeros((len(members), 3))
-    r[:, : unwrapped.shape[1]] = unwrapped[members]
-    return cell.minimum_image(r - r[0])
+def carried_separations(unwrapped_before: np.ndarray, unwrapped_after: np.ndarray, members: np.ndarray,
+                        cell_before: Cell, strain: float) -> tuple[np.ndarray, np.ndarray]:
+    """Member positions relative to the first member at two times, (M, 3) each. At the first time they
+    are minimum images in ``cell_before``; each is carried to the second time by the two particles'
+    unwrapped displacements plus the drift of its periodic image: an image n_y cells up slides by
+    n_y·L_y·Δγ along x (``strain`` Δγ, the applied strain between the two times)."""
+    dim = unwrapped_before.shape[1]
+    raw = np.zeros((len(members), 3))
+    raw[:, :dim] = unwrapped_before[members] - unwrapped_before[members[0]]
+    before = cell_before.minimum_image(raw)
+    n_y = np.rint((before[:, 1] - raw[:, 1]) / cell_before.ly)
+    after = before.copy()
+    after[:, :dim] += (unwrapped_after[members] - unwrapped_before[members]) - (
+        unwrapped_after[members[0]] - unwrapped_before[members[0]])
+    after[:, 0] += n_y * cell_before.ly * strain
+    return before, after
 
 
 def affine_fit(before: np.ndarray, after: np.ndarray, dimension: int) -> np.ndarray:
@@ -63,15 +75,12 @@ def affine_fit(before: np.ndarray, after: np.ndarray, dimension: int) -> np.ndar
 
 
 def shear_strain(unwrapped_before: np.ndarray, unwrapped_after: np.ndarray, members: np.ndarray, cell_before: Cell,
-                 dimension: int) -> float:
-    """γ = F_xy of the best affine map of the members from one time to another; separations at the
-    first time are minimum images, and each particle's unwrapped displacement carries them on."""
+                 strain: float, dimension: int) -> float:
+    """γ = F_xy of the best affine map of the members from one time to another (``strain``: the
+    applied strain in between, which moves the sliding images)."""
     if len(members) <= dimension:
         return float("nan")
-    before = separations(unwrapped_before, members, cell_before)
-    move = np.zeros_like(before)
-    move[:, :dimension] = unwrapped_after[members] - unwrapped_before[members]
-    after = before + move - move[0]
+    before, after = carried_separations(unwrapped_before, unwrapped_after, members, cell_before, strain)
     return float(affine_fit(before, after, dimension)[0, 1])
 
 
@@ -180,7 +189,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         for reg in regions:
             inside = member_labels == reg.label  # (frames, N)
             sigma = np.array([(virial_xy[k][inside[m]]).sum() / reg.volume for m, k in enumerate(frames)])
-            increments = np.array([shear_strain(unwrapped[k], unwrapped[k + 1], np.flatnonzero(inside[m]), cells[k], dim)
+            increments = np.array([shear_strain(unwrapped[k], unwrapped[k + 1], np.flatnonzero(inside[m]), cells[k],
+                                                rate * (times[k + 1] - times[k]), dim)
                                    if k + 1 < n_frames else np.nan for m, k in enumerate(frames)])
             mine = jump_labels == reg.label
             n_cj = np.array([(mine & (sel.frame.to_numpy() == k)).sum() for k in frames])
@@ -192,8 +202,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
             if yt is not None:
                 i0 = yt.indices[0]
                 start_members = np.flatnonzero(inside[i0])
-                cumulative = np.array([shear_strain(unwrapped[frames[i0]], unwrapped[k], start_members,
-                                                    cells[frames[i0]], dim) for k in frames])
+                cumulative = np.array([shear_strain(unwrapped[frames[i0]], unwrapped[k], start_members, cells[frames[i0]],
+                                                    rate * (times[k] - times[frames[i0]]), dim) for k in frames])
                 resident = np.array([inside[m][start_members].sum() for m in range(len(frames))])
                 during = mine & (sel.time.to_numpy() >= yt.t0) & (sel.time.to_numpy() <= yt.t3)
                 row.update({k: v for k, v in asdict(yt).items() if k != "indices"})
