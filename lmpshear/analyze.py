@@ -212,14 +212,16 @@ def _clusters(ctx: Context) -> dict:
                                traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, coarse=coarse,
                                fine=a.cluster_fine, kernel_length=kernel, tolerance=a.threshold_tolerance,
                                stz_diameter=a.stz_diameter, min_stz=a.min_stz, trace_before=a.trace_before,
-                               trace_after=a.trace_after, max_windows=a.max_windows)
+                               trace_after=a.trace_after, max_windows=a.max_windows, contrast=a.contrast)
 
 
 def _describe_clusters(r: dict) -> str:
     s = r["summary"]
+    rise = s["stress_rise"]
     return (f"{s['clusters']} clusters in {s['windows']} windows ({s['yielded']} with a yield): P_c = {s['P_c_mean']:.3g}, "
             f"sigma_c,y = {s['sigma_c_y']:.4g}, eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g} "
-            f"(t_chi = {s['t_chi']:.3g})")
+            f"(t_chi = {s['t_chi']:.3g}); largest stress run-up: clusters {rise['clusters']:.3g}, contrast spheres "
+            f"outside {rise['quiet']:.3g}, straddling {rise['straddling']:.3g}")
 
 
 def _needs_jumps_stress_and_shear(ctx: Context) -> str | None:
@@ -258,7 +260,7 @@ STAGES = {s.name: s for s in (
                     f"particles -> {r['table']}", _needs_cage_size),
     Stage("clusters", "clusters.json", ("traj.gsd", "cagejumps.json", "overlap.json", "structure.json"),
           ("cluster_sieve", "cluster_blocks", "cluster_fine", "threshold_tolerance", "stz_diameter", "min_stz",
-           "trace_before", "trace_after", "max_windows"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear),
+           "trace_before", "trace_after", "max_windows", "contrast"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear),
 )}
 
 

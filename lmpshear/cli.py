@@ -90,10 +90,24 @@ def analyze(
         from lmpshear.plots import dynamics
 
         _echo(f"figure: {dynamics(rundir, Path(rundir) / 'dynamics.png')}")
-    if figures and "clusters" in results:
-        from lmpshear.plots import clusters
+    if figures and "clusters" in results and results["clusters"]["clusters"]:
+        from lmpshear.analysis.figures import run_figures
 
-        _echo(f"figure: {clusters(rundir, Path(rundir) / 'clusters.png')}")
+        _echo(f"figures: {', '.join(str(p) for p in run_figures(rundir))}")
+
+
+@app.command()
+def figures(
+    rundir: Path = typer.Argument(..., help="An analysed run directory (with clusters.json)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for the PNG files (default: RUNDIR)."),
+    cluster: Optional[int] = typer.Option(None, "--cluster", help="Row of the cluster table to draw (default: "
+                                          "the yielded cluster with the most cage jumps)."),
+):
+    """The paper's panels for one run: fig1b (jumps, a cluster, contrast spheres), fig1c (traceback),
+    fig2 (sigma_c, gamma_c, n_cj, P_ext, R; jump accumulation), fig2ij (contrast), fig3a (P_c)."""
+    from lmpshear.analysis.figures import run_figures
+
+    _echo(f"figures: {', '.join(str(p) for p in run_figures(rundir, out, cluster))}")
 
 
 @app.command("import")
@@ -140,7 +154,8 @@ def demo(
     """Shear a small Kob–Andersen liquid end to end: prepare, run, analyze, plot."""
     from lmpshear import mpi
     from lmpshear.analyze import analyze as _analyze
-    from lmpshear.plots import clusters, dynamics, run_overview
+    from lmpshear.analysis.figures import run_figures
+    from lmpshear.plots import dynamics, run_overview
     from lmpshear.prepare import prepare as _prepare
     from lmpshear.rundir import RunDir
 
@@ -158,13 +173,15 @@ def demo(
     eta = results["viscosity"]
     png = run_overview(rd.path, out / "demo.png", eta)
     dyn = dynamics(rd.path, out / "dynamics.png")
-    clusters(rd.path, out / "clusters.png")
+    made = [png, dyn]
+    if results.get("clusters", {}).get("clusters"):
+        made += run_figures(rd.path, out)
     summary = out / "summary.txt"
     summary.write_text(f"{spec.system.name}: N = {spec.system.n_particles}, T = {spec.system.temperature:g}, "
                        f"rate = {spec.rate.rate:g}\n{eta['summary']}\n"
                        + "".join(f"{k}: {v}\n" for k, v in _demo_lines(results).items())
-                       + f"run directory: {rd.path}\nfigures: {png}, {dyn}, {out / 'clusters.png'}\n")
-    _echo(f"demo: {eta['summary']}\ndemo: wrote {summary}, {png} and {dyn}")
+                       + f"run directory: {rd.path}\nfigures: {', '.join(str(p) for p in made)}\n")
+    _echo(f"demo: {eta['summary']}\ndemo: wrote {summary} and {', '.join(str(p) for p in made)}")
 
 
 def _demo_lines(results: dict) -> dict:

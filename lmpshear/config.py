@@ -192,6 +192,7 @@ class Analysis:
     trace_before: float = 2.0  # traceback from t_ref - trace_before t_chi ...
     trace_after: float = 0.5  # ... to t_ref + trace_after t_chi
     max_windows: int = 25  # windows of length t_chi (from the start of the steady window)
+    contrast: int = 1  # contrast spheres per window and kind (outside every cluster; straddling two or more)
 
     def overlap_radius(self, dimension: int) -> float:
         return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)
@@ -687,6 +688,7 @@ def load_analysis(c: _Checker, t: dict) -> Analysis:
         "trace_before": c.get(t, "trace_before", w, "float", required=False, default=d.trace_before, positive=True),
         "trace_after": c.get(t, "trace_after", w, "float", required=False, default=d.trace_after, nonnegative=True),
         "max_windows": c.get(t, "max_windows", w, "int", required=False, default=d.max_windows, positive=True),
+        "contrast": c.get(t, "contrast", w, "int", required=False, default=d.contrast, nonnegative=True),
     }
     if values["crossover_fraction"] is not None and values["crossover_fraction"] >= 1:
         c.error(f"{w}crossover_fraction", "must be below 1")

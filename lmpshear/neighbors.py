@@ -38,10 +38,7 @@ class CellGrid:
         """Bins at least ``cutoff / divisions`` wide; at most ``max_bins`` of them (a short cutoff in a
         big cell would otherwise make far more bins than particles, and the bin set-up would dominate)."""
         h = cell.matrix()
-        volume = abs(np.linalg.det(h))
-        widths = np.array([volume / np.linalg.norm(np.cross(h[1], h[2])),
-                           volume / np.linalg.norm(np.cross(h[2], h[0])),
-                           volume / np.linalg.norm(np.cross(h[0], h[1]))])
+        widths = cell.widths()
         axes = 3 if cell.dimension == 3 else 2
         if cutoff >= 0.5 * widths[:axes].min():
             raise UserError(f"cutoff {cutoff:g} is not below half the cell width {widths[:axes].min():g}: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +34,7 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
     from lmpshear.analyze import analyze
     from lmpshear.plots import flow_curve_figure
 
-    rates, eta, err, names = [], [], [], []
+    rates, eta, err, names, cluster_rows = [], [], [], [], []
     for rd in find_runs(paths):
         if rd.status().get("state") != "complete":
             echo(f"report: skipping {rd.path} (not complete)")
@@ -44,6 +45,10 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
         err.append(v["eta_error"])
         names.append(str(rd.path))
         echo(f"report: {rd.path.name}: rate {v['rate']:g}, eta = {v['eta']:.5g} +/- {v['eta_error']:.2g}")
+        if rd.product("clusters.json").exists():  # from `lmpshear analyze`; not computed here
+            c = json.loads(rd.product("clusters.json").read_text())["result"]["summary"]
+            cluster_rows.append({"rate": v["rate"], "eta": v["eta"], "run": str(rd.path)}
+                                | {k: c[k] for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")})
     if not rates:
         raise UserError("no finished runs to report on")
     fc = flow_curve(rates, eta, err, names, min_rate=min_rate, max_rate=max_rate)
@@ -60,4 +65,10 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
     else:
         echo("report: fewer than 3 rates in the shear-thinning regime; no power-law fit")
     echo(f"report: wrote {out / 'flowcurve.json'}, {out / 'flowcurve.csv'} and {png}")
+    if cluster_rows:
+        from lmpshear.analysis.figures import rate_figure
+
+        pd.DataFrame(cluster_rows).sort_values("rate").to_csv(out / "clusters_vs_rate.csv", index=False)
+        echo(f"report: {len(cluster_rows)} runs with convective clusters: wrote {out / 'clusters_vs_rate.csv'} "
+             f"and {rate_figure(cluster_rows, out / 'clusters_vs_rate.png')} (eta_c vs eta, xi_c, t_y vs t_chi)")
     return fc.as_dict()

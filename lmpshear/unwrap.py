@@ -45,6 +45,12 @@ class Cell:
         """Rows are the lattice vectors a, b, c."""
         return np.array([[self.lx, 0.0, 0.0], [self.xy, self.ly, 0.0], [0.0, 0.0, self.lz]])
 
+    def widths(self) -> np.ndarray:
+        """Distances between opposite faces (3,): the sheared cell is narrower than its edges."""
+        h = self.matrix()
+        volume = abs(np.linalg.det(h))
+        return volume / np.linalg.norm([np.cross(h[1], h[2]), np.cross(h[2], h[0]), np.cross(h[0], h[1])], axis=1)
+
     def minimum_image(self, d: np.ndarray) -> np.ndarray:
         """Reduce displacements ``d`` (n, 3) by lattice vectors to their shortest representative."""
         d = np.array(d, dtype=np.float64, copy=True)

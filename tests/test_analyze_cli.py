@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import cli
+from lmpshear.analysis.convective import smooth
 from lmpshear.store import Trajectory
 
 
@@ -98,3 +99,44 @@ def test_report_flow_curve(run_copy, tmp_path):
     assert (out / "flowcurve.png").is_file() and (out / "flowcurve.csv").is_file()
     proc = cli("report", tmp_path / "nothing-here")
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
+
+
+def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
+    """The tiny run is too small for clusters of 2 V_stz (d = 3); with spots of d = 1 it has some."""
+    config = run_copy / "config.toml"
+    config.write_text(config.read_text().replace("stz_diameter = 3.0", "stz_diameter = 1.0")
+                      .replace("min_stz = 2.0", "min_stz = 1.0"))
+    cli("analyze", run_copy, "--cage-size", 0.04, "--no-figures", check=True)
+    r = result(run_copy, "clusters.json")
+    s, rows, series = r["summary"], r["clusters"], r["series"]
+    assert s["clusters"] == len(rows) == len(series) > 0
+    with Trajectory(run_copy / "traj.gsd") as traj:
+        cell = traj.cell(len(traj) - 1)
+        n = traj.n_particles
+    node_volume = cell.lx * cell.ly * cell.lz / s["grid"] ** 3
+    for row, ser in zip(rows, series):
+        assert row["volume"] == pytest.approx(len(ser["nodes"]) * node_volume)  # V_c = kept nodes × node volume
+        assert row["xi"] == pytest.approx((3 * row["volume"] / (4 * np.pi)) ** (1 / 3))
+        assert row["volume"] >= 1.0 * np.pi / 6 - 1e-9  # C' V_stz
+        assert len(ser["t"]) == len(ser["sigma"]) == len(ser["n_cj"]) == len(ser["p_ext"])
+        if "t2" in row:
+            assert row["t0"] <= row["t1"] <= row["t2"] <= row["t3"]
+            smoothed = smooth(np.array(ser["sigma"]), 5)
+            assert row["stress_at_yield"] == pytest.approx(smoothed.max())  # σ_c,y: the smoothed peak, at t2
+            assert ser["t"][int(np.argmax(smoothed))] == row["t2"]
+            assert ser["exchange"][ser["t"].index(row["t0"])] == 0.0  # R(t0) = 0 by definition
+    assert all(0 <= p <= 1 for p in r["P_c"]["P_c"])
+    if s["yielded"]:
+        assert s["eta_c"] == pytest.approx(s["P_c_mean"] * s["sigma_c_y"] / (2 * 0.06))  # eq. 8
+    assert {c["kind"] for c in r["contrast"]} <= {"quiet", "straddling"}
+    for c, ser in zip(r["contrast"], r["contrast_series"]):
+        assert abs(ser["strain"][0]) < 1e-12 and ser["exchange"][0] == 0.0  # measured from the trace start
+        assert c["volume"] == pytest.approx(len(ser["nodes"]) * node_volume)
+    assert n == 250
+
+    out = run_copy / "paper"
+    proc = cli("figures", run_copy, "-o", out, check=True)
+    for name in ("fig1b", "fig1c", "fig2", "fig3a"):
+        assert (out / f"{name}.png").stat().st_size > 10_000, proc.stdout
+    bad = cli("figures", run_copy, "--cluster", len(rows))
+    assert bad.returncode == 2 and "cluster table has rows" in bad.stderr and "Traceback" not in bad.stderr

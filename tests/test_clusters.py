@@ -154,3 +154,31 @@ def test_atomic_volumes_and_stress_sum():
     sigma = atomic_shear_stress(virial, omega)
     assert (sigma * omega).sum() / 250.0 == pytest.approx(virial.sum() / 250.0, rel=1e-14)
     assert extensional_share(np.array([[1.0, 1.0], [-1.0, -2.0], [1.0, -1.0], [0.5, 0.1]])) == 0.75
+
+
+def test_contrast_spheres_avoid_or_straddle_the_regions():
+    from lmpshear.analysis.regions import Region, contrast_spheres, region_lookup, sphere_offsets
+
+    cell = Cell((0.0, 0.0, 0.0), 12.0, 12.0, 12.0, 4.0, 3)
+    fine = 24
+    # the node offsets of a sphere, against brute force over every node of the sheared lattice
+    offsets = sphere_offsets(cell, fine, 2.0)
+    grid = np.stack(np.meshgrid(*[np.arange(-fine // 2, fine // 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    brute = grid[np.linalg.norm((grid / fine) @ cell.matrix(), axis=1) <= 2.0]
+    assert {tuple(o) for o in offsets} == {tuple(o) for o in brute}
+    assert len(offsets) * (12.0 / fine) ** 3 == pytest.approx(4 / 3 * np.pi * 8, rel=0.1)
+
+    def block(label, corner, size):
+        idx = np.stack(np.meshgrid(*[np.arange(c, c + size) % fine for c in corner], indexing="ij"), -1).reshape(-1, 3)
+        return Region(label, idx, len(idx) * 0.125, 1.0, np.zeros(3), 0)
+
+    regions = [block(1, (2, 2, 2), 4), block(2, (8, 2, 2), 4)]  # two regions 2 nodes (1 length unit) apart
+    quiet, straddling = contrast_spheres(regions, cell, fine, 1.5, 3, np.random.default_rng(0), attempts=5000)
+    assert len(quiet) == 3 and len(straddling) == 3
+    lookup = region_lookup(regions, 3, fine)
+    for sph in quiet:
+        assert not lookup[tuple(sph.nodes.T)].any()
+    for sph in straddling:
+        assert set(np.unique(lookup[tuple(sph.nodes.T)])) >= {1, 2}
+    assert all(len(s.nodes) == len(offsets_r) for s in quiet + straddling
+               for offsets_r in [sphere_offsets(cell, fine, 1.5)])

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lmpshear.analysis.regions import carry_to, demarcate, labels_at, region_lookup
+from lmpshear.analysis.regions import carry_to, contrast_spheres, demarcate, labels_at, region_lookup
 from lmpshear.unwrap import Cell
 
 
@@ -146,19 +146,57 @@ def extensional_share(vectors: np.ndarray) -> float:
     return float((vectors[:, 0] * vectors[:, 1] > 0).mean())
 
 
+def largest_rise(values: np.ndarray) -> float:
+    """The largest increase of a curve from a point to a later one (its biggest run-up)."""
+    v = np.asarray(values, dtype=np.float64)
+    return float((v - np.minimum.accumulate(v)).max()) if len(v) else float("nan")
+
+
+def _trace(inside: np.ndarray, frames: np.ndarray, times: np.ndarray, unwrapped: np.ndarray, virial_xy: np.ndarray,
+           cells: list[Cell], rate: float, volume: float, dim: int, smoothing: int) -> dict:
+    """σ_c(t) (eq. 4), the strain increments over each Δt (eq. 5–7) and the cumulative strain of the
+    members at the first traced frame, for a region whose members at each traced frame are ``inside``."""
+    n_frames = len(unwrapped)
+    sigma = np.array([virial_xy[k][inside[m]].sum() / volume for m, k in enumerate(frames)])
+    increments = np.array([shear_strain(unwrapped[k], unwrapped[k + 1], np.flatnonzero(inside[m]), cells[k],
+                                        rate * (times[k + 1] - times[k]), dim)
+                           if k + 1 < n_frames else np.nan for m, k in enumerate(frames)])
+    return {"t": times[frames], "sigma": sigma, "strain_increment": increments,
+            "rise": largest_rise(smooth(sigma, smoothing | 1))}
+
+
+def _cumulative(inside: np.ndarray, frames: np.ndarray, start: int, times: np.ndarray, unwrapped: np.ndarray,
+                cells: list[Cell], rate: float, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Strain from traced frame ``start`` over the members then, and R(t) = 1 − N_res(t)/N_res(t_start)."""
+    members = np.flatnonzero(inside[start])
+    k0 = frames[start]
+    strain = np.array([shear_strain(unwrapped[k0], unwrapped[k], members, cells[k0], rate * (times[k] - times[k0]), dim)
+                       for k in frames])
+    resident = inside[:, members].sum(axis=1)
+    return strain, 1.0 - resident / max(len(members), 1)
+
+
+def _flat(region, fine: int) -> list[int]:
+    """A region's fine-grid nodes as flat indices (for the figures, which draw its boundary)."""
+    return np.ravel_multi_index(tuple(region.nodes.T), (fine,) * region.nodes.shape[1]).tolist()
+
+
 def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndarray, virial_xy: np.ndarray,
                         jumps, rate: float, t_chi: float, *, coarse: int = 10,
                         fine: int | None = None, kernel_length: float | None = None, tolerance: float = 0.1,
                         stz_diameter: float = 3.0, min_stz: float = 2.0, trace_before: float = 2.0,
-                        trace_after: float = 0.5, max_windows: int = 25, smoothing: int = 5) -> dict:
+                        trace_after: float = 0.5, max_windows: int = 25, contrast: int = 1, seed: int = 0,
+                        smoothing: int = 5) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
     σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4): windows of length t_χ tile it; the
     jumps of each (``jumps``: a DataFrame with time, frame, x, y[, z], dx, dy[, dz]) are carried to its
     end t_ref and demarcated with one ρ_th, the mean of every window's own threshold (the paper's
     average over t_ini); each region is traced over [t_ref − trace_before t_χ, t_ref + trace_after t_χ].
+    Per window, ``contrast`` spheres of the window's mean cluster radius that touch no cluster and as
+    many that hold parts of two or more are traced the same way (drawn with ``seed``).
     P_c(t) counts the particles inside clusters alive at t (t0 ≤ t ≤ t3), over the times every window
     that can contribute was analysed: [first start + trace_before t_χ, last window's end].
-    Returns the cluster table (list of dicts), per-cluster series and the system summary."""
+    Returns the cluster table (list of dicts), per-cluster series, contrast regions and the summary."""
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
     starts = np.arange(times[0], times[-1] - t_chi + 1e-12, t_chi)[:max_windows]
@@ -168,55 +206,82 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         k_ref = int(np.argmin(np.abs(times - t_ref)))
         sel = jumps[(jumps.time >= t_start) & (jumps.time < t_ref)]
         events = carry_to(sel[axes].to_numpy(), sel.time.to_numpy(), rate, times[k_ref], cells[k_ref])
-        windows.append((times[k_ref], k_ref, sel, events))
+        windows.append((times[k_ref], k_ref, events))
     thresholds = [demarcate(ev, cells[k], coarse, fine, None, tolerance, kernel_length, stz_diameter, min_stz)[1]
-                  ["threshold"] for _, k, _, ev in windows if len(ev)]
+                  ["threshold"] for _, k, ev in windows if len(ev)]
     rho_th = float(np.mean(thresholds)) if thresholds else float("nan")
-    table, series, alive = [], [], []
+    table, series, alive, contrasts, contrast_series = [], [], [], [], []
     n_frames, n = unwrapped.shape[:2]
-    for w, (t_ref, k_ref, sel, events) in enumerate(windows):
+    rng = np.random.default_rng(seed)
+    grid = None  # fine-grid nodes per edge (the same in every window: shear keeps the edges)
+    for w, (t_ref, k_ref, events) in enumerate(windows):
         if not len(events):
             continue
         regions, fields = demarcate(events, cells[k_ref], coarse, fine, rho_th, tolerance, kernel_length,
                                     stz_diameter, min_stz)
-        lookup = region_lookup(regions, dim, fields["fine"])
+        grid = int(fields["fine"])
+        lookup = region_lookup(regions, dim, grid)
         lo = int(np.searchsorted(times, t_ref - trace_before * t_chi - 1e-12))
         hi = int(np.searchsorted(times, t_ref + trace_after * t_chi + 1e-12))
         frames = np.arange(lo, min(hi, n_frames))
-        member_labels = np.array([labels_at(unwrapped[k], times[k], rate, t_ref, cells[k_ref], lookup) for k in frames])
-        jump_labels = labels_at(sel[axes].to_numpy(), sel.time.to_numpy(), rate, t_ref, cells[k_ref], lookup)
-        jump_vectors = sel[["d" + a for a in axes]].to_numpy()
+
+        def member_labels(table_of_labels):
+            return np.array([labels_at(unwrapped[k], times[k], rate, t_ref, cells[k_ref], table_of_labels)
+                             for k in frames])
+
+        labels = member_labels(lookup)
+        # every jump of the traced span, carried to t_ref like the members (not only the window's)
+        span_jumps = jumps[(jumps.time >= times[frames[0]]) & (jumps.time <= times[frames[-1]])]
+        jump_times = span_jumps.time.to_numpy()
+        jump_labels = labels_at(span_jumps[axes].to_numpy(), jump_times, rate, t_ref, cells[k_ref], lookup)
+        jump_vectors = span_jumps[["d" + a for a in axes]].to_numpy()
+        jump_frames = span_jumps.frame.to_numpy()
         for reg in regions:
-            inside = member_labels == reg.label  # (frames, N)
-            sigma = np.array([(virial_xy[k][inside[m]]).sum() / reg.volume for m, k in enumerate(frames)])
-            increments = np.array([shear_strain(unwrapped[k], unwrapped[k + 1], np.flatnonzero(inside[m]), cells[k],
-                                                rate * (times[k + 1] - times[k]), dim)
-                                   if k + 1 < n_frames else np.nan for m, k in enumerate(frames)])
+            inside = labels == reg.label  # (frames, N)
+            traced = _trace(inside, frames, times, unwrapped, virial_xy, cells, rate, reg.volume, dim, smoothing)
             mine = jump_labels == reg.label
-            n_cj = np.array([(mine & (sel.frame.to_numpy() == k)).sum() for k in frames])
-            yt = yield_times(times[frames], sigma, smoothing)
+            yt = yield_times(traced["t"], traced["sigma"], smoothing)
             row = {"window": w, "region": reg.label, "t_ref": float(t_ref), "volume": reg.volume, "xi": reg.radius,
-                   "centre": reg.centre[:dim].tolist(), "jumps": int(mine.sum())}
-            entry = {"t": times[frames].tolist(), "sigma": sigma.tolist(), "strain_increment": increments.tolist(),
-                     "n_cj": n_cj.tolist()}
+                   "centre": reg.centre[:dim].tolist(), "jumps": int((mine & (jump_times < t_ref)
+                                                                         & (jump_times >= t_ref - t_chi)).sum()),
+                   "stress_rise": traced["rise"]}
+            entry = {"t": traced["t"].tolist(), "sigma": traced["sigma"].tolist(),
+                     "strain_increment": traced["strain_increment"].tolist(),
+                     "n_cj": [int((mine & (jump_frames == k)).sum()) for k in frames],
+                     "p_ext": [extensional_share(jump_vectors[mine & (jump_frames == k)]) for k in frames],
+                     "nodes": _flat(reg, grid)}
             if yt is not None:
-                i0 = yt.indices[0]
-                start_members = np.flatnonzero(inside[i0])
-                cumulative = np.array([shear_strain(unwrapped[frames[i0]], unwrapped[k], start_members, cells[frames[i0]],
-                                                    rate * (times[k] - times[frames[i0]]), dim) for k in frames])
-                resident = np.array([inside[m][start_members].sum() for m in range(len(frames))])
-                during = mine & (sel.time.to_numpy() >= yt.t0) & (sel.time.to_numpy() <= yt.t3)
+                strain, exchange = _cumulative(inside, frames, yt.indices[0], times, unwrapped, cells, rate, dim)
+                during = mine & (jump_times >= yt.t0) & (jump_times <= yt.t3)
                 row.update({k: v for k, v in asdict(yt).items() if k != "indices"})
-                row.update(strain_at_yield=float(cumulative[yt.indices[2]]), members_t0=int(len(start_members)),
+                row.update(strain_at_yield=float(strain[yt.indices[2]]), members_t0=int(inside[yt.indices[0]].sum()),
                            p_ext=extensional_share(jump_vectors[during]))
-                entry.update(strain=cumulative.tolist(),
-                             exchange=(1.0 - resident / max(len(start_members), 1)).tolist())
-                alive.append((yt.t0, yt.t3, w, reg.label, frames, inside))
+                entry.update(strain=strain.tolist(), exchange=exchange.tolist())
+                alive.append((yt.t0, yt.t3, frames, inside))
             table.append(row)
             series.append(entry)
+        if contrast and regions:
+            radius = float(np.mean([r.radius for r in regions]))
+            quiet, straddling = contrast_spheres(regions, cells[k_ref], grid, radius, contrast, rng)
+            for kind, spheres in (("quiet", quiet), ("straddling", straddling)):
+                if not spheres:
+                    continue
+                labels = member_labels(region_lookup(spheres, dim, grid))
+                for sph in spheres:
+                    inside = labels == sph.label
+                    traced = _trace(inside, frames, times, unwrapped, virial_xy, cells, rate, sph.volume, dim,
+                                    smoothing)
+                    strain, exchange = _cumulative(inside, frames, 0, times, unwrapped, cells, rate, dim)
+                    yt = yield_times(traced["t"], traced["sigma"], smoothing)
+                    contrasts.append({"window": w, "kind": kind, "t_ref": float(t_ref), "volume": sph.volume,
+                                      "radius": radius, "centre": sph.centre[:dim].tolist(),
+                                      "stress_rise": traced["rise"], "yield_detected": yt is not None})
+                    contrast_series.append({"t": traced["t"].tolist(), "sigma": traced["sigma"].tolist(),
+                                            "strain": strain.tolist(), "exchange": exchange.tolist(),
+                                            "nodes": _flat(sph, grid)})
     # system level: the share of particles inside a cluster alive at t
     covered = np.zeros((n_frames, n), dtype=bool)
-    for t0, t3, _w, _label, frames, inside in alive:
+    for t0, t3, frames, inside in alive:
         for m, k in enumerate(frames):
             if t0 <= times[k] <= t3:
                 covered[k] |= inside[m]
@@ -225,11 +290,19 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     yielded = [r for r in table if "stress_at_yield" in r]
     sigma_y = float(np.mean([r["stress_at_yield"] for r in yielded])) if yielded else float("nan")
     p_bar = float(p_c[span].mean()) if span.any() else float("nan")
+
+    def mean_rise(rows):
+        return float(np.mean([r["stress_rise"] for r in rows])) if rows else float("nan")
+
     summary = {"threshold": rho_th, "windows": len(windows), "clusters": len(table), "yielded": len(yielded),
                "P_c_mean": p_bar, "sigma_c_y": sigma_y,
                "eta_c": p_bar * sigma_y / (2 * rate) if rate > 0 else float("nan"),
                "xi_c": float(np.mean([r["xi"] for r in table])) if table else float("nan"),
                "t_y": float(np.mean([r["t2"] - r["t0"] for r in yielded])) if yielded else float("nan"),
-               "t_chi": t_chi}
+               "t_chi": t_chi, "grid": grid,
+               "stress_rise": {"clusters": mean_rise(table),
+                               **{kind: mean_rise([c for c in contrasts if c["kind"] == kind])
+                                  for kind in ("quiet", "straddling")}}}
     return {"summary": summary, "clusters": table, "series": series,
+            "contrast": contrasts, "contrast_series": contrast_series,
             "P_c": {"t": times[span].tolist(), "P_c": p_c[span].tolist()}}

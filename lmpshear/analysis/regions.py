@@ -284,6 +284,45 @@ def _periodic_centre(frac: np.ndarray, h: np.ndarray, lo: np.ndarray) -> np.ndar
     return lo + mean @ h
 
 
+def sphere_offsets(cell: Cell, fine: int, radius: float) -> np.ndarray:
+    """Fine-grid index offsets (m, D) of the nodes within ``radius`` of a node, in the sheared cell."""
+    dim = cell.dimension
+    h = cell.matrix()[:dim, :dim]
+    widths = cell.widths()[:dim]
+    reach = np.ceil(radius * fine / widths).astype(int) + 1
+    grids = np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij")
+    offsets = np.stack([g.ravel() for g in grids], axis=1)
+    cart = (offsets / fine) @ h
+    return offsets[np.linalg.norm(cart, axis=1) <= radius]
+
+
+def contrast_spheres(regions: list[Region], cell: Cell, fine: int, radius: float, count: int,
+                     rng: np.random.Generator, attempts: int = 400) -> tuple[list[Region], list[Region]]:
+    """The paper's contrast regions (Fig. 1b, 2i–j) at t_ref: up to ``count`` spheres of ``radius`` that
+    touch no dynamic region ("quiet"), and up to ``count`` that hold parts of two or more
+    ("straddling"), centred on fine-grid nodes drawn at random; as Regions on the same fine grid."""
+    dim = cell.dimension
+    lookup = region_lookup(regions, dim, fine)
+    offsets = sphere_offsets(cell, fine, radius)
+    node_volume = cell.lx * cell.ly * (cell.lz if dim == 3 else 1.0) / fine**dim
+    lo, h = np.asarray(cell.lo, dtype=np.float64), cell.matrix()
+    quiet, straddling = [], []
+    for _ in range(attempts):
+        if len(quiet) >= count and len(straddling) >= count:
+            break
+        centre = rng.integers(0, fine, size=dim)
+        nodes = (centre + offsets) % fine
+        found = np.unique(lookup[tuple(nodes.T)])
+        kind = quiet if found.max() == 0 else straddling if (found > 0).sum() >= 2 else None
+        if kind is None or len(kind) >= count:
+            continue
+        frac = np.zeros(3)
+        frac[:dim] = centre / fine
+        volume = len(nodes) * node_volume
+        kind.append(Region(len(kind) + 1, np.unique(nodes, axis=0), volume, radius, lo + frac @ h, 0))
+    return quiet, straddling
+
+
 def region_lookup(regions: list[Region], dimension: int, fine: int) -> np.ndarray:
     """A fine grid holding each node's region label (0: none), for O(1) membership tests."""
     grid = np.zeros(grid_shape(dimension, fine), dtype=np.int32)

@@ -1,0 +1,316 @@
+"""Recipes for the paper's panels, from a run directory's products (``lmpshear figures RUNDIR``).
+
+Per run (the same recipes serve the BD figures and the MD ones, Figs. 5b/d and 6):
+
+- ``fig1b.png``: cage jumps of one window (carried to its end t_ref) in the shear plane, the chosen
+  cluster's boundary, and the contrast spheres of that window (dashed: outside every cluster; dotted:
+  straddling clusters). In 3D only a slab |z − z_c| < ξ_c about the cluster's centre is drawn.
+- ``fig1c.png``: the boundary carried by the affine flow (convective transport and traceback) to the
+  trace start, t0, t1, t2, t3 and the trace end, in the lab frame.
+- ``fig2.png``: (a) σ_c and γ_c, (b) n_cj, (c) P_ext, (d) R of the chosen cluster with t0..t3;
+  (e–h) its cage jumps accumulated from t0 to t' = (t0 + t1)/2, t1, t2 and t3, drawn where the flow
+  carries them at t_ref, inside the boundary.
+- ``fig2ij.png``: σ and γ of the two contrast spheres (i: outside, j: straddling).
+- ``fig3a.png``: P_c(t) and its mean.
+
+Across runs (``lmpshear report``), :func:`rate_figure` draws Fig. 3b–d (7 for MD): η_c and η, ξ_c, and
+t_y with t_χ against the rate, with power-law fits.
+
+The chosen cluster is ``--cluster K`` (a row of the cluster table) or, by default, the yielded cluster
+with the most cage jumps in its window (the most prominent dynamic region).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lmpshear.analysis.regions import carry_to, fractional_in  # noqa: E402
+from lmpshear.errors import UserError  # noqa: E402
+from lmpshear.rundir import RunDir  # noqa: E402
+from lmpshear.unwrap import Cell  # noqa: E402
+
+STAGE_COLOURS = {"trace start": "0.6", "t0": "C0", "t1": "C2", "t2": "C3", "t3": "C1", "trace end": "0.3"}
+
+
+def choose_cluster(result: dict, cluster: int | None) -> int:
+    rows = result["clusters"]
+    if not rows:
+        raise UserError("the run has no convective clusters to draw (clusters.json lists none)")
+    if cluster is not None:
+        if not 0 <= cluster < len(rows):
+            raise UserError(f"--cluster {cluster}: the cluster table has rows 0..{len(rows) - 1}")
+        return cluster
+    yielded = [k for k, row in enumerate(rows) if "t2" in row] or list(range(len(rows)))
+    return max(yielded, key=lambda k: rows[k]["jumps"])
+
+
+def _node_mask(nodes: list[int], grid: int, dim: int, slab: tuple[float, float] | None) -> np.ndarray:
+    """(grid, grid) projection on the shear plane of a region's fine nodes (those in ``slab`` of s_z)."""
+    idx = np.array(np.unravel_index(np.asarray(nodes, dtype=np.int64), (grid,) * dim)).T
+    if dim == 3 and slab is not None:
+        sz = idx[:, 2] / grid
+        idx = idx[_in_slab(sz, slab)]
+    mask = np.zeros((grid, grid))
+    mask[idx[:, 0], idx[:, 1]] = 1.0
+    return mask
+
+
+def _in_slab(sz: np.ndarray, slab: tuple[float, float]) -> np.ndarray:
+    centre, half = slab
+    d = (sz - centre + 0.5) % 1.0 - 0.5
+    return np.abs(d) <= half
+
+
+def _outline(ax, mask: np.ndarray, cell: Cell, rate: float, t_ref: float, t: float, **style) -> None:
+    """The boundary of a projected region at t_ref, carried by the flow to time t (the shear about
+    the bottom of ``cell``)."""
+    grid = mask.shape[0]
+    sx, sy = np.meshgrid(np.arange(grid + 1) / grid, np.arange(grid + 1) / grid, indexing="ij")
+    padded = np.pad(mask, ((0, 1), (0, 1)), mode="wrap")  # node grid closed periodically for contouring
+    x = cell.lo[0] + sx * cell.lx + sy * cell.xy
+    y = cell.lo[1] + sy * cell.ly
+    x = x - rate * (t_ref - t) * (y - cell.lo[1])
+    if padded.max() > 0:
+        ax.contour(x, y, padded, levels=[0.5], **style)
+
+
+def _cell_edges(ax, cell: Cell, **style) -> None:
+    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], dtype=float)
+    x = cell.lo[0] + corners[:, 0] * cell.lx + corners[:, 1] * cell.xy
+    y = cell.lo[1] + corners[:, 1] * cell.ly
+    ax.plot(x, y, **style)
+
+
+class RunFigures:
+    """What the recipes share: the cluster table and series, the window's jumps and cell at t_ref."""
+
+    def __init__(self, rundir: str | Path, cluster: int | None = None):
+        import pandas as pd
+
+        from lmpshear.store import Trajectory
+
+        self.rd = RunDir(rundir)
+        path = self.rd.product("clusters.json")
+        if not path.exists():
+            raise UserError(f"{path} is missing: run `lmpshear analyze {self.rd.path}` first")
+        self.result = json.loads(path.read_text())["result"]
+        self.info = self.rd.info()
+        self.rate = self.info.rate
+        self.k = choose_cluster(self.result, cluster)
+        self.row, self.series = self.result["clusters"][self.k], self.result["series"][self.k]
+        summary = self.result["summary"]
+        self.grid, self.t_chi, self.t_ref = summary["grid"], summary["t_chi"], self.row["t_ref"]
+        with Trajectory(self.rd.store) as traj:
+            self.dim = traj.dimension
+            k_ref = int(np.argmin(np.abs(traj.times - self.t_ref)))
+            self.cell = traj.cell(k_ref)
+        self.axes = ["x", "y", "z"][: self.dim]
+        self.jumps = pd.read_csv(self.rd.product("cagejumps.csv.gz"))
+        centre = fractional_in(self.cell, np.array([self.row["centre"] + [0.0] * (3 - self.dim)]))[0]
+        self.slab = (centre[2], self.row["xi"] / self.cell.lz) if self.dim == 3 else None
+        # drawn in a copy of the cell with the cluster in its middle (whole, not cut by the periodic edges)
+        self.n0 = np.rint(centre[:2] * self.grid).astype(int) - self.grid // 2
+        self.view = Cell((0.0, 0.0, 0.0), self.cell.lx, self.cell.ly, self.cell.lz, self.cell.xy, self.dim)
+        self.mask = self.node_mask(self.series["nodes"])
+
+    # -- helpers --------------------------------------------------------------------------------
+    def node_mask(self, nodes: list[int]) -> np.ndarray:
+        return np.roll(_node_mask(nodes, self.grid, self.dim, self.slab), tuple(-self.n0), axis=(0, 1))
+
+    def plane(self, r: np.ndarray) -> np.ndarray:
+        """Points of the cell at t_ref in the view: shear-plane coordinates (n, 2)."""
+        s = (fractional_in(self.cell, r)[:, :2] - self.n0 / self.grid) % 1.0
+        return np.stack([s[:, 0] * self.cell.lx + s[:, 1] * self.cell.xy, s[:, 1] * self.cell.ly], axis=1)
+
+    def carried(self, t_from: float, t_to: float) -> tuple[np.ndarray, np.ndarray]:
+        """Jumps in [t_from, t_to] (in the slab) carried to t_ref: their positions and times."""
+        sel = self.jumps[(self.jumps.time >= t_from) & (self.jumps.time <= t_to)]
+        times = sel.time.to_numpy()
+        r = carry_to(sel[self.axes].to_numpy(), times, self.rate, self.t_ref, self.cell)
+        keep = np.ones(len(r), dtype=bool)
+        if self.slab is not None:
+            keep = _in_slab(fractional_in(self.cell, r)[:, 2], self.slab)
+        return r[keep], times[keep]
+
+    def inside(self, r: np.ndarray) -> np.ndarray:
+        s = fractional_in(self.cell, r)
+        idx = (np.rint(s[:, :2] * self.grid).astype(np.int64) - self.n0) % self.grid
+        return self.mask[idx[:, 0], idx[:, 1]] > 0
+
+    def times(self) -> dict[str, float]:
+        t = self.series["t"]
+        marks = {"trace start": t[0]}
+        marks |= {name: self.row[name] for name in ("t0", "t1", "t2", "t3") if name in self.row}
+        marks["trace end"] = t[-1]
+        return marks
+
+    def title(self) -> str:
+        return (f"{self.info.name}, rate {self.rate:g}: cluster {self.k} (window {self.row['window']}, "
+                rf"$\xi_c$ = {self.row['xi']:.2g})")
+
+    # -- panels ---------------------------------------------------------------------------------
+    def fig1b(self, out: Path) -> Path:
+        fig, ax = plt.subplots(figsize=(6, 6), constrained_layout=True)
+        r, _ = self.carried(self.t_ref - self.t_chi, self.t_ref - 1e-12)
+        ins, p = self.inside(r), self.plane(r)
+        ax.plot(p[~ins, 0], p[~ins, 1], ".", color="0.6", ms=2, label="cage jumps in the window")
+        ax.plot(p[ins, 0], p[ins, 1], ".", color="C3", ms=3, label="inside the cluster")
+        _outline(ax, self.mask, self.view, self.rate, self.t_ref, self.t_ref, colors="C3", linewidths=1.5)
+        w = self.row["window"]
+        styles = {"quiet": dict(colors="C2", linestyles="dashed"), "straddling": dict(colors="C0", linestyles="dotted")}
+        for row, ser in zip(self.result.get("contrast", []), self.result.get("contrast_series", [])):
+            if row["window"] == w:
+                _outline(ax, self.node_mask(ser["nodes"]), self.view, self.rate, self.t_ref, self.t_ref, linewidths=1.2,
+                         **styles[row["kind"]])
+        _cell_edges(ax, self.view, color="k", lw=0.6)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x (flow)")
+        ax.set_ylabel("y (gradient)")
+        ax.legend(loc="upper left", fontsize=7, markerscale=3)
+        slab = f"; slab |z - z_c| < {self.row['xi']:.2g}" if self.dim == 3 else ""
+        ax.set_title(f"{self.title()}\njumps of [t_ref - t_chi, t_ref) at t_ref = {self.t_ref:.4g}{slab}\n"
+                     "red: cluster; green dashed: contrast outside; blue dotted: straddling", fontsize=8)
+        return _save(fig, out)
+
+    def fig1c(self, out: Path) -> Path:
+        fig, ax = plt.subplots(figsize=(7, 5), constrained_layout=True)
+        for name, t in self.times().items():
+            _outline(ax, self.mask, self.view, self.rate, self.t_ref, t, colors=STAGE_COLOURS[name], linewidths=1.2)
+            ax.plot([], [], color=STAGE_COLOURS[name], label=f"{name} = {t:.4g}")
+        ax.set_aspect("equal")
+        ax.set_xlabel("x (flow, lab frame)")
+        ax.set_ylabel("y (gradient)")
+        ax.legend(fontsize=7)
+        ax.set_title(f"{self.title()}\nboundary carried by the flow from t_ref = {self.t_ref:.4g}", fontsize=8)
+        return _save(fig, out)
+
+    def fig2(self, out: Path) -> Path:
+        ser, row = self.series, self.row
+        t = np.array(ser["t"])
+        fig, axes = plt.subplots(2, 4, figsize=(16, 7), constrained_layout=True)
+        a = axes[0, 0]
+        a.plot(t, ser["sigma"], "C3", lw=1)
+        a.set_ylabel(r"$\sigma_c$ (eq. 4)", color="C3")
+        if "strain" in ser:
+            a2 = a.twinx()
+            a2.plot(t, ser["strain"], "C0", lw=1)
+            a2.set_ylabel(r"$\gamma_c$ from $t_0$ (eq. 5–7)", color="C0")
+        axes[0, 1].bar(t, ser["n_cj"], width=np.diff(t).mean() if len(t) > 1 else 1.0, color="C2")
+        axes[0, 1].set_ylabel(r"$n_{cj}$")
+        axes[0, 2].plot(t, np.array(ser["p_ext"], dtype=float), "o-", ms=2, lw=0.6, color="C4")
+        axes[0, 2].axhline(0.5, color="k", lw=0.6)
+        axes[0, 2].set_ylabel(r"$P_{ext}$")
+        if "exchange" in ser:
+            axes[0, 3].plot(t, ser["exchange"], "C5")
+        axes[0, 3].set_ylabel(r"$R = 1 - N_{res}(t)/N_{res}(t_0)$")
+        for a, label in zip(axes[0], "abcd"):
+            a.set_xlabel("t")
+            a.set_title(f"({label})", loc="left", fontsize=9)
+            for name, tm in self.times().items():
+                if name.startswith("t"):
+                    a.axvline(tm, color="0.5", ls="--", lw=0.7)
+        if "t0" in row:
+            moments = {"t'": 0.5 * (row["t0"] + row["t1"]), "t1": row["t1"], "t2": row["t2"], "t3": row["t3"]}
+            r, times = self.carried(row["t0"], row["t3"])
+            ins, p = self.inside(r), self.plane(r)
+            for a, (name, tm), label in zip(axes[1], moments.items(), "efgh"):
+                now = ins & (times <= tm)
+                a.plot(p[now, 0], p[now, 1], ".", color="C3", ms=3)
+                _outline(a, self.mask, self.view, self.rate, self.t_ref, self.t_ref, colors="k", linewidths=1)
+                a.set_aspect("equal")
+                a.set_title(f"({label}) jumps in the cluster, t0..{name} = {tm:.4g}", loc="left", fontsize=9)
+                a.set_xlabel("x at t_ref")
+        else:
+            for a in axes[1]:
+                a.set_visible(False)
+        fig.suptitle(self.title())
+        return _save(fig, out)
+
+    def fig2ij(self, out: Path) -> Path | None:
+        rows, series = self.result.get("contrast", []), self.result.get("contrast_series", [])
+        if not rows:
+            return None
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+        for a, kind, label in zip(axes, ("quiet", "straddling"), ("(i) outside every cluster",
+                                                                   "(j) straddling clusters")):
+            picks = [k for k, r in enumerate(rows) if r["kind"] == kind]
+            if not picks:
+                a.set_visible(False)
+                continue
+            k = next((k for k in picks if rows[k]["window"] == self.row["window"]), picks[0])
+            t = np.array(series[k]["t"])
+            a.plot(t, series[k]["sigma"], "C3", lw=1)
+            a.set_ylabel(r"$\sigma$ of the sphere", color="C3")
+            a2 = a.twinx()
+            a2.plot(t, series[k]["strain"], "C0", lw=1)
+            a2.set_ylabel(r"$\gamma$ from the trace start", color="C0")
+            a.set_xlabel("t")
+            a.set_title(f"{label}: window {rows[k]['window']}, radius {rows[k]['radius']:.2g}, "
+                        f"largest stress run-up {rows[k]['stress_rise']:.3g}", loc="left", fontsize=9)
+        fig.suptitle(f"{self.info.name}: contrast regions (cluster run-up {self.row['stress_rise']:.3g})")
+        return _save(fig, out)
+
+    def fig3a(self, out: Path) -> Path:
+        s = self.result["summary"]
+        fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+        ax.plot(self.result["P_c"]["t"], self.result["P_c"]["P_c"], "C0", lw=1)
+        ax.axhline(s["P_c_mean"], color="k", ls="--", lw=0.8, label=rf"$\bar P_c$ = {s['P_c_mean']:.2f}")
+        ax.set_xlabel("t")
+        ax.set_ylabel(r"$P_c(t)$")
+        ax.legend(fontsize=8)
+        ax.set_title(f"{self.info.name}: rate {self.rate:g}, eta_c = {s['eta_c']:.3g}", fontsize=9)
+        return _save(fig, out)
+
+
+def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int | None = None) -> list[Path]:
+    """Every per-run panel, as PNG files in ``out`` (default: the run directory)."""
+    figs = RunFigures(rundir, cluster)
+    out = Path(out) if out is not None else figs.rd.path
+    out.mkdir(parents=True, exist_ok=True)
+    made = [figs.fig1b(out / "fig1b.png"), figs.fig1c(out / "fig1c.png"), figs.fig2(out / "fig2.png"),
+            figs.fig2ij(out / "fig2ij.png"), figs.fig3a(out / "fig3a.png")]
+    return [p for p in made if p is not None]
+
+
+def rate_figure(rows: list[dict], out: str | Path) -> Path:
+    """Fig. 3b–d (7): η_c and η, ξ_c, and t_y with t_χ against the rate; power-law fits when ≥ 3 rates.
+    ``rows``: one dict per run with rate, eta, eta_c, xi_c, t_y, t_chi."""
+    from lmpshear.analysis.flowcurve import fit_power_law
+
+    rows = sorted(rows, key=lambda r: r["rate"])
+    rate = np.array([r["rate"] for r in rows])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    panels = [(axes[0], [("eta", r"$\eta$ (eq. 1)", "C0"), ("eta_c", r"$\eta_c$ (eq. 8)", "C3")], "(b) viscosity"),
+              (axes[1], [("xi_c", r"$\xi_c$", "C3")], "(c) cluster radius"),
+              (axes[2], [("t_chi", r"$t_\chi$", "C0"), ("t_y", r"$t_y = \langle t_2 - t_0\rangle$", "C3")],
+               "(d) yielding time")]
+    for ax, curves, title in panels:
+        for key, label, colour in curves:
+            y = np.array([r.get(key, np.nan) for r in rows], dtype=float)
+            ok = np.isfinite(y) & (y > 0)
+            ax.plot(rate[ok], y[ok], "o", color=colour, label=label)
+            if ok.sum() >= 3:
+                fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
+                x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
+                ax.plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
+                        label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$\dot\gamma$")
+        ax.set_title(title, loc="left", fontsize=9)
+        ax.legend(fontsize=8)
+    return _save(fig, out)
+
+
+def _save(fig, out: Path) -> Path:
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
