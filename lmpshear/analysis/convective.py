@@ -210,8 +210,9 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     thresholds = [demarcate(ev, cells[k], coarse, fine, None, tolerance, kernel_length, stz_diameter, min_stz)[1]
                   ["threshold"] for _, k, ev in windows if len(ev)]
     rho_th = float(np.mean(thresholds)) if thresholds else float("nan")
-    table, series, alive, contrasts, contrast_series = [], [], [], [], []
+    table, series, contrasts, contrast_series = [], [], [], []
     n_frames, n = unwrapped.shape[:2]
+    covered = np.zeros((n_frames, n), dtype=bool)  # particles inside a cluster alive at t (t0 ≤ t ≤ t3)
     rng = np.random.default_rng(seed)
     grid = None  # fine-grid nodes per edge (the same in every window: shear keeps the edges)
     for w, (t_ref, k_ref, events) in enumerate(windows):
@@ -257,7 +258,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                 row.update(strain_at_yield=float(strain[yt.indices[2]]), members_t0=int(inside[yt.indices[0]].sum()),
                            p_ext=extensional_share(jump_vectors[during]))
                 entry.update(strain=strain.tolist(), exchange=exchange.tolist())
-                alive.append((yt.t0, yt.t3, frames, inside))
+                live = (traced["t"] >= yt.t0) & (traced["t"] <= yt.t3)
+                covered[frames[live]] |= inside[live]
             table.append(row)
             series.append(entry)
         if contrast and regions:
@@ -279,12 +281,6 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                     contrast_series.append({"t": traced["t"].tolist(), "sigma": traced["sigma"].tolist(),
                                             "strain": strain.tolist(), "exchange": exchange.tolist(),
                                             "nodes": _flat(sph, grid)})
-    # system level: the share of particles inside a cluster alive at t
-    covered = np.zeros((n_frames, n), dtype=bool)
-    for t0, t3, frames, inside in alive:
-        for m, k in enumerate(frames):
-            if t0 <= times[k] <= t3:
-                covered[k] |= inside[m]
     p_c = covered.mean(axis=1)
     span = (times >= starts[0] + trace_before * t_chi) & (times <= starts[-1] + t_chi) if len(starts) else times < 0
     yielded = [r for r in table if "stress_at_yield" in r]
