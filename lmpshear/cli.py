@@ -110,6 +110,21 @@ def figures(
     _echo(f"figures: {', '.join(str(p) for p in run_figures(rundir, out, cluster))}")
 
 
+@app.command()
+def ice(
+    rundir: Path = typer.Argument(..., help="An analysed MD run directory with snapshots."),
+    cluster: Optional[int] = typer.Option(None, "--cluster", help="Row of the cluster table (default: the yielded "
+                                          "cluster with the most cage jumps)."),
+    replicas: int = typer.Option(50, "--replicas", min=1, help="Replicas with fresh velocities (the paper: 50)."),
+    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the velocities (replica m uses (seed, m))."),
+):
+    """Isoconfigurational ensemble of a convective cluster: branch replicas from the snapshot before t0
+    with fresh Maxwell-Boltzmann velocities and average sigma_c(t), gamma_c(t) over them."""
+    from lmpshear.ice import ice as _ice
+
+    _ice(rundir, cluster, replicas, seed, echo=_echo)
+
+
 @app.command("import")
 def import_(
     trajectory: Path = typer.Argument(..., help="A trajectory ovito reads: LAMMPS dump (.gz too), data file, GSD, extxyz."),

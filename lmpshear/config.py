@@ -32,7 +32,7 @@ ENGINES = ("lammps", "bd")
 ENGINE_STYLES = {"lammps": ("lj", "ipl"), "bd": ("yukawa",)}
 # protocol keys that only molecular dynamics (LAMMPS) uses
 LAMMPS_ONLY = ("thermostat_damp", "melt_temperature", "melt_time", "minimize", "lammps_dump", "store_velocities",
-               "max_temperature_ratio", "init_file")
+               "max_temperature_ratio", "init_file", "snapshot_every")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 SYSTEM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _REL_TOL = 1e-9
@@ -168,6 +168,7 @@ class Protocol:
     neighbor_skin: float = 0.3
     minimize: bool = True  # energy-minimise before giving velocities
     lammps_dump: str = "none"  # also write traj.lammpstrj: "image" (x y z ix iy iz) or "unwrapped" (xu yu zu)
+    snapshot_every: int = 0  # samples between kept full-state snapshots (for `lmpshear ice`); 0: none
 
 
 @dataclass(frozen=True)
@@ -626,6 +627,7 @@ def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
     skin = c.get(t, "neighbor_skin", w, "float", required=False, default=0.3, positive=True)
     minimize = c.get(t, "minimize", w, "bool", required=False, default=True)
     dump = c.get(t, "lammps_dump", w, "str", required=False, default="none", choices=DUMP_MODES)
+    snapshots = c.get(t, "snapshot_every", w, "int", required=False, default=0, nonnegative=True)
 
     rates = []
     for k, r in enumerate(c.tables(t, "rates", w, "[[protocol.rates]] rate = ..., sample_interval = ...")):
@@ -653,7 +655,7 @@ def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
                     steady_strain=steady_s, steady_time=steady_t, production_strain=prod_s,
                     production_time=prod_t, checkpoint_every=ckpt, store_velocities=store_v,
                     max_temperature_ratio=tmax, neighbor_skin=skin, minimize=minimize,
-                    lammps_dump=dump)
+                    lammps_dump=dump, snapshot_every=snapshots)
 
 
 def load_analysis(c: _Checker, t: dict) -> Analysis:

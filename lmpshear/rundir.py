@@ -9,6 +9,8 @@ Layout::
     RUNDIR/traj.gsd          the trajectory store;  RUNDIR/thermo.csv  the thermo table
     RUNDIR/log.lammps        LAMMPS's own log
     RUNDIR/checkpoint/       step-NNNNNNNNNNNN/{restart.lmp (lammps), state.npz} and latest.json
+    RUNDIR/snapshots/        step-NNNNNNNNNNNN/{restart.lmp, state.npz} kept every protocol.snapshot_every samples
+    RUNDIR/ice/              isoconfigurational replicas of a cluster (`lmpshear ice`)
     RUNDIR/status.json       running / complete / failed
     RUNDIR/source.json       instead of config.toml and in.lammps: a trajectory imported from elsewhere
     RUNDIR/*.json            analysis products
@@ -23,6 +25,8 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from lmpshear import config
 from lmpshear.errors import UserError
@@ -164,6 +168,22 @@ class RunDir:
         d = self.checkpoints / f"step-{step:012d}"
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+    def snapshot_dir(self, step: int, create: bool = True) -> Path:
+        """Where the full state at ``step`` is kept for `lmpshear ice` (protocol.snapshot_every)."""
+        d = self.path / "snapshots" / f"step-{step:012d}"
+        if create:
+            d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def snapshots(self) -> list[Checkpoint]:
+        """Complete snapshots, by step."""
+        out = []
+        for d in sorted((self.path / "snapshots").glob("step-*")):
+            if (d / "state.npz").is_file() and (d / "restart.lmp").is_file():
+                with np.load(d / "state.npz") as state:
+                    out.append(Checkpoint(int(state["step"]), int(state["frames"]), d))
+        return out
 
     def commit_checkpoint(self, step: int, frames: int, keep: int = 2) -> None:
         """Point ``latest.json`` at a complete checkpoint, then prune older ones."""

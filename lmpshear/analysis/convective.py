@@ -152,7 +152,7 @@ def largest_rise(values: np.ndarray) -> float:
     return float((v - np.minimum.accumulate(v)).max()) if len(v) else float("nan")
 
 
-def _trace(inside: np.ndarray, frames: np.ndarray, times: np.ndarray, unwrapped: np.ndarray, virial_xy: np.ndarray,
+def trace_region(inside: np.ndarray, frames: np.ndarray, times: np.ndarray, unwrapped: np.ndarray, virial_xy: np.ndarray,
            cells: list[Cell], rate: float, volume: float, dim: int, smoothing: int) -> dict:
     """σ_c(t) (eq. 4), the strain increments over each Δt (eq. 5–7) and the cumulative strain of the
     members at the first traced frame, for a region whose members at each traced frame are ``inside``."""
@@ -165,7 +165,7 @@ def _trace(inside: np.ndarray, frames: np.ndarray, times: np.ndarray, unwrapped:
             "rise": largest_rise(smooth(sigma, smoothing | 1))}
 
 
-def _cumulative(inside: np.ndarray, frames: np.ndarray, start: int, times: np.ndarray, unwrapped: np.ndarray,
+def cumulative_strain(inside: np.ndarray, frames: np.ndarray, start: int, times: np.ndarray, unwrapped: np.ndarray,
                 cells: list[Cell], rate: float, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Strain from traced frame ``start`` over the members then, and R(t) = 1 − N_res(t)/N_res(t_start)."""
     members = np.flatnonzero(inside[start])
@@ -239,7 +239,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         jump_frames = span_jumps.frame.to_numpy()
         for reg in regions:
             inside = labels == reg.label  # (frames, N)
-            traced = _trace(inside, frames, times, unwrapped, virial_xy, cells, rate, reg.volume, dim, smoothing)
+            traced = trace_region(inside, frames, times, unwrapped, virial_xy, cells, rate, reg.volume, dim, smoothing)
             mine = jump_labels == reg.label
             yt = yield_times(traced["t"], traced["sigma"], smoothing)
             row = {"window": w, "region": reg.label, "t_ref": float(t_ref), "volume": reg.volume, "xi": reg.radius,
@@ -252,7 +252,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                      "p_ext": [extensional_share(jump_vectors[mine & (jump_frames == k)]) for k in frames],
                      "nodes": _flat(reg, grid)}
             if yt is not None:
-                strain, exchange = _cumulative(inside, frames, yt.indices[0], times, unwrapped, cells, rate, dim)
+                strain, exchange = cumulative_strain(inside, frames, yt.indices[0], times, unwrapped, cells, rate, dim)
                 during = mine & (jump_times >= yt.t0) & (jump_times <= yt.t3)
                 row.update({k: v for k, v in asdict(yt).items() if k != "indices"})
                 row.update(strain_at_yield=float(strain[yt.indices[2]]), members_t0=int(inside[yt.indices[0]].sum()),
@@ -271,9 +271,9 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                 labels = member_labels(region_lookup(spheres, dim, grid))
                 for sph in spheres:
                     inside = labels == sph.label
-                    traced = _trace(inside, frames, times, unwrapped, virial_xy, cells, rate, sph.volume, dim,
+                    traced = trace_region(inside, frames, times, unwrapped, virial_xy, cells, rate, sph.volume, dim,
                                     smoothing)
-                    strain, exchange = _cumulative(inside, frames, 0, times, unwrapped, cells, rate, dim)
+                    strain, exchange = cumulative_strain(inside, frames, 0, times, unwrapped, cells, rate, dim)
                     yt = yield_times(traced["t"], traced["sigma"], smoothing)
                     contrasts.append({"window": w, "kind": kind, "t_ref": float(t_ref), "volume": sph.volume,
                                       "radius": radius, "centre": sph.centre[:dim].tolist(),

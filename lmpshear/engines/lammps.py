@@ -24,6 +24,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -195,8 +196,12 @@ class LammpsRunner:
             sample = self._extract()
             self._advance(sample)
             self._record_frame(step, sample)
+            snapshot = s.protocol.snapshot_every and (self.frames - 1) % s.protocol.snapshot_every == 0
+            if snapshot:
+                self._save_state(self.rundir.snapshot_dir(step, create=self.root), step)
             if (self.frames - 1) % ckpt_every == 0 and step < self.end_step:
                 self._checkpoint(step)
+            if snapshot or (self.frames - 1) % ckpt_every == 0 and step < self.end_step:
                 pre, anchor = "yes", step
             self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
         return step - begin
@@ -262,19 +267,27 @@ class LammpsRunner:
         self.store.append(step, t, self.rate * t, sample.cell, u.unwrapped, u.nonaffine, sample.virial_xy,
                           sample.velocity)
 
-    def _checkpoint(self, step: int) -> None:
+    def _save_state(self, directory: Path, step: int) -> None:
+        """A LAMMPS restart and the unwrapping state in ``directory`` (made on rank 0; the restart
+        is written by every rank). fix deform is re-issued first, so that its reference tilt is the
+        current one, as it is after a restart."""
         rd = self.rundir
         self.lmp.command(f"unfix {DEFORM_FIX}")
         self.lmp.command(self.deform_command)
-        directory = rd.new_checkpoint_dir(step) if self.root else rd.checkpoints / f"step-{step:012d}"
         self.lmp.command(f"write_restart {(directory / 'restart.lmp').relative_to(rd.path)}")
         if not self.root:
             return
-        self.store.flush()
         tmp = directory / "state.tmp.npz"
         np.savez(tmp, unwrapped=self.unwrapper.unwrapped, nonaffine=self.unwrapper.nonaffine,
                  y_prev=self.y_prev, y_lo=np.float64(self.y_lo), step=np.int64(step), frames=np.int64(self.frames))
         tmp.replace(directory / "state.npz")
+
+    def _checkpoint(self, step: int) -> None:
+        rd = self.rundir
+        self._save_state(rd.new_checkpoint_dir(step) if self.root else rd.checkpoints / f"step-{step:012d}", step)
+        if not self.root:
+            return
+        self.store.flush()
         rd.commit_checkpoint(step, self.frames)
         rd.set_status(state="running", phase="shear", step=step, frames=self.frames)
 

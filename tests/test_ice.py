@@ -1,0 +1,72 @@
+"""Isoconfigurational ensemble: snapshots, exact branching, replicas with fresh velocities."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import cli, prepare_and_run, write_spec
+from lmpshear.ice import ReplicaRunner
+from lmpshear.rundir import RunDir
+from lmpshear.store import Trajectory
+
+
+@pytest.fixture(scope="module")
+def snapshot_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ice")
+    spec = write_spec(tmp / "spec.toml", "ka3d-tiny", protocol={"snapshot_every": 5})
+    run = prepare_and_run(tmp, spec)
+    # spots of d = 1 so that this tiny box has clusters
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace("stz_diameter = 3.0", "stz_diameter = 1.0")
+                      .replace("min_stz = 2.0", "min_stz = 1.0"))
+    cli("analyze", run, "--cage-size", 0.04, "--no-figures", check=True)
+    return run
+
+
+def test_snapshots_are_kept_and_a_branch_without_new_velocities_is_the_run_itself(snapshot_run):
+    rd = RunDir(snapshot_run)
+    spec = rd.spec()
+    snaps = rd.snapshots()
+    assert [s.step for s in snaps] == list(range(5 * spec.sample_steps, spec.shear_steps + 1, 5 * spec.sample_steps))
+    snap = snaps[2]
+    end = snap.step + 12 * spec.sample_steps
+    branch = ReplicaRunner(rd, snap, end, (1, 0), fresh_velocities=False).branch()
+    with Trajectory(rd.store) as traj:
+        k = np.searchsorted(traj.steps, snap.step) + 1 + np.arange(12)
+        assert np.allclose(branch["t"], traj.times[k], rtol=0, atol=1e-12)
+        assert np.abs(branch["unwrapped"] - traj.unwrapped(list(k))).max() < 1e-9
+        assert np.abs(branch["virial_xy"] - traj.virial_xy(list(k))).max() < 1e-7
+    # fresh velocities: the same start, a different path
+    other = ReplicaRunner(rd, snap, end, (1, 0)).branch()
+    moved = np.abs(other["unwrapped"][-1] - branch["unwrapped"][-1]).max()
+    assert moved > 1e-3
+
+
+def test_ice_command_averages_replicas(snapshot_run):
+    result = json.loads((snapshot_run / "clusters.json").read_text())["result"]
+    assert result["clusters"], "the fixture run should have a cluster"
+    proc = cli("ice", snapshot_run, "--cluster", 0, "--replicas", 3, "--seed", 7, check=True)
+    assert "replica 3/3" in proc.stdout
+    out = json.loads((snapshot_run / "ice" / "cluster-0.json").read_text())
+    sigma, strain = np.array(out["sigma"]), np.array(out["strain"])
+    assert sigma.shape[0] == 3 and np.allclose(out["sigma_mean"], sigma.mean(axis=0))
+    assert np.allclose(out["sigma_error"], sigma.std(axis=0, ddof=1) / np.sqrt(3))
+    assert not np.allclose(sigma[0], sigma[1])  # independent velocities
+    start = int(np.searchsorted(out["t"], out["row"].get("t0", 0.0) - 1e-9))
+    assert np.abs(strain[:, start]).max() < 1e-12  # gamma_c counted from t0
+    assert out["snapshot_time"] <= out["row"].get("t0", out["t"][0]) + 1e-9
+    assert (snapshot_run / "ice" / "cluster-0.png").stat().st_size > 10_000
+
+
+def test_ice_refuses_runs_without_snapshots_and_bad_requests(snapshot_run, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(snapshot_run, bare, ignore=shutil.ignore_patterns("snapshots", "ice"))
+    proc = cli("ice", bare, "--replicas", 2)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no snapshot at or before t0" in proc.stderr and "snapshot_every" in proc.stderr
+    proc = cli("ice", snapshot_run, "--cluster", 99)
+    assert proc.returncode == 2 and "cluster table has rows" in proc.stderr
+    proc = cli("ice", snapshot_run, "--replicas", 0)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
