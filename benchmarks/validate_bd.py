@@ -1,7 +1,7 @@
 """Validation of the BD engine against the paper, and its time-step convergence.
 
     python benchmarks/validate_bd.py dl [--particles 2000 4000] [--time 10]
-    python benchmarks/validate_bd.py dt [--particles 2000] [--rate 10] [--strain 2]
+    python benchmarks/validate_bd.py dt [--particles 3000] [--rate 10] [--strain 2] [--equilibration 1]
 
 ``dl``: long-time self-diffusion D_L at φ = 0.425 at rest (the paper: D_L = 0.06 D_0), from the
 MSD of r̃ between t = time/3 and the end: D_L = slope / 6 (3D), per species and for all particles,
@@ -69,7 +69,7 @@ def time_step_convergence(args) -> None:
     for k in (1, 2, 4):
         dt = base_dt / k
         rd = run(work, f"dt-{k}", "bd45-reduced", {"n_particles": args.particles},
-                 {"timestep": dt, "equilibration_time": 1.0, "steady_strain": 0.5,
+                 {"timestep": dt, "equilibration_time": args.equilibration, "steady_strain": 0.5,
                   "production_strain": args.strain}, [{"rate": args.rate, "sample_interval": 0.002}])
         th = read_thermo(rd / "thermo.csv")
         th = th[th.strain >= 0.5]
@@ -96,6 +96,7 @@ def main() -> None:
     dt.add_argument("--particles", type=int, default=3000)
     dt.add_argument("--rate", type=float, default=10.0)
     dt.add_argument("--strain", type=float, default=2.0)
+    dt.add_argument("--equilibration", type=float, default=1.0, help="time at rest before the shear")
     args = ap.parse_args()
     long_time_diffusion(args) if args.what == "dl" else time_step_convergence(args)
 

@@ -27,8 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from lmpshear.analysis.convective import cumulative_strain, trace_region, yield_times
-from lmpshear.analysis.figures import choose_cluster
+from lmpshear.analysis.convective import choose_cluster, cumulative_strain, trace_region, yield_times
 from lmpshear.analysis.regions import labels_at
 from lmpshear.engines.lammps import LammpsRunner
 from lmpshear.engines.lammps_input import SECTIONS_RESUME
@@ -180,7 +179,7 @@ def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed
 
 
 def _figure(out: dict, series: dict, path: Path) -> Path:
-    from lmpshear.analysis.figures import _save, plt
+    from lmpshear.plots import plt, save_png
 
     t = np.array(out["t"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
@@ -201,4 +200,4 @@ def _figure(out: dict, series: dict, path: Path) -> Path:
         a.set_xlabel("t")
         a.legend(fontsize=8)
     fig.suptitle(f"isoconfigurational ensemble of cluster {out['cluster']} (window {out['row']['window']})")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -38,10 +38,7 @@ def run_overview(rundir: str | Path, out: str | Path, eta: dict | None = None) -
         ax.axvspan(spec.steady_strain, strain.max(), color="0.9", zorder=0)
     fig.suptitle(f"{spec.system.name}: N = {spec.system.n_particles}, T = {spec.system.temperature:g}, "
                  rf"$\dot\gamma$ = {spec.rate.rate:g} (shaded: steady window)")
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_png(fig, out)
 
 
 def flow_curve_figure(fc, out: str | Path) -> Path:
@@ -62,10 +59,7 @@ def flow_curve_figure(fc, out: str | Path) -> Path:
     ax.set_xlabel(r"shear rate $\dot\gamma$")
     ax.set_ylabel(r"$\eta$ (virial, eq. 1)")
     ax.legend(fontsize=8)
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_png(fig, out)
 
 
 def dynamics(rundir: str | Path, out: str | Path) -> Path:
@@ -97,6 +91,11 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
         ax.set_ylabel(r"$\chi_4$")
         ax.legend(fontsize=8)
     fig.suptitle(f"{rd.path.name}: steady-state dynamics")
+    return save_png(fig, out)
+
+
+def save_png(fig, out: str | Path) -> Path:
+    """Write ``fig`` as PNG (120 dpi) and free it."""
     out = Path(out)
     fig.savefig(out, dpi=120)
     plt.close(fig)

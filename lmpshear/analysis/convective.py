@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lmpshear.analysis.regions import carry_to, contrast_spheres, demarcate, labels_at, region_lookup
+from lmpshear.errors import UserError
 from lmpshear.unwrap import Cell
 
 
@@ -302,3 +303,17 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     return {"summary": summary, "clusters": table, "series": series,
             "contrast": contrasts, "contrast_series": contrast_series,
             "P_c": {"t": times[span].tolist(), "P_c": p_c[span].tolist()}}
+
+
+def choose_cluster(result: dict, cluster: int | None) -> int:
+    """Row ``cluster`` of a clusters result, checked; by default the yielded cluster with the most
+    cage jumps in its window (the most prominent dynamic region)."""
+    rows = result["clusters"]
+    if not rows:
+        raise UserError("the run has no convective clusters to draw (clusters.json lists none)")
+    if cluster is not None:
+        if not 0 <= cluster < len(rows):
+            raise UserError(f"--cluster {cluster}: the cluster table has rows 0..{len(rows) - 1}")
+        return cluster
+    yielded = [k for k, row in enumerate(rows) if "t2" in row] or list(range(len(rows)))
+    return max(yielded, key=lambda k: rows[k]["jumps"])

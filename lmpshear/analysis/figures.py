@@ -25,30 +25,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lmpshear.analysis.regions import carry_to, fractional_in  # noqa: E402
-from lmpshear.errors import UserError  # noqa: E402
-from lmpshear.rundir import RunDir  # noqa: E402
-from lmpshear.unwrap import Cell  # noqa: E402
+from lmpshear.analysis.convective import choose_cluster
+from lmpshear.analysis.regions import carry_to, fractional_in
+from lmpshear.errors import UserError
+from lmpshear.plots import plt, save_png
+from lmpshear.rundir import RunDir
+from lmpshear.unwrap import Cell
 
 STAGE_COLOURS = {"trace start": "0.6", "t0": "C0", "t1": "C2", "t2": "C3", "t3": "C1", "trace end": "0.3"}
-
-
-def choose_cluster(result: dict, cluster: int | None) -> int:
-    rows = result["clusters"]
-    if not rows:
-        raise UserError("the run has no convective clusters to draw (clusters.json lists none)")
-    if cluster is not None:
-        if not 0 <= cluster < len(rows):
-            raise UserError(f"--cluster {cluster}: the cluster table has rows 0..{len(rows) - 1}")
-        return cluster
-    yielded = [k for k, row in enumerate(rows) if "t2" in row] or list(range(len(rows)))
-    return max(yielded, key=lambda k: rows[k]["jumps"])
 
 
 def _node_mask(nodes: list[int], grid: int, dim: int, slab: tuple[float, float] | None) -> np.ndarray:
@@ -177,7 +163,7 @@ class RunFigures:
         slab = f"; slab |z - z_c| < {self.row['xi']:.2g}" if self.dim == 3 else ""
         ax.set_title(f"{self.title()}\njumps of [t_ref - t_chi, t_ref) at t_ref = {self.t_ref:.4g}{slab}\n"
                      "red: cluster; green dashed: contrast outside; blue dotted: straddling", fontsize=8)
-        return _save(fig, out)
+        return save_png(fig, out)
 
     def fig1c(self, out: Path) -> Path:
         fig, ax = plt.subplots(figsize=(7, 5), constrained_layout=True)
@@ -189,7 +175,7 @@ class RunFigures:
         ax.set_ylabel("y (gradient)")
         ax.legend(fontsize=7)
         ax.set_title(f"{self.title()}\nboundary carried by the flow from t_ref = {self.t_ref:.4g}", fontsize=8)
-        return _save(fig, out)
+        return save_png(fig, out)
 
     def fig2(self, out: Path) -> Path:
         ser, row = self.series, self.row
@@ -231,7 +217,7 @@ class RunFigures:
             for a in axes[1]:
                 a.set_visible(False)
         fig.suptitle(self.title())
-        return _save(fig, out)
+        return save_png(fig, out)
 
     def fig2ij(self, out: Path) -> Path | None:
         rows, series = self.result.get("contrast", []), self.result.get("contrast_series", [])
@@ -255,7 +241,7 @@ class RunFigures:
             a.set_title(f"{label}: window {rows[k]['window']}, radius {rows[k]['radius']:.2g}, "
                         f"largest stress run-up {rows[k]['stress_rise']:.3g}", loc="left", fontsize=9)
         fig.suptitle(f"{self.info.name}: contrast regions (cluster run-up {self.row['stress_rise']:.3g})")
-        return _save(fig, out)
+        return save_png(fig, out)
 
     def fig3a(self, out: Path) -> Path:
         s = self.result["summary"]
@@ -266,7 +252,7 @@ class RunFigures:
         ax.set_ylabel(r"$P_c(t)$")
         ax.legend(fontsize=8)
         ax.set_title(f"{self.info.name}: rate {self.rate:g}, eta_c = {s['eta_c']:.3g}", fontsize=9)
-        return _save(fig, out)
+        return save_png(fig, out)
 
 
 def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int | None = None) -> list[Path]:
@@ -306,11 +292,4 @@ def rate_figure(rows: list[dict], out: str | Path) -> Path:
         ax.set_xlabel(r"$\dot\gamma$")
         ax.set_title(title, loc="left", fontsize=9)
         ax.legend(fontsize=8)
-    return _save(fig, out)
-
-
-def _save(fig, out: Path) -> Path:
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_png(fig, out)
