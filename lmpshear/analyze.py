@@ -101,8 +101,8 @@ def _structure(ctx: Context) -> dict:
     c0 = cells[0]
     volume = c0.lx * c0.ly * (c0.lz if traj.dimension == 3 else 1.0)
     spacing = (volume / traj.n_particles) ** (1.0 / traj.dimension)
-    widths = [c0.lx * c0.ly / np.hypot(c0.ly, c0.xy), c0.ly] + ([c0.lz] if traj.dimension == 3 else [])
-    r_max = min(5.0 * spacing, 0.45 * min(widths))
+    narrowest = min(c.widths()[: traj.dimension].min() for c in cells)  # the tilt changes between frames
+    r_max = min(5.0 * spacing, 0.45 * narrowest)
     g = pair_distribution(traj.unwrapped(list(picks)), cells, traj.typeid, traj.types, r_max, 250)
     try:
         first_min = g.first_minimum()

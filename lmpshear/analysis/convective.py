@@ -200,6 +200,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     Returns the cluster table (list of dicts), per-cluster series, contrast regions and the summary."""
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
+    # typed even when empty (a table of no jumps reads back with object columns)
+    jumps = jumps.astype({c: np.float64 for c in ["time", *axes, *("d" + a for a in axes)]} | {"frame": np.int64})
     starts = np.arange(times[0], times[-1] - t_chi + 1e-12, t_chi)[:max_windows]
     windows = []
     for t_start in starts:
