@@ -54,7 +54,8 @@ def _in_slab(sz: np.ndarray, slab: tuple[float, float]) -> np.ndarray:
     return np.abs(d) <= half
 
 
-def _outline(ax, mask: np.ndarray, cell: Cell, rate: float, t_ref: float, t: float, **style) -> None:
+def _outline(ax, mask: np.ndarray, cell: Cell, rate: float, t_ref: float, t: float, fill: str | None = None,
+             **style) -> None:
     """The boundary of a projected region at t_ref, carried by the flow to time t (the shear about
     the bottom of ``cell``)."""
     grid = mask.shape[0]
@@ -65,6 +66,8 @@ def _outline(ax, mask: np.ndarray, cell: Cell, rate: float, t_ref: float, t: flo
     x = x - rate * (t_ref - t) * (y - cell.lo[1])
     if padded.max() > 0:
         ax.contour(x, y, padded, levels=[0.5], **style)
+        if fill:  # shade the inside: a big region's outline alone reads as its holes
+            ax.contourf(x, y, padded, levels=[0.5, 1.5], colors=[fill], alpha=0.15)
 
 
 def _cell_edges(ax, cell: Cell, **style) -> None:
@@ -148,7 +151,7 @@ class RunFigures:
         ins, p = self.inside(r), self.plane(r)
         ax.plot(p[~ins, 0], p[~ins, 1], ".", color="0.6", ms=2, label="cage jumps in the window")
         ax.plot(p[ins, 0], p[ins, 1], ".", color="C3", ms=3, label="inside the cluster")
-        _outline(ax, self.mask, self.view, self.rate, self.t_ref, self.t_ref, colors="C3", linewidths=1.5)
+        _outline(ax, self.mask, self.view, self.rate, self.t_ref, self.t_ref, fill="C3", colors="C3", linewidths=1.5)
         w = self.row["window"]
         styles = {"quiet": dict(colors="C2", linestyles="dashed"), "straddling": dict(colors="C0", linestyles="dotted")}
         for row, ser in zip(self.result.get("contrast", []), self.result.get("contrast_series", [])):
@@ -209,7 +212,7 @@ class RunFigures:
             for a, (name, tm), label in zip(axes[1], moments.items(), "efgh"):
                 now = ins & (times <= tm)
                 a.plot(p[now, 0], p[now, 1], ".", color="C3", ms=3)
-                _outline(a, self.mask, self.view, self.rate, self.t_ref, self.t_ref, colors="k", linewidths=1)
+                _outline(a, self.mask, self.view, self.rate, self.t_ref, self.t_ref, fill="C3", colors="k", linewidths=1)
                 a.set_aspect("equal")
                 a.set_title(f"({label}) jumps in the cluster, t0..{name} = {tm:.4g}", loc="left", fontsize=9)
                 a.set_xlabel("x at t_ref")
