@@ -108,6 +108,10 @@ def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed
         echo: Callable[[str], None] = print) -> dict:
     from lmpshear.store import Trajectory
 
+    from lmpshear import mpi
+
+    if mpi.world_size() > 1:
+        raise UserError("lmpshear ice runs its replicas one after another in one process: start it without mpiexec")
     rd = RunDir(rundir)
     if not rd.path.is_dir():
         raise UserError(f"no run directory at {rd.path}")
