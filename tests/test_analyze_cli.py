@@ -136,5 +136,10 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     proc = cli("figures", run_copy, "-o", out, check=True)
     for name in ("fig1b", "fig1c", "fig2", "fig3a"):
         assert (out / f"{name}.png").stat().st_size > 10_000, proc.stdout
+    report = cli("report", run_copy, "-o", run_copy / "report", check=True)
+    table = pd.read_csv(run_copy / "report" / "clusters_vs_rate.csv")
+    assert list(table.rate) == [0.06] and table.eta_c[0] == pytest.approx(s["eta_c"], nan_ok=True)
+    assert table.eta[0] == pytest.approx(result(run_copy, "viscosity.json")["eta"])
+    assert (run_copy / "report" / "clusters_vs_rate.png").stat().st_size > 10_000, report.stdout
     bad = cli("figures", run_copy, "--cluster", len(rows))
     assert bad.returncode == 2 and "cluster table has rows" in bad.stderr and "Traceback" not in bad.stderr
