@@ -186,9 +186,10 @@ class RunDir:
         return out
 
     def commit_checkpoint(self, step: int, frames: int, keep: int = 2) -> None:
-        """Point ``latest.json`` at a complete checkpoint, then prune older ones."""
+        """Point ``latest.json`` at a complete checkpoint, then prune older ones; the status says so."""
         name = f"step-{step:012d}"
         atomic_write_json(self.checkpoints / "latest.json", {"step": step, "frames": frames, "directory": name})
+        self.set_status(state="running", phase="shear", step=step, frames=frames)
         old = sorted(p for p in self.checkpoints.glob("step-*") if p.is_dir() and p.name != name)
         for p in old[: max(0, len(old) - (keep - 1))]:
             shutil.rmtree(p, ignore_errors=True)

@@ -267,3 +267,10 @@ def write_lammps_data(path: Path, traj: "Trajectory", frame: int, masses: list[f
     lines += ["", "Atoms # atomic", ""]
     lines += [f"{i + 1} {t + 1} {f(x)} {f(y)} {f(z)}" for i, (t, (x, y, z)) in enumerate(zip(traj.typeid, inside))]
     Path(path).write_text("\n".join(lines) + "\n")
+
+
+def close_writers(*writers) -> None:
+    """Close the store and thermo writers that are open (None: not opened)."""
+    for writer in writers:
+        if writer is not None:
+            writer.close()

@@ -28,7 +28,8 @@ from lmpshear.engines.bd import BrownianDynamics, Yukawa
 from lmpshear.engines.lammps import NullReporter
 from lmpshear.errors import RunError, UserError
 from lmpshear.rundir import RunDir
-from lmpshear.store import BD_THERMO_COLUMNS, StoreWriter, ThermoWriter, count_frames, truncate, truncate_thermo
+from lmpshear.store import (BD_THERMO_COLUMNS, StoreWriter, ThermoWriter, close_writers, count_frames, truncate,
+                            truncate_thermo)
 
 
 class BrownianRunner:
@@ -202,12 +203,9 @@ class BrownianRunner:
                  step=np.int64(step), frames=np.int64(self.frames))
         tmp.replace(directory / "state.npz")
         rd.commit_checkpoint(step, self.frames)
-        rd.set_status(state="running", phase="shear", step=step, frames=self.frames)
 
     def _close_outputs(self) -> None:
-        for out in (self.store, self.thermo):
-            if out is not None:
-                out.close()
+        close_writers(self.store, self.thermo)
         self.store = self.thermo = None
 
     def _fail(self, message: str) -> None:

@@ -32,7 +32,7 @@ from lmpshear import mpi
 from lmpshear.engines.lammps_input import DUMP_NAME, SECTIONS_FRESH, SECTIONS_RESUME, split_sections
 from lmpshear.errors import RunError, UserError
 from lmpshear.rundir import RunDir, working_directory
-from lmpshear.store import StoreWriter, ThermoWriter, count_frames, truncate, truncate_thermo
+from lmpshear.store import StoreWriter, ThermoWriter, close_writers, count_frames, truncate, truncate_thermo
 from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper, per_step_y_integral
 
 THERMO_KEYS = {"temp": "Temp", "pe": "PotEng", "ke": "KinEng", "etotal": "TotEng", "press": "Press",
@@ -289,12 +289,9 @@ class LammpsRunner:
             return
         self.store.flush()
         rd.commit_checkpoint(step, self.frames)
-        rd.set_status(state="running", phase="shear", step=step, frames=self.frames)
 
     def _close_outputs(self) -> None:
-        for out in (self.store, self.thermo):
-            if out is not None:
-                out.close()
+        close_writers(self.store, self.thermo)
         self.store = self.thermo = None
 
     def _fail(self, message: str) -> None:
