@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,20 @@ def prepare_and_run(tmp: Path, spec: str | Path, name: str = "run", rate=None) -
     cli(*args, check=True)
     cli("run", rundir, check=True)
     return rundir
+
+
+def run_and_kill(rundir: Path, after_rows: int, timeout: float = 600) -> None:
+    """Start ``lmpshear run`` and SIGKILL it once thermo.csv has more than ``after_rows`` lines."""
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", rundir], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    thermo = rundir / "thermo.csv"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if thermo.exists() and sum(1 for _ in open(thermo)) > after_rows:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,5 @@
 """`lmpshear prepare/run/analyze` with engine = "bd": the store, the thermo table, kill and resume."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import numpy as np
 import pytest
 
@@ -13,7 +7,7 @@ from lmpshear import config
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo
 
-from conftest import cli, prepare_and_run, write_spec
+from conftest import cli, prepare_and_run, run_and_kill, write_spec
 
 
 def _spec(tmp_path, **protocol):
@@ -59,16 +53,8 @@ def test_bd_resume_after_kill_is_bitwise_identical(tmp_path):
     reference = prepare_and_run(tmp_path, spec_path, "reference")
     victim = tmp_path / "victim"
     cli("prepare", spec_path, "-o", victim, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", victim], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    run_and_kill(victim, 27, timeout=300)  # between checkpoints (every 10 samples): after frame 25
     thermo = victim / "thermo.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline:  # kill between checkpoints (every 10 samples): after frame 25
-        if thermo.exists() and sum(1 for _ in open(thermo)) > 27:
-            break
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
     ckpt = RunDir(victim).latest_checkpoint()
     assert ckpt is not None and ckpt.step > 0 and sum(1 for _ in open(thermo)) - 1 > ckpt.frames
     cli("run", victim, check=True)

@@ -2,10 +2,8 @@
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -14,7 +12,7 @@ from lmpshear.readers import read_trajectory
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo, write_lammps_data
 
-from conftest import cli, prepare_and_run, write_spec
+from conftest import cli, prepare_and_run, run_and_kill, write_spec
 
 
 def _resume_spec(tmp_path):
@@ -28,17 +26,9 @@ def test_resume_after_kill_gives_the_same_frames_as_an_uninterrupted_run(tmp_pat
 
     victim = tmp_path / "victim"
     cli("prepare", spec_path, "-o", victim, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", victim], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    thermo = victim / "thermo.csv"
-    deadline = time.time() + 600
     # kill between checkpoints: after frame 45 (checkpoints every 20 samples: 0, 20, 40, 60, ...)
-    while time.time() < deadline:
-        if thermo.exists() and sum(1 for _ in open(thermo)) > 47:
-            break
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    run_and_kill(victim, 47)
+    thermo = victim / "thermo.csv"
     ckpt = RunDir(victim).latest_checkpoint()
     assert ckpt is not None and 0 < ckpt.step
     spec = config.load(victim / "config.toml")
