@@ -204,3 +204,10 @@ def working_directory(path: Path):
         yield
     finally:
         os.chdir(previous)
+
+
+def completion(frames: int, final_step: int, wall: float, steps: int, particles: int) -> dict:
+    """The status of a finished run: frames, last step, wall time and throughput of this call."""
+    return {"state": "complete", "frames": frames, "final_step": final_step, "wall_seconds": wall,
+            "shear_steps_this_call": steps,
+            "matom_steps_per_second": particles * steps / wall / 1e6 if wall > 0 else None}

@@ -27,7 +27,7 @@ from lmpshear import mpi
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
 from lmpshear.engines.lammps import NullReporter
 from lmpshear.errors import RunError, UserError
-from lmpshear.rundir import RunDir
+from lmpshear.rundir import RunDir, completion
 from lmpshear.store import (BD_THERMO_COLUMNS, StoreWriter, ThermoWriter, close_writers, count_frames, truncate,
                             truncate_thermo)
 
@@ -67,11 +67,8 @@ class BrownianRunner:
             finally:
                 self._close_outputs()
                 self.reporter.close()
-            wall = time.perf_counter() - started
-            n = len(self.diameter)
-            summary = {"state": "complete", "frames": self.frames, "final_step": self.end_step,
-                       "wall_seconds": wall, "shear_steps_this_call": steps_done,
-                       "matom_steps_per_second": n * steps_done / wall / 1e6 if wall > 0 else None}
+            summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done,
+                                 len(self.diameter))
             rd.set_status(**summary)
             return summary
 

@@ -31,7 +31,7 @@ import numpy as np
 from lmpshear import mpi
 from lmpshear.engines.lammps_input import DUMP_NAME, SECTIONS_FRESH, SECTIONS_RESUME, split_sections
 from lmpshear.errors import RunError, UserError
-from lmpshear.rundir import RunDir, working_directory
+from lmpshear.rundir import RunDir, completion, working_directory
 from lmpshear.store import StoreWriter, ThermoWriter, close_writers, count_frames, truncate, truncate_thermo
 from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper, per_step_y_integral
 
@@ -109,11 +109,8 @@ class LammpsRunner:
             finally:
                 self._close_outputs()
                 self.reporter.close()
-            wall = time.perf_counter() - started
-            natoms = self.spec.system.n_particles
-            summary = {"state": "complete", "frames": self.frames, "final_step": self.end_step,
-                       "wall_seconds": wall, "shear_steps_this_call": steps_done,
-                       "matom_steps_per_second": natoms * steps_done / wall / 1e6 if wall > 0 else None}
+            summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done,
+                                 self.spec.system.n_particles)
             if self.root:
                 rd.set_status(**summary)
             if self.lmp is not None:
