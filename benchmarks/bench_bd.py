@@ -6,7 +6,9 @@ Same system for both: binary mixture (80% d = 1, 20% d = 2/3), φ = 0.45, Yukawa
 cutoff 5 d_b, no hard core, no shear; a configuration without overlaps (made by the hard-core step)
 as the common start. LAMMPS: ``pair_style yukawa 4.86 5.0`` with A_ij = K d_ij e^{z d_ij},
 ``fix brownian ... gamma_t 1 rng gaussian``, neighbour list checked every step,
-one MPI rank. Both use the same skin (``--skin``, LAMMPS's default 0.3). lmpshear: one numba thread, then two; then the hard-core step on as well. The numba
+one MPI rank. Both use the same skin (``--skin``, LAMMPS's default 0.3). lmpshear (default precision
+"mixed": float32 pair terms, and "double" as well): one numba thread, then two; then the hard-core
+step on as well. The numba
 compile happens in a warm-up step outside the timing. Prints particle-steps per second and ratios.
 At the default dt = 1e-5 neither code rebuilds its neighbour list during the timing (pure force
 cost); with --dt 1e-4 --steps 300 (the presets' step) list rebuilds are included on both sides.
@@ -36,10 +38,10 @@ def start_configuration(n: int, phi: float, seed: int = 1):
     return bd.r.copy(), diameter, float(L)
 
 
-def time_lmpshear(r, diameter, L, steps, threads, hard_core, dt, skin):
+def time_lmpshear(r, diameter, L, steps, threads, hard_core, dt, skin, precision="mixed"):
     numba.set_num_threads(threads)
     bd = BrownianDynamics(r, diameter, np.ones_like(diameter), (L, L, L), 3, rate=0.0, dt=dt, seed=2,
-                          yukawa=Yukawa(K, Z, CUTOFF), hard_core=hard_core, skin=skin)
+                          yukawa=Yukawa(K, Z, CUTOFF, precision), hard_core=hard_core, skin=skin)
     bd.step()  # compile
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -94,9 +96,11 @@ def main() -> None:
     lammps_wall = time_lammps(r, diameter, L, steps, dt, skin)
     one, two, hs = (time_lmpshear(r, diameter, L, steps, threads, hard_core=hc, dt=dt, skin=skin)
                     for threads, hc in ((1, False), (2, False), (2, True)))
+    double = time_lmpshear(r, diameter, L, steps, 1, hard_core=False, dt=dt, skin=skin, precision="double")
     print(f"soft Yukawa, N = {n}, phi = 0.45, cutoff {CUTOFF}, {steps} steps of dt = {dt:g}, skin {skin:g}")
     print(f"  LAMMPS fix brownian, 1 rank:   {rate(lammps_wall):.3g} particle-steps/s")
     print(f"  lmpshear BD, 1 thread:         {rate(one):.3g} particle-steps/s  (ratio to LAMMPS {lammps_wall / one:.2f})")
+    print(f"    precision 'double':          {rate(double):.3g} particle-steps/s  (ratio to LAMMPS {lammps_wall / double:.2f})")
     print(f"  lmpshear BD, 2 threads:        {rate(two):.3g} particle-steps/s  (scaling {one / two:.2f}x)")
     print(f"  + hard-core step, 2 threads:   {rate(hs):.3g} particle-steps/s  (hard core costs {hs / two - 1:+.0%})")
 

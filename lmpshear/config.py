@@ -76,6 +76,7 @@ class Potential:
     z: float = 4.86  # yukawa: inverse screening length, in units of 1/d_0
     hard_core: bool = True  # yukawa: potential-free hard core at r = d_ij
     overlap_tol: float = 1e-6  # yukawa: relative overlap the hard-core step leaves at most
+    precision: str = "mixed"  # yukawa: pair terms in float32 ("mixed") or float64 ("double")
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,8 @@ class RunSpec:
         system["species"] = [{k: v for k, v in vars(sp).items() if v is not None} for sp in s.species]
         potential: dict[str, Any] = {"style": pot.style, "cutoff": pot.cutoff}
         if pot.style == "yukawa":
-            potential.update(K=pot.K, z=pot.z, hard_core=pot.hard_core, overlap_tol=pot.overlap_tol)
+            potential.update(K=pot.K, z=pot.z, hard_core=pot.hard_core, overlap_tol=pot.overlap_tol,
+                             precision=pot.precision)
         else:
             potential.update(cutoff_mode=pot.cutoff_mode, shift=pot.shift, mixing=pot.mixing, epsilon=pot.epsilon)
         if pot.style == "ipl":
@@ -578,7 +580,7 @@ def _load_potential(c: _Checker, t: dict, names: list[str]) -> Potential | None:
 def _load_yukawa(c: _Checker, t: dict) -> Potential:
     """Hard-sphere Yukawa (BD): V = K e^{−z(r − d_ij)}/(r/d_ij), truncated (not shifted) at an absolute cutoff."""
     w = "system.potential."
-    c.no_extra(t, {"style", "cutoff", "K", "z", "hard_core", "overlap_tol"}, w)
+    c.no_extra(t, {"style", "cutoff", "K", "z", "hard_core", "overlap_tol", "precision"}, w)
     cutoff = c.get(t, "cutoff", w, "float", positive=True)
     K = c.get(t, "K", w, "float", required=False, default=9.69, nonnegative=True)
     z = c.get(t, "z", w, "float", required=False, default=4.86, positive=True)
@@ -586,7 +588,8 @@ def _load_yukawa(c: _Checker, t: dict) -> Potential:
     tol = c.get(t, "overlap_tol", w, "float", required=False, default=1e-6, positive=True)
     if tol is not None and tol >= 0.1:
         c.error(f"{w}overlap_tol", "must be below 0.1 (a relative overlap)")
-    return Potential("yukawa", cutoff, "global", False, 12, "additive", 1.0, {}, K, z, hard_core, tol)
+    precision = c.get(t, "precision", w, "str", required=False, default="mixed", choices=("mixed", "double"))
+    return Potential("yukawa", cutoff, "global", False, 12, "additive", 1.0, {}, K, z, hard_core, tol, precision)
 
 
 def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:

@@ -97,22 +97,23 @@ def brute_yukawa(r, d, cell, K=9.69, z=4.86, cutoff=3.0):
     return force, virial, 0.5 * v.sum(), (fmag * np.where(inside, dist, 0.0) ** 2).sum() / 2
 
 
-def test_yukawa_forces_virial_and_energy_against_brute_force():
+@pytest.mark.parametrize("precision, tol", [("double", 1e-11), ("mixed", 2e-5)])
+def test_yukawa_forces_virial_and_energy_against_brute_force(precision, tol):
     pos, d, D, _ = random_system(300, 8.0, 3, seed=4)
-    bd = BrownianDynamics(pos, d, D, (8.0, 8.0, 8.0), 3, rate=1.0, dt=1e-4, seed=0, yukawa=Yukawa(cutoff=3.0),
-                          hard_core=True)
+    bd = BrownianDynamics(pos, d, D, (8.0, 8.0, 8.0), 3, rate=1.0, dt=1e-4, seed=0,
+                          yukawa=Yukawa(cutoff=3.0, precision=precision), hard_core=True)
     bd.time = 0.3  # a tilted cell
     bd.rebuild()
     m = bd.measure()
     f = bd.forces()
     fb, vb, eb, tb = brute_yukawa(bd.r, d, bd.cell)
-    # tabulated in r²: relative error below 1e-6 pair by pair (random insertion: deep overlaps too)
-    np.testing.assert_allclose(f, fb, rtol=1e-6, atol=1e-6 * np.abs(fb).max())
-    np.testing.assert_allclose(f.sum(axis=0), 0.0, atol=1e-9 * np.abs(f).max())  # Newton's third law
-    assert m.energy == pytest.approx(eb, rel=1e-6)
-    assert m.virial_trace == pytest.approx(tb, rel=1e-6)
-    np.testing.assert_allclose(m.virial_xy, vb, rtol=1e-6, atol=1e-6 * np.abs(vb).max())
-    assert m.virial_xy.sum() == pytest.approx(vb.sum(), rel=1e-6)
+    # random insertion: deep overlaps and forces over eight decades
+    np.testing.assert_allclose(f, fb, rtol=tol, atol=tol * np.abs(fb).max())
+    np.testing.assert_allclose(f.sum(axis=0), 0.0, atol=tol * np.abs(f).max())  # Newton's third law
+    assert m.energy == pytest.approx(eb, rel=tol)
+    assert m.virial_trace == pytest.approx(tb, rel=tol)
+    np.testing.assert_allclose(m.virial_xy, vb, rtol=tol, atol=tol * np.abs(vb).max())
+    assert m.virial_xy.sum() == pytest.approx(vb.sum(), rel=tol)
 
 
 def test_no_overlap_survives_a_step_in_a_dense_suspension():
@@ -152,8 +153,8 @@ def test_restore_repeats_the_run_bit_for_bit():
 def test_maintained_lists_give_brute_force_forces_through_flips():
     pos, d, D, _ = random_system(600, 1.0, 3, seed=9)
     L = float((np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3))
-    bd = BrownianDynamics(pos * L, d, D, (L, L, L), 3, rate=20.0, dt=2e-4, seed=10, yukawa=Yukawa(cutoff=2.5),
-                          hard_core=True, skin=0.4)
+    bd = BrownianDynamics(pos * L, d, D, (L, L, L), 3, rate=20.0, dt=2e-4, seed=10,
+                          yukawa=Yukawa(cutoff=2.5, precision="double"), hard_core=True, skin=0.4)
     flips = 0
     for k in range(300):  # strain 1.2: a flip at 0.5
         xy = bd.cell.xy
@@ -161,5 +162,5 @@ def test_maintained_lists_give_brute_force_forces_through_flips():
         flips += bd.cell.xy < xy
         if k % 10 == 0:
             fb = brute_yukawa(bd.r, d, bd.cell, cutoff=2.5)[0]
-            np.testing.assert_allclose(bd.forces(), fb, rtol=1e-6, atol=1e-6 * np.abs(fb).max())
+            np.testing.assert_allclose(bd.forces(), fb, rtol=1e-11, atol=1e-11 * np.abs(fb).max())
     assert flips >= 1 and 1 < bd.list_builds < 300

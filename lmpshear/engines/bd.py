@@ -39,6 +39,7 @@ class Yukawa:
     K: float = 9.69
     z: float = 4.86
     cutoff: float = 5.0
+    precision: str = "mixed"  # of the pair terms: "mixed" (float32 pair terms, float64 sums) or "double"
 
 
 @dataclass
@@ -74,7 +75,8 @@ class BrownianDynamics:
         self._nonaffine = np.zeros((n, 3))
         if self.yukawa is not None:
             y = self.yukawa
-            self._tables = K.yukawa_tables(y.z, y.cutoff, 0.75 * self._d.min())
+            self._consts = K.work_constants(y.precision, y.z, y.cutoff)
+            self._work = np.empty(0, dtype=type(self._consts[0]))
         self.reach = max(self.yukawa.cutoff if self.yukawa else 0.0, self._d.max()) + self.skin
         self._cached_force = None
         self.sweeps = 0  # hard-core sweeps of the last step
@@ -96,11 +98,11 @@ class BrownianDynamics:
     def volume(self) -> float:
         return self.lx * self.ly * (self.lz if self.dimension == 3 else 1.0)
 
-    def _list_matrix(self) -> np.ndarray:
-        """H with the tilt grown continuously since the list build (the lists' image convention)."""
+    def _image_shifts(self) -> np.ndarray:
+        """n·H of the lists' image codes, H with the tilt grown continuously since the list build."""
         h = self._h_build.copy()
         h[1, 0] += self.rate * (self.time - self._t_build) * self.ly
-        return h
+        return K.image_shifts(h)
 
     # -- public arrays, in the caller's order --------------------------------------------------------
     def _public(self, a: np.ndarray) -> np.ndarray:
@@ -141,16 +143,23 @@ class BrownianDynamics:
 
     def _build_lists(self) -> None:
         grid = self._grid()
-        (self._y_off, self._y_part, self._y_img, self._c_off, self._c_part, self._c_img) = K.build_pair_lists(
+        self._y_off, self._y_pairs, self._c_off, self._c_pairs = K.build_pair_lists(
             self._r, self._d, grid.lo, grid.h, grid.h_inv, grid.n, grid.divisions, grid.periodic_z, self.reach,
-            self.skin)
+            self.skin, self._room(self.reach), self._room(self._d.max() + self.skin))
         self._h_build, self._t_build = grid.h.copy(), self.time
         self._nonaffine_build = self._nonaffine.copy()
-        self._amp = np.exp(0.5 * self.yukawa.z * self._d) if self.yukawa else None
+        if self.yukawa:
+            self._particles = K.particle_records(self._d, self.yukawa.z, self.yukawa.precision)
         self.list_builds += 1
 
+    def _room(self, radius: float) -> int:
+        """Room for a chunk's pairs closer than ``radius`` at this density: all neighbours of its
+        particles, +10% (the first particles in bin order have nearly all their partners j > i)."""
+        ball = 4.0 / 3.0 * np.pi * radius**3 if self.dimension == 3 else np.pi * radius**2
+        return int(1.1 * len(self._d) ** 2 / self.volume * ball / K.CHUNKS) + 64
+
     def _stale(self) -> bool:
-        moved = np.sqrt(((self._nonaffine - self._nonaffine_build) ** 2).sum(axis=1)).max()
+        moved = K.max_move(self._nonaffine, self._nonaffine_build)
         return 2.0 * moved + self.reach * abs(self.rate * (self.time - self._t_build)) >= self.skin
 
     # -- forces ---------------------------------------------------------------------------------------
@@ -158,10 +167,8 @@ class BrownianDynamics:
         if self.yukawa is None:
             n = len(self._d)
             return np.zeros((n, 3)), np.zeros(n), 0.0, 0.0
-        y = self.yukawa
-        ftab, vtab, r2_lo, inv = self._tables
-        return K.yukawa_forces(self._r, self._d, self._amp, self._y_off, self._y_part, self._y_img,
-                               self._list_matrix(), ftab, vtab, r2_lo, inv, y.K, y.z, y.cutoff, full)
+        return K.yukawa_forces(self._r, self._particles, self._d, self._y_off, self._y_pairs, self._image_shifts(),
+                               self.yukawa.K, self._consts, self._work, full)
 
     def forces(self) -> np.ndarray:
         """Yukawa forces on the current configuration, in the caller's order."""
@@ -207,10 +214,10 @@ class BrownianDynamics:
         self.sweeps = self.pushed = 0
         virial = trace = 0.0
         for _attempt in range(100):
-            h = self._list_matrix()
+            shifts = self._image_shifts()
             for sweep in range(max_sweeps):
-                worst, pushed, w, tr = K.overlap_moves(self._r, self._d, self._mu, self._c_off, self._c_part,
-                                                   self._c_img, h, self.overlap_tol, move)
+                worst, pushed, w, tr = K.overlap_moves(self._r, self._d, self._mu, self._c_off, self._c_pairs, shifts,
+                                                       self.overlap_tol, move)
                 if worst <= self.overlap_tol:
                     break
                 self.sweeps += 1

@@ -16,13 +16,18 @@ sweeps) and repeated until no pair overlaps by more than tol·d_ij.
 Pairs. Both pair lists are half lists (i < j) in CSR form, built in a wrapped configuration with
 each pair's lattice image n = (n_a, n_b, n_c): the separation is r_i − r_j − n·H(t), where H(t)'s
 tilt grows continuously from its value at the build (it is not flipped), so the list needs no
-rebuild at a flip and positions are not re-wrapped between builds.
+rebuild at a flip and positions are not re-wrapped between builds. A pair is one int32, the
+partner j in the low bits and the image code 9(n_a + 1) + 3(n_b + 1) + (n_c + 1) above
+``IMAGE_SHIFT``; n·H of each code comes from a 27-row table made once per force call.
 
 Yukawa, V(r) = K exp[−z (r − d_ij)]/(r/d_ij) = A_ij e^{−z r}/r with A_ij = K d_ij e^{z d_ij}, which
-factorises as ½ K (d_i + d_j) a_i a_j, a_i = e^{z d_i/2}. Force and energy come from tables of
-e^{−zr}(z + 1/r)/r² and e^{−zr}/r, linear in r² (``TABLE_SIZE`` points, relative error < 1e-6
-above r_lo = 0.75 d_min, exact formula below). Per-particle virial shear stress × volume, as in the
-LAMMPS store: S_i = −½ Σ_j x_ij f_ij,y (f_ij the force on i), so Σ_i S_i / V = σ_xy^vir.
+factorises as ½ K (d_i + d_j) a_i a_j, a_i = e^{z d_i/2}. The pair terms are evaluated from the
+formula, with e^{−x} in plain arithmetic (:func:`_exp_neg`) so that the loop over a particle's
+partners compiles to SIMD code. Precision: "double" does everything in float64; "mixed" (the
+default) takes each separation in float64, then evaluates the pair terms and sums them per particle
+in float32 (twice the SIMD width), adding the particle sums in float64: forces agree with float64 to
+~1e-5 relative (Newton's third law to float32 rounding), far below the Brownian noise of a step. Per-particle virial shear stress × volume,
+as in the LAMMPS store: S_i = −½ Σ_j x_ij f_ij,y (f_ij the force on i), so Σ_i S_i / V = σ_xy^vir.
 
 Determinism. The force loop runs over ``CHUNKS`` ranges of i (equal pair counts, fixed by the list),
 each into its own buffer, summed in chunk order: the result is bit-identical for any number of
@@ -31,170 +36,230 @@ threads.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
 from lmpshear.neighbors import bin_of, binned
 
 CHUNKS = 8
-TABLE_SIZE = 1 << 16
+IMAGE_SHIFT = 26  # a pair is stored as one int32: partner | image code << IMAGE_SHIFT
+PARTNER = (1 << IMAGE_SHIFT) - 1
 
 
-def yukawa_tables(z: float, cutoff: float, r_lo: float) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """(force table, energy table, r_lo², 1/spacing) on r² ∈ [r_lo², cutoff²]."""
-    r2 = np.linspace(r_lo * r_lo, cutoff * cutoff, TABLE_SIZE + 1)
-    r2 = np.append(r2, r2[-1] + (r2[1] - r2[0]))  # one point past the end for the interpolation
-    r = np.sqrt(r2)
-    e = np.exp(-z * r) / r
-    return e * (z + 1.0 / r) / r, e, float(r2[0]), float(1.0 / (r2[1] - r2[0]))
-
-
-@numba.njit(cache=True, inline="always")
-def _nearest_image(ds):
-    """(ds − n, n) with n the integer nearest to a fractional difference ds ∈ (−1, 1)."""
-    if ds > 0.5:
-        return ds - 1.0, 1
-    if ds < -0.5:
-        return ds + 1.0, -1
-    return ds, 0
+def particle_records(diameter: np.ndarray, z: float, precision: str) -> np.ndarray:
+    """Per-particle data the force loop reads for each partner, one record each: position and
+    a_i = e^{z d_i/2}, a_i d_i (in the working precision)."""
+    t = {"mixed": "f4", "double": "f8"}[precision]
+    rec = np.zeros(len(diameter), dtype=np.dtype([("x", "f8"), ("y", "f8"), ("z", "f8"), ("amp", t),
+                                                  ("amp_d", t)], align=True))
+    rec["amp"] = np.exp(0.5 * z * diameter)
+    rec["amp_d"] = rec["amp"] * diameter
+    return rec
 
 
 @numba.njit(cache=True, inline="always")
-def _scan(i, s, start, table, n, h, diameter, periodic_z, reach2, skin, fill, at_y, part_y, img_y, at_c, part_c,
-          img_c):
-    """Visit the partners j > i of particle i (later bins only); count them, or with ``fill`` store
-    them from positions at_y (Yukawa list) and at_c (contact list). Returns the end positions."""
-    here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+def _scan(i, s, start, table, n, h, diameter, periodic_z, reach2, skin, pairs_y, at_y, pairs_c, at_c):
+    """Append the partners j > i of particle i (later bins only) to the Yukawa list from position
+    at_y and to the contact list from at_c, as far as each has room; returns the end positions
+    (past the room when it ran out, so the caller learns the size needed)."""
+    s0, s1, s2, di = s[i, 0], s[i, 1], s[i, 2], diameter[i]
+    h00, h01, h02, h10, h11, h12 = h[0, 0], h[0, 1], h[0, 2], h[1, 0], h[1, 1], h[1, 2]
+    h20, h21, h22 = h[2, 0], h[2, 1], h[2, 2]
+    here = bin_of(s0, s1, s2, n)
     for k in range(table.shape[1]):
         c = table[here, k]
         if c < here:
             continue
         for j in range(max(start[c], i + 1), start[c + 1]):
-            a0, n0 = _nearest_image(s[i, 0] - s[j, 0])
-            a1, n1 = _nearest_image(s[i, 1] - s[j, 1])
-            a2, n2 = _nearest_image(s[i, 2] - s[j, 2]) if periodic_z else (0.0, 0)
-            dx = a0 * h[0, 0] + a1 * h[1, 0] + a2 * h[2, 0]
-            dy = a0 * h[0, 1] + a1 * h[1, 1] + a2 * h[2, 1]
-            dz = a0 * h[0, 2] + a1 * h[1, 2] + a2 * h[2, 2]
+            a0, a1, a2 = s0 - s[j, 0], s1 - s[j, 1], s2 - s[j, 2]
+            n0, n1 = np.rint(a0), np.rint(a1)
+            n2 = np.rint(a2) if periodic_z else 0.0
+            a0, a1, a2 = a0 - n0, a1 - n1, a2 - n2
+            dx = a0 * h00 + a1 * h10 + a2 * h20
+            dy = a0 * h01 + a1 * h11 + a2 * h21
+            dz = a0 * h02 + a1 * h12 + a2 * h22
             d2 = dx * dx + dy * dy + dz * dz
             if d2 >= reach2:
                 continue
-            if fill:
-                part_y[at_y] = j
-                img_y[at_y, 0], img_y[at_y, 1], img_y[at_y, 2] = n0, n1, n2
+            q = j | ((9 * int(n0 + 1) + 3 * int(n1 + 1) + int(n2 + 1)) << IMAGE_SHIFT)
+            if at_y < pairs_y.shape[0]:
+                pairs_y[at_y] = q
             at_y += 1
-            near = 0.5 * (diameter[i] + diameter[j]) + skin
+            near = 0.5 * (di + diameter[j]) + skin
             if d2 < near * near:
-                if fill:
-                    part_c[at_c] = j
-                    img_c[at_c, 0], img_c[at_c, 1], img_c[at_c, 2] = n0, n1, n2
+                if at_c < pairs_c.shape[0]:
+                    pairs_c[at_c] = q
                 at_c += 1
     return at_y, at_c
 
 
 @numba.njit(parallel=True, cache=True)
-def _count_pairs(s, start, table, n, h, diameter, periodic_z, reach2, skin, counts_y, counts_c):
-    none_i = np.empty(0, dtype=np.int32)
-    none_n = np.empty((0, 3), dtype=np.int8)
-    for i in numba.prange(s.shape[0]):
-        counts_y[i + 1], counts_c[i + 1] = _scan(i, s, start, table, n, h, diameter, periodic_z, reach2, skin,
-                                                 False, 0, none_i, none_n, 0, none_i, none_n)
-
-
-@numba.njit(parallel=True, cache=True)
-def _fill_pairs(s, start, table, n, h, diameter, periodic_z, reach2, skin, off_y, part_y, img_y, off_c, part_c,
-                img_c):
-    for i in numba.prange(s.shape[0]):
-        _scan(i, s, start, table, n, h, diameter, periodic_z, reach2, skin, True, off_y[i], part_y, img_y,
-              off_c[i], part_c, img_c)
+def _scan_chunks(s, start, table, n, h, diameter, periodic_z, reach2, skin, bounds, buf_y, buf_c, off_y, off_c,
+                 used):
+    for c in numba.prange(CHUNKS):
+        at_y = at_c = 0
+        for i in range(bounds[c], bounds[c + 1]):
+            end_y, end_c = _scan(i, s, start, table, n, h, diameter, periodic_z, reach2, skin, buf_y[c], at_y,
+                                 buf_c[c], at_c)
+            off_y[i + 1], off_c[i + 1] = end_y - at_y, end_c - at_c
+            at_y, at_c = end_y, end_c
+        used[c, 0], used[c, 1] = at_y, at_c
 
 
 @numba.njit(cache=True)
-def build_pair_lists(r, diameter, lo, h, h_inv, n, divisions, periodic_z, reach, skin):
+def _joined(buf, used, bounds, counts):
+    """CSR offsets and pairs from the chunks' buffers (chunk order = particle order)."""
+    offsets = np.cumsum(counts)
+    pairs = np.empty(offsets[-1], dtype=np.int32)
+    for c in range(CHUNKS):
+        pairs[offsets[bounds[c]]:offsets[bounds[c + 1]]] = buf[c, :used[c]]
+    return offsets, pairs
+
+
+@numba.njit(cache=True)
+def build_pair_lists(r, diameter, lo, h, h_inv, n, divisions, periodic_z, reach, skin, room_y, room_c):
     """Half lists (i < j) of the pairs within ``reach`` (Yukawa) and within d_ij + skin (contacts).
 
-    Each list is CSR (offsets, partners, images): the partners of i are partners[offsets[i]:
-    offsets[i + 1]], and images (int8, (M, 3)) give the separation r_i − r_j − n·H. The particles
+    Each list is CSR (offsets, pairs): the pairs of i are pairs[offsets[i]:offsets[i + 1]], each
+    partner | image code << IMAGE_SHIFT (separation r_i − r_j − n·H, see the module notes). The particles
     must be sorted by bin of this grid: then every j > i lies in i's bin or a later one, and the
-    earlier bins are skipped unread (half the work)."""
+    earlier bins are skipped unread (half the work). One pass over ``CHUNKS`` ranges of particles,
+    each into a buffer of ``room_y``/``room_c`` pairs (an estimate); a chunk that runs out of room
+    counts on, and the pass is repeated once with buffers of the size counted."""
     s, order, start, table = binned(r, lo, h_inv, n, divisions)
     N = r.shape[0]
+    if N > PARTNER:
+        raise ValueError("build_pair_lists: too many particles for the packed pair format")
     for k in range(N):
         if order[k] != k:
             raise ValueError("build_pair_lists: particles are not sorted by bin")
+    bounds = np.linspace(0, N, CHUNKS + 1).astype(np.int64)
     off_y = np.zeros(N + 1, dtype=np.int64)
     off_c = np.zeros(N + 1, dtype=np.int64)
-    _count_pairs(s, start, table, n, h, diameter, periodic_z, reach * reach, skin, off_y, off_c)
-    off_y = np.cumsum(off_y)
-    off_c = np.cumsum(off_c)
-    part_y = np.empty(off_y[N], dtype=np.int32)
-    part_c = np.empty(off_c[N], dtype=np.int32)
-    img_y = np.empty((off_y[N], 3), dtype=np.int8)
-    img_c = np.empty((off_c[N], 3), dtype=np.int8)
-    _fill_pairs(s, start, table, n, h, diameter, periodic_z, reach * reach, skin, off_y, part_y, img_y, off_c,
-                part_c, img_c)
-    return off_y, part_y, img_y, off_c, part_c, img_c
+    used = np.zeros((CHUNKS, 2), dtype=np.int64)
+    for _attempt in range(2):
+        buf_y = np.empty((CHUNKS, room_y), dtype=np.int32)
+        buf_c = np.empty((CHUNKS, room_c), dtype=np.int32)
+        _scan_chunks(s, start, table, n, h, diameter, periodic_z, reach * reach, skin, bounds, buf_y, buf_c, off_y,
+                     off_c, used)
+        if used[:, 0].max() <= room_y and used[:, 1].max() <= room_c:
+            break
+        room_y, room_c = used[:, 0].max(), used[:, 1].max()
+    off_y, pairs_y = _joined(buf_y, used[:, 0], bounds, off_y)
+    off_c, pairs_c = _joined(buf_c, used[:, 1], bounds, off_c)
+    return off_y, pairs_y, off_c, pairs_c
+
+
+@numba.njit(cache=True)
+def image_shifts(h):
+    """(27, 3) lattice vectors n·H of the image codes 9(n_a + 1) + 3(n_b + 1) + (n_c + 1)."""
+    out = np.empty((27, 3))
+    for code in range(27):
+        n0, n1, n2 = code // 9 - 1, (code // 3) % 3 - 1, code % 3 - 1
+        for k in range(3):
+            out[code, k] = n0 * h[0, k] + n1 * h[1, k] + n2 * h[2, k]
+    return out
 
 
 @numba.njit(cache=True, inline="always")
-def _separation(r, i, j, images, m, h):
-    n0, n1, n2 = images[m, 0], images[m, 1], images[m, 2]
-    dx = r[i, 0] - r[j, 0] - (n0 * h[0, 0] + n1 * h[1, 0])
-    dy = r[i, 1] - r[j, 1] - n1 * h[1, 1]
-    dz = r[i, 2] - r[j, 2] - n2 * h[2, 2]
-    return dx, dy, dz
+def _exp_neg(u, c):
+    """e^{−256 u} for 0 ≤ u ≲ 0.1 in plain arithmetic, so that loops calling it vectorise: Taylor to
+    degree 7 of e^{−u}, squared eight times (relative error < 1e-10 for 256 u ≤ 25, < 1e-13 for
+    256 u ≤ 10; the pair term at z r = 25 is 1e-11 of its contact value)."""
+    p = ((((((c[7] * u + c[6]) * u + c[5]) * u + c[4]) * u + c[3]) * u + c[2]) * u + c[1]) * u + c[0]
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p * p
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
-def yukawa_forces(r, diameter, amp, offsets, partners, images, h, ftab, vtab, r2_lo, inv_dr2, K, z, cutoff,
-                  full):
-    """Forces (N, 3); with ``full`` also S_i (N,), the energy and Σ_pairs r_ij·f_ij (else zeros)."""
+def work_constants(precision: str, z: float, cutoff: float) -> tuple:
+    """(z, z/256, r_c², 1, 0, Taylor coefficients of e^{−u}) in the working precision."""
+    t = {"mixed": np.float32, "double": np.float64}[precision]
+    taylor = tuple(t((-1.0) ** k / math.factorial(k)) for k in range(8))
+    return t(z), t(z / 256.0), t(cutoff * cutoff), t(1.0), t(0.0), taylor
+
+
+@numba.njit(cache=True, inline="always")
+def _pair(dx, dy, dz, coef, z, z256, rc2, one, zero, taylor):
+    """(F/r, V) of one pair, zero beyond the cutoff: V = a e^{−zr}/r, F/r = V (z + 1/r)/r."""
+    d2 = dx * dx + dy * dy + dz * dz
+    rinv = one / np.sqrt(d2)
+    v = coef * _exp_neg(z256 * d2 * rinv, taylor) * rinv
+    v = v if d2 < rc2 else zero
+    return v * (z + rinv) * rinv, v, d2
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+def yukawa_forces(r, particles, diameter, offsets, pairs, shifts, K, consts, work, full):
+    """Forces (N, 3); with ``full`` also S_i (N,), the energy and Σ_pairs r_ij·f_ij (else zeros).
+
+    ``particles`` (record array, fields x y z amp amp_d) carries positions (copied from r here) and
+    a_i = e^{z d_i/2}, a_i d_i in one cache line per particle. For each i the partners' separations
+    are gathered into contiguous buffers in the working precision (that of z); the pair terms then
+    run as one vectorised loop; the partners' reactions are scattered back after it. ``consts`` is
+    :func:`work_constants`, ``work`` an empty array of the working precision."""
+    z, z256, rc2, one, zero, taylor = consts
     N = r.shape[0]
-    rc2 = cutoff * cutoff
+    for i in numba.prange(N):
+        particles[i].x, particles[i].y, particles[i].z = r[i, 0], r[i, 1], r[i, 2]
     bounds = np.searchsorted(offsets, np.linspace(0, offsets[N], CHUNKS + 1))  # equal pair counts
     bounds[0], bounds[CHUNKS] = 0, N
+    cap = 1
+    for i in range(N):
+        cap = max(cap, offsets[i + 1] - offsets[i])
     fbuf = np.zeros((CHUNKS, N, 3))
     wbuf = np.zeros((CHUNKS, N)) if full else np.zeros((CHUNKS, 1))
     energy = np.zeros(CHUNKS)
     trace = np.zeros(CHUNKS)
     for c in numba.prange(CHUNKS):
-        f = fbuf[c]
-        w = wbuf[c]
+        f, w = fbuf[c], wbuf[c]
+        bx, by, bz = np.empty(cap, work.dtype), np.empty(cap, work.dtype), np.empty(cap, work.dtype)
+        bc, bw = np.empty(cap, work.dtype), np.empty(cap, work.dtype)
         for i in range(bounds[c], bounds[c + 1]):
-            fx = fy = fz = 0.0
-            ai = 0.5 * K * amp[i]
-            di = diameter[i]
-            for m in range(offsets[i], offsets[i + 1]):
-                j = partners[m]
-                dx, dy, dz = _separation(r, i, j, images, m, h)
-                d2 = dx * dx + dy * dy + dz * dz
-                if d2 >= rc2:
-                    continue
-                a = ai * amp[j] * (di + diameter[j])
-                if d2 >= r2_lo:
-                    x = (d2 - r2_lo) * inv_dr2
-                    k = int(x)
-                    t = x - k
-                    ff = a * (ftab[k] + (ftab[k + 1] - ftab[k]) * t)
-                else:  # closer than the table reaches: the formula itself
-                    dist = np.sqrt(d2)
-                    e = np.exp(-z * dist) / dist
-                    ff = a * e * (z + 1.0 / dist) / dist
-                fx += ff * dx
-                fy += ff * dy
-                fz += ff * dz
-                f[j, 0] -= ff * dx
-                f[j, 1] -= ff * dy
-                f[j, 2] -= ff * dz
+            o, n = offsets[i], offsets[i + 1] - offsets[i]
+            xi, yi, zi = particles[i].x, particles[i].y, particles[i].z
+            ai, di = 0.5 * K * particles[i].amp, diameter[i]
+            for t in range(n):  # gather (a_ij = ½K a_i a_j (d_i + d_j))
+                q = pairs[o + t]
+                pj = particles[q & PARTNER]
+                s = q >> IMAGE_SHIFT
+                bx[t] = xi - pj.x - shifts[s, 0]
+                by[t] = yi - pj.y - shifts[s, 1]
+                bz[t] = zi - pj.z - shifts[s, 2]
+                bc[t] = ai * (di * pj.amp + pj.amp_d)
+            fx = fy = fz = zero  # summed in the working precision: float64 sums cost a conversion per pair
+            if full:
+                wi = ei = ti = zero
+                for t in range(n):
+                    dx, dy, dz = bx[t], by[t], bz[t]
+                    ff, v, d2 = _pair(dx, dy, dz, bc[t], z, z256, rc2, one, zero, taylor)
+                    bx[t], by[t], bz[t], bw[t] = ff * dx, ff * dy, ff * dz, 0.5 * dx * ff * dy
+                    fx, fy, fz, wi = fx + bx[t], fy + by[t], fz + bz[t], wi + bw[t]
+                    ei += v
+                    ti += ff * d2
+                w[i] -= wi
+                energy[c] += ei
+                trace[c] += ti
+            else:
+                for t in range(n):
+                    dx, dy, dz = bx[t], by[t], bz[t]
+                    ff, v, d2 = _pair(dx, dy, dz, bc[t], z, z256, rc2, one, zero, taylor)
+                    bx[t], by[t], bz[t] = ff * dx, ff * dy, ff * dz
+                    fx, fy, fz = fx + bx[t], fy + by[t], fz + bz[t]
+            for t in range(n):  # scatter the reactions
+                j = pairs[o + t] & PARTNER
+                f[j, 0] -= bx[t]
+                f[j, 1] -= by[t]
+                f[j, 2] -= bz[t]
                 if full:
-                    sxy = 0.5 * dx * ff * dy
-                    w[i] -= sxy
-                    w[j] -= sxy
-                    trace[c] += ff * d2
-                    if d2 >= r2_lo:
-                        energy[c] += a * (vtab[k] + (vtab[k + 1] - vtab[k]) * t)
-                    else:
-                        energy[c] += a * np.exp(-z * np.sqrt(d2)) / np.sqrt(d2)
+                    w[j] -= bw[t]
             f[i, 0] += fx
             f[i, 1] += fy
             f[i, 2] += fz
@@ -211,7 +276,7 @@ def yukawa_forces(r, diameter, amp, offsets, partners, images, h, ftab, vtab, r2
 
 
 @numba.njit(cache=True)
-def overlap_moves(r, diameter, mobility, offsets, partners, images, h, tol, move):
+def overlap_moves(r, diameter, mobility, offsets, pairs, shifts, tol, move):
     """One Jacobi sweep over the contact list: fills ``move`` (zeroed here) with each particle's
     share of its overlaps; returns the worst relative overlap, the number of pairs pushed apart, and
     Σ_pairs x_ij f_ij,y and Σ_pairs r_ij·f_ij of the implied contact forces f_ij = Δ_ij/((μ_i + μ_j) dt),
@@ -223,8 +288,10 @@ def overlap_moves(r, diameter, mobility, offsets, partners, images, h, tol, move
     trace = 0.0
     for i in range(r.shape[0]):
         for m in range(offsets[i], offsets[i + 1]):
-            j = partners[m]
-            dx, dy, dz = _separation(r, i, j, images, m, h)
+            j, s = pairs[m] & PARTNER, pairs[m] >> IMAGE_SHIFT
+            dx = r[i, 0] - r[j, 0] - shifts[s, 0]
+            dy = r[i, 1] - r[j, 1] - shifts[s, 1]
+            dz = r[i, 2] - r[j, 2] - shifts[s, 2]
             dij = 0.5 * (diameter[i] + diameter[j])
             d2 = dx * dx + dy * dy + dz * dz
             if d2 >= dij * dij:
@@ -260,3 +327,13 @@ def brownian_move(r, unwrapped, nonaffine, force, mobility, temperature, dt, rat
             r[i, k] += step
             unwrapped[i, k] += step
             nonaffine[i, k] += step
+
+
+@numba.njit(cache=True)
+def max_move(now, before):
+    """max_i |now_i − before_i| (the Verlet lists' staleness test, without temporaries)."""
+    worst = 0.0
+    for i in range(now.shape[0]):
+        d2 = (now[i, 0] - before[i, 0]) ** 2 + (now[i, 1] - before[i, 1]) ** 2 + (now[i, 2] - before[i, 2]) ** 2
+        worst = max(worst, d2)
+    return np.sqrt(worst)

@@ -76,8 +76,9 @@ class BrownianRunner:
     def _engine(self, positions: np.ndarray, rate: float) -> BrownianDynamics:
         s = self.spec
         pot, L = s.system.potential, s.system.box_length
+        yukawa = Yukawa(pot.K, pot.z, pot.cutoff, pot.precision)
         return BrownianDynamics(positions, self.diameter, self.diffusion, (L, L, L), s.system.dimension, rate=rate,
-                                dt=self.dt, seed=s.protocol.seed, yukawa=Yukawa(pot.K, pot.z, pot.cutoff),
+                                dt=self.dt, seed=s.protocol.seed, yukawa=yukawa,
                                 hard_core=pot.hard_core, overlap_tol=pot.overlap_tol, skin=s.protocol.neighbor_skin,
                                 temperature=s.system.temperature)
 
