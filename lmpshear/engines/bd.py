@@ -39,7 +39,7 @@ class Yukawa:
     K: float = 9.69
     z: float = 4.86
     cutoff: float = 5.0
-    precision: str = "mixed"  # of the pair terms: "mixed" (float32 pair terms, float64 sums) or "double"
+    precision: str = "mixed"  # "mixed": float32 pair terms and per-particle sums; "double": float64 throughout
 
 
 @dataclass
