@@ -164,3 +164,50 @@ def test_maintained_lists_give_brute_force_forces_through_flips():
             fb = brute_yukawa(bd.r, d, bd.cell, cutoff=2.5)[0]
             np.testing.assert_allclose(bd.forces(), fb, rtol=1e-11, atol=1e-11 * np.abs(fb).max())
     assert flips >= 1 and 1 < bd.list_builds < 300
+
+
+def listed_pairs(offsets, pairs, r, shifts):
+    """{(i, j): separation} of CSR half lists, keyed with i < j (separation r_i − r_j − n·H)."""
+    from lmpshear.engines.bd_kernels import IMAGE_SHIFT, PARTNER
+    out = {}
+    for i in range(len(offsets) - 1):
+        for q in pairs[offsets[i]:offsets[i + 1]]:
+            j, sep = int(q & PARTNER), r[i] - r[q & PARTNER] - shifts[q >> IMAGE_SHIFT]
+            key = (i, j) if i < j else (j, i)
+            assert key not in out, f"pair {key} listed twice"
+            out[key] = sep if i < j else -sep
+    return out
+
+
+@pytest.mark.parametrize("dimension, n, L, xy, bins", [(3, 400, 8.0, 0.3, 4), (3, 400, 20.0, 0.49, 7),
+                                                     (3, 30, 8.0, -0.45, 3), (3, 9, 7.0, 0.1, 2),
+                                                     (2, 400, 17.0, -0.49, 10), (2, 5, 9.0, 0.2, 2)])
+def test_pair_lists_hold_every_pair_within_reach_once(dimension, n, L, xy, bins):
+    """Against all pairs over the 27 (9) nearest images, in a sheared cell with 2 to 10 bins per axis
+    (the small counts reached again through other images) and particles on the cell's faces."""
+    pos, d, D, _ = random_system(n, L, dimension, seed=11)
+    pos[:3, :dimension] = 0.0  # on the faces (and corners) at lo ...
+    pos[3:5, 0] = L  # ... and at lo + L along x
+    bd = BrownianDynamics(pos, d, D, (L, L, L), dimension, rate=xy / L, dt=1e-4, seed=0,
+                          yukawa=Yukawa(cutoff=2.5), hard_core=True, skin=0.8)
+    bd.time = L  # tilt xy (fraction of L)
+    bd.rebuild()
+    r, h = bd._r, bd.cell.matrix()
+    from lmpshear.engines.bd_kernels import image_shifts
+    shifts = image_shifts(h)
+    images = [np.array(n) @ h for n in np.ndindex(3, 3, 3 if dimension == 3 else 1)]
+    sep = r[:, None, :] - r[None, :, :]
+    near = {}
+    for shift in images:
+        s = sep - (shift - np.array([1, 1, 1 if dimension == 3 else 0]) @ h)
+        dist = np.linalg.norm(s, axis=2)
+        for i, j in zip(*np.nonzero(np.triu(dist < bd.reach, 1))):
+            near[(i, j)] = s[i, j]
+    for lists, radius in (((bd._y_off, bd._y_pairs), None), ((bd._c_off, bd._c_pairs), bd.skin)):
+        got = listed_pairs(*lists, r, shifts)
+        want = {k: v for k, v in near.items()
+                if radius is None or np.linalg.norm(v) < 0.5 * (bd._d[k[0]] + bd._d[k[1]]) + radius}
+        assert set(got) == set(want)
+        for k, v in want.items():
+            np.testing.assert_allclose(got[k], v, atol=1e-12)
+    assert bd.cell.xy == pytest.approx(xy * L) and bd._grid().n[1] == bins

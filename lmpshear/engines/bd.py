@@ -143,9 +143,12 @@ class BrownianDynamics:
 
     def _build_lists(self) -> None:
         grid = self._grid()
+        reach_bins = np.minimum(grid.divisions, np.ceil(self.reach * grid.n / self.cell.widths())).astype(np.int64)
+        if not grid.periodic_z:
+            reach_bins[2] = 0
         self._y_off, self._y_pairs, self._c_off, self._c_pairs = K.build_pair_lists(
-            self._r, self._d, grid.lo, grid.h, grid.h_inv, grid.n, grid.divisions, grid.periodic_z, self.reach,
-            self.skin, self._room(self.reach), self._room(self._d.max() + self.skin))
+            self._r, self._d, grid.lo, grid.h, grid.h_inv, grid.n, reach_bins, self.reach, self.skin, self.hard_core,
+            self._room(self.reach), self._room(self._d.max() + self.skin))
         self._h_build, self._t_build = grid.h.copy(), self.time
         self._nonaffine_build = self._nonaffine.copy()
         if self.yukawa:

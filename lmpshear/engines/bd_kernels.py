@@ -13,7 +13,7 @@ line of centres by the overlap, shared in proportion to the mobilities (so the i
 forces Δr_i/(μ_i dt) are equal and opposite); all pairs' moves are applied together (Jacobi
 sweeps) and repeated until no pair overlaps by more than tol·d_ij.
 
-Pairs. Both pair lists are half lists (i < j) in CSR form, built in a wrapped configuration with
+Pairs. Both pair lists are half lists (each pair once) in CSR form, built in a wrapped configuration with
 each pair's lattice image n = (n_a, n_b, n_c): the separation is r_i − r_j − n·H(t), where H(t)'s
 tilt grows continuously from its value at the build (it is not flipped), so the list needs no
 rebuild at a flip and positions are not re-wrapped between builds. A pair is one int32, the
@@ -41,7 +41,7 @@ import math
 import numba
 import numpy as np
 
-from lmpshear.neighbors import bin_of, binned
+from lmpshear.neighbors import bin_particles, fractional
 
 CHUNKS = 8
 IMAGE_SHIFT = 26  # a pair is stored as one int32: partner | image code << IMAGE_SHIFT
@@ -59,53 +59,88 @@ def particle_records(diameter: np.ndarray, z: float, precision: str) -> np.ndarr
     return rec
 
 
-@numba.njit(cache=True, inline="always")
-def _scan(i, s, start, table, n, h, diameter, periodic_z, reach2, skin, pairs_y, at_y, pairs_c, at_c):
-    """Append the partners j > i of particle i (later bins only) to the Yukawa list from position
-    at_y and to the contact list from at_c, as far as each has room; returns the end positions
-    (past the room when it ran out, so the caller learns the size needed)."""
-    s0, s1, s2, di = s[i, 0], s[i, 1], s[i, 2], diameter[i]
-    h00, h01, h02, h10, h11, h12 = h[0, 0], h[0, 1], h[0, 2], h[1, 0], h[1, 1], h[1, 2]
-    h20, h21, h22 = h[2, 0], h[2, 1], h[2, 2]
-    here = bin_of(s0, s1, s2, n)
-    for k in range(table.shape[1]):
-        c = table[here, k]
-        if c < here:
-            continue
-        for j in range(max(start[c], i + 1), start[c + 1]):
-            a0, a1, a2 = s0 - s[j, 0], s1 - s[j, 1], s2 - s[j, 2]
-            n0, n1 = np.rint(a0), np.rint(a1)
-            n2 = np.rint(a2) if periodic_z else 0.0
-            a0, a1, a2 = a0 - n0, a1 - n1, a2 - n2
-            dx = a0 * h00 + a1 * h10 + a2 * h20
-            dy = a0 * h01 + a1 * h11 + a2 * h21
-            dz = a0 * h02 + a1 * h12 + a2 * h22
-            d2 = dx * dx + dy * dy + dz * dz
-            if d2 >= reach2:
+@numba.njit(cache=True)
+def _runs(here, n, m, h, start, run_lo, run_hi, run_shift, run_code):
+    """The half stencil of bin ``here`` = (a, b, c) as runs of particles: the bins (a + da, b + db,
+    c + dc), |d| ≤ m, with (da, db) > (0, 0) lexicographically or (da, db) = (0, 0) and dc ≥ 0.
+    Bins along c are consecutive in memory, so a row of them is one particle range, split where it
+    wraps; each run has one lattice image w (a particle j of the run sits at r_j + w·H). Every
+    bin pair is met once, from one side, whatever the bin counts (axes with few bins are met again
+    in other images, which is right: each pair is within reach in at most one image). The first
+    run starts at bin ``here``. Returns the number of runs."""
+    a, b, c = here // (n[1] * n[2]), (here // n[2]) % n[1], here % n[2]
+    k = 0
+    for da in range(m[0] + 1):
+        for db in range(-m[1], m[1] + 1):
+            if da == 0 and db < 0:
                 continue
-            q = j | ((9 * int(n0 + 1) + 3 * int(n1 + 1) + int(n2 + 1)) << IMAGE_SHIFT)
-            if at_y < pairs_y.shape[0]:
-                pairs_y[at_y] = q
-            at_y += 1
-            near = 0.5 * (di + diameter[j]) + skin
-            if d2 < near * near:
-                if at_c < pairs_c.shape[0]:
-                    pairs_c[at_c] = q
-                at_c += 1
+            aa, bb = a + da, b + db
+            w0, w1 = aa // n[0], bb // n[1]
+            row = ((aa - w0 * n[0]) * n[1] + bb - w1 * n[1]) * n[2]
+            cc = c if (da == 0 and db == 0) else c - m[2]
+            while cc <= c + m[2]:
+                w2 = cc // n[2]
+                last = min(c + m[2], (w2 + 1) * n[2] - 1)
+                run_lo[k] = start[row + cc - w2 * n[2]]
+                run_hi[k] = start[row + last - w2 * n[2] + 1]
+                for e in range(3):
+                    run_shift[k, e] = w0 * h[0, e] + w1 * h[1, e] + w2 * h[2, e]
+                run_code[k] = (9 * (w0 + 1) + 3 * (w1 + 1) + w2 + 1) << IMAGE_SHIFT
+                k += 1
+                cc = last + 1
+    return k
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _scan_chunk(lo_bin, hi_bin, X, Y, Z, diameter, start, n, m, h, reach2, skin, contacts, longest, pairs_y, pairs_c,
+                off_y, off_c):
+    """Append the partners of the particles of bins [lo_bin, hi_bin) to the Yukawa list (within
+    reach) and, with ``contacts``, to the contact list (within d_ij + skin), as far as each has
+    room; returns the counts (past the room when it ran out, so the caller learns the size needed).
+    Per run, the distances are one vectorised loop, then the appends are branch-free."""
+    runs = (m[0] + 1) * (2 * m[1] + 1) * (2 * m[2] + 2)
+    run_lo, run_hi, run_code = np.empty(runs, np.int64), np.empty(runs, np.int64), np.empty(runs, np.int64)
+    run_shift = np.empty((runs, 3))
+    d2 = np.empty(longest)
+    near2 = np.empty(longest)
+    at_y = at_c = 0
+    for here in range(lo_bin, hi_bin):
+        k_runs = _runs(here, n, m, h, start, run_lo, run_hi, run_shift, run_code)
+        for i in range(start[here], start[here + 1]):
+            was_y, was_c = at_y, at_c
+            xi, yi, zi, di = X[i], Y[i], Z[i], diameter[i]
+            for k in range(k_runs):
+                lo = i + 1 if k == 0 else run_lo[k]
+                count = run_hi[k] - lo
+                if count <= 0:
+                    continue
+                sx, sy, sz = xi - run_shift[k, 0], yi - run_shift[k, 1], zi - run_shift[k, 2]
+                xs, ys, zs = X[lo:run_hi[k]], Y[lo:run_hi[k]], Z[lo:run_hi[k]]  # views: no index checks
+                for t in range(count):
+                    d2[t] = (sx - xs[t]) ** 2 + (sy - ys[t]) ** 2 + (sz - zs[t]) ** 2
+                code = run_code[k] | lo
+                for t in range(count):
+                    if at_y < pairs_y.shape[0]:
+                        pairs_y[at_y] = code + t
+                    at_y += d2[t] < reach2
+                if contacts:
+                    ds = diameter[lo:run_hi[k]]
+                    for t in range(count):
+                        near2[t] = (0.5 * (di + ds[t]) + skin) ** 2
+                    for t in range(count):
+                        if at_c < pairs_c.shape[0]:
+                            pairs_c[at_c] = code + t
+                        at_c += d2[t] < near2[t]
+            off_y[i + 1], off_c[i + 1] = at_y - was_y, at_c - was_c
     return at_y, at_c
 
 
 @numba.njit(parallel=True, cache=True)
-def _scan_chunks(s, start, table, n, h, diameter, periodic_z, reach2, skin, bounds, buf_y, buf_c, off_y, off_c,
-                 used):
+def _scan_chunks(bin_bounds, X, Y, Z, diameter, start, n, m, h, reach2, skin, contacts, longest, buf_y, buf_c, off_y,
+                 off_c, used):
     for c in numba.prange(CHUNKS):
-        at_y = at_c = 0
-        for i in range(bounds[c], bounds[c + 1]):
-            end_y, end_c = _scan(i, s, start, table, n, h, diameter, periodic_z, reach2, skin, buf_y[c], at_y,
-                                 buf_c[c], at_c)
-            off_y[i + 1], off_c[i + 1] = end_y - at_y, end_c - at_c
-            at_y, at_c = end_y, end_c
-        used[c, 0], used[c, 1] = at_y, at_c
+        used[c, 0], used[c, 1] = _scan_chunk(bin_bounds[c], bin_bounds[c + 1], X, Y, Z, diameter, start, n, m, h,
+                                             reach2, skin, contacts, longest, buf_y[c], buf_c[c], off_y, off_c)
 
 
 @numba.njit(cache=True)
@@ -119,31 +154,56 @@ def _joined(buf, used, bounds, counts):
 
 
 @numba.njit(cache=True)
-def build_pair_lists(r, diameter, lo, h, h_inv, n, divisions, periodic_z, reach, skin, room_y, room_c):
-    """Half lists (i < j) of the pairs within ``reach`` (Yukawa) and within d_ij + skin (contacts).
+def _onto_bins(r, s, lo, h, h_inv):
+    """Move (by a lattice vector) each position whose wrapped fractional coordinates ``s`` put it
+    in a bin on the other side of the cell: a particle on a face, where rounding decides."""
+    for i in range(r.shape[0]):
+        for k in range(3):
+            u = (r[i, 0] - lo[0]) * h_inv[0, k] + (r[i, 1] - lo[1]) * h_inv[1, k] + (r[i, 2] - lo[2]) * h_inv[2, k]
+            image = np.rint(u - s[i, k])
+            if image != 0.0:
+                for e in range(3):
+                    r[i, e] -= image * h[k, e]
+
+
+@numba.njit(cache=True)
+def build_pair_lists(r, diameter, lo, h, h_inv, n, m, reach, skin, contacts, room_y, room_c):
+    """Half lists (each pair once) of the pairs within ``reach`` (Yukawa) and, with ``contacts``,
+    within d_ij + skin (else the contact list is empty).
 
     Each list is CSR (offsets, pairs): the pairs of i are pairs[offsets[i]:offsets[i + 1]], each
-    partner | image code << IMAGE_SHIFT (separation r_i − r_j − n·H, see the module notes). The particles
-    must be sorted by bin of this grid: then every j > i lies in i's bin or a later one, and the
-    earlier bins are skipped unread (half the work). One pass over ``CHUNKS`` ranges of particles,
-    each into a buffer of ``room_y``/``room_c`` pairs (an estimate); a chunk that runs out of room
-    counts on, and the pass is repeated once with buffers of the size counted."""
-    s, order, start, table = binned(r, lo, h_inv, n, divisions)
+    partner | image code << IMAGE_SHIFT (separation r_i − r_j − n·H, see the module notes). The
+    particles must be wrapped into the cell (a particle on a face is moved here to the image its bin
+    says) and sorted by bin of this grid (``n`` bins per axis,
+    neighbours within ``m`` bins: m_k ≥ reach n_k / w_k, m = 0 along a non-periodic axis). One pass
+    over ``CHUNKS`` ranges of bins, each into a buffer of ``room_y``/``room_c`` pairs (an
+    estimate); a chunk that runs out of room counts on, and the pass is repeated once with buffers
+    of the size counted."""
     N = r.shape[0]
     if N > PARTNER:
         raise ValueError("build_pair_lists: too many particles for the packed pair format")
+    s = fractional(r, lo, h_inv)
+    which, start = bin_particles(s, n)
     for k in range(N):
-        if order[k] != k:
+        if which[k] != k:
             raise ValueError("build_pair_lists: particles are not sorted by bin")
-    bounds = np.linspace(0, N, CHUNKS + 1).astype(np.int64)
+    _onto_bins(r, s, lo, h, h_inv)
+    X, Y, Z = r[:, 0].copy(), r[:, 1].copy(), r[:, 2].copy()
+    longest = 1
+    for c in range(start.shape[0] - 1):
+        longest = max(longest, start[c + 1] - start[c])
+    longest *= 2 * m[2] + 1
+    bin_bounds = np.linspace(0, start.shape[0] - 1, CHUNKS + 1).astype(np.int64)
+    bounds = start[bin_bounds]
     off_y = np.zeros(N + 1, dtype=np.int64)
     off_c = np.zeros(N + 1, dtype=np.int64)
     used = np.zeros((CHUNKS, 2), dtype=np.int64)
+    room_c = room_c if contacts else 0
     for _attempt in range(2):
         buf_y = np.empty((CHUNKS, room_y), dtype=np.int32)
         buf_c = np.empty((CHUNKS, room_c), dtype=np.int32)
-        _scan_chunks(s, start, table, n, h, diameter, periodic_z, reach * reach, skin, bounds, buf_y, buf_c, off_y,
-                     off_c, used)
+        _scan_chunks(bin_bounds, X, Y, Z, diameter, start, n, m, h, reach * reach, skin, contacts, longest, buf_y,
+                     buf_c, off_y, off_c, used)
         if used[:, 0].max() <= room_y and used[:, 1].max() <= room_c:
             break
         room_y, room_c = used[:, 0].max(), used[:, 1].max()
@@ -226,8 +286,9 @@ def yukawa_forces(r, particles, diameter, offsets, pairs, shifts, K, consts, wor
             o, n = offsets[i], offsets[i + 1] - offsets[i]
             xi, yi, zi = particles[i].x, particles[i].y, particles[i].z
             ai, di = 0.5 * K * particles[i].amp, diameter[i]
+            mine = pairs[o:o + n]  # a view: its index needs no wraparound check
             for t in range(n):  # gather (a_ij = ½K a_i a_j (d_i + d_j))
-                q = pairs[o + t]
+                q = mine[t]
                 pj = particles[q & PARTNER]
                 s = q >> IMAGE_SHIFT
                 bx[t] = xi - pj.x - shifts[s, 0]
@@ -254,7 +315,7 @@ def yukawa_forces(r, particles, diameter, offsets, pairs, shifts, K, consts, wor
                     bx[t], by[t], bz[t] = ff * dx, ff * dy, ff * dz
                     fx, fy, fz = fx + bx[t], fy + by[t], fz + bz[t]
             for t in range(n):  # scatter the reactions
-                j = pairs[o + t] & PARTNER
+                j = mine[t] & PARTNER
                 f[j, 0] -= bx[t]
                 f[j, 1] -= by[t]
                 f[j, 2] -= bz[t]
