@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
+from lmpshear.engines.bd_kernels import IMAGE_SHIFT, PARTNER, image_shifts
 from lmpshear.unwrap import LeesEdwardsUnwrapper
 
 
@@ -168,7 +169,6 @@ def test_maintained_lists_give_brute_force_forces_through_flips():
 
 def listed_pairs(offsets, pairs, r, shifts):
     """{(i, j): separation} of CSR half lists, keyed with i < j (separation r_i − r_j − n·H)."""
-    from lmpshear.engines.bd_kernels import IMAGE_SHIFT, PARTNER
     out = {}
     for i in range(len(offsets) - 1):
         for q in pairs[offsets[i]:offsets[i + 1]]:
@@ -193,18 +193,15 @@ def test_pair_lists_hold_every_pair_within_reach_once(dimension, n, L, xy, bins)
     bd.time = L  # tilt xy (fraction of L)
     bd.rebuild()
     r, h = bd._r, bd.cell.matrix()
-    from lmpshear.engines.bd_kernels import image_shifts
-    shifts = image_shifts(h)
-    images = [np.array(n) @ h for n in np.ndindex(3, 3, 3 if dimension == 3 else 1)]
     sep = r[:, None, :] - r[None, :, :]
     near = {}
-    for shift in images:
-        s = sep - (shift - np.array([1, 1, 1 if dimension == 3 else 0]) @ h)
+    for image in np.ndindex(3, 3, 3 if dimension == 3 else 1):
+        s = sep - (np.array(image) - [1, 1, 1 if dimension == 3 else 0]) @ h
         dist = np.linalg.norm(s, axis=2)
         for i, j in zip(*np.nonzero(np.triu(dist < bd.reach, 1))):
             near[(i, j)] = s[i, j]
     for lists, radius in (((bd._y_off, bd._y_pairs), None), ((bd._c_off, bd._c_pairs), bd.skin)):
-        got = listed_pairs(*lists, r, shifts)
+        got = listed_pairs(*lists, r, image_shifts(h))
         want = {k: v for k, v in near.items()
                 if radius is None or np.linalg.norm(v) < 0.5 * (bd._d[k[0]] + bd._d[k[1]]) + radius}
         assert set(got) == set(want)

@@ -174,18 +174,17 @@ def build_pair_lists(r, diameter, lo, h, h_inv, n, m, reach, skin, contacts, roo
     Each list is CSR (offsets, pairs): the pairs of i are pairs[offsets[i]:offsets[i + 1]], each
     partner | image code << IMAGE_SHIFT (separation r_i − r_j − n·H, see the module notes). The
     particles must be wrapped into the cell (a particle on a face is moved here to the image its bin
-    says) and sorted by bin of this grid (``n`` bins per axis,
-    neighbours within ``m`` bins: m_k ≥ reach n_k / w_k, m = 0 along a non-periodic axis). One pass
-    over ``CHUNKS`` ranges of bins, each into a buffer of ``room_y``/``room_c`` pairs (an
-    estimate); a chunk that runs out of room counts on, and the pass is repeated once with buffers
-    of the size counted."""
+    says) and sorted by bin of this grid: ``n`` bins per axis, neighbours within ``m`` bins
+    (m_k ≥ reach n_k / w_k; m = 0 along a non-periodic axis). One pass over ``CHUNKS`` ranges of
+    bins, each into a buffer of ``room_y``/``room_c`` pairs (an estimate); a chunk that runs out of
+    room counts on, and the pass is repeated once with buffers of the size counted."""
     N = r.shape[0]
     if N > PARTNER:
         raise ValueError("build_pair_lists: too many particles for the packed pair format")
     s = fractional(r, lo, h_inv)
-    which, start = bin_particles(s, n)
+    order, start = bin_particles(s, n)
     for k in range(N):
-        if which[k] != k:
+        if order[k] != k:
             raise ValueError("build_pair_lists: particles are not sorted by bin")
     _onto_bins(r, s, lo, h, h_inv)
     X, Y, Z = r[:, 0].copy(), r[:, 1].copy(), r[:, 2].copy()
