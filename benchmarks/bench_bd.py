@@ -1,12 +1,14 @@
 """Brownian dynamics of the soft Yukawa mixture: lmpshear's numba engine vs LAMMPS ``fix brownian``.
 
-    python benchmarks/bench_bd.py [--particles 20000] [--steps 50] [--dt 1e-5] [--skin 0.3]
+    python benchmarks/bench_bd.py [--particles 20000] [--steps 50] [--dt 1e-5] [--skin 0.3] [--outer-skin S]
 
 Same system for both: binary mixture (80% d = 1, 20% d = 2/3), φ = 0.45, Yukawa K = 9.69, z = 4.86,
 cutoff 5 d_b, no hard core, no shear; a configuration without overlaps (made by the hard-core step)
 as the common start. LAMMPS: ``pair_style yukawa 4.86 5.0`` with A_ij = K d_ij e^{z d_ij},
 ``fix brownian ... gamma_t 1 rng gaussian``, neighbour list checked every step,
-one MPI rank. Both use the same skin (``--skin``, LAMMPS's default 0.3). lmpshear (default precision
+one MPI rank. Both use the same skin (``--skin``, LAMMPS's default 0.3); lmpshear prunes its Verlet
+list from an outer list of skin ``--outer-skin`` (default: the engine's, skin + 0.5), rebuilt by a
+cell search only when pruning it again could miss a pair. lmpshear (default precision
 "mixed": float32 pair terms, and "double" as well): one numba thread, then two; then the hard-core
 step on as well. The numba
 compile happens in a warm-up step outside the timing. Prints particle-steps per second and ratios.
@@ -38,15 +40,19 @@ def start_configuration(n: int, phi: float, seed: int = 1):
     return bd.r.copy(), diameter, float(L)
 
 
-def time_lmpshear(r, diameter, L, steps, threads, hard_core, dt, skin, precision="mixed"):
+def time_lmpshear(r, diameter, L, steps, threads, hard_core, dt, skin, outer_skin, precision="mixed"):
+    """Wall time of ``steps`` steps, and the outer-list builds and prunes within them."""
     numba.set_num_threads(threads)
     bd = BrownianDynamics(r, diameter, np.ones_like(diameter), (L, L, L), 3, rate=0.0, dt=dt, seed=2,
-                          yukawa=Yukawa(K, Z, CUTOFF, precision), hard_core=hard_core, skin=skin)
+                          yukawa=Yukawa(K, Z, CUTOFF, precision), hard_core=hard_core, skin=skin,
+                          outer_skin=outer_skin)
     bd.step()  # compile
+    bd._prune()  # ... the prune kernel too
+    builds, prunes = bd.list_builds, bd.list_prunes
     t0 = time.perf_counter()
     for _ in range(steps):
         bd.step()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, bd.list_builds - builds, bd.list_prunes - prunes
 
 
 def time_lammps(r, diameter, L, steps, dt, skin):
@@ -89,17 +95,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--dt", type=float, default=1e-5)
     ap.add_argument("--skin", type=float, default=0.3)
+    ap.add_argument("--outer-skin", type=float, default=None)
     args = ap.parse_args()
-    n, steps, dt, skin = args.particles, args.steps, args.dt, args.skin
+    n, steps, dt, skin, outer = args.particles, args.steps, args.dt, args.skin, args.outer_skin
     r, diameter, L = start_configuration(n, 0.45)
     rate = lambda wall: n * steps / wall  # noqa: E731
     lammps_wall = time_lammps(r, diameter, L, steps, dt, skin)
-    one, two, hs = (time_lmpshear(r, diameter, L, steps, threads, hard_core=hc, dt=dt, skin=skin)
-                    for threads, hc in ((1, False), (2, False), (2, True)))
-    double = time_lmpshear(r, diameter, L, steps, 1, hard_core=False, dt=dt, skin=skin, precision="double")
+    (one, builds, prunes), (two, _, _), (hs, _, _) = (
+        time_lmpshear(r, diameter, L, steps, threads, hard_core=hc, dt=dt, skin=skin, outer_skin=outer)
+        for threads, hc in ((1, False), (2, False), (2, True)))
+    double = time_lmpshear(r, diameter, L, steps, 1, hard_core=False, dt=dt, skin=skin, outer_skin=outer,
+                           precision="double")[0]
     print(f"soft Yukawa, N = {n}, phi = 0.45, cutoff {CUTOFF}, {steps} steps of dt = {dt:g}, skin {skin:g}")
     print(f"  LAMMPS fix brownian, 1 rank:   {rate(lammps_wall):.3g} particle-steps/s")
-    print(f"  lmpshear BD, 1 thread:         {rate(one):.3g} particle-steps/s  (ratio to LAMMPS {lammps_wall / one:.2f})")
+    print(f"  lmpshear BD, 1 thread:         {rate(one):.3g} particle-steps/s  (ratio to LAMMPS {lammps_wall / one:.2f}; "
+          f"{builds} outer builds, {prunes} prunes)")
     print(f"    precision 'double':          {rate(double):.3g} particle-steps/s  (ratio to LAMMPS {lammps_wall / double:.2f})")
     print(f"  lmpshear BD, 2 threads:        {rate(two):.3g} particle-steps/s  (scaling {one / two:.2f}x)")
     print(f"  + hard-core step, 2 threads:   {rate(hs):.3g} particle-steps/s  (hard core costs {hs / two - 1:+.0%})")

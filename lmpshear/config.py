@@ -167,6 +167,7 @@ class Protocol:
     store_velocities: bool = False
     max_temperature_ratio: float = 2.0
     neighbor_skin: float = 0.3
+    outer_skin: float | None = None  # BD: skin of the list the Verlet lists are pruned from (None: engine default)
     minimize: bool = True  # energy-minimise before giving velocities
     lammps_dump: str = "none"  # also write traj.lammpstrj: "image" (x y z ix iy iz) or "unwrapped" (xu yu zu)
     snapshot_every: int = 0  # samples between kept full-state snapshots (for `lmpshear ice`); 0: none
@@ -602,6 +603,8 @@ def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
                 c.error(f"{w}{key}", "only for engine 'lammps' (molecular dynamics); engine 'bd' does not use it")
         if t.get("init", "random") != "random":
             c.error(f"{w}init", "engine 'bd' starts from random insertion (init = 'random')")
+    elif "outer_skin" in t:
+        c.error(f"{w}outer_skin", "only for engine 'bd' (Brownian dynamics); LAMMPS uses neighbor_skin alone")
     seed = c.get(t, "seed", w, "int", positive=True)
     if seed is not None and seed >= 2**31:
         c.error(f"{w}seed", "must be < 2^31 (LAMMPS seeds are 32-bit)")
@@ -628,6 +631,9 @@ def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
     if tmax is not None and tmax <= 1:
         c.error(f"{w}max_temperature_ratio", "must be > 1")
     skin = c.get(t, "neighbor_skin", w, "float", required=False, default=0.3, positive=True)
+    outer_skin = c.get(t, "outer_skin", w, "float", required=False, positive=True)
+    if skin is not None and outer_skin is not None and outer_skin < skin:
+        c.error(f"{w}outer_skin", f"{outer_skin:g} is below neighbor_skin {skin:g}")
     minimize = c.get(t, "minimize", w, "bool", required=False, default=True)
     dump = c.get(t, "lammps_dump", w, "str", required=False, default="none", choices=DUMP_MODES)
     snapshots = c.get(t, "snapshot_every", w, "int", required=False, default=0, nonnegative=True)
@@ -657,7 +663,7 @@ def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
                     init=init, init_file=init_file, melt_temperature=melt_t, melt_time=melt_time,
                     steady_strain=steady_s, steady_time=steady_t, production_strain=prod_s,
                     production_time=prod_t, checkpoint_every=ckpt, store_velocities=store_v,
-                    max_temperature_ratio=tmax, neighbor_skin=skin, minimize=minimize,
+                    max_temperature_ratio=tmax, neighbor_skin=skin, outer_skin=outer_skin, minimize=minimize,
                     lammps_dump=dump, snapshot_every=snapshots)
 
 
@@ -713,8 +719,9 @@ def _check_consistency(c: _Checker, spec: RunSpec) -> None:
     # the sheared cell (tilt up to L/2 before a flip) is narrowest across x: L/sqrt(1 + 1/4)
     sheared = any(r.rate > 0 for r in p.rates)
     half_width = 0.5 * s.box_length / (math.sqrt(1.25) if sheared else 1.0)
-    if spec.engine == "bd" and s.potential.cutoff + p.neighbor_skin >= half_width:
-        c.error("system.potential.cutoff", f"cutoff {s.potential.cutoff:g} + neighbor_skin {p.neighbor_skin:g} is not "
+    skin_key, skin = ("outer_skin", p.outer_skin) if p.outer_skin is not None else ("neighbor_skin", p.neighbor_skin)
+    if spec.engine == "bd" and s.potential.cutoff + skin >= half_width:
+        c.error("system.potential.cutoff", f"cutoff {s.potential.cutoff:g} + {skin_key} {skin:g} is not "
                 f"below half the {'sheared ' if sheared else ''}cell width ({half_width:.4g}): use more particles, "
                 "a shorter cutoff or a smaller skin")
     for r in p.rates:

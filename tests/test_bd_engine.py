@@ -133,6 +133,60 @@ def test_no_overlap_survives_a_step_in_a_dense_suspension():
         assert (dist / (0.5 * (d[:, None] + d[None, :]))).min() >= 1 - 1e-6
 
 
+def reference_hard_core(r, d, mu, cell, tol):
+    """Jacobi sweeps over all pairs (nearest images), plain numpy: positions, sweeps, Σ x_ij Δ_ij,y."""
+    r = r.copy()
+    i, j = np.triu_indices(len(d), 1)
+    dij = 0.5 * (d[i] + d[j])
+    sweeps, virial = 0, 0.0
+    while True:
+        rij = brute_pairs(r, cell)[i, j]
+        dist = np.linalg.norm(rij, axis=1)
+        overlap = np.where(dist < dij, (dij - dist) / dij, 0.0)
+        if overlap.max() <= tol:
+            return r, sweeps, virial
+        push = overlap > tol
+        scale = np.where(push, (dij - dist) / dist / (mu[i] + mu[j]), 0.0)
+        move = np.zeros_like(r)
+        np.add.at(move, i, (mu[i] * scale)[:, None] * rij)
+        np.add.at(move, j, -(mu[j] * scale)[:, None] * rij)
+        virial += (scale * rij[:, 0] * rij[:, 1]).sum()
+        r += move
+        sweeps += 1
+
+
+@pytest.mark.parametrize("margin", [None, 1e-4])
+def test_hard_core_sweeps_equal_plain_jacobi_over_all_pairs(monkeypatch, margin):
+    """The engine sweeps only the pairs near contact, selected again as particles move (a tiny
+    margin forces many re-selections): the same moves as Jacobi sweeps over all pairs."""
+    from lmpshear.engines import bd as engine
+
+    if margin is not None:
+        monkeypatch.setattr(engine, "SWEEP_MARGIN", margin)
+    n, phi = 400, 0.45
+    pos, d, D, _ = random_system(n, 1.0, 3, seed=21)
+    L = (np.pi / 6 * (d**3).sum() / phi) ** (1 / 3)
+    bd = BrownianDynamics(pos * L, d, D, (L, L, L), 3, rate=1.0, dt=1e-4, seed=22, yukawa=None, hard_core=True,
+                          skin=0.3)
+    bd.time = 0.2  # a tilted cell
+    bd.run(20)  # the first step removes the overlaps of random insertion
+    bd.rebuild()
+    kick = np.random.default_rng(23).normal(0.0, 0.015, (n, 3))  # a Brownian step's worth of overlaps
+    for a in (bd._r, bd._unwrapped, bd._nonaffine):
+        a += kick
+    start, affine = bd.r, bd.unwrapped - bd.nonaffine
+    want, sweeps, virial = reference_hard_core(start, d, D, bd.cell, bd.overlap_tol)
+    prunes = bd.list_prunes
+    bd._resolve_overlaps()
+    assert bd.list_prunes == prunes  # one pass: the contact list held throughout
+    assert bd.sweeps == sweeps and sweeps >= 3
+    moved = bd.r - want
+    frac = moved @ np.linalg.inv(bd.cell.matrix())
+    np.testing.assert_allclose((frac - np.rint(frac)) @ bd.cell.matrix(), 0.0, atol=1e-12)
+    assert bd.collision_virial * bd.dt == pytest.approx(virial, rel=1e-10)
+    np.testing.assert_allclose(bd.unwrapped - bd.nonaffine, affine, atol=1e-12)  # path and r̃ pushed alike
+
+
 def test_restore_repeats_the_run_bit_for_bit():
     pos, d, D, _ = random_system(500, 1.0, 3, seed=7)
     L = (np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3)
@@ -167,11 +221,12 @@ def test_maintained_lists_give_brute_force_forces_through_flips():
     assert flips >= 1 and 1 < bd.list_builds < 300
 
 
-def listed_pairs(offsets, pairs, r, shifts):
-    """{(i, j): separation} of CSR half lists, keyed with i < j (separation r_i − r_j − n·H)."""
+def listed_pairs(begin, end, pairs, r, shifts):
+    """{(i, j): separation} of half lists (pairs of i: pairs[begin[i]:end[i]]), keyed with i < j
+    (separation r_i − r_j − n·H)."""
     out = {}
-    for i in range(len(offsets) - 1):
-        for q in pairs[offsets[i]:offsets[i + 1]]:
+    for i in range(len(begin)):
+        for q in pairs[begin[i]:end[i]]:
             j, sep = int(q & PARTNER), r[i] - r[q & PARTNER] - shifts[q >> IMAGE_SHIFT]
             key = (i, j) if i < j else (j, i)
             assert key not in out, f"pair {key} listed twice"
@@ -184,27 +239,45 @@ def listed_pairs(offsets, pairs, r, shifts):
                                                      (2, 400, 17.0, -0.49, 10), (2, 5, 9.0, 0.2, 2)])
 def test_pair_lists_hold_every_pair_within_reach_once(dimension, n, L, xy, bins):
     """Against all pairs over the 27 (9) nearest images, in a sheared cell with 2 to 10 bins per axis
-    (the small counts reached again through other images) and particles on the cell's faces."""
+    (the small counts reached again through other images) and particles on the cell's faces: the
+    outer list (cell search) within its reach, the Verlet and contact lists pruned from it within
+    theirs, after the build and again after a prune in a moved configuration."""
     pos, d, D, _ = random_system(n, L, dimension, seed=11)
     pos[:3, :dimension] = 0.0  # on the faces (and corners) at lo ...
     pos[3:5, 0] = L  # ... and at lo + L along x
     bd = BrownianDynamics(pos, d, D, (L, L, L), dimension, rate=xy / L, dt=1e-4, seed=0,
-                          yukawa=Yukawa(cutoff=2.5), hard_core=True, skin=0.8)
+                          yukawa=Yukawa(cutoff=2.5), hard_core=True, skin=0.5, outer_skin=0.8)
     bd.time = L  # tilt xy (fraction of L)
     bd.rebuild()
-    r, h = bd._r, bd.cell.matrix()
-    sep = r[:, None, :] - r[None, :, :]
-    near = {}
-    for image in np.ndindex(3, 3, 3 if dimension == 3 else 1):
-        s = sep - (np.array(image) - [1, 1, 1 if dimension == 3 else 0]) @ h
-        dist = np.linalg.norm(s, axis=2)
-        for i, j in zip(*np.nonzero(np.triu(dist < bd.reach, 1))):
-            near[(i, j)] = s[i, j]
-    for lists, radius in (((bd._y_off, bd._y_pairs), None), ((bd._c_off, bd._c_pairs), bd.skin)):
-        got = listed_pairs(*lists, r, image_shifts(h))
-        want = {k: v for k, v in near.items()
-                if radius is None or np.linalg.norm(v) < 0.5 * (bd._d[k[0]] + bd._d[k[1]]) + radius}
+    assert bd.cell.xy == pytest.approx(xy * L) and bd._grid().n[1] == bins
+
+    def check(lists, radius):
+        r, h = bd._r, bd.cell.matrix()
+        got = listed_pairs(*lists, r, bd._image_shifts())
+        sep = r[:, None, :] - r[None, :, :]
+        want = {}
+        for image in np.ndindex(3, 3, 3 if dimension == 3 else 1):
+            s = sep - (np.array(image) - [1, 1, 1 if dimension == 3 else 0]) @ h
+            dist = np.linalg.norm(s, axis=2)
+            for i, j in zip(*np.nonzero(np.triu(dist < radius(bd._d[:, None], bd._d[None, :]), 1))):
+                want[(i, j)] = s[i, j]
         assert set(got) == set(want)
         for k, v in want.items():
             np.testing.assert_allclose(got[k], v, atol=1e-12)
-    assert bd.cell.xy == pytest.approx(xy * L) and bd._grid().n[1] == bins
+
+    offsets, pairs = bd._outer
+    check((offsets[:-1], offsets[1:], pairs), lambda di, dj: bd.outer_reach)
+    check(bd._yukawa_list, lambda di, dj: bd.reach)
+    check(bd._contact_list, lambda di, dj: 0.5 * (di + dj) + bd.skin)
+    # a moved, further sheared configuration (no re-wrap), pruned again from the same outer list
+    rng = np.random.default_rng(12)
+    step = rng.uniform(-0.02, 0.02, (n, dimension))
+    bd._r[:, :dimension] += step
+    bd._nonaffine[:, :dimension] += step
+    bd.time -= 0.02 * L / abs(xy)  # strain 0.02 back towards no tilt (no flip: the 27 images of the cell still do)
+    assert bd._moved(bd._nonaffine_build, bd._t_build, bd.outer_reach) < bd.outer_skin - bd.skin  # still prunable
+    prunes, builds = bd.list_prunes, bd.list_builds
+    bd._prune()
+    assert (bd.list_prunes, bd.list_builds) == (prunes + 1, builds)
+    check(bd._yukawa_list, lambda di, dj: bd.reach)
+    check(bd._contact_list, lambda di, dj: 0.5 * (di + dj) + bd.skin)

@@ -84,6 +84,8 @@ def test_bd_at_rest_skips_the_viscosity(tmp_path):
     ({"steady_time": 1.0}, {}, None),
     ({}, {"potential": {"cutoff": 3.0}}, "is not below half the sheared cell width"),
     ({}, {"potential": {"overlap_tol": 0.5}}, "overlap_tol: must be below 0.1"),
+    ({"outer_skin": 0.2}, {}, "protocol.outer_skin: 0.2 is below neighbor_skin"),
+    ({"outer_skin": 1.4}, {"potential": {"cutoff": 2.0}}, "cutoff 2 + outer_skin 1.4 is not below half the sheared"),
 ])
 def test_bd_spec_errors_exit_2_with_a_message(tmp_path, protocol, system, message):
     spec_path = write_spec(tmp_path / "bad.toml", "bd45-tiny", system=system, protocol=protocol)

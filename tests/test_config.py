@@ -104,6 +104,7 @@ def test_validation_reports_every_problem_at_once():
     (lambda d: d["protocol"]["rates"][0].update(thermo_interval=0.03), "must divide sample_interval"),
     (lambda d: d["system"]["species"][0].update(name="A B"), "not a valid species name"),
     (lambda d: d["protocol"].update(init="file"), "protocol.init_file: missing"),
+    (lambda d: d["protocol"].update(outer_skin=1.0), "protocol.outer_skin: only for engine 'bd'"),
 ])
 def test_single_validation_errors(mutate, needle):
     data = config.load("ka3d-tiny").to_dict()

@@ -8,11 +8,14 @@ carries three positions per particle: working positions (wrapped at each list bu
 unwrapped lab-frame path and the non-affine displacement r̃ (Yamamoto–Onuki), the last two
 advanced by exactly the moves of the dynamics.
 
-Verlet lists: a pair list of reach r_c + skin, rebuilt when a pair now within r_c may have been
-beyond r_c + skin at the build. A pair's separation changes by the difference of the two
-particles' non-affine moves plus the affine shear of the separation itself, so the lists hold while
-2 max|r̃_i − r̃_i,build| + (r_c + skin) |γ − γ_build| < skin. The contact list (pairs within d_ij +
-skin) for the hard core obeys the same bound.
+Pair lists, two levels. The forces use a Verlet list of reach R = r_c + skin, and the hard core a
+contact list of the pairs within d_ij + skin; both are pruned from an outer list of reach
+R_o = r_c + outer_skin, which a cell-list search builds (and particles are re-sorted) only when
+pruning it again could miss a pair. A pair's separation changes by the difference of the two
+particles' non-affine moves plus the affine shear of the separation itself, at most
+m_1 + m_2 + R |γ − γ_0| with m_1, m_2 the two largest |r̃_i − r̃_i,0| since time 0. So the pruned
+lists hold while that stays below skin (since the prune), and the outer list can be pruned again
+while m_1 + m_2 + R_o |γ − γ_0| < outer_skin − skin (since its build).
 
 Restarts. :meth:`state` first rebuilds (sort, wrap, lists), then returns the arrays; :meth:`restore`
 takes them and builds the lists from them without moving anything, so a restored engine continues
@@ -30,6 +33,11 @@ from lmpshear.engines import bd_kernels as K
 from lmpshear.errors import RunError
 from lmpshear.neighbors import CellGrid, bin_particles, fractional
 from lmpshear.unwrap import Cell
+
+#: the default outer_skin − skin
+OUTER_MARGIN = 0.5
+#: the hard-core sweeps look at the pairs within d_ij + SWEEP_MARGIN d_min (selected again as needed)
+SWEEP_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,8 @@ class Measurement:
 class BrownianDynamics:
     def __init__(self, positions: np.ndarray, diameter: np.ndarray, diffusion: np.ndarray, box: tuple,
                  dimension: int, rate: float, dt: float, seed: int, yukawa: Yukawa | None = Yukawa(),
-                 hard_core: bool = True, overlap_tol: float = 1e-6, skin: float = 0.8, temperature: float = 1.0):
+                 hard_core: bool = True, overlap_tol: float = 1e-6, skin: float = 0.8, outer_skin: float | None = None,
+                 temperature: float = 1.0):
         self.dimension = dimension
         self.lx, self.ly, self.lz = (float(v) for v in box)
         self.rate, self.dt, self.temperature = float(rate), float(dt), float(temperature)
@@ -77,13 +86,21 @@ class BrownianDynamics:
             y = self.yukawa
             self._consts = K.work_constants(y.precision, y.z, y.cutoff)
             self._work = np.empty(0, dtype=type(self._consts[0]))
-        self.reach = max(self.yukawa.cutoff if self.yukawa else 0.0, self._d.max()) + self.skin
+        base = max(self.yukawa.cutoff if self.yukawa else 0.0, self._d.max())
+        if outer_skin is None:  # skin + OUTER_MARGIN, shortened to stay below half the sheared cell's width
+            half_width = 0.5 * min(self.lx, self.ly, self.lz if dimension == 3 else np.inf) / np.sqrt(1.25)
+            outer_skin = max(self.skin, min(self.skin + OUTER_MARGIN, 0.95 * half_width - base))
+        self.outer_skin = float(outer_skin)
+        if self.outer_skin < self.skin:
+            raise ValueError(f"outer_skin {self.outer_skin:g} is below skin {self.skin:g}")
+        self.reach, self.outer_reach = base + self.skin, base + self.outer_skin
         self._cached_force = None
         self.sweeps = 0  # hard-core sweeps of the last step
         self.pushed = 0  # overlapping pairs pushed apart in the last step (summed over sweeps)
         self.collision_virial = 0.0  # Σ_pairs x_ij f_ij,y of the last step's hard-core moves
         self.collision_trace = 0.0  # Σ_pairs r_ij·f_ij of the same
-        self.list_builds = 0
+        self.list_builds = 0  # outer lists built (cell search, re-sort)
+        self.list_prunes = 0  # Verlet and contact lists pruned from the outer list
         self.rebuild()
 
     # -- the cell ---------------------------------------------------------------------------------
@@ -129,7 +146,7 @@ class BrownianDynamics:
 
     # -- lists ----------------------------------------------------------------------------------------
     def rebuild(self) -> None:
-        """Wrap the working positions into the cell, sort particles by bin, build the pair lists."""
+        """Wrap the working positions into the cell, sort particles by bin, build all pair lists."""
         cell = self.cell
         self._r = cell.wrap(self._r)[0]
         key, _ = bin_particles(fractional(self._r, self._grid().lo, self._grid().h_inv), self._grid().n)
@@ -139,21 +156,30 @@ class BrownianDynamics:
         self._build_lists()
 
     def _grid(self) -> CellGrid:
-        return CellGrid.for_cell(self.cell, self.reach, max_bins=len(self._d), divisions=2)
+        return CellGrid.for_cell(self.cell, self.outer_reach, max_bins=len(self._d), divisions=2)
 
     def _build_lists(self) -> None:
         grid = self._grid()
-        reach_bins = np.minimum(grid.divisions, np.ceil(self.reach * grid.n / self.cell.widths())).astype(np.int64)
+        reach_bins = np.minimum(grid.divisions, np.ceil(self.outer_reach * grid.n / self.cell.widths()))
+        reach_bins = reach_bins.astype(np.int64)
         if not grid.periodic_z:
             reach_bins[2] = 0
-        self._y_off, self._y_pairs, self._c_off, self._c_pairs = K.build_pair_lists(
-            self._r, self._d, grid.lo, grid.h, grid.h_inv, grid.n, reach_bins, self.reach, self.skin, self.hard_core,
-            self._room(self.reach), self._room(self._d.max() + self.skin))
+        self._outer = K.build_pair_lists(self._r, grid.lo, grid.h, grid.h_inv, grid.n, reach_bins, self.outer_reach,
+                                         self._room(self.outer_reach))
         self._h_build, self._t_build = grid.h.copy(), self.time
         self._nonaffine_build = self._nonaffine.copy()
         if self.yukawa:
             self._particles = K.particle_records(self._d, self.yukawa.z, self.yukawa.precision)
         self.list_builds += 1
+        self._prune()
+
+    def _prune(self) -> None:
+        offsets, pairs = self._outer
+        y0, y1, yp, c0, c1, cp = K.prune_pair_lists(self._r, self._d, offsets, pairs, self._image_shifts(), self.reach,
+                                                    self.skin, self.yukawa is not None, self.hard_core)
+        self._yukawa_list, self._contact_list = (y0, y1, yp), (c0, c1, cp)
+        self._t_prune, self._nonaffine_prune = self.time, self._nonaffine.copy()
+        self.list_prunes += 1
 
     def _room(self, radius: float) -> int:
         """Room for a chunk's pairs closer than ``radius`` at this density: all neighbours of its
@@ -161,16 +187,29 @@ class BrownianDynamics:
         ball = 4.0 / 3.0 * np.pi * radius**3 if self.dimension == 3 else np.pi * radius**2
         return int(1.1 * len(self._d) ** 2 / self.volume * ball / K.CHUNKS) + 64
 
+    def _moved(self, before: np.ndarray, since: float, reach: float) -> float:
+        """The most a pair's separation within ``reach`` can have changed by since ``before``."""
+        return K.largest_moves(self._nonaffine, before) + reach * abs(self.rate * (self.time - since))
+
     def _stale(self) -> bool:
-        moved = K.max_move(self._nonaffine, self._nonaffine_build)
-        return 2.0 * moved + self.reach * abs(self.rate * (self.time - self._t_build)) >= self.skin
+        return self._moved(self._nonaffine_prune, self._t_prune, self.reach) >= self.skin
+
+    def _refresh(self) -> None:
+        """Make the lists valid again if they may not be: prune the outer list anew while it still
+        holds every pair within reach, else rebuild everything."""
+        if not self._stale():
+            return
+        if self._moved(self._nonaffine_build, self._t_build, self.outer_reach) < self.outer_skin - self.skin:
+            self._prune()
+        else:
+            self.rebuild()
 
     # -- forces ---------------------------------------------------------------------------------------
     def _forces(self, full: bool):
         if self.yukawa is None:
             n = len(self._d)
             return np.zeros((n, 3)), np.zeros(n), 0.0, 0.0
-        return K.yukawa_forces(self._r, self._particles, self._d, self._y_off, self._y_pairs, self._image_shifts(),
+        return K.yukawa_forces(self._r, self._particles, self._d, *self._yukawa_list, self._image_shifts(),
                                self.yukawa.K, self._consts, self._work, full)
 
     def forces(self) -> np.ndarray:
@@ -179,8 +218,7 @@ class BrownianDynamics:
 
     def measure(self) -> Measurement:
         """Per-particle virial, energy and virial trace now; the forces are kept for the next step."""
-        if self._stale():
-            self.rebuild()
+        self._refresh()
         force, virial, energy, trace = self._forces(True)
         self._cached_force = force
         return Measurement(self._public(virial), float(energy), float(trace))
@@ -189,8 +227,7 @@ class BrownianDynamics:
     def step(self) -> None:
         force, self._cached_force = self._cached_force, None  # measure() left the forces of this configuration
         if force is None:
-            if self._stale():
-                self.rebuild()
+            self._refresh()
             force = self._forces(False)[0]
         noise = self.rng.standard_normal((len(self._d), 3))[self._order]
         K.brownian_move(self._r, self._unwrapped, self._nonaffine, force, self._mu, self.temperature, self.dt,
@@ -213,28 +250,21 @@ class BrownianDynamics:
             self.step()
 
     def _resolve_overlaps(self, max_sweeps: int = 10000) -> None:
-        move = np.zeros_like(self._r)
         self.sweeps = self.pushed = 0
         virial = trace = 0.0
         for _attempt in range(100):
-            shifts = self._image_shifts()
-            for sweep in range(max_sweeps):
-                worst, pushed, w, tr = K.overlap_moves(self._r, self._d, self._mu, self._c_off, self._c_pairs, shifts,
-                                                       self.overlap_tol, move)
-                if worst <= self.overlap_tol:
-                    break
-                self.sweeps += 1
-                self.pushed += pushed
-                virial += w
-                trace += tr
-                for a in (self._r, self._unwrapped, self._nonaffine):
-                    a += move
-            else:
+            sweeps, pushed, w, tr, worst = K.resolve_overlaps(
+                self._r, self._unwrapped, self._nonaffine, self._d, self._mu, *self._contact_list, self._image_shifts(),
+                self.overlap_tol, SWEEP_MARGIN * self._d.min(), max_sweeps)
+            self.sweeps += sweeps
+            self.pushed += pushed
+            virial += w
+            trace += tr
+            if worst > self.overlap_tol:
                 raise RunError(f"hard-core overlaps not resolved after {max_sweeps} sweeps (worst {worst:.3g})")
             if not self._stale():  # the contact list still held every pair the pushes could bring together
                 break
-            self.rebuild()
-            move = np.zeros_like(self._r)
+            self._refresh()
         self.collision_virial, self.collision_trace = virial / self.dt, trace / self.dt
 
     # -- restart ----------------------------------------------------------------------------------------

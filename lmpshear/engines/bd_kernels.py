@@ -92,23 +92,20 @@ def _runs(here, n, m, h, start, run_lo, run_hi, run_shift, run_code):
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
-def _scan_chunk(lo_bin, hi_bin, X, Y, Z, diameter, start, n, m, h, reach2, skin, contacts, longest, pairs_y, pairs_c,
-                off_y, off_c):
-    """Append the partners of the particles of bins [lo_bin, hi_bin) to the Yukawa list (within
-    reach) and, with ``contacts``, to the contact list (within d_ij + skin), as far as each has
-    room; returns the counts (past the room when it ran out, so the caller learns the size needed).
-    Per run, the distances are one vectorised loop, then the appends are branch-free."""
+def _scan_chunk(lo_bin, hi_bin, X, Y, Z, start, n, m, h, reach2, longest, pairs, offsets):
+    """Append the partners within reach of the particles of bins [lo_bin, hi_bin) to ``pairs`` as
+    far as it has room; returns the count (past the room when it ran out, so the caller learns the
+    size needed). Per run, the distances are one vectorised loop, then the appends are branch-free."""
     runs = (m[0] + 1) * (2 * m[1] + 1) * (2 * m[2] + 2)
     run_lo, run_hi, run_code = np.empty(runs, np.int64), np.empty(runs, np.int64), np.empty(runs, np.int64)
     run_shift = np.empty((runs, 3))
     d2 = np.empty(longest)
-    near2 = np.empty(longest)
-    at_y = at_c = 0
+    at = 0
     for here in range(lo_bin, hi_bin):
         k_runs = _runs(here, n, m, h, start, run_lo, run_hi, run_shift, run_code)
         for i in range(start[here], start[here + 1]):
-            was_y, was_c = at_y, at_c
-            xi, yi, zi, di = X[i], Y[i], Z[i], diameter[i]
+            was = at
+            xi, yi, zi = X[i], Y[i], Z[i]
             for k in range(k_runs):
                 lo = i + 1 if k == 0 else run_lo[k]
                 count = run_hi[k] - lo
@@ -120,27 +117,18 @@ def _scan_chunk(lo_bin, hi_bin, X, Y, Z, diameter, start, n, m, h, reach2, skin,
                     d2[t] = (sx - xs[t]) ** 2 + (sy - ys[t]) ** 2 + (sz - zs[t]) ** 2
                 code = run_code[k] | lo
                 for t in range(count):
-                    if at_y < pairs_y.shape[0]:
-                        pairs_y[at_y] = code + t
-                    at_y += d2[t] < reach2
-                if contacts:
-                    ds = diameter[lo:run_hi[k]]
-                    for t in range(count):
-                        near2[t] = (0.5 * (di + ds[t]) + skin) ** 2
-                    for t in range(count):
-                        if at_c < pairs_c.shape[0]:
-                            pairs_c[at_c] = code + t
-                        at_c += d2[t] < near2[t]
-            off_y[i + 1], off_c[i + 1] = at_y - was_y, at_c - was_c
-    return at_y, at_c
+                    if at < pairs.shape[0]:
+                        pairs[at] = code + t
+                    at += d2[t] < reach2
+            offsets[i + 1] = at - was
+    return at
 
 
 @numba.njit(parallel=True, cache=True)
-def _scan_chunks(bin_bounds, X, Y, Z, diameter, start, n, m, h, reach2, skin, contacts, longest, buf_y, buf_c, off_y,
-                 off_c, used):
+def _scan_chunks(bin_bounds, X, Y, Z, start, n, m, h, reach2, longest, buf, offsets, used):
     for c in numba.prange(CHUNKS):
-        used[c, 0], used[c, 1] = _scan_chunk(bin_bounds[c], bin_bounds[c + 1], X, Y, Z, diameter, start, n, m, h,
-                                             reach2, skin, contacts, longest, buf_y[c], buf_c[c], off_y, off_c)
+        used[c] = _scan_chunk(bin_bounds[c], bin_bounds[c + 1], X, Y, Z, start, n, m, h, reach2, longest, buf[c],
+                              offsets)
 
 
 @numba.njit(cache=True)
@@ -167,17 +155,15 @@ def _onto_bins(r, s, lo, h, h_inv):
 
 
 @numba.njit(cache=True)
-def build_pair_lists(r, diameter, lo, h, h_inv, n, m, reach, skin, contacts, room_y, room_c):
-    """Half lists (each pair once) of the pairs within ``reach`` (Yukawa) and, with ``contacts``,
-    within d_ij + skin (else the contact list is empty).
-
-    Each list is CSR (offsets, pairs): the pairs of i are pairs[offsets[i]:offsets[i + 1]], each
-    partner | image code << IMAGE_SHIFT (separation r_i − r_j − n·H, see the module notes). The
-    particles must be wrapped into the cell (a particle on a face is moved here to the image its bin
-    says) and sorted by bin of this grid: ``n`` bins per axis, neighbours within ``m`` bins
-    (m_k ≥ reach n_k / w_k; m = 0 along a non-periodic axis). One pass over ``CHUNKS`` ranges of
-    bins, each into a buffer of ``room_y``/``room_c`` pairs (an estimate); a chunk that runs out of
-    room counts on, and the pass is repeated once with buffers of the size counted."""
+def build_pair_lists(r, lo, h, h_inv, n, m, reach, room):
+    """Half list (each pair once) of the pairs within ``reach``, in CSR form (offsets, pairs): the
+    pairs of i are pairs[offsets[i]:offsets[i + 1]], each partner | image code << IMAGE_SHIFT
+    (separation r_i − r_j − n·H, see the module notes). The particles must be wrapped into the cell
+    (a particle on a face is moved here to the image its bin says) and sorted by bin of this grid:
+    ``n`` bins per axis, neighbours within ``m`` bins (m_k ≥ reach n_k / w_k; m = 0 along a
+    non-periodic axis). One pass over ``CHUNKS`` ranges of bins, each into a buffer of ``room``
+    pairs (an estimate); a chunk that runs out of room counts on, and the pass is repeated once
+    with buffers of the size counted."""
     N = r.shape[0]
     if N > PARTNER:
         raise ValueError("build_pair_lists: too many particles for the packed pair format")
@@ -193,22 +179,60 @@ def build_pair_lists(r, diameter, lo, h, h_inv, n, m, reach, skin, contacts, roo
         longest = max(longest, start[c + 1] - start[c])
     longest *= 2 * m[2] + 1
     bin_bounds = np.linspace(0, start.shape[0] - 1, CHUNKS + 1).astype(np.int64)
-    bounds = start[bin_bounds]
-    off_y = np.zeros(N + 1, dtype=np.int64)
-    off_c = np.zeros(N + 1, dtype=np.int64)
-    used = np.zeros((CHUNKS, 2), dtype=np.int64)
-    room_c = room_c if contacts else 0
+    offsets = np.zeros(N + 1, dtype=np.int64)
+    used = np.zeros(CHUNKS, dtype=np.int64)
     for _attempt in range(2):
-        buf_y = np.empty((CHUNKS, room_y), dtype=np.int32)
-        buf_c = np.empty((CHUNKS, room_c), dtype=np.int32)
-        _scan_chunks(bin_bounds, X, Y, Z, diameter, start, n, m, h, reach * reach, skin, contacts, longest, buf_y,
-                     buf_c, off_y, off_c, used)
-        if used[:, 0].max() <= room_y and used[:, 1].max() <= room_c:
+        buf = np.empty((CHUNKS, room), dtype=np.int32)
+        _scan_chunks(bin_bounds, X, Y, Z, start, n, m, h, reach * reach, longest, buf, offsets, used)
+        if used.max() <= room:
             break
-        room_y, room_c = used[:, 0].max(), used[:, 1].max()
-    off_y, pairs_y = _joined(buf_y, used[:, 0], bounds, off_y)
-    off_c, pairs_c = _joined(buf_c, used[:, 1], bounds, off_c)
-    return off_y, pairs_y, off_c, pairs_c
+        room = used.max()
+    return _joined(buf, used, start[bin_bounds], offsets)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
+def prune_pair_lists(r, diameter, offsets, pairs, shifts, reach, skin, yukawa, contacts):
+    """The Verlet lists the forces and the hard core use, taken from a longer half list (CSR
+    ``offsets``, ``pairs``, separations with ``shifts``): with ``yukawa`` the pairs within
+    ``reach``, with ``contacts`` those within d_ij + ``skin`` (else an empty list). Each comes as
+    (begin, end, pairs): the pairs of i are pairs[begin[i]:end[i]], in the order of the long list,
+    within the range of the long list's particles of its chunk (no compaction pass)."""
+    N = r.shape[0]
+    bounds = np.searchsorted(offsets, np.linspace(0, offsets[N], CHUNKS + 1))  # equal pair counts
+    bounds[0], bounds[CHUNKS] = 0, N
+    reach2 = reach * reach
+    begin_y, end_y = np.zeros(N, np.int64), np.zeros(N, np.int64)
+    begin_c, end_c = np.zeros(N, np.int64), np.zeros(N, np.int64)
+    out_y = np.empty(pairs.shape[0] if yukawa else 0, np.int32)
+    out_c = np.empty(pairs.shape[0] if contacts else 0, np.int32)
+    cap = 1
+    for i in range(N):
+        cap = max(cap, offsets[i + 1] - offsets[i])
+    for c in numba.prange(CHUNKS):
+        d2 = np.empty(cap)
+        near2 = np.empty(cap)
+        at_y = at_c = offsets[bounds[c]]
+        for i in range(bounds[c], bounds[c + 1]):
+            o, k = offsets[i], offsets[i + 1] - offsets[i]
+            mine = pairs[o:o + k]
+            xi, yi, zi, di = r[i, 0], r[i, 1], r[i, 2], diameter[i]
+            for t in range(k):
+                q = mine[t]
+                j, s = q & PARTNER, q >> IMAGE_SHIFT
+                d2[t] = ((xi - r[j, 0] - shifts[s, 0]) ** 2 + (yi - r[j, 1] - shifts[s, 1]) ** 2
+                         + (zi - r[j, 2] - shifts[s, 2]) ** 2)
+                near2[t] = (0.5 * (di + diameter[j]) + skin) ** 2
+            begin_y[i], begin_c[i] = at_y, at_c
+            if yukawa:  # branch-free appends: a slot is written, then kept or not
+                for t in range(k):
+                    out_y[at_y] = mine[t]
+                    at_y += d2[t] < reach2
+            if contacts:
+                for t in range(k):
+                    out_c[at_c] = mine[t]
+                    at_c += d2[t] < near2[t]
+            end_y[i], end_c[i] = at_y, at_c
+    return begin_y, end_y, out_y, begin_c, end_c, out_c
 
 
 @numba.njit(cache=True)
@@ -256,8 +280,9 @@ def _pair(dx, dy, dz, coef, z, z256, rc2, one, zero, taylor):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True, error_model="numpy")
-def yukawa_forces(r, particles, diameter, offsets, pairs, shifts, K, consts, work, full):
-    """Forces (N, 3); with ``full`` also S_i (N,), the energy and Σ_pairs r_ij·f_ij (else zeros).
+def yukawa_forces(r, particles, diameter, begin, end, pairs, shifts, K, consts, work, full):
+    """Forces (N, 3) from the pair list (pairs of i: pairs[begin[i]:end[i]]); with ``full`` also S_i
+    (N,), the energy and Σ_pairs r_ij·f_ij (else zeros).
 
     ``particles`` (record array, fields x y z amp amp_d) carries positions (copied from r here) and
     a_i = e^{z d_i/2}, a_i d_i in one cache line per particle. For each i the partners' separations
@@ -268,11 +293,10 @@ def yukawa_forces(r, particles, diameter, offsets, pairs, shifts, K, consts, wor
     N = r.shape[0]
     for i in numba.prange(N):
         particles[i].x, particles[i].y, particles[i].z = r[i, 0], r[i, 1], r[i, 2]
-    bounds = np.searchsorted(offsets, np.linspace(0, offsets[N], CHUNKS + 1))  # equal pair counts
+    counts = end - begin
+    bounds = np.searchsorted(np.cumsum(counts), np.linspace(0, counts.sum(), CHUNKS + 1))  # equal pair counts
     bounds[0], bounds[CHUNKS] = 0, N
-    cap = 1
-    for i in range(N):
-        cap = max(cap, offsets[i + 1] - offsets[i])
+    cap = max(1, counts.max())
     fbuf = np.zeros((CHUNKS, N, 3))
     wbuf = np.zeros((CHUNKS, N)) if full else np.zeros((CHUNKS, 1))
     energy = np.zeros(CHUNKS)
@@ -282,7 +306,7 @@ def yukawa_forces(r, particles, diameter, offsets, pairs, shifts, K, consts, wor
         bx, by, bz = np.empty(cap, work.dtype), np.empty(cap, work.dtype), np.empty(cap, work.dtype)
         bc, bw = np.empty(cap, work.dtype), np.empty(cap, work.dtype)
         for i in range(bounds[c], bounds[c + 1]):
-            o, n = offsets[i], offsets[i + 1] - offsets[i]
+            o, n = begin[i], end[i] - begin[i]
             xi, yi, zi = particles[i].x, particles[i].y, particles[i].z
             ai, di = 0.5 * K * particles[i].amp, diameter[i]
             mine = pairs[o:o + n]  # a view: its index needs no wraparound check
@@ -336,19 +360,54 @@ def yukawa_forces(r, particles, diameter, offsets, pairs, shifts, K, consts, wor
 
 
 @numba.njit(cache=True)
-def overlap_moves(r, diameter, mobility, offsets, pairs, shifts, tol, move):
-    """One Jacobi sweep over the contact list: fills ``move`` (zeroed here) with each particle's
-    share of its overlaps; returns the worst relative overlap, the number of pairs pushed apart, and
-    Σ_pairs x_ij f_ij,y and Σ_pairs r_ij·f_ij of the implied contact forces f_ij = Δ_ij/((μ_i + μ_j) dt),
-    times dt (Δ_ij the change of the pair's separation)."""
-    move[:] = 0.0
-    worst = 0.0
-    pushed = 0
-    virial = 0.0
-    trace = 0.0
+def _near_contact(r, diameter, begin, end, pairs, shifts, margin, out):
+    """The pairs of the contact list closer than d_ij + margin, in list order, as (i, pair) rows of
+    ``out``; returns their number."""
+    k = 0
     for i in range(r.shape[0]):
-        for m in range(offsets[i], offsets[i + 1]):
+        for m in range(begin[i], end[i]):
             j, s = pairs[m] & PARTNER, pairs[m] >> IMAGE_SHIFT
+            dx = r[i, 0] - r[j, 0] - shifts[s, 0]
+            dy = r[i, 1] - r[j, 1] - shifts[s, 1]
+            dz = r[i, 2] - r[j, 2] - shifts[s, 2]
+            near = 0.5 * (diameter[i] + diameter[j]) + margin
+            if dx * dx + dy * dy + dz * dz < near * near:
+                out[k, 0], out[k, 1] = i, pairs[m]
+                k += 1
+    return k
+
+
+@numba.njit(cache=True)
+def resolve_overlaps(r, unwrapped, nonaffine, diameter, mobility, begin, end, pairs, shifts, tol, margin, max_sweeps):
+    """Jacobi sweeps over the contact list until no pair overlaps by more than tol·d_ij: in each
+    sweep every overlapping pair is pushed apart along its line of centres by its overlap, shared
+    in proportion to the mobilities, all pairs' pushes computed first and then applied together
+    (to r, the unwrapped path and r̃).
+
+    Only pairs that can overlap are swept: those closer than d_ij + ``margin`` when last selected;
+    the selection is made again from the whole list once twice the longest path of a particle since
+    then reaches ``margin``. Other pairs push nothing, so this is exact.
+
+    Returns (sweeps, pairs pushed summed over sweeps, Σ x_ij f_ij,y dt, Σ r_ij·f_ij dt, worst):
+    the sums over the implied contact forces f_ij = Δ_ij/((μ_i + μ_j) dt), Δ_ij the pushes, and
+    the worst relative overlap left (above ``tol`` only when ``max_sweeps`` ran out)."""
+    N = r.shape[0]
+    near = np.empty((pairs.shape[0], 2), np.int64)
+    move = np.zeros((N, 3))
+    path = np.zeros(N)  # path length of each particle since the selection
+    longest = 0.0
+    touched = np.empty(N, np.int64)
+    is_touched = np.zeros(N, np.bool_)
+    count = _near_contact(r, diameter, begin, end, pairs, shifts, margin, near)
+    sweeps = pushed = 0
+    virial = trace = 0.0
+    worst = 0.0
+    while True:
+        worst = 0.0
+        n_touched = 0
+        for k in range(count):
+            i, q = near[k, 0], near[k, 1]
+            j, s = q & PARTNER, q >> IMAGE_SHIFT
             dx = r[i, 0] - r[j, 0] - shifts[s, 0]
             dy = r[i, 1] - r[j, 1] - shifts[s, 1]
             dz = r[i, 2] - r[j, 2] - shifts[s, 2]
@@ -363,6 +422,11 @@ def overlap_moves(r, diameter, mobility, offsets, pairs, shifts, tol, move):
                 continue
             pushed += 1
             scale = (dij - dist) / max(dist, 1e-12 * dij) / (mobility[i] + mobility[j])
+            for p in (i, j):
+                if not is_touched[p]:
+                    is_touched[p] = True
+                    touched[n_touched] = p
+                    n_touched += 1
             move[i, 0] += mobility[i] * scale * dx
             move[i, 1] += mobility[i] * scale * dy
             move[i, 2] += mobility[i] * scale * dz
@@ -371,7 +435,23 @@ def overlap_moves(r, diameter, mobility, offsets, pairs, shifts, tol, move):
             move[j, 2] -= mobility[j] * scale * dz
             virial += scale * dx * dy
             trace += scale * d2
-    return worst, pushed, virial, trace
+        if worst <= tol or sweeps == max_sweeps:
+            return sweeps, pushed, virial, trace, worst
+        sweeps += 1
+        for t in range(n_touched):  # apply the pushes (the others are zero)
+            i = touched[t]
+            for e in range(3):
+                r[i, e] += move[i, e]
+                unwrapped[i, e] += move[i, e]
+                nonaffine[i, e] += move[i, e]
+            path[i] += np.sqrt(move[i, 0] ** 2 + move[i, 1] ** 2 + move[i, 2] ** 2)
+            longest = max(longest, path[i])
+            move[i, 0] = move[i, 1] = move[i, 2] = 0.0
+            is_touched[i] = False
+        if 2.0 * longest >= margin:  # a pair not selected may have come within d_ij
+            count = _near_contact(r, diameter, begin, end, pairs, shifts, margin, near)
+            path[:] = 0.0
+            longest = 0.0
 
 
 @numba.njit(parallel=True, cache=True)
@@ -390,10 +470,12 @@ def brownian_move(r, unwrapped, nonaffine, force, mobility, temperature, dt, rat
 
 
 @numba.njit(cache=True)
-def max_move(now, before):
-    """max_i |now_i − before_i| (the Verlet lists' staleness test, without temporaries)."""
-    worst = 0.0
+def largest_moves(now, before):
+    """m_1 + m_2, the two largest |now_i − before_i| (of different particles): the most any pair's
+    separation can have changed by (the lists' staleness test, without temporaries)."""
+    m1 = m2 = 0.0
     for i in range(now.shape[0]):
         d2 = (now[i, 0] - before[i, 0]) ** 2 + (now[i, 1] - before[i, 1]) ** 2 + (now[i, 2] - before[i, 2]) ** 2
-        worst = max(worst, d2)
-    return np.sqrt(worst)
+        if d2 > m2:
+            m1, m2 = (d2, m1) if d2 > m1 else (m1, d2)
+    return np.sqrt(m1) + np.sqrt(m2)
