@@ -1,6 +1,6 @@
 """Validation of the BD engine against the paper, and its time-step convergence.
 
-    python benchmarks/validate_bd.py dl [--particles 2000 4000] [--equilibration 10] [--time 10]
+    python benchmarks/validate_bd.py dl [--particles 2000 4000] [--equilibration 10] [--time 10] [--small-diffusion D]
     python benchmarks/validate_bd.py dt [--particles 3000] [--rate 10] [--strain 2] [--equilibration 1]
 
 ``dl``: long-time self-diffusion D_L at φ = 0.425 at rest (the paper: D_L = 0.06 D_0), after
@@ -53,7 +53,12 @@ def long_time_diffusion(args) -> None:
         raise SystemExit("--time must be at least 5 tau_0: each half of the run is fitted from lag 1 tau_0 to a quarter")
     work = Path(tempfile.mkdtemp(prefix="lmpshear-dl-"))
     for n in args.particles:
-        rd = run(work, f"dl-{n}", "bd425-reduced", {"n_particles": n},
+        system = {"n_particles": n}
+        if args.small_diffusion is not None:  # the species array is replaced whole by 'extends'
+            species = [dict(vars(sp)) for sp in config.load("bd425-reduced").system.species]
+            species[1]["diffusion"] = args.small_diffusion
+            system["species"] = [{k: v for k, v in sp.items() if v is not None} for sp in species]
+        rd = run(work, f"dl-{n}", "bd425-reduced", system,
                  {"equilibration_time": args.equilibration, "steady_time": 0.0, "production_time": args.time},
                  [{"rate": 0.0, "sample_interval": 0.05}])
         with Trajectory(rd / "traj.gsd") as traj:
@@ -70,8 +75,9 @@ def long_time_diffusion(args) -> None:
             print(f"N = {n}: D_L({label}) = {slope[idx].mean():.4f} D_0 +/- {abs(halves[0] - halves[1]) / 2:.4f} "
                   f"(interleaved halves {halves[0]:.4f}, {halves[1]:.4f}; first / second half of the run "
                   f"{early[idx].mean():.4f} / {late[idx].mean():.4f})")
+    small = "Stokes-Einstein 1.5" if args.small_diffusion is None else f"{args.small_diffusion:g}"
     print(f"(paper: D_L = 0.06 D_0 at phi = 0.425; {args.equilibration:g} tau_0 at rest, then {args.time:g} tau_0 "
-          f"sampled; runs in {work})")
+          f"sampled; small particles' D = {small} D_0; runs in {work})")
 
 
 def time_step_convergence(args) -> None:
@@ -105,6 +111,8 @@ def main() -> None:
     dl.add_argument("--particles", type=int, nargs="+", default=[2000, 4000])
     dl.add_argument("--time", type=float, default=10.0, help="sampled time (tau_0)")
     dl.add_argument("--equilibration", type=float, default=10.0, help="time at rest before sampling (tau_0)")
+    dl.add_argument("--small-diffusion", type=float, default=None,
+                    help="the small particles' D in units of D_0 (default: Stokes-Einstein, 1.5)")
     dt = sub.add_parser("dt")
     dt.add_argument("--particles", type=int, default=3000)
     dt.add_argument("--rate", type=float, default=10.0)

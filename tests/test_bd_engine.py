@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
-from lmpshear.engines.bd_kernels import IMAGE_SHIFT, PARTNER, image_shifts
+from lmpshear.engines.bd_kernels import IMAGE_SHIFT, PARTNER
 from lmpshear.unwrap import LeesEdwardsUnwrapper
 
 

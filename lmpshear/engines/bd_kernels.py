@@ -195,44 +195,50 @@ def prune_pair_lists(r, diameter, offsets, pairs, shifts, reach, skin, yukawa, c
     """The Verlet lists the forces and the hard core use, taken from a longer half list (CSR
     ``offsets``, ``pairs``, separations with ``shifts``): with ``yukawa`` the pairs within
     ``reach``, with ``contacts`` those within d_ij + ``skin`` (else an empty list). Each comes as
-    (begin, end, pairs): the pairs of i are pairs[begin[i]:end[i]], in the order of the long list,
-    within the range of the long list's particles of its chunk (no compaction pass)."""
+    (begin, end, pairs): the pairs of i are pairs[begin[i]:end[i]], in the order of the long list.
+    The Verlet list keeps the layout of the long list (each chunk's pairs from where the long list
+    has them: no compaction pass over most of the pairs); the contact list, a few pairs per
+    particle, is compacted (the hard-core sweeps read it many times)."""
     N = r.shape[0]
     bounds = np.searchsorted(offsets, np.linspace(0, offsets[N], CHUNKS + 1))  # equal pair counts
     bounds[0], bounds[CHUNKS] = 0, N
     reach2 = reach * reach
+    contact2 = (diameter.max() + skin) ** 2  # no pair beyond is a contact
     begin_y, end_y = np.zeros(N, np.int64), np.zeros(N, np.int64)
     begin_c, end_c = np.zeros(N, np.int64), np.zeros(N, np.int64)
     out_y = np.empty(pairs.shape[0] if yukawa else 0, np.int32)
     out_c = np.empty(pairs.shape[0] if contacts else 0, np.int32)
-    cap = 1
-    for i in range(N):
-        cap = max(cap, offsets[i + 1] - offsets[i])
+    last_c = np.empty(CHUNKS, np.int64)
     for c in numba.prange(CHUNKS):
-        d2 = np.empty(cap)
-        near2 = np.empty(cap)
         at_y = at_c = offsets[bounds[c]]
         for i in range(bounds[c], bounds[c + 1]):
-            o, k = offsets[i], offsets[i + 1] - offsets[i]
-            mine = pairs[o:o + k]
-            xi, yi, zi, di = r[i, 0], r[i, 1], r[i, 2], diameter[i]
-            for t in range(k):
-                q = mine[t]
-                j, s = q & PARTNER, q >> IMAGE_SHIFT
-                d2[t] = ((xi - r[j, 0] - shifts[s, 0]) ** 2 + (yi - r[j, 1] - shifts[s, 1]) ** 2
-                         + (zi - r[j, 2] - shifts[s, 2]) ** 2)
-                near2[t] = (0.5 * (di + diameter[j]) + skin) ** 2
             begin_y[i], begin_c[i] = at_y, at_c
-            if yukawa:  # branch-free appends: a slot is written, then kept or not
-                for t in range(k):
-                    out_y[at_y] = mine[t]
-                    at_y += d2[t] < reach2
-            if contacts:
-                for t in range(k):
-                    out_c[at_c] = mine[t]
-                    at_c += d2[t] < near2[t]
+            di, image = diameter[i], -1
+            sx = sy = sz = 0.0
+            for q in pairs[offsets[i]:offsets[i + 1]]:
+                j, s = q & PARTNER, q >> IMAGE_SHIFT
+                if s != image:  # pairs come in runs of one image: r_i − n·H changes rarely
+                    sx, sy, sz, image = r[i, 0] - shifts[s, 0], r[i, 1] - shifts[s, 1], r[i, 2] - shifts[s, 2], s
+                d2 = (sx - r[j, 0]) ** 2 + (sy - r[j, 1]) ** 2 + (sz - r[j, 2]) ** 2
+                if yukawa:  # a branch-free append: the slot is written, then kept or not
+                    out_y[at_y] = q
+                    at_y += d2 < reach2
+                if contacts and d2 < contact2:  # rare: a short-range pair
+                    near = 0.5 * (di + diameter[j]) + skin
+                    if d2 < near * near:
+                        out_c[at_c] = q
+                        at_c += 1
             end_y[i], end_c[i] = at_y, at_c
-    return begin_y, end_y, out_y, begin_c, end_c, out_c
+        last_c[c] = at_c
+    at = 0
+    for c in range(CHUNKS):  # compact the contact list
+        first = offsets[bounds[c]]
+        count = last_c[c] - first
+        out_c[at:at + count] = out_c[first:first + count]  # at <= first: a forward copy is safe
+        begin_c[bounds[c]:bounds[c + 1]] -= first - at
+        end_c[bounds[c]:bounds[c + 1]] -= first - at
+        at += count
+    return begin_y, end_y, out_y, begin_c, end_c, out_c[:at].copy()
 
 
 @numba.njit(cache=True)
@@ -310,13 +316,17 @@ def yukawa_forces(r, particles, diameter, begin, end, pairs, shifts, K, consts, 
             xi, yi, zi = particles[i].x, particles[i].y, particles[i].z
             ai, di = 0.5 * K * particles[i].amp, diameter[i]
             mine = pairs[o:o + n]  # a view: its index needs no wraparound check
+            image = -1
+            sx = sy = sz = 0.0
             for t in range(n):  # gather (a_ij = ½K a_i a_j (d_i + d_j))
                 q = mine[t]
                 pj = particles[q & PARTNER]
                 s = q >> IMAGE_SHIFT
-                bx[t] = xi - pj.x - shifts[s, 0]
-                by[t] = yi - pj.y - shifts[s, 1]
-                bz[t] = zi - pj.z - shifts[s, 2]
+                if s != image:  # pairs come in runs of one image: r_i − n·H changes rarely
+                    sx, sy, sz, image = xi - shifts[s, 0], yi - shifts[s, 1], zi - shifts[s, 2], s
+                bx[t] = sx - pj.x
+                by[t] = sy - pj.y
+                bz[t] = sz - pj.z
                 bc[t] = ai * (di * pj.amp + pj.amp_d)
             fx = fy = fz = zero  # summed in the working precision: float64 sums cost a conversion per pair
             if full:
@@ -384,21 +394,27 @@ def resolve_overlaps(r, unwrapped, nonaffine, diameter, mobility, begin, end, pa
     in proportion to the mobilities, all pairs' pushes computed first and then applied together
     (to r, the unwrapped path and r̃).
 
-    Only pairs that can overlap are swept: those closer than d_ij + ``margin`` when last selected;
-    the selection is made again from the whole list once twice the longest path of a particle since
-    then reaches ``margin``. Other pairs push nothing, so this is exact.
+    Only pairs that can overlap are swept: those closer than d_ij + ``margin`` when last selected
+    (the selection is made again from the whole list once twice the longest path of a particle since
+    then reaches ``margin``), and after the first sweep only those with a particle pushed in the
+    sweep before (the others kept their separation, so overlap by at most tol·d_ij still). Pairs
+    left out push nothing, so this is exact: the same pushes, in the same order, as sweeping all.
 
     Returns (sweeps, pairs pushed summed over sweeps, Σ x_ij f_ij,y dt, Σ r_ij·f_ij dt, worst):
     the sums over the implied contact forces f_ij = Δ_ij/((μ_i + μ_j) dt), Δ_ij the pushes, and
     the worst relative overlap left (above ``tol`` only when ``max_sweeps`` ran out)."""
     N = r.shape[0]
-    near = np.empty((pairs.shape[0], 2), np.int64)
+    near = np.empty(((end - begin).sum(), 2), np.int64)
     move = np.zeros((N, 3))
     path = np.zeros(N)  # path length of each particle since the selection
     longest = 0.0
-    touched = np.empty(N, np.int64)
+    touched = np.empty(N, np.int64)  # pushed in this sweep ...
     is_touched = np.zeros(N, np.bool_)
+    was_list = np.empty(N, np.int64)  # ... and in the one before
+    was = np.zeros(N, np.bool_)
+    n_was = 0
     count = _near_contact(r, diameter, begin, end, pairs, shifts, margin, near)
+    every = True  # sweep every selected pair (the first sweep after a selection)
     sweeps = pushed = 0
     virial = trace = 0.0
     worst = 0.0
@@ -408,6 +424,8 @@ def resolve_overlaps(r, unwrapped, nonaffine, diameter, mobility, begin, end, pa
         for k in range(count):
             i, q = near[k, 0], near[k, 1]
             j, s = q & PARTNER, q >> IMAGE_SHIFT
+            if not (every or was[i] or was[j]):
+                continue
             dx = r[i, 0] - r[j, 0] - shifts[s, 0]
             dy = r[i, 1] - r[j, 1] - shifts[s, 1]
             dz = r[i, 2] - r[j, 2] - shifts[s, 2]
@@ -438,6 +456,8 @@ def resolve_overlaps(r, unwrapped, nonaffine, diameter, mobility, begin, end, pa
         if worst <= tol or sweeps == max_sweeps:
             return sweeps, pushed, virial, trace, worst
         sweeps += 1
+        for t in range(n_was):
+            was[was_list[t]] = False
         for t in range(n_touched):  # apply the pushes (the others are zero)
             i = touched[t]
             for e in range(3):
@@ -448,10 +468,14 @@ def resolve_overlaps(r, unwrapped, nonaffine, diameter, mobility, begin, end, pa
             longest = max(longest, path[i])
             move[i, 0] = move[i, 1] = move[i, 2] = 0.0
             is_touched[i] = False
+            was[i] = True
+        touched, was_list, n_was = was_list, touched, n_touched
+        every = False
         if 2.0 * longest >= margin:  # a pair not selected may have come within d_ij
             count = _near_contact(r, diameter, begin, end, pairs, shifts, margin, near)
             path[:] = 0.0
             longest = 0.0
+            every = True
 
 
 @numba.njit(parallel=True, cache=True)
