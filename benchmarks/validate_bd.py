@@ -1,6 +1,6 @@
 """Validation of the BD engine against the paper, and its time-step convergence.
 
-    python benchmarks/validate_bd.py dl [--particles 2000 4000] [--equilibration 10] [--time 10] [--small-diffusion D]
+    python benchmarks/validate_bd.py dl [--particles 2000 4000] [--equilibration 10] [--time 10] [--timestep DT] [--small-diffusion D]
     python benchmarks/validate_bd.py dt [--particles 3000] [--rate 10] [--strain 2] [--equilibration 1]
 
 ``dl``: long-time self-diffusion D_L at φ = 0.425 at rest (the paper: D_L = 0.06 D_0), after
@@ -58,13 +58,15 @@ def long_time_diffusion(args) -> None:
             species = [dict(vars(sp)) for sp in config.load("bd425-reduced").system.species]
             species[1]["diffusion"] = args.small_diffusion
             system["species"] = [{k: v for k, v in sp.items() if v is not None} for sp in species]
-        rd = run(work, f"dl-{n}", "bd425-reduced", system,
-                 {"equilibration_time": args.equilibration, "steady_time": 0.0, "production_time": args.time},
+        protocol = {"equilibration_time": args.equilibration, "steady_time": 0.0, "production_time": args.time}
+        if args.timestep is not None:
+            protocol["timestep"] = args.timestep
+        rd = run(work, f"dl-{n}", "bd425-reduced", system, protocol,
                  [{"rate": 0.0, "sample_interval": 0.05}])
         with Trajectory(rd / "traj.gsd") as traj:
             t, r, typeid = traj.times, traj.nonaffine(), traj.typeid
-        frames, dt = len(t), t[1] - t[0]
-        first = max(1, int(round(1.0 / dt)))  # lags from 1 tau_0, well past the cage
+        frames, every = len(t), t[1] - t[0]
+        first = max(1, int(round(1.0 / every)))  # lags from 1 tau_0, well past the cage
         slope = diffusion_slope(t, r, np.arange(first, frames // 2 + 1)) / 6  # D_L per particle (3D)
         half, lags_half = frames // 2, np.arange(first, frames // 4 + 1)  # ageing check: each half of the run
         early = diffusion_slope(t[:half], r[:half], lags_half) / 6
@@ -77,7 +79,8 @@ def long_time_diffusion(args) -> None:
                   f"{early[idx].mean():.4f} / {late[idx].mean():.4f})")
     small = "Stokes-Einstein 1.5" if args.small_diffusion is None else f"{args.small_diffusion:g}"
     print(f"(paper: D_L = 0.06 D_0 at phi = 0.425; {args.equilibration:g} tau_0 at rest, then {args.time:g} tau_0 "
-          f"sampled; small particles' D = {small} D_0; runs in {work})")
+          f"sampled; dt = {args.timestep or config.load('bd425-reduced').protocol.timestep:g}; small particles' "
+          f"D = {small} D_0; runs in {work})")
 
 
 def time_step_convergence(args) -> None:
@@ -111,6 +114,7 @@ def main() -> None:
     dl.add_argument("--particles", type=int, nargs="+", default=[2000, 4000])
     dl.add_argument("--time", type=float, default=10.0, help="sampled time (tau_0)")
     dl.add_argument("--equilibration", type=float, default=10.0, help="time at rest before sampling (tau_0)")
+    dl.add_argument("--timestep", type=float, default=None, help="default: the preset's, 1e-4 tau_0")
     dl.add_argument("--small-diffusion", type=float, default=None,
                     help="the small particles' D in units of D_0 (default: Stokes-Einstein, 1.5)")
     dt = sub.add_parser("dt")

@@ -13,10 +13,12 @@ line of centres by the overlap, shared in proportion to the mobilities (so the i
 forces Δr_i/(μ_i dt) are equal and opposite); all pairs' moves are applied together (Jacobi
 sweeps) and repeated until no pair overlaps by more than tol·d_ij.
 
-Pairs. Both pair lists are half lists (each pair once) in CSR form, built in a wrapped configuration with
-each pair's lattice image n = (n_a, n_b, n_c): the separation is r_i − r_j − n·H(t), where H(t)'s
-tilt grows continuously from its value at the build (it is not flipped), so the list needs no
-rebuild at a flip and positions are not re-wrapped between builds. A pair is one int32, the
+Pairs. All pair lists are half lists (each pair once): the outer list, CSR, built by a cell search
+in a wrapped configuration, and the Verlet and contact lists pruned from it (begin/end per
+particle). Each pair carries its lattice image n = (n_a, n_b, n_c): the separation is
+r_i − r_j − n·H(t), where H(t)'s tilt grows continuously from its value at the build (it is not
+flipped), so the lists need no rebuild at a flip and positions are not re-wrapped between builds.
+A particle's pairs come in runs of one image (the cell search walks runs of bins). A pair is one int32, the
 partner j in the low bits and the image code 9(n_a + 1) + 3(n_b + 1) + (n_c + 1) above
 ``IMAGE_SHIFT``; n·H of each code comes from a 27-row table made once per force call.
 
