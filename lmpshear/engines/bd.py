@@ -194,15 +194,16 @@ class BrownianDynamics:
     def _stale(self) -> bool:
         return self._moved(self._nonaffine_prune, self._t_prune, self.reach) >= self.skin
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> bool:
         """Make the lists valid again if they may not be: prune the outer list anew while it still
-        holds every pair within reach, else rebuild everything."""
+        holds every pair within reach, else rebuild everything. Returns whether they were updated."""
         if not self._stale():
-            return
+            return False
         if self._moved(self._nonaffine_build, self._t_build, self.outer_reach) < self.outer_skin - self.skin:
             self._prune()
         else:
             self.rebuild()
+        return True
 
     # -- forces ---------------------------------------------------------------------------------------
     def _forces(self, full: bool):
@@ -262,9 +263,8 @@ class BrownianDynamics:
             trace += tr
             if worst > self.overlap_tol:
                 raise RunError(f"hard-core overlaps not resolved after {max_sweeps} sweeps (worst {worst:.3g})")
-            if not self._stale():  # the contact list still held every pair the pushes could bring together
+            if not self._refresh():  # the contact list still held every pair the pushes could bring together
                 break
-            self._refresh()
         self.collision_virial, self.collision_trace = virial / self.dt, trace / self.dt
 
     # -- restart ----------------------------------------------------------------------------------------

@@ -80,8 +80,7 @@ class BrownianRunner:
         return BrownianDynamics(positions, self.diameter, self.diffusion, (L, L, L), s.system.dimension, rate=rate,
                                 dt=self.dt, seed=s.protocol.seed, yukawa=yukawa,
                                 hard_core=pot.hard_core, overlap_tol=pot.overlap_tol, skin=s.protocol.neighbor_skin,
-                                outer_skin=s.protocol.outer_skin,
-                                temperature=s.system.temperature)
+                                outer_skin=s.protocol.outer_skin, temperature=s.system.temperature)
 
     def _start(self) -> int:
         rd, s = self.rundir, self.spec
