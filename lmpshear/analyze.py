@@ -23,6 +23,7 @@ All trajectory stages use the steady window: frames at t ≥ the spec's steady s
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -135,19 +136,22 @@ def _msd(ctx: Context) -> dict:
     result = m.as_dict()
     curve = m.msd_cage_relative if cr else m.msd
     result["cage_size_from"] = "cage-relative MSD" if cr else "MSD"
+    try:  # always measured, and reported beside a given value
+        c = cage_size(m.times, curve, a.crossover_fraction)
+        result |= {"cage_size_measured": c.value, "cage_size_time": c.time, "cage_size_criterion": c.criterion}
+    except UserError as exc:
+        result |= {"cage_size_measured": None, "cage_size_time": None, "cage_size_criterion": str(exc)}
     if a.cage_size is not None:
-        result |= {"cage_size": a.cage_size, "cage_size_time": None, "cage_size_criterion": "given ([analysis] cage_size)"}
+        result |= {"cage_size": a.cage_size, "cage_size_used": "given ([analysis] cage_size)"}
     else:
-        try:
-            c = cage_size(m.times, curve, a.crossover_fraction)
-            result |= {"cage_size": c.value, "cage_size_time": c.time, "cage_size_criterion": c.criterion}
-        except UserError as exc:
-            result |= {"cage_size": None, "cage_size_time": None, "cage_size_criterion": str(exc)}
+        result |= {"cage_size": result["cage_size_measured"], "cage_size_used": "measured"}
     return result
 
 
 def _describe_msd(r: dict) -> str:
-    lc = f"l_c^2 = {r['cage_size']:.4g} ({r['cage_size_from']})" if r["cage_size"] else \
+    measured = (f"measured {r['cage_size_measured']:.4g} from the {r['cage_size_from']}" if r["cage_size_measured"]
+                else f"none measured: {r['cage_size_criterion']}")
+    lc = f"l_c^2 = {r['cage_size']:.4g} ({r['cage_size_used']}; {measured})" if r["cage_size"] else \
         f"no cage size: {r['cage_size_criterion']}"
     return f"MSD over {len(r['lags'])} lags up to t = {r['times'][-1]:.4g}, final {r['msd'][-1]:.4g}; {lc}"
 
@@ -202,26 +206,81 @@ def _clusters(ctx: Context) -> dict:
     jumps = pd.read_csv(ctx.rd.product("cagejumps.csv.gz"))
     jumps["frame"] -= int(window[0])
     t_chi = ctx.product("overlap.json")["t_chi"]
+    lx = traj.cell(int(window[0])).lx
     kernel, coarse = None, a.cluster_blocks
     if a.cluster_sieve == "kernel":
         kernel = ctx.product("structure.json")["first_minimum"]
         if kernel is None:
             raise UserError("the kernel sieve needs the first minimum of g(r), which the structure stage did not find")
-        coarse = int(np.ceil(2 * traj.cell(int(window[0])).lx / kernel))  # field nodes d/2 apart
-    return convective_clusters(traj.times[window], [traj.cell(int(k)) for k in window], traj.unwrapped(list(window)),
-                               traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, coarse=coarse,
-                               fine=a.cluster_fine, kernel_length=kernel, tolerance=a.threshold_tolerance,
-                               stz_diameter=a.stz_diameter, min_stz=a.min_stz, trace_before=a.trace_before,
-                               trace_after=a.trace_after, max_windows=a.max_windows, contrast=a.contrast)
+        coarse = int(np.ceil(2 * lx / kernel))  # field nodes d/2 apart
+    elif a.cluster_block is not None:
+        coarse = max(2, int(round(lx / a.cluster_block)))
+    result = convective_clusters(
+        traj.times[window], [traj.cell(int(k)) for k in window], traj.unwrapped(list(window)),
+        traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, window=a.cluster_window * t_chi, coarse=coarse,
+        fine=a.cluster_fine, kernel_length=kernel, tolerance=a.threshold_tolerance, stz_diameter=a.stz_diameter,
+        min_stz=a.min_stz, prune_fine=a.prune_fine, trace_before=a.trace_before, trace_after=a.trace_after,
+        max_windows=a.max_windows, contrast=a.contrast, p_c_clusters=a.p_c_clusters, atomic_stress=a.atomic_stress,
+        yield_stress=_ice_yield_stress(ctx.rd.path / "ice"))
+    s = result["summary"]
+    s["coarse_block"] = lx / coarse
+    s["warnings"] += _resolution_warnings(ctx, t_chi)
+    return result
+
+
+def _ice_yield_stress(folder: Path) -> dict:
+    """σ_c,y of the clusters that ``lmpshear ice`` averaged: (window, region) → the mean curve's stress
+    at its t2 (the paper's MD procedure)."""
+    found = {}
+    for path in sorted(folder.glob("cluster-*.json")) if folder.is_dir() else []:
+        out = json.loads(path.read_text())
+        if out.get("yield"):
+            found[(int(out["row"]["window"]), int(out["row"]["region"]))] = float(out["yield"]["stress_at_yield"])
+    return found
+
+
+#: the paper traces every Δt ≈ 0.01 t_χ; below this many frames per t_χ the curves are too coarse
+MIN_FRAMES_PER_T_CHI = 50
+#: windows of t_χ the steady window should hold
+MIN_WINDOWS = 20
+#: time origins χ4 should average at t_χ
+MIN_ORIGINS_AT_T_CHI = 10
+
+
+def _resolution_warnings(ctx: Context, t_chi: float) -> list[str]:
+    """Checks of the sampling against the paper's resolution (Δt ≈ 0.01 t_χ, many windows)."""
+    times = ctx.traj.times[ctx.steady_frames()]
+    dt, span = float(times[1] - times[0]), float(times[-1] - times[0])
+    overlap = ctx.product("overlap.json")
+    out = []
+    if t_chi < MIN_FRAMES_PER_T_CHI * dt:
+        out.append(f"t_chi = {t_chi:.4g} is only {t_chi / dt:.3g} frames (the paper traces every ~0.01 t_chi; "
+                   f"fewer than {MIN_FRAMES_PER_T_CHI}): sample more often (a shorter sample_interval) or check t_chi")
+    if span < MIN_WINDOWS * t_chi:
+        out.append(f"the steady window ({span:.4g}) holds {span / t_chi:.3g} windows of t_chi, fewer than "
+                   f"{MIN_WINDOWS}: run a longer production")
+    lags = np.asarray(overlap["times"])
+    at = int(np.argmin(np.abs(lags - t_chi)))
+    if overlap["n_origins"][at] < MIN_ORIGINS_AT_T_CHI:
+        out.append(f"chi4 averages only {overlap['n_origins'][at]} time origins at t_chi (fewer than "
+                   f"{MIN_ORIGINS_AT_T_CHI}): raise max_origins or run longer")
+    return out
 
 
 def _describe_clusters(r: dict) -> str:
     s = r["summary"]
     rise = s["stress_rise"]
-    return (f"{s['clusters']} clusters in {s['windows']} windows ({s['yielded']} with a yield): P_c = {s['P_c_mean']:.3g}, "
-            f"sigma_c,y = {s['sigma_c_y']:.4g}, eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g} "
-            f"(t_chi = {s['t_chi']:.3g}); largest stress run-up: clusters {rise['clusters']:.3g}, contrast spheres "
-            f"outside {rise['quiet']:.3g}, straddling {rise['straddling']:.3g}")
+    text = (f"{s['clusters']} clusters in {s['windows']} windows of {s['window']:.4g} ({s['yielded']} with a yield"
+            f"{', %d from the ICE' % s['yield_from_ice'] if s['yield_from_ice'] else ''}): "
+            f"P_c = {s['P_c_mean']:.3g} ({s['p_c_clusters']}; all {s['P_c_mean_all']:.3g}, yielded "
+            f"{s['P_c_mean_yielded']:.3g}), sigma_c,y = {s['sigma_c_y']:.4g} ({s['atomic_stress']}), "
+            f"eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g} (t_chi = {s['t_chi']:.3g}); "
+            f"sieve: rho_th = {s['threshold']:.3g}, {s['mean_jumps_per_block']:.3g} jumps per block, "
+            f"{s['jumps_per_particle_per_window']:.3g} per particle per window, kept volume {s['kept_fraction']:.2f}, "
+            f"dispersion index {s['dispersion_index']:.3g} (Poisson 1; z = {s['dispersion_z']:.3g}); largest stress "
+            f"run-up: clusters {rise['clusters']:.3g}, contrast spheres outside {rise['quiet']:.3g}, straddling "
+            f"{rise['straddling']:.3g}")
+    return text
 
 
 def _needs_jumps_stress_and_shear(ctx: Context) -> str | None:
@@ -253,14 +312,16 @@ STAGES = {s.name: s for s in (
     Stage("msd", "msd.json", ("traj.gsd", "structure.json"),
           ("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"), _msd, _describe_msd),
     Stage("overlap", "overlap.json", ("traj.gsd",), ("overlap_a", "max_origins", "n_lags"), _overlap,
-          lambda r: f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g}, chi4 max = {max(r['chi4']):.4g} "
-                    f"(self: t_chi = {r['t_chi_self']:.4g})"),
+          lambda r: f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g} +/- {r['t_chi_error']:.2g}, chi4 max = "
+                    f"{max(r['chi4']):.4g} +/- {r['chi4_error'][int(np.argmax(r['chi4']))]:.2g} over "
+                    f"{r['n_origins'][int(np.argmax(r['chi4']))]} origins (self: t_chi = {r['t_chi_self']:.4g})"),
     Stage("cagejumps", "cagejumps.json", ("traj.gsd", "msd.json"), ("cage_size", "min_segment"), _cagejumps,
           lambda r: f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
                     f"particles -> {r['table']}", _needs_cage_size),
-    Stage("clusters", "clusters.json", ("traj.gsd", "cagejumps.json", "overlap.json", "structure.json"),
-          ("cluster_sieve", "cluster_blocks", "cluster_fine", "threshold_tolerance", "stz_diameter", "min_stz",
-           "trace_before", "trace_after", "max_windows", "contrast"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear),
+    Stage("clusters", "clusters.json", ("traj.gsd", "cagejumps.json", "overlap.json", "structure.json", "ice"),
+          ("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "cluster_fine", "threshold_tolerance",
+           "stz_diameter", "min_stz", "prune_fine", "trace_before", "trace_after", "max_windows", "contrast",
+           "p_c_clusters", "atomic_stress"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear),
 )}
 
 
@@ -281,7 +342,8 @@ def _up_to_date(rd: RunDir, stage: Stage, params: dict) -> dict | None:
 
 
 def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False, blocks: int = 10,
-            overrides: dict | None = None, echo: Callable[[str], None] = print) -> dict[str, dict]:
+            overrides: dict | None = None, echo: Callable[[str], None] = print,
+            warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr)) -> dict[str, dict]:
     """Run the stages (all, or ``only``); ``overrides`` replace [analysis] parameters of the spec."""
     from dataclasses import replace
 
@@ -327,6 +389,8 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
             result = stage.compute(ctx)
             atomic_write_json(rd.product(stage.product), {"stage": name, "params": params, "result": result})
             echo(f"{name}: {stage.describe(result)} -> {stage.product} ({time.perf_counter() - started:.1f} s)")
+            for warning in result.get("summary", {}).get("warnings", []) if isinstance(result.get("summary"), dict) else []:
+                warn(f"{name}: warning: {warning}")
             results[name] = result
     finally:
         ctx.close()

@@ -146,6 +146,7 @@ class Rate:
     rate: float
     sample_interval: float
     thermo_interval: float | None = None  # default: sample_interval
+    analysis: tuple = ()  # [analysis] overrides for this rate, as (key, value) pairs (e.g. the paper's L/20 blocks)
 
 
 @dataclass(frozen=True)
@@ -188,14 +189,19 @@ class Analysis:
     # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
     cluster_sieve: str = "blocks"  # coarse field: "blocks" (jump counts, the paper's BD) or "kernel" (e^{-r/d}, MD)
     cluster_blocks: int = 10  # coarse blocks per edge (the paper: 10, or 20 at the highest BD rate)
+    cluster_block: float | None = None  # coarse block edge (length); wins over cluster_blocks when set
+    cluster_window: float = 1.0  # window length in units of t_chi (the paper: 1)
     cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 0.9 d0 apart in 3D, 2 d0 in 2D
     threshold_tolerance: float = 0.1  # C of the background iteration
     stz_diameter: float = 3.0  # size of a cage-jump spot (V_stz); clusters below min_stz V_stz are dropped
     min_stz: float = 2.0  # C'
+    prune_fine: bool = False  # drop clusters below C' V_stz after the undersize sieve too (the paper: coarse only)
     trace_before: float = 2.0  # traceback from t_ref - trace_before t_chi ...
     trace_after: float = 0.5  # ... to t_ref + trace_after t_chi
     max_windows: int = 25  # windows of length t_chi (from the start of the steady window)
     contrast: int = 1  # contrast spheres per window and kind (outside every cluster; straddling two or more)
+    p_c_clusters: str = "all"  # clusters counted in P_c and eta_c: "all" traced or only "yielded"
+    atomic_stress: str = "virial"  # eq. 2: "virial" (pairs split, sums to V sigma) or "paper" (as printed: x2)
 
     def overlap_radius(self, dimension: int) -> float:
         return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)
@@ -226,7 +232,8 @@ class RunSpec:
             raise UserError(f"{self.source}: the protocol lists {len(rates)} shear rates ({listed}); choose one with --rate")
         for r in rates:
             if math.isclose(r.rate, rate, rel_tol=1e-6):
-                return replace(self, protocol=replace(self.protocol, rates=(r,)))
+                return replace(self, protocol=replace(self.protocol, rates=(r,)),
+                               analysis=replace(self.analysis, **dict(r.analysis)))
         listed = ", ".join(f"{r.rate:g}" for r in rates)
         raise UserError(f"{self.source}: shear rate {rate:g} is not in the protocol (listed: {listed})")
 
@@ -308,7 +315,8 @@ class RunSpec:
                 continue
             if value is not None:
                 protocol[key] = value
-        protocol["rates"] = [{k: v for k, v in vars(r).items() if v is not None} for r in p.rates]
+        protocol["rates"] = [{k: (dict(v) if k == "analysis" else v) for k, v in vars(r).items()
+                              if v is not None and v != ()} for r in p.rates]
         analysis = {k: v for k, v in vars(self.analysis).items() if v is not None}
         return {"engine": self.engine, "system": system, "protocol": protocol, "analysis": analysis}
 
@@ -641,13 +649,19 @@ def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
     rates = []
     for k, r in enumerate(c.tables(t, "rates", w, "[[protocol.rates]] rate = ..., sample_interval = ...")):
         rw = f"{w}rates[{k}]."
-        c.no_extra(r, {"rate", "sample_interval", "thermo_interval"}, rw)
+        c.no_extra(r, {"rate", "sample_interval", "thermo_interval", "analysis"}, rw)
         rate = c.get(r, "rate", rw, "float", positive=engine == "lammps", nonnegative=True)
         if rate == 0 and not ("steady_time" in t and "production_time" in t):
             c.error(f"{rw}rate", "rate 0 (no shear) needs steady_time and production_time, not strains")
         si = c.get(r, "sample_interval", rw, "float", positive=True)
         ti = c.get(r, "thermo_interval", rw, "float", required=False, positive=True)
-        rates.append(Rate(rate, si, ti))
+        overrides = r.get("analysis", {})
+        if isinstance(overrides, dict):
+            load_analysis(c, overrides, f"{rw}analysis.")  # checked like [analysis]; applied by select_rate
+        else:
+            c.error(f"{rw}analysis", "must be a table of [analysis] keys")
+            overrides = {}
+        rates.append(Rate(rate, si, ti, tuple(sorted(overrides.items()))))
         if dt is not None:
             for key, value in (("sample_interval", si), ("thermo_interval", ti)):
                 if value is not None and not _is_multiple(value, dt):
@@ -667,10 +681,9 @@ def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
                     lammps_dump=dump, snapshot_every=snapshots)
 
 
-def load_analysis(c: _Checker, t: dict) -> Analysis:
-    w = "analysis."
+def load_analysis(c: _Checker, t: dict, w: str = "analysis.") -> Analysis:
     if not isinstance(t, dict):
-        c.error("analysis", "must be a table")
+        c.error(w.rstrip("."), "must be a table")
         return Analysis()
     c.no_extra(t, {f.name for f in Analysis.__dataclass_fields__.values()}, w)
     d = Analysis()
@@ -691,6 +704,14 @@ def load_analysis(c: _Checker, t: dict) -> Analysis:
         "cluster_sieve": c.get(t, "cluster_sieve", w, "str", required=False, default=d.cluster_sieve,
                                choices=("blocks", "kernel")),
         "cluster_blocks": c.get(t, "cluster_blocks", w, "int", required=False, default=d.cluster_blocks, positive=True),
+        "cluster_block": c.get(t, "cluster_block", w, "float", required=False, positive=True),
+        "cluster_window": c.get(t, "cluster_window", w, "float", required=False, default=d.cluster_window,
+                                positive=True),
+        "prune_fine": c.get(t, "prune_fine", w, "bool", required=False, default=d.prune_fine),
+        "p_c_clusters": c.get(t, "p_c_clusters", w, "str", required=False, default=d.p_c_clusters,
+                              choices=("all", "yielded")),
+        "atomic_stress": c.get(t, "atomic_stress", w, "str", required=False, default=d.atomic_stress,
+                               choices=("virial", "paper")),
         "cluster_fine": c.get(t, "cluster_fine", w, "int", required=False, positive=True),
         "threshold_tolerance": c.get(t, "threshold_tolerance", w, "float", required=False,
                                      default=d.threshold_tolerance, positive=True),
@@ -703,8 +724,8 @@ def load_analysis(c: _Checker, t: dict) -> Analysis:
     }
     if values["crossover_fraction"] is not None and values["crossover_fraction"] >= 1:
         c.error(f"{w}crossover_fraction", "must be below 1")
-    return Analysis(**{k: (getattr(d, k) if v is None and k not in ("overlap_a", "cage_size", "cage_relative",
-                                                                   "cluster_fine") else v) for k, v in values.items()})
+    optional = ("overlap_a", "cage_size", "cage_relative", "cluster_fine", "cluster_block")
+    return Analysis(**{k: (getattr(d, k) if v is None and k not in optional else v) for k, v in values.items()})
 
 
 def _is_multiple(value: float, unit: float) -> bool:

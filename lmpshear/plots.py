@@ -100,3 +100,23 @@ def save_png(fig, out: str | Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def table1_figure(row, out: str | Path) -> Path:
+    """Table I as a picture: ν_c against λ/(D+1) for the paper's four systems and this one, on the
+    line of eq. 9 (ν_c = λ/(D+1))."""
+    from lmpshear.analysis.scaling import PAPER_TABLE1
+
+    fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
+    for k, (name, p) in enumerate(PAPER_TABLE1.items()):
+        ax.plot(p["lambda_over_D1"], p["nu_c"], "o", mfc="none", color=f"C{k}", ms=8, label=f"paper: {name}")
+    ax.errorbar(row.lam_over_D1, row.nu_c, xerr=row.lam_over_D1_error, yerr=row.nu_c_error, fmt="s", color="k",
+                capsize=3, label=f"lmpshear: {row.system}")
+    lo = min(0.1, row.lam_over_D1 - 2 * row.lam_over_D1_error, row.nu_c - 2 * row.nu_c_error)
+    hi = max(0.3, row.lam_over_D1 + 2 * row.lam_over_D1_error, row.nu_c + 2 * row.nu_c_error)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label=r"eq. 9: $\nu_c = \lambda/(D+1)$")
+    ax.set_xlabel(r"$\lambda/(D+1)$ (flow curve)")
+    ax.set_ylabel(r"$\nu_c$ ($\xi_c \sim \dot\gamma^{-\nu_c}$)")
+    ax.set_title(f"Table I (rates {', '.join(f'{r:g}' for r in row.rates)})", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    return save_png(fig, out)

@@ -34,7 +34,9 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
     from lmpshear.analyze import analyze
     from lmpshear.plots import flow_curve_figure
 
-    rates, eta, err, names, cluster_rows = [], [], [], [], []
+    import numpy as np
+
+    rates, eta, err, names, cluster_rows, volumes, systems = [], [], [], [], [], {}, set()
     for rd in find_runs(paths):
         if rd.status().get("state") != "complete":
             echo(f"report: skipping {rd.path} (not complete)")
@@ -45,10 +47,13 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
         err.append(v["eta_error"])
         names.append(str(rd.path))
         echo(f"report: {rd.path.name}: rate {v['rate']:g}, eta = {v['eta']:.5g} +/- {v['eta_error']:.2g}")
+        systems.add(_system_of(rd))
         if rd.product("clusters.json").exists():  # from `lmpshear analyze`; not computed here
-            c = json.loads(rd.product("clusters.json").read_text())["result"]["summary"]
+            result = json.loads(rd.product("clusters.json").read_text())["result"]
+            c = result["summary"]
             cluster_rows.append({"rate": v["rate"], "eta": v["eta"], "run": str(rd.path)}
-                                | {k: c[k] for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")})
+                                | {k: c.get(k) for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")})
+            volumes[float(v["rate"])] = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
     if not rates:
         raise UserError("no finished runs to report on")
     fc = flow_curve(rates, eta, err, names, min_rate=min_rate, max_rate=max_rate)
@@ -67,8 +72,39 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
     echo(f"report: wrote {out / 'flowcurve.json'}, {out / 'flowcurve.csv'} and {png}")
     if cluster_rows:
         from lmpshear.analysis.figures import rate_figure
+        from lmpshear.analysis.scaling import table1_row
+        from lmpshear.plots import table1_figure
 
+        label, dimension, paper = sorted(systems)[0] if len(systems) == 1 else (
+            " + ".join(sorted(s[0] for s in systems)), sorted(systems)[0][1], None)
+        row = table1_row(label, dimension, fc, volumes, paper)
         pd.DataFrame(cluster_rows).sort_values("rate").to_csv(out / "clusters_vs_rate.csv", index=False)
         echo(f"report: {len(cluster_rows)} runs with convective clusters: wrote {out / 'clusters_vs_rate.csv'} "
-             f"and {rate_figure(cluster_rows, out / 'clusters_vs_rate.png')} (eta_c vs eta, xi_c, t_y vs t_chi)")
+             f"and {rate_figure(cluster_rows, out / 'clusters_vs_rate.png', row)} (eta_c vs eta, xi_c, t_y vs t_chi)")
+        if row is None:
+            echo("report: no Table I row: it needs a lambda fit and >= 3 of its rates with yielded clusters")
+        else:
+            atomic_write_json(out / "table1.json", row.as_dict())
+            d = row.as_dict()
+            pd.DataFrame([{k: (" ".join(f"{x:g}" for x in d[k]) if k == "rates" else d[k])
+                           for k in ("system", "dimension", "lambda", "lambda_error", "lambda_over_D1",
+                                     "lambda_over_D1_error", "nu_c", "nu_c_error", "rates")}]
+                         ).to_csv(out / "table1.csv", index=False)
+            echo(f"report: Table I: lambda/(D+1) = {row.lam_over_D1:.3f} +/- {row.lam_over_D1_error:.3f}, nu_c = "
+                 f"{row.nu_c:.3f} +/- {row.nu_c_error:.3f} over rates {', '.join(f'{r:g}' for r in row.rates)}"
+                 + (f" (paper: {row.paper['lambda_over_D1']}, {row.paper['nu_c']})" if row.paper else "")
+                 + f" -> {out / 'table1.csv'}, {table1_figure(row, out / 'table1.png')}")
     return fc.as_dict()
+
+
+def _system_of(rd: RunDir) -> tuple[str, int, str | None]:
+    """(label, dimension, the paper's Table I row) of a run's model system."""
+    from lmpshear.analysis.scaling import paper_system
+
+    if rd.source.is_file():
+        data = json.loads(rd.source.read_text())
+        return data.get("name", rd.path.name), int(data.get("dimension", 3)), None
+    spec = rd.spec()
+    s = spec.system
+    paper = paper_system(spec.engine, s.dimension, getattr(s, "volume_fraction", None))
+    return paper or s.name, s.dimension, paper

@@ -182,3 +182,149 @@ def test_contrast_spheres_avoid_or_straddle_the_regions():
         assert set(np.unique(lookup[tuple(sph.nodes.T)])) >= {1, 2}
     whole = len(sphere_offsets(cell, fine, 1.5))
     assert all(len(s.nodes) == whole for s in quiet + straddling)  # every sphere complete (no wrap overlap)
+
+
+def test_background_iteration_on_poisson_counts():
+    """The paper's iteration on uniform Poisson block counts: it collapses to 0 at a few jumps per block
+    and nears the mean only with many (the basis of MIN_JUMPS_PER_BLOCK)."""
+    from lmpshear.analysis.convective import MIN_JUMPS_PER_BLOCK
+
+    rng = np.random.default_rng(0)
+
+    def level(mu):
+        return np.mean([background_threshold(rng.poisson(mu, 1000).astype(float)) for _ in range(10)]) / mu
+
+    assert level(3) == 0.0
+    assert 0.35 < level(MIN_JUMPS_PER_BLOCK) < 0.65
+    assert level(100) > 0.85
+
+
+def test_coarse_sieve_prunes_small_clusters_and_the_undersize_sieve_does_not_by_default():
+    """C'·V_stz applies to the coarse clusters (Fig. 9c); a dense core smaller than that inside a big
+    enough coarse cluster survives unless prune_fine asks for the second pruning."""
+    rng = np.random.default_rng(4)
+    L = 30.0
+    cell = Cell((0.0, 0.0, 0.0), L, L, L, 0.0, 3)
+    # a ball of radius 1.2 (7 volume units) centred on a face between two blocks of edge 3 (2 x 27 units)
+    v = rng.normal(size=(600, 3))
+    v *= (1.2 * rng.random(600) ** (1 / 3) / np.linalg.norm(v, axis=1))[:, None]
+    events = np.array([15.0, 13.5, 13.5]) + v
+    stz = np.pi / 6 * 27  # V_stz of 3 d_0: C' V_stz = 28.3, between the core and its two blocks
+    regions, _ = demarcate(events, cell, coarse=10, fine=30, threshold=5.0)
+    assert len(regions) == 1 and regions[0].volume < 2 * stz
+    assert demarcate(events, cell, coarse=10, fine=30, threshold=5.0, prune_fine=True)[0] == []
+    # one block alone (27 < 28.3) is pruned at the coarse sieve either way
+    assert demarcate(events + [1.4, 0.0, 0.0], cell, coarse=10, fine=30, threshold=5.0)[0] == []
+
+
+def test_dispersion_index_tells_clustered_jumps_from_poisson():
+    from lmpshear.analysis.regions import dispersion_index
+
+    rng = np.random.default_rng(6)
+    cell = Cell((0.0, 0.0, 0.0), 24.0, 24.0, 24.0, 5.0, 3)
+    uniform = np.asarray(cell.lo) + rng.random((20000, 3)) @ cell.matrix()
+    d, z = dispersion_index(uniform, cell, 3.0)
+    assert d == pytest.approx(1.0, abs=0.1) and abs(z) < 4
+    clustered = np.concatenate([uniform[:10000], rng.normal(size=(10000, 3)) * 2.0 + 12.0])
+    d, z = dispersion_index(cell.wrap(clustered)[0], cell, 3.0)
+    assert d > 10 and z > 50
+
+
+def test_jackknife_error_of_a_variance_matches_the_analytic_one():
+    """For n independent normal values the variance has standard error σ²√(2/n)."""
+    from lmpshear.analysis.overlap import jackknife_variance
+
+    rng = np.random.default_rng(7)
+    errors = [jackknife_variance(rng.normal(scale=2.0, size=1000))[1] for _ in range(100)]
+    assert np.mean(errors) == pytest.approx(4.0 * np.sqrt(2 / 1000), rel=0.08)
+    assert np.isnan(jackknife_variance(np.ones(3))[1])
+
+
+def _sawtooth_run(rate=0.1, L=15.0, W=1.0, n_windows=8, dt=0.05, seed=8):
+    """An affinely sheared box (no thermal motion) whose every particle carries the same per-particle
+    virial, a sawtooth of period W (rise over 0.8 W, drop over 0.2 W): every cluster's σ_c has the same
+    rise and drop. Each window holds two blobs of jumps (radii 3 and 2, at fixed places in the frame
+    of its end) on a uniform background."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    times = np.arange(0.0, n_windows * W + 1e-9, dt)
+    tilt = lambda t: (rate * t * L + 0.5 * L) % L - 0.5 * L  # noqa: E731
+    cells = [Cell((0.0, 0.0, 0.0), L, L, L, tilt(t), 3) for t in times]
+    start = rng.uniform(0, L, size=(int(L**3), 3))
+    unwrapped = np.repeat(start[None], len(times), axis=0)
+    unwrapped[:, :, 0] += rate * times[:, None] * start[None, :, 1]
+    phase = (times % W) / W
+    saw = np.where(phase < 0.8, phase / 0.8, (1.0 - phase) / 0.2)
+    virial = np.repeat(saw[:, None], len(start), axis=1)
+    rows = []
+    for w in range(n_windows):
+        t_ref = (w + 1) * W
+        r, t = planted_events(rng, cells[int(round(t_ref / dt))], [np.array([4.0, 4.0, 7.0]),
+                                                                   np.array([11.0, 10.0, 7.0])],
+                              3.0, 3000, 3000, rate, t_ref, W)
+        r, t = r[:6000:2].tolist() + r[6000:].tolist(), t[:6000:2].tolist() + t[6000:].tolist()
+        rows.append(pd.DataFrame({"time": t, "x": np.array(r)[:, 0], "y": np.array(r)[:, 1], "z": np.array(r)[:, 2]}))
+    jumps = pd.concat(rows)
+    jumps = jumps[(jumps.time > 0) & (jumps.time < times[-1])]
+    jumps["frame"] = np.searchsorted(times, jumps.time.to_numpy())
+    for a in ("dx", "dy", "dz"):
+        jumps[a] = rng.normal(size=len(jumps))
+    return times, cells, unwrapped, virial, jumps, rate, W
+
+
+def test_convective_summary_follows_the_paper_definitions():
+    from lmpshear.analysis.convective import convective_clusters
+
+    times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
+    kwargs = dict(window=W, coarse=5, fine=15, contrast=0, trace_before=2.0, trace_after=0.5)
+    res = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs)
+    s, rows = res["summary"], res["clusters"]
+    yielded = [r for r in rows if "t2" in r]
+    assert len(yielded) >= 8 and len({round(r["volume"]) for r in yielded}) > 1  # clusters of two sizes
+    # ξ_c: the radius of the mean volume of the yielded clusters, not the mean radius
+    v = np.mean([r["volume"] for r in yielded])
+    assert s["xi_c"] == pytest.approx((3 * v / (4 * np.pi)) ** (1 / 3), rel=1e-12)
+    assert s["xi_c"] > s["xi_c_mean_radius"]  # Jensen: r(mean V) > mean r when sizes differ
+    # P̄_c averages only where every window that can reach t was analysed
+    refs = sorted({r["t_ref"] for r in rows})
+    assert s["P_c_span"][0] == pytest.approx(refs[0] + 0.5 * W, abs=0.051)
+    assert s["P_c_span"][1] == pytest.approx(refs[-1] - 2.0 * W, abs=0.051)
+    t_all = np.array(res["P_c"]["all"]["t"])
+    span = (t_all >= s["P_c_span"][0] - 1e-9) & (t_all <= s["P_c_span"][1] + 1e-9)
+    for reading in ("all", "yielded"):
+        assert s[f"P_c_mean_{reading}"] == pytest.approx(np.mean(np.array(res["P_c"]["all"][reading])[span]))
+    assert s["P_c_mean_all"] >= s["P_c_mean_yielded"] > 0
+    assert s["P_c_mean"] == s["P_c_mean_all"]  # the default reading
+    # eq. 8 under both conventions of eq. 2 (the printed one counts each pair twice)
+    sy = np.mean([r["stress_at_yield"] for r in yielded])
+    conv = s["by_convention"]
+    assert s["sigma_c_y"] == pytest.approx(sy) and conv["paper"]["sigma_c_y"] == pytest.approx(2 * sy)
+    assert conv["paper"]["eta_c_all"] == pytest.approx(2 * conv["virial"]["eta_c_all"])
+    assert s["eta_c"] == pytest.approx(s["P_c_mean"] * sy / (2 * rate))
+    # the sieve's diagnostics: jumps per window, the clustering test
+    assert s["jumps_per_particle_per_window"] == pytest.approx(6000 / len(unwrapped[0]), rel=0.15)
+    assert s["dispersion_index"] > 3 and s["kept_fraction"] > 0
+    # a yield stress from an isoconfigurational average replaces the cluster's own
+    first = yielded[0]
+    res2 = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs, atomic_stress="paper",
+                               p_c_clusters="yielded", yield_stress={(first["window"], first["region"]): 100.0})
+    s2 = res2["summary"]
+    assert s2["yield_from_ice"] == 1 and res2["clusters"][rows.index(first)]["yield_from"] == "ice"
+    assert s2["sigma_c_y"] == pytest.approx(2 * (sy + (100.0 - first["stress_at_yield"]) / len(yielded)))
+    assert s2["P_c_mean"] == s["P_c_mean_yielded"]
+
+
+def test_sparse_windows_warn_and_say_what_to_change():
+    from lmpshear.analysis.convective import convective_clusters
+
+    times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
+    sparse = jumps.iloc[::40]
+    s = convective_clusters(times, cells, unwrapped, virial, sparse, rate, W, window=W, coarse=5, fine=15,
+                            contrast=0)["summary"]
+    assert s["mean_jumps_per_block"] < 25
+    assert any("cluster_window" in w and "per coarse block" in w for w in s["warnings"])
+    few = convective_clusters(times[:61], cells[:61], unwrapped[:61], virial[:61], jumps[jumps.time < 3.0], rate, W,
+                              window=W, coarse=5, fine=15, contrast=0)["summary"]
+    assert few["P_c_span"] is None and np.isnan(few["P_c_mean"])
+    assert any("fully covered span" in w for w in few["warnings"])

@@ -105,6 +105,11 @@ def test_validation_reports_every_problem_at_once():
     (lambda d: d["system"]["species"][0].update(name="A B"), "not a valid species name"),
     (lambda d: d["protocol"].update(init="file"), "protocol.init_file: missing"),
     (lambda d: d["protocol"].update(outer_skin=1.0), "protocol.outer_skin: only for engine 'bd'"),
+    (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_blok": 2.0}), "rates[0].analysis.cluster_blok"),
+    (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_block": -1.0}), "must be > 0"),
+    (lambda d: d["protocol"]["rates"][0].update(analysis=3), "must be a table of [analysis] keys"),
+    (lambda d: d.update(analysis={"p_c_clusters": "some"}), "analysis.p_c_clusters: must be one of"),
+    (lambda d: d.update(analysis={"atomic_stress": "half"}), "analysis.atomic_stress: must be one of"),
 ])
 def test_single_validation_errors(mutate, needle):
     data = config.load("ka3d-tiny").to_dict()
@@ -118,6 +123,23 @@ def test_extends_merges_tables_and_replaces_arrays(tmp_path):
     spec = config.load(path)
     assert spec.system.n_particles == 100 and spec.system.temperature == 0.45
     assert spec.rate_values() == [0.5]
+
+
+def test_paper_analysis_parameters_in_the_presets():
+    """The paper's l_c^2 and a per system, and its BD coarse blocks as lengths: L/10 of its box, L/20 at
+    the highest rate (a per-rate [analysis] override that prepare resolves)."""
+    ka, sd, bd = (config.load(n) for n in ("ka3d-demo", "softdisk2d-tiny", "bd45"))
+    assert (ka.analysis.cage_size, ka.analysis.overlap_a) == (0.057, 0.25)
+    assert (sd.analysis.cage_size, sd.analysis.overlap_a) == (0.048, 0.3)
+    paper_box = bd.system.box_length  # N = 20000: the paper's own box
+    assert bd.select_rate(3.0).analysis.cluster_block == pytest.approx(paper_box / 10, rel=1e-3)
+    assert bd.select_rate(20.0).analysis.cluster_block == pytest.approx(paper_box / 20, rel=1e-3)
+    bd425 = config.load("bd425")
+    assert bd425.select_rate(1.0).analysis.cluster_block == pytest.approx(bd425.system.box_length / 10, rel=1e-3)
+    assert bd425.select_rate(20.0).analysis.cluster_block == pytest.approx(bd425.system.box_length / 20, rel=1e-3)
+    # the resolved single-rate spec keeps the override through a round trip
+    one = bd.select_rate(20.0)
+    assert config.load_dict(one.to_dict()).analysis.cluster_block == pytest.approx(paper_box / 20, rel=1e-3)
 
 
 def test_rate_selection():

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lmpshear.analysis.regions import carry_to, contrast_spheres, demarcate, labels_at, region_lookup
+from lmpshear.analysis.regions import (carry_to, contrast_spheres, demarcate, dispersion_index, kernel_integral,
+                                       labels_at, region_lookup)
 from lmpshear.errors import UserError
 from lmpshear.unwrap import Cell
 
@@ -182,62 +183,107 @@ def _flat(region, fine: int) -> list[int]:
     return np.ravel_multi_index(tuple(region.nodes.T), (fine,) * region.nodes.shape[1]).tolist()
 
 
+#: the paper's iteration (C = 0.1) on uniform Poisson counts of mean μ per block stops at ρ_th ≈ 0 (μ ≤ 5),
+#: 0.2 μ (10), 0.5 μ (25), 0.8 μ (60), 0.9 μ (100): below ~25 jumps per block (or per kernel volume)
+#: ρ_th is set by the noise's lower tail rather than by a background level
+#: (tests/test_clusters.py::test_background_iteration_on_poisson_counts)
+MIN_JUMPS_PER_BLOCK = 25.0
+
+
+def _life_mask(t: np.ndarray, start: float, end: float) -> np.ndarray:
+    return (t >= start - 1e-12) & (t <= end + 1e-12)
+
+
 def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndarray, virial_xy: np.ndarray,
-                        jumps, rate: float, t_chi: float, *, coarse: int = 10,
+                        jumps, rate: float, t_chi: float, *, window: float | None = None, coarse: int = 10,
                         fine: int | None = None, kernel_length: float | None = None, tolerance: float = 0.1,
-                        stz_diameter: float = 3.0, min_stz: float = 2.0, trace_before: float = 2.0,
-                        trace_after: float = 0.5, max_windows: int = 25, contrast: int = 1, seed: int = 0,
-                        smoothing: int = 5) -> dict:
+                        stz_diameter: float = 3.0, min_stz: float = 2.0, prune_fine: bool = False,
+                        trace_before: float = 2.0, trace_after: float = 0.5, max_windows: int = 25,
+                        contrast: int = 1, p_c_clusters: str = "all", atomic_stress: str = "virial",
+                        yield_stress: dict | None = None, seed: int = 0, smoothing: int = 5) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
-    σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4): windows of length t_χ tile it; the
-    jumps of each (``jumps``: a DataFrame with time, frame, x, y[, z], dx, dy[, dz]) are carried to its
-    end t_ref and demarcated with one ρ_th, the mean of every window's own threshold (the paper's
-    average over t_ini); each region is traced over [t_ref − trace_before t_χ, t_ref + trace_after t_χ].
-    Per window, ``contrast`` spheres of the window's mean cluster radius that touch no cluster and as
-    many that hold parts of two or more are traced the same way (drawn with ``seed``).
-    P_c(t) counts the particles inside clusters alive at t (t0 ≤ t ≤ t3), over the times every window
-    that can contribute was analysed: [first start + trace_before t_χ, last window's end].
-    Returns the cluster table (list of dicts), per-cluster series, contrast regions and the summary."""
+    σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4).
+
+    Windows of length W (``window``, default t_χ) tile the steady window; the jumps of each
+    (``jumps``: a DataFrame with time, frame, x, y[, z], dx, dy[, dz]) are carried to its end t_ref
+    and demarcated with one ρ_th, the mean of every window's own threshold (the paper's average over
+    t_ini); each region is traced over [t_ref − trace_before W, t_ref + trace_after W]. Per window,
+    ``contrast`` spheres of the window's mean cluster radius that touch no cluster and as many that
+    hold parts of two or more are traced the same way (drawn with ``seed``).
+
+    P_c(t) counts the particles inside clusters alive at t: a cluster with a detected yield lives over
+    [t0, t3]; one without, over its window [t_ref − W, t_ref] (the span in which its jumps gathered;
+    the paper finds t_y ≈ t_χ). ``p_c_clusters`` says which the summary's P̄_c and η_c use: "all"
+    traced clusters (the paper's "particles included in convective clusters across the whole
+    system") or only the "yielded" ones; both are reported. P̄_c averages P_c(t) only where every
+    window whose trace could reach t was analysed: [first t_ref + trace_after W, last t_ref −
+    trace_before W].
+
+    σ_c,y is the mean of the yielded clusters' stress at t2 (``yield_stress`` maps (window, region)
+    to a value that replaces a cluster's own, e.g. from an isoconfigurational average);
+    ``atomic_stress`` "virial" (each pair's virial split equally: Σ σ_i Ω_i = V σ) or "paper" (eq. 2
+    as printed, each pair counted for both particles: twice the virial reading) selects the summary's
+    σ_c,y and η_c, and both are reported. ξ_c = (3V̄_c/4π)^{1/3} (2D: (V̄_c/π)^{1/2}) with V̄_c the mean
+    volume of the clusters that count for η_c (the yielded ones).
+    Returns the cluster table (list of dicts), per-cluster series, contrast regions, per-window sieve
+    diagnostics and the summary (with warnings where the sieve cannot mean much)."""
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
+    W = float(window or t_chi)
+    yield_stress = yield_stress or {}
     # typed even when empty (a table of no jumps reads back with object columns)
     jumps = jumps.astype({c: np.float64 for c in ["time", *axes, *("d" + a for a in axes)]} | {"frame": np.int64})
-    starts = np.arange(times[0], times[-1] - t_chi + 1e-12, t_chi)[:max_windows]
+    starts = np.arange(times[0], times[-1] - W + 1e-12, W)[:max_windows]
     windows = []
     for t_start in starts:
-        t_ref = t_start + t_chi
+        t_ref = t_start + W
         k_ref = int(np.argmin(np.abs(times - t_ref)))
         sel = jumps[(jumps.time >= t_start) & (jumps.time < t_ref)]
         events = carry_to(sel[axes].to_numpy(), sel.time.to_numpy(), rate, times[k_ref], cells[k_ref])
         windows.append((times[k_ref], k_ref, events))
-    thresholds = [demarcate(ev, cells[k], coarse, fine, None, tolerance, kernel_length, stz_diameter, min_stz)[1]
-                  ["threshold"] for _, k, ev in windows if len(ev)]
+    first_pass = [demarcate(ev, cells[k], coarse, fine, None, tolerance, kernel_length, stz_diameter, min_stz,
+                            prune_fine)[1] if len(ev) else None for _, k, ev in windows]
+    thresholds = [f["threshold"] for f in first_pass if f is not None]
     rho_th = float(np.mean(thresholds)) if thresholds else float("nan")
-    table, series, contrasts, contrast_series = [], [], [], []
+    table, series, contrasts, contrast_series, sieve = [], [], [], [], []
     n_frames, n = unwrapped.shape[:2]
-    covered = np.zeros((n_frames, n), dtype=bool)  # particles inside a cluster alive at t (t0 ≤ t ≤ t3)
+    covered = {"yielded": np.zeros((n_frames, n), dtype=bool), "all": np.zeros((n_frames, n), dtype=bool)}
     rng = np.random.default_rng(seed)
     grid = None  # fine-grid nodes per edge (the same in every window: shear keeps the edges)
     for w, (t_ref, k_ref, events) in enumerate(windows):
+        cell_ref = cells[k_ref]
+        volume_ref = abs(np.linalg.det(cell_ref.matrix()[:dim, :dim]))
+        dispersion, z_score = dispersion_index(events, cell_ref, stz_diameter) if len(events) else (np.nan, np.nan)
+        diag = {"window": w, "t_ref": float(t_ref), "jumps": len(events),
+                "jumps_per_particle": len(events) / n,
+                "own_threshold": first_pass[w]["threshold"] if first_pass[w] is not None else None,
+                # jumps per coarse block, or per kernel volume ∫e^{−r/d} (kernel sieve)
+                "mean_jumps_per_block": len(events) * (kernel_integral(kernel_length, dim) / volume_ref
+                                                       if kernel_length else 1.0 / coarse**dim),
+                "kept_fraction": 0.0,
+                "dispersion_index": dispersion, "dispersion_z": z_score}
+        sieve.append(diag)
         if not len(events):
             continue
-        regions, fields = demarcate(events, cells[k_ref], coarse, fine, rho_th, tolerance, kernel_length,
-                                    stz_diameter, min_stz)
+        regions, fields = demarcate(events, cell_ref, coarse, fine, rho_th, tolerance, kernel_length,
+                                    stz_diameter, min_stz, prune_fine)
+        diag["kept_fraction"] = fields["kept_fraction"]
+        diag["regions"] = len(regions)
         grid = int(fields["fine"])
         lookup = region_lookup(regions, dim, grid)
-        lo = int(np.searchsorted(times, t_ref - trace_before * t_chi - 1e-12))
-        hi = int(np.searchsorted(times, t_ref + trace_after * t_chi + 1e-12))
+        lo = int(np.searchsorted(times, t_ref - trace_before * W - 1e-12))
+        hi = int(np.searchsorted(times, t_ref + trace_after * W + 1e-12))
         frames = np.arange(lo, min(hi, n_frames))
 
         def member_labels(table_of_labels):
-            return np.array([labels_at(unwrapped[k], times[k], rate, t_ref, cells[k_ref], table_of_labels)
+            return np.array([labels_at(unwrapped[k], times[k], rate, t_ref, cell_ref, table_of_labels)
                              for k in frames])
 
         labels = member_labels(lookup)
         # every jump of the traced span, carried to t_ref like the members (not only the window's)
         span_jumps = jumps[(jumps.time >= times[frames[0]]) & (jumps.time <= times[frames[-1]])]
         jump_times = span_jumps.time.to_numpy()
-        jump_labels = labels_at(span_jumps[axes].to_numpy(), jump_times, rate, t_ref, cells[k_ref], lookup)
+        jump_labels = labels_at(span_jumps[axes].to_numpy(), jump_times, rate, t_ref, cell_ref, lookup)
         jump_vectors = span_jumps[["d" + a for a in axes]].to_numpy()
         jump_frames = span_jumps.frame.to_numpy()
         for reg in regions:
@@ -247,27 +293,31 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
             yt = yield_times(traced["t"], traced["sigma"], smoothing)
             row = {"window": w, "region": reg.label, "t_ref": float(t_ref), "volume": reg.volume, "xi": reg.radius,
                    "centre": reg.centre[:dim].tolist(), "jumps": int((mine & (jump_times < t_ref)
-                                                                         & (jump_times >= t_ref - t_chi)).sum()),
+                                                                         & (jump_times >= t_ref - W)).sum()),
                    "stress_rise": traced["rise"]}
             entry = {"t": traced["t"].tolist(), "sigma": traced["sigma"].tolist(),
                      "strain_increment": traced["strain_increment"].tolist(),
                      "n_cj": [int((mine & (jump_frames == k)).sum()) for k in frames],
                      "p_ext": [extensional_share(jump_vectors[mine & (jump_frames == k)]) for k in frames],
                      "nodes": _flat(reg, grid)}
+            life = _life_mask(traced["t"], t_ref - W, t_ref)
             if yt is not None:
                 strain, exchange = cumulative_strain(inside, frames, yt.indices[0], times, unwrapped, cells, rate, dim)
                 during = mine & (jump_times >= yt.t0) & (jump_times <= yt.t3)
                 row.update({k: v for k, v in asdict(yt).items() if k != "indices"})
                 row.update(strain_at_yield=float(strain[yt.indices[2]]), members_t0=int(inside[yt.indices[0]].sum()),
-                           p_ext=extensional_share(jump_vectors[during]))
+                           p_ext=extensional_share(jump_vectors[during]), yield_from="trace")
+                if (w, reg.label) in yield_stress:
+                    row.update(stress_at_yield=float(yield_stress[(w, reg.label)]), yield_from="ice")
                 entry.update(strain=strain.tolist(), exchange=exchange.tolist())
-                live = (traced["t"] >= yt.t0) & (traced["t"] <= yt.t3)
-                covered[frames[live]] |= inside[live]
+                life = _life_mask(traced["t"], yt.t0, yt.t3)
+                covered["yielded"][frames[life]] |= inside[life]
+            covered["all"][frames[life]] |= inside[life]
             table.append(row)
             series.append(entry)
         if contrast and regions:
             radius = float(np.mean([r.radius for r in regions]))
-            quiet, straddling = contrast_spheres(regions, cells[k_ref], grid, radius, contrast, rng)
+            quiet, straddling = contrast_spheres(regions, cell_ref, grid, radius, contrast, rng)
             for kind, spheres in (("quiet", quiet), ("straddling", straddling)):
                 if not spheres:
                     continue
@@ -284,27 +334,74 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                     contrast_series.append({"t": traced["t"].tolist(), "sigma": traced["sigma"].tolist(),
                                             "strain": strain.tolist(), "exchange": exchange.tolist(),
                                             "nodes": _flat(sph, grid)})
-    p_c = covered.mean(axis=1)
-    span = (times >= starts[0] + trace_before * t_chi) & (times <= starts[-1] + t_chi) if len(starts) else times < 0
+    refs = [t_ref for t_ref, _, _ in windows]
+    span = (_life_mask(times, refs[0] + trace_after * W, refs[-1] - trace_before * W) if refs
+            else np.zeros(len(times), dtype=bool))
+    p_c = {k: v.mean(axis=1) for k, v in covered.items()}
+    p_bar = {k: float(v[span].mean()) if span.any() else float("nan") for k, v in p_c.items()}
     yielded = [r for r in table if "stress_at_yield" in r]
     sigma_y = float(np.mean([r["stress_at_yield"] for r in yielded])) if yielded else float("nan")
-    p_bar = float(p_c[span].mean()) if span.any() else float("nan")
+    factor = {"virial": 1.0, "paper": 2.0}
+
+    def eta_c(p, s):
+        return p * s / (2 * rate) if rate > 0 else float("nan")
+
+    def radius_of(volume):
+        return (3 * volume / (4 * np.pi)) ** (1 / 3) if dim == 3 else np.sqrt(volume / np.pi)
 
     def mean_rise(rows):
         return float(np.mean([r["stress_rise"] for r in rows])) if rows else float("nan")
 
-    summary = {"threshold": rho_th, "windows": len(windows), "clusters": len(table), "yielded": len(yielded),
-               "P_c_mean": p_bar, "sigma_c_y": sigma_y,
-               "eta_c": p_bar * sigma_y / (2 * rate) if rate > 0 else float("nan"),
-               "xi_c": float(np.mean([r["xi"] for r in table])) if table else float("nan"),
+    v_c = float(np.mean([r["volume"] for r in yielded])) if yielded else float("nan")
+    v_all = float(np.mean([r["volume"] for r in table])) if table else float("nan")
+    used = [d for d in sieve if d["jumps"]]
+    warnings = _sieve_warnings(rho_th, used, span, len(windows), trace_before + trace_after, kernel_length)
+    summary = {"threshold": rho_th, "windows": len(windows), "window": W, "clusters": len(table),
+               "yielded": len(yielded), "yield_from_ice": sum(r.get("yield_from") == "ice" for r in yielded),
+               "p_c_clusters": p_c_clusters, "P_c_mean": p_bar[p_c_clusters],
+               "P_c_mean_all": p_bar["all"], "P_c_mean_yielded": p_bar["yielded"],
+               "P_c_span": [float(times[span][0]), float(times[span][-1])] if span.any() else None,
+               "atomic_stress": atomic_stress, "sigma_c_y": factor[atomic_stress] * sigma_y,
+               "eta_c": eta_c(p_bar[p_c_clusters], factor[atomic_stress] * sigma_y),
+               "by_convention": {c: {"sigma_c_y": f * sigma_y,
+                                     **{f"eta_c_{k}": eta_c(p_bar[k], f * sigma_y) for k in p_bar}}
+                                 for c, f in factor.items()},
+               "V_c": v_c, "xi_c": radius_of(v_c), "xi_c_all": radius_of(v_all),
+               "xi_c_mean_radius": float(np.mean([r["xi"] for r in table])) if table else float("nan"),
                "t_y": float(np.mean([r["t2"] - r["t0"] for r in yielded])) if yielded else float("nan"),
                "t_chi": t_chi, "grid": grid,
+               "mean_jumps_per_block": float(np.mean([d["mean_jumps_per_block"] for d in used])) if used else 0.0,
+               "jumps_per_particle_per_window": float(np.mean([d["jumps_per_particle"] for d in used])) if used else 0.0,
+               "kept_fraction": float(np.mean([d["kept_fraction"] for d in used])) if used else 0.0,
+               "dispersion_index": float(np.nanmean([d["dispersion_index"] for d in used])) if used else float("nan"),
+               "dispersion_z": float(np.nanmean([d["dispersion_z"] for d in used])) if used else float("nan"),
+               "warnings": warnings,
                "stress_rise": {"clusters": mean_rise(table),
                                **{kind: mean_rise([c for c in contrasts if c["kind"] == kind])
                                   for kind in ("quiet", "straddling")}}}
-    return {"summary": summary, "clusters": table, "series": series,
+    return {"summary": summary, "clusters": table, "series": series, "sieve": sieve,
             "contrast": contrasts, "contrast_series": contrast_series,
-            "P_c": {"t": times[span].tolist(), "P_c": p_c[span].tolist()}}
+            "P_c": {"t": times[span].tolist(), "P_c": p_c[p_c_clusters][span].tolist(),
+                    "all": {"t": times.tolist(), "yielded": p_c["yielded"].tolist(), "all": p_c["all"].tolist()}}}
+
+
+def _sieve_warnings(rho_th: float, used: list[dict], span: np.ndarray, n_windows: int, trace: float,
+                    kernel: float | None) -> list[str]:
+    """Where the coarse sieve cannot mean much, and which parameter to change."""
+    out = []
+    what = "cluster_window (a longer window)" + ("" if kernel else " or cluster_block (larger blocks)")
+    if used and not rho_th > 0:
+        out.append(f"the background threshold rho_th is {rho_th:.3g}: its iteration collapsed on sparse jump counts "
+                   f"and every block with a jump is kept; raise {what}")
+    if used:
+        per_block = float(np.mean([d["mean_jumps_per_block"] for d in used]))
+        if per_block < MIN_JUMPS_PER_BLOCK:
+            out.append(f"only {per_block:.3g} cage jumps per coarse block per window (fewer than "
+                       f"{MIN_JUMPS_PER_BLOCK:g}): Poisson noise dominates the density field; raise {what}")
+    if not span.any():
+        out.append(f"P_c has no fully covered span: {n_windows} windows, fewer than the {trace:g} window lengths "
+                   "a trace reaches; run longer or raise max_windows")
+    return out
 
 
 def choose_cluster(result: dict, cluster: int | None) -> int:

@@ -248,12 +248,24 @@ class RunFigures:
 
     def fig3a(self, out: Path) -> Path:
         s = self.result["summary"]
-        fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-        ax.plot(self.result["P_c"]["t"], self.result["P_c"]["P_c"], "C0", lw=1)
-        ax.axhline(s["P_c_mean"], color="k", ls="--", lw=0.8, label=rf"$\bar P_c$ = {s['P_c_mean']:.2f}")
+        whole = self.result["P_c"].get("all")
+        fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+        if whole:  # the whole steady window, both readings; the averaged span shaded
+            ax.plot(whole["t"], whole["all"], "C0", lw=0.8, alpha=0.5 if s["p_c_clusters"] != "all" else 1,
+                    label=rf"all traced clusters: $\bar P_c$ = {s['P_c_mean_all']:.2f}")
+            ax.plot(whole["t"], whole["yielded"], "C1", lw=0.8, alpha=0.5 if s["p_c_clusters"] != "yielded" else 1,
+                    label=rf"yielded clusters [t0, t3]: $\bar P_c$ = {s['P_c_mean_yielded']:.2f}")
+            if s.get("P_c_span"):
+                ax.axvspan(*s["P_c_span"], color="0.9", zorder=0, label="averaged (every window that can reach "
+                                                                         "t was analysed)")
+        else:
+            ax.plot(self.result["P_c"]["t"], self.result["P_c"]["P_c"], "C0", lw=1)
+        ax.axhline(s["P_c_mean"], color="k", ls="--", lw=0.8,
+                   label=rf"$\bar P_c$ = {s['P_c_mean']:.2f} (used for $\eta_c$)")
         ax.set_xlabel("t")
         ax.set_ylabel(r"$P_c(t)$")
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
+        ax.legend(fontsize=7, loc="lower right")
         ax.set_title(f"{self.info.name}: rate {self.rate:g}, eta_c = {s['eta_c']:.3g}", fontsize=9)
         return save_png(fig, out)
 
@@ -268,9 +280,10 @@ def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int 
     return [p for p in made if p is not None]
 
 
-def rate_figure(rows: list[dict], out: str | Path) -> Path:
+def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
     """Fig. 3b–d (7): η_c and η, ξ_c, and t_y with t_χ against the rate; power-law fits when ≥ 3 rates.
-    ``rows``: one dict per run with rate, eta, eta_c, xi_c, t_y, t_chi."""
+    ``rows``: one dict per run with rate, eta, eta_c, xi_c, t_y, t_chi; ``scaling``: the Table I row,
+    whose weighted ν_c fit (with its bootstrap errors) is the one drawn for ξ_c."""
     from lmpshear.analysis.flowcurve import fit_power_law
 
     rows = sorted(rows, key=lambda r: r["rate"])
@@ -285,7 +298,12 @@ def rate_figure(rows: list[dict], out: str | Path) -> Path:
             y = np.array([r.get(key, np.nan) for r in rows], dtype=float)
             ok = np.isfinite(y) & (y > 0)
             ax.plot(rate[ok], y[ok], "o", color=colour, label=label)
-            if ok.sum() >= 3:
+            if key == "xi_c" and scaling is not None:
+                x = np.array(scaling.rates)
+                ax.errorbar(x, scaling.xi_c, yerr=scaling.xi_c_error, fmt="none", color=colour, capsize=2)
+                ax.plot(x, scaling.xi_prefactor * x ** -scaling.nu_c, "-", color=colour, lw=0.8,
+                        label=rf"$\nu_c$ = {scaling.nu_c:.3f} $\pm$ {scaling.nu_c_error:.3f} (weighted)")
+            elif ok.sum() >= 3:
                 fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
                 x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
                 ax.plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,

@@ -10,6 +10,10 @@ search with cell lists in that cell, O(N) per (origin, lag). The self overlap ke
 Q_s(t) = Σ_i w(|r̃_i(t0+t) − r̃_i(t0)|).
 
 χ4(t) = βV/N² (⟨Q²⟩ − ⟨Q⟩²), averaged over time origins in the steady state; t_χ = argmax χ4.
+
+Error bars: a delete-one-block jackknife over ``JACKKNIFE_BLOCKS`` runs of consecutive origins
+(consecutive origins are correlated, so single-origin resampling would understate the error), for
+χ4 at each lag and for t_χ (the spread of the argmax over the jackknife samples).
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ class Susceptibility:
     a: float
     t_chi: float
     t_chi_self: float
+    chi4_error: np.ndarray  # jackknife standard errors
+    chi4_self_error: np.ndarray
+    t_chi_error: float
 
     def as_dict(self) -> dict:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
@@ -93,6 +100,23 @@ def origins_in(first: int, last: int, max_origins: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(first, last, count)).astype(np.int64))
 
 
+#: runs of consecutive origins in the jackknife
+JACKKNIFE_BLOCKS = 10
+
+
+def jackknife_variance(values: np.ndarray, blocks: int = JACKKNIFE_BLOCKS) -> tuple[np.ndarray, float]:
+    """The variances of ``values`` with each of ``blocks`` contiguous runs left out, and the jackknife
+    standard error of the variance (nan with fewer than 2 blocks of 2 values)."""
+    n = len(values)
+    b = min(blocks, n // 2)
+    if b < 2:
+        return np.full(1, values.var()), float("nan")
+    edges = np.linspace(0, n, b + 1).astype(int)
+    keep = [np.concatenate([values[:edges[k]], values[edges[k + 1]:]]) for k in range(b)]
+    partial = np.array([v.var() for v in keep])
+    return partial, float(np.sqrt((b - 1) / b * ((partial - partial.mean()) ** 2).sum()))
+
+
 def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cell], times: np.ndarray,
                    temperature: float, a: float, origins: np.ndarray, lags: np.ndarray) -> Susceptibility:
     """χ4 and ⟨Q⟩/N over the given origin frames and frame lags (arrays are (frames, N, dim)).
@@ -100,7 +124,7 @@ def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cel
     A lag is kept when at least two origins fit before the last frame; βV/N² uses each frame's volume.
     """
     n_frames, N = positions.shape[:2]
-    kept, q, chi, qs, chis, counts = [], [], [], [], [], []
+    kept, q, chi, qs, chis, counts, errors, errors_self, partials = [], [], [], [], [], [], [], [], []
     for lag in lags:
         use = origins[origins + lag < n_frames]
         if len(use) < 2:
@@ -116,13 +140,29 @@ def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cel
         qs.append(Qs.mean() / N)
         chis.append(factor * Qs.var())
         counts.append(len(use))
+        partial, error = jackknife_variance(Q)
+        errors.append(factor * error)
+        errors_self.append(factor * jackknife_variance(Qs)[1])
+        partials.append(factor * partial)
     if not kept:
         raise ValueError("not enough frames after the first origin for any lag")
     kept = np.array(kept)
     lag_times = times[kept] - times[0]
     chi, chis = np.array(chi), np.array(chis)
     return Susceptibility(kept, lag_times, np.array(q), chi, np.array(qs), chis, np.array(counts), float(a),
-                          float(lag_times[np.argmax(chi)]), float(lag_times[np.argmax(chis)]))
+                          float(lag_times[np.argmax(chi)]), float(lag_times[np.argmax(chis)]), np.array(errors),
+                          np.array(errors_self), _argmax_error(lag_times, partials))
+
+
+def _argmax_error(lag_times: np.ndarray, partials: list[np.ndarray]) -> float:
+    """Jackknife standard error of the lag of the χ4 maximum (samples: the same block left out at every
+    lag; lags with fewer blocks than the most are not part of it)."""
+    b = max(len(p) for p in partials)
+    if b < 2:
+        return float("nan")
+    usable = [k for k, p in enumerate(partials) if len(p) == b]
+    peaks = np.array([lag_times[usable][np.argmax([partials[k][j] for k in usable])] for j in range(b)])
+    return float(np.sqrt((b - 1) / b * ((peaks - peaks.mean()) ** 2).sum()))
 
 
 def _volume(cell: Cell) -> float:

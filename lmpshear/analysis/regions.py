@@ -14,8 +14,10 @@ grows outwards from it while ρ ≥ ρ_th (and ρ > 0: a block without jumps is 
 Where the regions of two centres meet, each block goes to the centre its steepest ascent leads to
 (watershed basins; adjacent maxima of equal value are one centre). A basin smaller than C'·V_stz
 joins the neighbouring basin it shares most faces with (noise maxima inside one region must not cut
-it up); clusters still below C'·V_stz are dropped (C' = 2; V_stz the volume of a cage-jump spot of diameter ``stz_diameter``, 3 d_0 from the
-paper's Fig. 2f).
+it up); clusters still below C'·V_stz are dropped (C' = 2; V_stz the volume of a cage-jump spot of
+diameter ``stz_diameter``, 3 d_0 from the paper's Fig. 2f). This is the paper's lower limit, applied
+where its Fig. 9c applies it: to the coarse clusters. Pruning again after the undersize sieve
+(``prune_fine``) is an option, off by default.
 
 Undersize sieve. A fine grid of spacing d' over each coarse cluster: a node is kept when the jump
 density within √2 d'/2 of it is at least ρ_th (per volume). The paper takes d' = L/30 (3D) or L/80
@@ -214,12 +216,14 @@ def _count_within(nodes, events, h, h_inv, lo, n, periodic_z, radius):
 
 def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None = None, threshold: float | None = None,
               tolerance: float = 0.1, kernel_length: float | None = None, stz_diameter: float = 3.0,
-              min_stz: float = 2.0) -> tuple[list[Region], dict]:
+              min_stz: float = 2.0, prune_fine: bool = False) -> tuple[list[Region], dict]:
     """Dynamic regions from cage-jump positions ``events`` (already carried into ``cell``).
 
     ``coarse``: blocks per edge; ``kernel_length``: e^{−r/d} smoothing (MD) instead of block counts;
     ``threshold``: ρ_th in jumps per coarse block (None: :func:`background_threshold` of this field).
-    Returns the regions and a dict of the intermediate fields (rho, threshold, coarse labels)."""
+    ``prune_fine``: drop clusters below C'·V_stz after the undersize sieve too (the paper prunes the
+    coarse clusters only). Returns the regions and a dict of the intermediate fields (rho, threshold,
+    coarse labels) and the sieve's diagnostics (mean jumps per block, kept volume fraction)."""
     dim = cell.dimension
     fine = fine or max(4, round(cell.lx / (0.9 if dim == 3 else 2.0)))
     s = fractional_in(cell, events)
@@ -228,7 +232,7 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None
     volume = abs(np.linalg.det(cell.matrix()[:dim, :dim]))
     block_volume = volume / coarse**dim
     if kernel_length:  # the kernel's integral turns the smoothed field into jumps per block
-        rho_per_volume = rho_th / _kernel_integral(kernel_length, dim)
+        rho_per_volume = rho_th / kernel_integral(kernel_length, dim)
     else:
         rho_per_volume = rho_th / block_volume
     labels, n_labels = watershed_basins(rho, (rho >= rho_th) & (rho > 0))
@@ -260,7 +264,7 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None
         if (labels == label).sum() * block_volume < min_stz * stz:
             continue
         mine = keep & (coarse_of_node == label)
-        if mine.sum() * node_volume < min_stz * stz:
+        if not mine.any() or (prune_fine and mine.sum() * node_volume < min_stz * stz):
             continue
         vol = mine.sum() * node_volume
         radius_c = (3 * vol / (4 * np.pi)) ** (1 / 3) if dim == 3 else np.sqrt(vol / np.pi)
@@ -268,11 +272,25 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None
                               _periodic_centre(node_frac[mine], h, lo),
                               int(rho[labels == label].sum()) if not kernel_length else -1))
     fields = {"rho": rho, "threshold": rho_th, "threshold_per_volume": rho_per_volume, "coarse_labels": labels,
-              "fine": fine, "coarse": coarse}
+              "fine": fine, "coarse": coarse,
+              "kept_fraction": sum(r.volume for r in regions) / volume}
     return regions, fields
 
 
-def _kernel_integral(d: float, dim: int) -> float:
+def dispersion_index(events: np.ndarray, cell: Cell, block: float) -> tuple[float, float]:
+    """Index of dispersion D = var/mean of the jump counts in blocks of edge ≈ ``block`` (fractional
+    grid of the sheared cell), and its z-score against Poisson: for independent, uniformly scattered
+    jumps D = 1 with standard error √(2/(M − 1)) over M blocks; clustered jumps give D > 1."""
+    dim = cell.dimension
+    n = max(2, int(round(cell.lx / block)))
+    counts = block_counts(fractional_in(cell, events), dim, n).ravel()
+    if counts.sum() == 0:
+        return float("nan"), float("nan")
+    d = float(counts.var(ddof=1) / counts.mean())
+    return d, float((d - 1.0) / np.sqrt(2.0 / (len(counts) - 1)))
+
+
+def kernel_integral(d: float, dim: int) -> float:
     """∫ e^{−r/d} d^D r: 8π d³ (3D), 2π d² (2D)."""
     return 8 * np.pi * d**3 if dim == 3 else 2 * np.pi * d**2
 

@@ -1,0 +1,92 @@
+"""The scaling law ν_c = λ/(D + 1) (the paper's eq. 9 and Table I).
+
+ξ_c(γ̇) = (3V̄_c/4π)^{1/3} (2D: (V̄_c/π)^{1/2}) per run, V̄_c the mean volume of the clusters that
+count for η_c (those with a detected yield). ν_c is the weighted least-squares slope of
+ln ξ_c on ln γ̇ over the shear-thinning rates (the same selection as λ: the flow curve's ``in_fit``),
+weights from a bootstrap of each run's clusters; its error is the spread of the slope when every
+run's clusters are resampled together (``samples`` bootstrap draws, fixed seed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from lmpshear.analysis.flowcurve import FlowCurve, fit_power_law
+
+#: Table I of the paper: λ/(D+1), ν_c, and λ (Fig. 1a, 5a, 5c) per model system
+PAPER_TABLE1 = {
+    "3D BD, phi = 45%": {"lambda": 0.664, "lambda_over_D1": 0.166, "nu_c": 0.174, "D": 3},
+    "3D BD, phi = 42.5%": {"lambda": 0.632, "lambda_over_D1": 0.158, "nu_c": 0.163, "D": 3},
+    "3D MD": {"lambda": 0.728, "lambda_over_D1": 0.182, "nu_c": 0.176, "D": 3},
+    "2D MD": {"lambda": 0.759, "lambda_over_D1": 0.253, "nu_c": 0.247, "D": 2},
+}
+
+
+def radius_of_volume(volume, dimension: int):
+    v = np.asarray(volume, dtype=float)
+    return (3 * v / (4 * np.pi)) ** (1 / 3) if dimension == 3 else np.sqrt(v / np.pi)
+
+
+def paper_system(engine: str, dimension: int, volume_fraction: float | None) -> str | None:
+    """The row of the paper's Table I a system corresponds to (None: not one of the paper's)."""
+    if engine == "bd" and dimension == 3 and volume_fraction is not None:
+        return {0.45: "3D BD, phi = 45%", 0.425: "3D BD, phi = 42.5%"}.get(round(volume_fraction, 3))
+    if engine == "lammps":
+        return {3: "3D MD", 2: "2D MD"}.get(dimension)
+    return None
+
+
+@dataclass(frozen=True)
+class ScalingRow:
+    system: str
+    dimension: int
+    lam: float
+    lam_error: float
+    lam_over_D1: float
+    lam_over_D1_error: float
+    nu_c: float
+    nu_c_error: float
+    xi_prefactor: float  # ξ_c = xi_prefactor γ̇^−ν_c (the weighted fit)
+    rates: list[float]  # the rates of both fits
+    xi_c: list[float]
+    xi_c_error: list[float]
+    paper: dict | None
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["lambda"], d["lambda_error"] = d.pop("lam"), d.pop("lam_error")
+        d["lambda_over_D1"], d["lambda_over_D1_error"] = d.pop("lam_over_D1"), d.pop("lam_over_D1_error")
+        return d
+
+
+def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samples: int = 1000,
+                          seed: int = 0) -> tuple[float, float, float, np.ndarray, np.ndarray]:
+    """ν_c in ξ_c ~ γ̇^−ν_c from each run's cluster volumes: (ν_c, its bootstrap error, the fit's
+    prefactor, ξ_c, ξ_c error)."""
+    rng = np.random.default_rng(seed)
+    rates = np.asarray(rates, dtype=float)
+    xi = np.array([radius_of_volume(v.mean(), dimension) for v in volumes])
+    draws = np.array([[radius_of_volume(rng.choice(v, len(v)).mean(), dimension) for v in volumes]
+                      for _ in range(samples)])
+    xi_err = draws.std(axis=0, ddof=1)
+    fit = fit_power_law(rates, xi, xi_err)
+    slopes = [fit_power_law(rates, d, xi_err).exponent for d in draws]
+    return fit.exponent, float(np.std(slopes, ddof=1)), fit.prefactor, xi, xi_err
+
+
+def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: dict[float, np.ndarray],
+               paper: str | None) -> ScalingRow | None:
+    """λ (from the flow curve's fit) and ν_c over the same rates; None without ≥ 3 such rates that have
+    clusters with a yield."""
+    if flow.fit is None:
+        return None
+    used = [r for r, keep in zip(flow.rates, flow.in_fit) if keep and len(cluster_volumes.get(float(r), [])) >= 2]
+    if len(used) < 3:
+        return None
+    nu, nu_err, prefactor, xi, xi_err = cluster_size_exponent(used, [cluster_volumes[float(r)] for r in used], dimension)
+    lam, lam_err = flow.fit.exponent, flow.fit.exponent_error
+    return ScalingRow(system, dimension, lam, lam_err, lam / (dimension + 1), lam_err / (dimension + 1), nu, nu_err, prefactor,
+                      [float(r) for r in used], xi.tolist(), xi_err.tolist(),
+                      PAPER_TABLE1.get(paper) if paper else None)

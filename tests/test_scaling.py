@@ -1,0 +1,50 @@
+"""The scaling law of eq. 9: ν_c from cluster volumes, λ from the flow curve, Table I."""
+
+import numpy as np
+import pytest
+
+from lmpshear.analysis.flowcurve import flow_curve
+from lmpshear.analysis.scaling import PAPER_TABLE1, paper_system, radius_of_volume, table1_row
+
+
+def _volumes(rng, rates, nu, amplitude=6.0, per_rate=300):
+    """Exponentially distributed cluster volumes whose mean gives ξ_c = amplitude γ̇^−ν exactly in
+    expectation."""
+    return {float(r): rng.exponential(4 / 3 * np.pi * (amplitude * r**-nu) ** 3, per_rate) for r in rates}
+
+
+def test_nu_c_recovers_a_planted_exponent_over_the_thinning_rates():
+    rng = np.random.default_rng(1)
+    rates = np.array([0.3, 1.0, 3.0, 10.0, 20.0])
+    eta = np.where(rates < 1.0, 1.0, rates**-0.664)  # a Newtonian point, then thinning with λ = 0.664
+    fc = flow_curve(rates, eta, 0.01 * eta, [f"r{r}" for r in rates])
+    assert fc.in_fit.tolist() == [False, True, True, True, True]
+    volumes = _volumes(rng, rates, 0.174)
+    volumes[0.3] = rng.exponential(50.0, 300)  # the Newtonian point's clusters do not enter ν_c
+    row = table1_row("3D BD, phi = 45%", 3, fc, volumes, "3D BD, phi = 45%")
+    assert row.rates == [1.0, 3.0, 10.0, 20.0]
+    assert row.lam == pytest.approx(0.664, abs=1e-6) and row.lam_over_D1 == pytest.approx(0.166, abs=1e-3)
+    assert 0.005 < row.nu_c_error < 0.05
+    assert abs(row.nu_c - 0.174) < 3 * row.nu_c_error
+    assert row.xi_c[0] == pytest.approx(radius_of_volume(volumes[1.0].mean(), 3))
+    assert row.paper == PAPER_TABLE1["3D BD, phi = 45%"]
+    # the bootstrap spread shrinks with more clusters (it is a statistical error)
+    many = table1_row("x", 3, fc, _volumes(rng, rates, 0.174, per_rate=3000), None)
+    assert many.nu_c_error < 0.5 * row.nu_c_error
+    # in 2D ξ_c = (V/π)^{1/2}
+    assert radius_of_volume(np.pi * 4.0, 2) == pytest.approx(2.0)
+
+
+def test_table1_needs_three_thinning_rates_with_clusters():
+    rng = np.random.default_rng(2)
+    rates = np.array([1.0, 3.0, 10.0, 20.0])
+    fc = flow_curve(rates, rates**-0.7, 0.01 * rates**-0.7, ["a", "b", "c", "d"])
+    volumes = _volumes(rng, rates[:2], 0.2)
+    assert table1_row("x", 3, fc, volumes, None) is None
+
+
+def test_paper_system_rows():
+    assert paper_system("bd", 3, 0.45) == "3D BD, phi = 45%"
+    assert paper_system("bd", 3, 0.425) == "3D BD, phi = 42.5%"
+    assert paper_system("lammps", 2, None) == "2D MD"
+    assert paper_system("bd", 3, 0.5) is None
