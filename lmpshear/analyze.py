@@ -221,21 +221,21 @@ def _clusters(ctx: Context) -> dict:
         fine=a.cluster_fine, kernel_length=kernel, tolerance=a.threshold_tolerance, stz_diameter=a.stz_diameter,
         min_stz=a.min_stz, prune_fine=a.prune_fine, trace_before=a.trace_before, trace_after=a.trace_after,
         max_windows=a.max_windows, contrast=a.contrast, p_c_clusters=a.p_c_clusters, atomic_stress=a.atomic_stress,
-        yield_stress=_ice_yield_stress(ctx.rd.path / "ice"))
+        ice_yields=_ice_yields(ctx.rd.path / "ice"))
     s = result["summary"]
     s["coarse_block"] = lx / coarse
     s["warnings"] += _resolution_warnings(ctx, t_chi)
     return result
 
 
-def _ice_yield_stress(folder: Path) -> dict:
-    """σ_c,y of the clusters that ``lmpshear ice`` averaged: (window, region) → the mean curve's stress
-    at its t2 (the paper's MD procedure)."""
+def _ice_yields(folder: Path) -> dict:
+    """The yields (t0..t3, σ_c,y) of the mean curves of the clusters that ``lmpshear ice`` averaged, by
+    (window, region) (the paper's MD procedure)."""
     found = {}
     for path in sorted(folder.glob("cluster-*.json")) if folder.is_dir() else []:
         out = json.loads(path.read_text())
         if out.get("yield"):
-            found[(int(out["row"]["window"]), int(out["row"]["region"]))] = float(out["yield"]["stress_at_yield"])
+            found[(int(out["row"]["window"]), int(out["row"]["region"]))] = out["yield"]
     return found
 
 

@@ -305,14 +305,15 @@ def test_convective_summary_follows_the_paper_definitions():
     # the sieve's diagnostics: jumps per window, the clustering test
     assert s["jumps_per_particle_per_window"] == pytest.approx(6000 / len(unwrapped[0]), rel=0.15)
     assert s["dispersion_index"] > 3 and s["kept_fraction"] > 0
-    # a yield stress from an isoconfigurational average replaces the cluster's own
+    # the yield of an isoconfigurational mean curve replaces the cluster's own
     first = yielded[0]
+    ice = {"t0": first["t0"], "t1": first["t1"], "t2": first["t2"], "t3": first["t3"], "stress_at_yield": 100.0}
     res2 = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs, atomic_stress="paper",
-                               p_c_clusters="yielded", yield_stress={(first["window"], first["region"]): 100.0})
+                               p_c_clusters="yielded", ice_yields={(first["window"], first["region"]): ice})
     s2 = res2["summary"]
     assert s2["yield_from_ice"] == 1 and res2["clusters"][rows.index(first)]["yield_from"] == "ice"
     assert s2["sigma_c_y"] == pytest.approx(2 * (sy + (100.0 - first["stress_at_yield"]) / len(yielded)))
-    assert s2["P_c_mean"] == s["P_c_mean_yielded"]
+    assert s2["P_c_mean"] == s["P_c_mean_yielded"]  # the same life [t0, t3]: the same P_c
 
 
 def test_sparse_windows_warn_and_say_what_to_change():

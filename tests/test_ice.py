@@ -61,6 +61,18 @@ def test_ice_command_averages_replicas(snapshot_run):
     assert np.isfinite(strain).all() and np.abs(strain[:, -1]).max() > 1e-4  # the members deform
     assert out["snapshot_time"] <= t0 + 1e-9
     assert (snapshot_run / "ice" / f"cluster-{k}.png").stat().st_size > 10_000
+    # the clusters stage takes the cluster's yield from the ICE mean curve (the paper's MD procedure)
+    proc = cli("analyze", snapshot_run, "--only", "clusters", "--cage-size", 0.04, "--no-figures", check=True)
+    assert "clusters: computing" in proc.stdout
+    again = json.loads((snapshot_run / "clusters.json").read_text())["result"]
+    row = again["clusters"][k]
+    assert (row["window"], row["region"]) == (out["row"]["window"], out["row"]["region"])
+    if out["yield"] is None:
+        assert again["summary"]["yield_from_ice"] == 0
+    else:
+        assert row["yield_from"] == "ice" and again["summary"]["yield_from_ice"] == 1
+        assert row["stress_at_yield"] == pytest.approx(out["yield"]["stress_at_yield"])
+        assert (row["t0"], row["t2"]) == (out["yield"]["t0"], out["yield"]["t2"])
 
 
 def test_ice_refuses_runs_without_snapshots_and_bad_requests(snapshot_run, tmp_path):

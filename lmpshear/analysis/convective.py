@@ -200,7 +200,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                         stz_diameter: float = 3.0, min_stz: float = 2.0, prune_fine: bool = False,
                         trace_before: float = 2.0, trace_after: float = 0.5, max_windows: int = 25,
                         contrast: int = 1, p_c_clusters: str = "all", atomic_stress: str = "virial",
-                        yield_stress: dict | None = None, seed: int = 0, smoothing: int = 5) -> dict:
+                        ice_yields: dict | None = None, seed: int = 0, smoothing: int = 5) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
     σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4).
 
@@ -219,8 +219,9 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     window whose trace could reach t was analysed: [first t_ref + trace_after W, last t_ref −
     trace_before W].
 
-    σ_c,y is the mean of the yielded clusters' stress at t2 (``yield_stress`` maps (window, region)
-    to a value that replaces a cluster's own, e.g. from an isoconfigurational average);
+    σ_c,y is the mean of the yielded clusters' stress at t2. ``ice_yields`` maps (window, region) to the
+    yield of that cluster's isoconfigurational mean curve (t0..t3, stress_at_yield), which replaces the
+    one detected on the run's own curve (the paper's MD procedure);
     ``atomic_stress`` "virial" (each pair's virial split equally: Σ σ_i Ω_i = V σ) or "paper" (eq. 2
     as printed, each pair counted for both particles: twice the virial reading) selects the summary's
     σ_c,y and η_c, and both are reported. ξ_c = (3V̄_c/4π)^{1/3} (2D: (V̄_c/π)^{1/2}) with V̄_c the mean
@@ -230,7 +231,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
     W = float(window or t_chi)
-    yield_stress = yield_stress or {}
+    ice_yields = ice_yields or {}
     # typed even when empty (a table of no jumps reads back with object columns)
     jumps = jumps.astype({c: np.float64 for c in ["time", *axes, *("d" + a for a in axes)]} | {"frame": np.int64})
     starts = np.arange(times[0], times[-1] - W + 1e-12, W)[:max_windows]
@@ -290,7 +291,9 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
             inside = labels == reg.label  # (frames, N)
             traced = trace_region(inside, frames, times, unwrapped, virial_xy, cells, rate, reg.volume, dim, smoothing)
             mine = jump_labels == reg.label
-            yt = yield_times(traced["t"], traced["sigma"], smoothing)
+            yt, source = yield_times(traced["t"], traced["sigma"], smoothing), "trace"
+            if (w, reg.label) in ice_yields:
+                yt, source = _yield_on(traced["t"], ice_yields[(w, reg.label)]), "ice"
             row = {"window": w, "region": reg.label, "t_ref": float(t_ref), "volume": reg.volume, "xi": reg.radius,
                    "centre": reg.centre[:dim].tolist(), "jumps": int((mine & (jump_times < t_ref)
                                                                          & (jump_times >= t_ref - W)).sum()),
@@ -306,9 +309,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                 during = mine & (jump_times >= yt.t0) & (jump_times <= yt.t3)
                 row.update({k: v for k, v in asdict(yt).items() if k != "indices"})
                 row.update(strain_at_yield=float(strain[yt.indices[2]]), members_t0=int(inside[yt.indices[0]].sum()),
-                           p_ext=extensional_share(jump_vectors[during]), yield_from="trace")
-                if (w, reg.label) in yield_stress:
-                    row.update(stress_at_yield=float(yield_stress[(w, reg.label)]), yield_from="ice")
+                           p_ext=extensional_share(jump_vectors[during]), yield_from=source)
                 entry.update(strain=strain.tolist(), exchange=exchange.tolist())
                 life = _life_mask(traced["t"], yt.t0, yt.t3)
                 covered["yielded"][frames[life]] |= inside[life]
@@ -383,6 +384,13 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
             "contrast": contrasts, "contrast_series": contrast_series,
             "P_c": {"t": times[span].tolist(), "P_c": p_c[p_c_clusters][span].tolist(),
                     "all": {"t": times.tolist(), "yielded": p_c["yielded"].tolist(), "all": p_c["all"].tolist()}}}
+
+
+def _yield_on(t: np.ndarray, found: dict) -> YieldTimes:
+    """A yield found elsewhere (t0..t3, stress_at_yield) on the frames ``t`` of a trace."""
+    times = [float(found[k]) for k in ("t0", "t1", "t2", "t3")]
+    indices = tuple(int(min(np.searchsorted(t, x - 1e-9), len(t) - 1)) for x in times)
+    return YieldTimes(*times, float(found["stress_at_yield"]), indices)
 
 
 def _sieve_warnings(rho_th: float, used: list[dict], span: np.ndarray, n_windows: int, trace: float,
