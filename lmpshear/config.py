@@ -499,7 +499,7 @@ def _load_system(c: _Checker, t: dict) -> System | None:
     c.no_extra(t, {"name", "dimension", "n_particles", "number_density", "volume_fraction", "temperature",
                    "species", "potential"}, w)
     name = c.get(t, "name", w, "str")
-    if name is not None and not SYSTEM_NAME_RE.match(name):
+    if name is not None and not SYSTEM_NAME_RE.fullmatch(name):
         c.error(f"{w}name", "use letters, digits, '_', '-', '.' (at most 64)")
     dim = c.get(t, "dimension", w, "int", choices=(2, 3))
     n = c.get(t, "n_particles", w, "int", positive=True)
@@ -515,7 +515,7 @@ def _load_system(c: _Checker, t: dict) -> System | None:
         sw = f"{w}species[{k}]."
         c.no_extra(s, {"name", "fraction", "mass", "diameter", "diffusion"}, sw)
         sname = c.get(s, "name", sw, "str")
-        if sname is not None and not NAME_RE.match(sname):
+        if sname is not None and not NAME_RE.fullmatch(sname):
             c.error(f"{sw}name", f"{sname!r} is not a valid species name (a letter, then letters, digits or '_')")
         frac = c.get(s, "fraction", sw, "float", positive=True)
         mass = c.get(s, "mass", sw, "float", required=False, default=1.0, positive=True)

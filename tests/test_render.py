@@ -32,7 +32,7 @@ def test_sections_are_all_present():
     assert "thermo_modify   temp lmps_tdeform" in sections["shear"]
 
 
-@pytest.mark.parametrize("evil", ["0.45\nshell touch pwned", "x y", "$(v_a)", "a#b", "'q'", "a;b", "", "a&"])
+@pytest.mark.parametrize("evil", ["0.45\nshell touch pwned", "x y", "$(v_a)", "a#b", "'q'", "a;b", "", "a&", "abc\n"])
 def test_renderer_refuses_anything_but_numbers_and_tokens(evil):
     with pytest.raises(UserError, match="refusing to render"):
         value(evil)
@@ -56,3 +56,7 @@ def test_a_malicious_config_is_refused_before_anything_runs(tmp_path):
     assert proc.returncode == 2
     assert "system.name" in proc.stderr and "not a valid species name" in proc.stderr
     assert not out.exists() and not marker.exists()
+    # a trailing newline alone ("$" matches before it) is refused too
+    evil.write_text('extends = "ka3d-tiny"\n[system]\nname = "x\\n"\n')
+    proc = cli("prepare", evil, "-o", out)
+    assert proc.returncode == 2 and "system.name" in proc.stderr and not out.exists()

@@ -37,7 +37,7 @@ def value(v) -> str:
         if v != v or v in (float("inf"), float("-inf")):
             raise UserError(f"refusing to render a non-finite number into a LAMMPS input: {v}")
         return repr(v)
-    if isinstance(v, str) and _TOKEN.match(v):
+    if isinstance(v, str) and _TOKEN.fullmatch(v):
         return v
     raise UserError(f"refusing to render {v!r} into a LAMMPS input: only numbers and plain tokens "
                     "(letters, digits, '_', '.', '+', '-', '/') are allowed")
