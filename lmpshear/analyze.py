@@ -215,17 +215,42 @@ def _clusters(ctx: Context) -> dict:
         coarse = int(np.ceil(2 * lx / kernel))  # field nodes d/2 apart
     elif a.cluster_block is not None:
         coarse = max(2, int(round(lx / a.cluster_block)))
+    times = traj.times[window]
+    multiple, why = window_multiple(len(jumps), float(times[-1] - times[0]), traj.cell(int(window[0])), coarse,
+                                    kernel, a.cluster_window, a.min_jumps_per_block, t_chi)
     result = convective_clusters(
-        traj.times[window], [traj.cell(int(k)) for k in window], traj.unwrapped(list(window)),
-        traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, window=a.cluster_window * t_chi, coarse=coarse,
+        times, [traj.cell(int(k)) for k in window], traj.unwrapped(list(window)),
+        traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, window=multiple * t_chi, coarse=coarse,
         fine=a.cluster_fine, kernel_length=kernel, tolerance=a.threshold_tolerance, stz_diameter=a.stz_diameter,
         min_stz=a.min_stz, prune_fine=a.prune_fine, trace_before=a.trace_before, trace_after=a.trace_after,
         max_windows=a.max_windows, contrast=a.contrast, p_c_clusters=a.p_c_clusters, atomic_stress=a.atomic_stress,
         ice_yields=_ice_yields(ctx.rd.path / "ice"))
     s = result["summary"]
     s["coarse_block"] = lx / coarse
+    s["window_multiple"], s["window_rule"] = multiple, why
     s["warnings"] += _resolution_warnings(ctx, t_chi)
     return result
+
+
+def window_multiple(jumps: int, duration: float, cell, coarse: int, kernel: float | None, multiple: float,
+                    min_per_block: float, t_chi: float) -> tuple[float, str]:
+    """The window length in units of t_χ: ``multiple``, or the smallest whole multiple of t_χ above it at
+    which the coarse sieve sees ``min_per_block`` jumps per block (per kernel volume ∫e^{−r/d}) on
+    average, from the run's mean jump rate: the paper's iteration finds no background below that
+    (see convective.MIN_JUMPS_PER_BLOCK)."""
+    from lmpshear.analysis.regions import kernel_integral
+
+    dim = cell.dimension
+    volume = abs(np.linalg.det(cell.matrix()[:dim, :dim]))
+    cells = volume / kernel_integral(kernel, dim) if kernel else coarse**dim
+    per_block = jumps / cells * t_chi / duration if duration > 0 else 0.0  # jumps per block in one t_χ
+    if min_per_block <= 0 or per_block * multiple >= min_per_block:
+        return float(multiple), f"cluster_window = {multiple:g} t_chi"
+    if per_block <= 0:
+        return float(multiple), f"cluster_window = {multiple:g} t_chi (no jumps to lengthen it by)"
+    longer = float(np.ceil(min_per_block / per_block - 1e-9))
+    return longer, (f"{longer:g} t_chi: the smallest whole multiple with >= {min_per_block:g} jumps per coarse block "
+                    f"(one t_chi holds {per_block:.3g}; min_jumps_per_block)")
 
 
 def _ice_yields(folder: Path) -> dict:
@@ -270,7 +295,8 @@ def _resolution_warnings(ctx: Context, t_chi: float) -> list[str]:
 def _describe_clusters(r: dict) -> str:
     s = r["summary"]
     rise = s["stress_rise"]
-    text = (f"{s['clusters']} clusters in {s['windows']} windows of {s['window']:.4g} ({s['yielded']} with a yield"
+    text = (f"{s['clusters']} clusters in {s['windows']} windows of {s['window']:.4g} = {s.get('window_rule', '')} "
+            f"({s['yielded']} with a yield"
             f"{', %d from the ICE' % s['yield_from_ice'] if s['yield_from_ice'] else ''}): "
             f"P_c = {s['P_c_mean']:.3g} ({s['p_c_clusters']}; all {s['P_c_mean_all']:.3g}, yielded "
             f"{s['P_c_mean_yielded']:.3g}), sigma_c,y = {s['sigma_c_y']:.4g} ({s['atomic_stress']}), "
@@ -319,7 +345,8 @@ STAGES = {s.name: s for s in (
           lambda r: f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
                     f"particles -> {r['table']}", _needs_cage_size),
     Stage("clusters", "clusters.json", ("traj.gsd", "cagejumps.json", "overlap.json", "structure.json", "ice"),
-          ("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "cluster_fine", "threshold_tolerance",
+          ("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block", "cluster_fine",
+           "threshold_tolerance",
            "stz_diameter", "min_stz", "prune_fine", "trace_before", "trace_after", "max_windows", "contrast",
            "p_c_clusters", "atomic_stress"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear),
 )}

@@ -190,7 +190,8 @@ class Analysis:
     cluster_sieve: str = "blocks"  # coarse field: "blocks" (jump counts, the paper's BD) or "kernel" (e^{-r/d}, MD)
     cluster_blocks: int = 10  # coarse blocks per edge (the paper: 10, or 20 at the highest BD rate)
     cluster_block: float | None = None  # coarse block edge (length); wins over cluster_blocks when set
-    cluster_window: float = 1.0  # window length in units of t_chi (the paper: 1)
+    cluster_window: float = 1.0  # window length in units of t_chi (the paper: 1) ...
+    min_jumps_per_block: float = 25.0  # ... lengthened to whole t_chi until the coarse sieve sees this many; 0: never
     cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 0.9 d0 apart in 3D, 2 d0 in 2D
     threshold_tolerance: float = 0.1  # C of the background iteration
     stz_diameter: float = 3.0  # size of a cage-jump spot (V_stz); clusters below min_stz V_stz are dropped
@@ -707,6 +708,8 @@ def load_analysis(c: _Checker, t: dict, w: str = "analysis.") -> Analysis:
         "cluster_block": c.get(t, "cluster_block", w, "float", required=False, positive=True),
         "cluster_window": c.get(t, "cluster_window", w, "float", required=False, default=d.cluster_window,
                                 positive=True),
+        "min_jumps_per_block": c.get(t, "min_jumps_per_block", w, "float", required=False,
+                                     default=d.min_jumps_per_block, nonnegative=True),
         "prune_fine": c.get(t, "prune_fine", w, "bool", required=False, default=d.prune_fine),
         "p_c_clusters": c.get(t, "p_c_clusters", w, "str", required=False, default=d.p_c_clusters,
                               choices=("all", "yielded")),

@@ -10,8 +10,9 @@
 3. The MSD beside a² and the given l_c²: an overlap radius with a² below the cage size measures
    rattling inside the cage, not its escape.
 4. The cluster analysis (the `clusters` stage itself) with windows of 1, 2, 5, 10 t_χ and of
-   ``--paper-frames`` Δt (the paper's "Δt ≈ 0.01 t_χ"): P̄_c, ξ_c, η_c/η, t_y, ρ_th, jumps per block,
-   dispersion index.
+   ``--paper-frames`` Δt (the paper's "Δt ≈ 0.01 t_χ"), taken literally (min_jumps_per_block = 0), and
+   with the run's own [analysis] rule: P̄_c, ξ_c, η_c/η (both conventions of eq. 2), t_y, ρ_th, jumps per
+   block, dispersion index; then C' = 2, 3, 4 at the run's rule (the paper: ξ_c = 6.461, 6.627, 6.902).
 
 Writes DIR/tchi_probe.json and DIR/tchi_probe.png.
 """
@@ -59,6 +60,7 @@ def main() -> None:
     ap.add_argument("--lags", type=int, default=40)
     ap.add_argument("--windows", type=float, nargs="+", default=[1, 2, 5, 10])
     ap.add_argument("--paper-frames", type=int, default=100)
+    ap.add_argument("--cprime", type=float, nargs="+", default=[2, 3, 4])
     args = ap.parse_args()
     rd = RunDir(args.rundir)
     info = rd.info()
@@ -100,26 +102,31 @@ def main() -> None:
     eta = ctx.product("viscosity.json")["eta"]
     scan = []
     multiples = list(args.windows) + [args.paper_frames * dt / t_chi]
-    for k, m in enumerate(multiples):
-        c = Context(rd, replace(info, analysis=replace(info.analysis, cluster_window=float(m))), {})
+    variants = ([("literal", {"cluster_window": float(m), "min_jumps_per_block": 0.0}) for m in multiples]
+                + [("rule", {})] + [("cprime", {"min_stz": float(c)}) for c in args.cprime])
+    for k, (kind, change) in enumerate(variants):
+        c = Context(rd, replace(info, analysis=replace(info.analysis, **change)), {})
         res = _clusters(c)
         c.close()
         s = res["summary"]
-        row = {"window": s["window"], "multiple_of_t_chi": float(m), "paper_frames": k == len(multiples) - 1,
-               "windows": s["windows"], "clusters": s["clusters"], "yielded": s["yielded"],
-               "P_c_mean_all": s["P_c_mean_all"], "P_c_mean_yielded": s["P_c_mean_yielded"], "xi_c": s["xi_c"],
-               "xi_c_all": s["xi_c_all"], "sigma_c_y": s["sigma_c_y"], "eta_c": s["eta_c"], "eta": eta,
-               "eta_c_over_eta": s["eta_c"] / eta, "t_y": s["t_y"], "threshold": s["threshold"],
-               "mean_jumps_per_block": s["mean_jumps_per_block"],
+        row = {"kind": kind, "change": change, "window": s["window"], "multiple_of_t_chi": s["window"] / t_chi,
+               "paper_frames": kind == "literal" and k == len(multiples) - 1, "window_rule": s["window_rule"],
+               "min_stz": c.info.analysis.min_stz, "windows": s["windows"], "clusters": s["clusters"],
+               "yielded": s["yielded"], "P_c_mean_all": s["P_c_mean_all"], "P_c_mean_yielded": s["P_c_mean_yielded"],
+               "xi_c": s["xi_c"], "xi_c_all": s["xi_c_all"], "sigma_c_y": s["sigma_c_y"], "eta_c": s["eta_c"],
+               "eta": eta, "eta_c_over_eta": s["eta_c"] / eta,
+               "eta_c_over_eta_paper_eq2": s["by_convention"]["paper"][f"eta_c_{s['p_c_clusters']}"] / eta,
+               "t_y": s["t_y"], "threshold": s["threshold"], "mean_jumps_per_block": s["mean_jumps_per_block"],
                "jumps_per_particle_per_window": s["jumps_per_particle_per_window"],
                "kept_fraction": s["kept_fraction"], "dispersion_index": s["dispersion_index"],
                "dispersion_z": s["dispersion_z"], "warnings": s["warnings"]}
         scan.append(row)
-        print(f"window {s['window']:.4g} ({m:.3g} t_chi): {s['windows']} windows, {s['clusters']} clusters "
-              f"({s['yielded']} yielded), P_c all/yielded {s['P_c_mean_all']:.3g}/{s['P_c_mean_yielded']:.3g}, "
-              f"xi_c {s['xi_c']:.3g}, eta_c/eta {s['eta_c'] / eta:.3g}, t_y {s['t_y']:.3g}, rho_th "
-              f"{s['threshold']:.3g}, {s['mean_jumps_per_block']:.3g} jumps/block, dispersion "
-              f"{s['dispersion_index']:.3g} ({time.perf_counter() - started:.0f} s)", flush=True)
+        print(f"{kind} {change}: window {s['window']:.4g} ({row['multiple_of_t_chi']:.3g} t_chi), {s['windows']} "
+              f"windows, {s['clusters']} clusters ({s['yielded']} yielded), P_c all/yielded {s['P_c_mean_all']:.3g}/"
+              f"{s['P_c_mean_yielded']:.3g}, xi_c {s['xi_c']:.3g}, eta_c/eta {row['eta_c_over_eta']:.3g} (printed eq. 2: "
+              f"{row['eta_c_over_eta_paper_eq2']:.3g}), t_y {s['t_y']:.3g}, rho_th {s['threshold']:.3g}, "
+              f"{s['mean_jumps_per_block']:.3g} jumps/block, dispersion {s['dispersion_index']:.3g} "
+              f"(z {s['dispersion_z']:.3g}) ({time.perf_counter() - started:.0f} s)", flush=True)
     out["window_scan"] = scan
     ctx.close()
     dest = Path(args.out)
@@ -151,7 +158,7 @@ def figure(out: dict, path: Path) -> Path:
     twin.axhline(m["cage_size"], color="C7", ls=":", lw=0.8)
     twin.set_ylabel(r"MSD (dashed), $l_c^2$ (dotted)", color="C7")
     axes[1].set_title("(b) overlap, self-scattering, MSD", loc="left", fontsize=9)
-    scan = out["window_scan"]
+    scan = [r for r in out["window_scan"] if r["kind"] == "literal"]
     w = [r["window"] for r in scan]
     for key, label, c in (("P_c_mean_all", r"$\bar P_c$ (all)", "C0"), ("eta_c_over_eta", r"$\eta_c/\eta$", "C3"),
                           ("kept_fraction", "kept volume fraction", "C2")):
@@ -163,9 +170,12 @@ def figure(out: dict, path: Path) -> Path:
     axes[2].set_xscale("log")
     axes[2].set_xlabel("window length W")
     axes[2].axvline(scan[-1]["window"], color="0.6", ls=":", lw=0.8)
+    rule = [r for r in out["window_scan"] if r["kind"] == "rule"]
+    if rule:
+        axes[2].axvline(rule[0]["window"], color="C3", ls="--", lw=0.8)
     axes[2].legend(fontsize=7, loc="upper left")
     two.legend(fontsize=7, loc="lower right")
-    axes[2].set_title("(c) clusters against the window (dotted: the paper's 100 Δt)", loc="left", fontsize=9)
+    axes[2].set_title("(c) clusters against the window (dotted: 100 Δt; dashed: the default rule)", loc="left", fontsize=9)
     fig.suptitle(f"{out['run']}: rate {out['rate']:g}, {out['frames']} frames every {out['sample_interval']:g}")
     return save_png(fig, path)
 
