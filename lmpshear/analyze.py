@@ -237,7 +237,8 @@ def window_multiple(jumps: int, duration: float, cell, coarse: int, kernel: floa
     """The window length in units of t_χ: ``multiple``, or the smallest whole multiple of t_χ above it at
     which the coarse sieve sees ``min_per_block`` jumps per block (per kernel volume ∫e^{−r/d}) on
     average, from the run's mean jump rate: the paper's iteration finds no background below that
-    (see convective.MIN_JUMPS_PER_BLOCK)."""
+    (see convective.MIN_JUMPS_PER_BLOCK). It is never lengthened beyond a quarter of the steady
+    window (P̄_c needs about four windows); the summary's warnings then say the counts are short."""
     from lmpshear.analysis.regions import kernel_integral
 
     dim = cell.dimension
@@ -249,6 +250,10 @@ def window_multiple(jumps: int, duration: float, cell, coarse: int, kernel: floa
     if per_block <= 0:
         return float(multiple), f"cluster_window = {multiple:g} t_chi (no jumps to lengthen it by)"
     longer = float(np.ceil(min_per_block / per_block - 1e-9))
+    room = max(float(multiple), float(np.floor(duration / (4 * t_chi))))
+    if longer > room:
+        return room, (f"{room:g} t_chi: {longer:g} would give >= {min_per_block:g} jumps per coarse block (one t_chi "
+                      f"holds {per_block:.3g}) but a window is at most a quarter of the steady window: run longer")
     return longer, (f"{longer:g} t_chi: the smallest whole multiple with >= {min_per_block:g} jumps per coarse block "
                     f"(one t_chi holds {per_block:.3g}; min_jumps_per_block)")
 
