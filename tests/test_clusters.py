@@ -335,14 +335,14 @@ def test_window_rule_lengthens_to_whole_t_chi_until_the_sieve_has_counts():
     from lmpshear.analyze import window_multiple
 
     cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 10.0, 3.0, 3)
-    # 50000 jumps over 10 time units in 1000 blocks: 5 per block per t_chi = 1 -> 5 t_chi for 25
-    assert window_multiple(50000, 10.0, cell, 10, None, 1.0, 25.0, 1.0)[0] == 5.0
-    assert window_multiple(50000, 10.0, cell, 10, None, 1.0, 26.0, 1.0)[0] == 6.0
-    assert window_multiple(50000, 10.0, cell, 10, None, 8.0, 25.0, 1.0)[0] == 8.0  # long enough already
-    assert window_multiple(50000, 10.0, cell, 10, None, 1.0, 0.0, 1.0)[0] == 1.0  # rule off: literal t_chi
-    assert window_multiple(0, 10.0, cell, 10, None, 1.0, 25.0, 1.0)[0] == 1.0
+    # 200000 jumps over 40 time units in 1000 blocks: 5 per block per t_chi = 1 -> 5 t_chi for 25
+    assert window_multiple(200000, 40.0, cell, 10, None, 1.0, 25.0, 1.0)[0] == 5.0
+    assert window_multiple(200000, 40.0, cell, 10, None, 1.0, 26.0, 1.0)[0] == 6.0
+    assert window_multiple(200000, 40.0, cell, 10, None, 8.0, 25.0, 1.0)[0] == 8.0  # long enough already
+    assert window_multiple(200000, 40.0, cell, 10, None, 1.0, 0.0, 1.0)[0] == 1.0  # rule off: literal t_chi
+    assert window_multiple(0, 40.0, cell, 10, None, 1.0, 25.0, 1.0)[0] == 1.0
     n, why = window_multiple(5000, 10.0, cell, 10, None, 1.0, 25.0, 1.0)  # needs 50 t_chi, has room for 2
     assert n == 2.0 and "run longer" in why
     # kernel sieve: per kernel volume 8 pi d^3 (d = 1: 25.1 of the 1000 volume units)
-    n, why = window_multiple(5000, 10.0, cell, 20, 1.0, 1.0, 25.0, 1.0)  # 12.6 per kernel volume per t_chi
+    n, why = window_multiple(20000, 40.0, cell, 20, 1.0, 1.0, 25.0, 1.0)  # 12.6 per kernel volume per t_chi
     assert n == 2.0 and "min_jumps_per_block" in why
