@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from lmpshear import __version__
-from lmpshear.errors import LmpshearError
+from lmpshear.errors import LmpshearError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Computational rheology of supercooled liquids: prepare, run and analyze shear runs.")
@@ -73,18 +73,22 @@ def analyze(
     force: bool = typer.Option(False, "--force", help="Recompute even if the product is up to date."),
     blocks: int = typer.Option(10, "--blocks", min=2, help="Blocks for the error bar of time averages."),
     overlap_a: Optional[float] = typer.Option(None, "--overlap-a", min=0.0, help="Overlap radius a of eq. 14 "
-                                              "(default: [analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D)."),
+                                              "(default: \\[analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D)."),
     cage_size: Optional[float] = typer.Option(None, "--cage-size", min=0.0, help="Cage size l_c^2 for the cage "
-                                              "jumps (default: [analysis] cage_size, else from the MSD)."),
+                                              "jumps (default: \\[analysis] cage_size, else from the MSD)."),
+    settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Any \\[analysis] key "
+                                                 "for this analysis, e.g. --set cluster_window=5 (repeatable)."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write dynamics.png (MSD, chi4)."),
 ):
     """Compute the analysis stages and write their products into RUNDIR.
 
-    Stages: viscosity, structure (g(r)), msd (and the cage size), overlap (chi4), cagejumps.
+    Stages: viscosity, structure (g(r)), msd (and the cage size), overlap (chi4), cagejumps, clusters
+    (dynamic regions, convective clusters, P_c, eta_c, xi_c).
     """
     from lmpshear.analyze import analyze as _analyze
 
     overrides = {k: v for k, v in (("overlap_a", overlap_a), ("cage_size", cage_size)) if v is not None}
+    overrides |= _settings(settings or [])
     results = _analyze(rundir, only=only, force=force, blocks=blocks, overrides=overrides, echo=_echo)
     if figures and ("msd" in results or "overlap" in results):
         from lmpshear.plots import dynamics
@@ -94,6 +98,22 @@ def analyze(
         from lmpshear.analysis.figures import run_figures
 
         _echo(f"figures: {', '.join(str(p) for p in run_figures(rundir))}")
+
+
+def _settings(items: list[str]) -> dict:
+    """KEY=VALUE pairs, each VALUE read as a TOML value (a bare word is a string)."""
+    import tomllib
+
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set cluster_window=5")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = text.strip()
+    return out
 
 
 @app.command()

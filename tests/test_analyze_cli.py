@@ -84,6 +84,12 @@ def test_stages_products_and_skipping(run_copy):
                  check=True)
     assert "cagejumps: computing" in forced.stdout and "overlap" not in forced.stdout
 
+    # any [analysis] key from the command line: a literal window of 3 t_chi
+    cli("analyze", run_copy, "--only", "clusters", "--cage-size", 0.04, "--set", "cluster_window=3", "--set",
+        "min_jumps_per_block=0", "--no-figures", check=True)
+    s = result(run_copy, "clusters.json")["summary"]
+    assert s["window_multiple"] == 3 and s["window"] == pytest.approx(3 * ovl["t_chi"])
+
 
 def test_bad_requests_exit_2(run_copy, tmp_path):
     proc = cli("analyze", run_copy, "--only", "nosuch")
@@ -92,6 +98,10 @@ def test_bad_requests_exit_2(run_copy, tmp_path):
     assert proc.returncode == 2 and "analysis.overlap_a: must be > 0" in proc.stderr
     proc = cli("analyze", tmp_path / "missing")
     assert proc.returncode == 2 and "no run directory" in proc.stderr
+    for bad, needle in (("cluster_windw=3", "cluster_windw"), ("cluster_window=-1", "must be > 0"),
+                        ("atomic_stress=half", "must be one of"), ("novalue", "expected KEY=VALUE")):
+        proc = cli("analyze", run_copy, "--set", bad)
+        assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, bad
     # without a given cage size the MSD's is used, and without a plateau cage jumps are skipped
     proc = cli("analyze", run_copy, "--no-figures", check=True)
     lc2 = result(run_copy, "msd.json")["cage_size"]
