@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -268,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     except LmpshearError as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:  # the file system or a damaged file
+        typer.echo(f"error: {exc}", err=True)
+        return 2
     return 0
 
 

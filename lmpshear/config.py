@@ -417,6 +417,10 @@ def _read_toml(path: Path) -> dict:
         raise UserError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (a TOML spec is UTF-8)") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not a spec file") from None
 
 
 # Keys that exclude each other: an override giving one drops the other inherited from the base.

@@ -164,3 +164,15 @@ def test_cli_reports_bad_config_with_exit_2_and_no_traceback(tmp_path):
     broken.write_text("[system\n")
     proc = cli("prepare", broken, "-o", out)
     assert proc.returncode == 2 and "not valid TOML" in proc.stderr
+
+
+def test_unreadable_specs_and_paths_exit_2_with_the_path(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"\xff\xfe not text")
+    proc = cli("prepare", bad, "-o", tmp_path / "run")
+    assert proc.returncode == 2 and "not UTF-8" in proc.stderr and str(bad) in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    proc = cli("prepare", "ka3d-tiny", "-o", afile / "sub")  # an OS error: a message, exit 2
+    assert proc.returncode == 2 and "Not a directory" in proc.stderr and "Traceback" not in proc.stderr
