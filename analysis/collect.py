@@ -3,8 +3,9 @@
     python analysis/collect.py RUNDIR OUTDIR
 
 Writes OUTDIR/{viscosity,structure,msd,overlap,cagejumps}.json as they are, clusters_summary.json
-(the clusters stage's summary, parameters and per-window sieve diagnostics), clusters_table.csv (one
-row per cluster), the run's config.toml and manifest.json, and the per-run figures
+(the clusters stage's summary, parameters, per-window sieve diagnostics and uncertainties: a bootstrap
+over the yielded clusters for σ_c,y, ξ_c and t_y, the standard error of P̄_c from blocks of one window
+length, and η_c's from both), clusters_table.csv (one row per cluster), the run's config.toml and manifest.json, and the per-run figures
 (`lmpshear figures`).
 """
 
@@ -15,6 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lmpshear.analysis.figures import run_figures
@@ -32,11 +34,41 @@ def collect(rundir: Path, out: Path) -> None:
         stored = json.loads(clusters.read_text())
         result = stored["result"]
         atomic_write_json(out / "clusters_summary.json", {"params": stored["params"], "summary": result["summary"],
-                                                          "sieve": result["sieve"]})
+                                                          "uncertainty": uncertainty(result), "sieve": result["sieve"]})
         pd.DataFrame(result["clusters"]).drop(columns=["centre"]).to_csv(out / "clusters_table.csv", index=False)
         for path in run_figures(rundir, out):
             print(f"figure: {path}")
     print(f"collected {rundir} -> {out}")
+
+
+def uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
+    """Standard errors of the summary's P̄_c, σ_c,y, ξ_c and η_c (see the module docstring)."""
+    from lmpshear.analysis.scaling import radius_of_volume
+
+    s = result["summary"]
+    rng = np.random.default_rng(seed)
+    yielded = [r for r in result["clusters"] if "t2" in r]
+    if not yielded or not s.get("P_c_span"):
+        return {}
+    stress = np.array([r["stress_at_yield"] for r in yielded]) * (2.0 if s["atomic_stress"] == "paper" else 1.0)
+    volume = np.array([r["volume"] for r in yielded])
+    dim = len(yielded[0]["centre"])
+    draws = rng.integers(0, len(yielded), size=(samples, len(yielded)))
+    sigma_se = float(stress[draws].mean(axis=1).std(ddof=1))
+    xi_se = float(radius_of_volume(volume[draws].mean(axis=1), dim).std(ddof=1))
+    t_y = np.array([r["t2"] - r["t0"] for r in yielded])
+    t_y_se = float(t_y[draws].mean(axis=1).std(ddof=1))
+    whole = result["P_c"]["all"]
+    t = np.array(whole["t"])
+    p = np.array(whole[s["p_c_clusters"]])
+    lo, hi = s["P_c_span"]
+    inside = (t >= lo - 1e-9) & (t <= hi + 1e-9)
+    blocks = np.floor((t[inside] - lo) / s["window"]).astype(int)
+    means = np.array([p[inside][blocks == b].mean() for b in np.unique(blocks)])
+    p_se = float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else float("nan")
+    eta_se = float(abs(s["eta_c"]) * np.hypot(p_se / s["P_c_mean"], sigma_se / s["sigma_c_y"]))
+    return {"P_c_mean": p_se, "P_c_blocks": len(means), "sigma_c_y": sigma_se, "xi_c": xi_se, "eta_c": eta_se,
+            "t_y": t_y_se}
 
 
 if __name__ == "__main__":
