@@ -84,13 +84,18 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
     if ovl.exists():
         o = json.loads(ovl.read_text())["result"]
         ax = axes[1]
-        ax.semilogx(o["times"], o["chi4"], "C0-o", ms=3, label=r"$\chi_4$ collective (eq. 14)")
-        ax.semilogx(o["times"], o["chi4_self"], "C1-s", ms=3, label=r"$\chi_4$ self")
-        ax.axvline(o["t_chi"], color="C0", ls=":", label=rf"$t_\chi$ = {o['t_chi']:.3g}")
+        ax.errorbar(o["times"], o["chi4"], yerr=o.get("chi4_error"), fmt="C0-o", ms=3, capsize=2,
+                    label=r"$\chi_4$ collective (eq. 14), jackknife errors")
+        ax.errorbar(o["times"], o["chi4_self"], yerr=o.get("chi4_self_error"), fmt="C1-s", ms=3, capsize=2,
+                    label=r"$\chi_4$ self")
+        ax.set_xscale("log")
+        ax.axvline(o["t_chi"], color="C0", ls=":",
+                   label=rf"$t_\chi$ = {o['t_chi']:.3g} $\pm$ {o.get('t_chi_error', float('nan')):.2g}")
         ax.set_xlabel("t")
         ax.set_ylabel(r"$\chi_4$")
         ax.legend(fontsize=8)
-    fig.suptitle(f"{rd.path.name}: steady-state dynamics")
+    info = rd.info()
+    fig.suptitle(f"{info.name} at rate {info.rate:g}: steady-state dynamics ({rd.path.name})")
     return save_png(fig, out)
 
 
