@@ -12,6 +12,7 @@ configuration/dimensions           uint8                   2 or 3 (2D: Lz = 0, z
 particles/types, typeid            names, (N,) uint32      species, in the order of the spec
 particles/position                 (N, 3) float32          inside the cell, centred on the origin
 particles/image                    (N, 3) int32            position + image·box = unwrapped (no wrap)
+particles/diameter, mass           (N,) float32            per species, from the spec (runs of lmpshear)
 log/lmpshear/time, strain          float64                 t and γ̇t (never read from the tilt)
 log/lmpshear/origin                3 float64               lab position of the cell's lower corner
 log/lmpshear/cell                  4 float64               Lx, Ly, Lz, xy (absolute tilt) exactly
@@ -51,12 +52,22 @@ BD_THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "press", "pxy", "px
 class StoreWriter:
     """Appends frames to a GSD file. ``append=True`` reopens an existing store (resume)."""
 
-    def __init__(self, path: Path, types: list[str], typeid: np.ndarray, dimension: int, *, append: bool = False):
+    def __init__(self, path: Path, types: list[str], typeid: np.ndarray, dimension: int, *, append: bool = False,
+                 diameters: list[float] | None = None, masses: list[float] | None = None):
         self.path = Path(path)
         self.types = list(types)
         self.typeid = np.ascontiguousarray(typeid, dtype=np.uint32)
         self.dimension = dimension
+        # per particle, so that ovito, freud and HOOMD tools see each species' size (GSD's default is 1)
+        self.diameter = None if diameters is None else np.asarray(diameters, dtype=np.float32)[self.typeid]
+        self.mass = None if masses is None else np.asarray(masses, dtype=np.float32)[self.typeid]
         self._file = gsd.hoomd.open(self.path, "a" if append else "w")
+
+    @classmethod
+    def for_system(cls, path: Path, system, typeid: np.ndarray, *, append: bool = False) -> "StoreWriter":
+        """A writer for a run of ``system`` (a spec's System): its species' names, diameters and masses."""
+        return cls(path, [sp.name for sp in system.species], typeid, system.dimension, append=append,
+                   diameters=[sp.diameter for sp in system.species], masses=[sp.mass for sp in system.species])
 
     def append(self, step: int, time: float, strain: float, cell: Cell, unwrapped: np.ndarray,
                nonaffine: np.ndarray, virial_xy: np.ndarray | None, velocity: np.ndarray | None = None) -> None:
@@ -75,6 +86,10 @@ class StoreWriter:
         frame.particles.typeid = self.typeid
         frame.particles.position = position.astype(np.float32)
         frame.particles.image = image.astype(np.int32)
+        if self.diameter is not None:
+            frame.particles.diameter = self.diameter
+        if self.mass is not None:
+            frame.particles.mass = self.mass
         frame.log["lmpshear/time"] = np.array([time], dtype=np.float64)
         frame.log["lmpshear/strain"] = np.array([strain], dtype=np.float64)
         frame.log["lmpshear/origin"] = np.asarray(cell.lo, dtype=np.float64)

@@ -39,6 +39,16 @@ def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
         # r̃ is the path minus the affine flow: its y and z parts are the plain displacements
         nonaffine = traj.nonaffine()
         np.testing.assert_allclose(nonaffine[-1][:, 1:], unwrapped[-1][:, 1:] - unwrapped[0][:, 1:], atol=1e-9)
+    # every frame describes the particles' sizes, as gsd and ovito read them (GSD's default is 1 for all)
+    import gsd.hoomd
+    from ovito.io import import_file
+
+    with gsd.hoomd.open(run / "traj.gsd", "r") as f:
+        for k in (0, len(f) - 1):
+            np.testing.assert_allclose(f[k].particles.diameter, d, rtol=1e-6)
+    radius = np.asarray(import_file(str(run / "traj.gsd")).compute(len(times) - 1).particles["Radius"])
+    np.testing.assert_allclose(radius, 0.5 * d, rtol=1e-6)
+    assert sorted(set(np.round(radius.astype(float), 4))) == [0.3333, 0.5]
     assert (thermo.pxy_collision < 0).mean() > 0.8  # hard-core collisions add shear stress (P_xy < 0)
     assert (thermo.overlaps[1:] > 0).all() and (thermo.sweeps[1:] >= 1).all()
     np.testing.assert_allclose(thermo.pxy, thermo.pxy_virial + thermo.pxy_collision, rtol=1e-12)

@@ -101,7 +101,7 @@ class BrownianRunner:
                                         f"{s.protocol.equilibration_time:g}")
         self._check_finite()
         self.bd.start_shear(self.rate)
-        self.store = StoreWriter(rd.store, [sp.name for sp in s.system.species], self.typeid, s.system.dimension)
+        self.store = StoreWriter.for_system(rd.store, s.system, self.typeid)
         self.thermo = ThermoWriter(rd.thermo, columns=BD_THERMO_COLUMNS)
         self._reset_interval()
         measurement = self.bd.measure()
@@ -121,8 +121,7 @@ class BrownianRunner:
         if count_frames(rd.store) != ckpt.frames:
             truncate(rd.store, ckpt.frames)
         truncate_thermo(rd.thermo, ckpt.step)
-        self.store = StoreWriter(rd.store, [sp.name for sp in s.system.species], self.typeid, s.system.dimension,
-                                 append=True)
+        self.store = StoreWriter.for_system(rd.store, s.system, self.typeid, append=True)
         self.thermo = ThermoWriter(rd.thermo, append=True, columns=BD_THERMO_COLUMNS)
         self._reset_interval()
         rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step)

@@ -141,8 +141,7 @@ class LammpsRunner:
         self.y_prev = sample.y_unwrapped
         self.frames = 0
         if self.root:
-            self.store = StoreWriter(rd.store, [sp.name for sp in self.spec.system.species], self.typeid,
-                                     self.spec.system.dimension)
+            self.store = StoreWriter.for_system(rd.store, self.spec.system, self.typeid)
             self.thermo = ThermoWriter(rd.thermo)
         self._record_thermo(0)
         self._record_frame(0, sample)
@@ -170,8 +169,7 @@ class LammpsRunner:
             if count_frames(rd.store) != ckpt.frames:
                 truncate(rd.store, ckpt.frames)
             truncate_thermo(rd.thermo, ckpt.step)
-            self.store = StoreWriter(rd.store, [sp.name for sp in self.spec.system.species], self.typeid,
-                                     self.spec.system.dimension, append=True)
+            self.store = StoreWriter.for_system(rd.store, self.spec.system, self.typeid, append=True)
             self.thermo = ThermoWriter(rd.thermo, append=True)
             rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step)
         return ckpt.step
