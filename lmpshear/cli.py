@@ -23,13 +23,15 @@ def _echo(text: str) -> None:
 @app.command()
 def prepare(
     config: str = typer.Argument(..., help="A run spec (TOML file) or the name of a preset (see `lmpshear presets`)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create."),
+    out: str = typer.Option(..., "--out", "-o", help="Run directory to create."),
     rate: Optional[float] = typer.Option(None, "--rate", help="Shear rate to prepare (one of the spec's rates)."),
+    force: bool = typer.Option(False, "--force", help="Replace the spec of a prepared run that has not started "
+                               "(never a run with data, a running one or a directory with other files)."),
 ):
     """Validate a spec and write RUNDIR/{config.toml, in.lammps, manifest.json}."""
     from lmpshear.prepare import prepare as _prepare
 
-    rd = _prepare(config, out, rate, command=sys.argv)
+    rd = _prepare(config, out, rate, command=sys.argv, force=force)
     spec = rd.spec()
     _echo(f"prepared {rd.path}: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
           f"{spec.n_samples + 1} frames every {spec.rate.sample_interval:g} to strain {spec.total_strain:.3g}")
@@ -149,7 +151,7 @@ def ice(
 @app.command("import")
 def import_(
     trajectory: Path = typer.Argument(..., help="A trajectory ovito reads: LAMMPS dump (.gz too), data file, GSD, extxyz."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create."),
+    out: str = typer.Option(..., "--out", "-o", help="Run directory to create."),
     rate: float = typer.Option(..., "--rate", min=0.0, help="Shear rate of the run (0 for none)."),
     temperature: float = typer.Option(..., "--temperature", help="k_BT of the run (for chi4)."),
     timestep: Optional[float] = typer.Option(None, "--timestep", help="MD time step: frame time = file's step x it."),

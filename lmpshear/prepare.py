@@ -13,16 +13,37 @@ from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir, atomic_write_json, atomic_write_text
 
 
+#: what prepare writes (and run adds before its data): a directory holding only these may be re-prepared
+OWN_FILES = {"config.toml", "in.lammps", "manifest.json", "init.data", "status.json", ".lock"}
+
+
 def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
-            command: list[str] | None = None) -> RunDir:
-    """Validate, select one shear rate, and write config.toml, manifest.json and (engine lammps) in.lammps."""
+            command: list[str] | None = None, force: bool = False) -> RunDir:
+    """Validate, select one shear rate, and write config.toml, manifest.json and (engine lammps) in.lammps.
+
+    Refuses a directory that a run is using (its lock is held), that holds run data, that holds a
+    prepared run (unless ``force``: replace the spec of a run that has not started), or that holds
+    files which are not lmpshear's."""
+    if not str(out).strip():
+        raise UserError("-o/--out is empty: name the run directory to create")
     spec = config.load(config_arg).select_rate(rate)
     rd = RunDir(out)
     if rd.path.exists() and not rd.path.is_dir():
         raise UserError(f"{rd.path} exists and is not a directory")
-    if rd.has_run_data():
-        raise UserError(f"{rd.path} already holds a run (trajectory, thermo or checkpoints); "
-                        "prepare into a new directory so that no data is overwritten")
+    if rd.path.is_dir():
+        holder = rd.running_by()
+        if holder:
+            raise UserError(f"{rd.path} is being run now ({holder}); prepare into another directory")
+        if rd.has_run_data():
+            raise UserError(f"{rd.path} already holds a run (trajectory, thermo or checkpoints); "
+                            "prepare into a new directory so that no data is overwritten")
+        foreign = sorted(p.name for p in rd.path.iterdir() if p.name not in OWN_FILES)
+        if foreign:
+            raise UserError(f"{rd.path} is not empty ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}): "
+                            "prepare into a new or empty directory")
+        if rd.config.exists() and not force:
+            raise UserError(f"{rd.path} already holds a prepared run ({rd.config.name}); prepare into a new directory, "
+                            "or give --force to replace its spec (it has not started: nothing is lost)")
     # Everything that can fail is computed before anything is written.
     text = render_input(spec) if spec.engine == "lammps" else None
     resolved = spec.to_dict()
@@ -32,6 +53,8 @@ def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
     header = (f"# Resolved run spec written by lmpshear prepare from {spec.source}\n"
               f"# (single shear rate; 'extends' folded in). Edit the source and prepare again rather than this file.\n")
     rd.path.mkdir(parents=True, exist_ok=True)
+    if force and rd.status_file.exists():
+        rd.status_file.unlink()  # a stale "running" (killed before any data) would describe the old spec
     files = []
     if spec.protocol.init == "file":
         shutil.copyfile(spec.protocol.init_file, rd.init_data)

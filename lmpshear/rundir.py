@@ -153,6 +153,19 @@ class RunDir:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
             fh.close()
 
+    def running_by(self) -> str | None:
+        """Who holds the run lock now (None: nobody), without taking it."""
+        if not self.lock_file.exists():
+            return None
+        with open(self.lock_file, "a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                return fh.read().strip() or "another process"
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return None
+
     # -- checkpoints --------------------------------------------------------------------------------
     def latest_checkpoint(self) -> Checkpoint | None:
         pointer = self.checkpoints / "latest.json"
