@@ -28,14 +28,18 @@ def find_runs(paths: list[Path]) -> list[RunDir]:
 
 def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate: float | None = None,
            echo: Callable[[str], None] = print) -> dict:
+    import numpy as np
     import pandas as pd
 
     from lmpshear.analysis.flowcurve import flow_curve
     from lmpshear.analyze import analyze
     from lmpshear.plots import flow_curve_figure
 
-    import numpy as np
-
+    for name, bound in (("--min-rate", min_rate), ("--max-rate", max_rate)):
+        if bound is not None and not (np.isfinite(bound) and bound > 0):
+            raise UserError(f"{name} {bound:g}: must be a positive number")
+    if min_rate is not None and max_rate is not None and min_rate > max_rate:
+        raise UserError(f"--min-rate {min_rate:g} is above --max-rate {max_rate:g}")
     rates, eta, err, names, cluster_rows, volumes, systems = [], [], [], [], [], {}, set()
     for rd in find_runs(paths):
         if rd.status().get("state") != "complete":
@@ -54,6 +58,10 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
             cluster_rows.append({"rate": v["rate"], "eta": v["eta"], "run": str(rd.path)}
                                 | {k: c.get(k) for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")})
             volumes[float(v["rate"])] = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
+            missing = [k for k in ("eta_c", "xi_c", "t_y") if not np.isfinite(c.get(k, np.nan))]
+            if missing:
+                echo(f"report: {rd.path.name}: no {', '.join(missing)} (no clusters with a yield); left out of "
+                     "those panels and of Table I")
     if not rates:
         raise UserError("no finished runs to report on")
     fc = flow_curve(rates, eta, err, names, min_rate=min_rate, max_rate=max_rate)

@@ -121,6 +121,12 @@ def test_report_flow_curve(run_copy, tmp_path):
     assert (out / "flowcurve.png").is_file() and (out / "flowcurve.csv").is_file()
     proc = cli("report", tmp_path / "nothing-here")
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
+    for bounds, needle in ((("--min-rate", 1, "--max-rate", 0.1), "is above --max-rate"),
+                           (("--min-rate", "nan"), "must be a positive number"),
+                           (("--max-rate", -1), "must be a positive number")):
+        proc = cli("report", run_copy, "-o", tmp_path / "bad", *bounds)
+        assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "bad").exists()
 
 
 def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):

@@ -294,9 +294,13 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
               (axes[2], [("t_chi", r"$t_\chi$", "C0"), ("t_y", r"$t_y = \langle t_2 - t_0\rangle$", "C3")],
                "(d) yielding time")]
     for ax, curves, title in panels:
+        drawn = False
         for key, label, colour in curves:
             y = np.array([r.get(key, np.nan) for r in rows], dtype=float)
             ok = np.isfinite(y) & (y > 0)
+            if not ok.any():  # e.g. runs without clusters that yield: nothing to put on a log scale
+                continue
+            drawn = True
             ax.plot(rate[ok], y[ok], "o", color=colour, label=label)
             if key == "xi_c" and scaling is not None:
                 x = np.array(scaling.rates)
@@ -308,9 +312,13 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
                 x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
                 ax.plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
                         label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.set_xlabel(r"$\dot\gamma$")
         ax.set_title(title, loc="left", fontsize=9)
+        if not drawn:
+            ax.text(0.5, 0.5, "no finite values\n(no clusters with a yield?)", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+            continue
+        ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.legend(fontsize=8)
     return save_png(fig, out)
