@@ -15,3 +15,9 @@ class RunError(LmpshearError):
     """A simulation stopped (blow-up, lost atoms, LAMMPS error). What was written is kept."""
 
     exit_code = 3
+
+
+class Interrupted(LmpshearError):
+    """A run stopped on Ctrl-C or SIGTERM. What was written up to the last checkpoint resumes."""
+
+    exit_code = 130

@@ -1,8 +1,17 @@
 """The error contract (README): bad input exits 2 with a message, no traceback, nothing overwritten."""
 
-from lmpshear.rundir import RunDir
+import signal
+import subprocess
+import sys
+import time
 
-from conftest import cli
+import numpy as np
+import pytest
+
+from lmpshear.rundir import RunDir
+from lmpshear.store import Trajectory
+
+from conftest import cli, write_spec
 
 
 def test_prepare_never_overwrites_a_run_a_spec_or_a_users_files(tmp_path):
@@ -32,3 +41,42 @@ def test_prepare_never_overwrites_a_run_a_spec_or_a_users_files(tmp_path):
     proc = cli("prepare", "ka3d-tiny", "-o", "", cwd=tmp_path)
     assert proc.returncode == 2 and "-o/--out is empty" in proc.stderr
     assert not (tmp_path / "config.toml").exists()
+
+
+def _interrupt(rundir, after_rows, sig=signal.SIGINT, timeout=300):
+    """Start ``lmpshear run`` and send ``sig`` once thermo.csv has more than ``after_rows`` lines."""
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", rundir], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    thermo = rundir / "thermo.csv"
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if thermo.exists() and sum(1 for _ in open(thermo)) > after_rows:
+            break
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("preset, spec, sig", [
+    ("bd45-tiny", {"production_strain": 1.0, "checkpoint_every": 10}, signal.SIGINT),
+    ("ka3d-tiny", {"checkpoint_every": 5}, signal.SIGTERM),
+])
+def test_an_interrupted_run_says_so_and_resumes(tmp_path, preset, spec, sig):
+    """Ctrl-C (or SLURM's SIGTERM) mid-run: exit 130, a message saying how to resume, status
+    "interrupted" (not "running"), no traceback; `lmpshear run` then completes every sample."""
+    path = write_spec(tmp_path / "spec.toml", preset, protocol=spec)
+    run = tmp_path / "run"
+    cli("prepare", path, "-o", run, check=True)
+    code, _, err = _interrupt(run, 12, sig)
+    assert code == 130, err
+    assert "interrupted" in err and f"lmpshear run {run}" in err and "resumes" in err
+    assert "Traceback" not in err and "SystemError" not in err
+    status = RunDir(run).status()
+    assert status["state"] == "interrupted" and "resumes" in status["message"]
+    cli("run", run, check=True)
+    spec_ = RunDir(run).spec()
+    with Trajectory(run / "traj.gsd") as traj:
+        assert len(traj) == spec_.n_samples + 1
+        np.testing.assert_allclose(np.diff(traj.times), spec_.rate.sample_interval, rtol=1e-9)
+    assert RunDir(run).status()["state"] == "complete"

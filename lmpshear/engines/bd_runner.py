@@ -26,8 +26,9 @@ import numpy as np
 from lmpshear import mpi
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
 from lmpshear.engines.lammps import NullReporter
-from lmpshear.errors import RunError, UserError
+from lmpshear.errors import Interrupted, RunError, UserError
 from lmpshear.rundir import RunDir, completion
+from lmpshear.stopping import StopRequests, interrupted
 from lmpshear.store import (BD_THERMO_COLUMNS, StoreWriter, ThermoWriter, close_writers, count_frames, truncate,
                             truncate_thermo)
 
@@ -48,6 +49,7 @@ class BrownianRunner:
         self.diffusion = np.array(s.system.diffusion())[self.typeid]
         self.store: StoreWriter | None = None
         self.thermo: ThermoWriter | None = None
+        self.stop = StopRequests(enabled=False)  # replaced by run(); a branch (ICE) keeps this inert one
         self.frames = 0
 
     # -- public ---------------------------------------------------------------------------------------
@@ -55,7 +57,7 @@ class BrownianRunner:
         rd = self.rundir
         if rd.status().get("state") == "complete":
             return rd.status()
-        with rd.lock():
+        with rd.lock(), StopRequests() as self.stop:
             started = time.perf_counter()
             try:
                 ckpt = rd.latest_checkpoint()
@@ -64,6 +66,11 @@ class BrownianRunner:
             except RunError as exc:
                 self._fail(str(exc))
                 raise
+            except (Interrupted, KeyboardInterrupt) as exc:
+                stopped = exc if isinstance(exc, Interrupted) else interrupted("SIGINT", self._where(), rd.path)
+                self._close_outputs()
+                rd.set_status(state="interrupted", message=str(stopped), frames=self.frames)
+                raise stopped from None
             finally:
                 self._close_outputs()
                 self.reporter.close()
@@ -95,6 +102,8 @@ class BrownianRunner:
         self.bd = self._engine(insert.r, 0.0)
         n_eq = s.steps(s.protocol.equilibration_time)
         for k in range(n_eq):
+            self.stop.check(lambda: f"while equilibrating (t = {self.bd.time:.4g} of "
+                                    f"{s.protocol.equilibration_time:g}); it starts again", rd.path)
             self.bd.step()
             if k % 1000 == 0:
                 self.reporter.update(0, f"equilibrating at rest, t = {self.bd.time:.3g} of "
@@ -132,6 +141,7 @@ class BrownianRunner:
         self.reporter.start(s.n_samples, self.frames - 1, f"{s.system.name} (BD) at rate {self.rate:g}")
         step = begin
         while step < self.end_step:
+            self.stop.check(lambda: self._where(step), self.rundir.path)
             self.bd.step()
             step += 1
             self._accumulate()
@@ -147,6 +157,12 @@ class BrownianRunner:
                 self._checkpoint(step)
             self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
         return step - begin
+
+    def _where(self, step: int | None = None) -> str:
+        if step is None or self.frames == 0:
+            return "before shear started"
+        return (f"at sample {self.frames - 1} of {self.spec.n_samples} (strain {self.rate * step * self.dt:.4g}); "
+                "nothing after the last checkpoint is kept")
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _reset_interval(self) -> None:

@@ -30,7 +30,8 @@ import numpy as np
 
 from lmpshear import mpi
 from lmpshear.engines.lammps_input import DUMP_NAME, SECTIONS_FRESH, SECTIONS_RESUME, split_sections
-from lmpshear.errors import RunError, UserError
+from lmpshear.errors import Interrupted, RunError, UserError
+from lmpshear.stopping import StopRequests, interrupted
 from lmpshear.rundir import RunDir, completion, working_directory
 from lmpshear.store import StoreWriter, ThermoWriter, close_writers, count_frames, truncate, truncate_thermo
 from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper, per_step_y_integral
@@ -83,6 +84,7 @@ class LammpsRunner:
             ln for ln in self.sections["shear"].splitlines() if ln.split()[:2] == ["fix", DEFORM_FIX])
         self.store: StoreWriter | None = None
         self.thermo: ThermoWriter | None = None
+        self.stop = StopRequests(enabled=False)  # replaced by run(); a branch (ICE) keeps this inert one
         self.lmp = None
 
     # -- public ---------------------------------------------------------------------------------
@@ -91,7 +93,11 @@ class LammpsRunner:
         if rd.status().get("state") == "complete":
             return rd.status()
         lock = rd.lock() if self.root else contextlib.nullcontext()
-        with lock, working_directory(rd.path):
+        from lmpshear import mpi
+
+        # one rank alone stops where it likes; under mpiexec every rank must stop at the same chunk,
+        # so there the signals keep their default meaning
+        with lock, working_directory(rd.path), StopRequests(enabled=mpi.world_size() == 1) as self.stop:
             started = time.perf_counter()
             try:
                 self.lmp = new_lammps()
@@ -101,6 +107,12 @@ class LammpsRunner:
             except RunError as exc:
                 self._fail(str(exc))
                 raise
+            except (Interrupted, KeyboardInterrupt) as exc:
+                stopped = exc if isinstance(exc, Interrupted) else interrupted("SIGINT", self._where(), rd.path)
+                if self.root:
+                    self._close_outputs()
+                    rd.set_status(state="interrupted", message=str(stopped), frames=getattr(self, "frames", 0))
+                raise stopped from None
             except Exception as exc:  # LAMMPS reports its errors (lost atoms, ...) as exceptions
                 if isinstance(exc, UserError):
                     raise
@@ -182,6 +194,7 @@ class LammpsRunner:
         self.reporter.start(total, self.frames - 1, f"{s.system.name} at rate {self.rate:g}")
         step, pre, anchor = begin, "yes", begin
         while step < self.end_step:
+            self.stop.check(lambda: self._where(step), self.rundir.path)
             self.lmp.command(f"run {self.thermo_steps} start {anchor} stop {self.end_step} pre {pre} post no")
             pre = "no"
             step += self.thermo_steps
@@ -200,6 +213,13 @@ class LammpsRunner:
                 pre, anchor = "yes", step
             self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
         return step - begin
+
+    def _where(self, step: int | None = None) -> str:
+        frames = getattr(self, "frames", 0)
+        if step is None or frames == 0:
+            return "before shear started (equilibration starts again)"
+        return (f"at sample {frames - 1} of {self.spec.n_samples} (strain {self.rate * step * self.dt:.4g}); "
+                "nothing after the last checkpoint is kept")
 
     # -- pieces -----------------------------------------------------------------------------------
     def _gather(self, name: str, count: int) -> np.ndarray:

@@ -1,0 +1,50 @@
+"""Stopping a run cleanly on Ctrl-C (SIGINT) or SIGTERM (what SLURM sends before a time limit).
+
+While a run is inside :class:`StopRequests`, the first signal only sets a flag: the run loop checks
+it between steps (BD) or between LAMMPS chunks and stops there, so no numba kernel or LAMMPS call
+is cut in the middle (numba turns an interrupt inside a kernel into a SystemError). A second
+Ctrl-C stops at once. Either way the run directory says "interrupted" and `lmpshear run` resumes
+from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from lmpshear.errors import Interrupted
+
+
+class StopRequests:
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.received: str | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopRequests":
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+        print(f"\n[lmpshear] {self.received}: stopping at the next step (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def check(self, where, rundir) -> None:
+        """Raise :class:`Interrupted` if a stop was asked for; ``where()`` says where the run stands."""
+        if self.received is not None:
+            raise interrupted(self.received, where(), rundir)
+
+
+def interrupted(what: str, where: str, rundir) -> Interrupted:
+    return Interrupted(f"interrupted ({what}) {where}; `lmpshear run {rundir}` resumes from the last checkpoint")
