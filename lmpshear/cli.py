@@ -31,7 +31,7 @@ def prepare(
     """Validate a spec and write RUNDIR/{config.toml, in.lammps, manifest.json}."""
     from lmpshear.prepare import prepare as _prepare
 
-    rd = _prepare(config, out, rate, command=sys.argv, force=force)
+    rd = _prepare(config, out, rate, command=sys.argv, force=force, warn=lambda text: typer.echo(text, err=True))
     spec = rd.spec()
     _echo(f"prepared {rd.path}: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
           f"{spec.n_samples + 1} frames every {spec.rate.sample_interval:g} to strain {spec.total_strain:.3g}")

@@ -17,8 +17,54 @@ from lmpshear.rundir import RunDir, atomic_write_json, atomic_write_text
 OWN_FILES = {"config.toml", "in.lammps", "manifest.json", "init.data", "status.json", ".lock"}
 
 
+#: bytes per particle per frame in traj.gsd: float32 position, int32 image, float64 path, r̃ and virial
+STORE_BYTES_PER_PARTICLE = 3 * 4 + 3 * 4 + 2 * 3 * 8 + 8
+#: measured on this project's 2-core machine (README benchmarks): particle-steps per second
+NOMINAL_SPEED = {"lammps": 6e5, "bd": 5e5}
+#: runs past these are refused: they cannot finish (about 50 years at the nominal speed) or fit
+MAX_PARTICLE_STEPS = 1e15
+MAX_PARTICLES = 10**8
+#: ... and past these a warning says what the run will take
+WARN_HOURS, WARN_STORE_BYTES = 24.0, 20e9
+
+
+def estimate(spec: config.RunSpec) -> dict:
+    """What a run will need: steps, frames, particle-steps, the store's size and hours at the nominal speed."""
+    n = spec.system.n_particles
+    steps = spec.steps(spec.protocol.equilibration_time) + spec.shear_steps
+    frames = spec.n_samples + 1
+    per_particle = STORE_BYTES_PER_PARTICLE + (24 if spec.protocol.store_velocities else 0)
+    return {"particles": n, "steps": steps, "frames": frames, "particle_steps": float(n) * steps,
+            "store_bytes": float(frames) * n * per_particle,
+            "hours": float(n) * steps / NOMINAL_SPEED[spec.engine] / 3600}
+
+
+def check_feasible(spec: config.RunSpec, out: Path, warn=None) -> dict:
+    """Refuse a run that cannot work (too many particles or particle-steps, a store larger than the
+    free disk), with the numbers; warn above thresholds a user can raise knowingly."""
+    e = estimate(spec)
+    source = spec.source
+    if spec.system.n_particles > MAX_PARTICLES:
+        raise UserError(f"{source}: {spec.system.n_particles:.3g} particles is beyond what one run can hold "
+                        f"(at most {MAX_PARTICLES:.0e})")
+    if e["particle_steps"] > MAX_PARTICLE_STEPS:
+        raise UserError(f"{source}: {e['steps']:.3g} steps x {e['particles']:.3g} particles = {e['particle_steps']:.3g} "
+                        f"particle-steps, about {e['hours'] / 24 / 365:.3g} years at {NOMINAL_SPEED[spec.engine]:.0e} "
+                        "particle-steps/s: check timestep, strains and times")
+    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    free = shutil.disk_usage(parent).free
+    if e["store_bytes"] > free:
+        raise UserError(f"{source}: {e['frames']:.3g} frames of {e['particles']:.3g} particles need about "
+                        f"{e['store_bytes'] / 1e9:.3g} GB for traj.gsd, more than the {free / 1e9:.3g} GB free at "
+                        f"{parent}: sample less often (sample_interval) or run a shorter production")
+    if warn is not None and (e["hours"] > WARN_HOURS or e["store_bytes"] > WARN_STORE_BYTES):
+        warn(f"warning: this run needs about {e['hours']:.3g} hours at {NOMINAL_SPEED[spec.engine]:.0e} particle-steps/s "
+             f"(2 cores) and {e['store_bytes'] / 1e9:.3g} GB for traj.gsd")
+    return e
+
+
 def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
-            command: list[str] | None = None, force: bool = False) -> RunDir:
+            command: list[str] | None = None, force: bool = False, warn=None) -> RunDir:
     """Validate, select one shear rate, and write config.toml, manifest.json and (engine lammps) in.lammps.
 
     Refuses a directory that a run is using (its lock is held), that holds run data, that holds a
@@ -45,6 +91,7 @@ def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
             raise UserError(f"{rd.path} already holds a prepared run ({rd.config.name}); prepare into a new directory, "
                             "or give --force to replace its spec (it has not started: nothing is lost)")
     # Everything that can fail is computed before anything is written.
+    check_feasible(spec, rd.path, warn)
     text = render_input(spec) if spec.engine == "lammps" else None
     resolved = spec.to_dict()
     config.load_dict(resolved, source=f"the resolved spec of {spec.source}")  # what run will read back

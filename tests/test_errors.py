@@ -80,3 +80,29 @@ def test_an_interrupted_run_says_so_and_resumes(tmp_path, preset, spec, sig):
         assert len(traj) == spec_.n_samples + 1
         np.testing.assert_allclose(np.diff(traj.times), spec_.rate.sample_interval, rtol=1e-9)
     assert RunDir(run).status()["state"] == "complete"
+
+
+@pytest.mark.parametrize("system, protocol, rates, needle", [
+    ({"n_particles": 10**12}, {}, None, "beyond what one run can hold"),
+    ({}, {"timestep": 1e-300}, [{"rate": 0.06, "sample_interval": 1e-299}], "particle-steps, about"),
+    ({}, {"production_strain": 1e12}, None, "years at"),
+])
+def test_prepare_refuses_runs_that_cannot_finish_with_the_numbers(tmp_path, system, protocol, rates, needle):
+    path = write_spec(tmp_path / "spec.toml", "ka3d-tiny", system=system, protocol=protocol, rates=rates)
+    proc = cli("prepare", path, "-o", tmp_path / "run")
+    assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_prepare_estimates_and_warns_about_long_runs(tmp_path):
+    from lmpshear import config
+    from lmpshear.prepare import STORE_BYTES_PER_PARTICLE, estimate
+
+    spec = config.load("ka3d").select_rate(0.06)
+    e = estimate(spec)
+    assert e["frames"] == spec.n_samples + 1
+    assert e["store_bytes"] == e["frames"] * 16500 * STORE_BYTES_PER_PARTICLE
+    assert e["steps"] == spec.steps(spec.protocol.equilibration_time) + spec.shear_steps
+    path = write_spec(tmp_path / "long.toml", "ka3d", protocol={"production_strain": 100.0})
+    proc = cli("prepare", path, "-o", tmp_path / "run", "--rate", 0.06, check=True)
+    assert "warning: this run needs about" in proc.stderr and "GB for traj.gsd" in proc.stderr
