@@ -43,7 +43,7 @@ def collect(rundir: Path, out: Path) -> None:
 
 def uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
     """Standard errors of the summary's P̄_c, σ_c,y, ξ_c and η_c (see the module docstring)."""
-    from lmpshear.analysis.scaling import radius_of_volume
+    from lmpshear.analysis.regions import radius_of_volume
 
     s = result["summary"]
     rng = np.random.default_rng(seed)

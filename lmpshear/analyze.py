@@ -100,7 +100,7 @@ def _structure(ctx: Context) -> dict:
     picks = np.unique(np.round(np.linspace(window[0], window[-1], ctx.params["structure_frames"])).astype(int))
     cells = [traj.cell(int(k)) for k in picks]
     c0 = cells[0]
-    volume = c0.lx * c0.ly * (c0.lz if traj.dimension == 3 else 1.0)
+    volume = c0.volume
     spacing = (volume / traj.n_particles) ** (1.0 / traj.dimension)
     narrowest = min(c.widths()[: traj.dimension].min() for c in cells)  # the tilt changes between frames
     r_max = min(5.0 * spacing, 0.45 * narrowest)
@@ -242,8 +242,7 @@ def window_multiple(jumps: int, duration: float, cell, coarse: int, kernel: floa
     from lmpshear.analysis.regions import kernel_integral
 
     dim = cell.dimension
-    volume = abs(np.linalg.det(cell.matrix()[:dim, :dim]))
-    cells = volume / kernel_integral(kernel, dim) if kernel else coarse**dim
+    cells = cell.volume / kernel_integral(kernel, dim) if kernel else coarse**dim
     per_block = jumps / cells * t_chi / duration if duration > 0 else 0.0  # jumps per block in one t_χ
     if min_per_block <= 0 or per_block * multiple >= min_per_block:
         return float(multiple), f"cluster_window = {multiple:g} t_chi"

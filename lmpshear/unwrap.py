@@ -45,6 +45,11 @@ class Cell:
         """Rows are the lattice vectors a, b, c."""
         return np.array([[self.lx, 0.0, 0.0], [self.xy, self.ly, 0.0], [0.0, 0.0, self.lz]])
 
+    @property
+    def volume(self) -> float:
+        """The cell's D-dimensional volume (an area in 2D): shear does not change it."""
+        return self.lx * self.ly * (self.lz if self.dimension == 3 else 1.0)
+
     def widths(self) -> np.ndarray:
         """Distances between opposite faces (3,): the sheared cell is narrower than its edges."""
         h = self.matrix()

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from lmpshear.analysis.flowcurve import flow_curve
-from lmpshear.analysis.scaling import PAPER_TABLE1, paper_system, radius_of_volume, table1_row
+from lmpshear.analysis.regions import radius_of_volume
+from lmpshear.analysis.scaling import PAPER_TABLE1, paper_system, table1_row
 
 
 def _volumes(rng, rates, nu, amplitude=6.0, per_rate=300):

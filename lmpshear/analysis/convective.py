@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lmpshear.analysis.regions import (carry_to, contrast_spheres, demarcate, dispersion_index, kernel_integral,
-                                       labels_at, region_lookup)
+                                       labels_at, radius_of_volume, region_lookup)
 from lmpshear.errors import UserError
 from lmpshear.unwrap import Cell
 
@@ -253,13 +253,12 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     grid = None  # fine-grid nodes per edge (the same in every window: shear keeps the edges)
     for w, (t_ref, k_ref, events) in enumerate(windows):
         cell_ref = cells[k_ref]
-        volume_ref = abs(np.linalg.det(cell_ref.matrix()[:dim, :dim]))
         dispersion, z_score = dispersion_index(events, cell_ref, stz_diameter) if len(events) else (np.nan, np.nan)
         diag = {"window": w, "t_ref": float(t_ref), "jumps": len(events),
                 "jumps_per_particle": len(events) / n,
                 "own_threshold": first_pass[w]["threshold"] if first_pass[w] is not None else None,
                 # jumps per coarse block, or per kernel volume ∫e^{−r/d} (kernel sieve)
-                "mean_jumps_per_block": len(events) * (kernel_integral(kernel_length, dim) / volume_ref
+                "mean_jumps_per_block": len(events) * (kernel_integral(kernel_length, dim) / cell_ref.volume
                                                        if kernel_length else 1.0 / coarse**dim),
                 "kept_fraction": 0.0,
                 "dispersion_index": dispersion, "dispersion_z": z_score}
@@ -347,9 +346,6 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     def eta_c(p, s):
         return p * s / (2 * rate) if rate > 0 else float("nan")
 
-    def radius_of(volume):
-        return (3 * volume / (4 * np.pi)) ** (1 / 3) if dim == 3 else np.sqrt(volume / np.pi)
-
     def mean_rise(rows):
         return float(np.mean([r["stress_rise"] for r in rows])) if rows else float("nan")
 
@@ -367,7 +363,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                "by_convention": {c: {"sigma_c_y": f * sigma_y,
                                      **{f"eta_c_{k}": eta_c(p_bar[k], f * sigma_y) for k in p_bar}}
                                  for c, f in factor.items()},
-               "V_c": v_c, "xi_c": radius_of(v_c), "xi_c_all": radius_of(v_all),
+               "V_c": v_c, "xi_c": float(radius_of_volume(v_c, dim)), "xi_c_all": float(radius_of_volume(v_all, dim)),
                "xi_c_mean_radius": float(np.mean([r["xi"] for r in table])) if table else float("nan"),
                "t_y": float(np.mean([r["t2"] - r["t0"] for r in yielded])) if yielded else float("nan"),
                "t_chi": t_chi, "grid": grid,

@@ -132,7 +132,7 @@ def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cel
         Q = np.array([collective_overlap(positions[o + lag], nonaffine[o + lag], nonaffine[o], cells[o + lag], a)
                       for o in use], dtype=np.float64)
         Qs = np.array([self_overlap(nonaffine[o + lag], nonaffine[o], a) for o in use], dtype=np.float64)
-        volume = np.mean([_volume(cells[o + lag]) for o in use])
+        volume = np.mean([cells[o + lag].volume for o in use])
         factor = volume / (temperature * N * N)
         kept.append(lag)
         q.append(Q.mean() / N)
@@ -164,6 +164,3 @@ def _argmax_error(lag_times: np.ndarray, partials: list[np.ndarray]) -> float:
     peaks = np.array([lag_times[usable][np.argmax([partials[k][j] for k in usable])] for j in range(b)])
     return float(np.sqrt((b - 1) / b * ((peaks - peaks.mean()) ** 2).sum()))
 
-
-def _volume(cell: Cell) -> float:
-    return cell.lx * cell.ly * (cell.lz if cell.dimension == 3 else 1.0)

@@ -229,7 +229,7 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None
     s = fractional_in(cell, events)
     rho = kernel_density(s, cell, coarse, kernel_length) if kernel_length else block_counts(s, dim, coarse)
     rho_th = background_threshold(rho, tolerance) if threshold is None else float(threshold)
-    volume = abs(np.linalg.det(cell.matrix()[:dim, :dim]))
+    volume = cell.volume
     block_volume = volume / coarse**dim
     if kernel_length:  # the kernel's integral turns the smoothed field into jumps per block
         rho_per_volume = rho_th / kernel_integral(kernel_length, dim)
@@ -267,14 +267,19 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None
         if not mine.any() or (prune_fine and mine.sum() * node_volume < min_stz * stz):
             continue
         vol = mine.sum() * node_volume
-        radius_c = (3 * vol / (4 * np.pi)) ** (1 / 3) if dim == 3 else np.sqrt(vol / np.pi)
-        regions.append(Region(len(regions) + 1, node_idx[mine], vol, radius_c,
+        regions.append(Region(len(regions) + 1, node_idx[mine], vol, float(radius_of_volume(vol, dim)),
                               _periodic_centre(node_frac[mine], h, lo),
                               int(rho[labels == label].sum()) if not kernel_length else -1))
     fields = {"rho": rho, "threshold": rho_th, "threshold_per_volume": rho_per_volume, "coarse_labels": labels,
               "fine": fine, "coarse": coarse,
               "kept_fraction": sum(r.volume for r in regions) / volume}
     return regions, fields
+
+
+def radius_of_volume(volume, dimension: int):
+    """ξ of a volume V: (3V/4π)^{1/3} in 3D, (V/π)^{1/2} in 2D (the paper's ξ_c)."""
+    v = np.asarray(volume, dtype=float)
+    return (3 * v / (4 * np.pi)) ** (1 / 3) if dimension == 3 else np.sqrt(v / np.pi)
 
 
 def dispersion_index(events: np.ndarray, cell: Cell, block: float) -> tuple[float, float]:
@@ -322,7 +327,7 @@ def contrast_spheres(regions: list[Region], cell: Cell, fine: int, radius: float
     dim = cell.dimension
     lookup = region_lookup(regions, dim, fine)
     offsets = sphere_offsets(cell, fine, radius)
-    node_volume = cell.lx * cell.ly * (cell.lz if dim == 3 else 1.0) / fine**dim
+    node_volume = cell.volume / fine**dim
     lo, h = np.asarray(cell.lo, dtype=np.float64), cell.matrix()
     quiet, straddling = [], []
     for _ in range(attempts):

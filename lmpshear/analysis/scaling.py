@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lmpshear.analysis.flowcurve import FlowCurve, fit_power_law
+from lmpshear.analysis.regions import radius_of_volume
 
 #: Table I of the paper: λ/(D+1), ν_c, and λ (Fig. 1a, 5a, 5c) per model system
 PAPER_TABLE1 = {
@@ -22,11 +23,6 @@ PAPER_TABLE1 = {
     "3D MD": {"lambda": 0.728, "lambda_over_D1": 0.182, "nu_c": 0.176, "D": 3},
     "2D MD": {"lambda": 0.759, "lambda_over_D1": 0.253, "nu_c": 0.247, "D": 2},
 }
-
-
-def radius_of_volume(volume, dimension: int):
-    v = np.asarray(volume, dtype=float)
-    return (3 * v / (4 * np.pi)) ** (1 / 3) if dimension == 3 else np.sqrt(v / np.pi)
 
 
 def paper_system(engine: str, dimension: int, volume_fraction: float | None) -> str | None:

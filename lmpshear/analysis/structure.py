@@ -68,7 +68,7 @@ def pair_distribution(positions: np.ndarray, cells: list[Cell], typeid: np.ndarr
         r[:, : frame.shape[1]] = frame
         counts += _pair_histogram(r, typeid, n_types, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z,
                                   float(r_max), n_bins, numba.get_num_threads())
-        volume += cell.lx * cell.ly * (cell.lz if dimension == 3 else 1.0)
+        volume += cell.volume
     n_frames = len(positions)
     volume /= n_frames
     edges = np.linspace(0.0, r_max, n_bins + 1)
