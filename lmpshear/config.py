@@ -23,6 +23,7 @@ from typing import Any
 
 from lmpshear import resources
 from lmpshear.errors import UserError
+from lmpshear.unwrap import SHEARED_WIDTH_FACTOR
 
 POTENTIAL_STYLES = ("lj", "ipl", "yukawa")
 CUTOFF_MODES = ("per_pair", "global")
@@ -744,9 +745,8 @@ def _check_consistency(c: _Checker, spec: RunSpec) -> None:
     s, p = spec.system, spec.protocol
     if spec.engine == "lammps" and any(sp.diffusion is not None for sp in s.species):
         c.error("system.species", "diffusion is for engine 'bd' (Brownian dynamics) only")
-    # the sheared cell (tilt up to L/2 before a flip) is narrowest across x: L/sqrt(1 + 1/4)
     sheared = any(r.rate > 0 for r in p.rates)
-    half_width = 0.5 * s.box_length / (math.sqrt(1.25) if sheared else 1.0)
+    half_width = 0.5 * s.box_length * (SHEARED_WIDTH_FACTOR if sheared else 1.0)
     skin_key, skin = ("outer_skin", p.outer_skin) if p.outer_skin is not None else ("neighbor_skin", p.neighbor_skin)
     if spec.engine == "bd" and s.potential.cutoff + skin >= half_width:
         c.error("system.potential.cutoff", f"cutoff {s.potential.cutoff:g} + {skin_key} {skin:g} is not "

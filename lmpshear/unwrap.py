@@ -30,6 +30,11 @@ import numpy as np
 from lmpshear.errors import RunError
 
 
+#: a cell sheared up to a tilt of L/2 (where LAMMPS and the BD engine flip it) is narrowest across x,
+#: L/√(1 + 1/4): a cutoff must stay below half of that
+SHEARED_WIDTH_FACTOR = 1.0 / 1.25**0.5
+
+
 @dataclass(frozen=True)
 class Cell:
     """A sheared periodic cell: origin ``lo`` and edges a=(lx,0,0), b=(xy,ly,0), c=(0,0,lz)."""

@@ -32,7 +32,7 @@ import numpy as np
 from lmpshear.engines import bd_kernels as K
 from lmpshear.errors import RunError
 from lmpshear.neighbors import CellGrid, bin_particles, fractional
-from lmpshear.unwrap import Cell
+from lmpshear.unwrap import SHEARED_WIDTH_FACTOR, Cell
 
 #: the default outer_skin − skin
 OUTER_MARGIN = 0.5
@@ -88,7 +88,7 @@ class BrownianDynamics:
             self._work = np.empty(0, dtype=type(self._consts[0]))
         base = max(self.yukawa.cutoff if self.yukawa else 0.0, self._d.max())
         if outer_skin is None:  # skin + OUTER_MARGIN, shortened to stay below half the sheared cell's width
-            half_width = 0.5 * min(self.lx, self.ly, self.lz if dimension == 3 else np.inf) / np.sqrt(1.25)
+            half_width = 0.5 * min(self.lx, self.ly, self.lz if dimension == 3 else np.inf) * SHEARED_WIDTH_FACTOR
             outer_skin = max(self.skin, min(self.skin + OUTER_MARGIN, 0.95 * half_width - base))
         self.outer_skin = float(outer_skin)
         if self.outer_skin < self.skin:
