@@ -96,10 +96,10 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
             d = row.as_dict()
             pd.DataFrame([{k: (" ".join(f"{x:g}" for x in d[k]) if k == "rates" else d[k])
                            for k in ("system", "dimension", "lambda", "lambda_error", "lambda_over_D1",
-                                     "lambda_over_D1_error", "nu_c", "nu_c_error", "rates")}]
+                                     "lambda_over_D1_error", "nu_c", "nu_c_error", "nu_c_reduced_chi2", "rates")}]
                          ).to_csv(out / "table1.csv", index=False)
             echo(f"report: Table I: lambda/(D+1) = {row.lam_over_D1:.3f} +/- {row.lam_over_D1_error:.3f}, nu_c = "
-                 f"{row.nu_c:.3f} +/- {row.nu_c_error:.3f} over rates {', '.join(f'{r:g}' for r in row.rates)}"
+                 f"{row.nu_c:.3f} +/- {row.nu_c_error:.3f} (reduced chi2 {row.nu_c_reduced_chi2:.3g}) over rates {', '.join(f'{r:g}' for r in row.rates)}"
                  + (f" (paper: {row.paper['lambda_over_D1']}, {row.paper['nu_c']})" if row.paper else "")
                  + f" -> {out / 'table1.csv'}, {table1_figure(row, out / 'table1.png')}")
     return fc.as_dict()

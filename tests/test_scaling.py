@@ -32,6 +32,10 @@ def test_nu_c_recovers_a_planted_exponent_over_the_thinning_rates():
     # the bootstrap spread shrinks with more clusters (it is a statistical error)
     many = table1_row("x", 3, fc, _volumes(rng, rates, 0.174, per_rate=3000), None)
     assert many.nu_c_error < 0.5 * row.nu_c_error
+    # a step instead of a power law (flat, then a drop at the last rate): the misfit sets the error
+    step = {r: rng.exponential(4 / 3 * np.pi * (4.6 if r < 20 else 2.6) ** 3, 3000) for r in rates}
+    bad = table1_row("x", 3, fc, step, None)
+    assert bad.nu_c_reduced_chi2 > 20 and bad.nu_c_error > 5 * many.nu_c_error
     # in 2D ξ_c = (V/π)^{1/2}
     assert radius_of_volume(np.pi * 4.0, 2) == pytest.approx(2.0)
 

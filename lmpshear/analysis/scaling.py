@@ -4,7 +4,9 @@
 count for η_c (those with a detected yield). ν_c is the weighted least-squares slope of
 ln ξ_c on ln γ̇ over the shear-thinning rates (the same selection as λ: the flow curve's ``in_fit``),
 weights from a bootstrap of each run's clusters; its error is the spread of the slope when every
-run's clusters are resampled together (``samples`` bootstrap draws, fixed seed).
+run's clusters are resampled together (``samples`` bootstrap draws, fixed seed), or the fit's own
+error scaled by √(reduced χ²) when the points scatter about the power law more than their errors
+allow (the larger of the two: a bootstrap over clusters knows nothing of a bad fit).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class ScalingRow:
     lam_over_D1_error: float
     nu_c: float
     nu_c_error: float
+    nu_c_reduced_chi2: float  # of the weighted fit; ≫ 1: ξ_c is not a power law of the rate
     xi_prefactor: float  # ξ_c = xi_prefactor γ̇^−ν_c (the weighted fit)
     rates: list[float]  # the rates of both fits
     xi_c: list[float]
@@ -58,9 +61,9 @@ class ScalingRow:
 
 
 def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samples: int = 1000,
-                          seed: int = 0) -> tuple[float, float, float, np.ndarray, np.ndarray]:
-    """ν_c in ξ_c ~ γ̇^−ν_c from each run's cluster volumes: (ν_c, its bootstrap error, the fit's
-    prefactor, ξ_c, ξ_c error)."""
+                          seed: int = 0) -> tuple[float, float, float, float, np.ndarray, np.ndarray]:
+    """ν_c in ξ_c ~ γ̇^−ν_c from each run's cluster volumes: (ν_c, its error, the fit's reduced χ², the
+    fit's prefactor, ξ_c, ξ_c error)."""
     rng = np.random.default_rng(seed)
     rates = np.asarray(rates, dtype=float)
     xi = np.array([radius_of_volume(v.mean(), dimension) for v in volumes])
@@ -69,7 +72,8 @@ def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samp
     xi_err = draws.std(axis=0, ddof=1)
     fit = fit_power_law(rates, xi, xi_err)
     slopes = [fit_power_law(rates, d, xi_err).exponent for d in draws]
-    return fit.exponent, float(np.std(slopes, ddof=1)), fit.prefactor, xi, xi_err
+    error = max(float(np.std(slopes, ddof=1)), fit.exponent_error)
+    return fit.exponent, error, fit.reduced_chi2, fit.prefactor, xi, xi_err
 
 
 def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: dict[float, np.ndarray],
@@ -81,8 +85,8 @@ def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: di
     used = [r for r, keep in zip(flow.rates, flow.in_fit) if keep and len(cluster_volumes.get(float(r), [])) >= 2]
     if len(used) < 3:
         return None
-    nu, nu_err, prefactor, xi, xi_err = cluster_size_exponent(used, [cluster_volumes[float(r)] for r in used], dimension)
+    nu, nu_err, chi2, prefactor, xi, xi_err = cluster_size_exponent(used, [cluster_volumes[float(r)] for r in used], dimension)
     lam, lam_err = flow.fit.exponent, flow.fit.exponent_error
-    return ScalingRow(system, dimension, lam, lam_err, lam / (dimension + 1), lam_err / (dimension + 1), nu, nu_err, prefactor,
+    return ScalingRow(system, dimension, lam, lam_err, lam / (dimension + 1), lam_err / (dimension + 1), nu, nu_err, chi2, prefactor,
                       [float(r) for r in used], xi.tolist(), xi_err.tolist(),
                       PAPER_TABLE1.get(paper) if paper else None)
