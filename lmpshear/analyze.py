@@ -213,7 +213,7 @@ def _clusters(ctx: Context) -> dict:
         if kernel is None:
             raise UserError("the kernel sieve needs the first minimum of g(r), which the structure stage did not find")
         coarse = int(np.ceil(2 * lx / kernel))  # field nodes d/2 apart
-    elif a.cluster_block is not None:
+    elif a.cluster_block:  # a length; 0 or unset: cluster_blocks per edge
         coarse = max(2, int(round(lx / a.cluster_block)))
     times = traj.times[window]
     multiple, why = window_multiple(len(jumps), float(times[-1] - times[0]), traj.cell(int(window[0])), coarse,

@@ -190,7 +190,7 @@ class Analysis:
     # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
     cluster_sieve: str = "blocks"  # coarse field: "blocks" (jump counts, the paper's BD) or "kernel" (e^{-r/d}, MD)
     cluster_blocks: int = 10  # coarse blocks per edge (the paper: 10, or 20 at the highest BD rate)
-    cluster_block: float | None = None  # coarse block edge (length); wins over cluster_blocks when set
+    cluster_block: float | None = None  # coarse block edge (length); wins over cluster_blocks when set (0: unset)
     cluster_window: float = 1.0  # window length in units of t_chi (the paper: 1) ...
     min_jumps_per_block: float = 25.0  # ... lengthened to whole t_chi until the coarse sieve sees this many; 0: never
     cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 0.9 d0 apart in 3D, 2 d0 in 2D
@@ -710,7 +710,7 @@ def load_analysis(c: _Checker, t: dict, w: str = "analysis.") -> Analysis:
         "cluster_sieve": c.get(t, "cluster_sieve", w, "str", required=False, default=d.cluster_sieve,
                                choices=("blocks", "kernel")),
         "cluster_blocks": c.get(t, "cluster_blocks", w, "int", required=False, default=d.cluster_blocks, positive=True),
-        "cluster_block": c.get(t, "cluster_block", w, "float", required=False, positive=True),
+        "cluster_block": c.get(t, "cluster_block", w, "float", required=False, nonnegative=True),
         "cluster_window": c.get(t, "cluster_window", w, "float", required=False, default=d.cluster_window,
                                 positive=True),
         "min_jumps_per_block": c.get(t, "min_jumps_per_block", w, "float", required=False,

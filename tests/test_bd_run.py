@@ -56,6 +56,10 @@ def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
     assert "eta =" in out.stdout and "clusters:" in out.stdout and "Traceback" not in out.stderr
     import json
     assert json.loads((run / "overlap.json").read_text())["result"]["a"] == 0.2  # the BD presets' a
+    # coarse blocks of the paper's physical size (L/10 of its box), not L/10 of this small box
+    summary = json.loads((run / "clusters.json").read_text())["result"]["summary"]
+    L = spec.system.box_length
+    assert summary["coarse_block"] == pytest.approx(L / round(L / 2.714))
 
 
 def test_bd_resume_after_kill_is_bitwise_identical(tmp_path):

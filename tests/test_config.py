@@ -106,7 +106,7 @@ def test_validation_reports_every_problem_at_once():
     (lambda d: d["protocol"].update(init="file"), "protocol.init_file: missing"),
     (lambda d: d["protocol"].update(outer_skin=1.0), "protocol.outer_skin: only for engine 'bd'"),
     (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_blok": 2.0}), "rates[0].analysis.cluster_blok"),
-    (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_block": -1.0}), "must be > 0"),
+    (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_block": -1.0}), "must be >= 0"),
     (lambda d: d["protocol"]["rates"][0].update(analysis=3), "must be a table of [analysis] keys"),
     (lambda d: d.update(analysis={"p_c_clusters": "some"}), "analysis.p_c_clusters: must be one of"),
     (lambda d: d.update(analysis={"atomic_stress": "half"}), "analysis.atomic_stress: must be one of"),
