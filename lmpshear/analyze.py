@@ -338,7 +338,8 @@ STAGES = {s.name: s for s in (
     Stage("viscosity", "viscosity.json", ("thermo.csv", "config.toml"), (), _viscosity, lambda r: r["summary"],
           _needs_thermo_and_shear),
     Stage("structure", "structure.json", ("traj.gsd",), ("structure_frames",), _structure,
-          lambda r: f"g(r) to r = {r['r'][-1]:.3g}, first minimum at {r['first_minimum']}"),
+          lambda r: f"g(r) to r = {r['r'][-1]:.3g}, first minimum at "
+                    + (f"{r['first_minimum']:.4g}" if r["first_minimum"] is not None else "none (beyond the range)")),
     Stage("msd", "msd.json", ("traj.gsd", "structure.json"),
           ("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"), _msd, _describe_msd),
     Stage("overlap", "overlap.json", ("traj.gsd",), ("overlap_a", "max_origins", "n_lags"), _overlap,
