@@ -380,6 +380,12 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
     from dataclasses import replace
 
     rd = RunDir(rundir)
+    if overrides:  # bad options first: the same checks as the [analysis] table
+        from lmpshear import config
+
+        checker = config._Checker("command-line options")
+        config.load_analysis(checker, overrides)
+        checker.finish()
     if not rd.path.is_dir():
         raise UserError(f"no run directory at {rd.path}")
     if not rd.source.is_file():
@@ -393,11 +399,6 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
         raise UserError(f"unknown stage(s) {', '.join(unknown)}; available: {', '.join(STAGES)}")
     info = rd.info()
     if overrides:
-        from lmpshear import config
-
-        checker = config._Checker("command-line options")
-        config.load_analysis(checker, overrides)  # the same checks as the [analysis] table
-        checker.finish()
         info = replace(info, analysis=replace(info.analysis, **overrides))
     ctx = Context(rd, info, {"blocks": blocks} | asdict(info.analysis))
     results = {}

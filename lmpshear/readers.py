@@ -154,9 +154,13 @@ def read_trajectory(path: str | Path, rate: float, *, timestep: float | None = N
             first_ids = ids[sort]
         elif ids is not None and not np.array_equal(ids[sort], first_ids):
             raise UserError(f"{source}: frame {k} holds other particle identifiers than frame 0")
-        if dim is None:
+        if k == 0:
             pos0 = np.asarray(particles.positions)
-            dim = 2 if (data.cell is not None and data.cell.is2D) or np.ptp(pos0[:, 2]) == 0.0 else 3
+            flat = (data.cell is not None and data.cell.is2D) or np.ptp(pos0[:, 2]) == 0.0
+            if dim == 2 and not flat:
+                raise UserError(f"{source}: --dimension 2, but the particles' z spans {np.ptp(pos0[:, 2]):.4g}: "
+                                "this is a 3D trajectory (dropping z would change it)")
+            dim = dim or (2 if flat else 3)
         cell = _cell_of(data, dim, source, k)
         r = np.array(particles.positions, dtype=np.float64)[sort]
         if "Periodic Image" in particles:
@@ -216,8 +220,17 @@ def import_run(path: str | Path, out: str | Path, rate: float, temperature: floa
     from lmpshear.rundir import RunDir, atomic_write_json
     from lmpshear.store import StoreWriter
 
-    if temperature <= 0:
-        raise UserError("the temperature must be > 0 (χ4 needs β = 1/k_BT)")
+    import math
+
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise UserError(f"--temperature {temperature:g}: must be a positive number (χ4 needs β = 1/k_BT)")
+    if not (math.isfinite(rate) and rate >= 0):
+        raise UserError(f"--rate {rate:g}: must be a number >= 0")
+    for name, value in (("--timestep", timestep), ("--sample-interval", sample_interval)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UserError(f"{name} {value:g}: must be a positive number")
+    if not str(out).strip():
+        raise UserError("-o/--out is empty: name the run directory to create")
     c = config._Checker("analysis options")
     config.load_analysis(c, analysis or {})
     c.finish()

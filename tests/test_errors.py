@@ -106,3 +106,104 @@ def test_prepare_estimates_and_warns_about_long_runs(tmp_path):
     path = write_spec(tmp_path / "long.toml", "ka3d", protocol={"production_strain": 100.0})
     proc = cli("prepare", path, "-o", tmp_path / "run", "--rate", 0.06, check=True)
     assert "warning: this run needs about" in proc.stderr and "GB for traj.gsd" in proc.stderr
+
+
+# -- a table of bad inputs through the CLI: exit 2, a message, no traceback, nothing written ---------
+
+_KA = 'extends = "ka3d-tiny"\n'
+_BAD_SPECS = {  # spec text -> what the message must say
+    "not toml": (_KA + "[system\n", "not valid TOML"),
+    "unknown key": (_KA + "[system]\ncolour = 1\n", "colour"),
+    "negative N": (_KA + "[system]\nn_particles = -5\n", "n_particles"),
+    "zero N": (_KA + "[system]\nn_particles = 0\n", "n_particles"),
+    "float N": (_KA + "[system]\nn_particles = 100.5\n", "n_particles"),
+    "dimension 4": (_KA + "[system]\ndimension = 4\n", "dimension"),
+    "negative T": (_KA + "[system]\ntemperature = -1.0\n", "temperature"),
+    "string T": (_KA + '[system]\ntemperature = "hot"\n', "temperature"),
+    "name newline": (_KA + '[system]\nname = "x\\n"\n', "system.name"),
+    "name spaces": (_KA + '[system]\nname = "a b"\n', "system.name"),
+    "negative cutoff": (_KA + "[system.potential]\ncutoff = -1.0\n", "cutoff"),
+    "unknown style": (_KA + '[system.potential]\nstyle = "morse"\n', "style"),
+    "unknown engine": ('engine = "gromacs"\n' + _KA, "engine"),
+    "missing extends": ('extends = "no-such-preset"\n', "no-such-preset"),
+    "negative rate": (_KA + "[[protocol.rates]]\nrate = -0.1\nsample_interval = 0.05\n", "must be > 0"),
+    "dt not multiple": (_KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.0123\n", "whole number of timesteps"),
+    "thermo not dividing": (_KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\nthermo_interval = 0.03\n",
+                            "must divide"),
+    "rate twice": (_KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\n"
+                   "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\n", "listed twice"),
+    "no rates": (_KA + "[protocol]\nrates = []\n", "rates"),
+    "negative timestep": (_KA + "[protocol]\ntimestep = -0.005\n", "timestep"),
+    "both steady": (_KA + "[protocol]\nsteady_time = 1.0\nsteady_strain = 1.0\n",
+                    "exactly one of steady_strain or steady_time"),
+    "init file missing": (_KA + '[protocol]\ninit = "file"\n', "init_file"),
+    "init file absent": (_KA + '[protocol]\ninit = "file"\ninit_file = "nowhere.data"\n', "not found"),
+    "outer skin md": (_KA + "[protocol]\nouter_skin = 1.0\n", "only for engine 'bd'"),
+    "bd thermostat": ('extends = "bd45-tiny"\n[protocol]\nthermostat_damp = 0.5\n', "thermostat_damp"),
+    "seed too large": (_KA + "[protocol]\nseed = 4294967296\n", "seed"),
+    "unknown analysis key": (_KA + "[analysis]\nwindow = 3\n", "analysis.window"),
+    "bad analysis value": (_KA + "[analysis]\noverlap_a = -0.2\n", "analysis.overlap_a"),
+    "bad analysis choice": (_KA + '[analysis]\ncluster_sieve = "blobs"\n', "cluster_sieve"),
+    "bad per-rate analysis": (_KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\n"
+                              "analysis = { min_stz = -1.0 }\n", "rates[0].analysis.min_stz"),
+    "too many particles": (_KA + "[system]\nn_particles = 1000000000000\n", "beyond what one run can hold"),
+    "endless run": (_KA + "[protocol]\nproduction_strain = 1e12\n", "particle-steps"),
+    "fractions": (_KA + '[[system.species]]\nname = "A"\nfraction = 0.5\nmass = 1.0\ndiameter = 1.0\n', "fraction"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_SPECS))
+def test_bad_specs_exit_2_with_a_message_and_write_nothing(tmp_path, case):
+    text, needle = _BAD_SPECS[case]
+    spec = tmp_path / "spec.toml"
+    spec.write_text(text)
+    out = tmp_path / "run"
+    proc = cli("prepare", spec, "-o", out, cwd=tmp_path)
+    assert proc.returncode == 2, (case, proc.stdout, proc.stderr)
+    assert needle in proc.stderr, (case, proc.stderr)
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def _bad_commands(tmp_path, prepared):
+    """(argv, what the message must say) for commands other than prepare."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    junk = tmp_path / "junk.dump"
+    junk.write_text("this is not a trajectory\n")
+    return [
+        (("prepare", "no-such-preset", "-o", tmp_path / "x"), "no-such-preset"),
+        (("prepare", tmp_path / "missing.toml", "-o", tmp_path / "x"), "not found"),
+        (("prepare", "ka3d", "-o", tmp_path / "x"), "choose one with --rate"),
+        (("prepare", "ka3d", "--rate", 0.5, "-o", tmp_path / "x"), "not in the protocol"),
+        (("run", tmp_path / "nowhere"), "no run directory"),
+        (("run", empty), "not a prepared run directory"),
+        (("analyze", tmp_path / "nowhere"), "no run directory"),
+        (("analyze", prepared), "has not finished running"),
+        (("analyze", prepared, "--set", "nokey=1"), "nokey"),
+        (("figures", tmp_path / "nowhere"), "no run directory"),
+        (("ice", tmp_path / "nowhere"), "no run directory"),
+        (("report", tmp_path / "nowhere"), "not a run directory"),
+        (("report", empty), "no run directories found"),
+        (("import", tmp_path / "none.dump", "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", 1.0,
+          "--timestep", 0.005), "none.dump"),
+        (("import", junk, "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", 1.0, "--timestep", 0.005), "junk"),
+        (("import", junk, "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", "nan", "--timestep", 0.005),
+         "--temperature nan"),
+        (("import", junk, "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", 1.0, "--timestep", 0), "--timestep 0"),
+        (("import", junk, "-o", "", "--rate", 0.1, "--temperature", 1.0, "--timestep", 0.005), "-o/--out is empty"),
+    ]
+
+
+def test_bad_commands_exit_2_with_a_message(tmp_path):
+    prepared = tmp_path / "prepared"
+    cli("prepare", "ka3d-tiny", "-o", prepared, check=True)
+    before = sorted(p.name for p in prepared.iterdir())
+    cases = _bad_commands(tmp_path, prepared)
+    for argv, needle in cases:
+        proc = cli(*argv, cwd=tmp_path)
+        assert proc.returncode == 2, (argv, proc.stdout, proc.stderr)
+        assert needle in proc.stderr, (argv, proc.stderr)
+        assert "Traceback" not in proc.stderr, (argv, proc.stderr)
+    assert sorted(p.name for p in prepared.iterdir()) == before  # nothing written into the prepared run
+    assert not (tmp_path / "x").exists() and not (tmp_path / "imp").exists()
+    assert len(_BAD_SPECS) + len(cases) >= 50

@@ -107,6 +107,10 @@ def test_reader_errors(dumped, tmp_path):
         assert proc.returncode == 2, (name, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr)
         assert not (tmp_path / f"out-{name}").exists()  # nothing half-written
+    # a 3D dump imported as 2D would silently lose z
+    proc = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "flat", "--rate", RATE, "--temperature", 1.0,
+               "--timestep", DT, "--dimension", 2)
+    assert proc.returncode == 2 and "this is a 3D trajectory" in proc.stderr and not (tmp_path / "flat").exists()
 
 
 def test_ovito_reader_of_the_native_gsd(dumped):

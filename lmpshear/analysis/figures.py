@@ -86,6 +86,8 @@ class RunFigures:
         from lmpshear.store import Trajectory
 
         self.rd = RunDir(rundir)
+        if not self.rd.path.is_dir():
+            raise UserError(f"no run directory at {self.rd.path}")
         path = self.rd.product("clusters.json")
         if not path.exists():
             raise UserError(f"{path} is missing: run `lmpshear analyze {self.rd.path}` first")
