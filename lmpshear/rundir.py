@@ -171,8 +171,11 @@ class RunDir:
         pointer = self.checkpoints / "latest.json"
         if not pointer.exists():
             return None
-        data = json.loads(pointer.read_text())
-        ckpt = Checkpoint(int(data["step"]), int(data["frames"]), self.checkpoints / data["directory"])
+        try:
+            data = json.loads(pointer.read_text())
+            ckpt = Checkpoint(int(data["step"]), int(data["frames"]), self.checkpoints / data["directory"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"the checkpoint pointer {pointer} is damaged ({exc!r})") from None
         if not ckpt.state.is_file():
             raise UserError(f"checkpoint {ckpt.directory} is incomplete; cannot resume")
         return ckpt

@@ -1,4 +1,5 @@
-"""Stopping a run cleanly on Ctrl-C (SIGINT) or SIGTERM (what SLURM sends before a time limit).
+"""Stopping a run cleanly: on Ctrl-C (SIGINT) or SIGTERM (what SLURM sends before a time limit), and
+on a file-system error or a damaged file (a full disk, a corrupt checkpoint pointer).
 
 While a run is inside :class:`StopRequests`, the first signal only sets a flag: the run loop checks
 it between steps (BD) or between LAMMPS chunks and stops there, so no numba kernel or LAMMPS call
@@ -13,7 +14,7 @@ import signal
 import sys
 import threading
 
-from lmpshear.errors import Interrupted
+from lmpshear.errors import Interrupted, RunError
 
 
 class StopRequests:
@@ -48,3 +49,18 @@ class StopRequests:
 
 def interrupted(what: str, where: str, rundir) -> Interrupted:
     return Interrupted(f"interrupted ({what}) {where}; `lmpshear run {rundir}` resumes from the last checkpoint")
+
+
+def damaged(rundir, exc: Exception) -> RunError:
+    """A run stopped by the file system or a damaged file: what to do about it."""
+    return RunError(f"{rundir}: {exc}. The run stopped; everything up to the last checkpoint is kept. Free space "
+                    f"or repair the file (a run directory can also be copied to a disk with space), then run "
+                    f"`lmpshear run {rundir}` again")
+
+
+def mark_stopped(rundir, message: str, frames: int) -> None:
+    """Say so in status.json, if the disk still takes it (the run resumes either way)."""
+    try:
+        rundir.set_status(state="stopped", message=message, frames=frames)
+    except OSError:
+        pass

@@ -207,3 +207,25 @@ def test_bad_commands_exit_2_with_a_message(tmp_path):
     assert sorted(p.name for p in prepared.iterdir()) == before  # nothing written into the prepared run
     assert not (tmp_path / "x").exists() and not (tmp_path / "imp").exists()
     assert len(_BAD_SPECS) + len(cases) >= 50
+
+
+def test_a_damaged_checkpoint_pointer_stops_the_run_with_a_way_back(tmp_path):
+    """Not "LAMMPS stopped" nor a traceback: exit 3 with what to do, status "stopped" (not "failed"),
+    and once the file is repaired the same command finishes the run."""
+    from conftest import run_and_kill
+
+    path = write_spec(tmp_path / "spec.toml", "bd45-tiny", protocol={"production_strain": 0.5, "checkpoint_every": 5})
+    run = tmp_path / "run"
+    cli("prepare", path, "-o", run, check=True)
+    run_and_kill(run, 15)
+    pointer = run / "checkpoint" / "latest.json"
+    good = pointer.read_text()
+    pointer.write_text("{ not json")
+    proc = cli("run", run)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    assert "checkpoint pointer" in proc.stderr and "latest.json is damaged" in proc.stderr
+    assert f"lmpshear run {run}` again" in proc.stderr and "LAMMPS" not in proc.stderr
+    assert RunDir(run).status()["state"] == "stopped"
+    pointer.write_text(good)
+    cli("run", run, check=True)
+    assert RunDir(run).status()["state"] == "complete"

@@ -28,7 +28,7 @@ from lmpshear.engines.bd import BrownianDynamics, Yukawa
 from lmpshear.engines.lammps import NullReporter
 from lmpshear.errors import Interrupted, RunError, UserError
 from lmpshear.rundir import RunDir, completion
-from lmpshear.stopping import StopRequests, interrupted
+from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
 from lmpshear.store import (BD_THERMO_COLUMNS, StoreWriter, ThermoWriter, close_writers, count_frames, truncate,
                             truncate_thermo)
 
@@ -66,6 +66,11 @@ class BrownianRunner:
             except RunError as exc:
                 self._fail(str(exc))
                 raise
+            except (OSError, ValueError) as exc:  # the file system or a damaged file, not the physics
+                stopped = damaged(rd.path, exc)
+                self._close_outputs()
+                mark_stopped(rd, str(stopped), self.frames)
+                raise stopped from None
             except (Interrupted, KeyboardInterrupt) as exc:
                 stopped = exc if isinstance(exc, Interrupted) else interrupted("SIGINT", self._where(), rd.path)
                 self._close_outputs()

@@ -31,7 +31,7 @@ import numpy as np
 from lmpshear import mpi
 from lmpshear.engines.lammps_input import DUMP_NAME, SECTIONS_FRESH, SECTIONS_RESUME, split_sections
 from lmpshear.errors import Interrupted, RunError, UserError
-from lmpshear.stopping import StopRequests, interrupted
+from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
 from lmpshear.rundir import RunDir, completion, working_directory
 from lmpshear.store import StoreWriter, ThermoWriter, close_writers, count_frames, truncate, truncate_thermo
 from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper, per_step_y_integral
@@ -112,6 +112,12 @@ class LammpsRunner:
                 if self.root:
                     self._close_outputs()
                     rd.set_status(state="interrupted", message=str(stopped), frames=getattr(self, "frames", 0))
+                raise stopped from None
+            except (OSError, ValueError) as exc:  # the file system or a damaged file, not LAMMPS
+                stopped = damaged(rd.path, exc)
+                if self.root:
+                    self._close_outputs()
+                    mark_stopped(rd, str(stopped), getattr(self, "frames", 0))
                 raise stopped from None
             except Exception as exc:  # LAMMPS reports its errors (lost atoms, ...) as exceptions
                 if isinstance(exc, UserError):
