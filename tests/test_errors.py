@@ -229,3 +229,21 @@ def test_a_damaged_checkpoint_pointer_stops_the_run_with_a_way_back(tmp_path):
     pointer.write_text(good)
     cli("run", run, check=True)
     assert RunDir(run).status()["state"] == "complete"
+
+
+def test_lammps_equilibration_reports_progress_and_stops_on_a_signal(tmp_path):
+    path = write_spec(tmp_path / "spec.toml", "ka3d-tiny", protocol={"equilibration_time": 200.0})
+    run = tmp_path / "run"
+    cli("prepare", path, "-o", run, check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", run], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and RunDir(run).status().get("phase") != "equilibration":
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "equilibrating:" in out + err and " of 40000 steps" in out + err  # progress inside the long run
+    assert "before shear started" in err and "Traceback" not in err
+    assert RunDir(run).status()["state"] == "interrupted" and not (run / "traj.gsd").exists()

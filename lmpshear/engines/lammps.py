@@ -147,8 +147,11 @@ class LammpsRunner:
         rd = self.rundir
         if self.root:
             rd.set_status(state="running", phase="equilibration")
-        self.reporter.update(0, "equilibrating")
-        self._commands(*SECTIONS_FRESH)
+        for name in SECTIONS_FRESH:
+            if name == "equilibrate":
+                self._equilibrate(self.sections[name])
+            else:
+                self._commands(name)
         self.lmp.command(f"run 0 start 0 stop {self.end_step} pre yes post no")
         self.natoms = int(self.lmp.get_natoms())
         self.typeid = self._gather_int("type") - 1
@@ -219,6 +222,32 @@ class LammpsRunner:
                 pre, anchor = "yes", step
             self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
         return step - begin
+
+    #: progress lines (and stop checks) per `run` of the equilibration
+    EQUILIBRATION_CHUNKS = 10
+
+    def _equilibrate(self, section: str) -> None:
+        """The equilibrate section, with each of its `run N` (melt, NVT) done in chunks: a progress line
+        and a chance to stop between them. `pre no` after the first chunk continues the run exactly."""
+        pending = []
+        for text in section.splitlines():
+            words = text.split()
+            if len(words) != 2 or words[0] != "run":
+                pending.append(text)
+                continue
+            self.lmp.commands_string("\n".join(pending))
+            pending = []
+            total = int(words[1])
+            chunk = max(1, -(-total // self.EQUILIBRATION_CHUNKS))
+            done = 0
+            while done < total:
+                self.stop.check(lambda: self._where(), self.rundir.path)
+                n = min(chunk, total - done)
+                self.lmp.command(f"run {n} pre {'yes' if done == 0 else 'no'} post no")
+                done += n
+                self.reporter.update(0, f"equilibrating: {done} of {total} steps "
+                                        f"(T = {self.lmp.get_thermo('temp'):.4g})")
+        self.lmp.commands_string("\n".join(pending))
 
     def _where(self, step: int | None = None) -> str:
         frames = getattr(self, "frames", 0)
