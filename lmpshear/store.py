@@ -284,8 +284,14 @@ def write_lammps_data(path: Path, traj: "Trajectory", frame: int, masses: list[f
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def close_writers(*writers) -> None:
-    """Close the store and thermo writers that are open (None: not opened)."""
+def close_writers(*writers, quietly: bool = False) -> None:
+    """Close the store and thermo writers that are open (None: not opened). ``quietly``: after a
+    file-system error, where a full disk may refuse the last flush (the frames after the last
+    checkpoint are dropped at resume anyway), OS errors are ignored."""
     for writer in writers:
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()
+            except OSError:
+                if not quietly:
+                    raise

@@ -68,7 +68,8 @@ class BrownianRunner:
                 raise
             except (OSError, ValueError) as exc:  # the file system or a damaged file, not the physics
                 stopped = damaged(rd.path, exc)
-                self._close_outputs()
+                close_writers(self.store, self.thermo, quietly=True)
+                self.store = self.thermo = None
                 mark_stopped(rd, str(stopped), self.frames)
                 raise stopped from None
             except (Interrupted, KeyboardInterrupt) as exc:

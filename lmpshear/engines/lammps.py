@@ -116,7 +116,8 @@ class LammpsRunner:
             except (OSError, ValueError) as exc:  # the file system or a damaged file, not LAMMPS
                 stopped = damaged(rd.path, exc)
                 if self.root:
-                    self._close_outputs()
+                    close_writers(self.store, self.thermo, quietly=True)
+                    self.store = self.thermo = None
                     mark_stopped(rd, str(stopped), getattr(self, "frames", 0))
                 raise stopped from None
             except Exception as exc:  # LAMMPS reports its errors (lost atoms, ...) as exceptions
