@@ -78,6 +78,7 @@ class Stage:
     compute: Callable[[Context], dict]
     describe: Callable[[dict], str]
     needs: Callable[[Context], str | None] = lambda ctx: None  # why it cannot run, or None
+    version: int = 1  # of the product's contents: a product of an older version is made again
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,11 +342,13 @@ STAGES = {s.name: s for s in (
           lambda r: f"g(r) to r = {r['r'][-1]:.3g}, first minimum at "
                     + (f"{r['first_minimum']:.4g}" if r["first_minimum"] is not None else "none (beyond the range)")),
     Stage("msd", "msd.json", ("traj.gsd", "structure.json"),
-          ("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"), _msd, _describe_msd),
+          ("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"), _msd, _describe_msd,
+          version=2),  # 2: cage_size_measured beside the value used
     Stage("overlap", "overlap.json", ("traj.gsd",), ("overlap_a", "max_origins", "n_lags"), _overlap,
           lambda r: f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g} +/- {r['t_chi_error']:.2g}, chi4 max = "
                     f"{max(r['chi4']):.4g} +/- {r['chi4_error'][int(np.argmax(r['chi4']))]:.2g} over "
-                    f"{r['n_origins'][int(np.argmax(r['chi4']))]} origins (self: t_chi = {r['t_chi_self']:.4g})"),
+                    f"{r['n_origins'][int(np.argmax(r['chi4']))]} origins (self: t_chi = {r['t_chi_self']:.4g})",
+          version=2),  # 2: jackknife errors
     Stage("cagejumps", "cagejumps.json", ("traj.gsd", "msd.json"), ("cage_size", "min_segment"), _cagejumps,
           lambda r: f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
                     f"particles -> {r['table']}", _needs_cage_size),
@@ -353,7 +356,8 @@ STAGES = {s.name: s for s in (
           ("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block", "cluster_fine",
            "threshold_tolerance",
            "stz_diameter", "min_stz", "prune_fine", "trace_before", "trace_after", "max_windows", "contrast",
-           "p_c_clusters", "atomic_stress"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear),
+           "p_c_clusters", "atomic_stress"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear,
+          version=2),  # 2: the fidelity pass (windows, spans, diagnostics, conventions)
 )}
 
 
@@ -412,6 +416,8 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
                 echo(f"{name}: skipped, {reason}")
                 continue
             params = {k: ctx.params[k] for k in stage.keys} | ({"blocks": blocks} if name == "viscosity" else {})
+            if stage.version > 1:
+                params["version"] = stage.version
             stored = None if force else _up_to_date(rd, stage, params)
             if stored is not None:
                 echo(f"{name}: up to date ({stage.product}); {stage.describe(stored['result'])}")

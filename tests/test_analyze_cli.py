@@ -65,6 +65,13 @@ def test_stages_products_and_skipping(run_copy):
 
     again = cli("analyze", run_copy, "--cage-size", 0.04, "--no-figures", check=True)
     assert again.stdout.count("up to date") == 6 and "computing" not in again.stdout
+    # a product of an older version of its stage (no "version" in its params) is made again
+    stored = json.loads((run_copy / "overlap.json").read_text())
+    assert stored["params"]["version"] == 2
+    del stored["params"]["version"]
+    (run_copy / "overlap.json").write_text(json.dumps(stored))
+    old = cli("analyze", run_copy, "--only", "overlap", "--cage-size", 0.04, "--no-figures", check=True)
+    assert "overlap: computing" in old.stdout
 
     clusters = result(run_copy, "clusters.json")
     assert clusters["summary"]["t_chi"] == ovl["t_chi"] and clusters["summary"]["windows"] >= 1
