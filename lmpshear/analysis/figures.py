@@ -156,18 +156,24 @@ class RunFigures:
         _outline(ax, self.mask, self.view, self.rate, self.t_ref, self.t_ref, fill="C3", colors="C3", linewidths=1.5)
         w = self.row["window"]
         styles = {"quiet": dict(colors="C2", linestyles="dashed"), "straddling": dict(colors="C0", linestyles="dotted")}
+        names = {"quiet": "contrast sphere outside every cluster", "straddling": "contrast sphere straddling clusters"}
+        drawn = set()
         for row, ser in zip(self.result.get("contrast", []), self.result.get("contrast_series", [])):
             if row["window"] == w:
                 _outline(ax, self.node_mask(ser["nodes"]), self.view, self.rate, self.t_ref, self.t_ref, linewidths=1.2,
                          **styles[row["kind"]])
+                drawn.add(row["kind"])
+        ax.plot([], [], color="C3", lw=1.5, label="cluster boundary")
+        for kind in sorted(drawn):  # only what is drawn (no sphere fits outside clusters that fill the cell)
+            ax.plot([], [], color=styles[kind]["colors"], ls=styles[kind]["linestyles"], label=names[kind])
         _cell_edges(ax, self.view, color="k", lw=0.6)
         ax.set_aspect("equal")
         ax.set_xlabel("x (flow)")
         ax.set_ylabel("y (gradient)")
         ax.legend(loc="upper left", fontsize=7, markerscale=3)
         slab = f"; slab |z - z_c| < {self.row['xi']:.2g}" if self.dim == 3 else ""
-        ax.set_title(f"{self.title()}\njumps of [t_ref - t_chi, t_ref) at t_ref = {self.t_ref:.4g}{slab}\n"
-                     "red: cluster; green dashed: contrast outside; blue dotted: straddling", fontsize=8)
+        ax.set_title(f"{self.title()}\njumps of the window [t_ref - W, t_ref) at t_ref = {self.t_ref:.4g}{slab}",
+                     fontsize=8)
         return save_png(fig, out)
 
     def fig1c(self, out: Path) -> Path:
@@ -178,8 +184,8 @@ class RunFigures:
         ax.set_aspect("equal")
         ax.set_xlabel("x (flow, lab frame)")
         ax.set_ylabel("y (gradient)")
-        ax.legend(fontsize=7)
-        ax.set_title(f"{self.title()}\nboundary carried by the flow from t_ref = {self.t_ref:.4g}", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside, not over, the boundaries
+        ax.set_title(f"{self.title()}\nboundary carried by the flow from t_ref = {self.t_ref:.4g}", fontsize=8, wrap=True)
         return save_png(fig, out)
 
     def fig2(self, out: Path) -> Path:
@@ -205,8 +211,10 @@ class RunFigures:
             a.set_xlabel("t")
             a.set_title(f"({label})", loc="left", fontsize=9)
             for name, tm in self.times().items():
-                if name.startswith("t"):
+                if name in ("t0", "t1", "t2", "t3"):
                     a.axvline(tm, color="0.5", ls="--", lw=0.7)
+                    a.text(tm, 1.0, name, transform=a.get_xaxis_transform(), ha="center", va="bottom", fontsize=7,
+                           color="0.3")
         if "t0" in row:
             moments = {"t'": 0.5 * (row["t0"] + row["t1"]), "t1": row["t1"], "t2": row["t2"], "t3": row["t3"]}
             r, times = self.carried(row["t0"], row["t3"])
@@ -218,6 +226,7 @@ class RunFigures:
                 a.set_aspect("equal")
                 a.set_title(f"({label}) jumps in the cluster, t0..{name} = {tm:.4g}", loc="left", fontsize=9)
                 a.set_xlabel("x at t_ref")
+                a.set_ylabel("y at t_ref")
         else:
             for a in axes[1]:
                 a.set_visible(False)
