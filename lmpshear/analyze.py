@@ -199,7 +199,7 @@ def _cagejumps(ctx: Context) -> dict:
 def _clusters(ctx: Context) -> dict:
     import pandas as pd
 
-    from lmpshear.analysis.convective import convective_clusters
+    from lmpshear.analysis.convective import convective_clusters, window_multiple
 
     a = ctx.info.analysis
     traj = ctx.traj
@@ -231,31 +231,6 @@ def _clusters(ctx: Context) -> dict:
     s["window_multiple"], s["window_rule"] = multiple, why
     s["warnings"] += _resolution_warnings(ctx, t_chi)
     return result
-
-
-def window_multiple(jumps: int, duration: float, cell, coarse: int, kernel: float | None, multiple: float,
-                    min_per_block: float, t_chi: float) -> tuple[float, str]:
-    """The window length in units of t_χ: ``multiple``, or the smallest whole multiple of t_χ above it at
-    which the coarse sieve sees ``min_per_block`` jumps per block (per kernel volume ∫e^{−r/d}) on
-    average, from the run's mean jump rate: the paper's iteration finds no background below that
-    (see convective.MIN_JUMPS_PER_BLOCK). It is never lengthened beyond a quarter of the steady
-    window (P̄_c needs about four windows); the summary's warnings then say the counts are short."""
-    from lmpshear.analysis.regions import kernel_integral
-
-    dim = cell.dimension
-    cells = cell.volume / kernel_integral(kernel, dim) if kernel else coarse**dim
-    per_block = jumps / cells * t_chi / duration if duration > 0 else 0.0  # jumps per block in one t_χ
-    if min_per_block <= 0 or per_block * multiple >= min_per_block:
-        return float(multiple), f"cluster_window = {multiple:g} t_chi"
-    if per_block <= 0:
-        return float(multiple), f"cluster_window = {multiple:g} t_chi (no jumps to lengthen it by)"
-    longer = float(np.ceil(min_per_block / per_block - 1e-9))
-    room = max(float(multiple), float(np.floor(duration / (4 * t_chi))))
-    if longer > room:
-        return room, (f"{room:g} t_chi: {longer:g} would give >= {min_per_block:g} jumps per coarse block (one t_chi "
-                      f"holds {per_block:.3g}) but a window is at most a quarter of the steady window: run longer")
-    return longer, (f"{longer:g} t_chi: the smallest whole multiple with >= {min_per_block:g} jumps per coarse block "
-                    f"(one t_chi holds {per_block:.3g}; min_jumps_per_block)")
 
 
 def _ice_yields(folder: Path) -> dict:

@@ -332,7 +332,7 @@ def test_sparse_windows_warn_and_say_what_to_change():
 
 
 def test_window_rule_lengthens_to_whole_t_chi_until_the_sieve_has_counts():
-    from lmpshear.analyze import window_multiple
+    from lmpshear.analysis.convective import window_multiple
 
     cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 10.0, 3.0, 3)
     # 200000 jumps over 40 time units in 1000 blocks: 5 per block per t_chi = 1 -> 5 t_chi for 25

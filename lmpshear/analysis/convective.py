@@ -190,6 +190,29 @@ def _flat(region, fine: int) -> list[int]:
 MIN_JUMPS_PER_BLOCK = 25.0
 
 
+def window_multiple(jumps: int, duration: float, cell, coarse: int, kernel: float | None, multiple: float,
+                    min_per_block: float, t_chi: float) -> tuple[float, str]:
+    """The window length in units of t_χ: ``multiple``, or the smallest whole multiple of t_χ above it at
+    which the coarse sieve sees ``min_per_block`` jumps per block (per kernel volume ∫e^{−r/d}) on
+    average, from the run's mean jump rate: the paper's iteration finds no background below that
+    (see MIN_JUMPS_PER_BLOCK). It is never lengthened beyond a quarter of the steady
+    window (P̄_c needs about four windows); the summary's warnings then say the counts are short."""
+    dim = cell.dimension
+    cells = cell.volume / kernel_integral(kernel, dim) if kernel else coarse**dim
+    per_block = jumps / cells * t_chi / duration if duration > 0 else 0.0  # jumps per block in one t_χ
+    if min_per_block <= 0 or per_block * multiple >= min_per_block:
+        return float(multiple), f"cluster_window = {multiple:g} t_chi"
+    if per_block <= 0:
+        return float(multiple), f"cluster_window = {multiple:g} t_chi (no jumps to lengthen it by)"
+    longer = float(np.ceil(min_per_block / per_block - 1e-9))
+    room = max(float(multiple), float(np.floor(duration / (4 * t_chi))))
+    if longer > room:
+        return room, (f"{room:g} t_chi: {longer:g} would give >= {min_per_block:g} jumps per coarse block (one t_chi "
+                      f"holds {per_block:.3g}) but a window is at most a quarter of the steady window: run longer")
+    return longer, (f"{longer:g} t_chi: the smallest whole multiple with >= {min_per_block:g} jumps per coarse block "
+                    f"(one t_chi holds {per_block:.3g}; min_jumps_per_block)")
+
+
 def _life_mask(t: np.ndarray, start: float, end: float) -> np.ndarray:
     return (t >= start - 1e-12) & (t <= end + 1e-12)
 
