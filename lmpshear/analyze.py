@@ -362,7 +362,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
     if overrides:  # bad options first: the same checks as the [analysis] table
         from lmpshear import config
 
-        checker = config._Checker("command-line options")
+        checker = config.Checker("command-line options")
         config.load_analysis(checker, overrides)
         checker.finish()
     if not rd.path.is_dir():
@@ -380,7 +380,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
     if overrides:
         info = replace(info, analysis=replace(info.analysis, **overrides))
     ctx = Context(rd, info, {"blocks": blocks} | asdict(info.analysis))
-    results = {}
+    results, outcome = {}, {}
     try:
         for name in names:
             stage = STAGES[name]
@@ -389,6 +389,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
                 if only:
                     raise UserError(f"stage {name} is not available for {rd.path}: {reason}")
                 echo(f"{name}: skipped, {reason}")
+                outcome[name] = f"skipped: {reason}"
                 continue
             params = {k: ctx.params[k] for k in stage.keys} | ({"blocks": blocks} if name == "viscosity" else {})
             if stage.version > 1:
@@ -397,6 +398,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
             if stored is not None:
                 echo(f"{name}: up to date ({stage.product}); {stage.describe(stored['result'])}")
                 results[name] = stored["result"]
+                outcome[name] = "done"
                 continue
             echo(f"{name}: computing ...")
             started = time.perf_counter()
@@ -406,6 +408,21 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
             for warning in result.get("summary", {}).get("warnings", []) if isinstance(result.get("summary"), dict) else []:
                 warn(f"{name}: warning: {warning}")
             results[name] = result
+            outcome[name] = "done"
     finally:
         ctx.close()
+    if only is None:  # the record that this run is analysed (campaign status reads it)
+        atomic_write_json(rd.product(ANALYSED), {"stages": outcome, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return results
+
+
+#: written after every stage has run (or said why it cannot): a run directory holding it is analysed
+ANALYSED = "analysis.json"
+
+
+def analysed(rundir: str | Path) -> bool:
+    """Whether a full ``analyze`` finished after the run's data was last written."""
+    rd = RunDir(rundir)
+    record = rd.product(ANALYSED)
+    return record.exists() and all(record.stat().st_mtime >= f.stat().st_mtime
+                                   for f in (rd.store, rd.thermo) if f.exists())

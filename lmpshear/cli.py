@@ -178,10 +178,66 @@ def report(
     min_rate: Optional[float] = typer.Option(None, "--min-rate", help="Fit only rates >= this (default: automatic)."),
     max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Fit only rates <= this (default: automatic)."),
 ):
-    """Flow curve across runs: eta(rate) with error bars and the power-law fit eta ~ rate^-lambda."""
-    from lmpshear.report import report as _report
+    """Flow curve across runs: eta(rate) with error bars and the power-law fit eta ~ rate^-lambda;
+    with convective clusters, eta_c vs eta, xi_c and t_y vs rate and Table I. Given a campaign file,
+    one report per system of the campaign (default -o: the campaign's ROOT/report)."""
+    from lmpshear.campaign import is_campaign_file
+    from lmpshear.report import report as _report, report_campaign
 
+    if len(rundirs) == 1 and is_campaign_file(rundirs[0]):
+        given = out if out != Path("report") else None
+        report_campaign(rundirs[0], given, min_rate=min_rate, max_rate=max_rate, echo=_echo)
+        return
     _report(rundirs, out, min_rate=min_rate, max_rate=max_rate, echo=_echo)
+
+
+@app.command()
+def submit(
+    campaign: Path = typer.Argument(..., help="A campaign file (TOML: name, [resources], [[runs]])."),
+    executor: str = typer.Option("slurm", "--executor", help="slurm: job arrays with sbatch; local: run here."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Local executor: steps at once."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the batch scripts and sbatch commands only."),
+):
+    """Prepare a campaign's missing runs and submit what is left (runs, their analyses, the report).
+    Submitting again skips what is complete or queued, so a campaign can be topped up or repaired."""
+    from lmpshear import campaign as campaigns
+
+    if executor not in ("slurm", "local"):
+        raise UserError(f"--executor {executor!r}: slurm or local")
+    c = campaigns.load(campaign)
+    warn = lambda text: typer.echo(text, err=True)  # noqa: E731
+    if executor == "local":
+        if dry_run:
+            raise UserError("--dry-run prints batch scripts: it goes with --executor slurm")
+        from lmpshear.local_executor import run_local
+
+        run_local(c, jobs=jobs, echo=_echo, warn=warn)
+        return
+    from lmpshear.slurm import submit as _submit
+
+    _submit(c, dry_run=dry_run, echo=_echo, warn=warn)
+
+
+@app.command()
+def status(
+    campaign: Path = typer.Argument(..., help="A campaign file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+):
+    """Every run of a campaign: prepared / queued / running (with progress) / complete / failed (why) /
+    analysed, and the scheduler's job id working on it."""
+    import shutil
+
+    from lmpshear import campaign as campaigns
+
+    c = campaigns.load(campaign)
+    live = {}
+    if campaigns.recorded_jobs(c) and shutil.which("squeue"):
+        from lmpshear.slurm import queued
+
+        live = queued(c)
+    rows = campaigns.status_rows(c, live)
+    _echo(json.dumps({"campaign": c.name, "root": str(c.root), "runs": rows}, indent=2) if as_json
+          else campaigns.format_table(rows))
 
 
 @app.command()

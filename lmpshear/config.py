@@ -327,11 +327,12 @@ class RunSpec:
 # Loading and validation
 
 
-class _Checker:
-    """Reads typed values out of nested tables, collecting every error with its key path."""
+class Checker:
+    """Reads typed values out of nested tables, collecting every error with its key path; ``finish``
+    raises one UserError listing them all. Used by run specs, campaign files, imports and analysis options."""
 
-    def __init__(self, source: str):
-        self.source = source
+    def __init__(self, source: str, what: str = "run spec"):
+        self.source, self.what = source, what
         self.errors: list[str] = []
 
     def error(self, where: str, message: str) -> None:
@@ -407,7 +408,7 @@ class _Checker:
     def finish(self) -> None:
         if self.errors:
             lines = "\n  ".join(self.errors)
-            raise UserError(f"invalid run spec {self.source}:\n  {lines}")
+            raise UserError(f"invalid {self.what} {self.source}:\n  {lines}")
 
 
 def _read_toml(path: Path) -> dict:
@@ -469,10 +470,14 @@ def locate(config: str | Path) -> Path:
     return resources.preset_path(str(config))
 
 
-def load(config: str | Path) -> RunSpec:
-    """Load and validate a run spec from a TOML path or a preset name."""
+def load(config: str | Path, overrides: dict | None = None) -> RunSpec:
+    """Load and validate a run spec from a TOML path or a preset name; ``overrides`` (tables in the
+    spec's schema, e.g. from a campaign file) are merged on top as an ``extends`` child would be."""
     path = locate(config)
-    spec = load_dict(_resolve(path), source=str(path))
+    data = _resolve(path)
+    if overrides:
+        data = _merge(data, overrides)
+    spec = load_dict(data, source=str(path) + (" (with the campaign's overrides)" if overrides else ""))
     if spec.protocol.init == "file":
         init = Path(spec.protocol.init_file)
         if not init.is_absolute():
@@ -484,7 +489,7 @@ def load(config: str | Path) -> RunSpec:
 
 
 def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
-    c = _Checker(source)
+    c = Checker(source)
     c.no_extra(data, {"engine", "system", "protocol", "analysis"}, "")
     engine = c.get(data, "engine", "", "str", required=False, default="lammps", choices=ENGINES)
     system = _load_system(c, c.table(data, "system", ""))
@@ -500,7 +505,7 @@ def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
     return spec
 
 
-def _load_system(c: _Checker, t: dict) -> System | None:
+def _load_system(c: Checker, t: dict) -> System | None:
     w = "system."
     c.no_extra(t, {"name", "dimension", "n_particles", "number_density", "volume_fraction", "temperature",
                    "species", "potential"}, w)
@@ -546,7 +551,7 @@ def _load_system(c: _Checker, t: dict) -> System | None:
     return system
 
 
-def _load_potential(c: _Checker, t: dict, names: list[str]) -> Potential | None:
+def _load_potential(c: Checker, t: dict, names: list[str]) -> Potential | None:
     w = "system.potential."
     style = c.get(t, "style", w, "str", choices=POTENTIAL_STYLES)
     if style == "yukawa":
@@ -592,7 +597,7 @@ def _load_potential(c: _Checker, t: dict, names: list[str]) -> Potential | None:
     return Potential(style, cutoff, mode, shift, exponent, mixing, epsilon, pairs)
 
 
-def _load_yukawa(c: _Checker, t: dict) -> Potential:
+def _load_yukawa(c: Checker, t: dict) -> Potential:
     """Hard-sphere Yukawa (BD): V = K e^{−z(r − d_ij)}/(r/d_ij), truncated (not shifted) at an absolute cutoff."""
     w = "system.potential."
     c.no_extra(t, {"style", "cutoff", "K", "z", "hard_core", "overlap_tol", "precision"}, w)
@@ -607,7 +612,7 @@ def _load_yukawa(c: _Checker, t: dict) -> Potential:
     return Potential("yukawa", cutoff, "global", False, 12, "additive", 1.0, {}, K, z, hard_core, tol, precision)
 
 
-def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
+def _load_protocol(c: Checker, t: dict, engine: str) -> Protocol | None:
     w = "protocol."
     allowed = {f.name for f in Protocol.__dataclass_fields__.values()}
     c.no_extra(t, allowed, w)
@@ -687,7 +692,7 @@ def _load_protocol(c: _Checker, t: dict, engine: str) -> Protocol | None:
                     lammps_dump=dump, snapshot_every=snapshots)
 
 
-def load_analysis(c: _Checker, t: dict, w: str = "analysis.") -> Analysis:
+def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
     if not isinstance(t, dict):
         c.error(w.rstrip("."), "must be a table")
         return Analysis()
@@ -741,7 +746,7 @@ def _is_multiple(value: float, unit: float) -> bool:
     return n >= 1 and abs(n * unit - value) <= _REL_TOL * max(value, unit) * 10
 
 
-def _check_consistency(c: _Checker, spec: RunSpec) -> None:
+def _check_consistency(c: Checker, spec: RunSpec) -> None:
     s, p = spec.system, spec.protocol
     if spec.engine == "lammps" and any(sp.diffusion is not None for sp in s.species):
         c.error("system.species", "diffusion is for engine 'bd' (Brownian dynamics) only")

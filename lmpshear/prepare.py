@@ -64,15 +64,15 @@ def check_feasible(spec: config.RunSpec, out: Path, warn=None) -> dict:
 
 
 def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
-            command: list[str] | None = None, force: bool = False, warn=None) -> RunDir:
+            command: list[str] | None = None, force: bool = False, warn=None, overrides: dict | None = None) -> RunDir:
     """Validate, select one shear rate, and write config.toml, manifest.json and (engine lammps) in.lammps.
 
     Refuses a directory that a run is using (its lock is held), that holds run data, that holds a
     prepared run (unless ``force``: replace the spec of a run that has not started), or that holds
-    files which are not lmpshear's."""
+    files which are not lmpshear's. ``overrides`` are spec tables merged over the spec (campaigns)."""
     if not str(out).strip():
         raise UserError("-o/--out is empty: name the run directory to create")
-    spec = config.load(config_arg).select_rate(rate)
+    spec = config.load(config_arg, overrides).select_rate(rate)
     rd = RunDir(out)
     if rd.path.exists() and not rd.path.is_dir():
         raise UserError(f"{rd.path} exists and is not a directory")

@@ -231,7 +231,7 @@ def import_run(path: str | Path, out: str | Path, rate: float, temperature: floa
             raise UserError(f"{name} {value:g}: must be a positive number")
     if not str(out).strip():
         raise UserError("-o/--out is empty: name the run directory to create")
-    c = config._Checker("analysis options")
+    c = config.Checker("analysis options")
     config.load_analysis(c, analysis or {})
     c.finish()
     rd = RunDir(out)

@@ -116,3 +116,61 @@ def _system_of(rd: RunDir) -> tuple[str, int, str | None]:
     s = spec.system
     paper = paper_system(spec.engine, s.dimension, getattr(s, "volume_fraction", None))
     return paper or s.name, s.dimension, paper
+
+
+def report_campaign(campaign_file: Path, out: Path | None = None, min_rate: float | None = None,
+                    max_rate: float | None = None, echo: Callable[[str], None] = print) -> dict:
+    """A report per system (label) of a campaign, in OUT/LABEL, and OUT/campaign.json + runs.csv with
+    every run's numbers and OUT/table1.csv with every system's Table I row."""
+    import pandas as pd
+
+    from lmpshear import campaign as campaigns
+    from lmpshear.analyze import analysed
+
+    c = campaigns.load(campaign_file)
+    out = Path(out) if out is not None else c.report_dir
+    out.mkdir(parents=True, exist_ok=True)
+    rows, table1, systems = [], [], {}
+    for label in c.labels():
+        runs = [r for r in c.runs if r.label == label]
+        ready = [r for r in runs if analysed(r.path)]
+        for r in runs:
+            if r not in ready:
+                echo(f"report: {r.name}: left out ({campaigns.run_state(r).state}, not analysed)")
+        if not ready:
+            continue
+        echo(f"report: {label}: {len(ready)} of {len(runs)} runs")
+        try:
+            systems[label] = report([r.path for r in ready], out / label, min_rate, max_rate, echo)
+        except UserError as exc:
+            echo(f"report: {label}: no report ({exc})")
+            continue
+        for r in ready:
+            rows.append({"system": label, "rate": r.rate, "seed": r.seed, "run": str(r.path)} | _run_numbers(r.path))
+        if (out / label / "table1.json").exists():
+            table1.append(pd.read_csv(out / label / "table1.csv"))
+    if rows:
+        pd.DataFrame(rows).sort_values(["system", "rate"]).to_csv(out / "runs.csv", index=False)
+    if table1:
+        pd.concat(table1).to_csv(out / "table1.csv", index=False)
+    result = {"campaign": c.name, "file": str(c.file), "systems": sorted(systems), "runs": rows}
+    atomic_write_json(out / "campaign.json", result)
+    echo(f"report: {c.name}: {len(rows)} runs in {len(systems)} systems -> {out / 'campaign.json'}"
+         + (f", {out / 'runs.csv'}" if rows else "") + (f", {out / 'table1.csv'}" if table1 else ""))
+    return result
+
+
+def _run_numbers(path: Path) -> dict:
+    """The headline numbers of one analysed run: eta, t_chi, P_c, eta_c/eta, xi_c, t_y (NaN where absent)."""
+    nan = float("nan")
+
+    def product(name: str) -> dict:
+        f = Path(path) / name
+        return json.loads(f.read_text())["result"] if f.exists() else {}
+
+    v, o, c = product("viscosity.json"), product("overlap.json"), product("clusters.json").get("summary", {})
+    eta = v.get("eta", nan)
+    return {"eta": eta, "eta_error": v.get("eta_error", nan), "t_chi": o.get("t_chi", nan),
+            "t_chi_error": o.get("t_chi_error", nan), "clusters": c.get("clusters", 0), "P_c_mean": c.get("P_c_mean", nan),
+            "eta_c": c.get("eta_c", nan), "eta_c_over_eta": (c.get("eta_c", nan) or nan) / eta if eta else nan,
+            "xi_c": c.get("xi_c", nan), "t_y": c.get("t_y", nan)}

@@ -108,7 +108,7 @@ class RunDir:
         """What analysis needs to know, from the run spec or, for an imported trajectory, source.json."""
         if self.source.is_file():
             data = json.loads(self.source.read_text())
-            c = config._Checker(str(self.source))
+            c = config.Checker(str(self.source))
             analysis = config.load_analysis(c, data.get("analysis", {}))
             c.finish()
             return RunInfo(data["rate"], data["temperature"], data["steady_strain"], data["steady_time"], analysis,

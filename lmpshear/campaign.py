@@ -1,0 +1,373 @@
+"""Campaigns: a sweep of runs (specs x shear rates x seeds) described by one TOML file, prepared, run
+and analysed on SLURM (:mod:`lmpshear.slurm`) or on this machine (:mod:`lmpshear.local_executor`),
+then reported on together.
+
+A campaign file::
+
+    name = "bd-paper"
+    root = "runs"                  # where its run directories go, relative to this file (default: NAME)
+
+    [resources]                    # every step; [resources.run], [resources.analyze], [resources.report] override
+    threads = 2                    # per task: NUMBA_NUM_THREADS / OMP_NUM_THREADS and --cpus-per-task
+    walltime = "24:00:00"
+    memory = "8G"
+    throttle = 4                   # at most this many array tasks at once (0: no limit)
+
+    [[runs]]
+    spec = "bd45"                  # a preset or a spec file (relative to this file)
+    rates = [1, 3, 10, 20]         # default: every rate of the spec
+    seeds = [1, 2]                 # default: the spec's own seed
+    overrides = { protocol = { equilibration_time = 0.2 } }   # any table of the spec
+
+Run directories are ``ROOT/LABEL/rate-R`` (``ROOT/LABEL/rate-R-seed-S`` when seeds are listed),
+LABEL being ``label`` or the spec's file name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmpshear import config
+from lmpshear.errors import UserError
+from lmpshear.rundir import RunDir
+
+STEPS = ("run", "analyze", "report")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: SLURM's time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
+WALLTIME_RE = re.compile(r"\d+(:\d{2}){0,2}|\d+-\d{1,2}(:\d{2}){0,2}")
+MEMORY_RE = re.compile(r"\d+[KMGT]?")
+OPTION_RE = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*(=\S.*)?")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one task of a step asks the scheduler for (and how many threads it uses here)."""
+
+    threads: int = 1
+    ranks: int = 1  # MPI ranks (LAMMPS only); each run task then starts `launcher` with this many
+    walltime: str = ""  # "" leaves it to the partition's default
+    memory: str = ""
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    sbatch: tuple[str, ...] = ()  # further sbatch options, e.g. "--constraint=avx2"
+    launcher: str = "srun"  # how ranks > 1 are started: "srun" or "mpiexec"
+    stop_before: int = 300  # run tasks: seconds before the time limit to stop at a step and requeue
+
+
+RESOURCE_KEYS = {"threads": "int", "ranks": "int", "walltime": "str", "memory": "str", "partition": "str",
+                 "account": "str", "qos": "str", "sbatch": "list", "launcher": "str", "stop_before": "int"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a campaign: a spec at one rate and seed, and its directory."""
+
+    label: str
+    spec: str  # as given: preset name or resolved path
+    rate: float
+    seed: int | None
+    overrides: dict = field(hash=False, compare=False)
+    path: Path = Path()
+
+    @property
+    def name(self) -> str:
+        return f"{self.label}/{self.path.name}"
+
+    def load(self) -> config.RunSpec:
+        return config.load(self.spec, self.overrides or None).select_rate(self.rate)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    name: str
+    file: Path
+    root: Path
+    runs: tuple[Run, ...]
+    resources: dict  # step -> Resources
+    throttle: int = 0
+
+    @property
+    def folder(self) -> Path:
+        """Scripts, job records and logs of the campaign (inside its root)."""
+        return self.root / ".campaign"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    def labels(self) -> list[str]:
+        return list(dict.fromkeys(r.label for r in self.runs))
+
+
+def run_dir_name(rate: float, seed: int | None) -> str:
+    return f"rate-{rate:g}" + (f"-seed-{seed}" if seed is not None else "")
+
+
+def is_campaign_file(path: str | Path) -> bool:
+    """A TOML file with [[runs]]: how `report` tells a campaign from run directories."""
+    path = Path(path)
+    if path.suffix != ".toml" or not path.is_file():
+        return False
+    try:
+        return "runs" in tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+
+
+def load(path: str | Path) -> Campaign:
+    """Read and validate a campaign file; every run's spec is loaded and checked here, so that a bad
+    campaign is refused before anything is prepared or submitted."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"campaign file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (a campaign file is UTF-8)") from None
+    c = config.Checker(str(path), "campaign file")
+    c.no_extra(data, {"name", "root", "resources", "runs"}, "")
+    name = c.get(data, "name", "", "str")
+    if name is not None and not NAME_RE.fullmatch(name):
+        c.error("name", "use letters, digits, '_', '-', '.' (at most 64)")
+    root_text = c.get(data, "root", "", "str", required=False, default=name or "runs")
+    root = (path.parent / root_text).resolve() if root_text and root_text.strip() else None
+    if root is None:
+        c.error("root", "must not be empty")
+    resources, throttle = _load_resources(c, data.get("resources", {}))
+    runs: list[Run] = []
+    for i, t in enumerate(c.tables(data, "runs", "", "[[runs]] spec = \"bd45\"")):
+        runs += _load_runs(c, t, f"runs[{i}].", path, root or Path("."))
+    c.finish()
+    seen: dict[Path, str] = {}
+    for r in runs:
+        if r.path in seen:
+            c.error("runs", f"two runs share the directory {r.path} ({seen[r.path]} and {r.spec}): give them "
+                            "different labels")
+        seen[r.path] = r.spec
+    c.finish()
+    return Campaign(name, path.resolve(), root, tuple(runs), resources, throttle)
+
+
+def _load_resources(c: config.Checker, t: dict) -> tuple[dict, int]:
+    if not isinstance(t, dict):
+        c.error("resources", "must be a table")
+        return {s: Resources() for s in STEPS}, 0
+    c.no_extra(t, set(RESOURCE_KEYS) | set(STEPS) | {"throttle"}, "resources.")
+    throttle = c.get(t, "throttle", "resources.", "int", required=False, default=0, nonnegative=True)
+    common = _resource_values(c, t, "resources.")
+    out = {}
+    for step in STEPS:
+        own = t.get(step, {})
+        if not isinstance(own, dict):
+            c.error(f"resources.{step}", "must be a table")
+            own = {}
+        c.no_extra(own, set(RESOURCE_KEYS), f"resources.{step}.")
+        out[step] = Resources(**(common | _resource_values(c, own, f"resources.{step}.")))
+    return out, throttle
+
+
+def _resource_values(c: config.Checker, t: dict, w: str) -> dict:
+    values = {}
+    for key, kind in RESOURCE_KEYS.items():
+        if key not in t:
+            continue
+        if kind == "list":
+            v = t[key]
+            if not isinstance(v, list) or not all(isinstance(x, str) and OPTION_RE.fullmatch(x.strip()) for x in v):
+                c.error(f"{w}{key}", "must be a list of sbatch options such as \"--constraint=avx2\"")
+                continue
+            values[key] = tuple(x.strip() for x in v)
+            continue
+        v = c.get(t, key, w, kind, positive=kind == "int" and key != "stop_before", nonnegative=key == "stop_before")
+        if v is None:
+            continue
+        if key == "walltime" and not WALLTIME_RE.fullmatch(v):
+            c.error(f"{w}{key}", f"{v!r} is not a SLURM time (minutes, HH:MM:SS or D-HH:MM:SS)")
+            continue
+        if key == "memory" and not MEMORY_RE.fullmatch(v):
+            c.error(f"{w}{key}", f"{v!r} is not a SLURM memory size (e.g. 4G, 500M)")
+            continue
+        if key in ("partition", "account", "qos") and not re.fullmatch(r"[A-Za-z0-9_.,-]*", v):
+            c.error(f"{w}{key}", f"{v!r}: letters, digits, '_', '-', '.', ',' only")
+            continue
+        if key == "launcher" and v not in ("srun", "mpiexec"):
+            c.error(f"{w}{key}", f"must be srun or mpiexec; got {v!r}")
+            continue
+        values[key] = v
+    return values
+
+
+def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> list[Run]:
+    c.no_extra(t, {"spec", "label", "rates", "seeds", "n_particles", "overrides"}, w)
+    spec_arg = c.get(t, "spec", w, "str")
+    if spec_arg is None:
+        return []
+    candidate = file.parent / spec_arg
+    spec_ref = str(candidate.resolve()) if spec_arg.endswith(".toml") or candidate.is_file() else spec_arg
+    overrides = t.get("overrides", {})
+    if not isinstance(overrides, dict):
+        c.error(f"{w}overrides", "must be a table of spec tables, e.g. { protocol = { equilibration_time = 0.2 } }")
+        overrides = {}
+    n = c.get(t, "n_particles", w, "int", required=False, positive=True)
+    if n is not None:
+        overrides = config._merge(overrides, {"system": {"n_particles": n}})
+    try:
+        spec = config.load(spec_ref, overrides or None)
+    except UserError as exc:
+        c.error(f"{w}spec", str(exc).replace("\n", "\n  "))
+        return []
+    label = c.get(t, "label", w, "str", required=False, default=Path(spec_arg).stem)
+    if not NAME_RE.fullmatch(label):
+        c.error(f"{w}label", f"{label!r}: use letters, digits, '_', '-', '.' (at most 64)")
+        return []
+    rates = _numbers(c, t, "rates", w, float) if "rates" in t else spec.rate_values()
+    seeds = _numbers(c, t, "seeds", w, int) if "seeds" in t else [None]
+    out = []
+    for rate in rates:
+        if not any(math.isclose(rate, r, rel_tol=1e-6) for r in spec.rate_values()):
+            c.error(f"{w}rates", f"{rate:g} is not a rate of {spec_arg} (it lists "
+                                 f"{', '.join(f'{r:g}' for r in spec.rate_values())}); add it with "
+                                 "overrides = { protocol = { rates = [...] } }")
+            continue
+        for seed in seeds:
+            over = overrides if seed is None else config._merge(overrides, {"protocol": {"seed": seed}})
+            out.append(Run(label, spec_ref, rate, seed, over, root / label / run_dir_name(rate, seed)))
+    return out
+
+
+def _numbers(c: config.Checker, t: dict, key: str, w: str, kind) -> list:
+    v = t[key]
+    ok = isinstance(v, list) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+    if ok and kind is int:
+        ok = all(isinstance(x, int) and x >= 0 for x in v)
+    if ok and kind is float:
+        ok = all(math.isfinite(x) and x > 0 for x in v)
+    if not ok:
+        c.error(f"{w}{key}", "must be a non-empty list of " + ("seeds (integers >= 0)" if kind is int else "positive rates"))
+        return []
+    if len(set(v)) != len(v):
+        c.error(f"{w}{key}", "lists a value twice")
+        return []
+    return [kind(x) for x in v]
+
+
+# ---------------------------------------------------------------------------------------------
+# The state of each run, read from its directory (and, for queued work, the scheduler)
+
+
+def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[Run]:
+    """Prepare every run that has no directory yet; the ones made."""
+    from lmpshear.prepare import prepare
+
+    made = []
+    for run in campaign.runs:
+        if RunDir(run.path).config.exists():
+            continue
+        prepare(run.spec, run.path, run.rate, command=["lmpshear submit", str(campaign.file)], warn=warn,
+                overrides=run.overrides or None)
+        echo(f"prepared {run.name}")
+        made.append(run)
+    return made
+
+
+@dataclass(frozen=True)
+class RunState:
+    state: str  # missing, prepared, running, interrupted, stopped, failed, complete, analysed
+    detail: str = ""
+    progress: float | None = None  # fraction of the frames written (running runs)
+
+    @property
+    def needs_run(self) -> bool:
+        return self.state in ("missing", "prepared", "interrupted", "stopped")
+
+    @property
+    def needs_analysis(self) -> bool:
+        return self.state != "analysed"
+
+
+def run_state(run: Run) -> RunState:
+    from lmpshear.analyze import analysed
+
+    rd = RunDir(run.path)
+    if not rd.config.exists():
+        return RunState("missing", "not prepared")
+    holder = rd.running_by()
+    try:
+        status = rd.status()
+    except (OSError, ValueError):
+        return RunState("failed", f"status.json unreadable in {rd.path}")
+    frames = status.get("frames")
+    total = None
+    try:
+        total = rd.spec().n_samples + 1
+    except UserError:
+        pass
+    progress = frames / total if isinstance(frames, int) and total else None
+    if holder:
+        phase = status.get("phase", "")
+        return RunState("running", f"{phase}, {holder}".strip(", "), progress)
+    state = status.get("state", "prepared")
+    if state == "complete":
+        return RunState("analysed") if analysed(rd.path) else RunState("complete")
+    if state == "running":  # nobody holds the lock: the process died (kill -9, node failure)
+        return RunState("interrupted", "the process died; resumes from the last checkpoint", progress)
+    if state in ("interrupted", "stopped", "failed"):
+        return RunState(state, status.get("message", ""), progress)
+    return RunState("prepared")
+
+
+def status_rows(campaign: Campaign, queued: dict | None = None) -> list[dict]:
+    """One row per run: its state, progress and the scheduler's job ids for it (``queued``: run path ->
+    {"job": id, "step": ..., "state": ...} from :func:`lmpshear.slurm.queued`)."""
+    rows = []
+    for run in campaign.runs:
+        s = run_state(run)
+        q = (queued or {}).get(run.path)
+        state = s.state
+        if q and s.state not in ("running",):
+            state = f"{q['step']} {q['state'].lower()}"  # e.g. "run pending", "analyze running"
+        rows.append({"run": run.name, "path": str(run.path), "rate": run.rate, "seed": run.seed, "state": state,
+                     "progress": s.progress, "detail": s.detail, "job": q["job"] if q else ""})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    cols = [("run", "run"), ("state", "state"), ("progress", "progress"), ("job", "job"), ("detail", "detail")]
+    cells = [[r["run"], r["state"], "" if r["progress"] is None else f"{100 * r['progress']:.0f}%", str(r["job"]),
+              r["detail"][:70]] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h) in enumerate(cols)]
+    lines = ["  ".join(h.ljust(wd) for (_, h), wd in zip(cols, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(wd) for c, wd in zip(cell, widths)).rstrip() for cell in cells]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    lines.append(f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return "\n".join(lines)
+
+
+def record_jobs(campaign: Campaign, entries: list[dict]) -> None:
+    """Append submitted jobs to the campaign's record (jobs.json), which status and resubmission read."""
+    from lmpshear.rundir import atomic_write_json
+
+    path = campaign.folder / "jobs.json"
+    jobs = json.loads(path.read_text()) if path.exists() else []
+    atomic_write_json(path, {"jobs": (jobs["jobs"] if isinstance(jobs, dict) else jobs) + entries})
+
+
+def recorded_jobs(campaign: Campaign) -> list[dict]:
+    path = campaign.folder / "jobs.json"
+    if not path.exists():
+        return []
+    try:
+        return list(json.loads(path.read_text())["jobs"])
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path} is damaged; move it aside to submit afresh (queued jobs will then not be "
+                        "recognised: check squeue first)") from None

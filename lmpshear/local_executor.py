@@ -1,0 +1,142 @@
+"""A campaign on this machine: the same DAG as on SLURM (each run, then its analysis; the report after
+all of them) in a bounded pool of ``lmpshear`` processes. Killed, it is resumed by starting it again:
+runs resume from their checkpoints and finished steps are skipped (the run directories say what is
+done). Each task's output goes to ``ROOT/.campaign/logs/LABEL-rate-R.STEP.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from lmpshear.campaign import Campaign, Run, prepare_missing, run_state
+from lmpshear.errors import Interrupted, RunError
+
+
+@dataclass
+class Task:
+    run: Run | None  # None: the report
+    step: str
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    log: object = None
+
+
+def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_every: float = 60.0) -> dict:
+    """Run every step that is left with at most ``jobs`` processes at once; returns what ran and failed."""
+    prepare_missing(campaign, echo=echo, warn=warn)
+    pending: list[Task] = []
+    for run in campaign.runs:
+        s = run_state(run)
+        if s.state == "running":
+            echo(f"local: skipping {run.name}: already running ({s.detail})")
+        elif s.state == "failed":
+            echo(f"local: skipping {run.name}: failed ({s.detail}); fix it, then `lmpshear run {run.path}`")
+        elif s.needs_run:
+            pending += [Task(run, "run"), Task(run, "analyze")]
+        elif s.needs_analysis:
+            pending.append(Task(run, "analyze"))
+    skipped_runs = len(campaign.runs) - len({t.run.path for t in pending})
+    echo(f"local: {campaign.name}: {sum(t.step == 'run' for t in pending)} runs and "
+         f"{sum(t.step == 'analyze' for t in pending)} analyses to do, {jobs} at a time "
+         f"({skipped_runs} runs need nothing); logs in {campaign.folder / 'logs'}")
+    pending.append(Task(None, "report"))
+    (campaign.folder / "logs").mkdir(parents=True, exist_ok=True)
+    active: list[Task] = []
+    done, failed = [], []
+    previous = signal.signal(signal.SIGTERM, _as_interrupt)
+    last_status = time.monotonic()
+    try:
+        while pending or active:
+            for task in list(active):
+                code = task.process.poll()
+                if code is None:
+                    continue
+                active.remove(task)
+                task.log.close()
+                elapsed = time.monotonic() - task.started
+                if code == 0:
+                    done.append(task)
+                    echo(f"local: {_name(task)}: done in {elapsed:.0f} s")
+                else:
+                    failed.append(task)
+                    echo(f"local: {_name(task)}: FAILED (exit {code}) after {elapsed:.0f} s; see {_log(campaign, task)}")
+                    if task.step == "run":  # its analysis cannot happen
+                        pending[:] = [t for t in pending if not (t.run is not None and t.run.path == task.run.path)]
+            for task in _ready(pending, active, failed, jobs):
+                pending.remove(task)
+                _start(campaign, task)
+                active.append(task)
+                echo(f"local: {_name(task)}: started (pid {task.process.pid})")
+            if active and time.monotonic() - last_status >= status_every:
+                last_status = time.monotonic()
+                echo("local: running " + "; ".join(_progress(t) for t in active))
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        for task in active:
+            task.process.send_signal(signal.SIGTERM)
+        for task in active:
+            task.process.wait()
+        raise Interrupted(f"interrupted; {len(active)} running steps stopped at a checkpoint. "
+                          f"`lmpshear submit {campaign.file} --executor local` resumes") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if failed:
+        raise RunError(f"{len(failed)} of {len(done) + len(failed)} steps failed: "
+                       + ", ".join(_name(t) for t in failed) + f"; their logs are in {campaign.folder / 'logs'}")
+    return {"done": [_name(t) for t in done]}
+
+
+def _as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _ready(pending: list[Task], active: list[Task], failed: list[Task], jobs: int) -> list[Task]:
+    """Tasks whose inputs are done, up to the free slots: an analysis after its run, the report last."""
+    free = jobs - len(active)
+    blocked = {t.run.path for t in pending + active if t.step == "run"}
+    ready = []
+    for task in pending:
+        if len(ready) >= free:
+            break
+        if task.step == "report":
+            if len(pending) == 1 and not active:
+                ready.append(task)
+        elif task.step == "run" or task.run.path not in blocked:
+            ready.append(task)
+    return ready
+
+
+def _start(campaign: Campaign, task: Task) -> None:
+    res = campaign.resources[task.step]
+    env = os.environ | {"NUMBA_NUM_THREADS": str(res.threads), "OMP_NUM_THREADS": str(res.threads)}
+    if task.step == "report":
+        args = ["report", str(campaign.file), "--out", str(campaign.report_dir)]
+    else:
+        args = [task.step, str(task.run.path)]
+    task.log = open(_log(campaign, task), "a")
+    task.log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')}: lmpshear {' '.join(args)}\n")
+    task.log.flush()
+    task.started = time.monotonic()
+    task.process = subprocess.Popen([sys.executable, "-m", "lmpshear", *args], stdout=task.log,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _log(campaign: Campaign, task: Task):
+    name = "report" if task.run is None else f"{task.run.label}-{task.run.path.name}.{task.step}"
+    return campaign.folder / "logs" / f"{name}.log"
+
+
+def _name(task: Task) -> str:
+    return "report" if task.run is None else f"{task.step} {task.run.name}"
+
+
+def _progress(task: Task) -> str:
+    if task.step != "run":
+        return _name(task)
+    s = run_state(task.run)
+    return _name(task) + (f" {100 * s.progress:.0f}%" if s.progress is not None else f" ({s.detail or s.state})")

@@ -1,0 +1,163 @@
+"""Campaign files, `lmpshear submit --dry-run`, the local executor, `status` and the campaign report
+(SLURM itself: test_slurm.py)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomli_w
+
+from lmpshear import campaign as campaigns
+from lmpshear.rundir import RunDir
+from lmpshear.store import Trajectory
+
+from conftest import cli, write_spec
+
+
+def tiny_campaign(tmp_path, name="tiny", bd_protocol=None, ka=True, **extra) -> "Path":  # noqa: F821
+    """bd45-tiny (and ka3d-tiny) at two rates each, one thread per task."""
+    bd = write_spec(tmp_path / "bd.toml", "bd45-tiny", protocol=bd_protocol or {},
+                    rates=[{"rate": 20.0, "sample_interval": 0.001}, {"rate": 10.0, "sample_interval": 0.002}])
+    runs = [{"spec": "bd.toml", "rates": [20.0, 10.0]}]
+    if ka:
+        write_spec(tmp_path / "ka.toml", "ka3d-tiny",
+                   rates=[{"rate": 0.06, "sample_interval": 0.05}, {"rate": 0.03, "sample_interval": 0.1}])
+        runs.append({"spec": "ka.toml", "label": "ka", "n_particles": 300})
+    data = {"name": name, "root": "runs", "resources": {"threads": 1}, "runs": runs} | extra
+    path = tmp_path / f"{name}.toml"
+    path.write_text(tomli_w.dumps(data))
+    assert bd.exists()
+    return path
+
+
+def test_a_campaign_plans_one_predictable_directory_per_spec_rate_and_seed(tmp_path):
+    path = tiny_campaign(tmp_path)
+    data = tomli_w.dumps({"name": "seeds", "runs": [{"spec": "bd.toml", "rates": [10.0], "seeds": [3, 4],
+                                                      "overrides": {"protocol": {"checkpoint_every": 5}}}]})
+    (tmp_path / "seeds.toml").write_text(data)
+    c = campaigns.load(path)
+    assert [r.name for r in c.runs] == ["bd/rate-20", "bd/rate-10", "ka/rate-0.06", "ka/rate-0.03"]
+    assert c.runs[0].path == tmp_path / "runs" / "bd" / "rate-20"
+    s = campaigns.load(tmp_path / "seeds.toml")
+    assert [r.path.name for r in s.runs] == ["rate-10-seed-3", "rate-10-seed-4"]
+    assert s.root == tmp_path / "seeds"  # root defaults to the name, beside the file
+    # the overrides, the seed and n_particles reach the prepared spec
+    made = campaigns.prepare_missing(s, echo=lambda _: None)
+    assert len(made) == 2
+    spec = RunDir(s.runs[1].path).spec()
+    assert spec.protocol.seed == 4 and spec.protocol.checkpoint_every == 5 and spec.rate.rate == 10.0
+    assert RunDir(s.runs[0].path).spec().protocol.seed == 3
+    assert campaigns.prepare_missing(s, echo=lambda _: None) == []  # prepared once
+    ka = c.runs[2].load()
+    assert ka.system.n_particles == 300 and ka.rate.rate == 0.06
+    assert c.resources["run"].threads == 1 and c.resources["analyze"].walltime == ""
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"runs": [{"spec": "bd.toml", "rates": [5.0]}]}, "runs[0].rates: 5 is not a rate of bd.toml"),
+    ({"runs": [{"spec": "nope"}]}, "unknown preset 'nope'"),
+    ({"runs": [{"spec": "bd.toml", "n_particles": 0}]}, "runs[0].n_particles: must be > 0"),
+    ({"runs": [{"spec": "bd.toml", "seeds": [1, 1]}]}, "runs[0].seeds: lists a value twice"),
+    ({"runs": [{"spec": "bd.toml", "overrides": {"system": {"temperature": -1.0}}}]}, "temperature"),
+    ({"runs": [{"spec": "bd.toml"}, {"spec": "bd.toml", "rates": [10.0]}]}, "two runs share the directory"),
+    ({"runs": []}, "runs: must be a non-empty array of tables"),
+    ({"resources": {"walltime": "a day"}}, "resources.walltime: 'a day' is not a SLURM time"),
+    ({"resources": {"run": {"memory": "lots"}}}, "resources.run.memory: 'lots' is not a SLURM memory size"),
+    ({"resources": {"sbatch": ["; rm -rf /"]}}, "resources.sbatch: must be a list of sbatch options"),
+    ({"resources": {"partition": "a b"}}, "resources.partition"),
+    ({"resources": {"threads": 0}}, "resources.threads: must be > 0"),
+    ({"resources": {"gpus": 1}}, "resources.gpus: unknown key"),
+    ({"name": "a/b"}, "name: use letters"),
+    ({"colour": "red"}, "colour: unknown key"),
+])
+def test_a_bad_campaign_file_exits_2_with_the_key_and_no_traceback(tmp_path, change, message):
+    tiny_campaign(tmp_path, ka=False)
+    data = {"name": "bad", "runs": [{"spec": "bd.toml"}]} | change
+    (tmp_path / "bad.toml").write_text(tomli_w.dumps(data))
+    for command in (["submit", tmp_path / "bad.toml", "--dry-run"], ["status", tmp_path / "bad.toml"]):
+        out = cli(*command)
+        assert out.returncode == 2, out.stderr
+        assert message in out.stderr and "invalid campaign file" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "bad").exists()  # nothing prepared
+
+
+@pytest.mark.parametrize("text, message", [("name = [", "not valid TOML"), (None, "campaign file not found")])
+def test_unreadable_campaign_files_exit_2(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    if text is not None:
+        path.write_text(text)
+    out = cli("submit", path)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_submit_without_sbatch_says_so(tmp_path):
+    path = tiny_campaign(tmp_path, ka=False)
+    env = os.environ | {"PATH": os.path.dirname(sys.executable)}  # python, but no SLURM
+    out = cli("submit", path, env=env)
+    assert out.returncode == 2 and "`sbatch` is not on PATH" in out.stderr and "--executor local" in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "runs").exists()
+    out = cli("submit", path, "--executor", "lsf")
+    assert out.returncode == 2 and "slurm or local" in out.stderr
+
+
+def test_dry_run_prints_the_scripts_and_the_dependency_chain_and_writes_nothing(tmp_path):
+    path = tiny_campaign(tmp_path, resources={"threads": 2, "throttle": 3, "walltime": "1:00:00",
+                                              "sbatch": ["--constraint=avx2"],
+                                              "run": {"ranks": 4, "launcher": "mpiexec", "memory": "4G"}})
+    out = cli("submit", path, "--dry-run", check=True).stdout
+    tasks = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("#   ")]
+    assert tasks == [str(r.path) for r in campaigns.load(path).runs]
+    assert out.count("#SBATCH --array=0-3%3") == 2  # runs and their analyses
+    assert "#SBATCH --time=1:00:00" in out and "#SBATCH --mem=4G" in out and "#SBATCH --constraint=avx2" in out
+    assert "#SBATCH --signal=B:USR1@300" in out and "#SBATCH --requeue" in out and "#SBATCH --ntasks=4" in out
+    assert 'mpiexec -n 4 "' in out and "NUMBA_NUM_THREADS=2" in out and "--kill-on-invalid-dep=yes" in out
+    assert "$ sbatch --parsable --dependency=aftercorr:<run-job>" in out
+    assert "$ sbatch --parsable --dependency=afterany:<analyze-job>" in out and "report.sh" in out
+    assert not (tmp_path / "runs").exists()
+    # the scripts are valid bash
+    script = out.split("run.sh ----\n", 1)[1].split("\n# ----", 1)[0]
+    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+
+
+def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_path):
+    path = tiny_campaign(tmp_path, bd_protocol={"production_strain": 1.5, "checkpoint_every": 10})
+    c = campaigns.load(path)
+    # killed while the first run is between checkpoints
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    thermo = c.runs[0].path / "thermo.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (thermo.exists() and sum(1 for _ in open(thermo)) > 25):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    text = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130 and "--executor local` resumes" in text, text
+    assert RunDir(c.runs[0].path).status()["state"] == "interrupted"
+    table = cli("status", path, check=True).stdout
+    assert "bd/rate-20" in table and "interrupted" in table and "missing" not in table
+    out = cli("submit", path, "--executor", "local", "--jobs", "2", check=True).stdout
+    assert "4 runs and 4 analyses to do" in out and "report: done" in out
+    rows = json.loads(cli("status", path, "--json", check=True).stdout)["runs"]
+    assert [r["state"] for r in rows] == ["analysed"] * 4
+    # the resumed run equals one that was never stopped
+    ref = tmp_path / "reference"
+    cli("prepare", tmp_path / "bd.toml", "--rate", "20", "-o", ref, check=True)
+    cli("run", ref, check=True, env=os.environ | {"NUMBA_NUM_THREADS": "1"})
+    with Trajectory(ref / "traj.gsd") as a, Trajectory(c.runs[0].path / "traj.gsd") as b:
+        assert len(a) == len(b) and np.array_equal(a.particle_array("unwrapped"), b.particle_array("unwrapped"))
+    # the report gathers every run, one folder per system
+    runs = pd.read_csv(c.report_dir / "runs.csv")
+    assert len(runs) == 4 and set(runs.system) == {"bd", "ka"}
+    for r in c.runs:
+        eta = json.loads((r.path / "viscosity.json").read_text())["result"]["eta"]
+        assert runs[runs.run == str(r.path)].eta.iloc[0] == pytest.approx(eta, rel=1e-12)
+    assert (c.report_dir / "bd" / "flowcurve.png").exists() and (c.report_dir / "ka" / "flowcurve.csv").exists()
+    # nothing left: a second submission does no work
+    out = cli("submit", path, "--executor", "local", check=True).stdout
+    assert "0 runs and 0 analyses to do" in out
