@@ -161,3 +161,17 @@ def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_pa
     # nothing left: a second submission does no work
     out = cli("submit", path, "--executor", "local", check=True).stdout
     assert "0 runs and 0 analyses to do" in out
+
+
+def test_the_shipped_campaigns_load_and_render():
+    from conftest import REPO
+    from lmpshear.slurm import render
+
+    files = sorted((REPO / "analysis" / "campaigns").glob("*.toml"))
+    assert {f.stem for f in files} >= {"bd45", "bd425", "ka3d", "softdisk2d", "ka3d-reduced", "softdisk2d-reduced"}
+    for f in files:
+        c = campaigns.load(f)
+        assert c.runs and all(r.path.is_relative_to(REPO / "runs") for r in c.runs)  # trajectories stay out of git
+        for step in ("run", "analyze", "report"):
+            script = render(c, step, c.folder / "tasks.txt", "0-1" if step != "report" else None)
+            assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
