@@ -21,7 +21,6 @@ import time
 
 import numpy as np
 
-
 REPEAT = 3  # best of three for both implementations
 
 
@@ -43,7 +42,7 @@ def _rss_mb() -> float:
 def _worker(task: str, n: int, frames: int, subset: int, queue) -> None:
     from lmpshear.analysis.cagejumps import cage_jumps, reference_jump_frames
     from lmpshear.analysis.overlap import log_lags, origins_in, susceptibility
-    from lmpshear.unwrap import Cell
+    from lmpshear.cell import Cell
 
     x = make_trajectory(n, frames)
     times = np.arange(frames) * 0.1

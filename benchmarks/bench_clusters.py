@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from lmpshear.analysis.convective import convective_clusters
-from lmpshear.analysis.regions import carry_to, demarcate, fractional_in, labels_at, region_lookup
-from lmpshear.unwrap import Cell
+from lmpshear.analysis.regions import demarcate, labels_at, region_lookup
+from lmpshear.cell import Cell
 
 RATE, DT, T_CHI = 0.015, 0.1, 10.0
 
@@ -65,7 +65,7 @@ def synthetic_run(n: int, n_jumps: int, windows: int, seed: int = 1):
 
 def naive_members(r: np.ndarray, t: float, t_ref: float, cell_ref: Cell, nodes: np.ndarray, fine: int) -> np.ndarray:
     """The anchor: for every node of the region, every particle is tested against that voxel."""
-    s = fractional_in(cell_ref, carry_to(r, np.full(len(r), t), RATE, t_ref, cell_ref))
+    s = cell_ref.fractional(cell_ref.carry(r, np.full(len(r), t), RATE, t_ref))
     inside = np.zeros(len(r), dtype=bool)
     for node in nodes:  # O(voxels) passes over O(N) particles
         d = (s - node / fine + 0.5) % 1.0 - 0.5
@@ -101,7 +101,7 @@ def main() -> None:
     # traceback: one frame, the largest region of the first window
     k_ref = int(np.argmin(np.abs(times - (times[0] + T_CHI))))
     sel = jumps[(jumps.time >= times[0]) & (jumps.time < times[k_ref])]
-    events = carry_to(sel[["x", "y", "z"]].to_numpy(), sel.time.to_numpy(), RATE, times[k_ref], cells[k_ref])
+    events = cells[k_ref].carry(sel[["x", "y", "z"]].to_numpy(), sel.time.to_numpy(), RATE, times[k_ref])
     regions, fields = demarcate(events, cells[k_ref], 10)
     reg = max(regions, key=lambda r: len(r.nodes))
     lookup = region_lookup(regions, 3, fields["fine"])

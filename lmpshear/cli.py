@@ -182,7 +182,8 @@ def report(
     with convective clusters, eta_c vs eta, xi_c and t_y vs rate and Table I. Given a campaign file,
     one report per system of the campaign (default -o: the campaign's ROOT/report)."""
     from lmpshear.campaign import is_campaign_file
-    from lmpshear.report import report as _report, report_campaign
+    from lmpshear.report import report as _report
+    from lmpshear.report import report_campaign
 
     if len(rundirs) == 1 and is_campaign_file(rundirs[0]):
         given = out if out != Path("report") else None
@@ -247,8 +248,8 @@ def demo(
 ):
     """Shear a small Kob–Andersen liquid end to end: prepare, run, analyze, plot."""
     from lmpshear import mpi
-    from lmpshear.analyze import analyze as _analyze
     from lmpshear.analysis.figures import run_figures
+    from lmpshear.analyze import analyze as _analyze
     from lmpshear.plots import dynamics, run_overview
     from lmpshear.prepare import prepare as _prepare
     from lmpshear.rundir import RunDir

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from lmpshear import resources
+from lmpshear.cell import largest_cutoff
 from lmpshear.errors import UserError
-from lmpshear.unwrap import SHEARED_WIDTH_FACTOR
 
 POTENTIAL_STYLES = ("lj", "ipl", "yukawa")
 CUTOFF_MODES = ("per_pair", "global")
@@ -751,7 +751,7 @@ def _check_consistency(c: Checker, spec: RunSpec) -> None:
     if spec.engine == "lammps" and any(sp.diffusion is not None for sp in s.species):
         c.error("system.species", "diffusion is for engine 'bd' (Brownian dynamics) only")
     sheared = any(r.rate > 0 for r in p.rates)
-    half_width = 0.5 * s.box_length * (SHEARED_WIDTH_FACTOR if sheared else 1.0)
+    half_width = largest_cutoff(s.box_length, sheared)
     skin_key, skin = ("outer_skin", p.outer_skin) if p.outer_skin is not None else ("neighbor_skin", p.neighbor_skin)
     if spec.engine == "bd" and s.potential.cutoff + skin >= half_width:
         c.error("system.potential.cutoff", f"cutoff {s.potential.cutoff:g} + {skin_key} {skin:g} is not "

@@ -27,7 +27,12 @@ from typing import Callable
 
 import numpy as np
 
-from lmpshear.analysis.convective import choose_cluster, cumulative_strain, trace_region, yield_times
+from lmpshear.analysis.convective import (
+    choose_cluster,
+    cumulative_strain,
+    trace_region,
+    yield_times,
+)
 from lmpshear.analysis.regions import labels_at
 from lmpshear.engines.lammps import LammpsRunner
 from lmpshear.engines.lammps_input import SECTIONS_RESUME
@@ -106,9 +111,8 @@ class ReplicaRunner(LammpsRunner):
 
 def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed: int = 1,
         echo: Callable[[str], None] = print) -> dict:
-    from lmpshear.store import Trajectory
-
     from lmpshear import mpi
+    from lmpshear.store import Trajectory
 
     if mpi.world_size() > 1:
         raise UserError("lmpshear ice runs its replicas one after another in one process: start it without mpiexec")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.unwrap import Cell
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from lmpshear.engines.lammps_input import render_input
 from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir, atomic_write_json, atomic_write_text
 
-
 #: what prepare writes (and run adds before its data): a directory holding only these may be re-prepared
 OWN_FILES = {"config.toml", "in.lammps", "manifest.json", "init.data", "status.json", ".lock"}
 

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper
+from lmpshear.unwrap import LeesEdwardsUnwrapper
 
 if TYPE_CHECKING:
     from lmpshear.rundir import RunDir
@@ -216,11 +217,11 @@ def import_run(path: str | Path, out: str | Path, rate: float, temperature: floa
 
     ``lmpshear analyze`` then works on it as on a native run (stages that need the thermo table or
     per-particle stresses are not available)."""
+    import math
+
     from lmpshear import config
     from lmpshear.rundir import RunDir, atomic_write_json
     from lmpshear.store import StoreWriter
-
-    import math
 
     if not (math.isfinite(temperature) and temperature > 0):
         raise UserError(f"--temperature {temperature:g}: must be a positive number (χ4 needs β = 1/k_BT)")

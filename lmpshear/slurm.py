@@ -16,7 +16,14 @@ from pathlib import Path
 from string import Template
 
 from lmpshear import resources as package_files
-from lmpshear.campaign import Campaign, Resources, prepare_missing, record_jobs, recorded_jobs, run_state
+from lmpshear.campaign import (
+    Campaign,
+    Resources,
+    prepare_missing,
+    record_jobs,
+    recorded_jobs,
+    run_state,
+)
 from lmpshear.errors import UserError
 
 #: squeue states of work that is still to happen

@@ -37,8 +37,8 @@ import gsd.fl
 import gsd.hoomd
 import numpy as np
 
+from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.unwrap import Cell
 
 PARTICLE_KEYS = ("unwrapped", "nonaffine", "virial_xy", "velocity")
 THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press", "pxy", "pxy_virial",

@@ -23,64 +23,10 @@ mean of y when it provides one (exact to the MD step), else by the trapezoidal r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from lmpshear.cell import Cell
 from lmpshear.errors import RunError
-
-
-#: a cell sheared up to a tilt of L/2 (where LAMMPS and the BD engine flip it) is narrowest across x,
-#: L/√(1 + 1/4): a cutoff must stay below half of that
-SHEARED_WIDTH_FACTOR = 1.0 / 1.25**0.5
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A sheared periodic cell: origin ``lo`` and edges a=(lx,0,0), b=(xy,ly,0), c=(0,0,lz)."""
-
-    lo: tuple[float, float, float]
-    lx: float
-    ly: float
-    lz: float
-    xy: float
-    dimension: int = 3
-
-    def matrix(self) -> np.ndarray:
-        """Rows are the lattice vectors a, b, c."""
-        return np.array([[self.lx, 0.0, 0.0], [self.xy, self.ly, 0.0], [0.0, 0.0, self.lz]])
-
-    @property
-    def volume(self) -> float:
-        """The cell's D-dimensional volume (an area in 2D): shear does not change it."""
-        return self.lx * self.ly * (self.lz if self.dimension == 3 else 1.0)
-
-    def widths(self) -> np.ndarray:
-        """Distances between opposite faces (3,): the sheared cell is narrower than its edges."""
-        h = self.matrix()
-        volume = abs(np.linalg.det(h))
-        return volume / np.linalg.norm([np.cross(h[1], h[2]), np.cross(h[2], h[0]), np.cross(h[0], h[1])], axis=1)
-
-    def minimum_image(self, d: np.ndarray) -> np.ndarray:
-        """Reduce displacements ``d`` (n, 3) by lattice vectors to their shortest representative."""
-        d = np.array(d, dtype=np.float64, copy=True)
-        if self.dimension == 3:
-            d[:, 2] -= np.rint(d[:, 2] / self.lz) * self.lz
-        my = np.rint(d[:, 1] / self.ly)
-        d[:, 0] -= my * self.xy
-        d[:, 1] -= my * self.ly
-        d[:, 0] -= np.rint(d[:, 0] / self.lx) * self.lx
-        return d
-
-    def wrap(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Split positions into (position inside the cell, integer image) so r = inside + image·(a,b,c)."""
-        h = self.matrix()
-        frac = np.linalg.solve(h.T, (np.asarray(r, dtype=np.float64) - np.asarray(self.lo)).T).T
-        if self.dimension == 2:
-            frac[:, 2] = 0.0
-        image = np.floor(frac).astype(np.int64)
-        inside = np.asarray(r, dtype=np.float64) - image @ h
-        return inside, image
 
 
 class LeesEdwardsUnwrapper:

@@ -7,11 +7,22 @@ import pytest
 
 from lmpshear.analysis.cagejumps import cage_jumps, reference_jump_frames, split_scores
 from lmpshear.analysis.flowcurve import flow_curve
-from lmpshear.analysis.msd import cage_relative, cage_size, mean_square_displacement, neighbour_pairs
-from lmpshear.analysis.overlap import collective_overlap, log_lags, origins_in, self_overlap, susceptibility
+from lmpshear.analysis.msd import (
+    cage_relative,
+    cage_size,
+    mean_square_displacement,
+    neighbour_pairs,
+)
+from lmpshear.analysis.overlap import (
+    collective_overlap,
+    log_lags,
+    origins_in,
+    self_overlap,
+    susceptibility,
+)
 from lmpshear.analysis.structure import first_minimum, pair_distribution
+from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.unwrap import Cell
 
 
 def brute_distances(p: np.ndarray, q: np.ndarray, cell: Cell) -> np.ndarray:

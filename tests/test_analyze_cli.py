@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import cli
+
 from lmpshear.analysis.convective import smooth
 from lmpshear.store import Trajectory
 

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import cli, prepare_and_run, run_and_kill, write_spec
 
 from lmpshear import config
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo
-
-from conftest import cli, prepare_and_run, run_and_kill, write_spec
 
 
 def _spec(tmp_path, **protocol):

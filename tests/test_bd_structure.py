@@ -6,8 +6,8 @@ import numpy as np
 
 import lmpshear  # noqa: F401  (libmpi for lammps)
 from lmpshear.analysis.structure import pair_distribution
+from lmpshear.cell import Cell
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
-from lmpshear.unwrap import Cell
 
 K, Z, CUTOFF, N, PHI, DT = 9.69, 4.86, 3.0, 500, 0.3, 1e-4
 EQUIL, EVERY, SAMPLES = 4000, 600, 40

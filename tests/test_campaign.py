@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
+from conftest import cli, write_spec
 
 from lmpshear import campaign as campaigns
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory
-
-from conftest import cli, write_spec
 
 
 def tiny_campaign(tmp_path, name="tiny", bd_protocol=None, ka=True, **extra) -> "Path":  # noqa: F821
@@ -165,6 +164,7 @@ def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_pa
 
 def test_the_shipped_campaigns_load_and_render():
     from conftest import REPO
+
     from lmpshear.slurm import render
 
     files = sorted((REPO / "analysis" / "campaigns").glob("*.toml"))

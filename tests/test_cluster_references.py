@@ -6,8 +6,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lmpshear.analysis.convective import (affine_fit, atomic_shear_stress, atomic_volumes, carried_separations,
-                                          cluster_stress)
+from lmpshear.analysis.convective import (
+    affine_fit,
+    atomic_shear_stress,
+    atomic_volumes,
+    carried_separations,
+    cluster_stress,
+)
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo
 

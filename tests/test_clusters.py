@@ -3,11 +3,23 @@
 import numpy as np
 import pytest
 
-from lmpshear.analysis.convective import (affine_fit, atomic_shear_stress, atomic_volumes, extensional_share,
-                                          shear_strain, yield_times)
-from lmpshear.analysis.regions import (background_threshold, carry_to, demarcate, labels_at, periodic_label,
-                                       region_lookup, watershed_basins)
-from lmpshear.unwrap import Cell
+from lmpshear.analysis.convective import (
+    affine_fit,
+    atomic_shear_stress,
+    atomic_volumes,
+    extensional_share,
+    shear_strain,
+    yield_times,
+)
+from lmpshear.analysis.regions import (
+    background_threshold,
+    demarcate,
+    labels_at,
+    periodic_label,
+    region_lookup,
+    watershed_basins,
+)
+from lmpshear.cell import Cell
 
 
 def test_background_threshold_iteration():
@@ -65,7 +77,7 @@ def test_sieves_recover_planted_clusters_including_one_across_the_sliding_bounda
     radius = 4.0
     centres = [np.array([8.0, 12.0, 15.0]), np.array([20.0, 29.0, 6.0])]  # the second crosses y = L
     r, t = planted_events(rng, cell, centres, radius, 2000, 1000, rate, t_ref, window)
-    events = carry_to(r, t, rate, t_ref, cell)
+    events = cell.carry(r, t, rate, t_ref)
     # ρ_th given (20 jumps per block: background 1, inside a ball ~200): the sieves alone are under test.
     # The undersize sieve's spheres (radius √2 d'/2) widen a region by up to that radius at a low ρ_th.
     regions, fields = demarcate(events, cell, coarse=10, fine=30, threshold=20.0)
@@ -157,7 +169,12 @@ def test_atomic_volumes_and_stress_sum():
 
 
 def test_contrast_spheres_avoid_or_straddle_the_regions():
-    from lmpshear.analysis.regions import Region, contrast_spheres, region_lookup, sphere_offsets
+    from lmpshear.analysis.regions import (
+        Region,
+        contrast_spheres,
+        region_lookup,
+        sphere_offsets,
+    )
 
     cell = Cell((0.0, 0.0, 0.0), 12.0, 12.0, 12.0, 4.0, 3)
     fine = 24

@@ -4,11 +4,10 @@ import math
 
 import pytest
 import tomli_w
+from conftest import cli
 
 from lmpshear import config, resources
 from lmpshear.errors import UserError
-
-from conftest import cli
 
 
 def test_presets_match_the_papers_methods():

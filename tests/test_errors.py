@@ -7,11 +7,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import cli, write_spec
 
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory
-
-from conftest import cli, write_spec
 
 
 def test_prepare_never_overwrites_a_run_a_spec_or_a_users_files(tmp_path):

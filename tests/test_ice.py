@@ -5,8 +5,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import cli, prepare_and_run, write_spec
+
 from lmpshear.ice import ReplicaRunner
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory

@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import cli, write_spec
 
 from lmpshear import config
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo
-
-from conftest import cli, write_spec
 
 
 def test_tiny_run_store_is_complete_and_consistent(tiny_run):

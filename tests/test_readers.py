@@ -7,8 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import cli, prepare_and_run, write_spec
+
 from lmpshear.readers import read_trajectory
 from lmpshear.store import Trajectory
 

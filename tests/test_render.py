@@ -4,12 +4,11 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
 from lmpshear import config
 from lmpshear.engines.lammps_input import render, render_input, split_sections, value
 from lmpshear.errors import UserError
-
-from conftest import cli
 
 REFERENCE = Path(__file__).parent / "reference"
 CASES = [("ka3d", 0.015), ("softdisk2d", 1e-3), ("lj2d-nemd", None), ("ka3d-tiny", None)]

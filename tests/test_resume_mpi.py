@@ -6,13 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import cli, prepare_and_run, run_and_kill, write_spec
 
 from lmpshear import config
 from lmpshear.readers import read_trajectory
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo, write_lammps_data
-
-from conftest import cli, prepare_and_run, run_and_kill, write_spec
 
 
 def _resume_spec(tmp_path):

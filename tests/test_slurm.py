@@ -10,13 +10,12 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, cli
+from test_campaign import tiny_campaign
 
 from lmpshear import campaign as campaigns
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo
-
-from conftest import REPO, cli
-from test_campaign import tiny_campaign
 
 
 def _slurm_answers() -> bool:
@@ -99,8 +98,8 @@ def test_a_requeued_run_resumes_and_loses_nothing(tmp_path, slurm, engine):
     """BD: requeued by the scheduler (scontrol requeue: SIGTERM, then back to the queue), bitwise equal to
     an uninterrupted run. LAMMPS: the time-limit path (USR1 to the batch script: it stops the run and
     requeues itself), equal to the uninterrupted run up to the checkpoint it resumed from."""
-    from conftest import write_spec
     import tomli_w
+    from conftest import write_spec
 
     if engine == "bd":
         spec = write_spec(tmp_path / "s.toml", "bd45-tiny", protocol={"production_strain": 4.0, "checkpoint_every": 10})

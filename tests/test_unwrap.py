@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from lmpshear.cell import Cell
 from lmpshear.errors import RunError
-from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper, per_step_y_integral
+from lmpshear.unwrap import LeesEdwardsUnwrapper, per_step_y_integral
 
 
 def sheared_cell(strain: float, L: float = 5.0) -> Cell:

@@ -20,7 +20,6 @@ Writes DIR/tchi_probe.json and DIR/tchi_probe.png.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path

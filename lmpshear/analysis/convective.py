@@ -27,10 +27,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lmpshear.analysis.regions import (carry_to, contrast_spheres, demarcate, dispersion_index, kernel_integral,
-                                       labels_at, radius_of_volume, region_lookup)
+from lmpshear.analysis.regions import (
+    contrast_spheres,
+    demarcate,
+    dispersion_index,
+    kernel_integral,
+    labels_at,
+    radius_of_volume,
+    region_lookup,
+)
+from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.unwrap import Cell
 
 
 def atomic_volumes(typeid: np.ndarray, diameters: np.ndarray, volume: float, dimension: int) -> np.ndarray:
@@ -263,7 +270,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         t_ref = t_start + W
         k_ref = int(np.argmin(np.abs(times - t_ref)))
         sel = jumps[(jumps.time >= t_start) & (jumps.time < t_ref)]
-        events = carry_to(sel[axes].to_numpy(), sel.time.to_numpy(), rate, times[k_ref], cells[k_ref])
+        events = cells[k_ref].carry(sel[axes].to_numpy(), sel.time.to_numpy(), rate, times[k_ref])
         windows.append((times[k_ref], k_ref, events))
     first_pass = [demarcate(ev, cells[k], coarse, fine, None, tolerance, kernel_length, stz_diameter, min_stz,
                             prune_fine)[1] if len(ev) else None for _, k, ev in windows]

@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from lmpshear.analysis.convective import choose_cluster
-from lmpshear.analysis.regions import carry_to, fractional_in
+from lmpshear.cell import Cell
 from lmpshear.errors import UserError
 from lmpshear.plots import plt, save_png
 from lmpshear.rundir import RunDir
-from lmpshear.unwrap import Cell
 
 STAGE_COLOURS = {"trace start": "0.6", "t0": "C0", "t1": "C2", "t2": "C3", "t3": "C1", "trace end": "0.3"}
 
@@ -63,7 +62,7 @@ def _outline(ax, mask: np.ndarray, cell: Cell, rate: float, t_ref: float, t: flo
     padded = np.pad(mask, ((0, 1), (0, 1)), mode="wrap")  # node grid closed periodically for contouring
     x = cell.lo[0] + sx * cell.lx + sy * cell.xy
     y = cell.lo[1] + sy * cell.ly
-    x = x - rate * (t_ref - t) * (y - cell.lo[1])
+    x = x - cell.affine_shift(y, rate, t_ref - t)
     if padded.max() > 0:
         ax.contour(x, y, padded, levels=[0.5], **style)
         if fill:  # shade the inside: a big region's outline alone reads as its holes
@@ -104,7 +103,7 @@ class RunFigures:
             self.cell = traj.cell(k_ref)
         self.axes = ["x", "y", "z"][: self.dim]
         self.jumps = pd.read_csv(self.rd.product("cagejumps.csv.gz"))
-        centre = fractional_in(self.cell, np.array([self.row["centre"] + [0.0] * (3 - self.dim)]))[0]
+        centre = self.cell.fractional(np.array([self.row["centre"] + [0.0] * (3 - self.dim)]))[0]
         self.slab = (centre[2], self.row["xi"] / self.cell.lz) if self.dim == 3 else None
         # drawn in a copy of the cell with the cluster in its middle (whole, not cut by the periodic edges)
         self.n0 = np.rint(centre[:2] * self.grid).astype(int) - self.grid // 2
@@ -117,21 +116,21 @@ class RunFigures:
 
     def plane(self, r: np.ndarray) -> np.ndarray:
         """Points of the cell at t_ref in the view: shear-plane coordinates (n, 2)."""
-        s = (fractional_in(self.cell, r)[:, :2] - self.n0 / self.grid) % 1.0
+        s = (self.cell.fractional(r)[:, :2] - self.n0 / self.grid) % 1.0
         return np.stack([s[:, 0] * self.cell.lx + s[:, 1] * self.cell.xy, s[:, 1] * self.cell.ly], axis=1)
 
     def carried(self, t_from: float, t_to: float) -> tuple[np.ndarray, np.ndarray]:
         """Jumps in [t_from, t_to] (in the slab) carried to t_ref: their positions and times."""
         sel = self.jumps[(self.jumps.time >= t_from) & (self.jumps.time <= t_to)]
         times = sel.time.to_numpy()
-        r = carry_to(sel[self.axes].to_numpy(), times, self.rate, self.t_ref, self.cell)
+        r = self.cell.carry(sel[self.axes].to_numpy(), times, self.rate, self.t_ref)
         keep = np.ones(len(r), dtype=bool)
         if self.slab is not None:
-            keep = _in_slab(fractional_in(self.cell, r)[:, 2], self.slab)
+            keep = _in_slab(self.cell.fractional(r)[:, 2], self.slab)
         return r[keep], times[keep]
 
     def inside(self, r: np.ndarray) -> np.ndarray:
-        s = fractional_in(self.cell, r)
+        s = self.cell.fractional(r)
         idx = (np.rint(s[:, :2] * self.grid).astype(np.int64) - self.n0) % self.grid
         return self.mask[idx[:, 0], idx[:, 1]] > 0
 

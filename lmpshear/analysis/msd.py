@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lmpshear.cell import Cell
 from lmpshear.errors import UserError
 from lmpshear.neighbors import CellGrid, pairs_within
-from lmpshear.unwrap import Cell
 
 
 def neighbour_pairs(positions: np.ndarray, cell: Cell, cutoff: float) -> tuple[np.ndarray, np.ndarray]:

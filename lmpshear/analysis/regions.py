@@ -34,22 +34,8 @@ import numba
 import numpy as np
 from scipy import ndimage
 
+from lmpshear.cell import Cell
 from lmpshear.neighbors import CellGrid, bin_of, binned, fractional, minimum_image
-from lmpshear.unwrap import Cell
-
-
-def carry_to(positions: np.ndarray, times: np.ndarray, rate: float, t_ref: float, cell_ref: Cell) -> np.ndarray:
-    """Positions (lab frame, at their own times) carried by the affine flow to t_ref, inside cell_ref."""
-    r = np.zeros((len(positions), 3))
-    r[:, : positions.shape[1]] = positions
-    r[:, 0] += rate * (t_ref - np.asarray(times)) * (r[:, 1] - cell_ref.lo[1])
-    return cell_ref.wrap(r)[0]
-
-
-def fractional_in(cell: Cell, r: np.ndarray) -> np.ndarray:
-    h = cell.matrix()
-    return fractional(np.ascontiguousarray(r, dtype=np.float64), np.asarray(cell.lo, dtype=np.float64),
-                      np.linalg.inv(h))
 
 
 def grid_shape(dimension: int, n: int) -> tuple[int, ...]:
@@ -226,7 +212,7 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int = 10, fine: int | None
     coarse labels) and the sieve's diagnostics (mean jumps per block, kept volume fraction)."""
     dim = cell.dimension
     fine = fine or max(4, round(cell.lx / (0.9 if dim == 3 else 2.0)))
-    s = fractional_in(cell, events)
+    s = cell.fractional(events)
     rho = kernel_density(s, cell, coarse, kernel_length) if kernel_length else block_counts(s, dim, coarse)
     rho_th = background_threshold(rho, tolerance) if threshold is None else float(threshold)
     volume = cell.volume
@@ -288,7 +274,7 @@ def dispersion_index(events: np.ndarray, cell: Cell, block: float) -> tuple[floa
     jumps D = 1 with standard error √(2/(M − 1)) over M blocks; clustered jumps give D > 1."""
     dim = cell.dimension
     n = max(2, int(round(cell.lx / block)))
-    counts = block_counts(fractional_in(cell, events), dim, n).ravel()
+    counts = block_counts(cell.fractional(events), dim, n).ravel()
     if counts.sum() == 0:
         return float("nan"), float("nan")
     d = float(counts.var(ddof=1) / counts.mean())
@@ -359,6 +345,6 @@ def labels_at(points: np.ndarray, times, rate: float, t_ref: float, cell_ref: Ce
     looked up in the fine grid (nearest node). O(points), whatever the number of nodes."""
     dim = cell_ref.dimension
     fine = lookup.shape[0]
-    s = fractional_in(cell_ref, carry_to(points, times, rate, t_ref, cell_ref))
+    s = cell_ref.fractional(cell_ref.carry(points, times, rate, t_ref))
     idx = np.rint(s[:, :dim] * fine).astype(np.int64) % fine
     return lookup[tuple(idx.T)]

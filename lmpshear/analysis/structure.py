@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from lmpshear.cell import Cell
 from lmpshear.neighbors import CellGrid, bin_of, binned, minimum_image
-from lmpshear.unwrap import Cell
 
 
 @numba.njit(parallel=True, cache=True)

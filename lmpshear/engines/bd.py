@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lmpshear.cell import Cell, largest_cutoff, tilt_at
 from lmpshear.engines import bd_kernels as K
 from lmpshear.errors import RunError
 from lmpshear.neighbors import CellGrid, bin_particles, fractional
-from lmpshear.unwrap import SHEARED_WIDTH_FACTOR, Cell
 
 #: the default outer_skin − skin
 OUTER_MARGIN = 0.5
@@ -88,7 +88,7 @@ class BrownianDynamics:
             self._work = np.empty(0, dtype=type(self._consts[0]))
         base = max(self.yukawa.cutoff if self.yukawa else 0.0, self._d.max())
         if outer_skin is None:  # skin + OUTER_MARGIN, shortened to stay below half the sheared cell's width
-            half_width = 0.5 * min(self.lx, self.ly, self.lz if dimension == 3 else np.inf) * SHEARED_WIDTH_FACTOR
+            half_width = largest_cutoff(min(self.lx, self.ly, self.lz if dimension == 3 else np.inf), sheared=True)
             outer_skin = max(self.skin, min(self.skin + OUTER_MARGIN, 0.95 * half_width - base))
         self.outer_skin = float(outer_skin)
         if self.outer_skin < self.skin:
@@ -107,13 +107,12 @@ class BrownianDynamics:
     @property
     def cell(self) -> Cell:
         """The cell now: tilt γ̇ t L_y, kept in [−L_x/2, L_x/2) (flips change no image)."""
-        xy = self.rate * self.time * self.ly
-        xy -= np.floor(xy / self.lx + 0.5) * self.lx
-        return Cell((0.0, 0.0, 0.0), self.lx, self.ly, self.lz, float(xy), self.dimension)
+        return Cell((0.0, 0.0, 0.0), self.lx, self.ly, self.lz, tilt_at(self.rate, self.time, self.lx, self.ly),
+                    self.dimension)
 
     @property
     def volume(self) -> float:
-        return self.lx * self.ly * (self.lz if self.dimension == 3 else 1.0)
+        return self.cell.volume
 
     def _image_shifts(self) -> np.ndarray:
         """n·H of the lists' image codes, H with the tilt grown continuously since the list build."""

@@ -17,7 +17,6 @@ results do not depend on the thread count.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
@@ -29,8 +28,15 @@ from lmpshear.engines.lammps import NullReporter
 from lmpshear.errors import Interrupted, RunError, UserError
 from lmpshear.rundir import RunDir, completion
 from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
-from lmpshear.store import (BD_THERMO_COLUMNS, StoreWriter, ThermoWriter, close_writers, count_frames, truncate,
-                            truncate_thermo)
+from lmpshear.store import (
+    BD_THERMO_COLUMNS,
+    StoreWriter,
+    ThermoWriter,
+    close_writers,
+    count_frames,
+    truncate,
+    truncate_thermo,
+)
 
 
 class BrownianRunner:

@@ -29,12 +29,25 @@ from pathlib import Path
 import numpy as np
 
 from lmpshear import mpi
-from lmpshear.engines.lammps_input import DUMP_NAME, SECTIONS_FRESH, SECTIONS_RESUME, split_sections
+from lmpshear.cell import Cell
+from lmpshear.engines.lammps_input import (
+    DUMP_NAME,
+    SECTIONS_FRESH,
+    SECTIONS_RESUME,
+    split_sections,
+)
 from lmpshear.errors import Interrupted, RunError, UserError
-from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
 from lmpshear.rundir import RunDir, completion, working_directory
-from lmpshear.store import StoreWriter, ThermoWriter, close_writers, count_frames, truncate, truncate_thermo
-from lmpshear.unwrap import Cell, LeesEdwardsUnwrapper, per_step_y_integral
+from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
+from lmpshear.store import (
+    StoreWriter,
+    ThermoWriter,
+    close_writers,
+    count_frames,
+    truncate,
+    truncate_thermo,
+)
+from lmpshear.unwrap import LeesEdwardsUnwrapper, per_step_y_integral
 
 THERMO_KEYS = {"temp": "Temp", "pe": "PotEng", "ke": "KinEng", "etotal": "TotEng", "press": "Press",
                "pxy": "Pxy", "pxy_virial": "c_lmps_pvir[4]", "lx": "Lx", "ly": "Ly", "lz": "Lz", "xy": "Xy"}

@@ -1,0 +1,53 @@
+"""The sheared cell's geometry (lmpshear.cell) against independent constructions."""
+
+import numpy as np
+import pytest
+
+from lmpshear.cell import Cell, largest_cutoff, tilt_at
+from lmpshear.neighbors import fractional
+
+
+def test_the_narrowest_width_under_shear_is_the_one_the_cutoff_rule_uses():
+    L = 7.3
+    widths = [Cell((0, 0, 0), L, L, L, L * f).widths().min() for f in np.linspace(-0.5, 0.5, 201)]
+    assert min(widths) == pytest.approx(Cell((0, 0, 0), L, L, L, L / 2).widths().min())
+    assert 2 * largest_cutoff(L, sheared=True) == pytest.approx(min(widths), rel=1e-12)
+    assert largest_cutoff(L, sheared=False) == L / 2
+
+
+def test_the_tilt_flips_into_half_a_cell_and_keeps_the_lattice():
+    lx, ly, rate = 5.0, 4.0, 0.7
+    for t in (0.0, 0.3, 1.1, 2.9, 17.4):
+        xy = tilt_at(rate, t, lx, ly)
+        assert -lx / 2 <= xy < lx / 2
+        # the unflipped b vector (γ̇ t L_y, L_y) is a lattice vector of the flipped cell
+        b = np.array([[rate * t * ly, ly, 0.0]])
+        assert np.allclose(Cell((0, 0, 0), lx, ly, 3.0, xy).minimum_image(b), 0.0, atol=1e-12)
+
+
+def test_fractional_coordinates_agree_with_the_kernel_and_invert_the_lattice():
+    rng = np.random.default_rng(1)
+    cell = Cell((-1.0, 0.5, 2.0), 4.0, 3.0, 5.0, 1.7)
+    r = rng.uniform(-20, 20, (500, 3))
+    s = cell.fractional(r)
+    h = cell.matrix()
+    diff = s - fractional(r, np.asarray(cell.lo), np.linalg.inv(h))
+    assert np.abs((diff + 0.5) % 1.0 - 0.5).max() < 1e-12  # the same to round-off (on the torus)
+    assert ((s >= 0) & (s < 1)).all()
+    back = s @ h + np.asarray(cell.lo)  # the same point up to a lattice vector
+    assert np.allclose(cell.minimum_image(back - r), 0.0, atol=1e-9)
+    assert cell.volume == pytest.approx(abs(np.linalg.det(h)))
+
+
+def test_the_affine_carry_moves_points_with_the_flow_and_wraps_them():
+    rate, t_ref = 0.5, 2.0
+    cell = Cell((0.0, 0.0, 0.0), 6.0, 6.0, 6.0, tilt_at(rate, t_ref, 6.0, 6.0))
+    r = np.array([[1.0, 2.0, 3.0], [5.5, 5.9, 0.1], [0.2, 0.0, 4.0]])
+    t = np.array([0.5, 1.0, 2.0])
+    carried = cell.carry(r, t, rate, t_ref)
+    expected = r + np.c_[rate * (t_ref - t) * r[:, 1], 0 * t, 0 * t]
+    assert np.allclose(cell.minimum_image(carried - expected), 0.0, atol=1e-12)
+    assert np.allclose(cell.wrap(carried)[1], 0)  # inside the cell
+    assert np.allclose(carried[2], r[2])  # a point on the bottom plane does not move
+    two = cell.carry(r[:, :2], t, rate, t_ref)  # 2D points get z = 0
+    assert np.allclose(two[:, :2], cell.carry(np.c_[r[:, :2], 0 * t], t, rate, t_ref)[:, :2])
