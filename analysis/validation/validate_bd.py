@@ -1,7 +1,7 @@
 """Validation of the BD engine against the paper, and its time-step convergence.
 
-    python benchmarks/validate_bd.py dl [--particles 2000 4000] [--equilibration 10] [--time 10] [--timestep DT] [--small-diffusion D]
-    python benchmarks/validate_bd.py dt [--particles 3000] [--rate 10] [--strain 2] [--equilibration 1]
+    python analysis/validation/validate_bd.py dl [--particles 2000 4000] [--equilibration 10] [--time 10] [--timestep DT] [--small-diffusion D]
+    python analysis/validation/validate_bd.py dt [--particles 3000] [--rate 10] [--strain 2] [--equilibration 1]
 
 ``dl``: long-time self-diffusion D_L at φ = 0.425 at rest (the paper: D_L = 0.06 D_0), after
 ``equilibration`` τ_0 at rest: the MSD of r̃ over every time origin, fitted as a line for lags

@@ -5,7 +5,7 @@ rate 2.7/Lx = 0.0739, Tdamp 0.1). That folder's README quotes a Green-Kubo visco
 1.18 from the NEMD script itself). We compare the total (kinetic + virial) viscosity, averaged
 over independent seeds, with 1.07 and report the virial part (the paper's eq. 1) separately.
 
-    python benchmarks/validate_lj2d.py --seeds 4 --production 500 --out /tmp/lj2d
+    python analysis/validation/validate_lj2d.py --seeds 4 --production 500 --out /tmp/lj2d
 """
 
 from __future__ import annotations

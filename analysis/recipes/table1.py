@@ -1,0 +1,63 @@
+"""Table I of the paper (λ, λ/(D+1), ν_c per system) and the per-rate cluster numbers behind Fig. 3
+and Fig. 7 (P̄_c, η_c/η, ξ_c, t_y/t_χ), ours beside the paper's, from finished campaigns' reports.
+
+    python analysis/recipes/table1.py analysis/campaigns/bd425.toml analysis/results/bd45-N20000/report -o OUT
+
+Writes OUT/table1.md (both tables, Markdown) and OUT/table1.csv, OUT/rates.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+from _reports import find_reports, pm
+
+from lmpshear.analysis.scaling import PAPER_TABLE1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("reports", nargs="+", help="campaign files or report folders")
+    ap.add_argument("-o", "--out", type=Path, default=Path("."))
+    args = ap.parse_args()
+    reports = find_reports(args.reports)
+    rows, per_rate = [], []
+    for r in reports:
+        t, fit = r.table1 or {}, r.flow.get("fit") or {}
+        paper = t.get("paper") or PAPER_TABLE1.get(r.label, {})
+        rows.append({"system": r.label, "rates": " ".join(f"{x:g}" for x in r.flow["rates"]),
+                     "lambda": fit.get("exponent"), "lambda_error": fit.get("exponent_error"),
+                     "lambda_paper": paper.get("lambda"),
+                     "lambda_over_D1": t.get("lambda_over_D1"), "lambda_over_D1_error": t.get("lambda_over_D1_error"),
+                     "lambda_over_D1_paper": paper.get("lambda_over_D1"),
+                     "nu_c": t.get("nu_c"), "nu_c_error": t.get("nu_c_error"), "nu_c_paper": paper.get("nu_c")})
+        xi_err = dict(zip(t.get("rates", []), t.get("xi_c_error", [])))
+        eta_err = dict(zip(r.flow["rates"], r.flow["eta_error"]))
+        if r.clusters is not None:
+            for _, c in r.clusters.sort_values("rate").iterrows():
+                per_rate.append({"system": r.label, "rate": c.rate, "eta": c.eta, "eta_error": eta_err.get(c.rate),
+                                 "t_chi": c.t_chi, "P_c_mean": c.P_c_mean, "eta_c_over_eta": c.eta_c / c.eta,
+                                 "xi_c": c.xi_c, "xi_c_error": xi_err.get(c.rate), "t_y": c.t_y,
+                                 "t_y_over_t_chi": c.t_y / c.t_chi})
+    args.out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(args.out / "table1.csv", index=False)
+    pd.DataFrame(per_rate).to_csv(args.out / "rates.csv", index=False)
+    lines = ["| system | rates | λ (paper) | λ/(D+1) (paper) | ν_c (paper) |", "|---|---|---|---|---|"]
+    for x in rows:
+        lines.append(f"| {x['system']} | {x['rates']} | {pm(x['lambda'], x['lambda_error'])} ({x['lambda_paper'] or '—'}) "
+                     f"| {pm(x['lambda_over_D1'], x['lambda_over_D1_error'])} ({x['lambda_over_D1_paper'] or '—'}) "
+                     f"| {pm(x['nu_c'], x['nu_c_error'])} ({x['nu_c_paper'] or '—'}) |")
+    lines += ["", "| system | γ̇ | η | t_χ | P̄_c (paper ≈ 0.8) | η_c/η (paper ≈ 1) | ξ_c | t_y/t_χ |",
+              "|---|---|---|---|---|---|---|---|"]
+    for x in per_rate:
+        lines.append(f"| {x['system']} | {x['rate']:g} | {pm(x['eta'], x['eta_error'], 4)} | {x['t_chi']:.3g} "
+                     f"| {pm(x['P_c_mean'], None)} | {pm(x['eta_c_over_eta'], None, 2)} | {pm(x['xi_c'], x['xi_c_error'])} "
+                     f"| {pm(x['t_y_over_t_chi'], None, 2)} |")
+    (args.out / "table1.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
