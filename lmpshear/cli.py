@@ -56,17 +56,10 @@ def run(rundir: Path = typer.Argument(..., help="A prepared run directory.")):
 
 
 def _run(rd) -> dict:
-    """Run a prepared directory with the engine its spec names."""
-    from lmpshear import mpi
+    from lmpshear.engines.driver import run_directory
     from lmpshear.progress import reporter
 
-    if rd.spec().engine == "bd":
-        from lmpshear.engines.bd_runner import BrownianRunner
-
-        return BrownianRunner(rd, reporter()).run()
-    from lmpshear.engines.lammps import LammpsRunner
-
-    return LammpsRunner(rd, reporter()).run(finalize_mpi=mpi.world_size() > 1)
+    return run_directory(rd, reporter())
 
 
 @app.command()

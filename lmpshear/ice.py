@@ -35,10 +35,8 @@ from lmpshear.analysis.convective import (
 )
 from lmpshear.analysis.regions import labels_at
 from lmpshear.engines.lammps import LammpsRunner
-from lmpshear.engines.lammps_input import SECTIONS_RESUME
 from lmpshear.errors import UserError
 from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json, working_directory
-from lmpshear.unwrap import LeesEdwardsUnwrapper
 
 
 class ReplicaRunner(LammpsRunner):
@@ -62,17 +60,7 @@ class ReplicaRunner(LammpsRunner):
         with working_directory(rd.path):
             self.lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
             try:
-                self.lmp.commands_string(self.sections["header"])
-                self.lmp.command(f"read_restart {(self.snapshot.restart).relative_to(rd.path)}")
-                self._commands(*SECTIONS_RESUME)
-                self.natoms = int(self.lmp.get_natoms())
-                self.typeid = self._gather_int("type") - 1
-                with np.load(self.snapshot.state) as state:
-                    self.y_lo = float(state["y_lo"])
-                    self.unwrapper = LeesEdwardsUnwrapper.from_state(self.rate, self.y_lo, state["unwrapped"],
-                                                                     state["nonaffine"])
-                    self.y_prev = state["y_prev"].copy()
-                self.frames = self.snapshot.frames
+                self._restore(self.snapshot, branch=True)
                 if self.fresh_velocities:
                     self._new_velocities()
                 self._loop(self.snapshot.step)

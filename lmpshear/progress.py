@@ -82,3 +82,11 @@ class RichReporter:
 def reporter(stream=None):
     stream = stream or sys.stderr
     return RichReporter() if stream.isatty() else LogReporter(stream)
+
+
+class NullReporter:
+    """Progress nobody reads: ranks other than 0, branches of a run (ICE), library calls."""
+
+    def start(self, total: int, done: int, label: str) -> None: ...
+    def update(self, done: int, info: str) -> None: ...
+    def close(self) -> None: ...

@@ -15,7 +15,7 @@ from lmpshear.store import Trajectory
 @pytest.fixture(scope="module")
 def snapshot_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ice")
-    spec = write_spec(tmp / "spec.toml", "ka3d-tiny", protocol={"snapshot_every": 5})
+    spec = write_spec(tmp / "spec.toml", "ka3d-tiny", protocol={"snapshot_every": 5, "lammps_dump": "image"})
     run = prepare_and_run(tmp, spec)
     # spots of d = 1 so that this tiny box has clusters
     config = run / "config.toml"
@@ -32,7 +32,9 @@ def test_snapshots_are_kept_and_a_branch_without_new_velocities_is_the_run_itsel
     assert [s.step for s in snaps] == list(range(5 * spec.sample_steps, spec.shear_steps + 1, 5 * spec.sample_steps))
     snap = snaps[2]
     end = snap.step + 12 * spec.sample_steps
+    dump = (rd.path / "traj.lammpstrj").read_bytes()
     branch = ReplicaRunner(rd, snap, end, (1, 0), fresh_velocities=False).branch()
+    assert (rd.path / "traj.lammpstrj").read_bytes() == dump  # a branch writes nothing of the run's
     with Trajectory(rd.store) as traj:
         k = np.searchsorted(traj.steps, snap.step) + 1 + np.arange(12)
         assert np.allclose(branch["t"], traj.times[k], rtol=0, atol=1e-12)

@@ -18,78 +18,31 @@ results do not depend on the thread count.
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 
 from lmpshear import mpi
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
-from lmpshear.engines.lammps import NullReporter
-from lmpshear.errors import Interrupted, RunError, UserError
-from lmpshear.rundir import RunDir, completion
-from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
-from lmpshear.store import (
-    BD_THERMO_COLUMNS,
-    StoreWriter,
-    ThermoWriter,
-    close_writers,
-    count_frames,
-    truncate,
-    truncate_thermo,
-)
+from lmpshear.engines.driver import RunDriver
+from lmpshear.errors import RunError, UserError
+from lmpshear.rundir import RunDir
+from lmpshear.store import BD_THERMO_COLUMNS
 
 
-class BrownianRunner:
+class BrownianRunner(RunDriver):
+    thermo_columns = BD_THERMO_COLUMNS
+
     def __init__(self, rundir: RunDir, reporter=None):
         if mpi.world_size() > 1:
             raise UserError("engine 'bd' runs in one process with threads (NUMBA_NUM_THREADS), not under mpiexec")
-        self.rundir = rundir
-        self.spec = s = rundir.spec()
-        self.reporter = reporter or NullReporter()
-        self.rate, self.dt = s.rate.rate, s.protocol.timestep
-        self.sample_steps, self.thermo_steps, self.end_step = s.sample_steps, s.thermo_steps, s.shear_steps
+        super().__init__(rundir, reporter)
+        s = self.spec
         counts = s.system.counts()
         self.typeid = np.repeat(np.arange(len(counts)), counts)
         species = s.system.species
         self.diameter = np.array([species[t].diameter for t in self.typeid])
         self.diffusion = np.array(s.system.diffusion())[self.typeid]
-        self.store: StoreWriter | None = None
-        self.thermo: ThermoWriter | None = None
-        self.stop = StopRequests(enabled=False)  # replaced by run(); a branch (ICE) keeps this inert one
-        self.frames = 0
-
-    # -- public ---------------------------------------------------------------------------------------
-    def run(self) -> dict:
-        rd = self.rundir
-        if rd.status().get("state") == "complete":
-            return rd.status()
-        with rd.lock(), StopRequests() as self.stop:
-            started = time.perf_counter()
-            try:
-                ckpt = rd.latest_checkpoint()
-                begin = self._resume(ckpt) if ckpt else self._start()
-                steps_done = self._loop(begin)
-            except RunError as exc:
-                self._fail(str(exc))
-                raise
-            except (OSError, ValueError) as exc:  # the file system or a damaged file, not the physics
-                stopped = damaged(rd.path, exc)
-                close_writers(self.store, self.thermo, quietly=True)
-                self.store = self.thermo = None
-                mark_stopped(rd, str(stopped), self.frames)
-                raise stopped from None
-            except (Interrupted, KeyboardInterrupt) as exc:
-                stopped = exc if isinstance(exc, Interrupted) else interrupted("SIGINT", self._where(), rd.path)
-                self._close_outputs()
-                rd.set_status(state="interrupted", message=str(stopped), frames=self.frames)
-                raise stopped from None
-            finally:
-                self._close_outputs()
-                self.reporter.close()
-            summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done,
-                                 len(self.diameter))
-            rd.set_status(**summary)
-            return summary
+        self.particles = len(self.diameter)
 
     # -- phases ---------------------------------------------------------------------------------------
     def _engine(self, positions: np.ndarray, rate: float) -> BrownianDynamics:
@@ -122,8 +75,7 @@ class BrownianRunner:
                                         f"{s.protocol.equilibration_time:g}")
         self._check_finite()
         self.bd.start_shear(self.rate)
-        self.store = StoreWriter.for_system(rd.store, s.system, self.typeid)
-        self.thermo = ThermoWriter(rd.thermo, columns=BD_THERMO_COLUMNS)
+        self._open_outputs(self.typeid)
         self._reset_interval()
         measurement = self.bd.measure()
         self._record_thermo(0, measurement)
@@ -132,20 +84,13 @@ class BrownianRunner:
         return 0
 
     def _resume(self, ckpt) -> int:
-        rd, s = self.rundir, self.spec
         with np.load(ckpt.state) as state:
             self.bd = self._engine(state["positions"][np.argsort(state["order"])], self.rate)
             self.bd.restore({"time": float(state["time"]), "rng": json.loads(str(state["rng"])),
                              "order": state["order"], "positions": state["positions"],
                              "unwrapped": state["unwrapped"], "nonaffine": state["nonaffine"]})
-        self.frames = ckpt.frames
-        if count_frames(rd.store) != ckpt.frames:
-            truncate(rd.store, ckpt.frames)
-        truncate_thermo(rd.thermo, ckpt.step)
-        self.store = StoreWriter.for_system(rd.store, s.system, self.typeid, append=True)
-        self.thermo = ThermoWriter(rd.thermo, append=True, columns=BD_THERMO_COLUMNS)
+        self._reopen_outputs(ckpt, self.typeid)
         self._reset_interval()
-        rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step)
         return ckpt.step
 
     def _loop(self, begin: int) -> int:
@@ -169,12 +114,6 @@ class BrownianRunner:
                 self._checkpoint(step)
             self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
         return step - begin
-
-    def _where(self, step: int | None = None) -> str:
-        if step is None or self.frames == 0:
-            return "before shear started"
-        return (f"at sample {self.frames - 1} of {self.spec.n_samples} (strain {self.rate * step * self.dt:.4g}); "
-                "nothing after the last checkpoint is kept")
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _reset_interval(self) -> None:
@@ -221,18 +160,9 @@ class BrownianRunner:
         rd = self.rundir
         state = self.bd.state()
         directory = rd.new_checkpoint_dir(step)
-        self.store.flush()
         tmp = directory / "state.tmp.npz"
         np.savez(tmp, positions=state["positions"], unwrapped=state["unwrapped"], nonaffine=state["nonaffine"],
                  order=state["order"], time=np.float64(state["time"]), rng=json.dumps(state["rng"]),
                  step=np.int64(step), frames=np.int64(self.frames))
         tmp.replace(directory / "state.npz")
-        rd.commit_checkpoint(step, self.frames)
-
-    def _close_outputs(self) -> None:
-        close_writers(self.store, self.thermo)
-        self.store = self.thermo = None
-
-    def _fail(self, message: str) -> None:
-        self._close_outputs()
-        self.rundir.set_status(state="failed", message=message, frames=self.frames)
+        self._commit_checkpoint(step)

@@ -20,9 +20,7 @@ are collective and give every rank the same arrays); only rank 0 writes files.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,23 +28,15 @@ import numpy as np
 
 from lmpshear import mpi
 from lmpshear.cell import Cell
+from lmpshear.engines.driver import RunDriver
 from lmpshear.engines.lammps_input import (
     DUMP_NAME,
     SECTIONS_FRESH,
     SECTIONS_RESUME,
     split_sections,
 )
-from lmpshear.errors import Interrupted, RunError, UserError
-from lmpshear.rundir import RunDir, completion, working_directory
-from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
-from lmpshear.store import (
-    StoreWriter,
-    ThermoWriter,
-    close_writers,
-    count_frames,
-    truncate,
-    truncate_thermo,
-)
+from lmpshear.errors import RunError, UserError
+from lmpshear.rundir import Checkpoint, RunDir, working_directory
 from lmpshear.unwrap import LeesEdwardsUnwrapper, per_step_y_integral
 
 THERMO_KEYS = {"temp": "Temp", "pe": "PotEng", "ke": "KinEng", "etotal": "TotEng", "press": "Press",
@@ -72,84 +62,35 @@ class Sample:
     cell: Cell
 
 
-class NullReporter:
-    def start(self, total: int, done: int, label: str) -> None: ...
-    def update(self, done: int, info: str) -> None: ...
-    def close(self) -> None: ...
-
-
-class LammpsRunner:
+class LammpsRunner(RunDriver):
     def __init__(self, rundir: RunDir, reporter=None):
-        self.rundir = rundir
-        self.spec = rundir.spec()
-        self.root = mpi.world_rank() == 0
-        self.reporter = reporter if (reporter is not None and self.root) else NullReporter()
-        s = self.spec
-        self.rate = s.rate.rate
-        self.dt = s.protocol.timestep
-        self.sample_steps = s.sample_steps
-        self.thermo_steps = s.thermo_steps
-        self.end_step = s.shear_steps
+        super().__init__(rundir, reporter, root=mpi.world_rank() == 0)
         if not rundir.input.is_file():
             raise UserError(f"{rundir.path} has no in.lammps; prepare it again with: lmpshear prepare CONFIG -o RUNDIR")
         self.sections = split_sections(rundir.input.read_text())
         self.deform_command = next(
             ln for ln in self.sections["shear"].splitlines() if ln.split()[:2] == ["fix", DEFORM_FIX])
-        self.store: StoreWriter | None = None
-        self.thermo: ThermoWriter | None = None
-        self.stop = StopRequests(enabled=False)  # replaced by run(); a branch (ICE) keeps this inert one
-        self.lmp = None
-
-    # -- public ---------------------------------------------------------------------------------
-    def run(self, finalize_mpi: bool = False) -> dict:
-        rd = self.rundir
-        if rd.status().get("state") == "complete":
-            return rd.status()
-        lock = rd.lock() if self.root else contextlib.nullcontext()
-        from lmpshear import mpi
-
+        self.particles = self.spec.system.n_particles
         # one rank alone stops where it likes; under mpiexec every rank must stop at the same chunk,
         # so there the signals keep their default meaning
-        with lock, working_directory(rd.path), StopRequests(enabled=mpi.world_size() == 1) as self.stop:
-            started = time.perf_counter()
-            try:
-                self.lmp = new_lammps()
-                ckpt = rd.latest_checkpoint()
-                begin = self._resume(ckpt) if ckpt else self._start()
-                steps_done = self._loop(begin)
-            except RunError as exc:
-                self._fail(str(exc))
-                raise
-            except (Interrupted, KeyboardInterrupt) as exc:
-                stopped = exc if isinstance(exc, Interrupted) else interrupted("SIGINT", self._where(), rd.path)
-                if self.root:
-                    self._close_outputs()
-                    rd.set_status(state="interrupted", message=str(stopped), frames=getattr(self, "frames", 0))
-                raise stopped from None
-            except (OSError, ValueError) as exc:  # the file system or a damaged file, not LAMMPS
-                stopped = damaged(rd.path, exc)
-                if self.root:
-                    close_writers(self.store, self.thermo, quietly=True)
-                    self.store = self.thermo = None
-                    mark_stopped(rd, str(stopped), getattr(self, "frames", 0))
-                raise stopped from None
-            except Exception as exc:  # LAMMPS reports its errors (lost atoms, ...) as exceptions
-                if isinstance(exc, UserError):
-                    raise
-                self._fail(f"LAMMPS stopped: {exc}")
-                raise RunError(f"LAMMPS stopped: {exc}") from exc
-            finally:
-                self._close_outputs()
-                self.reporter.close()
-            summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done,
-                                 self.spec.system.n_particles)
-            if self.root:
-                rd.set_status(**summary)
-            if self.lmp is not None:
-                self.lmp.close()
-                if finalize_mpi:
-                    self.lmp.finalize()
-            return summary
+        self.stoppable = mpi.world_size() == 1
+        self.lmp = None
+
+    # -- the driver's hooks -------------------------------------------------------------------------
+    def _session(self):
+        return working_directory(self.rundir.path)
+
+    def _open_engine(self) -> None:
+        self.lmp = new_lammps()
+
+    def _engine_failure(self, exc: Exception) -> RunError:
+        return RunError(f"LAMMPS stopped: {exc}")  # LAMMPS reports its errors (lost atoms, ...) as exceptions
+
+    def _finish(self, finalize_mpi: bool) -> None:
+        if self.lmp is not None:
+            self.lmp.close()
+            if finalize_mpi:
+                self.lmp.finalize()
 
     # -- phases -----------------------------------------------------------------------------------
     def _commands(self, *names: str) -> None:
@@ -175,23 +116,29 @@ class LammpsRunner:
         self.unwrapper = LeesEdwardsUnwrapper(self.rate, self.y_lo, sample.cell.wrap(sample.positions)[0])
         self.y_prev = sample.y_unwrapped
         self.frames = 0
-        if self.root:
-            self.store = StoreWriter.for_system(rd.store, self.spec.system, self.typeid)
-            self.thermo = ThermoWriter(rd.thermo)
+        self._open_outputs(self.typeid)
         self._record_thermo(0)
         self._record_frame(0, sample)
         self._checkpoint(0)
         return 0
 
     def _resume(self, ckpt) -> int:
+        self._restore(ckpt, branch=False)
+        self._reopen_outputs(ckpt, self.typeid)
+        return ckpt.step
+
+    def _restore(self, ckpt: Checkpoint, branch: bool) -> None:
+        """LAMMPS and the unwrapping state from a checkpoint or snapshot: header, read_restart, the
+        resume sections. The text dump (protocol.lammps_dump) is appended to on resume; a branch
+        (ICE) switches it off, so that it cannot write over the run's own traj.lammpstrj."""
         rd = self.rundir
         if not ckpt.restart.is_file():
             raise UserError(f"checkpoint {ckpt.directory} is incomplete (no restart.lmp); cannot resume")
         self.lmp.commands_string(self.sections["header"])
         self.lmp.command(f"read_restart {ckpt.restart.relative_to(rd.path)}")
         self._commands(*SECTIONS_RESUME)
-        if self.spec.protocol.lammps_dump != "none":  # keep the frames before the checkpoint
-            self.lmp.command(f"dump_modify {DUMP_NAME} append yes")
+        if self.spec.protocol.lammps_dump != "none":
+            self.lmp.command(f"undump {DUMP_NAME}" if branch else f"dump_modify {DUMP_NAME} append yes")
         self.natoms = int(self.lmp.get_natoms())
         self.typeid = self._gather_int("type") - 1
         with np.load(ckpt.state) as state:
@@ -200,14 +147,6 @@ class LammpsRunner:
                                                              state["nonaffine"])
             self.y_prev = state["y_prev"].copy()
         self.frames = ckpt.frames
-        if self.root:
-            if count_frames(rd.store) != ckpt.frames:
-                truncate(rd.store, ckpt.frames)
-            truncate_thermo(rd.thermo, ckpt.step)
-            self.store = StoreWriter.for_system(rd.store, self.spec.system, self.typeid, append=True)
-            self.thermo = ThermoWriter(rd.thermo, append=True)
-            rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step)
-        return ckpt.step
 
     def _loop(self, begin: int) -> int:
         """Chunked shear from step ``begin`` to the end; returns the number of MD steps made."""
@@ -262,13 +201,6 @@ class LammpsRunner:
                 self.reporter.update(0, f"equilibrating: {done} of {total} steps "
                                         f"(T = {self.lmp.get_thermo('temp'):.4g})")
         self.lmp.commands_string("\n".join(pending))
-
-    def _where(self, step: int | None = None) -> str:
-        frames = getattr(self, "frames", 0)
-        if step is None or frames == 0:
-            return "before shear started (equilibration starts again)"
-        return (f"at sample {frames - 1} of {self.spec.n_samples} (strain {self.rate * step * self.dt:.4g}); "
-                "nothing after the last checkpoint is kept")
 
     # -- pieces -----------------------------------------------------------------------------------
     def _gather(self, name: str, count: int) -> np.ndarray:
@@ -349,17 +281,4 @@ class LammpsRunner:
     def _checkpoint(self, step: int) -> None:
         rd = self.rundir
         self._save_state(rd.new_checkpoint_dir(step) if self.root else rd.checkpoints / f"step-{step:012d}", step)
-        if not self.root:
-            return
-        self.store.flush()
-        rd.commit_checkpoint(step, self.frames)
-
-    def _close_outputs(self) -> None:
-        close_writers(self.store, self.thermo)
-        self.store = self.thermo = None
-
-    def _fail(self, message: str) -> None:
-        if self.root:
-            self._close_outputs()
-            frames = getattr(self, "frames", 0)
-            self.rundir.set_status(state="failed", message=message, frames=frames)
+        self._commit_checkpoint(step)

@@ -1,0 +1,166 @@
+"""The life of a run directory, whatever the engine: the run lock, status.json, the trajectory and
+thermo writers (cut back to the last checkpoint and reopened on resume), checkpoints, and how a run
+ends: complete, failed (the physics: status "failed", exit 3), stopped (the file system or a
+damaged file: "stopped", exit 3, resumable), interrupted (Ctrl-C/SIGTERM: "interrupted", exit 130,
+resumable).
+
+An engine adapter (:class:`lmpshear.engines.lammps.LammpsRunner`, :class:`lmpshear.engines.bd_runner.BrownianRunner`)
+supplies ``_start`` (a fresh run up to frame 0 and its checkpoint; returns step 0), ``_resume(ckpt)``
+(the engine's state from a checkpoint; returns its step; it calls :meth:`RunDriver._reopen_outputs`),
+``_loop(begin)`` (the shear to the end; returns the steps made) and ``particles``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from lmpshear.errors import Interrupted, RunError, UserError
+from lmpshear.progress import NullReporter
+from lmpshear.rundir import Checkpoint, RunDir, completion
+from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
+from lmpshear.store import (
+    StoreWriter,
+    ThermoWriter,
+    close_writers,
+    count_frames,
+    truncate,
+    truncate_thermo,
+)
+
+
+class RunDriver:
+    #: columns of thermo.csv (None: the MD ones)
+    thermo_columns: tuple[str, ...] | None = None
+
+    def __init__(self, rundir: RunDir, reporter=None, root: bool = True):
+        self.rundir = rundir
+        self.spec = s = rundir.spec()
+        self.root = root  # the process that writes files (rank 0 under mpiexec)
+        self.reporter = reporter if (reporter is not None and root) else NullReporter()
+        self.rate, self.dt = s.rate.rate, s.protocol.timestep
+        self.sample_steps, self.thermo_steps, self.end_step = s.sample_steps, s.thermo_steps, s.shear_steps
+        self.store: StoreWriter | None = None
+        self.thermo: ThermoWriter | None = None
+        self.stop = StopRequests(enabled=False)  # replaced by run(); a branch (ICE) keeps this inert one
+        self.frames = 0
+
+    # -- what an engine adapter may change ---------------------------------------------------------
+    particles = 0
+    stoppable = True  # whether signals stop the run between steps (not under mpiexec)
+
+    def _session(self):
+        """A context the whole run happens in (LAMMPS: the run directory as working directory)."""
+        return contextlib.nullcontext()
+
+    def _open_engine(self) -> None:
+        """Called first, inside the run's error handling."""
+
+    def _engine_failure(self, exc: Exception) -> RunError | None:
+        """What an engine's own exception means (None: not the engine's; it propagates as it is)."""
+        return None
+
+    def _finish(self, finalize_mpi: bool) -> None:
+        """After a complete run."""
+
+    # -- the run ------------------------------------------------------------------------------------
+    def run(self, finalize_mpi: bool = False) -> dict:
+        rd = self.rundir
+        if rd.status().get("state") == "complete":
+            return rd.status()
+        lock = rd.lock() if self.root else contextlib.nullcontext()
+        with lock, self._session(), StopRequests(enabled=self.stoppable) as self.stop:
+            started = time.perf_counter()
+            try:
+                self._open_engine()
+                ckpt = rd.latest_checkpoint()
+                begin = self._resume(ckpt) if ckpt else self._start()
+                steps_done = self._loop(begin)
+            except RunError as exc:
+                self._fail(str(exc))
+                raise
+            except (Interrupted, KeyboardInterrupt) as exc:
+                stopped = exc if isinstance(exc, Interrupted) else interrupted("SIGINT", self._where(), rd.path)
+                if self.root:
+                    self._close_outputs()
+                    rd.set_status(state="interrupted", message=str(stopped), frames=self.frames)
+                raise stopped from None
+            except (OSError, ValueError) as exc:  # the file system or a damaged file, not the physics
+                stopped = damaged(rd.path, exc)
+                if self.root:
+                    close_writers(self.store, self.thermo, quietly=True)
+                    self.store = self.thermo = None
+                    mark_stopped(rd, str(stopped), self.frames)
+                raise stopped from None
+            except Exception as exc:
+                failure = None if isinstance(exc, UserError) else self._engine_failure(exc)
+                if failure is None:
+                    raise
+                self._fail(str(failure))
+                raise failure from exc
+            finally:
+                self._close_outputs()
+                self.reporter.close()
+            summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done,
+                                 self.particles)
+            if self.root:
+                rd.set_status(**summary)
+            self._finish(finalize_mpi)
+            return summary
+
+    # -- shared pieces --------------------------------------------------------------------------------
+    def _open_outputs(self, typeid) -> None:
+        """Fresh store and thermo table (frame 0 follows)."""
+        if self.root:
+            self.store = StoreWriter.for_system(self.rundir.store, self.spec.system, typeid)
+            self.thermo = ThermoWriter(self.rundir.thermo, **self._columns())
+
+    def _reopen_outputs(self, ckpt: Checkpoint, typeid) -> None:
+        """Cut the store and the thermo table back to the checkpoint and append from there."""
+        rd = self.rundir
+        self.frames = ckpt.frames
+        if not self.root:
+            return
+        if count_frames(rd.store) != ckpt.frames:
+            truncate(rd.store, ckpt.frames)
+        truncate_thermo(rd.thermo, ckpt.step)
+        self.store = StoreWriter.for_system(rd.store, self.spec.system, typeid, append=True)
+        self.thermo = ThermoWriter(rd.thermo, append=True, **self._columns())
+        rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step)
+
+    def _columns(self) -> dict:
+        return {} if self.thermo_columns is None else {"columns": self.thermo_columns}
+
+    def _commit_checkpoint(self, step: int) -> None:
+        """The checkpoint's files are written: flush the store and point latest.json at them."""
+        if self.root:
+            self.store.flush()
+            self.rundir.commit_checkpoint(step, self.frames)
+
+    def _where(self, step: int | None = None) -> str:
+        if step is None or self.frames == 0:
+            return "before shear started (equilibration starts again)"
+        return (f"at sample {self.frames - 1} of {self.spec.n_samples} (strain {self.rate * step * self.dt:.4g}); "
+                "nothing after the last checkpoint is kept")
+
+    def _close_outputs(self) -> None:
+        close_writers(self.store, self.thermo)
+        self.store = self.thermo = None
+
+    def _fail(self, message: str) -> None:
+        self._close_outputs()
+        if self.root:
+            self.rundir.set_status(state="failed", message=message, frames=self.frames)
+
+
+def run_directory(rundir: RunDir, reporter=None) -> dict:
+    """Run (or resume) a prepared directory with the engine its spec names."""
+    from lmpshear import mpi
+
+    if rundir.spec().engine == "bd":
+        from lmpshear.engines.bd_runner import BrownianRunner
+
+        return BrownianRunner(rundir, reporter).run()
+    from lmpshear.engines.lammps import LammpsRunner
+
+    return LammpsRunner(rundir, reporter).run(finalize_mpi=mpi.world_size() > 1)
