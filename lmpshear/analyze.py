@@ -41,6 +41,7 @@ class Context:
     info: RunInfo
     params: dict
     _traj: object = field(default=None, repr=False)
+    stage: "Stage | None" = None  # the stage being computed: it may read only the inputs it declares
 
     @property
     def traj(self):
@@ -58,11 +59,22 @@ class Context:
                             f"(t >= {self.info.steady_time:g}); the run is too short for this analysis")
         return frames
 
-    def product(self, name: str) -> dict:
+    def input(self, name: str) -> Path:
+        """A file of the run directory that the current stage declares as an input (so that its
+        product is made again when the file changes); existing."""
+        if self.stage is not None and name not in self.stage.inputs:
+            raise RuntimeError(f"internal: stage {self.stage.name} reads {name} without declaring it")
         path = self.rd.product(name)
         if not path.exists():
             raise UserError(f"{path.name} is missing: run its stage first")
-        return json.loads(path.read_text())["result"]
+        return path
+
+    def product(self, name: str) -> dict:
+        return json.loads(self.input(name).read_text())["result"]
+
+    def cage_size(self) -> float | None:
+        """l_c², one rule: what the msd stage decided ([analysis] cage_size if given, else measured)."""
+        return self.product("msd.json")["cage_size"]
 
     def close(self) -> None:
         if self._traj is not None:
@@ -174,7 +186,7 @@ def _cagejumps(ctx: Context) -> dict:
     from lmpshear.analysis.cagejumps import cage_jumps
 
     a = ctx.info.analysis
-    threshold = a.cage_size if a.cage_size is not None else ctx.product("msd.json")["cage_size"]
+    threshold = ctx.cage_size()
     if threshold is None:
         raise UserError("no cage size l_c^2: the MSD stage found no plateau; set [analysis] cage_size "
                         "(or --cage-size)")
@@ -204,7 +216,7 @@ def _clusters(ctx: Context) -> dict:
     a = ctx.info.analysis
     traj = ctx.traj
     window = ctx.steady_frames()
-    jumps = pd.read_csv(ctx.rd.product("cagejumps.csv.gz"))
+    jumps = pd.read_csv(ctx.input("cagejumps.csv.gz"))
     jumps["frame"] -= int(window[0])
     t_chi = ctx.product("overlap.json")["t_chi"]
     lx = traj.cell(int(window[0])).lx
@@ -304,8 +316,7 @@ def _needs_thermo_and_shear(ctx: Context) -> str | None:
 
 
 def _needs_cage_size(ctx: Context) -> str | None:
-    msd = ctx.rd.product("msd.json")
-    if ctx.info.analysis.cage_size is None and msd.exists() and json.loads(msd.read_text())["result"]["cage_size"] is None:
+    if ctx.rd.product("msd.json").exists() and ctx.cage_size() is None:
         return "no cage size l_c^2 (the MSD has no plateau); give one with --cage-size or [analysis] cage_size"
     return None
 
@@ -313,21 +324,22 @@ def _needs_cage_size(ctx: Context) -> str | None:
 STAGES = {s.name: s for s in (
     Stage("viscosity", "viscosity.json", ("thermo.csv", "config.toml"), (), _viscosity, lambda r: r["summary"],
           _needs_thermo_and_shear),
-    Stage("structure", "structure.json", ("traj.gsd",), ("structure_frames",), _structure,
+    Stage("structure", "structure.json", ("traj.gsd", "config.toml"), ("structure_frames",), _structure,
           lambda r: f"g(r) to r = {r['r'][-1]:.3g}, first minimum at "
                     + (f"{r['first_minimum']:.4g}" if r["first_minimum"] is not None else "none (beyond the range)")),
-    Stage("msd", "msd.json", ("traj.gsd", "structure.json"),
+    Stage("msd", "msd.json", ("traj.gsd", "config.toml", "structure.json"),
           ("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"), _msd, _describe_msd,
           version=2),  # 2: cage_size_measured beside the value used
-    Stage("overlap", "overlap.json", ("traj.gsd",), ("overlap_a", "max_origins", "n_lags"), _overlap,
+    Stage("overlap", "overlap.json", ("traj.gsd", "config.toml"), ("overlap_a", "max_origins", "n_lags"), _overlap,
           lambda r: f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g} +/- {r['t_chi_error']:.2g}, chi4 max = "
                     f"{max(r['chi4']):.4g} +/- {r['chi4_error'][int(np.argmax(r['chi4']))]:.2g} over "
                     f"{r['n_origins'][int(np.argmax(r['chi4']))]} origins (self: t_chi = {r['t_chi_self']:.4g})",
           version=2),  # 2: jackknife errors
-    Stage("cagejumps", "cagejumps.json", ("traj.gsd", "msd.json"), ("cage_size", "min_segment"), _cagejumps,
+    Stage("cagejumps", "cagejumps.json", ("traj.gsd", "config.toml", "msd.json"), ("cage_size", "min_segment"), _cagejumps,
           lambda r: f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
                     f"particles -> {r['table']}", _needs_cage_size),
-    Stage("clusters", "clusters.json", ("traj.gsd", "cagejumps.json", "overlap.json", "structure.json", "ice"),
+    Stage("clusters", "clusters.json", ("traj.gsd", "config.toml", "cagejumps.json", "cagejumps.csv.gz", "overlap.json",
+                                         "structure.json", "ice"),
           ("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block", "cluster_fine",
            "threshold_tolerance",
            "stz_diameter", "min_stz", "prune_fine", "trace_before", "trace_after", "max_windows", "contrast",
@@ -402,7 +414,9 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
                 continue
             echo(f"{name}: computing ...")
             started = time.perf_counter()
+            ctx.stage = stage
             result = stage.compute(ctx)
+            ctx.stage = None
             atomic_write_json(rd.product(stage.product), {"stage": name, "params": params, "result": result})
             echo(f"{name}: {stage.describe(result)} -> {stage.product} ({time.perf_counter() - started:.1f} s)")
             for warning in result.get("summary", {}).get("warnings", []) if isinstance(result.get("summary"), dict) else []:

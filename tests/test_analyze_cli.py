@@ -178,3 +178,19 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     assert (run_copy / "report" / "clusters_vs_rate.png").stat().st_size > 10_000, report.stdout
     bad = cli("figures", run_copy, "--cluster", len(rows))
     assert bad.returncode == 2 and "cluster table has rows" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_stage_reads_only_the_inputs_it_declares(tmp_path):
+    from lmpshear.analyze import STAGES, Context
+    from lmpshear.rundir import RunDir
+
+    (tmp_path / "overlap.json").write_text('{"result": {"t_chi": 1.5}}')
+    (tmp_path / "msd.json").write_text('{"result": {"cage_size": 0.05}}')
+    ctx = Context(RunDir(tmp_path), info=None, params={}, stage=STAGES["cagejumps"])
+    with pytest.raises(RuntimeError, match="reads overlap.json without declaring it"):
+        ctx.product("overlap.json")
+    assert ctx.cage_size() == 0.05  # l_c^2: what the msd stage decided
+    ctx.stage = STAGES["clusters"]
+    assert ctx.product("overlap.json") == {"t_chi": 1.5}
+    with pytest.raises(Exception, match="cagejumps.csv.gz is missing"):
+        ctx.input("cagejumps.csv.gz")
