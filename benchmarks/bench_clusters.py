@@ -28,6 +28,7 @@ import pandas as pd
 from lmpshear.analysis.convective import convective_clusters
 from lmpshear.analysis.regions import demarcate, labels_at, region_lookup
 from lmpshear.cell import Cell
+from lmpshear.spec import Analysis
 
 RATE, DT, T_CHI = 0.015, 0.1, 10.0
 
@@ -84,7 +85,7 @@ def main() -> None:
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"synthetic run: N = {args.particles}, {len(times)} frames, {len(jumps)} jumps, "
           f"t_chi = {T_CHI} ({int(T_CHI / DT)} frames), data {unwrapped.nbytes / 2**20:.0f} MiB")
-    kwargs = dict(coarse=10, max_windows=args.windows)
+    kwargs = dict(coarse=10, params=Analysis(max_windows=args.windows))
     t0 = time.perf_counter()
     convective_clusters(times, cells, unwrapped, virial, jumps, RATE, T_CHI, **kwargs)
     first = time.perf_counter() - t0

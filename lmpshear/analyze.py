@@ -234,10 +234,7 @@ def _clusters(ctx: Context) -> dict:
     result = convective_clusters(
         times, [traj.cell(int(k)) for k in window], traj.unwrapped(list(window)),
         traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, window=multiple * t_chi, coarse=coarse,
-        fine=a.cluster_fine, kernel_length=kernel, tolerance=a.threshold_tolerance, stz_diameter=a.stz_diameter,
-        min_stz=a.min_stz, prune_fine=a.prune_fine, trace_before=a.trace_before, trace_after=a.trace_after,
-        max_windows=a.max_windows, contrast=a.contrast, p_c_clusters=a.p_c_clusters, atomic_stress=a.atomic_stress,
-        ice_yields=_ice_yields(ctx.rd.path / "ice"))
+        kernel_length=kernel, params=a, ice_yields=_ice_yields(ctx.rd.path / "ice"))
     s = result["summary"]
     s["coarse_block"] = lx / coarse
     s["window_multiple"], s["window_rule"] = multiple, why

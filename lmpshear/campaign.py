@@ -35,6 +35,7 @@ from pathlib import Path
 from lmpshear import config
 from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir
+from lmpshear.spec import RunSpec
 
 STEPS = ("run", "analyze", "report")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -79,7 +80,7 @@ class Run:
     def name(self) -> str:
         return f"{self.label}/{self.path.name}"
 
-    def load(self) -> config.RunSpec:
+    def load(self) -> RunSpec:
         return config.load(self.spec, self.overrides or None).select_rate(self.rate)
 
 
@@ -218,7 +219,7 @@ def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> li
         overrides = {}
     n = c.get(t, "n_particles", w, "int", required=False, positive=True)
     if n is not None:
-        overrides = config._merge(overrides, {"system": {"n_particles": n}})
+        overrides = config.merge(overrides, {"system": {"n_particles": n}})
     try:
         spec = config.load(spec_ref, overrides or None)
     except UserError as exc:
@@ -238,7 +239,7 @@ def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> li
                                  "overrides = { protocol = { rates = [...] } }")
             continue
         for seed in seeds:
-            over = overrides if seed is None else config._merge(overrides, {"protocol": {"seed": seed}})
+            over = overrides if seed is None else config.merge(overrides, {"protocol": {"seed": seed}})
             out.append(Run(label, spec_ref, rate, seed, over, root / label / run_dir_name(rate, seed)))
     return out
 

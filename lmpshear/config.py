@@ -1,4 +1,4 @@
-"""Typed, validated run specifications loaded from TOML.
+"""Loading and validating run specs (the schema: spec.py) from TOML.
 
 A spec has three parts: ``engine``, ``[system]`` (the model liquid) and ``[protocol]`` (how it is
 prepared, sheared and sampled). ``engine = "lammps"`` (molecular dynamics, potentials ``lj`` and
@@ -15,313 +15,33 @@ interval that is not a whole number of timesteps, and so on.
 from __future__ import annotations
 
 import math
-import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lmpshear import resources
 from lmpshear.cell import largest_cutoff
 from lmpshear.errors import UserError
-
-POTENTIAL_STYLES = ("lj", "ipl", "yukawa")
-CUTOFF_MODES = ("per_pair", "global")
-INIT_MODES = ("random", "file")
-DUMP_MODES = ("none", "image", "unwrapped")
-ENGINES = ("lammps", "bd")
-ENGINE_STYLES = {"lammps": ("lj", "ipl"), "bd": ("yukawa",)}
-# protocol keys that only molecular dynamics (LAMMPS) uses
-LAMMPS_ONLY = ("thermostat_damp", "melt_temperature", "melt_time", "minimize", "lammps_dump", "store_velocities",
-               "max_temperature_ratio", "init_file", "snapshot_every")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
-SYSTEM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_REL_TOL = 1e-9
-
-
-# ----------------------------------------------------------------------------------------------
-# Spec dataclasses
-
-
-@dataclass(frozen=True)
-class Species:
-    name: str
-    fraction: float
-    mass: float = 1.0
-    diameter: float = 1.0
-    diffusion: float | None = None  # BD: dilute self-diffusion in units of D_0; None: Stokes–Einstein
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Interaction between species ``a`` and ``b`` (indices into ``System.species``)."""
-
-    a: int
-    b: int
-    epsilon: float
-    sigma: float
-    cutoff: float  # absolute, in length units
-
-
-@dataclass(frozen=True)
-class Potential:
-    style: str  # "lj": 4 eps [(s/r)^12 - (s/r)^6];  "ipl": eps (s/r)^n;  "yukawa": K e^{-z(r-d)}/(r/d)
-    cutoff: float
-    cutoff_mode: str  # "per_pair": r_c = cutoff * sigma_ab; "global": r_c = cutoff
-    shift: bool
-    exponent: int  # ipl only
-    mixing: str  # how unlisted pairs are filled: "additive" sigma, geometric epsilon; or "none"
-    epsilon: float  # epsilon of species pairs filled by mixing
-    pairs: dict[str, dict[str, float]]  # explicit "A-B" -> {epsilon, sigma}
-    K: float = 9.69  # yukawa: contact value, in units of k_BT
-    z: float = 4.86  # yukawa: inverse screening length, in units of 1/d_0
-    hard_core: bool = True  # yukawa: potential-free hard core at r = d_ij
-    overlap_tol: float = 1e-6  # yukawa: relative overlap the hard-core step leaves at most
-    precision: str = "mixed"  # yukawa: pair terms in float32 ("mixed") or float64 ("double")
-
-
-@dataclass(frozen=True)
-class System:
-    name: str
-    dimension: int
-    n_particles: int
-    temperature: float
-    species: tuple[Species, ...]
-    potential: Potential
-    number_density: float | None = None
-    volume_fraction: float | None = None
-
-    # -- derived ---------------------------------------------------------------------------
-    def counts(self) -> list[int]:
-        """Exact particle numbers per species (largest-remainder rounding of the fractions)."""
-        raw = [s.fraction * self.n_particles for s in self.species]
-        counts = [math.floor(r) for r in raw]
-        order = sorted(range(len(raw)), key=lambda i: raw[i] - counts[i], reverse=True)
-        for i in order[: self.n_particles - sum(counts)]:
-            counts[i] += 1
-        return counts
-
-    def particle_volume(self, diameter: float) -> float:
-        if self.dimension == 3:
-            return math.pi * diameter**3 / 6.0
-        return math.pi * diameter**2 / 4.0
-
-    @property
-    def volume(self) -> float:
-        """Volume (area in 2D) of the periodic cell."""
-        if self.number_density is not None:
-            return self.n_particles / self.number_density
-        occupied = sum(n * self.particle_volume(s.diameter) for n, s in zip(self.counts(), self.species))
-        return occupied / self.volume_fraction
-
-    def diffusion(self) -> list[float]:
-        """Per-species D in units of D_0, the largest particle's: Stokes–Einstein d_max/d unless given."""
-        d_max = max(s.diameter for s in self.species)
-        return [s.diffusion if s.diffusion is not None else d_max / s.diameter for s in self.species]
-
-    @property
-    def box_length(self) -> float:
-        """Edge of the cubic (square) cell at the start of shear."""
-        return self.volume ** (1.0 / self.dimension)
-
-    def pairs(self) -> list[Pair]:
-        """Every unordered species pair with resolved epsilon, sigma and absolute cutoff."""
-        pot = self.potential
-        index = {s.name: i for i, s in enumerate(self.species)}
-        out = []
-        for i, si in enumerate(self.species):
-            for j in range(i, len(self.species)):
-                sj = self.species[j]
-                explicit = pot.pairs.get(f"{si.name}-{sj.name}") or pot.pairs.get(f"{sj.name}-{si.name}")
-                if explicit is not None:
-                    eps, sig = explicit["epsilon"], explicit["sigma"]
-                else:
-                    eps, sig = pot.epsilon, 0.5 * (si.diameter + sj.diameter)
-                cut = pot.cutoff * sig if pot.cutoff_mode == "per_pair" else pot.cutoff
-                out.append(Pair(index[si.name], index[sj.name], eps, sig, cut))
-        return out
-
-
-@dataclass(frozen=True)
-class Rate:
-    rate: float
-    sample_interval: float
-    thermo_interval: float | None = None  # default: sample_interval
-    analysis: tuple = ()  # [analysis] overrides for this rate, as (key, value) pairs (e.g. the paper's L/20 blocks)
-
-
-@dataclass(frozen=True)
-class Protocol:
-    seed: int
-    timestep: float
-    thermostat_damp: float | None
-    equilibration_time: float
-    rates: tuple[Rate, ...]
-    init: str = "random"
-    init_file: str | None = None
-    melt_temperature: float | None = None
-    melt_time: float = 0.0
-    steady_strain: float | None = None
-    steady_time: float | None = None
-    production_strain: float | None = None
-    production_time: float | None = None
-    checkpoint_every: int = 100
-    store_velocities: bool = False
-    max_temperature_ratio: float = 2.0
-    neighbor_skin: float = 0.3
-    outer_skin: float | None = None  # BD: skin of the list the Verlet lists are pruned from (None: engine default)
-    minimize: bool = True  # energy-minimise before giving velocities
-    lammps_dump: str = "none"  # also write traj.lammpstrj: "image" (x y z ix iy iz) or "unwrapped" (xu yu zu)
-    snapshot_every: int = 0  # samples between kept full-state snapshots (for `lmpshear ice`); 0: none
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """Parameters of ``lmpshear analyze`` (the ``[analysis]`` table; every key optional)."""
-
-    overlap_a: float | None = None  # w(r) radius of eq. 14; None: 0.3 in 2D, 0.25 in 3D (the paper's MD)
-    cage_size: float | None = None  # l_c^2 for the cage jumps; None: from the MSD crossover
-    crossover_fraction: float = 0.5  # l_c^2 where the MSD log-slope is this far from plateau to diffusion
-    cage_relative: bool | None = None  # cage-relative MSD for l_c^2; None: in 2D only (as the paper)
-    max_origins: int = 50  # time origins for MSD and chi4
-    n_lags: int = 40  # log-spaced lags for MSD and chi4
-    min_segment: int = 1  # frames each side of a cage-jump cut
-    structure_frames: int = 10  # frames averaged for g(r)
-    # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
-    cluster_sieve: str = "blocks"  # coarse field: "blocks" (jump counts, the paper's BD) or "kernel" (e^{-r/d}, MD)
-    cluster_blocks: int = 10  # coarse blocks per edge (the paper: 10, or 20 at the highest BD rate)
-    cluster_block: float | None = None  # coarse block edge (length); wins over cluster_blocks when set (0: unset)
-    cluster_window: float = 1.0  # window length in units of t_chi (the paper: 1) ...
-    min_jumps_per_block: float = 25.0  # ... lengthened to whole t_chi until the coarse sieve sees this many; 0: never
-    cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 0.9 d0 apart in 3D, 2 d0 in 2D
-    threshold_tolerance: float = 0.1  # C of the background iteration
-    stz_diameter: float = 3.0  # size of a cage-jump spot (V_stz); clusters below min_stz V_stz are dropped
-    min_stz: float = 2.0  # C'
-    prune_fine: bool = False  # drop clusters below C' V_stz after the undersize sieve too (the paper: coarse only)
-    trace_before: float = 2.0  # traceback from t_ref - trace_before t_chi ...
-    trace_after: float = 0.5  # ... to t_ref + trace_after t_chi
-    max_windows: int = 25  # windows of length t_chi (from the start of the steady window)
-    contrast: int = 1  # contrast spheres per window and kind (outside every cluster; straddling two or more)
-    p_c_clusters: str = "all"  # clusters counted in P_c and eta_c: "all" traced or only "yielded"
-    atomic_stress: str = "virial"  # eq. 2: "virial" (pairs split, sums to V sigma) or "paper" (as printed: x2)
-
-    def overlap_radius(self, dimension: int) -> float:
-        return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)
-
-    def use_cage_relative(self, dimension: int) -> bool:
-        return self.cage_relative if self.cage_relative is not None else dimension == 2
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    engine: str
-    system: System
-    protocol: Protocol
-    source: str = ""  # where it was loaded from (for messages)
-    analysis: Analysis = Analysis()
-
-    # -- rate selection --------------------------------------------------------------------
-    def rate_values(self) -> list[float]:
-        return [r.rate for r in self.protocol.rates]
-
-    def select_rate(self, rate: float | None) -> "RunSpec":
-        """The spec restricted to one shear rate (which must be listed in the protocol)."""
-        rates = self.protocol.rates
-        if rate is None:
-            if len(rates) == 1:
-                return self
-            listed = ", ".join(f"{r.rate:g}" for r in rates)
-            raise UserError(f"{self.source}: the protocol lists {len(rates)} shear rates ({listed}); choose one with --rate")
-        for r in rates:
-            if math.isclose(r.rate, rate, rel_tol=1e-6):
-                return replace(self, protocol=replace(self.protocol, rates=(r,)),
-                               analysis=replace(self.analysis, **dict(r.analysis)))
-        listed = ", ".join(f"{r.rate:g}" for r in rates)
-        raise UserError(f"{self.source}: shear rate {rate:g} is not in the protocol (listed: {listed})")
-
-    @property
-    def rate(self) -> Rate:
-        if len(self.protocol.rates) != 1:
-            raise UserError(f"{self.source}: a run needs exactly one shear rate")
-        return self.protocol.rates[0]
-
-    # -- derived step counts (single-rate specs) --------------------------------------------
-    def steps(self, interval: float) -> int:
-        return int(round(interval / self.protocol.timestep))
-
-    @property
-    def sample_steps(self) -> int:
-        return self.steps(self.rate.sample_interval)
-
-    @property
-    def thermo_steps(self) -> int:
-        return self.steps(self.rate.thermo_interval or self.rate.sample_interval)
-
-    @property
-    def steady_time(self) -> float:
-        p = self.protocol
-        return p.steady_time if p.steady_time is not None else p.steady_strain / self.rate.rate
-
-    @property
-    def total_time(self) -> float:
-        p = self.protocol
-        prod = p.production_time if p.production_time is not None else p.production_strain / self.rate.rate
-        return self.steady_time + prod
-
-    @property
-    def steady_strain(self) -> float:
-        return self.steady_time * self.rate.rate
-
-    @property
-    def total_strain(self) -> float:
-        return self.total_time * self.rate.rate
-
-    @property
-    def n_samples(self) -> int:
-        """Frames after the one at t = 0 (rounded up to whole samples)."""
-        return max(1, math.ceil(self.total_time / self.rate.sample_interval - _REL_TOL))
-
-    @property
-    def shear_steps(self) -> int:
-        return self.n_samples * self.sample_steps
-
-    # -- serialisation ------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """A plain dict in the TOML schema; ``load_dict(spec.to_dict())`` gives the spec back."""
-        s, p, pot = self.system, self.protocol, self.system.potential
-        system: dict[str, Any] = {
-            "name": s.name,
-            "dimension": s.dimension,
-            "n_particles": s.n_particles,
-            "temperature": s.temperature,
-        }
-        if s.number_density is not None:
-            system["number_density"] = s.number_density
-        else:
-            system["volume_fraction"] = s.volume_fraction
-        system["species"] = [{k: v for k, v in vars(sp).items() if v is not None} for sp in s.species]
-        potential: dict[str, Any] = {"style": pot.style, "cutoff": pot.cutoff}
-        if pot.style == "yukawa":
-            potential.update(K=pot.K, z=pot.z, hard_core=pot.hard_core, overlap_tol=pot.overlap_tol,
-                             precision=pot.precision)
-        else:
-            potential.update(cutoff_mode=pot.cutoff_mode, shift=pot.shift, mixing=pot.mixing, epsilon=pot.epsilon)
-        if pot.style == "ipl":
-            potential["exponent"] = pot.exponent
-        if pot.pairs:
-            potential["pairs"] = {k: dict(v) for k, v in pot.pairs.items()}
-        system["potential"] = potential
-        protocol: dict[str, Any] = {}
-        for key, value in vars(p).items():
-            if key == "rates" or (self.engine == "bd" and key in LAMMPS_ONLY):
-                continue
-            if value is not None:
-                protocol[key] = value
-        protocol["rates"] = [{k: (dict(v) if k == "analysis" else v) for k, v in vars(r).items()
-                              if v is not None and v != ()} for r in p.rates]
-        analysis = {k: v for k, v in vars(self.analysis).items() if v is not None}
-        return {"engine": self.engine, "system": system, "protocol": protocol, "analysis": analysis}
-
+from lmpshear.spec import (
+    _REL_TOL,
+    CUTOFF_MODES,
+    DUMP_MODES,
+    ENGINE_STYLES,
+    ENGINES,
+    INIT_MODES,
+    LAMMPS_ONLY,
+    NAME_RE,
+    POTENTIAL_STYLES,
+    SYSTEM_NAME_RE,
+    Analysis,
+    Potential,
+    Protocol,
+    Rate,
+    RunSpec,
+    Species,
+    System,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Loading and validation
@@ -431,14 +151,15 @@ _ALTERNATIVES = {"steady_strain": "steady_time", "steady_time": "steady_strain",
                  "number_density": "volume_fraction", "volume_fraction": "number_density"}
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge(base: dict, over: dict) -> dict:
+    """``over`` folded into ``base`` as an ``extends`` child is: tables key by key, arrays whole."""
     out = dict(base)
     for key in over:
         if key in _ALTERNATIVES and _ALTERNATIVES[key] not in over:
             out.pop(_ALTERNATIVES[key], None)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -457,7 +178,7 @@ def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise UserError(f"{path}: 'extends' must be a preset name or a path")
     candidate = path.parent / parent
     parent_path = candidate if candidate.suffix == ".toml" and candidate.is_file() else resources.preset_path(parent)
-    return _merge(_resolve(parent_path, seen + (path,)), data)
+    return merge(_resolve(parent_path, seen + (path,)), data)
 
 
 def locate(config: str | Path) -> Path:
@@ -476,7 +197,7 @@ def load(config: str | Path, overrides: dict | None = None) -> RunSpec:
     path = locate(config)
     data = _resolve(path)
     if overrides:
-        data = _merge(data, overrides)
+        data = merge(data, overrides)
     spec = load_dict(data, source=str(path) + (" (with the campaign's overrides)" if overrides else ""))
     if spec.protocol.init == "file":
         init = Path(spec.protocol.init_file)
@@ -529,7 +250,7 @@ def _load_system(c: Checker, t: dict) -> System | None:
         if sname is not None and not NAME_RE.fullmatch(sname):
             c.error(f"{sw}name", f"{sname!r} is not a valid species name (a letter, then letters, digits or '_')")
         frac = c.get(s, "fraction", sw, "float", positive=True)
-        mass = c.get(s, "mass", sw, "float", required=False, default=1.0, positive=True)
+        mass = c.get(s, "mass", sw, "float", required=False, default=Species.mass, positive=True)
         diam = c.get(s, "diameter", sw, "float", positive=True)
         diffusion = c.get(s, "diffusion", sw, "float", required=False, positive=True)
         species.append(Species(sname, frac, mass, diam, diffusion))
@@ -602,13 +323,13 @@ def _load_yukawa(c: Checker, t: dict) -> Potential:
     w = "system.potential."
     c.no_extra(t, {"style", "cutoff", "K", "z", "hard_core", "overlap_tol", "precision"}, w)
     cutoff = c.get(t, "cutoff", w, "float", positive=True)
-    K = c.get(t, "K", w, "float", required=False, default=9.69, nonnegative=True)
-    z = c.get(t, "z", w, "float", required=False, default=4.86, positive=True)
-    hard_core = c.get(t, "hard_core", w, "bool", required=False, default=True)
-    tol = c.get(t, "overlap_tol", w, "float", required=False, default=1e-6, positive=True)
+    K = c.get(t, "K", w, "float", required=False, default=Potential.K, nonnegative=True)
+    z = c.get(t, "z", w, "float", required=False, default=Potential.z, positive=True)
+    hard_core = c.get(t, "hard_core", w, "bool", required=False, default=Potential.hard_core)
+    tol = c.get(t, "overlap_tol", w, "float", required=False, default=Potential.overlap_tol, positive=True)
     if tol is not None and tol >= 0.1:
         c.error(f"{w}overlap_tol", "must be below 0.1 (a relative overlap)")
-    precision = c.get(t, "precision", w, "str", required=False, default="mixed", choices=("mixed", "double"))
+    precision = c.get(t, "precision", w, "str", required=False, default=Potential.precision, choices=("mixed", "double"))
     return Potential("yukawa", cutoff, "global", False, 12, "additive", 1.0, {}, K, z, hard_core, tol, precision)
 
 
@@ -630,12 +351,12 @@ def _load_protocol(c: Checker, t: dict, engine: str) -> Protocol | None:
     dt = c.get(t, "timestep", w, "float", positive=True)
     damp = c.get(t, "thermostat_damp", w, "float", required=engine == "lammps", positive=True)
     equil = c.get(t, "equilibration_time", w, "float", nonnegative=True)
-    init = c.get(t, "init", w, "str", required=False, default="random", choices=INIT_MODES)
+    init = c.get(t, "init", w, "str", required=False, default=Protocol.init, choices=INIT_MODES)
     init_file = c.get(t, "init_file", w, "str", required=(init == "file"))
     if init != "file" and "init_file" in t:
         c.error(f"{w}init_file", "only with init = 'file'")
     melt_t = c.get(t, "melt_temperature", w, "float", required=False, positive=True)
-    melt_time = c.get(t, "melt_time", w, "float", required=False, default=0.0, nonnegative=True)
+    melt_time = c.get(t, "melt_time", w, "float", required=False, default=Protocol.melt_time, nonnegative=True)
     if melt_time and melt_t is None:
         c.error(f"{w}melt_temperature", "required when melt_time > 0")
     c.one_of(t, ("steady_strain", "steady_time"), w)
@@ -644,18 +365,18 @@ def _load_protocol(c: Checker, t: dict, engine: str) -> Protocol | None:
     steady_t = c.get(t, "steady_time", w, "float", required=False, nonnegative=True)
     prod_s = c.get(t, "production_strain", w, "float", required=False, positive=True)
     prod_t = c.get(t, "production_time", w, "float", required=False, positive=True)
-    ckpt = c.get(t, "checkpoint_every", w, "int", required=False, default=100, positive=True)
-    store_v = c.get(t, "store_velocities", w, "bool", required=False, default=False)
-    tmax = c.get(t, "max_temperature_ratio", w, "float", required=False, default=2.0, positive=True)
+    ckpt = c.get(t, "checkpoint_every", w, "int", required=False, default=Protocol.checkpoint_every, positive=True)
+    store_v = c.get(t, "store_velocities", w, "bool", required=False, default=Protocol.store_velocities)
+    tmax = c.get(t, "max_temperature_ratio", w, "float", required=False, default=Protocol.max_temperature_ratio, positive=True)
     if tmax is not None and tmax <= 1:
         c.error(f"{w}max_temperature_ratio", "must be > 1")
-    skin = c.get(t, "neighbor_skin", w, "float", required=False, default=0.3, positive=True)
+    skin = c.get(t, "neighbor_skin", w, "float", required=False, default=Protocol.neighbor_skin, positive=True)
     outer_skin = c.get(t, "outer_skin", w, "float", required=False, positive=True)
     if skin is not None and outer_skin is not None and outer_skin < skin:
         c.error(f"{w}outer_skin", f"{outer_skin:g} is below neighbor_skin {skin:g}")
-    minimize = c.get(t, "minimize", w, "bool", required=False, default=True)
-    dump = c.get(t, "lammps_dump", w, "str", required=False, default="none", choices=DUMP_MODES)
-    snapshots = c.get(t, "snapshot_every", w, "int", required=False, default=0, nonnegative=True)
+    minimize = c.get(t, "minimize", w, "bool", required=False, default=Protocol.minimize)
+    dump = c.get(t, "lammps_dump", w, "str", required=False, default=Protocol.lammps_dump, choices=DUMP_MODES)
+    snapshots = c.get(t, "snapshot_every", w, "int", required=False, default=Protocol.snapshot_every, nonnegative=True)
 
     rates = []
     for k, r in enumerate(c.tables(t, "rates", w, "[[protocol.rates]] rate = ..., sample_interval = ...")):

@@ -11,6 +11,7 @@ from lmpshear import config, manifest
 from lmpshear.engines.lammps_input import render_input
 from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir, atomic_write_json, atomic_write_text
+from lmpshear.spec import RunSpec
 
 #: what prepare writes (and run adds before its data): a directory holding only these may be re-prepared
 OWN_FILES = {"config.toml", "in.lammps", "manifest.json", "init.data", "status.json", ".lock"}
@@ -27,7 +28,7 @@ MAX_PARTICLES = 10**8
 WARN_HOURS, WARN_STORE_BYTES = 24.0, 20e9
 
 
-def estimate(spec: config.RunSpec) -> dict:
+def estimate(spec: RunSpec) -> dict:
     """What a run will need: steps, frames, particle-steps, the store's size and hours at the nominal speed."""
     n = spec.system.n_particles
     steps = spec.steps(spec.protocol.equilibration_time) + spec.shear_steps
@@ -38,7 +39,7 @@ def estimate(spec: config.RunSpec) -> dict:
             "hours": float(n) * steps / NOMINAL_SPEED[spec.engine] / 3600}
 
 
-def check_feasible(spec: config.RunSpec, out: Path, warn=None) -> dict:
+def check_feasible(spec: RunSpec, out: Path, warn=None) -> dict:
     """Refuse a run that cannot work (too many particles or particle-steps, a store larger than the
     free disk), with the numbers; warn above thresholds a user can raise knowingly."""
     e = estimate(spec)

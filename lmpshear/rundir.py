@@ -30,6 +30,7 @@ import numpy as np
 
 from lmpshear import config
 from lmpshear.errors import UserError
+from lmpshear.spec import Analysis, RunSpec
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -53,7 +54,7 @@ class RunInfo:
     temperature: float
     steady_strain: float
     steady_time: float  # the steady window starts here
-    analysis: config.Analysis
+    analysis: Analysis
     name: str
     imported: bool
 
@@ -100,7 +101,7 @@ class RunDir:
                 raise UserError(f"{self.path} is not a prepared run directory (missing {f.name}); "
                                 "make one with: lmpshear prepare CONFIG -o RUNDIR")
 
-    def spec(self) -> config.RunSpec:
+    def spec(self) -> RunSpec:
         self.require_prepared()
         return config.load(self.config)
 

@@ -1,5 +1,7 @@
 """Dynamic regions and convective clusters on constructed inputs with known answers."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,7 @@ from lmpshear.analysis.regions import (
     watershed_basins,
 )
 from lmpshear.cell import Cell
+from lmpshear.spec import Analysis
 
 
 def test_background_threshold_iteration():
@@ -294,7 +297,7 @@ def test_convective_summary_follows_the_paper_definitions():
     from lmpshear.analysis.convective import convective_clusters
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
-    kwargs = dict(window=W, coarse=5, fine=15, contrast=0, trace_before=2.0, trace_after=0.5)
+    kwargs = dict(window=W, coarse=5, params=Analysis(cluster_fine=15, contrast=0, trace_before=2.0, trace_after=0.5))
     res = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs)
     s, rows = res["summary"], res["clusters"]
     yielded = [r for r in rows if "t2" in r]
@@ -325,8 +328,9 @@ def test_convective_summary_follows_the_paper_definitions():
     # the yield of an isoconfigurational mean curve replaces the cluster's own
     first = yielded[0]
     ice = {"t0": first["t0"], "t1": first["t1"], "t2": first["t2"], "t3": first["t3"], "stress_at_yield": 100.0}
-    res2 = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs, atomic_stress="paper",
-                               p_c_clusters="yielded", ice_yields={(first["window"], first["region"]): ice})
+    kwargs["params"] = replace(kwargs["params"], atomic_stress="paper", p_c_clusters="yielded")
+    res2 = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs,
+                               ice_yields={(first["window"], first["region"]): ice})
     s2 = res2["summary"]
     assert s2["yield_from_ice"] == 1 and res2["clusters"][rows.index(first)]["yield_from"] == "ice"
     assert s2["sigma_c_y"] == pytest.approx(2 * (sy + (100.0 - first["stress_at_yield"]) / len(yielded)))
@@ -338,12 +342,12 @@ def test_sparse_windows_warn_and_say_what_to_change():
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     sparse = jumps.iloc[::40]
-    s = convective_clusters(times, cells, unwrapped, virial, sparse, rate, W, window=W, coarse=5, fine=15,
-                            contrast=0)["summary"]
+    params = Analysis(cluster_fine=15, contrast=0)
+    s = convective_clusters(times, cells, unwrapped, virial, sparse, rate, W, window=W, coarse=5, params=params)["summary"]
     assert s["mean_jumps_per_block"] < 25
     assert any("cluster_window" in w and "per coarse block" in w for w in s["warnings"])
     few = convective_clusters(times[:61], cells[:61], unwrapped[:61], virial[:61], jumps[jumps.time < 3.0], rate, W,
-                              window=W, coarse=5, fine=15, contrast=0)["summary"]
+                              window=W, coarse=5, params=params)["summary"]
     assert few["P_c_span"] is None and np.isnan(few["P_c_mean"])
     assert any("fully covered span" in w for w in few["warnings"])
 

@@ -38,6 +38,7 @@ from lmpshear.analysis.regions import (
 )
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
+from lmpshear.spec import Analysis
 
 
 def atomic_volumes(typeid: np.ndarray, diameters: np.ndarray, volume: float, dimension: int) -> np.ndarray:
@@ -225,11 +226,8 @@ def _life_mask(t: np.ndarray, start: float, end: float) -> np.ndarray:
 
 
 def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndarray, virial_xy: np.ndarray,
-                        jumps, rate: float, t_chi: float, *, window: float | None = None, coarse: int = 10,
-                        fine: int | None = None, kernel_length: float | None = None, tolerance: float = 0.1,
-                        stz_diameter: float = 3.0, min_stz: float = 2.0, prune_fine: bool = False,
-                        trace_before: float = 2.0, trace_after: float = 0.5, max_windows: int = 25,
-                        contrast: int = 1, p_c_clusters: str = "all", atomic_stress: str = "virial",
+                        jumps, rate: float, t_chi: float, *, coarse: int, window: float | None = None,
+                        kernel_length: float | None = None, params: Analysis = Analysis(),
                         ice_yields: dict | None = None, seed: int = 0, smoothing: int = 5) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
     σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4).
@@ -258,6 +256,10 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     volume of the clusters that count for η_c (the yielded ones).
     Returns the cluster table (list of dicts), per-cluster series, contrast regions, per-window sieve
     diagnostics and the summary (with warnings where the sieve cannot mean much)."""
+    p = params  # the [analysis] keys (defaults in spec.Analysis); coarse, window, kernel_length derived from them
+    fine, tolerance, stz_diameter, min_stz = p.cluster_fine, p.threshold_tolerance, p.stz_diameter, p.min_stz
+    prune_fine, trace_before, trace_after, max_windows = p.prune_fine, p.trace_before, p.trace_after, p.max_windows
+    contrast, p_c_clusters, atomic_stress = p.contrast, p.p_c_clusters, p.atomic_stress
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
     W = float(window or t_chi)

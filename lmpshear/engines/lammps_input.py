@@ -12,8 +12,8 @@ import re
 import string
 
 from lmpshear import __version__, resources
-from lmpshear.config import RunSpec
 from lmpshear.errors import UserError
+from lmpshear.spec import RunSpec
 
 TEMPLATE = "shear.lmp"
 SECTION_RE = re.compile(r"^# ==== section: (\w+) ====[ \t]*$", re.M)

@@ -1,0 +1,311 @@
+"""The run spec's schema: typed, frozen dataclasses for the model liquid (``System``, ``Species``,
+``Potential``), the protocol (``Protocol``, ``Rate``), the analysis parameters (``Analysis``) and
+the whole spec (``RunSpec``), with every default and the quantities derived from them (volume,
+box length, pair cutoffs, step counts, strains). Loading and validation from TOML: config.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lmpshear.errors import UserError
+
+POTENTIAL_STYLES = ("lj", "ipl", "yukawa")
+CUTOFF_MODES = ("per_pair", "global")
+INIT_MODES = ("random", "file")
+DUMP_MODES = ("none", "image", "unwrapped")
+ENGINES = ("lammps", "bd")
+ENGINE_STYLES = {"lammps": ("lj", "ipl"), "bd": ("yukawa",)}
+# protocol keys that only molecular dynamics (LAMMPS) uses
+LAMMPS_ONLY = ("thermostat_damp", "melt_temperature", "melt_time", "minimize", "lammps_dump", "store_velocities",
+               "max_temperature_ratio", "init_file", "snapshot_every")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
+SYSTEM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_REL_TOL = 1e-9
+
+
+# ----------------------------------------------------------------------------------------------
+# Spec dataclasses
+
+
+@dataclass(frozen=True)
+class Species:
+    name: str
+    fraction: float
+    mass: float = 1.0
+    diameter: float = 1.0
+    diffusion: float | None = None  # BD: dilute self-diffusion in units of D_0; None: Stokes–Einstein
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Interaction between species ``a`` and ``b`` (indices into ``System.species``)."""
+
+    a: int
+    b: int
+    epsilon: float
+    sigma: float
+    cutoff: float  # absolute, in length units
+
+
+@dataclass(frozen=True)
+class Potential:
+    style: str  # "lj": 4 eps [(s/r)^12 - (s/r)^6];  "ipl": eps (s/r)^n;  "yukawa": K e^{-z(r-d)}/(r/d)
+    cutoff: float
+    cutoff_mode: str  # "per_pair": r_c = cutoff * sigma_ab; "global": r_c = cutoff
+    shift: bool
+    exponent: int  # ipl only
+    mixing: str  # how unlisted pairs are filled: "additive" sigma, geometric epsilon; or "none"
+    epsilon: float  # epsilon of species pairs filled by mixing
+    pairs: dict[str, dict[str, float]]  # explicit "A-B" -> {epsilon, sigma}
+    K: float = 9.69  # yukawa: contact value, in units of k_BT
+    z: float = 4.86  # yukawa: inverse screening length, in units of 1/d_0
+    hard_core: bool = True  # yukawa: potential-free hard core at r = d_ij
+    overlap_tol: float = 1e-6  # yukawa: relative overlap the hard-core step leaves at most
+    precision: str = "mixed"  # yukawa: pair terms in float32 ("mixed") or float64 ("double")
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    dimension: int
+    n_particles: int
+    temperature: float
+    species: tuple[Species, ...]
+    potential: Potential
+    number_density: float | None = None
+    volume_fraction: float | None = None
+
+    # -- derived ---------------------------------------------------------------------------
+    def counts(self) -> list[int]:
+        """Exact particle numbers per species (largest-remainder rounding of the fractions)."""
+        raw = [s.fraction * self.n_particles for s in self.species]
+        counts = [math.floor(r) for r in raw]
+        order = sorted(range(len(raw)), key=lambda i: raw[i] - counts[i], reverse=True)
+        for i in order[: self.n_particles - sum(counts)]:
+            counts[i] += 1
+        return counts
+
+    def particle_volume(self, diameter: float) -> float:
+        if self.dimension == 3:
+            return math.pi * diameter**3 / 6.0
+        return math.pi * diameter**2 / 4.0
+
+    @property
+    def volume(self) -> float:
+        """Volume (area in 2D) of the periodic cell."""
+        if self.number_density is not None:
+            return self.n_particles / self.number_density
+        occupied = sum(n * self.particle_volume(s.diameter) for n, s in zip(self.counts(), self.species))
+        return occupied / self.volume_fraction
+
+    def diffusion(self) -> list[float]:
+        """Per-species D in units of D_0, the largest particle's: Stokes–Einstein d_max/d unless given."""
+        d_max = max(s.diameter for s in self.species)
+        return [s.diffusion if s.diffusion is not None else d_max / s.diameter for s in self.species]
+
+    @property
+    def box_length(self) -> float:
+        """Edge of the cubic (square) cell at the start of shear."""
+        return self.volume ** (1.0 / self.dimension)
+
+    def pairs(self) -> list[Pair]:
+        """Every unordered species pair with resolved epsilon, sigma and absolute cutoff."""
+        pot = self.potential
+        index = {s.name: i for i, s in enumerate(self.species)}
+        out = []
+        for i, si in enumerate(self.species):
+            for j in range(i, len(self.species)):
+                sj = self.species[j]
+                explicit = pot.pairs.get(f"{si.name}-{sj.name}") or pot.pairs.get(f"{sj.name}-{si.name}")
+                if explicit is not None:
+                    eps, sig = explicit["epsilon"], explicit["sigma"]
+                else:
+                    eps, sig = pot.epsilon, 0.5 * (si.diameter + sj.diameter)
+                cut = pot.cutoff * sig if pot.cutoff_mode == "per_pair" else pot.cutoff
+                out.append(Pair(index[si.name], index[sj.name], eps, sig, cut))
+        return out
+
+
+@dataclass(frozen=True)
+class Rate:
+    rate: float
+    sample_interval: float
+    thermo_interval: float | None = None  # default: sample_interval
+    analysis: tuple = ()  # [analysis] overrides for this rate, as (key, value) pairs (e.g. the paper's L/20 blocks)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    seed: int
+    timestep: float
+    thermostat_damp: float | None
+    equilibration_time: float
+    rates: tuple[Rate, ...]
+    init: str = "random"
+    init_file: str | None = None
+    melt_temperature: float | None = None
+    melt_time: float = 0.0
+    steady_strain: float | None = None
+    steady_time: float | None = None
+    production_strain: float | None = None
+    production_time: float | None = None
+    checkpoint_every: int = 100
+    store_velocities: bool = False
+    max_temperature_ratio: float = 2.0
+    neighbor_skin: float = 0.3
+    outer_skin: float | None = None  # BD: skin of the list the Verlet lists are pruned from (None: engine default)
+    minimize: bool = True  # energy-minimise before giving velocities
+    lammps_dump: str = "none"  # also write traj.lammpstrj: "image" (x y z ix iy iz) or "unwrapped" (xu yu zu)
+    snapshot_every: int = 0  # samples between kept full-state snapshots (for `lmpshear ice`); 0: none
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Parameters of ``lmpshear analyze`` (the ``[analysis]`` table; every key optional)."""
+
+    overlap_a: float | None = None  # w(r) radius of eq. 14; None: 0.3 in 2D, 0.25 in 3D (the paper's MD)
+    cage_size: float | None = None  # l_c^2 for the cage jumps; None: from the MSD crossover
+    crossover_fraction: float = 0.5  # l_c^2 where the MSD log-slope is this far from plateau to diffusion
+    cage_relative: bool | None = None  # cage-relative MSD for l_c^2; None: in 2D only (as the paper)
+    max_origins: int = 50  # time origins for MSD and chi4
+    n_lags: int = 40  # log-spaced lags for MSD and chi4
+    min_segment: int = 1  # frames each side of a cage-jump cut
+    structure_frames: int = 10  # frames averaged for g(r)
+    # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
+    cluster_sieve: str = "blocks"  # coarse field: "blocks" (jump counts, the paper's BD) or "kernel" (e^{-r/d}, MD)
+    cluster_blocks: int = 10  # coarse blocks per edge (the paper: 10, or 20 at the highest BD rate)
+    cluster_block: float | None = None  # coarse block edge (length); wins over cluster_blocks when set (0: unset)
+    cluster_window: float = 1.0  # window length in units of t_chi (the paper: 1) ...
+    min_jumps_per_block: float = 25.0  # ... lengthened to whole t_chi until the coarse sieve sees this many; 0: never
+    cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 0.9 d0 apart in 3D, 2 d0 in 2D
+    threshold_tolerance: float = 0.1  # C of the background iteration
+    stz_diameter: float = 3.0  # size of a cage-jump spot (V_stz); clusters below min_stz V_stz are dropped
+    min_stz: float = 2.0  # C'
+    prune_fine: bool = False  # drop clusters below C' V_stz after the undersize sieve too (the paper: coarse only)
+    trace_before: float = 2.0  # traceback from t_ref - trace_before t_chi ...
+    trace_after: float = 0.5  # ... to t_ref + trace_after t_chi
+    max_windows: int = 25  # windows of length t_chi (from the start of the steady window)
+    contrast: int = 1  # contrast spheres per window and kind (outside every cluster; straddling two or more)
+    p_c_clusters: str = "all"  # clusters counted in P_c and eta_c: "all" traced or only "yielded"
+    atomic_stress: str = "virial"  # eq. 2: "virial" (pairs split, sums to V sigma) or "paper" (as printed: x2)
+
+    def overlap_radius(self, dimension: int) -> float:
+        return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)
+
+    def use_cage_relative(self, dimension: int) -> bool:
+        return self.cage_relative if self.cage_relative is not None else dimension == 2
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    engine: str
+    system: System
+    protocol: Protocol
+    source: str = ""  # where it was loaded from (for messages)
+    analysis: Analysis = Analysis()
+
+    # -- rate selection --------------------------------------------------------------------
+    def rate_values(self) -> list[float]:
+        return [r.rate for r in self.protocol.rates]
+
+    def select_rate(self, rate: float | None) -> "RunSpec":
+        """The spec restricted to one shear rate (which must be listed in the protocol)."""
+        rates = self.protocol.rates
+        if rate is None:
+            if len(rates) == 1:
+                return self
+            listed = ", ".join(f"{r.rate:g}" for r in rates)
+            raise UserError(f"{self.source}: the protocol lists {len(rates)} shear rates ({listed}); choose one with --rate")
+        for r in rates:
+            if math.isclose(r.rate, rate, rel_tol=1e-6):
+                return replace(self, protocol=replace(self.protocol, rates=(r,)),
+                               analysis=replace(self.analysis, **dict(r.analysis)))
+        listed = ", ".join(f"{r.rate:g}" for r in rates)
+        raise UserError(f"{self.source}: shear rate {rate:g} is not in the protocol (listed: {listed})")
+
+    @property
+    def rate(self) -> Rate:
+        if len(self.protocol.rates) != 1:
+            raise UserError(f"{self.source}: a run needs exactly one shear rate")
+        return self.protocol.rates[0]
+
+    # -- derived step counts (single-rate specs) --------------------------------------------
+    def steps(self, interval: float) -> int:
+        return int(round(interval / self.protocol.timestep))
+
+    @property
+    def sample_steps(self) -> int:
+        return self.steps(self.rate.sample_interval)
+
+    @property
+    def thermo_steps(self) -> int:
+        return self.steps(self.rate.thermo_interval or self.rate.sample_interval)
+
+    @property
+    def steady_time(self) -> float:
+        p = self.protocol
+        return p.steady_time if p.steady_time is not None else p.steady_strain / self.rate.rate
+
+    @property
+    def total_time(self) -> float:
+        p = self.protocol
+        prod = p.production_time if p.production_time is not None else p.production_strain / self.rate.rate
+        return self.steady_time + prod
+
+    @property
+    def steady_strain(self) -> float:
+        return self.steady_time * self.rate.rate
+
+    @property
+    def total_strain(self) -> float:
+        return self.total_time * self.rate.rate
+
+    @property
+    def n_samples(self) -> int:
+        """Frames after the one at t = 0 (rounded up to whole samples)."""
+        return max(1, math.ceil(self.total_time / self.rate.sample_interval - _REL_TOL))
+
+    @property
+    def shear_steps(self) -> int:
+        return self.n_samples * self.sample_steps
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict in the TOML schema; ``load_dict(spec.to_dict())`` gives the spec back."""
+        s, p, pot = self.system, self.protocol, self.system.potential
+        system: dict[str, Any] = {
+            "name": s.name,
+            "dimension": s.dimension,
+            "n_particles": s.n_particles,
+            "temperature": s.temperature,
+        }
+        if s.number_density is not None:
+            system["number_density"] = s.number_density
+        else:
+            system["volume_fraction"] = s.volume_fraction
+        system["species"] = [{k: v for k, v in vars(sp).items() if v is not None} for sp in s.species]
+        potential: dict[str, Any] = {"style": pot.style, "cutoff": pot.cutoff}
+        if pot.style == "yukawa":
+            potential.update(K=pot.K, z=pot.z, hard_core=pot.hard_core, overlap_tol=pot.overlap_tol,
+                             precision=pot.precision)
+        else:
+            potential.update(cutoff_mode=pot.cutoff_mode, shift=pot.shift, mixing=pot.mixing, epsilon=pot.epsilon)
+        if pot.style == "ipl":
+            potential["exponent"] = pot.exponent
+        if pot.pairs:
+            potential["pairs"] = {k: dict(v) for k, v in pot.pairs.items()}
+        system["potential"] = potential
+        protocol: dict[str, Any] = {}
+        for key, value in vars(p).items():
+            if key == "rates" or (self.engine == "bd" and key in LAMMPS_ONLY):
+                continue
+            if value is not None:
+                protocol[key] = value
+        protocol["rates"] = [{k: (dict(v) if k == "analysis" else v) for k, v in vars(r).items()
+                              if v is not None and v != ()} for r in p.rates]
+        analysis = {k: v for k, v in vars(self.analysis).items() if v is not None}
+        return {"engine": self.engine, "system": system, "protocol": protocol, "analysis": analysis}
