@@ -73,6 +73,11 @@ class Checkpoint:
     def state(self) -> Path:
         return self.directory / "state.npz"
 
+    @property
+    def store_index(self) -> Path:
+        """The store's header, index and namelist as flushed at this checkpoint (repairs a cut store)."""
+        return self.directory / "store-index.npz"
+
 
 class RunDir:
     def __init__(self, path: str | Path):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import os
+import struct
 from pathlib import Path
 
 import gsd.fl
@@ -127,6 +128,48 @@ def truncate(path: Path, n_frames: int) -> None:
             for k in range(n_frames):
                 dst.append(src[k])
     os.replace(tmp, path)
+
+
+#: GSD's file layout (gsd 2.x+ files): a 256-byte header whose first fields are the magic number, the
+#: index's location and allocated entries (32 bytes each) and the namelist's (64 bytes each); data
+#: chunks (no headers of their own) are only ever appended, and the index and namelist are written at
+#: a flush. So a copy of the header, index and namelist taken right after a flush, with the file's
+#: length then, makes a store that was cut later (a crash, a full disk) whole again as of that flush.
+GSD_HEADER = struct.Struct("<QQQQQ")
+GSD_HEADER_BYTES, GSD_INDEX_ENTRY_BYTES, GSD_NAME_BYTES = 256, 32, 64
+
+
+def save_index_copy(path: Path, copy: Path) -> None:
+    """Copy a flushed store's header, index and namelist (and its length) to ``copy`` (.npz)."""
+    with open(path, "rb") as fh:
+        header = fh.read(GSD_HEADER_BYTES)
+        _, index_at, index_entries, names_at, name_entries = GSD_HEADER.unpack(header[: GSD_HEADER.size])
+        fh.seek(index_at)
+        index = fh.read(index_entries * GSD_INDEX_ENTRY_BYTES)
+        fh.seek(names_at)
+        names = fh.read(name_entries * GSD_NAME_BYTES)
+        size = os.fstat(fh.fileno()).st_size
+    tmp = Path(copy).with_suffix(".tmp.npz")
+    np.savez(tmp, size=np.int64(size), header=np.frombuffer(header, np.uint8), index_at=np.int64(index_at),
+             index=np.frombuffer(index, np.uint8), names_at=np.int64(names_at), names=np.frombuffer(names, np.uint8))
+    os.replace(tmp, copy)
+
+
+def repair_from_index_copy(path: Path, copy: Path) -> None:
+    """Make a store cut after ``copy`` was taken readable again, as it was then: drop what came later
+    and write back the header, index and namelist."""
+    with np.load(copy) as saved:
+        size = int(saved["size"])
+        if os.path.getsize(path) < size:
+            raise ValueError(f"{path} was cut before the last checkpoint ({os.path.getsize(path)} bytes, the checkpoint "
+                             f"saw {size}): frames before it are lost; start the run again in a new directory")
+        with open(path, "r+b") as fh:
+            fh.truncate(size)
+            for at, key in ((0, "header"), (int(saved["index_at"]), "index"), (int(saved["names_at"]), "names")):
+                fh.seek(at)
+                fh.write(saved[key].tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 class Trajectory:

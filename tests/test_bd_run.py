@@ -126,3 +126,48 @@ def test_rate_zero_needs_times_and_only_bd_allows_it(tmp_path):
                     rates=[{"rate": 0.0, "sample_interval": 0.05}])
     out = cli("prepare", md, "-o", tmp_path / "b")
     assert out.returncode == 2 and "rates[0].rate: must be > 0" in out.stderr
+
+
+def test_a_store_cut_after_the_checkpoint_is_repaired_and_the_run_resumes(tmp_path):
+    """Power loss or a full disk: traj.gsd cut at a random byte after the last checkpoint (GSD then
+    reads it as corrupt). Resume repairs it from the checkpoint's copy of its index and continues
+    to a store bitwise equal to an uninterrupted run's."""
+    import os
+    import shutil
+
+    spec_path = _spec(tmp_path, production_strain=1.0, checkpoint_every=10)
+    reference = prepare_and_run(tmp_path, spec_path, "reference")
+    victim = tmp_path / "victim"
+    cli("prepare", spec_path, "-o", victim, check=True)
+    run_and_kill(victim, 37, timeout=300)
+    ckpt = RunDir(victim).latest_checkpoint()
+    with np.load(ckpt.store_index) as saved:
+        flushed = int(saved["size"])
+    # frames flushed after the checkpoint (GSD flushes when its write buffer fills): the index on disk
+    # now names data that a cut then loses
+    import gsd.hoomd
+
+    with gsd.hoomd.open(victim / "traj.gsd", "r+") as f:
+        extra = f[len(f) - 1]
+        for _ in range(3):
+            f.append(extra)
+    size = (victim / "traj.gsd").stat().st_size
+    rng = np.random.default_rng(5)
+    for k, cut in enumerate([flushed + 1, size - 1, *rng.integers(flushed + 1, size - 1, 1)]):
+        copy = tmp_path / f"cut-{k}"
+        shutil.copytree(victim, copy, ignore=shutil.ignore_patterns(".lock"))
+        with open(copy / "traj.gsd", "ab") as fh:  # the cut may also leave garbage where a chunk was going
+            fh.truncate(cut)
+            fh.write(b"\xff" * 100)
+        if k == 0:  # the index names chunks that are gone (a cut inside the last chunk may go unseen: GSD has
+            with pytest.raises(RuntimeError, match="Corrupt GSD"):  # no checksums; those frames are dropped anyway)
+                Trajectory(copy / "traj.gsd")
+        out = cli("run", copy, check=True)
+        assert k > 0 or "was cut after the checkpoint" in out.stderr
+        with Trajectory(reference / "traj.gsd") as ref, Trajectory(copy / "traj.gsd") as got:
+            assert len(got) == len(ref) and np.array_equal(got.steps, ref.steps)
+            assert np.array_equal(ref.particle_array("unwrapped"), got.particle_array("unwrapped"))
+    # cut before the checkpoint: frames are lost, and the run says so (exit 3) instead of inventing them
+    os.truncate(victim / "traj.gsd", flushed // 2)
+    out = cli("run", victim)
+    assert out.returncode == 3 and "cut before the last checkpoint" in out.stderr and "Traceback" not in out.stderr

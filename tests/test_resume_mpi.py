@@ -32,8 +32,16 @@ def test_resume_after_kill_gives_the_same_frames_as_an_uninterrupted_run(tmp_pat
     assert ckpt is not None and 0 < ckpt.step
     spec = config.load(victim / "config.toml")
     assert sum(1 for _ in open(thermo)) - 1 > ckpt.frames  # rows beyond the checkpoint exist, to be cut
+    # and the store was flushed past the checkpoint, then cut (a crash, a full disk): GSD calls it corrupt
+    import gsd.hoomd
 
-    cli("run", victim, check=True)
+    with gsd.hoomd.open(victim / "traj.gsd", "r+") as f:
+        f.append(f[len(f) - 1])
+    with np.load(ckpt.store_index) as saved:
+        os.truncate(victim / "traj.gsd", int(saved["size"]) + 7)
+
+    out = cli("run", victim, check=True)
+    assert "was cut after the checkpoint" in out.stderr
 
     n = ckpt.frames  # frames 0 .. n-1 were kept from before the kill
     with Trajectory(reference / "traj.gsd") as ref, Trajectory(victim / "traj.gsd") as got:

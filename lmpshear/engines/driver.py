@@ -13,6 +13,7 @@ supplies ``_start`` (a fresh run up to frame 0 and its checkpoint; returns step 
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 
 from lmpshear.errors import Interrupted, RunError, UserError
@@ -24,6 +25,8 @@ from lmpshear.store import (
     ThermoWriter,
     close_writers,
     count_frames,
+    repair_from_index_copy,
+    save_index_copy,
     truncate,
     truncate_thermo,
 )
@@ -121,7 +124,16 @@ class RunDriver:
         self.frames = ckpt.frames
         if not self.root:
             return
-        if count_frames(rd.store) != ckpt.frames:
+        try:
+            stored = count_frames(rd.store)
+        except RuntimeError as exc:  # "Corrupt GSD file": cut by a crash or a full disk after the checkpoint
+            if not ckpt.store_index.is_file():
+                raise ValueError(f"{rd.store} is damaged ({exc}) and the checkpoint holds no copy of its index") from None
+            repair_from_index_copy(rd.store, ckpt.store_index)
+            stored = count_frames(rd.store)
+            print(f"[lmpshear] {rd.store.name} was cut after the checkpoint at step {ckpt.step}: repaired "
+                  f"({stored} frames kept)", file=sys.stderr, flush=True)
+        if stored != ckpt.frames:
             truncate(rd.store, ckpt.frames)
         truncate_thermo(rd.thermo, ckpt.step)
         self.store = StoreWriter.for_system(rd.store, self.spec.system, typeid, append=True)
@@ -135,6 +147,8 @@ class RunDriver:
         """The checkpoint's files are written: flush the store and point latest.json at them."""
         if self.root:
             self.store.flush()
+            here = Checkpoint(step, self.frames, self.rundir.new_checkpoint_dir(step))
+            save_index_copy(self.rundir.store, here.store_index)
             self.rundir.commit_checkpoint(step, self.frames)
 
     def _where(self, step: int | None = None) -> str:
