@@ -12,7 +12,7 @@ import typer
 from lmpshear import __version__
 from lmpshear.errors import LmpshearError, UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Computational rheology of supercooled liquids: prepare, run and analyze shear runs.")
 
 
@@ -65,14 +65,15 @@ def _run(rd) -> dict:
 @app.command()
 def analyze(
     rundir: Path = typer.Argument(..., help="A finished run directory."),
-    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this stage (repeatable)."),
+    only: Optional[list[str]] = typer.Option(None, "--only", metavar="STAGE", help="Run only this stage (repeatable): "
+                                             "viscosity, structure, msd, overlap, cagejumps, clusters."),
     force: bool = typer.Option(False, "--force", help="Recompute even if the product is up to date."),
     blocks: int = typer.Option(10, "--blocks", min=2, help="Blocks for the error bar of time averages."),
     overlap_a: Optional[float] = typer.Option(None, "--overlap-a", min=0.0, help="Overlap radius a of eq. 14 "
-                                              "(default: \\[analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D)."),
+                                              "(default: [analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D)."),
     cage_size: Optional[float] = typer.Option(None, "--cage-size", min=0.0, help="Cage size l_c^2 for the cage "
-                                              "jumps (default: \\[analysis] cage_size, else from the MSD)."),
-    settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Any \\[analysis] key "
+                                              "jumps (default: [analysis] cage_size, else from the MSD)."),
+    settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Any [analysis] key "
                                                  "for this analysis, e.g. --set cluster_window=5 (repeatable)."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write dynamics.png (MSD, chi4)."),
 ):

@@ -194,3 +194,11 @@ def test_a_stage_reads_only_the_inputs_it_declares(tmp_path):
     assert ctx.product("overlap.json") == {"t_chi": 1.5}
     with pytest.raises(Exception, match="cagejumps.csv.gz is missing"):
         ctx.input("cagejumps.csv.gz")
+
+
+def test_help_reads_plainly():
+    top = cli("--help", check=True).stdout
+    assert "<bool>" not in top and "submit" in top and "status" in top
+    text = " ".join(cli("analyze", "--help", check=True).stdout.split())  # wrapped to the terminal
+    assert "[analysis] overlap_a" in text and "[analysis] cage_size" in text and "<bool>" not in text
+    assert "--only STAGE" in text and "cagejumps, clusters" in text
