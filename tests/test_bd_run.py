@@ -171,3 +171,34 @@ def test_a_store_cut_after_the_checkpoint_is_repaired_and_the_run_resumes(tmp_pa
     os.truncate(victim / "traj.gsd", flushed // 2)
     out = cli("run", victim)
     assert out.returncode == 3 and "cut before the last checkpoint" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_bd_run_killed_while_equilibrating_resumes_bitwise(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec_path = _spec(tmp_path, equilibration_time=0.1)  # 1000 steps at rest: a state every 100
+    reference = prepare_and_run(tmp_path, spec_path, "reference")
+    victim = tmp_path / "victim"
+    cli("prepare", spec_path, "-o", victim, check=True)
+    saved = victim / "checkpoint" / "equilibration" / "state.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", victim], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not saved.exists():
+        time.sleep(0.005)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert saved.exists() and not (victim / "traj.gsd").exists(), "killed before the shear started"
+    with np.load(saved) as state:
+        step = int(state["step"])
+    out = cli("run", victim, check=True)
+    assert f"equilibration resumed at step {step} of 1000" in out.stderr
+    with Trajectory(reference / "traj.gsd") as ref, Trajectory(victim / "traj.gsd") as got:
+        assert len(got) == len(ref)
+        for key in ("unwrapped", "nonaffine", "virial_xy"):
+            assert np.array_equal(ref.particle_array(key), got.particle_array(key)), key
+    assert not (victim / "checkpoint" / "equilibration").exists()

@@ -90,3 +90,34 @@ def test_two_mpi_ranks_give_the_same_store(tiny_run, tmp_path):
         assert np.abs(a.virial_xy(early) - b.virial_xy(early)).max() < 1e-5
     ta, tb = read_thermo(serial / "thermo.csv"), read_thermo(parallel / "thermo.csv")
     assert np.allclose(ta.pxy_virial[:20], tb.pxy_virial[:20], rtol=1e-5, atol=1e-7)
+
+
+def test_a_run_killed_while_equilibrating_resumes_from_the_last_chunk(tmp_path):
+    """A multi-hour equilibration is not lost to a kill: each tenth of each equilibration run leaves a
+    LAMMPS restart, and the next `run` continues from it (skipping minimize and velocity create)."""
+    import json
+    import signal
+    import time
+
+    spec_path = write_spec(tmp_path / "eq.toml", "ka3d-tiny", protocol={"melt_time": 10.0, "equilibration_time": 20.0})
+    victim = tmp_path / "victim"
+    cli("prepare", spec_path, "-o", victim, check=True)
+    where = victim / "checkpoint" / "equilibration" / "where.json"
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", victim], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (where.exists() and json.loads(where.read_text())["run"] == 1):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(where.read_text())
+    assert saved["run"] == 1 and 0 < saved["done"] < 4000  # in the NVT run (melt 2000 steps, NVT 4000)
+    out = cli("run", victim, check=True)
+    assert f"equilibration resumed at step {saved['done']} of 4000 (run 2)" in out.stderr
+    assert "equilibrating: 400 of 2000" not in out.stderr  # the melt is not run again
+    spec = config.load(victim / "config.toml")
+    with Trajectory(victim / "traj.gsd") as traj:
+        assert len(traj) == spec.n_samples + 1 and np.array_equal(traj.steps, np.arange(len(traj)) * spec.sample_steps)
+    thermo = read_thermo(victim / "thermo.csv")
+    assert abs(thermo.temp.iloc[len(thermo) // 2:].mean() / spec.system.temperature - 1) < 0.1  # thermostatted
+    assert not (victim / "checkpoint" / "equilibration").exists()  # the shear's checkpoints took over

@@ -18,6 +18,8 @@ results do not depend on the thread count.
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 
 import numpy as np
 
@@ -57,18 +59,26 @@ class BrownianRunner(RunDriver):
     def _start(self) -> int:
         rd, s = self.rundir, self.spec
         rd.set_status(state="running", phase="equilibration")
-        self.reporter.update(0, "inserting particles")
-        L, n = s.system.box_length, len(self.diameter)
-        positions = np.random.default_rng([s.protocol.seed, 1]).random((n, 3)) * L  # not the noise stream
-        insert = BrownianDynamics(positions, self.diameter, self.diffusion, (L, L, L), s.system.dimension, rate=0.0,
-                                  dt=self.dt, seed=s.protocol.seed, yukawa=None, hard_core=True,
-                                  overlap_tol=s.system.potential.overlap_tol)
-        insert.step()  # the hard-core step removes the overlaps of random insertion
-        self.bd = self._engine(insert.r, 0.0)
         n_eq = s.steps(s.protocol.equilibration_time)
-        for k in range(n_eq):
+        saved = self._equilibration_dir() / "state.npz"
+        if saved.is_file():  # killed while equilibrating: continue from the last tenth written
+            self.bd, first = self._load_state(saved, 0.0)
+            print(f"[lmpshear] equilibration resumed at step {first} of {n_eq}", file=sys.stderr, flush=True)
+        else:
+            self.reporter.update(0, "inserting particles")
+            L, n = s.system.box_length, len(self.diameter)
+            positions = np.random.default_rng([s.protocol.seed, 1]).random((n, 3)) * L  # not the noise stream
+            insert = BrownianDynamics(positions, self.diameter, self.diffusion, (L, L, L), s.system.dimension,
+                                      rate=0.0, dt=self.dt, seed=s.protocol.seed, yukawa=None, hard_core=True,
+                                      overlap_tol=s.system.potential.overlap_tol)
+            insert.step()  # the hard-core step removes the overlaps of random insertion
+            self.bd, first = self._engine(insert.r, 0.0), 0
+        every = max(1, n_eq // 10)
+        for k in range(first, n_eq):
             self.stop.check(lambda: f"while equilibrating (t = {self.bd.time:.4g} of "
-                                    f"{s.protocol.equilibration_time:g}); it starts again", rd.path)
+                                    f"{s.protocol.equilibration_time:g}); it resumes from the last tenth", rd.path)
+            if k > first and k % every == 0:
+                self._save_state(self._equilibration_dir(), k, frames=0)
             self.bd.step()
             if k % 1000 == 0:
                 self.reporter.update(0, f"equilibrating at rest, t = {self.bd.time:.3g} of "
@@ -84,11 +94,7 @@ class BrownianRunner(RunDriver):
         return 0
 
     def _resume(self, ckpt) -> int:
-        with np.load(ckpt.state) as state:
-            self.bd = self._engine(state["positions"][np.argsort(state["order"])], self.rate)
-            self.bd.restore({"time": float(state["time"]), "rng": json.loads(str(state["rng"])),
-                             "order": state["order"], "positions": state["positions"],
-                             "unwrapped": state["unwrapped"], "nonaffine": state["nonaffine"]})
+        self.bd, _ = self._load_state(ckpt.state, self.rate)
         self._reopen_outputs(ckpt, self.typeid)
         self._reset_interval()
         return ckpt.step
@@ -157,12 +163,29 @@ class BrownianRunner(RunDriver):
         self.store.append(step, t, self.rate * t, bd.cell, bd.unwrapped, bd.nonaffine, m.virial_xy)
 
     def _checkpoint(self, step: int) -> None:
-        rd = self.rundir
+        self._save_state(self.rundir.new_checkpoint_dir(step), step, self.frames)
+        self._commit_checkpoint(step)
+        if step == 0:  # the shear's checkpoints take over from the equilibration's
+            shutil.rmtree(self._equilibration_dir(), ignore_errors=True)
+
+    def _save_state(self, directory, step: int, frames: int) -> None:
+        """The engine's full state (positions, path, r̃, order, clock, random generator) in directory/state.npz."""
+        directory.mkdir(parents=True, exist_ok=True)
         state = self.bd.state()
-        directory = rd.new_checkpoint_dir(step)
         tmp = directory / "state.tmp.npz"
         np.savez(tmp, positions=state["positions"], unwrapped=state["unwrapped"], nonaffine=state["nonaffine"],
                  order=state["order"], time=np.float64(state["time"]), rng=json.dumps(state["rng"]),
-                 step=np.int64(step), frames=np.int64(self.frames))
+                 step=np.int64(step), frames=np.int64(frames))
         tmp.replace(directory / "state.npz")
-        self._commit_checkpoint(step)
+
+    def _load_state(self, path, rate: float) -> tuple[BrownianDynamics, int]:
+        """An engine at ``rate`` in the saved state, and the state's step."""
+        with np.load(path) as state:
+            bd = self._engine(state["positions"][np.argsort(state["order"])], rate)
+            bd.restore({"time": float(state["time"]), "rng": json.loads(str(state["rng"])), "order": state["order"],
+                        "positions": state["positions"], "unwrapped": state["unwrapped"],
+                        "nonaffine": state["nonaffine"]})
+            return bd, int(state["step"])
+
+    def _equilibration_dir(self):
+        return self.rundir.checkpoints / "equilibration"

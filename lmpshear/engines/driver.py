@@ -153,7 +153,7 @@ class RunDriver:
 
     def _where(self, step: int | None = None) -> str:
         if step is None or self.frames == 0:
-            return "before shear started (equilibration starts again)"
+            return "before shear started (the equilibration resumes from its last tenth)"
         return (f"at sample {self.frames - 1} of {self.spec.n_samples} (strain {self.rate * step * self.dt:.4g}); "
                 "nothing after the last checkpoint is kept")
 

@@ -20,7 +20,10 @@ are collective and give every rank the same arrays); only rank 0 writes files.
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +39,7 @@ from lmpshear.engines.lammps_input import (
     split_sections,
 )
 from lmpshear.errors import RunError, UserError
-from lmpshear.rundir import Checkpoint, RunDir, working_directory
+from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json, working_directory
 from lmpshear.unwrap import LeesEdwardsUnwrapper, per_step_y_integral
 
 THERMO_KEYS = {"temp": "Temp", "pe": "PotEng", "ke": "KinEng", "etotal": "TotEng", "press": "Press",
@@ -102,11 +105,19 @@ class LammpsRunner(RunDriver):
         rd = self.rundir
         if self.root:
             rd.set_status(state="running", phase="equilibration")
-        for name in SECTIONS_FRESH:
-            if name == "equilibrate":
-                self._equilibrate(self.sections[name])
-            else:
-                self._commands(name)
+        saved = self._equilibration_checkpoint()
+        if saved is None:
+            for name in SECTIONS_FRESH:
+                if name == "equilibrate":
+                    self._equilibrate(self.sections[name])
+                else:
+                    self._commands(name)
+        else:  # killed while equilibrating: continue from the last chunk written
+            self.lmp.commands_string(self.sections["header"])
+            self.lmp.command(f"read_restart {(saved[0] / 'restart.lmp').relative_to(rd.path)}")
+            self._commands("constraints", "interactions")
+            self._equilibrate(self.sections["equilibrate"], resume=saved[1])
+            self._commands("shear")
         self.lmp.command(f"run 0 start 0 stop {self.end_step} pre yes post no")
         self.natoms = int(self.lmp.get_natoms())
         self.typeid = self._gather_int("type") - 1
@@ -120,6 +131,8 @@ class LammpsRunner(RunDriver):
         self._record_thermo(0)
         self._record_frame(0, sample)
         self._checkpoint(0)
+        if self.root:  # the shear's own checkpoints take over
+            shutil.rmtree(self._equilibration_dir(), ignore_errors=True)
         return 0
 
     def _resume(self, ckpt) -> int:
@@ -179,28 +192,60 @@ class LammpsRunner(RunDriver):
     #: progress lines (and stop checks) per `run` of the equilibration
     EQUILIBRATION_CHUNKS = 10
 
-    def _equilibrate(self, section: str) -> None:
-        """The equilibrate section, with each of its `run N` (melt, NVT) done in chunks: a progress line
-        and a chance to stop between them. `pre no` after the first chunk continues the run exactly."""
-        pending = []
+    def _equilibrate(self, section: str, resume: dict | None = None) -> None:
+        """The equilibrate section, with each of its `run N` (melt, NVT) done in chunks: a progress line,
+        a chance to stop and an equilibration checkpoint (a LAMMPS restart, with the thermostat's state)
+        between them. `pre no` after the first chunk continues the run exactly. ``resume`` ({"run": i,
+        "done": steps}) continues a killed equilibration after read_restart: the commands that set up
+        the system's state (minimize, velocity create) and the runs before run i are skipped, the fixes
+        are defined again as they come."""
+        pending, index = [], 0
         for text in section.splitlines():
             words = text.split()
+            if resume is not None and index <= resume["run"] and words[:1] in (["minimize"], ["velocity"]):
+                continue  # already in the restart
             if len(words) != 2 or words[0] != "run":
                 pending.append(text)
                 continue
             self.lmp.commands_string("\n".join(pending))
             pending = []
             total = int(words[1])
+            done = 0 if resume is None or index > resume["run"] else (total if index < resume["run"] else resume["done"])
+            if 0 < done < total:
+                print(f"[lmpshear] equilibration resumed at step {done} of {total} (run {index + 1})",
+                      file=sys.stderr, flush=True)
             chunk = max(1, -(-total // self.EQUILIBRATION_CHUNKS))
-            done = 0
+            first = True
             while done < total:
                 self.stop.check(lambda: self._where(), self.rundir.path)
                 n = min(chunk, total - done)
-                self.lmp.command(f"run {n} pre {'yes' if done == 0 else 'no'} post no")
-                done += n
+                self.lmp.command(f"run {n} pre {'yes' if first else 'no'} post no")
+                done, first = done + n, False
                 self.reporter.update(0, f"equilibrating: {done} of {total} steps "
                                         f"(T = {self.lmp.get_thermo('temp'):.4g})")
+                if done < total:
+                    self._save_equilibration(index, done)
+            index += 1
         self.lmp.commands_string("\n".join(pending))
+
+    def _equilibration_dir(self) -> Path:
+        return self.rundir.checkpoints / "equilibration"
+
+    def _save_equilibration(self, run: int, done: int) -> None:
+        """A restart in the middle of the equilibration, then (rank 0) the pointer that says where."""
+        d = self._equilibration_dir()
+        if self.root:
+            d.mkdir(parents=True, exist_ok=True)
+        self.lmp.command(f"write_restart {(d / 'restart.lmp').relative_to(self.rundir.path)}")
+        if self.root:
+            atomic_write_json(d / "where.json", {"run": run, "done": done})
+            self.rundir.set_status(state="running", phase="equilibration", run=run, done=done)
+
+    def _equilibration_checkpoint(self) -> tuple[Path, dict] | None:
+        d = self._equilibration_dir()
+        if not ((d / "where.json").is_file() and (d / "restart.lmp").is_file()):
+            return None
+        return d, json.loads((d / "where.json").read_text())
 
     # -- pieces -----------------------------------------------------------------------------------
     def _gather(self, name: str, count: int) -> np.ndarray:
