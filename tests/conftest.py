@@ -48,16 +48,23 @@ def prepare_and_run(tmp: Path, spec: str | Path, name: str = "run", rate=None) -
     return rundir
 
 
-def run_and_kill(rundir: Path, after_rows: int, timeout: float = 600) -> None:
-    """Start ``lmpshear run`` and SIGKILL it once thermo.csv has more than ``after_rows`` lines."""
+def run_and_kill(rundir: Path, after_rows: int | None = None, timeout: float = 600, until=None) -> None:
+    """Start ``lmpshear run`` and SIGKILL it once thermo.csv has more than ``after_rows`` lines, or once
+    ``until()`` is true."""
     proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", rundir], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     thermo = rundir / "thermo.csv"
+    if until is None:
+        def until():
+            return thermo.exists() and sum(1 for _ in open(thermo)) > after_rows
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        if thermo.exists() and sum(1 for _ in open(thermo)) > after_rows:
-            break
-        time.sleep(0.01)
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if until():
+                break
+        except (OSError, ValueError):  # a file caught while being replaced
+            pass
+        time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 

@@ -175,3 +175,18 @@ def test_the_shipped_campaigns_load_and_render():
         for step in ("run", "analyze", "report"):
             script = render(c, step, c.folder / "tasks.txt", "0-1" if step != "report" else None)
             assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+
+
+def test_the_recipes_run_on_committed_reports(tmp_path):
+    from conftest import REPO
+
+    report = REPO / "analysis" / "results" / "bd45-N20000" / "report"
+    table1 = json.loads((report / "table1.json").read_text())
+    for recipe in ("table1.py", "rate_panels.py"):
+        subprocess.run([sys.executable, str(REPO / "analysis" / "recipes" / recipe), str(report), "-o", str(tmp_path)],
+                       check=True, capture_output=True)
+    text = (tmp_path / "table1.md").read_text()
+    assert f"{table1['lambda_over_D1']:.3g} ± " in text and "(0.166)" in text and "(0.174)" in text
+    rates = pd.read_csv(tmp_path / "rates.csv")
+    assert list(rates.rate) == table1["rates"] and np.allclose(rates.xi_c, table1["xi_c"])
+    assert (tmp_path / "rate_panels.png").stat().st_size > 20_000

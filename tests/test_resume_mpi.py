@@ -96,20 +96,12 @@ def test_a_run_killed_while_equilibrating_resumes_from_the_last_chunk(tmp_path):
     """A multi-hour equilibration is not lost to a kill: each tenth of each equilibration run leaves a
     LAMMPS restart, and the next `run` continues from it (skipping minimize and velocity create)."""
     import json
-    import signal
-    import time
 
     spec_path = write_spec(tmp_path / "eq.toml", "ka3d-tiny", protocol={"melt_time": 10.0, "equilibration_time": 20.0})
     victim = tmp_path / "victim"
     cli("prepare", spec_path, "-o", victim, check=True)
     where = victim / "checkpoint" / "equilibration" / "where.json"
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", victim], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (where.exists() and json.loads(where.read_text())["run"] == 1):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    run_and_kill(victim, until=lambda: where.exists() and json.loads(where.read_text())["run"] == 1, timeout=300)
     saved = json.loads(where.read_text())
     assert saved["run"] == 1 and 0 < saved["done"] < 4000  # in the NVT run (melt 2000 steps, NVT 4000)
     out = cli("run", victim, check=True)

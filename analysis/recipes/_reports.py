@@ -23,6 +23,18 @@ class SystemReport:
         return (self.table1 or {}).get("system") or self.folder.name
 
 
+def recipe_arguments(doc: str):
+    """The recipes' command line: campaign files or report folders, and -o OUT (made)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("reports", nargs="+", help="campaign files or report folders")
+    ap.add_argument("-o", "--out", type=Path, default=Path("."))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    return find_reports(args.reports), args.out
+
+
 def find_reports(paths: list[str]) -> list[SystemReport]:
     """Report folders named, or found below a named folder or a campaign's ROOT/report."""
     out = []

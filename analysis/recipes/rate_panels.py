@@ -9,21 +9,14 @@ Writes OUT/rate_panels.png.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-from _reports import find_reports
+from _reports import recipe_arguments
 
 from lmpshear.plots import plt, save_png
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("reports", nargs="+", help="campaign files or report folders")
-    ap.add_argument("-o", "--out", type=Path, default=Path("."))
-    args = ap.parse_args()
-    reports = find_reports(args.reports)
+    reports, out = recipe_arguments(__doc__)
     fig, ax = plt.subplots(1, 4, figsize=(17, 4.2))
     for k, r in enumerate(reports):
         colour = f"C{k}"
@@ -53,8 +46,7 @@ def main() -> None:
     ax[3].set_ylim(0, 1)
     ax[3].axhline(0.8, color="k", ls=":", lw=1)  # the paper's P̄_c (Fig. 3a)
     fig.tight_layout()
-    args.out.mkdir(parents=True, exist_ok=True)
-    print(save_png(fig, args.out / "rate_panels.png"))
+    print(save_png(fig, out / "rate_panels.png"))
 
 
 if __name__ == "__main__":

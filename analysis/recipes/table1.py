@@ -8,21 +8,14 @@ Writes OUT/table1.md (both tables, Markdown) and OUT/table1.csv, OUT/rates.csv.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import pandas as pd
-from _reports import find_reports, pm
+from _reports import pm, recipe_arguments
 
 from lmpshear.analysis.scaling import PAPER_TABLE1
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("reports", nargs="+", help="campaign files or report folders")
-    ap.add_argument("-o", "--out", type=Path, default=Path("."))
-    args = ap.parse_args()
-    reports = find_reports(args.reports)
+    reports, out = recipe_arguments(__doc__)
     rows, per_rate = [], []
     for r in reports:
         t, fit = r.table1 or {}, r.flow.get("fit") or {}
@@ -41,9 +34,8 @@ def main() -> None:
                                  "t_chi": c.t_chi, "P_c_mean": c.P_c_mean, "eta_c_over_eta": c.eta_c / c.eta,
                                  "xi_c": c.xi_c, "xi_c_error": xi_err.get(c.rate), "t_y": c.t_y,
                                  "t_y_over_t_chi": c.t_y / c.t_chi})
-    args.out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(args.out / "table1.csv", index=False)
-    pd.DataFrame(per_rate).to_csv(args.out / "rates.csv", index=False)
+    pd.DataFrame(rows).to_csv(out / "table1.csv", index=False)
+    pd.DataFrame(per_rate).to_csv(out / "rates.csv", index=False)
     lines = ["| system | rates | λ (paper) | λ/(D+1) (paper) | ν_c (paper) |", "|---|---|---|---|---|"]
     for x in rows:
         lines.append(f"| {x['system']} | {x['rates']} | {pm(x['lambda'], x['lambda_error'])} ({x['lambda_paper'] or '—'}) "
@@ -55,7 +47,7 @@ def main() -> None:
         lines.append(f"| {x['system']} | {x['rate']:g} | {pm(x['eta'], x['eta_error'], 4)} | {x['t_chi']:.3g} "
                      f"| {pm(x['P_c_mean'], None)} | {pm(x['eta_c_over_eta'], None, 2)} | {pm(x['xi_c'], x['xi_c_error'])} "
                      f"| {pm(x['t_y_over_t_chi'], None, 2)} |")
-    (args.out / "table1.md").write_text("\n".join(lines) + "\n")
+    (out / "table1.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
