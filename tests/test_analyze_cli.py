@@ -95,7 +95,8 @@ def test_stages_products_and_skipping(run_copy):
     cli("analyze", run_copy, "--only", "clusters", "--cage-size", 0.04, "--set", "cluster_window=3", "--set",
         "min_jumps_per_block=0", "--no-figures", check=True)
     s = result(run_copy, "clusters.json")["summary"]
-    assert s["window_multiple"] == 3 and s["window"] == pytest.approx(3 * ovl["t_chi"])
+    t_chi = result(run_copy, "overlap.json")["t_chi"]  # of a = 0.3 now (the overlap stage above)
+    assert s["window_multiple"] == 3 and s["window"] == pytest.approx(3 * t_chi)
 
 
 def test_bad_requests_exit_2(run_copy, tmp_path):

@@ -195,7 +195,8 @@ class LammpsRunner(RunDriver):
     def _equilibrate(self, section: str, resume: dict | None = None) -> None:
         """The equilibrate section, with each of its `run N` (melt, NVT) done in chunks: a progress line,
         a chance to stop and an equilibration checkpoint (a LAMMPS restart, with the thermostat's state)
-        between them. `pre no` after the first chunk continues the run exactly. ``resume`` ({"run": i,
+        between them. `pre no` continues a run exactly between chunks; after a restart a chunk sets up
+        again (write_restart migrates atoms). ``resume`` ({"run": i,
         "done": steps}) continues a killed equilibration after read_restart: the commands that set up
         the system's state (minimize, velocity create) and the runs before run i are skipped, the fixes
         are defined again as they come."""
@@ -225,6 +226,7 @@ class LammpsRunner(RunDriver):
                                         f"(T = {self.lmp.get_thermo('temp'):.4g})")
                 if done < total:
                     self._save_equilibration(index, done)
+                    first = True  # write_restart re-wraps and migrates atoms: the next chunk sets up again
             index += 1
         self.lmp.commands_string("\n".join(pending))
 
