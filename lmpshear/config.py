@@ -205,8 +205,29 @@ def load(config: str | Path, overrides: dict | None = None) -> RunSpec:
             init = (path.parent / init).resolve()
         if not init.is_file():
             raise UserError(f"{path}: protocol.init_file not found: {init}")
+        _check_data_file(init, spec, path)
         spec = replace(spec, protocol=replace(spec.protocol, init_file=str(init)))
     return spec
+
+
+def _check_data_file(init: Path, spec: RunSpec, source: Path) -> None:
+    """The header of a LAMMPS data file (protocol.init_file) against the spec: N atoms, atom types."""
+    counts = {}
+    try:
+        with open(init, errors="replace") as fh:
+            for _, text in zip(range(200), fh):
+                words = text.split("#")[0].split()
+                if len(words) == 2 and words[1] == "atoms" or len(words) == 3 and words[1:] == ["atom", "types"]:
+                    counts[" ".join(words[1:])] = int(words[0]) if words[0].isdigit() else -1
+    except OSError as exc:
+        raise UserError(f"{source}: protocol.init_file {init} cannot be read: {exc}") from None
+    if "atoms" not in counts or "atom types" not in counts:
+        raise UserError(f"{source}: protocol.init_file {init} is not a LAMMPS data file (no 'N atoms' and "
+                        "'M atom types' in its header)")
+    s = spec.system
+    if counts["atoms"] != s.n_particles or counts["atom types"] != len(s.species):
+        raise UserError(f"{source}: protocol.init_file {init} holds {counts['atoms']} atoms of "
+                        f"{counts['atom types']} types; the spec has {s.n_particles} of {len(s.species)}")
 
 
 def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
@@ -478,6 +499,11 @@ def _check_consistency(c: Checker, spec: RunSpec) -> None:
         c.error("system.potential.cutoff", f"cutoff {s.potential.cutoff:g} + {skin_key} {skin:g} is not "
                 f"below half the {'sheared ' if sheared else ''}cell width ({half_width:.4g}): use more particles, "
                 "a shorter cutoff or a smaller skin")
+    longest = max((pair.cutoff for pair in s.pairs()), default=0.0)
+    if spec.engine == "lammps" and longest >= half_width:
+        c.error("system.n_particles", f"{s.n_particles} particles make a cell of edge {s.box_length:.4g}, whose "
+                f"{'sheared ' if sheared else ''}width is below twice the pair cutoff {longest:g}: a particle would "
+                "meet its own images; use more particles")
     for r in p.rates:
         if r.rate * r.sample_interval > 0.5:
             c.error("protocol.rates", f"rate {r.rate:g} x sample_interval {r.sample_interval:g} = "

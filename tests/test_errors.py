@@ -137,6 +137,7 @@ _BAD_SPECS = {  # spec text -> what the message must say
                     "exactly one of steady_strain or steady_time"),
     "init file missing": (_KA + '[protocol]\ninit = "file"\n', "init_file"),
     "init file absent": (_KA + '[protocol]\ninit = "file"\ninit_file = "nowhere.data"\n', "not found"),
+    "three particles": (_KA + "[system]\nn_particles = 3\n", "would meet its own images"),
     "outer skin md": (_KA + "[protocol]\nouter_skin = 1.0\n", "only for engine 'bd'"),
     "bd thermostat": ('extends = "bd45-tiny"\n[protocol]\nthermostat_damp = 0.5\n', "thermostat_damp"),
     "seed too large": (_KA + "[protocol]\nseed = 4294967296\n", "seed"),
@@ -246,3 +247,15 @@ def test_lammps_equilibration_reports_progress_and_stops_on_a_signal(tmp_path):
     assert "equilibrating:" in out + err and " of 40000 steps" in out + err  # progress inside the long run
     assert "before shear started" in err and "Traceback" not in err
     assert RunDir(run).status()["state"] == "interrupted" and not (run / "traj.gsd").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("hello, not a data file\n", "is not a LAMMPS data file"),
+    ("LAMMPS data file\n\n100 atoms\n2 atom types\n", "holds 100 atoms of 2 types; the spec has 250 of 2"),
+])
+def test_an_init_file_is_read_at_prepare(tmp_path, text, message):
+    (tmp_path / "start.data").write_text(text)
+    spec = write_spec(tmp_path / "spec.toml", "ka3d-tiny", protocol={"init": "file", "init_file": "start.data"})
+    out = cli("prepare", spec, "-o", tmp_path / "run")
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "run").exists()
