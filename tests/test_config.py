@@ -51,9 +51,9 @@ def test_global_cutoff_is_the_literal_reading(tmp_path):
 def test_counts_are_exact_and_sum_to_n():
     spec = config.load("ka3d-tiny")
     data = spec.to_dict()
-    data["system"]["n_particles"] = 7
+    data["system"]["n_particles"] = 1007  # 0.8 and 0.2 of it: 805.6 and 201.4
     s = config.load_dict(data).system
-    assert s.counts() == [6, 1] and sum(s.counts()) == 7
+    assert s.counts() == [806, 201] and sum(s.counts()) == 1007
 
 
 def test_volume_fraction_sets_the_box():
@@ -118,9 +118,9 @@ def test_single_validation_errors(mutate, needle):
 
 def test_extends_merges_tables_and_replaces_arrays(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('extends = "ka3d"\n[system]\nn_particles = 100\n[[protocol.rates]]\nrate = 0.5\nsample_interval = 0.1\n')
+    path.write_text('extends = "ka3d"\n[system]\nn_particles = 400\n[[protocol.rates]]\nrate = 0.5\nsample_interval = 0.1\n')
     spec = config.load(path)
-    assert spec.system.n_particles == 100 and spec.system.temperature == 0.45
+    assert spec.system.n_particles == 400 and spec.system.temperature == 0.45
     assert spec.rate_values() == [0.5]
 
 
