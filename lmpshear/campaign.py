@@ -333,7 +333,7 @@ def status_rows(campaign: Campaign, queued: dict | None = None) -> list[dict]:
         s = run_state(run)
         q = (queued or {}).get(run.path)
         state = s.state
-        if q and s.state not in ("running",):
+        if q and s.state != "running":
             state = f"{q['step']} {q['state'].lower()}"  # e.g. "run pending", "analyze running"
         rows.append({"run": run.name, "path": str(run.path), "rate": run.rate, "seed": run.seed, "state": state,
                      "progress": s.progress, "detail": s.detail, "job": q["job"] if q else ""})
@@ -358,9 +358,7 @@ def record_jobs(campaign: Campaign, entries: list[dict]) -> None:
     """Append submitted jobs to the campaign's record (jobs.json), which status and resubmission read."""
     from lmpshear.rundir import atomic_write_json
 
-    path = campaign.folder / "jobs.json"
-    jobs = json.loads(path.read_text()) if path.exists() else []
-    atomic_write_json(path, {"jobs": (jobs["jobs"] if isinstance(jobs, dict) else jobs) + entries})
+    atomic_write_json(campaign.folder / "jobs.json", {"jobs": recorded_jobs(campaign) + entries})
 
 
 def recorded_jobs(campaign: Campaign) -> list[dict]:
