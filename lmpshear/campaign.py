@@ -75,6 +75,7 @@ class Run:
     seed: int | None
     overrides: dict = field(hash=False, compare=False)
     path: Path = Path()
+    engine: str = "lammps"
 
     @property
     def name(self) -> str:
@@ -153,6 +154,11 @@ def load(path: str | Path) -> Campaign:
             c.error("runs", f"two runs share the directory {r.path} ({seen[r.path]} and {r.spec}): give them "
                             "different labels")
         seen[r.path] = r.spec
+    if resources["run"].ranks > 1:
+        bd = sorted({r.label for r in runs if r.engine == "bd"})
+        if bd:
+            c.error("resources.run.ranks", f"MPI ranks are for LAMMPS runs; engine 'bd' uses threads: put "
+                                           f"{', '.join(bd)} in a campaign of its own")
     c.finish()
     return Campaign(name, path.resolve(), root, tuple(runs), resources, throttle)
 
@@ -217,6 +223,9 @@ def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> li
     if not isinstance(overrides, dict):
         c.error(f"{w}overrides", "must be a table of spec tables, e.g. { protocol = { equilibration_time = 0.2 } }")
         overrides = {}
+    init_file = overrides.get("protocol", {}).get("init_file") if isinstance(overrides.get("protocol"), dict) else None
+    if isinstance(init_file, str):  # a path in the campaign file is relative to that file
+        overrides = config.merge(overrides, {"protocol": {"init_file": str((file.parent / init_file).resolve())}})
     n = c.get(t, "n_particles", w, "int", required=False, positive=True)
     if n is not None:
         overrides = config.merge(overrides, {"system": {"n_particles": n}})
@@ -240,7 +249,7 @@ def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> li
             continue
         for seed in seeds:
             over = overrides if seed is None else config.merge(overrides, {"protocol": {"seed": seed}})
-            out.append(Run(label, spec_ref, rate, seed, over, root / label / run_dir_name(rate, seed)))
+            out.append(Run(label, spec_ref, rate, seed, over, root / label / run_dir_name(rate, seed), spec.engine))
     return out
 
 

@@ -7,6 +7,7 @@ done). Each task's output goes to ``ROOT/.campaign/logs/LABEL-rate-R.STEP.log``.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from lmpshear.campaign import Campaign, Run, prepare_missing, run_state
-from lmpshear.errors import Interrupted, RunError
+from lmpshear.errors import Interrupted, RunError, UserError
 
 
 @dataclass
@@ -122,7 +123,13 @@ def _start(campaign: Campaign, task: Task) -> None:
     task.log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')}: lmpshear {' '.join(args)}\n")
     task.log.flush()
     task.started = time.monotonic()
-    task.process = subprocess.Popen([sys.executable, "-m", "lmpshear", *args], stdout=task.log,
+    launch = []
+    if task.step == "run" and res.ranks > 1:  # LAMMPS over MPI, with the mpich wheel's launcher
+        mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+        if mpiexec is None:
+            raise UserError("resources.run.ranks > 1 needs `mpiexec` (pip install 'lmpshear[mpi]')")
+        launch = [mpiexec, "-n", str(res.ranks)]
+    task.process = subprocess.Popen([*launch, sys.executable, "-m", "lmpshear", *args], stdout=task.log,
                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 

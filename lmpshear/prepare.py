@@ -104,7 +104,7 @@ def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
         rd.status_file.unlink()  # a stale "running" (killed before any data) would describe the old spec
     files = []
     if spec.protocol.init == "file":
-        shutil.copyfile(spec.protocol.init_file, rd.init_data)
+        _copy_configuration(Path(spec.protocol.init_file), rd.init_data)
         files.append(rd.init_data)
     atomic_write_text(rd.config, header + tomli_w.dumps(resolved))
     files.append(rd.config)
@@ -116,3 +116,24 @@ def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
         seeds["create_atoms"] = [spec.protocol.seed + 101 * (k + 1) for k in range(len(spec.system.species))]
     atomic_write_json(rd.manifest, manifest.build(files, seeds, command))
     return rd
+
+
+FORCE_FIELD_SECTIONS = {"Pair Coeffs", "PairIJ Coeffs"}
+
+
+def _copy_configuration(source: Path, target: Path) -> None:
+    """A LAMMPS data file without its force-field sections: the spec defines the interactions (and a
+    Pair Coeffs section before pair_style is an error in LAMMPS). Files written by `write_data` of
+    another run, ours before `nocoeff` included, can start a run as they are."""
+    out, state = [], None  # None: copying; "title": after a skipped title; "rows": in its rows
+    for text in source.read_text().splitlines():
+        keyword = text.split("#")[0].strip()
+        if keyword in FORCE_FIELD_SECTIONS:
+            state = "title"
+        elif state == "title" and keyword:
+            state = "rows"
+        elif state == "rows" and not keyword:
+            state = None  # the blank line that ends the section goes with it
+        elif state is None:
+            out.append(text)
+    atomic_write_text(target, "\n".join(out) + "\n")

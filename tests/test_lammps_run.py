@@ -36,6 +36,47 @@ def test_tiny_run_store_is_complete_and_consistent(tiny_run):
     assert status["state"] == "complete" and status["frames"] == spec.n_samples + 1
 
 
+def test_the_equilibrated_liquid_is_left_as_a_data_file(tiny_run):
+    """equilibrated.data (LAMMPS write_data at the end of the equilibration) is frame 0's configuration,
+    with the thermal velocities (no shear profile): other runs can start from it (init = "file")."""
+    lines = (tiny_run / "equilibrated.data").read_text().splitlines()
+    section = lambda name: lines[lines.index(name) + 2:]  # noqa: E731
+    atoms = np.array([w.split()[:5] for w in section("Atoms # atomic")[:250]], dtype=float)
+    velocities = np.array([w.split() for w in section("Velocities")[:250]], dtype=float)
+    atoms, velocities = atoms[np.argsort(atoms[:, 0])], velocities[np.argsort(velocities[:, 0])]
+    with Trajectory(tiny_run / "traj.gsd") as tr:
+        cell, u0 = tr.cell(0), tr.unwrapped([0])[0]
+        assert np.array_equal(atoms[:, 1].astype(int) - 1, tr.typeid)
+    # the same points of the periodic cell (the cell is orthogonal at strain 0)
+    d = atoms[:, 2:5] - u0
+    d -= np.round(d / [cell.lx, cell.ly, cell.lz]) * [cell.lx, cell.ly, cell.lz]
+    assert np.abs(d).max() < 1e-9
+    spec = config.load(tiny_run / "config.toml")
+    v = velocities[:, 1:4]
+    assert abs(v.mean(axis=0)).max() < 1e-10  # mom yes, and no streaming profile
+    kinetic_t = (v**2).sum() / (3 * (len(v) - 1))
+    assert 0.5 * spec.system.temperature < kinetic_t < 1.5 * spec.system.temperature
+
+
+def test_a_data_file_with_its_force_field_starts_a_run(tiny_run, tmp_path):
+    """A data file written by another LAMMPS run keeps its Pair Coeffs (LAMMPS would refuse them before
+    pair_style): prepare drops the force-field sections, the spec's potential rules, atoms are kept."""
+    text = (tiny_run / "equilibrated.data").read_text()
+    coeffs = "Pair Coeffs # lj/cut\n\n1 9.0 1.0\n2 9.0 0.88\n\n"
+    data = tmp_path / "other.data"
+    data.write_text(text.replace("Atoms # atomic", coeffs + "Atoms # atomic"))
+    spec = write_spec(tmp_path / "s.toml", "ka3d-tiny",
+                      protocol={"init": "file", "init_file": str(data), "melt_time": 0.0, "minimize": False,
+                                "equilibration_time": 0.0, "production_strain": 0.1})
+    rd = tmp_path / "run"
+    cli("prepare", spec, "-o", rd, check=True)
+    copied = (rd / "init.data").read_text()
+    assert "Pair Coeffs" not in copied and "9.0" not in copied.split("Atoms")[0]
+    assert copied.replace("\n", "") == text.replace("\n", "")  # nothing else removed
+    cli("run", rd, check=True)
+    assert "pair_coeff" in (rd / "in.lammps").read_text() and (rd / "traj.gsd").exists()
+
+
 def test_atomic_virial_stress_sums_to_the_global_virial(tiny_run):
     """Σ_i S_i,xy / V = −P_xy^vir exactly, at every stored frame."""
     th = read_thermo(tiny_run / "thermo.csv").set_index("step")
