@@ -1,0 +1,133 @@
+"""Pseudo-harmonic modes (PHM): soft, localised modes of a relaxed configuration, the paper's STZs
+(eq. 15–18; Richard, Kapteijns, Giannini, Manning and Lerner, PRL 126, 015501 (2021)).
+
+A PHM π is a local minimum of C(z) = (H:zz)² / Σ_⟨ij⟩ (z_ij·z_ij)², z_ij = z_j − z_i over interacting
+pairs. C is stationary where H z ∝ ζ(z), ζ_k = Σ_⟨ij⟩ (δ_jk − δ_ik)(z_ij·z_ij) z_ij, so PHMs are the
+fixed points of F(π) = H⁻¹ζ(π) / |H⁻¹ζ(π)| (eq. 17–18, since ζ·H⁻²·ζ = |H⁻¹ζ|²). Only H is needed:
+one factorisation, then a solve per iteration. Frozen particles (z = 0) still count in the pairs
+they share with free ones. With ζ(z) = z the iteration is inverse iteration: the lowest eigenvector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse
+import scipy.sparse.linalg
+
+#: up to this many coordinates H is factorised dense (Cholesky); a sparse LU beyond
+DENSE_LIMIT = 6000
+
+
+class Solver:
+    """x = H⁻¹ b for one symmetric positive-definite H, factorised once."""
+
+    def __init__(self, h):
+        self.size = h.shape[0]
+        if self.size <= DENSE_LIMIT:
+            dense = h.toarray() if scipy.sparse.issparse(h) else np.asarray(h)
+            self._solve = lambda b, f=scipy.linalg.cho_factor(dense): scipy.linalg.cho_solve(f, b)
+        else:
+            self._solve = scipy.sparse.linalg.factorized(scipy.sparse.csc_matrix(h))
+
+    def __call__(self, b: np.ndarray) -> np.ndarray:
+        return self._solve(b)
+
+
+def _padded(z: np.ndarray) -> np.ndarray:
+    """z with an extra zero row: pair indices −1 (a frozen partner) read it."""
+    return np.vstack([z, np.zeros((1, z.shape[1]))])
+
+
+def zeta(z: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """ζ(z) (n, D) over pairs (i, j) of free-particle indices (−1: a frozen partner, z = 0 there)."""
+    zp = _padded(z)
+    zij = zp[j] - zp[i]
+    w = (zij * zij).sum(axis=1)[:, None] * zij
+    out = np.zeros_like(zp)
+    np.add.at(out, j, w)
+    np.add.at(out, i, -w)
+    return out[:-1]
+
+
+def _quartic(z, i, j) -> float:
+    zp = _padded(z)
+    zij = zp[j] - zp[i]
+    return float(((zij * zij).sum(axis=1) ** 2).sum())
+
+
+def cost(z: np.ndarray, h, i, j) -> float:
+    """C(z) of eq. 15, z (n, D) over the free particles."""
+    flat = z.ravel()
+    return float((flat @ (h @ flat)) ** 2 / _quartic(z, i, j))
+
+
+def cost_gradient(z: np.ndarray, h, i, j) -> np.ndarray:
+    """∇C = 4 [(H:zz) Q H z − (H:zz)² ζ(z)] / Q², Q = Σ (z_ij·z_ij)²."""
+    flat = z.ravel()
+    hz = h @ flat
+    k = flat @ hz
+    q = _quartic(z, i, j)
+    return (4 * (k * q * hz - k * k * zeta(z, i, j).ravel()) / q**2).reshape(z.shape)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One converged PHM over the free particles, normalised (|π| = 1)."""
+
+    pi: np.ndarray  # (n_free, D)
+    stiffness: float  # κ = H:ππ
+    iterations: int
+    converged: bool
+
+    @property
+    def participation(self) -> float:
+        """(Σ|π_k|²)² / (n Σ|π_k|⁴): 1 for a uniform mode, ~1/n for one particle."""
+        a2 = (self.pi * self.pi).sum(axis=1)
+        return float(a2.sum() ** 2 / (len(a2) * (a2 * a2).sum()))
+
+
+def iterate(h, solve, i, j, start: np.ndarray, tol: float = 1e-10, max_iterations: int = 5000,
+            field=zeta) -> Mode:
+    """Iterate π ← H⁻¹ field(π) / |H⁻¹ field(π)| from ``start`` (n, D) until it moves less than
+    ``tol``. ``field`` is ζ; with ``lambda z, i, j: z`` this is inverse iteration."""
+    pi = start / np.linalg.norm(start)
+    change = np.inf
+    for it in range(1, max_iterations + 1):
+        y = np.asarray(solve(field(pi, i, j).ravel())).reshape(pi.shape)
+        new = y / np.linalg.norm(y)
+        change = np.linalg.norm(new - pi)
+        pi = new
+        if change < tol:
+            break
+    flat = pi.ravel()
+    return Mode(pi, float(flat @ (h @ flat)), it, bool(change < tol))
+
+
+def lowest_modes(h, k: int, solve=None) -> np.ndarray:
+    """The k lowest eigenvectors of H, (k, size)."""
+    size = h.shape[0]
+    k = min(k, size - 2)
+    if size <= DENSE_LIMIT:
+        dense = h.toarray() if scipy.sparse.issparse(h) else np.asarray(h)
+        return scipy.linalg.eigh(dense, subset_by_index=[0, k - 1])[1].T
+    op = scipy.sparse.linalg.LinearOperator(h.shape, matvec=solve or Solver(h), dtype=np.float64)
+    return scipy.sparse.linalg.eigsh(h, k=k, sigma=0, OPinv=op, which="LM")[1].T
+
+
+def search(h, i, j, dimension: int, starts: int = 12, random_starts: int = 0, seed: int = 0,
+           tol: float = 1e-10, duplicate_overlap: float = 0.95) -> list[Mode]:
+    """PHMs from the ``starts`` lowest eigenvectors of H and ``random_starts`` random vectors, the
+    unconverged dropped and duplicates (|π_a·π_b| > ``duplicate_overlap``) removed, softest first."""
+    solve = Solver(h)
+    size = h.shape[0]
+    vectors = list(lowest_modes(h, starts, solve)) if starts else []
+    vectors += list(np.random.default_rng(seed).normal(size=(random_starts, size)))
+    modes: list[Mode] = []
+    for v in vectors:
+        m = iterate(h, solve, i, j, v.reshape(-1, dimension), tol=tol)
+        if m.converged and all(abs((m.pi * o.pi).sum()) < duplicate_overlap for o in modes):
+            modes.append(m)
+    return sorted(modes, key=lambda m: m.stiffness)
