@@ -205,3 +205,75 @@ def test_a_planted_soft_spot_is_found_from_random_starts_whatever_the_labels_and
     soft2 = phm.search(h2, i2, j2, 2, starts=0, random_starts=8, seed=9)[0]
     assert soft2.stiffness == pytest.approx(soft.stiffness, rel=1e-7)
     assert np.linalg.norm(core(soft2, pos2[free2]) - centre2) < 2.0
+
+
+def lammps_with(r, types, cell, preset):
+    """A LAMMPS instance holding the configuration (ids in our order) with the preset's pair style."""
+    from lmpshear.engines.lammps import new_lammps
+    from lmpshear.engines.lammps_input import _pair_block
+
+    spec = config.load(preset)
+    lmp = new_lammps()
+    z = f"0 {cell.lz}" if cell.dimension == 3 else "-0.5 0.5"
+    lmp.commands_string(f"units lj\ndimension {cell.dimension}\natom_modify map array sort 0 0\n"
+                        f"region box prism 0 {cell.lx} 0 {cell.ly} {z} {cell.xy} 0 0\n"
+                        f"create_box {len(spec.system.species)} box\nmass * 1.0")
+    inside = cell.wrap(np.pad(r, ((0, 0), (0, 3 - r.shape[1]))))[0]
+    lmp.create_atoms(len(r), list(range(1, len(r) + 1)), [int(t) + 1 for t in types], inside.ravel().tolist())
+    if spec.system.potential.style == "yukawa":  # not an MD engine potential: LAMMPS's yukawa, A e^{-zr}/r
+        pot = hs.PairPotential.of(spec.system)
+        lmp.command(f"pair_style yukawa {pot.z} {pot.longest_cutoff}")
+        for a in range(len(spec.system.species)):
+            for b in range(a, len(spec.system.species)):
+                lmp.command(f"pair_coeff {a + 1} {b + 1} {float(pot.epsilon[a, b])!r}")
+    else:
+        lmp.commands_string("\n".join(_pair_block(spec)))
+    return lmp
+
+
+def lammps_array(lmp, name, dim):
+    return np.array(lmp.numpy.extract_atom(name))[: lmp.get_natoms(), :dim].copy()
+
+
+@pytest.mark.parametrize("preset, per_side", [("ka3d-tiny", 7), ("softdisk2d", 14), ("bd45-tiny", 7)])
+def test_forces_and_the_hessian_block_agree_with_lammps(preset, per_side, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r, types, cell, pot = jittered(preset, per_side, tilt=0.3)
+    dim = r.shape[1]
+    lmp = lammps_with(r, types, cell, preset)
+    lmp.command("run 0")
+    _, f = hs.energy_and_forces(r, types, cell, pot)
+    assert np.abs(lammps_array(lmp, "f", dim) - f).max() < 1e-9 * np.abs(f).max()
+    # LAMMPS dynamical_matrix (PHONON package; masses 1, so it is H) of a group's block
+    group = np.arange(12)
+    lmp.command(f"group block id 1:{len(group)}")
+    lmp.command("dynamical_matrix block regular 1e-6 file dynmat.dat")
+    theirs = np.loadtxt("dynmat.dat").reshape(3 * len(group), 3 * len(group))
+    if dim == 2:  # LAMMPS writes x, y, z for every atom; z is empty in 2D
+        keep = (np.arange(3 * len(group)) % 3) < 2
+        theirs = theirs[np.ix_(keep, keep)]
+    free = np.zeros(len(r), bool)
+    free[group] = True
+    ours = hs.hessian(r, types, cell, pot, free=free).toarray()
+    assert np.abs(theirs - ours).max() < 1e-5 * np.abs(ours).max()
+
+
+def test_the_frozen_relaxation_agrees_with_lammps_setforce_and_minimize(tmp_path, monkeypatch):
+    """From an inherent structure shaken inside a sphere (as a thermal configuration is near one), both
+    relax the sphere with the rest frozen into the same minimum."""
+    monkeypatch.chdir(tmp_path)
+    r, types, cell, pot = jittered("ka3d-tiny", 7, tilt=0.25, seed=3)
+    lmp = lammps_with(r, types, cell, "ka3d-tiny")
+    lmp.command("minimize 0.0 1.0e-8 100000 1000000")
+    start = lammps_array(lmp, "x", 3)
+    free = np.linalg.norm(cell.minimum_image(start - start[0]), axis=1) < 2.0
+    start[free] += np.random.default_rng(5).normal(scale=0.04, size=(free.sum(), 3))
+    ours = hs.relax_frozen(start, types, cell, pot, free)
+    lmp = lammps_with(start, types, cell, "ka3d-tiny")
+    frozen_ids = " ".join(str(k + 1) for k in np.where(~free)[0])
+    lmp.commands_string(f"group frozen id {frozen_ids}\nfix hold frozen setforce 0.0 0.0 0.0\n"
+                        "min_style cg\nminimize 0.0 1.0e-10 100000 1000000")
+    d = cell.minimum_image(lammps_array(lmp, "x", 3) - ours.positions)
+    assert ours.largest_force < 1e-8 and ours.displacement > 0.02
+    assert np.abs(d[~free]).max() < 1e-12  # frozen in both
+    assert np.abs(d[free]).max() < 1e-6
