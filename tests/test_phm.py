@@ -277,3 +277,30 @@ def test_the_frozen_relaxation_agrees_with_lammps_setforce_and_minimize(tmp_path
     assert ours.largest_force < 1e-8 and ours.displacement > 0.02
     assert np.abs(d[~free]).max() < 1e-12  # frozen in both
     assert np.abs(d[free]).max() < 1e-6
+
+
+def test_a_mode_core_and_its_extensional_axis():
+    """π = ε (r − r0) + a z-directed bump at r0: the core is the particle at r0, the fitted strain is
+    ε whatever the mode's sign, and the extensional axis is ε's (30° here)."""
+    rng = np.random.default_rng(7)
+    cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 10.0, 2.0, 3)
+    r = rng.uniform(0, 10, size=(1000, 3))
+    r0 = r[0]
+    dr = cell.minimum_image(r - r0)
+    theta = np.radians(30.0)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    eps = np.zeros((3, 3))
+    eps[:2, :2] = 0.01 * rot @ np.diag([1.0, -1.0]) @ rot.T
+    pi = dr @ eps.T
+    pi[:, 2] += np.exp(-(dr**2).sum(axis=1) / 0.5)
+    free = np.ones(len(r), bool)
+    for sign in (1.0, -1.0):
+        mode = phm.Mode(sign * pi / np.linalg.norm(pi), 1.0, 1, True)
+        c = phm.core_of(mode, r, free, cell, radius=1.5)
+        assert c.particle == 0 and not c.touches_frozen
+        assert c.extension_angle == pytest.approx(30.0, abs=1e-6)
+        assert np.allclose(c.strain[:2, :2], eps[:2, :2] / np.linalg.norm(pi), atol=1e-9)
+    near = np.where(np.linalg.norm(dr, axis=1) < 1.0)[0][1:3]
+    free[near] = False
+    mode = phm.Mode(pi[free] / np.linalg.norm(pi[free]), 1.0, 1, True)
+    assert phm.core_of(mode, r, free, cell, radius=1.5).touches_frozen

@@ -131,3 +131,46 @@ def search(h, i, j, dimension: int, starts: int = 12, random_starts: int = 0, se
         if m.converged and all(abs((m.pi * o.pi).sum()) < duplicate_overlap for o in modes):
             modes.append(m)
     return sorted(modes, key=lambda m: m.stiffness)
+
+
+@dataclass(frozen=True)
+class Core:
+    """Where a mode lives and how it deforms there."""
+
+    particle: int  # index (among all particles) of the largest |π_k|
+    position: np.ndarray  # (D,)
+    strain: np.ndarray  # (D, D) symmetric local strain of π around the core (sign: ε_xy ≥ 0)
+    extension_angle: float  # degrees in [0, 180): the extensional axis of the shear-plane strain, from +x
+    touches_frozen: bool  # a frozen particle lies within the core radius: the cluster edge shapes the mode
+
+    def as_dict(self) -> dict:
+        return {"particle": self.particle, "position": self.position.tolist(), "strain": self.strain.tolist(),
+                "extension_angle": self.extension_angle, "touches_frozen": self.touches_frozen}
+
+
+def core_of(mode: Mode, positions: np.ndarray, free: np.ndarray, cell, radius: float) -> Core:
+    """The mode's core and the best affine strain of π over the free particles within ``radius`` of
+    it (least squares of π_j − π_c ≈ F (r_j − r_c); ε = sym F). A mode and its negative are one
+    mode: the sign is fixed so that the core shears with the flow (ε_xy ≥ 0), and the extensional
+    axis is then read in the shear plane (an STZ loaded by the flow extends near 45°)."""
+    dim = positions.shape[1]
+    index = np.where(free)[0]
+    a2 = (mode.pi * mode.pi).sum(axis=1)
+    c = int(np.argmax(a2))
+    d = _minimum_image(positions - positions[index[c]], cell)
+    near = np.linalg.norm(d[index], axis=1) < radius
+    dr, dpi = d[index][near], mode.pi[near] - mode.pi[c]
+    f = np.linalg.lstsq(dr, dpi, rcond=None)[0].T  # π_j − π_c = F dr_j
+    eps = 0.5 * (f + f.T)
+    if eps[0, 1] < 0:
+        eps = -eps
+    w, v = np.linalg.eigh(eps[:2, :2])
+    axis = v[:, np.argmax(w)]
+    angle = float(np.degrees(np.arctan2(axis[1], axis[0])) % 180.0)
+    touches = bool((np.linalg.norm(d[~free], axis=1) < radius).any())
+    return Core(int(index[c]), positions[index[c]].copy(), eps[:dim, :dim], angle, touches)
+
+
+def _minimum_image(d: np.ndarray, cell) -> np.ndarray:
+    dim = d.shape[1]
+    return cell.minimum_image(np.pad(d, ((0, 0), (0, 3 - dim))))[:, :dim]
