@@ -75,3 +75,38 @@ def test_pairs_across_the_sliding_boundary_are_found():
     target = np.array([[8.0, 0.3]])  # (1, 10.3) − b with b = (xy, ly) = (3, 10), wrapped along x
     counts = fc.pair_counts(source, target, cell, np.array([0.0, 1.0]), bins=4)
     assert counts.sum() == 1 and counts[0, 1] == 1  # straight up (θ = 90°): the second quarter
+
+
+def test_planted_cores_and_jump_blobs_match_exactly_across_the_boundary_and_the_null_model_is_chance():
+    from lmpshear.analysis import matching
+
+    rng = np.random.default_rng(11)
+    rate, t0, t1 = 0.05, 10.0, 14.0
+    cell = Cell((0.0, 0.0, 0.0), 30.0, 30.0, 30.0, 4.0, 3)  # the cell at t0
+    lattice = np.stack(np.meshgrid([5.0, 15.0, 25.0], [7.5, 22.5], [7.5, 22.5], indexing="ij"), -1).reshape(-1, 3)
+    cores = lattice + rng.uniform(-2, 2, lattice.shape)  # 12 cores, well apart
+    cores[0] = [15.0, 29.6, 15.0]  # a spot split by the sliding boundary
+    jumps, times = [], []
+    for c in cores:  # a blob of jumps about each core, each at its own time, written in the lab frame
+        k = 8
+        t = rng.uniform(t0, t1, k)
+        p = c + rng.normal(scale=0.4, size=(k, 3))
+        p[:, 0] += rate * (t - t0) * (p[:, 1] - cell.lo[1])  # where the flow has taken it by then
+        jumps.append(p)
+        times.append(t)
+    jumps, times = np.concatenate(jumps), np.concatenate(times)
+    carried = cell.carry(jumps, times, rate, t0)
+    centres = np.array(matching.spots(carried, cell, link=1.5))
+    assert len(centres) == len(cores)
+    assert np.all(matching.nearest(centres, cores, cell) < 0.5)
+    candidates = rng.uniform(0, 30, (5000, 3))
+    m = matching.match(cores, centres, candidates, cell, radii=np.array([1.0, 3.0]), trials=300)
+    assert np.all(m.spots_matched == 1.0) and np.all(m.cores_matched == 1.0)
+    # chance that one of 12 random cores falls within r of a spot: 1 − (1 − 4πr³/3V)^12
+    expected = 1 - (1 - 4 * np.pi * m.radius**3 / 3 / cell.volume) ** 12
+    assert np.allclose(m.chance, expected, atol=3 * m.chance_sd / np.sqrt(300) + 0.01)
+    # half the cores moved away: half the spots unmatched
+    moved = cores.copy()
+    moved[::2] += 10.0
+    half = matching.match(moved, centres, candidates, cell, radii=np.array([1.0]), trials=10)
+    assert half.spots_matched[0] == 0.5
