@@ -304,3 +304,24 @@ def test_a_mode_core_and_its_extensional_axis():
     free[near] = False
     mode = phm.Mode(pi[free] / np.linalg.norm(pi[free]), 1.0, 1, True)
     assert phm.core_of(mode, r, free, cell, radius=1.5).touches_frozen
+
+
+def test_cluster_modes_do_not_depend_on_labels_origin_or_periodic_images():
+    r, types, cell, pot = jittered("ka3d-tiny", 7, tilt=0.25, seed=3)
+    start = hs.relax_frozen(r, types, cell, pot, np.ones(len(r), bool)).positions  # near an inherent structure
+    start += np.random.default_rng(2).normal(scale=0.03, size=start.shape)
+    members = np.where(np.linalg.norm(cell.minimum_image(start - start[5]), axis=1) < 2.2)[0]
+    ref = phm.cluster_modes(start, types, cell, pot, members, starts=6)
+    assert ref.modes and ref.relaxed.largest_force < 1e-8
+    assert all(c.particle in set(members) for c in ref.cores)
+    kappas = [m.stiffness for m in ref.modes]
+    # relabelled, translated, and a member moved to another periodic image (across the sliding boundary)
+    order = np.random.default_rng(8).permutation(len(start))
+    moved = start[order] + np.array([1.3, -0.7, 2.1])
+    inverse = np.argsort(order)
+    new_members = inverse[members]
+    moved[new_members[0]] += cell.matrix()[1]  # + b = (xy, ly, 0)
+    other = phm.cluster_modes(moved, types[order], cell, pot, new_members, starts=6)
+    assert [m.stiffness for m in other.modes] == pytest.approx(kappas, rel=1e-6)
+    assert order[other.cores[0].particle] == ref.cores[0].particle
+    assert other.cores[0].extension_angle == pytest.approx(ref.cores[0].extension_angle, abs=1e-4)

@@ -174,3 +174,29 @@ def core_of(mode: Mode, positions: np.ndarray, free: np.ndarray, cell, radius: f
 def _minimum_image(d: np.ndarray, cell) -> np.ndarray:
     dim = d.shape[1]
     return cell.minimum_image(np.pad(d, ((0, 0), (0, 3 - dim))))[:, :dim]
+
+
+@dataclass(frozen=True)
+class ClusterModes:
+    """The PHMs of one cluster about its inherent structure (exterior frozen), softest first."""
+
+    relaxed: "hessian.RelaxResult"
+    modes: list[Mode]
+    cores: list[Core]
+
+
+def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, members: np.ndarray,
+                  starts: int = 12, core_radius: float = 1.5, tol: float = 1e-10) -> ClusterModes:
+    """Freeze everything but ``members`` (indices), relax them to their inherent structure, and find
+    the PHMs of the restricted Hessian from its ``starts`` lowest eigenvectors."""
+    from lmpshear.analysis import hessian
+
+    free = np.zeros(len(positions), bool)
+    free[np.asarray(members)] = True
+    relaxed = hessian.relax_frozen(positions, types, cell, potential, free)
+    pairs = hessian.find_pairs(relaxed.positions, cell, potential.longest_cutoff, among=free)
+    h = hessian.hessian(relaxed.positions, types, cell, potential, free=free, pairs=pairs)
+    index = np.where(free, np.cumsum(free) - 1, -1)
+    modes = search(h, index[pairs.i], index[pairs.j], positions.shape[1], starts=starts, tol=tol)
+    cores = [core_of(m, relaxed.positions, free, cell, core_radius) for m in modes]
+    return ClusterModes(relaxed, modes, cores)
