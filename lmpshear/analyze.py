@@ -15,6 +15,9 @@ overlap     overlap.json          Q(t), χ4(t) collective (eq. 14) and self, t_�
 cagejumps   cagejumps.json/.csv   Candelier cage jumps (eq. 11): one row per jump
 clusters    clusters.json         dynamic regions (coarse + undersize sieves), convective clusters traced
                                   back: σ_c, γ_c, n_cj, R, t0..t3; P̄_c, σ_c,y, η_c (eq. 8), ξ_c, t_y
+phm         phm.json              PHMs of yielded clusters at t0 (exterior frozen), their cores matched
+                                  with the cage-jump spots of [t0, t1] against a null model
+facilitation facilitation.json    g_cj(r), α(r) of the jumps following the clusters' yield (eq. 10), ξ_α
 ==========  ====================  =================================================================
 
 All trajectory stages use the steady window: frames at t ≥ the spec's steady start.
@@ -41,6 +44,7 @@ class Context:
     info: RunInfo
     params: dict
     _traj: object = field(default=None, repr=False)
+    _jumps: object = field(default=None, repr=False)  # the cage-jump table, read once
     stage: "Stage | None" = None  # the stage being computed: it may read only the inputs it declares
 
     @property
@@ -298,6 +302,145 @@ def _describe_clusters(r: dict) -> str:
     return text
 
 
+def _yielded(ctx: Context) -> list[tuple[dict, dict]]:
+    """(row, series entry) of every yielded cluster that carries its members (clusters version 3)."""
+    result = ctx.product("clusters.json")
+    return [(row, entry) for row, entry in zip(result["clusters"], result["series"])
+            if "t0" in row and "members_t0" in entry]
+
+
+def _frame_at(ctx: Context, t: float) -> int:
+    return int(np.argmin(np.abs(ctx.traj.times - t)))
+
+
+def _jumps_in(ctx: Context, start: float, end: float, particles=None):
+    import pandas as pd
+
+    if ctx._jumps is None:
+        ctx._jumps = pd.read_csv(ctx.input("cagejumps.csv.gz"))
+    j = ctx._jumps
+    sel = j[(j.time >= start - 1e-12) & (j.time <= end + 1e-12)]
+    if particles is not None:
+        sel = sel[sel.particle.isin(particles)]
+    axes = ["x", "y", "z"][: ctx.traj.dimension]
+    return sel[axes].to_numpy(), sel.time.to_numpy()
+
+
+def _phm(ctx: Context) -> dict:
+    from lmpshear import config
+    from lmpshear.analysis import matching, phm
+    from lmpshear.analysis.hessian import PairPotential
+
+    a = ctx.info.analysis
+    traj = ctx.traj
+    potential = PairPotential.of(config.load(ctx.input("config.toml")).system)
+    yielded = _yielded(ctx)
+    if not yielded:
+        raise UserError("no yielded cluster with its members in clusters.json: run the clusters stage again "
+                        "(lmpshear analyze RUNDIR --only clusters --force)")
+    picks = np.unique(np.round(np.linspace(0, len(yielded) - 1, min(a.phm_clusters, len(yielded)))).astype(int))
+    radii = np.arange(0.5, 4.01, 0.5)
+    rows, pooled = [], {"spots": 0, "spots_matched": np.zeros(len(radii)), "chance": np.zeros(len(radii))}
+    for n, k in enumerate(picks):
+        row, entry = yielded[k]
+        started = time.perf_counter()
+        frame = _frame_at(ctx, row["t0"])
+        cell = traj.cell(frame)
+        members = np.asarray(entry["members_t0"])
+        found = phm.cluster_modes(traj.unwrapped([frame])[0], traj.typeid, cell, potential, members,
+                                  starts=a.phm_starts, core_radius=a.core_radius)
+        jumps, times = _jumps_in(ctx, row["t0"], row["t1"], members)
+        spots = np.array(matching.spots(cell.carry(jumps, times, ctx.info.rate, row["t0"])[:, : traj.dimension],
+                                        cell, a.spot_link)).reshape(-1, traj.dimension)
+        cores = np.array([c.position for c in found.cores[: a.phm_cores]]).reshape(-1, traj.dimension)
+        out = {"window": row["window"], "region": row["region"], "t0": row["t0"], "t1": row["t1"],
+               "members": len(members), "relax_force": found.relaxed.largest_force,
+               "relax_displacement": found.relaxed.displacement, "overlaps": found.relaxed.overlaps,
+               "modes": [{"stiffness": m.stiffness, "participation": m.participation} | c.as_dict()
+                         for m, c in zip(found.modes, found.cores)],
+               "spots": spots.tolist(), "seconds": time.perf_counter() - started}
+        if len(spots) and len(cores) and len(members) > len(cores):
+            m = matching.match(cores, spots, found.relaxed.positions[members], cell, radii, trials=200, seed=int(k))
+            out["match"] = m.as_dict()
+            pooled["spots"] += m.n_spots
+            pooled["spots_matched"] += m.spots_matched * m.n_spots
+            pooled["chance"] += m.chance * m.n_spots
+        rows.append(out)
+        print(f"[lmpshear] phm: cluster {n + 1} of {len(picks)} ({len(members)} particles, {len(found.modes)} "
+              f"modes, {len(spots)} spots) in {out['seconds']:.1f} s", file=sys.stderr, flush=True)
+    spots = max(pooled["spots"], 1)
+    angles = [m["extension_angle"] for r in rows for m in r["modes"][: a.phm_cores]]
+    return {"clusters": rows, "radii": radii.tolist(),
+            "matched": (pooled["spots_matched"] / spots).tolist(), "chance": (pooled["chance"] / spots).tolist(),
+            "spots": pooled["spots"], "core_angles": angles,
+            "summary": {"clusters": len(rows), "spots": pooled["spots"],
+                        "matched_at_1.5": float(pooled["spots_matched"][2] / spots),
+                        "chance_at_1.5": float(pooled["chance"][2] / spots),
+                        "cores_near_45": float(np.mean([abs(x - 45) < 22.5 for x in angles])) if angles else None}}
+
+
+def _describe_phm(r: dict) -> str:
+    s = r["summary"]
+    return (f"{s['clusters']} clusters, {s['spots']} cage-jump spots: {100 * s['matched_at_1.5']:.0f}% within 1.5 d0 "
+            f"of one of the softest cores (chance {100 * s['chance_at_1.5']:.0f}%)")
+
+
+def _facilitation(ctx: Context) -> dict:
+    from lmpshear.analysis import facilitation as fc
+
+    a = ctx.info.analysis
+    traj = ctx.traj
+    dim = traj.dimension
+    bins = a.orientation_bins or (16 if dim == 2 else 32)
+    if dim == 3 and round((bins / 2) ** 0.5) ** 2 * 2 != bins:
+        raise UserError(f"[analysis] orientation_bins = {bins}: in 3D it must be 2 n^2 (8, 18, 32, 50, ...)")
+    yielded = _yielded(ctx)
+    if not yielded:
+        raise UserError("no yielded cluster with its members in clusters.json: run the clusters stage again "
+                        "(lmpshear analyze RUNDIR --only clusters --force)")
+    from lmpshear.cell import largest_cutoff
+
+    cell0 = traj.cell(int(ctx.steady_frames()[0]))
+    r_max = largest_cutoff(min(cell0.lx, cell0.ly, cell0.lz if dim == 3 else np.inf), sheared=True)
+    edges = np.arange(a.shell_width, r_max + 1e-9, a.shell_width)
+    counts = np.zeros((len(edges) - 1, bins), dtype=np.int64)
+    weight, sources_total, used = 0.0, 0, 0
+    half = 0.5 * float(traj.times[1] - traj.times[0])
+    for row, entry in yielded:
+        frame = _frame_at(ctx, row["t1"])
+        cell = traj.cell(frame)
+        t1 = float(traj.times[frame])
+        src, src_t = _jumps_in(ctx, t1 - half, t1 + half, entry["members_t1"])
+        tgt, tgt_t = _jumps_in(ctx, t1, row["t2"])
+        if not len(src) or not len(tgt):
+            continue
+        sources = cell.carry(src, src_t, ctx.info.rate, t1)[:, :dim]
+        targets = cell.carry(tgt, tgt_t, ctx.info.rate, t1)[:, :dim]
+        counts += fc.pair_counts(sources, targets, cell, edges, bins)
+        weight += len(sources) * len(targets) / cell.volume
+        sources_total += len(sources)
+        used += 1
+    result = fc.anisotropy(counts, edges, 1, weight, dim)  # g normalised by Σ n_src ρ_tgt
+    xi_alpha = fc.breakpoint(result.r, result.alpha)
+    xi_c = ctx.product("clusters.json")["summary"]["xi_c"]
+    return result.as_dict() | {"bins": bins, "xi_alpha": xi_alpha, "clusters": used, "sources": sources_total,
+                               "summary": {"xi_alpha": xi_alpha, "xi_c": xi_c,
+                                           "ratio": xi_alpha / xi_c if xi_c else None, "clusters": used}}
+
+
+def _needs_yielded_clusters(ctx: Context) -> str | None:
+    reason = _needs_jumps_stress_and_shear(ctx)
+    if reason is None and ctx.rd.product("clusters.json").exists() and not _yielded(ctx):
+        reason = "no convective cluster with a detected yield (t0..t3) in clusters.json"
+    return reason
+
+
+def _needs_pair_potential(ctx: Context) -> str | None:
+    if ctx.info.imported:
+        return "no pair potential known for an imported trajectory"
+    return _needs_yielded_clusters(ctx)
+
+
 def _needs_jumps_stress_and_shear(ctx: Context) -> str | None:
     if ctx.info.imported:
         return "no per-particle stress (an imported trajectory)"
@@ -341,7 +484,14 @@ STAGES = {s.name: s for s in (
            "threshold_tolerance",
            "stz_diameter", "min_stz", "prune_fine", "trace_before", "trace_after", "max_windows", "contrast",
            "p_c_clusters", "atomic_stress"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear,
-          version=2),  # 2: the fidelity pass (windows, spans, diagnostics, conventions)
+          version=3),  # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1
+    Stage("phm", "phm.json", ("traj.gsd", "config.toml", "clusters.json", "cagejumps.csv.gz"),
+          ("phm_clusters", "phm_starts", "phm_cores", "core_radius", "spot_link"), _phm, _describe_phm,
+          _needs_pair_potential),
+    Stage("facilitation", "facilitation.json", ("traj.gsd", "config.toml", "clusters.json", "cagejumps.csv.gz"),
+          ("orientation_bins", "shell_width"), _facilitation,
+          lambda r: f"alpha(r) over {r['clusters']} clusters ({r['sources']} source jumps): xi_alpha = "
+                    f"{r['xi_alpha']:.3g} (xi_c = {r['summary']['xi_c']:.3g})", _needs_yielded_clusters),
 )}
 
 

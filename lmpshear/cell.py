@@ -42,15 +42,18 @@ class Cell:
         return volume / np.linalg.norm([np.cross(h[1], h[2]), np.cross(h[2], h[0]), np.cross(h[0], h[1])], axis=1)
 
     def minimum_image(self, d: np.ndarray) -> np.ndarray:
-        """Reduce displacements ``d`` (n, 3) by lattice vectors to their shortest representative."""
+        """Reduce displacements ``d`` (..., D), D = 2 or 3, by lattice vectors to their shortest
+        representative."""
         d = np.array(d, dtype=np.float64, copy=True)
-        if self.dimension == 3:
+        shape = d.shape
+        d = d.reshape(-1, shape[-1])
+        if self.dimension == 3 and shape[-1] == 3:
             d[:, 2] -= np.rint(d[:, 2] / self.lz) * self.lz
         my = np.rint(d[:, 1] / self.ly)
         d[:, 0] -= my * self.xy
         d[:, 1] -= my * self.ly
         d[:, 0] -= np.rint(d[:, 0] / self.lx) * self.lx
-        return d
+        return d.reshape(shape)
 
     def wrap(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Split positions into (position inside the cell, integer image) so r = inside + image·(a,b,c)."""

@@ -477,6 +477,19 @@ def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
         "max_windows": c.get(t, "max_windows", w, "int", required=False, default=d.max_windows, positive=True),
         "contrast": c.get(t, "contrast", w, "int", required=False, default=d.contrast, nonnegative=True),
     }
+    values |= {
+        "phm_clusters": c.get(t, "phm_clusters", w, "int", required=False, default=d.phm_clusters, positive=True),
+        "phm_starts": c.get(t, "phm_starts", w, "int", required=False, default=d.phm_starts, positive=True),
+        "phm_cores": c.get(t, "phm_cores", w, "int", required=False, default=d.phm_cores, positive=True),
+        "core_radius": c.get(t, "core_radius", w, "float", required=False, default=d.core_radius, positive=True),
+        "spot_link": c.get(t, "spot_link", w, "float", required=False, default=d.spot_link, positive=True),
+        "orientation_bins": c.get(t, "orientation_bins", w, "int", required=False, default=d.orientation_bins,
+                                  nonnegative=True),
+        "shell_width": c.get(t, "shell_width", w, "float", required=False, default=d.shell_width, positive=True),
+    }
+    bins = values["orientation_bins"]
+    if bins and bins < 4:
+        c.error(f"{w}orientation_bins", "use at least 4 (or 0 for the default)")
     if values["crossover_fraction"] is not None and values["crossover_fraction"] >= 1:
         c.error(f"{w}crossover_fraction", "must be below 1")
     optional = ("overlap_a", "cage_size", "cage_relative", "cluster_fine", "cluster_block")

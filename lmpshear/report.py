@@ -40,7 +40,7 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
             raise UserError(f"{name} {bound:g}: must be a positive number")
     if min_rate is not None and max_rate is not None and min_rate > max_rate:
         raise UserError(f"--min-rate {min_rate:g} is above --max-rate {max_rate:g}")
-    rates, eta, err, names, cluster_rows, volumes, systems = [], [], [], [], [], {}, set()
+    rates, eta, err, names, cluster_rows, volumes, systems, stz_rows = [], [], [], [], [], {}, set(), []
     for rd in find_runs(paths):
         if rd.status().get("state") != "complete":
             echo(f"report: skipping {rd.path} (not complete)")
@@ -57,6 +57,14 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
             c = result["summary"]
             cluster_rows.append({"rate": v["rate"], "eta": v["eta"], "run": str(rd.path)}
                                 | {k: c.get(k) for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")})
+            stz = {name: json.loads(rd.product(f"{name}.json").read_text())["result"]
+                   for name in ("phm", "facilitation") if rd.product(f"{name}.json").exists()}
+            if stz:
+                stz_rows.append({"rate": v["rate"], "xi_c": c.get("xi_c")} | stz
+                                | {"xi_alpha": stz.get("facilitation", {}).get("xi_alpha", np.nan)})
+                cluster_rows[-1] |= {"xi_alpha": stz_rows[-1]["xi_alpha"],
+                                     "matched_at_1.5": stz.get("phm", {}).get("summary", {}).get("matched_at_1.5"),
+                                     "chance_at_1.5": stz.get("phm", {}).get("summary", {}).get("chance_at_1.5")}
             volumes[float(v["rate"])] = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
             missing = [k for k in ("eta_c", "xi_c", "t_y") if not np.isfinite(c.get(k, np.nan))]
             if missing:
@@ -89,6 +97,11 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
         pd.DataFrame(cluster_rows).sort_values("rate").to_csv(out / "clusters_vs_rate.csv", index=False)
         echo(f"report: {len(cluster_rows)} runs with convective clusters: wrote {out / 'clusters_vs_rate.csv'} "
              f"and {rate_figure(cluster_rows, out / 'clusters_vs_rate.png', row)} (eta_c vs eta, xi_c, t_y vs t_chi)")
+        if stz_rows:
+            from lmpshear.analysis.figures import stz_figure
+
+            echo(f"report: {len(stz_rows)} runs with PHM / facilitation products: wrote "
+                 f"{stz_figure(stz_rows, out / 'stz_vs_rate.png')} (alpha(r), xi_alpha and xi_c vs rate, matching)")
         if row is None:
             echo("report: no Table I row: it needs a lambda fit and >= 3 of its rates with yielded clusters")
         else:
@@ -173,4 +186,7 @@ def _run_numbers(path: Path) -> dict:
     return {"eta": eta, "eta_error": v.get("eta_error", nan), "t_chi": o.get("t_chi", nan),
             "t_chi_error": o.get("t_chi_error", nan), "clusters": c.get("clusters", 0), "P_c_mean": c.get("P_c_mean", nan),
             "eta_c": c.get("eta_c", nan), "eta_c_over_eta": (c.get("eta_c", nan) or nan) / eta if eta else nan,
-            "xi_c": c.get("xi_c", nan), "t_y": c.get("t_y", nan)}
+            "xi_c": c.get("xi_c", nan), "t_y": c.get("t_y", nan),
+            "xi_alpha": product("facilitation.json").get("xi_alpha", nan),
+            "phm_matched_at_1.5": product("phm.json").get("summary", {}).get("matched_at_1.5", nan),
+            "phm_chance_at_1.5": product("phm.json").get("summary", {}).get("chance_at_1.5", nan)}

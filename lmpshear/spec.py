@@ -192,6 +192,14 @@ class Analysis:
     contrast: int = 1  # contrast spheres per window and kind (outside every cluster; straddling two or more)
     p_c_clusters: str = "all"  # clusters counted in P_c and eta_c: "all" traced or only "yielded"
     atomic_stress: str = "virial"  # eq. 2: "virial" (pairs split, sums to V sigma) or "paper" (as printed: x2)
+    # STZs (pseudo-harmonic modes) and facilitation (lmpshear.analysis.phm, .matching, .facilitation)
+    phm_clusters: int = 20  # yielded clusters whose PHMs are computed (evenly spread over the list)
+    phm_starts: int = 12  # lowest eigenvectors of the restricted Hessian the PHM iteration starts from
+    phm_cores: int = 3  # softest PHM cores per cluster matched with its cage-jump spots
+    core_radius: float = 1.5  # d0: the core's local strain fit; a frozen particle this close flags the mode
+    spot_link: float = 1.5  # d0: jumps of [t0, t1] closer than this belong to one spot
+    orientation_bins: int = 0  # facilitation: equal-solid-angle bins; 0: 16 in 2D, 32 in 3D
+    shell_width: float = 0.5  # d0: the radial bins of g_cj and alpha
 
     def overlap_radius(self, dimension: int) -> float:
         return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)

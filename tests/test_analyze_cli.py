@@ -30,7 +30,7 @@ def result(rundir, name):
 
 def test_stages_products_and_skipping(run_copy):
     proc = cli("analyze", run_copy, "--cage-size", 0.04, check=True)
-    for stage in ("viscosity", "structure", "msd", "overlap", "cagejumps", "clusters"):
+    for stage in ("viscosity", "structure", "msd", "overlap", "cagejumps", "clusters", "phm", "facilitation"):
         assert f"{stage}: computing" in proc.stdout
     assert (run_copy / "dynamics.png").stat().st_size > 10_000
 
@@ -64,7 +64,7 @@ def test_stages_products_and_skipping(run_copy):
     assert np.all(np.hypot(np.hypot(jumps.dx, jumps.dy), jumps.dz) > 0)
 
     again = cli("analyze", run_copy, "--cage-size", 0.04, "--no-figures", check=True)
-    assert again.stdout.count("up to date") == 6 and "computing" not in again.stdout
+    assert again.stdout.count("up to date") == 8 and "computing" not in again.stdout  # every stage
     # a product of an older version of its stage (no "version" in its params) is made again
     stored = json.loads((run_copy / "overlap.json").read_text())
     assert stored["params"]["version"] == 2
@@ -168,6 +168,23 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
         assert abs(ser["strain"][0]) < 1e-12 and ser["exchange"][0] == 0.0  # measured from the trace start
         assert c["volume"] == pytest.approx(len(ser["nodes"]) * node_volume)
 
+    # STZs: the PHMs of the yielded clusters at t0, about their inherent structure with the rest frozen
+    yielded = {(row["window"], row["region"]): ser for row, ser in zip(rows, series) if "t2" in row}
+    stz = result(run_copy, "phm.json")
+    assert stz["summary"]["clusters"] == min(20, len(yielded)) > 0
+    for c in stz["clusters"]:
+        members = yielded[(c["window"], c["region"])]["members_t0"]
+        assert c["members"] == len(members) and c["relax_force"] < 1e-6
+        kappas = [m["stiffness"] for m in c["modes"]]
+        assert kappas == sorted(kappas) and kappas[0] > 0  # positive definite with the exterior frozen
+        assert all(m["particle"] in members for m in c["modes"]) and all(0 <= m["extension_angle"] < 180
+                                                                        for m in c["modes"])
+    matched, chance = np.array(stz["matched"]), np.array(stz["chance"])
+    assert np.all(np.diff(matched) >= 0) and np.all(np.diff(chance) >= -1e-12) and 0 <= matched.min() <= 1
+    fac = result(run_copy, "facilitation.json")
+    assert len(fac["alpha"]) == len(fac["r"]) == len(fac["pairs"]) and 0 < fac["clusters"] <= len(yielded)
+    assert sum(fac["pairs"]) > 0
+
     out = run_copy / "paper"
     proc = cli("figures", run_copy, "-o", out, check=True)
     for name in ("fig1b", "fig1c", "fig2", "fig3a"):
@@ -177,6 +194,8 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     assert list(table.rate) == [0.06] and table.eta_c[0] == pytest.approx(s["eta_c"], nan_ok=True)
     assert table.eta[0] == pytest.approx(result(run_copy, "viscosity.json")["eta"])
     assert (run_copy / "report" / "clusters_vs_rate.png").stat().st_size > 10_000, report.stdout
+    assert (run_copy / "report" / "stz_vs_rate.png").stat().st_size > 10_000, report.stdout
+    assert table["matched_at_1.5"][0] == pytest.approx(stz["summary"]["matched_at_1.5"])
     bad = cli("figures", run_copy, "--cluster", len(rows))
     assert bad.returncode == 2 and "cluster table has rows" in bad.stderr and "Traceback" not in bad.stderr
 

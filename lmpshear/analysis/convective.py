@@ -341,7 +341,9 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                 row.update({k: v for k, v in asdict(yt).items() if k != "indices"})
                 row.update(strain_at_yield=float(strain[yt.indices[2]]), members_t0=int(inside[yt.indices[0]].sum()),
                            p_ext=extensional_share(jump_vectors[during]), yield_from=source)
-                entry.update(strain=strain.tolist(), exchange=exchange.tolist())
+                entry.update(strain=strain.tolist(), exchange=exchange.tolist(),
+                             members_t0=np.flatnonzero(inside[yt.indices[0]]).tolist(),
+                             members_t1=np.flatnonzero(inside[yt.indices[1]]).tolist())
                 life = _life_mask(traced["t"], yt.t0, yt.t3)
                 covered["yielded"][frames[life]] |= inside[life]
             covered["all"][frames[life]] |= inside[life]

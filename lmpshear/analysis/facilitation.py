@@ -45,7 +45,7 @@ def pair_counts(sources: np.ndarray, targets: np.ndarray, cell, r_edges: np.ndar
     for start in range(0, len(sources), per):
         s = sources[start:start + per]
         d = (targets[None, :, :] - s[:, None, :]).reshape(-1, dim)
-        d = cell.minimum_image(np.pad(d, ((0, 0), (0, 3 - dim))))[:, :dim]
+        d = cell.minimum_image(d)
         r = np.linalg.norm(d, axis=1)
         ok = (r >= r_edges[0]) & (r < r_edges[-1]) & (r > 0)
         shell = np.searchsorted(r_edges, r[ok], side="right") - 1

@@ -332,3 +332,54 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
         ax.set_yscale("log")
         ax.legend(fontsize=8)
     return save_png(fig, out)
+
+
+def stz_figure(runs: list[dict], out: str | Path) -> Path:
+    """Fig. 4b–d and 7b/d: α(r) of each rate with its ξ_α; ξ_α and ξ_c against the rate (power laws
+    when ≥ 3 rates); the PHM-core / cage-jump-spot matching ratio against the matching radius with
+    the null model's. ``runs``: rate, xi_c and the phm.json / facilitation.json results (or None)."""
+    from lmpshear.analysis.flowcurve import fit_power_law
+
+    runs = sorted(runs, key=lambda r: r["rate"])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(runs), 1)))
+    logs = set()  # the panels that received positive data: only those go on log scales
+    for run, colour in zip(runs, colours):
+        fac = run.get("facilitation")
+        if fac:
+            r, alpha = np.array(fac["r"]), np.array(fac["alpha"], dtype=float)
+            ok = np.isfinite(alpha) & (alpha > 0)
+            if ok.any():
+                logs.add(0)
+                axes[0].plot(r[ok], alpha[ok], "o-", ms=3, color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
+                if np.isfinite(fac["xi_alpha"]):
+                    axes[0].axvline(fac["xi_alpha"], color=colour, lw=0.8, ls="--")
+        stz = run.get("phm")
+        if stz and stz["spots"]:
+            axes[2].plot(stz["radii"], stz["matched"], "o-", color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
+            axes[2].plot(stz["radii"], stz["chance"], ":", color=colour)
+    axes[0].set(xlabel="r", ylabel=r"$\alpha(r)$ (finite-count corrected)")
+    axes[0].set_title(r"(a) anisotropy of $g_{cj}$; dashed: $\xi_\alpha$", loc="left", fontsize=9)
+    rate = np.array([r["rate"] for r in runs])
+    for key, label, colour in (("xi_alpha", r"$\xi_\alpha$", "C0"), ("xi_c", r"$\xi_c$", "C3")):
+        y = np.array([r.get(key, np.nan) for r in runs], dtype=float)
+        ok = np.isfinite(y) & (y > 0)
+        if not ok.any():
+            continue
+        logs.add(1)
+        axes[1].plot(rate[ok], y[ok], "o", color=colour, label=label)
+        if ok.sum() >= 3:
+            fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
+            x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
+            axes[1].plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
+                         label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
+    axes[1].set(xlabel=r"$\dot\gamma$")
+    for k in logs:
+        axes[k].set(xscale="log", yscale="log")
+    axes[1].set_title("(b) facilitation range and cluster radius", loc="left", fontsize=9)
+    axes[2].set(xlabel=r"matching radius ($d_0$)", ylabel="spots with a soft core within", ylim=(0, 1.02))
+    axes[2].set_title("(c) PHM cores vs cage-jump spots; dotted: random cores", loc="left", fontsize=9)
+    for ax in axes:
+        if ax.has_data():
+            ax.legend(fontsize=8)
+    return save_png(fig, out)

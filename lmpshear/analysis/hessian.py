@@ -20,8 +20,10 @@ force and keeps the energy continuous for the minimiser):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.optimize
 import scipy.sparse
@@ -29,7 +31,7 @@ import scipy.sparse.linalg
 
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.neighbors import CellGrid, pairs_within
+from lmpshear.neighbors import CellGrid, minimum_image, pairs_within
 from lmpshear.spec import System
 
 
@@ -63,32 +65,89 @@ class PairPotential:
     def longest_cutoff(self) -> float:
         return float(self.cutoff.max())
 
+    @property
+    def code(self) -> int:
+        return STYLE_CODES[self.style]
+
+    def tables(self) -> tuple:
+        """What the kernels take: (style code, ε, σ, r_c, φ(r_c), n, z)."""
+        return (self.code, self.epsilon, self.sigma, self.cutoff, self.at_cutoff, int(self.exponent), float(self.z))
+
     def radial(self, r: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """φ(r), φ'(r), φ''(r) of pairs of species a, b at distances r, zero beyond r_c; φ is shifted to
         0 at r_c (a constant per pair, so that the energy is continuous for the minimiser)."""
-        phi, d1, d2 = self._unshifted(r, a, b)
-        phi_c = self._unshifted(self.cutoff[a, b], a, b)[0]
-        inside = r < self.cutoff[a, b]
-        return np.where(inside, phi - phi_c, 0.0), np.where(inside, d1, 0.0), np.where(inside, d2, 0.0)
+        r = np.asarray(r, dtype=np.float64)
+        out = np.zeros((3, len(r)))
+        _radial_kernel(r, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), *self.tables(), out)
+        return out[0], out[1], out[2]
 
-    def _unshifted(self, r, a, b):
-        eps, sig = self.epsilon[a, b], self.sigma[a, b]
-        if self.style == "lj":
-            s6 = (sig / r) ** 6
-            phi = 4 * eps * (s6 * s6 - s6)
-            d1 = 4 * eps * (-12 * s6 * s6 + 6 * s6) / r
-            d2 = 4 * eps * (156 * s6 * s6 - 42 * s6) / r**2
-        elif self.style == "ipl":
-            n = self.exponent
-            phi = eps * (sig / r) ** n
-            d1 = -n * phi / r
-            d2 = n * (n + 1) * phi / r**2
-        else:
-            zr = self.z * r
-            phi = eps * np.exp(-zr) / r
-            d1 = -phi * (zr + 1) / r
-            d2 = phi * (zr * zr + 2 * zr + 2) / r**2
-        return phi, d1, d2
+    @functools.cached_property
+    def at_cutoff(self) -> np.ndarray:
+        """φ(r_c) per species pair (S, S)."""
+        out = np.zeros(self.cutoff.shape)
+        for a, b in np.ndindex(*self.cutoff.shape):
+            out[a, b] = _phi(self.code, self.cutoff[a, b], self.epsilon[a, b], self.sigma[a, b], int(self.exponent),
+                             float(self.z))[0]
+        return out
+
+
+STYLE_CODES = {"lj": 0, "ipl": 1, "yukawa": 2}
+
+
+@numba.njit(cache=True)
+def _phi(style, r, eps, sig, n, z):
+    """φ, φ', φ'' of one pair (unshifted): the one home of the potentials' formulas."""
+    if style == 0:
+        s6 = (sig / r) ** 6
+        return 4 * eps * (s6 * s6 - s6), 4 * eps * (-12 * s6 * s6 + 6 * s6) / r, 4 * eps * (156 * s6 * s6 - 42 * s6) / r**2
+    if style == 1:
+        phi = eps * (sig / r) ** n
+        return phi, -n * phi / r, n * (n + 1) * phi / r**2
+    zr = z * r
+    phi = eps * np.exp(-zr) / r
+    return phi, -phi * (zr + 1) / r, phi * (zr * zr + 2 * zr + 2) / r**2
+
+
+@numba.njit(cache=True)
+def _radial_kernel(r, a, b, style, eps, sig, cut, at_cut, n, z, out):
+    for p in range(len(r)):
+        s, t = a[p], b[p]
+        if r[p] < cut[s, t]:
+            phi, d1, d2 = _phi(style, r[p], eps[s, t], sig[s, t], n, z)
+            out[0, p], out[1, p], out[2, p] = phi - at_cut[s, t], d1, d2
+
+
+@numba.njit(cache=True)
+def _energy_forces_kernel(pos, i, j, types, h, h_inv, periodic_z, style, eps, sig, cut, at_cut, n, z, forces):
+    """Σ φ (shifted) and the forces (accumulated into ``forces``) over the pairs, minimum images in the
+    cell with rows h (positions (N, D), D = 2 or 3)."""
+    dim = pos.shape[1]
+    energy = 0.0
+    d = np.zeros(3)
+    for p in range(len(i)):
+        a, b = i[p], j[p]
+        for k in range(3):
+            d[k] = pos[b, k] - pos[a, k] if k < dim else 0.0
+        ds0 = d[0] * h_inv[0, 0] + d[1] * h_inv[1, 0] + d[2] * h_inv[2, 0]
+        ds1 = d[0] * h_inv[0, 1] + d[1] * h_inv[1, 1] + d[2] * h_inv[2, 1]
+        ds2 = d[0] * h_inv[0, 2] + d[1] * h_inv[1, 2] + d[2] * h_inv[2, 2]
+        dx, dy, dz = minimum_image(ds0, ds1, ds2, h, periodic_z)
+        r2 = dx * dx + dy * dy + dz * dz
+        s, t = types[a], types[b]
+        if r2 >= cut[s, t] * cut[s, t]:
+            continue
+        r = np.sqrt(r2)
+        phi, d1, _ = _phi(style, r, eps[s, t], sig[s, t], n, z)
+        energy += phi - at_cut[s, t]
+        g = d1 / r  # force on a: +φ'(r) n
+        forces[a, 0] += g * dx
+        forces[a, 1] += g * dy
+        forces[b, 0] -= g * dx
+        forces[b, 1] -= g * dy
+        if dim == 3:
+            forces[a, 2] += g * dz
+            forces[b, 2] -= g * dz
+    return energy
 
 
 @dataclass(frozen=True)
@@ -101,40 +160,64 @@ class Pairs:
 
 
 def find_pairs(positions: np.ndarray, cell: Cell, reach: float, among: np.ndarray | None = None) -> Pairs:
-    """Pairs closer than ``reach``; with ``among`` (a boolean mask), only those with a particle in it."""
+    """Pairs closer than ``reach``; with ``among`` (a boolean mask), only those with a particle in it
+    (then by direct search from those particles, which is what a cluster in a large system needs)."""
     dim = positions.shape[1]
-    r = np.zeros((len(positions), 3))
-    r[:, :dim] = positions
-    grid = CellGrid.for_cell(cell, reach)
-    r_in = cell.wrap(r)[0]
-    i, j = pairs_within(r_in, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, reach)
-    keep = i < j
-    if among is not None:
-        keep &= among[i] | among[j]
-    i, j = i[keep], j[keep]
-    d = cell.minimum_image(r[j] - r[i])[:, :dim]
-    return Pairs(i, j, d)
+    if among is None:
+        r = np.zeros((len(positions), 3))
+        r[:, :dim] = positions
+        grid = CellGrid.for_cell(cell, reach)
+        i, j = pairs_within(cell.wrap(r)[0], grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, reach)
+        keep = i < j
+        i, j = i[keep], j[keep]
+    else:
+        h = cell.matrix()
+        pos = np.zeros((len(positions), 3))
+        pos[:, :dim] = positions
+        i, j = _pairs_of(pos, np.flatnonzero(among), np.asarray(among, dtype=np.bool_), h, np.linalg.inv(h),
+                         cell.dimension == 3, reach * reach)
+    return Pairs(i, j, separations(positions, cell, Pairs(i, j, None)))
+
+
+@numba.njit(cache=True)
+def _pairs_of(pos, chosen, among, h, h_inv, periodic_z, reach2):
+    """Pairs (i < j) closer than √reach2 with at least one particle in ``chosen`` (direct search:
+    the chosen are few, the others many)."""
+    found = np.empty((0, 2), dtype=np.int64)
+    for fill in range(2):
+        count = 0
+        for a in chosen:
+            for b in range(pos.shape[0]):
+                if b == a or (among[b] and b < a):  # a pair of two chosen particles once
+                    continue
+                d0, d1, d2 = pos[b, 0] - pos[a, 0], pos[b, 1] - pos[a, 1], pos[b, 2] - pos[a, 2]
+                ds0 = d0 * h_inv[0, 0] + d1 * h_inv[1, 0] + d2 * h_inv[2, 0]
+                ds1 = d0 * h_inv[0, 1] + d1 * h_inv[1, 1] + d2 * h_inv[2, 1]
+                ds2 = d0 * h_inv[0, 2] + d1 * h_inv[1, 2] + d2 * h_inv[2, 2]
+                dx, dy, dz = minimum_image(ds0, ds1, ds2, h, periodic_z)
+                if dx * dx + dy * dy + dz * dz < reach2:
+                    if fill:
+                        found[count, 0], found[count, 1] = min(a, b), max(a, b)
+                    count += 1
+        if not fill:
+            found = np.empty((count, 2), dtype=np.int64)
+    return found[:, 0].copy(), found[:, 1].copy()
 
 
 def separations(positions: np.ndarray, cell: Cell, pairs: Pairs) -> np.ndarray:
     """The pairs' minimum-image separations at new positions (the pair list is kept)."""
-    dim = positions.shape[1]
-    d = np.zeros((len(pairs.i), 3))
-    d[:, :dim] = positions[pairs.j] - positions[pairs.i]
-    return cell.minimum_image(d)[:, :dim]
+    return cell.minimum_image(positions[pairs.j] - positions[pairs.i])
 
 
 def energy_and_forces(positions, types, cell: Cell, potential: PairPotential, pairs: Pairs | None = None):
-    """Total pair energy and the forces (N, D)."""
+    """Total pair energy (shifted to 0 at the cutoffs) and the forces (N, D)."""
     pairs = pairs or find_pairs(positions, cell, potential.longest_cutoff)
-    d = separations(positions, cell, pairs)
-    r = np.linalg.norm(d, axis=1)
-    phi, d1, _ = potential.radial(r, types[pairs.i], types[pairs.j])
-    f = (d1 / r)[:, None] * d  # φ'(r) n
-    forces = np.zeros_like(positions, dtype=np.float64)
-    np.add.at(forces, pairs.i, f)
-    np.add.at(forces, pairs.j, -f)
-    return float(phi.sum()), forces
+    h = cell.matrix()
+    forces = np.zeros((len(positions), positions.shape[1]))
+    energy = _energy_forces_kernel(np.ascontiguousarray(positions, dtype=np.float64), pairs.i, pairs.j,
+                                   np.asarray(types, dtype=np.int64), h, np.linalg.inv(h), cell.dimension == 3,
+                                   *potential.tables(), forces)
+    return float(energy), forces
 
 
 def pair_stiffness(d: np.ndarray, r: np.ndarray, d1: np.ndarray, d2: np.ndarray) -> np.ndarray:
@@ -174,8 +257,11 @@ def hessian(positions, types, cell: Cell, potential: PairPotential, free: np.nda
 
 #: fresh L-BFGS starts when the line search stops short of the force tolerance
 RESTARTS = 50
-#: at most this many Newton steps to finish
-NEWTON_STEPS = 8
+#: at most this many Newton steps to finish, from a largest force of NEWTON_FROM
+NEWTON_STEPS = 12
+NEWTON_FROM = 1e-3
+#: up to this many coordinates a Hessian is solved and factorised dense
+DENSE_LIMIT = 6000
 
 
 @dataclass(frozen=True)
@@ -197,7 +283,7 @@ def relax_frozen(positions, types, cell: Cell, potential: PairPotential, free: n
     free = np.asarray(free, dtype=bool)
     if not free.any():
         raise UserError("relax_frozen: no free particles")
-    skin = 0.3 * float(potential.sigma.min())
+    skin = 0.5 * float(potential.sigma.max())  # rebuilt only when a particle moves half of it
     state = {"anchor": positions[free].copy(), "pairs": None}
 
     def pairs_for(r):
@@ -212,36 +298,51 @@ def relax_frozen(positions, types, cell: Cell, potential: PairPotential, free: n
         e, f = energy_and_forces(r, types, cell, potential, pairs_for(r))
         return e, -f[free].ravel()
 
-    # a force jumps where a pair crosses its cutoff (LJ is truncated, not smoothed): the line search can
-    # give up there, and a fresh L-BFGS start from where it stopped goes on
-    x, iterations = positions[free].ravel(), 0
-    for _ in range(RESTARTS):
-        out = scipy.optimize.minimize(fun, x, jac=True, method="L-BFGS-B",
-                                      options={"maxiter": max_iterations - iterations, "gtol": force_tolerance,
-                                               "ftol": 0.0, "maxcor": 30})
-        progress = np.abs(out.x - x).max()
-        x, iterations = out.x, iterations + int(out.nit)
-        if np.abs(out.jac).max() <= force_tolerance or iterations >= max_iterations or progress == 0.0:
-            break
-    r = positions.copy()
-    r[free] = x.reshape(-1, positions.shape[1])
-    e, f = energy_and_forces(r, types, cell, potential, pairs_for(r))
-    # near the minimum the energy differences L-BFGS works with reach round-off before the forces are
-    # small: Newton steps with the exact Hessian finish quadratically (kept only while they help)
-    for _ in range(NEWTON_STEPS):
-        if np.abs(f[free]).max() <= force_tolerance:
-            break
-        h = hessian(r, types, cell, potential, free=free, pairs=pairs_for(r))
-        try:
-            step = scipy.sparse.linalg.spsolve(h.tocsc(), f[free].ravel())
-        except RuntimeError:
-            break
-        trial = r.copy()
-        trial[free] += step.reshape(-1, positions.shape[1])
-        e_t, f_t = energy_and_forces(trial, types, cell, potential, pairs_for(trial))
-        if not np.abs(f_t[free]).max() < np.abs(f[free]).max():
-            break
-        r, e, f = trial, e_t, f_t
+    def lbfgs(x, tolerance, used):
+        # a force jumps where a pair crosses its cutoff (LJ is truncated, not smoothed): the line search
+        # can give up there, and a fresh L-BFGS start from where it stopped goes on
+        for _ in range(RESTARTS):
+            out = scipy.optimize.minimize(fun, x, jac=True, method="L-BFGS-B",
+                                          options={"maxiter": max_iterations - used, "gtol": tolerance,
+                                                   "ftol": 0.0, "maxcor": 30})
+            progress = np.abs(out.x - x).max()
+            x, used = out.x, used + int(out.nit)
+            if np.abs(out.jac).max() <= tolerance or used >= max_iterations or progress == 0.0:
+                break
+        return x, used
+
+    def newton(r):
+        # near the minimum Newton steps with the exact Hessian converge quadratically, where L-BFGS
+        # works with energy differences at round-off (kept only while they lower the force)
+        e, f = energy_and_forces(r, types, cell, potential, pairs_for(r))
+        for _ in range(NEWTON_STEPS):
+            if np.abs(f[free]).max() <= force_tolerance:
+                break
+            h = hessian(r, types, cell, potential, free=free, pairs=pairs_for(r))
+            try:
+                step = (np.linalg.solve(h.toarray(), f[free].ravel()) if h.shape[0] <= DENSE_LIMIT
+                        else scipy.sparse.linalg.spsolve(h.tocsc(), f[free].ravel()))
+            except (np.linalg.LinAlgError, RuntimeError):
+                break
+            trial = r.copy()
+            trial[free] += step.reshape(-1, positions.shape[1])
+            e_t, f_t = energy_and_forces(trial, types, cell, potential, pairs_for(trial))
+            if not np.abs(f_t[free]).max() < np.abs(f[free]).max():
+                break
+            r, e, f = trial, e_t, f_t
+        return r, e, f
+
+    def placed(x):
+        r = positions.copy()
+        r[free] = x.reshape(-1, positions.shape[1])
+        return r
+
+    # L-BFGS near the minimum, Newton steps to the tolerance; L-BFGS to the tolerance if Newton stalls
+    x, iterations = lbfgs(positions[free].ravel(), NEWTON_FROM, 0)
+    r, e, f = newton(placed(x))
+    if np.abs(f[free]).max() > force_tolerance:
+        x, iterations = lbfgs(r[free].ravel(), force_tolerance, iterations)
+        r, e, f = newton(placed(x))
     overlaps = 0
     if potential.style == "yukawa":
         p = pairs_for(r)

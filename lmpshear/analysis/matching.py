@@ -19,24 +19,19 @@ import scipy.sparse.csgraph
 from lmpshear.cell import Cell
 
 
-def _images(d: np.ndarray, cell: Cell) -> np.ndarray:
-    dim = d.shape[1]
-    return cell.minimum_image(np.pad(d, ((0, 0), (0, 3 - dim))))[:, :dim]
-
-
 def spots(jumps: np.ndarray, cell: Cell, link: float) -> list[np.ndarray]:
     """Centres (D,) of the groups of jump positions (n, D) linked by separations below ``link``."""
     n = len(jumps)
     if n == 0:
         return []
     i, j = np.triu_indices(n, 1)
-    close = np.linalg.norm(_images(jumps[j] - jumps[i], cell), axis=1) < link
+    close = np.linalg.norm(cell.minimum_image(jumps[j] - jumps[i]), axis=1) < link
     graph = scipy.sparse.coo_matrix((np.ones(close.sum()), (i[close], j[close])), shape=(n, n))
     count, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
     centres = []
     for k in range(count):
         members = jumps[label == k]
-        centres.append(members[0] + _images(members - members[0], cell).mean(axis=0))
+        centres.append(members[0] + cell.minimum_image(members - members[0]).mean(axis=0))
     return centres
 
 
@@ -45,7 +40,7 @@ def nearest(points: np.ndarray, to: np.ndarray, cell: Cell) -> np.ndarray:
     if len(to) == 0:
         return np.full(len(points), np.inf)
     d = (points[:, None, :] - to[None, :, :]).reshape(-1, points.shape[1])
-    return np.linalg.norm(_images(d, cell), axis=1).reshape(len(points), len(to)).min(axis=1)
+    return np.linalg.norm(cell.minimum_image(d), axis=1).reshape(len(points), len(to)).min(axis=1)
 
 
 @dataclass(frozen=True)

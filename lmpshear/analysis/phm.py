@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
-#: up to this many coordinates H is factorised dense (Cholesky); a sparse LU beyond
-DENSE_LIMIT = 6000
+from lmpshear.analysis.hessian import DENSE_LIMIT
+
 
 
 class Solver:
@@ -43,13 +44,26 @@ def _padded(z: np.ndarray) -> np.ndarray:
 
 def zeta(z: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """ζ(z) (n, D) over pairs (i, j) of free-particle indices (−1: a frozen partner, z = 0 there)."""
-    zp = _padded(z)
-    zij = zp[j] - zp[i]
-    w = (zij * zij).sum(axis=1)[:, None] * zij
+    zp = _padded(np.asarray(z, dtype=np.float64))
+    n = len(zp)
     out = np.zeros_like(zp)
-    np.add.at(out, j, w)
-    np.add.at(out, i, -w)
+    _zeta_kernel(zp, np.asarray(i) % n, np.asarray(j) % n, out)  # index −1: the padding row, dropped
     return out[:-1]
+
+
+@numba.njit(cache=True)
+def _zeta_kernel(z, i, j, out):
+    dim = z.shape[1]
+    for p in range(len(i)):
+        a, b = i[p], j[p]
+        s = 0.0
+        for k in range(dim):
+            d = z[b, k] - z[a, k]
+            s += d * d
+        for k in range(dim):
+            w = s * (z[b, k] - z[a, k])
+            out[b, k] += w
+            out[a, k] -= w
 
 
 def _quartic(z, i, j) -> float:
@@ -157,7 +171,7 @@ def core_of(mode: Mode, positions: np.ndarray, free: np.ndarray, cell, radius: f
     index = np.where(free)[0]
     a2 = (mode.pi * mode.pi).sum(axis=1)
     c = int(np.argmax(a2))
-    d = _minimum_image(positions - positions[index[c]], cell)
+    d = cell.minimum_image(positions - positions[index[c]])
     near = np.linalg.norm(d[index], axis=1) < radius
     dr, dpi = d[index][near], mode.pi[near] - mode.pi[c]
     f = np.linalg.lstsq(dr, dpi, rcond=None)[0].T  # π_j − π_c = F dr_j
@@ -169,11 +183,6 @@ def core_of(mode: Mode, positions: np.ndarray, free: np.ndarray, cell, radius: f
     angle = float(np.degrees(np.arctan2(axis[1], axis[0])) % 180.0)
     touches = bool((np.linalg.norm(d[~free], axis=1) < radius).any())
     return Core(int(index[c]), positions[index[c]].copy(), eps[:dim, :dim], angle, touches)
-
-
-def _minimum_image(d: np.ndarray, cell) -> np.ndarray:
-    dim = d.shape[1]
-    return cell.minimum_image(np.pad(d, ((0, 0), (0, 3 - dim))))[:, :dim]
 
 
 @dataclass(frozen=True)
@@ -189,14 +198,26 @@ def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, mem
                   starts: int = 12, core_radius: float = 1.5, tol: float = 1e-10) -> ClusterModes:
     """Freeze everything but ``members`` (indices), relax them to their inherent structure, and find
     the PHMs of the restricted Hessian from its ``starts`` lowest eigenvectors."""
+    from dataclasses import replace
+
     from lmpshear.analysis import hessian
 
-    free = np.zeros(len(positions), bool)
-    free[np.asarray(members)] = True
-    relaxed = hessian.relax_frozen(positions, types, cell, potential, free)
+    members = np.asarray(members)
+    # only the frozen particles that can reach a member matter: those within the cluster's radius
+    # plus the cutoff (and room for the relaxation) of its centre; the rest of a large system is skipped
+    d = cell.minimum_image(positions - positions[members[0]])
+    centre = d[members].mean(axis=0)
+    dist = np.linalg.norm(cell.minimum_image(d - centre), axis=1)
+    near = np.flatnonzero(dist <= dist[members].max() + potential.longest_cutoff + 1.0)
+    free = np.isin(near, members)
+    sub = positions[near]
+    relaxed = hessian.relax_frozen(sub, types[near], cell, potential, free)
     pairs = hessian.find_pairs(relaxed.positions, cell, potential.longest_cutoff, among=free)
-    h = hessian.hessian(relaxed.positions, types, cell, potential, free=free, pairs=pairs)
+    h = hessian.hessian(relaxed.positions, types[near], cell, potential, free=free, pairs=pairs)
     index = np.where(free, np.cumsum(free) - 1, -1)
     modes = search(h, index[pairs.i], index[pairs.j], positions.shape[1], starts=starts, tol=tol)
     cores = [core_of(m, relaxed.positions, free, cell, core_radius) for m in modes]
-    return ClusterModes(relaxed, modes, cores)
+    full = positions.copy()
+    full[near] = relaxed.positions
+    return ClusterModes(replace(relaxed, positions=full), modes,
+                        [replace(c, particle=int(near[c.particle])) for c in cores])
