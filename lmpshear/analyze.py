@@ -350,15 +350,22 @@ def _phm(ctx: Context) -> dict:
         found = phm.cluster_modes(traj.unwrapped([frame])[0], traj.typeid, cell, potential, members,
                                   starts=a.phm_starts, core_radius=a.core_radius)
         jumps, times = _jumps_in(ctx, row["t0"], row["t1"], members)
-        spots = np.array(matching.spots(cell.carry(jumps, times, ctx.info.rate, row["t0"])[:, : traj.dimension],
-                                        cell, a.spot_link)).reshape(-1, traj.dimension)
+        carried = cell.carry(jumps, times, ctx.info.rate, row["t0"])[:, : traj.dimension]
+        spots = np.array(matching.spots(carried, cell, a.spot_link)).reshape(-1, traj.dimension)
+        # the members side by side (unwrapped paths of neighbours can be whole cells apart), for Fig. 4a
+        first = found.relaxed.positions[members[0]]
+        shown = first + cell.minimum_image(found.relaxed.positions[members] - first)
         cores = np.array([c.position for c in found.cores[: a.phm_cores]]).reshape(-1, traj.dimension)
         out = {"window": row["window"], "region": row["region"], "t0": row["t0"], "t1": row["t1"],
                "members": len(members), "relax_force": found.relaxed.largest_force,
                "relax_displacement": found.relaxed.displacement, "overlaps": found.relaxed.overlaps,
                "modes": [{"stiffness": m.stiffness, "participation": m.participation} | c.as_dict()
                          for m, c in zip(found.modes, found.cores)],
-               "spots": spots.tolist(), "seconds": time.perf_counter() - started}
+               "spots": spots.tolist(), "seconds": time.perf_counter() - started,
+               # for Fig. 4a: the members (relaxed, at t0), the softest modes and the jumps of [t0, t1]
+               "members_list": members.tolist(), "positions": shown.tolist(),
+               "soft_modes": [m.pi.tolist() for m in found.modes[: a.phm_cores]],
+               "jumps": (shown.mean(axis=0) + cell.minimum_image(carried - shown.mean(axis=0))).tolist()}
         if len(spots) and len(cores) and len(members) > len(cores):
             m = matching.match(cores, spots, found.relaxed.positions[members], cell, radii, trials=200, seed=int(k))
             out["match"] = m.as_dict()

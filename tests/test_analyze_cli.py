@@ -187,7 +187,7 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
 
     out = run_copy / "paper"
     proc = cli("figures", run_copy, "-o", out, check=True)
-    for name in ("fig1b", "fig1c", "fig2", "fig3a"):
+    for name in ("fig1b", "fig1c", "fig2", "fig3a", "fig4a"):
         assert (out / f"{name}.png").stat().st_size > 10_000, proc.stdout
     report = cli("report", run_copy, "-o", run_copy / "report", check=True)
     table = pd.read_csv(run_copy / "report" / "clusters_vs_rate.csv")

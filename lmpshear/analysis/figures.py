@@ -287,7 +287,44 @@ def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int 
     out.mkdir(parents=True, exist_ok=True)
     made = [figs.fig1b(out / "fig1b.png"), figs.fig1c(out / "fig1c.png"), figs.fig2(out / "fig2.png"),
             figs.fig2ij(out / "fig2ij.png"), figs.fig3a(out / "fig3a.png")]
+    if figs.rd.product("phm.json").exists():
+        made.append(fig4a(json.loads(figs.rd.product("phm.json").read_text())["result"], out / "fig4a.png"))
     return [p for p in made if p is not None]
+
+
+def fig4a(stz: dict, out: Path) -> Path | None:
+    """Fig. 4a: the softest PHMs of a cluster at t0 in the shear plane (arrows π_k, the core ringed),
+    its members (the cluster at t0) and the cage jumps of [t0, t1] (crosses). The cluster shown is the
+    one with the most spots (ties: the first)."""
+    shown = [c for c in stz["clusters"] if c.get("soft_modes")]
+    if not shown:
+        return None
+    c = max(shown, key=lambda c: len(c["spots"]))
+    pos = np.array(c["positions"])
+    centre = pos.mean(axis=0)
+    fig, axes = plt.subplots(1, len(c["soft_modes"]), figsize=(4.6 * len(c["soft_modes"]), 4.4),
+                             constrained_layout=True, squeeze=False)
+    for k, (ax, pi) in enumerate(zip(axes[0], c["soft_modes"])):
+        pi = np.array(pi)
+        mode = c["modes"][k]
+        ax.scatter(pos[:, 0] - centre[0], pos[:, 1] - centre[1], s=12, color="0.8", label="members at $t_0$")
+        scale = 0.5 * np.linalg.norm(pos.max(axis=0) - pos.min(axis=0)) / np.abs(pi).max() / 10
+        ax.quiver(pos[:, 0] - centre[0], pos[:, 1] - centre[1], pi[:, 0], pi[:, 1], angles="xy", scale_units="xy",
+                  scale=1 / scale, width=0.004, color="C0")
+        core = pos[c["members_list"].index(mode["particle"])]
+        ax.plot(core[0] - centre[0], core[1] - centre[1], "o", ms=14, mfc="none", mec="C3", mew=1.5, label="core")
+        if c["jumps"]:
+            d = np.array(c["jumps"]) - centre  # stored beside the members (phm stage)
+            ax.plot(d[:, 0], d[:, 1], "x", color="C1", ms=5, label=r"cage jumps in $[t_0, t_1]$")
+        ax.set_aspect("equal")
+        ax.set(xlabel="x − x_c", ylabel="y − y_c")
+        ax.set_title(f"PHM {k + 1}: κ = {mode['stiffness']:.3g}, e = {mode['participation']:.2f}, "
+                     f"extension at {mode['extension_angle']:.0f}°", loc="left", fontsize=9)
+        if k == 0:
+            ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"window {c['window']}, region {c['region']}: {c['members']} particles, {len(c['spots'])} spots",
+                 fontsize=9)
+    return save_png(fig, out)
 
 
 def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
