@@ -340,7 +340,9 @@ def _phm(ctx: Context) -> dict:
                         "(lmpshear analyze RUNDIR --only clusters --force)")
     picks = np.unique(np.round(np.linspace(0, len(yielded) - 1, min(a.phm_clusters, len(yielded)))).astype(int))
     radii = np.arange(0.5, 4.01, 0.5)
-    rows, pooled = [], {"spots": 0, "spots_matched": np.zeros(len(radii)), "chance": np.zeros(len(radii))}
+    pooled = {f"{name}{key}": (0 if name == "spots" else np.zeros(len(radii)))
+              for name in ("spots", "spots_matched", "chance") for key in ("", "_all")}
+    rows = []
     for n, k in enumerate(picks):
         row, entry = yielded[k]
         started = time.perf_counter()
@@ -351,11 +353,12 @@ def _phm(ctx: Context) -> dict:
                                   starts=a.phm_starts, core_radius=a.core_radius)
         jumps, times = _jumps_in(ctx, row["t0"], row["t1"], members)
         carried = cell.carry(jumps, times, ctx.info.rate, row["t0"])[:, : traj.dimension]
-        spots = np.array(matching.spots(carried, cell, a.spot_link)).reshape(-1, traj.dimension)
+        spots = np.array(matching.spots(carried, cell, a.spot_link, a.spot_min_jumps)).reshape(-1, traj.dimension)
         # the members side by side (unwrapped paths of neighbours can be whole cells apart), for Fig. 4a
         first = found.relaxed.positions[members[0]]
         shown = first + cell.minimum_image(found.relaxed.positions[members] - first)
-        cores = np.array([c.position for c in found.cores[: a.phm_cores]]).reshape(-1, traj.dimension)
+        every = np.array([c.position for c in found.cores]).reshape(-1, traj.dimension)
+        cores = every[: a.phm_cores]
         out = {"window": row["window"], "region": row["region"], "t0": row["t0"], "t1": row["t1"],
                "members": len(members), "relax_force": found.relaxed.largest_force,
                "relax_displacement": found.relaxed.displacement, "overlaps": found.relaxed.overlaps,
@@ -366,30 +369,42 @@ def _phm(ctx: Context) -> dict:
                "members_list": members.tolist(), "positions": shown.tolist(),
                "soft_modes": [m.pi.tolist() for m in found.modes[: a.phm_cores]],
                "jumps": (shown.mean(axis=0) + cell.minimum_image(carried - shown.mean(axis=0))).tolist()}
-        if len(spots) and len(cores) and len(members) > len(cores):
-            m = matching.match(cores, spots, found.relaxed.positions[members], cell, radii, trials=200, seed=int(k))
-            out["match"] = m.as_dict()
-            pooled["spots"] += m.n_spots
-            pooled["spots_matched"] += m.spots_matched * m.n_spots
-            pooled["chance"] += m.chance * m.n_spots
+        if len(spots) and len(cores) and len(members) > len(every):
+            for key, chosen in (("", cores), ("_all", every)):
+                m = matching.match(chosen, spots, found.relaxed.positions[members], cell, radii, trials=200,
+                                   seed=int(k))
+                out["match" + key] = m.as_dict()
+                pooled["spots" + key] += m.n_spots
+                pooled["spots_matched" + key] += m.spots_matched * m.n_spots
+                pooled["chance" + key] += m.chance * m.n_spots
         rows.append(out)
         print(f"[lmpshear] phm: cluster {n + 1} of {len(picks)} ({len(members)} particles, {len(found.modes)} "
               f"modes, {len(spots)} spots) in {out['seconds']:.1f} s", file=sys.stderr, flush=True)
     spots = max(pooled["spots"], 1)
     angles = [m["extension_angle"] for r in rows for m in r["modes"][: a.phm_cores]]
+    at = int(np.argmin(np.abs(radii - 1.5)))
     return {"clusters": rows, "radii": radii.tolist(),
             "matched": (pooled["spots_matched"] / spots).tolist(), "chance": (pooled["chance"] / spots).tolist(),
+            "matched_all": (pooled["spots_matched_all"] / spots).tolist(),
+            "chance_all": (pooled["chance_all"] / spots).tolist(),
             "spots": pooled["spots"], "core_angles": angles,
             "summary": {"clusters": len(rows), "spots": pooled["spots"],
-                        "matched_at_1.5": float(pooled["spots_matched"][2] / spots),
-                        "chance_at_1.5": float(pooled["chance"][2] / spots),
-                        "cores_near_45": float(np.mean([abs(x - 45) < 22.5 for x in angles])) if angles else None}}
+                        "matched_at_1.5": float(pooled["spots_matched"][at] / spots),
+                        "chance_at_1.5": float(pooled["chance"][at] / spots),
+                        "matched_all_at_1.5": float(pooled["spots_matched_all"][at] / spots),
+                        "chance_all_at_1.5": float(pooled["chance_all"][at] / spots),
+                        # with the sign fixed by ε_xy ≥ 0 the axis lies in [0°, 90°]: chance is 1/2
+                        "cores_within_22.5_of_45": float(np.mean([abs(x - 45) < 22.5 for x in angles]))
+                        if angles else None,
+                        "modes_touching_frozen": float(np.mean([m["touches_frozen"] for r in rows for m in r["modes"]]))
+                        if any(r["modes"] for r in rows) else None}}
 
 
 def _describe_phm(r: dict) -> str:
     s = r["summary"]
     return (f"{s['clusters']} clusters, {s['spots']} cage-jump spots: {100 * s['matched_at_1.5']:.0f}% within 1.5 d0 "
-            f"of one of the softest cores (chance {100 * s['chance_at_1.5']:.0f}%)")
+            f"of one of the softest cores (chance {100 * s['chance_at_1.5']:.0f}%), "
+            f"{100 * s['matched_all_at_1.5']:.0f}% of any PHM core (chance {100 * s['chance_all_at_1.5']:.0f}%)")
 
 
 def _facilitation(ctx: Context) -> dict:
@@ -493,7 +508,7 @@ STAGES = {s.name: s for s in (
            "p_c_clusters", "atomic_stress"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear,
           version=3),  # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1
     Stage("phm", "phm.json", ("traj.gsd", "config.toml", "clusters.json", "cagejumps.csv.gz"),
-          ("phm_clusters", "phm_starts", "phm_cores", "core_radius", "spot_link"), _phm, _describe_phm,
+          ("phm_clusters", "phm_starts", "phm_cores", "core_radius", "spot_link", "spot_min_jumps"), _phm, _describe_phm,
           _needs_pair_potential),
     Stage("facilitation", "facilitation.json", ("traj.gsd", "config.toml", "clusters.json", "cagejumps.csv.gz"),
           ("orientation_bins", "shell_width"), _facilitation,

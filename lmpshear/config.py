@@ -483,6 +483,8 @@ def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
         "phm_cores": c.get(t, "phm_cores", w, "int", required=False, default=d.phm_cores, positive=True),
         "core_radius": c.get(t, "core_radius", w, "float", required=False, default=d.core_radius, positive=True),
         "spot_link": c.get(t, "spot_link", w, "float", required=False, default=d.spot_link, positive=True),
+        "spot_min_jumps": c.get(t, "spot_min_jumps", w, "int", required=False, default=d.spot_min_jumps,
+                                positive=True),
         "orientation_bins": c.get(t, "orientation_bins", w, "int", required=False, default=d.orientation_bins,
                                   nonnegative=True),
         "shell_width": c.get(t, "shell_width", w, "float", required=False, default=d.shell_width, positive=True),

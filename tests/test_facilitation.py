@@ -110,3 +110,13 @@ def test_planted_cores_and_jump_blobs_match_exactly_across_the_boundary_and_the_
     moved[::2] += 10.0
     half = matching.match(moved, centres, candidates, cell, radii=np.array([1.0]), trials=10)
     assert half.spots_matched[0] == 0.5
+
+
+def test_a_lone_jump_is_not_a_spot():
+    from lmpshear.analysis import matching
+
+    cell = Cell((0.0, 0.0, 0.0), 20.0, 20.0, 20.0, 0.0, 3)
+    jumps = np.array([[1.0, 1.0, 1.0], [1.5, 1.0, 1.0], [10.0, 10.0, 10.0]])
+    assert len(matching.spots(jumps, cell, link=1.0)) == 2
+    (centre,) = matching.spots(jumps, cell, link=1.0, min_jumps=2)
+    assert np.allclose(centre, [1.25, 1.0, 1.0])

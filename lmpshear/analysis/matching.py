@@ -5,7 +5,8 @@ ratio is reported as a function of the radius beside a null model (the same numb
 on random particles of the cluster), so that chance is visible.
 
 Spots: the jumps of [t0, t1], carried by the affine flow to the cell at t0 (Cell.carry), linked when
-closer than ``link`` (single linkage); a spot's centre is the mean of its jumps' minimum images.
+closer than ``link`` (single linkage); a spot is a group of at least ``min_jumps`` (a concentration of
+jumps, as the paper's Fig. 2f marks them), its centre the mean of its jumps' minimum images.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import scipy.sparse.csgraph
 from lmpshear.cell import Cell
 
 
-def spots(jumps: np.ndarray, cell: Cell, link: float) -> list[np.ndarray]:
-    """Centres (D,) of the groups of jump positions (n, D) linked by separations below ``link``."""
+def spots(jumps: np.ndarray, cell: Cell, link: float, min_jumps: int = 1) -> list[np.ndarray]:
+    """Centres (D,) of the groups of at least ``min_jumps`` jump positions (n, D) linked by separations
+    below ``link``."""
     n = len(jumps)
     if n == 0:
         return []
@@ -31,6 +33,8 @@ def spots(jumps: np.ndarray, cell: Cell, link: float) -> list[np.ndarray]:
     centres = []
     for k in range(count):
         members = jumps[label == k]
+        if len(members) < min_jumps:
+            continue
         centres.append(members[0] + cell.minimum_image(members - members[0]).mean(axis=0))
     return centres
 
