@@ -443,7 +443,7 @@ def _facilitation(ctx: Context) -> dict:
         sources_total += len(sources)
         used += 1
     result = fc.anisotropy(counts, edges, 1, weight, dim)  # g normalised by Σ n_src ρ_tgt
-    xi_alpha = fc.breakpoint(result.r, result.alpha)
+    xi_alpha = fc.breakpoint(result.r, result.alpha, result.error)
     xi_c = ctx.product("clusters.json")["summary"]["xi_c"]
     return result.as_dict() | {"bins": bins, "xi_alpha": xi_alpha, "clusters": used, "sources": sources_total,
                                "summary": {"xi_alpha": xi_alpha, "xi_c": xi_c,

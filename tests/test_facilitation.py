@@ -40,7 +40,7 @@ def test_a_planted_cos4_anisotropy_gives_alpha_inside_zero_outside_and_its_range
     assert np.allclose(a.alpha[inside], expected, rtol=0.3)  # 20 sources: shells scatter
     assert abs(a.alpha[inside].mean() - expected) < 0.05 * expected
     assert np.abs(a.alpha[outside]).max() < 0.05 * expected
-    assert abs(fc.breakpoint(a.r, a.alpha) - xi) <= 0.5  # within a shell
+    assert abs(fc.breakpoint(a.r, a.alpha, a.error) - xi) <= 0.5  # within a shell
 
 
 def test_isotropic_events_give_zero_after_the_finite_count_correction():
@@ -56,6 +56,9 @@ def test_isotropic_events_give_zero_after_the_finite_count_correction():
     assert abs((a.alpha_raw / bias).mean() - 1) < 0.3
     assert abs((a.alpha / bias).mean()) < 0.3
     assert np.allclose(a.g, 1.0, rtol=0.05)  # uniform targets: g = 1
+    # the predicted spread of α under isotropy is what it shows, and no range is read from noise
+    assert 0.5 < np.std(a.alpha / a.error) < 1.6
+    assert np.isnan(fc.breakpoint(a.r, a.alpha, a.error))
 
 
 def test_orientation_bins_have_equal_solid_angle():

@@ -59,6 +59,7 @@ class Anisotropy:
     g: np.ndarray  # g_cj(r), orientation-averaged (normalised by the target density)
     alpha_raw: np.ndarray  # ⟨(c_Ω/c̄ − 1)²⟩_Ω per shell
     alpha: np.ndarray  # minus the finite-count bias; NaN where a shell has too few pairs
+    error: np.ndarray  # α's standard deviation for isotropic events: √(2(K−1)) / (K c̄)
     pairs: np.ndarray  # pairs per shell
 
     def as_dict(self) -> dict:
@@ -75,22 +76,26 @@ def anisotropy(counts: np.ndarray, r_edges: np.ndarray, n_sources: int, target_d
         raw = ((counts / mean[:, None] - 1.0) ** 2).mean(axis=1)
         alpha = raw - (1.0 - 1.0 / k) / mean
     alpha[total < min_pairs] = np.nan
+    error = np.sqrt(2 * (k - 1)) / (k * mean)  # Σ_Ω (c − c̄)²/c̄ is χ² with K − 1 degrees of freedom
     shell = (r_edges[1:] ** dim - r_edges[:-1] ** dim) * (np.pi if dim == 2 else 4 * np.pi / 3)
     g = total / (n_sources * target_density * shell) if n_sources else np.full(len(total), np.nan)
-    return Anisotropy(0.5 * (r_edges[1:] + r_edges[:-1]), g, raw, alpha, total.astype(np.int64))
+    return Anisotropy(0.5 * (r_edges[1:] + r_edges[:-1]), g, raw, alpha, error, total.astype(np.int64))
 
 
-def breakpoint(r: np.ndarray, alpha: np.ndarray, floor: float | None = None) -> float:
+def breakpoint(r: np.ndarray, alpha: np.ndarray, error: np.ndarray | None = None, significance: float = 3.0) -> float:
     """ξ_α: where log α against log r is best fitted by two separate lines (least squares over every
-    split with at least two shells on each side), at the midpoint between the split's shells. α is
-    first floored at ``floor`` (default: 1e-3 of its largest value): beyond the range the corrected
-    anisotropy is noise around zero. Two free lines rather than a joined hinge: a sharp drop would
-    otherwise pull the joint before it."""
+    split with at least two shells on each side), at the midpoint between the split's shells. Shells
+    where α is not ``significance`` × ``error`` above zero are noise: α is floored there at that
+    level (the median over them), and with fewer than two significant shells there is no range
+    (NaN). Two free lines rather than a joined hinge: a sharp drop would otherwise pull the joint
+    before it."""
     ok = np.isfinite(alpha)
     r, alpha = np.asarray(r)[ok], np.asarray(alpha)[ok]
-    if len(r) < 4:
+    noise = significance * (np.asarray(error)[ok] if error is not None else np.zeros(len(r)))
+    if len(r) < 4 or (alpha > noise).sum() < 2:
         return float("nan")
-    floor = floor if floor is not None else 1e-3 * np.nanmax(alpha)
+    floor = max(float(np.median(noise[alpha <= noise])) if (alpha <= noise).any() else 0.0,
+                1e-3 * float(alpha.max()))
     x, y = np.log(r), np.log(np.maximum(alpha, floor))
 
     def sse(xs, ys):
