@@ -75,10 +75,11 @@ def anisotropy(counts: np.ndarray, r_edges: np.ndarray, n_sources: int, target_d
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = ((counts / mean[:, None] - 1.0) ** 2).mean(axis=1)
         alpha = raw - (1.0 - 1.0 / k) / mean
+        error = np.sqrt(2 * (k - 1)) / (k * mean)  # Σ_Ω (c − c̄)²/c̄ is χ² with K − 1 degrees of freedom
+        shell = (r_edges[1:] ** dim - r_edges[:-1] ** dim) * (np.pi if dim == 2 else 4 * np.pi / 3)
+        norm = n_sources * target_density * shell
+        g = np.where(norm > 0, total / np.where(norm > 0, norm, 1.0), np.nan)
     alpha[total < min_pairs] = np.nan
-    error = np.sqrt(2 * (k - 1)) / (k * mean)  # Σ_Ω (c − c̄)²/c̄ is χ² with K − 1 degrees of freedom
-    shell = (r_edges[1:] ** dim - r_edges[:-1] ** dim) * (np.pi if dim == 2 else 4 * np.pi / 3)
-    g = total / (n_sources * target_density * shell) if n_sources else np.full(len(total), np.nan)
     return Anisotropy(0.5 * (r_edges[1:] + r_edges[:-1]), g, raw, alpha, error, total.astype(np.int64))
 
 
