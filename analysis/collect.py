@@ -2,7 +2,8 @@
 
     python analysis/collect.py RUNDIR OUTDIR
 
-Writes OUTDIR/{viscosity,structure,msd,overlap,cagejumps}.json as they are, clusters_summary.json
+Writes OUTDIR/{viscosity,structure,msd,overlap,cagejumps,facilitation}.json as they are, phm_summary.json
+(the phm stage without its per-particle arrays, with bootstrap errors of the matching ratios), clusters_summary.json
 (the clusters stage's summary, parameters, per-window sieve diagnostics and uncertainties: a bootstrap
 over the yielded clusters for σ_c,y, ξ_c and t_y, the standard error of P̄_c from blocks of one window
 length, and η_c's from both), clusters_table.csv (one row per cluster), the run's config.toml and manifest.json, and the per-run figures
@@ -38,7 +39,36 @@ def collect(rundir: Path, out: Path) -> None:
         pd.DataFrame(result["clusters"]).drop(columns=["centre"]).to_csv(out / "clusters_table.csv", index=False)
         for path in run_figures(rundir, out):
             print(f"figure: {path}")
+    if (rundir / "phm.json").exists():
+        stored = json.loads((rundir / "phm.json").read_text())
+        result = stored["result"]
+        light = [{k: v for k, v in c.items() if k not in ("members_list", "positions", "soft_modes", "jumps")}
+                 for c in result["clusters"]]
+        atomic_write_json(out / "phm_summary.json", {"params": stored["params"], "summary": result["summary"],
+                                                     "uncertainty": phm_uncertainty(result)}
+                          | {k: result[k] for k in ("radii", "matched", "chance", "matched_all", "chance_all")
+                             if k in result} | {"clusters": light})
+    if (rundir / "facilitation.json").exists():
+        shutil.copy2(rundir / "facilitation.json", out / "facilitation.json")
     print(f"collected {rundir} -> {out}")
+
+
+def phm_uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
+    """Bootstrap over clusters of the pooled matching ratios at every radius (spots are counted per
+    cluster, so clusters are the independent units)."""
+    rows = [c for c in result["clusters"] if "match" in c]
+    if len(rows) < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key in ("match", "match_all"):
+        n = np.array([c[key]["n_spots"] for c in rows], dtype=float)
+        for name in ("spots_matched", "chance"):
+            hits = np.array([np.array(c[key][name]) * c[key]["n_spots"] for c in rows])
+            draws = rng.integers(0, len(rows), size=(samples, len(rows)))
+            ratio = hits[draws].sum(axis=1) / np.maximum(n[draws].sum(axis=1), 1)[:, None]
+            out[f"{key}.{name}"] = ratio.std(axis=0, ddof=1).tolist()
+    return out
 
 
 def uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
