@@ -59,6 +59,9 @@ def test_isotropic_events_give_zero_after_the_finite_count_correction():
     # the predicted spread of α under isotropy is what it shows, and no range is read from noise
     assert 0.5 < np.std(a.alpha / a.error) < 1.6
     assert np.isnan(fc.breakpoint(a.r, a.alpha, a.error))
+    lone = a.alpha.copy()
+    lone[5] = 10 * a.error[5]  # one shell far above the noise is not a range
+    assert np.isnan(fc.breakpoint(a.r, lone, a.error))
 
 
 def test_orientation_bins_have_equal_solid_angle():

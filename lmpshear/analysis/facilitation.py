@@ -87,13 +87,14 @@ def breakpoint(r: np.ndarray, alpha: np.ndarray, error: np.ndarray | None = None
     """ξ_α: where log α against log r is best fitted by two separate lines (least squares over every
     split with at least two shells on each side), at the midpoint between the split's shells. Shells
     where α is not ``significance`` × ``error`` above zero are noise: α is floored there at that
-    level (the median over them), and with fewer than two significant shells there is no range
-    (NaN). Two free lines rather than a joined hinge: a sharp drop would otherwise pull the joint
+    level (the median over them), and without two neighbouring significant shells there is no range
+    (NaN: a lone shell above 3 σ is expected among tens). Two free lines rather than a joined hinge: a sharp drop would otherwise pull the joint
     before it."""
     ok = np.isfinite(alpha)
     r, alpha = np.asarray(r)[ok], np.asarray(alpha)[ok]
     noise = significance * (np.asarray(error)[ok] if error is not None else np.zeros(len(r)))
-    if len(r) < 4 or (alpha > noise).sum() < 2:
+    above = alpha > noise
+    if len(r) < 4 or not (above[1:] & above[:-1]).any():  # a lone significant shell is a fluctuation
         return float("nan")
     floor = max(float(np.median(noise[alpha <= noise])) if (alpha <= noise).any() else 0.0,
                 1e-3 * float(alpha.max()))
