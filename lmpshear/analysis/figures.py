@@ -292,38 +292,47 @@ def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int 
     return [p for p in made if p is not None]
 
 
-def fig4a(stz: dict, out: Path) -> Path | None:
-    """Fig. 4a: the softest PHMs of a cluster at t0 in the shear plane (arrows π_k, the core ringed),
-    its members (the cluster at t0) and the cage jumps of [t0, t1] (crosses). The cluster shown is the
-    one with the most spots (ties: the first)."""
-    shown = [c for c in stz["clusters"] if c.get("soft_modes")]
+def fig4a(stz: dict, out: Path, slab: float = 2.0) -> Path | None:
+    """Fig. 4a: the softest PHMs of a cluster at t0 in the shear plane (arrows π_k, largest first; the
+    core ringed), its members (the cluster at t0) and the cage jumps of [t0, t1] (crosses). The
+    cluster shown is a typical one: of those with spots, the one whose size is nearest the median.
+    In 3D only a slab |z − z_core| < ``slab`` about each mode's core is drawn."""
+    shown = [c for c in stz["clusters"] if c.get("soft_modes") and c["spots"]]
     if not shown:
         return None
-    c = max(shown, key=lambda c: len(c["spots"]))
+    sizes = np.array([c["members"] for c in shown])
+    c = shown[int(np.argmin(np.abs(sizes - np.median(sizes))))]
     pos = np.array(c["positions"])
     centre = pos.mean(axis=0)
+    jumps = np.array(c["jumps"]).reshape(-1, pos.shape[1])
     fig, axes = plt.subplots(1, len(c["soft_modes"]), figsize=(4.6 * len(c["soft_modes"]), 4.4),
                              constrained_layout=True, squeeze=False)
     for k, (ax, pi) in enumerate(zip(axes[0], c["soft_modes"])):
         pi = np.array(pi)
         mode = c["modes"][k]
-        ax.scatter(pos[:, 0] - centre[0], pos[:, 1] - centre[1], s=12, color="0.8", label="members at $t_0$")
-        scale = 0.5 * np.linalg.norm(pos.max(axis=0) - pos.min(axis=0)) / np.abs(pi).max() / 10
-        ax.quiver(pos[:, 0] - centre[0], pos[:, 1] - centre[1], pi[:, 0], pi[:, 1], angles="xy", scale_units="xy",
-                  scale=1 / scale, width=0.004, color="C0")
         core = pos[c["members_list"].index(mode["particle"])]
+        near = np.abs(pos[:, 2] - core[2]) < slab if pos.shape[1] == 3 else np.ones(len(pos), bool)
+        jump_near = np.abs(jumps[:, 2] - core[2]) < slab if pos.shape[1] == 3 else np.ones(len(jumps), bool)
+        p, q = pos[near] - centre, pi[near]
+        ax.scatter(p[:, 0], p[:, 1], s=12, color="0.8", label="members at $t_0$")
+        size = np.linalg.norm(q[:, :2], axis=1)
+        strong = size >= 0.05 * size.max()  # the paper keeps the projections of significant magnitude
+        scale = 1.5 / size.max()  # the largest arrow 1.5 d0 long
+        ax.quiver(p[strong, 0], p[strong, 1], scale * q[strong, 0], scale * q[strong, 1], angles="xy",
+                  scale_units="xy", scale=1, width=0.005, color="C0", label="PHM (largest 1.5 $d_0$)")
         ax.plot(core[0] - centre[0], core[1] - centre[1], "o", ms=14, mfc="none", mec="C3", mew=1.5, label="core")
-        if c["jumps"]:
-            d = np.array(c["jumps"]) - centre  # stored beside the members (phm stage)
+        if jump_near.any():
+            d = jumps[jump_near] - centre  # stored beside the members (phm stage)
             ax.plot(d[:, 0], d[:, 1], "x", color="C1", ms=5, label=r"cage jumps in $[t_0, t_1]$")
         ax.set_aspect("equal")
         ax.set(xlabel="x − x_c", ylabel="y − y_c")
-        ax.set_title(f"PHM {k + 1}: κ = {mode['stiffness']:.3g}, e = {mode['participation']:.2f}, "
+        ax.set_title(f"PHM {k + 1}: κ = {mode['stiffness']:.3g}, e = {mode['participation']:.3f}, "
                      f"extension at {mode['extension_angle']:.0f}°", loc="left", fontsize=9)
         if k == 0:
             ax.legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"window {c['window']}, region {c['region']}: {c['members']} particles, {len(c['spots'])} spots",
-                 fontsize=9)
+    where = f", slab |z − z_core| < {slab:g}" if pos.shape[1] == 3 else ""
+    fig.suptitle(f"window {c['window']}, region {c['region']}: {c['members']} particles, {len(c['spots'])} spots"
+                 f"{where}", fontsize=9)
     return save_png(fig, out)
 
 
@@ -385,10 +394,12 @@ def stz_figure(runs: list[dict], out: str | Path) -> Path:
         fac = run.get("facilitation")
         if fac:
             r, alpha = np.array(fac["r"]), np.array(fac["alpha"], dtype=float)
+            noise = 3 * np.array(fac.get("error", np.zeros(len(r))), dtype=float)
             ok = np.isfinite(alpha) & (alpha > 0)
             if ok.any():
                 logs.add(0)
                 axes[0].plot(r[ok], alpha[ok], "o-", ms=3, color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
+                axes[0].plot(r, noise, ":", color=colour, lw=0.8)  # 3 σ of isotropic events
                 if np.isfinite(fac["xi_alpha"]):
                     axes[0].axvline(fac["xi_alpha"], color=colour, lw=0.8, ls="--")
         stz = run.get("phm")
@@ -396,7 +407,8 @@ def stz_figure(runs: list[dict], out: str | Path) -> Path:
             axes[2].plot(stz["radii"], stz["matched"], "o-", color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
             axes[2].plot(stz["radii"], stz["chance"], ":", color=colour)
     axes[0].set(xlabel="r", ylabel=r"$\alpha(r)$ (finite-count corrected)")
-    axes[0].set_title(r"(a) anisotropy of $g_{cj}$; dashed: $\xi_\alpha$", loc="left", fontsize=9)
+    axes[0].set_title(r"(a) anisotropy of $g_{cj}$; dotted: 3$\sigma$ noise; dashed: $\xi_\alpha$", loc="left",
+                      fontsize=9)
     rate = np.array([r["rate"] for r in runs])
     for key, label, colour in (("xi_alpha", r"$\xi_\alpha$", "C0"), ("xi_c", r"$\xi_c$", "C3")):
         y = np.array([r.get(key, np.nan) for r in runs], dtype=float)
