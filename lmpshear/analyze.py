@@ -349,8 +349,14 @@ def _phm(ctx: Context) -> dict:
         frame = _frame_at(ctx, row["t0"])
         cell = traj.cell(frame)
         members = np.asarray(entry["members_t0"])
-        found = phm.cluster_modes(traj.unwrapped([frame])[0], traj.typeid, cell, potential, members,
-                                  starts=a.phm_starts, core_radius=a.core_radius)
+        try:
+            found = phm.cluster_modes(traj.unwrapped([frame])[0], traj.typeid, cell, potential, members,
+                                      starts=a.phm_starts, core_radius=a.core_radius)
+        except phm.NotAMinimum as exc:
+            rows.append({"window": row["window"], "region": row["region"], "members": len(members),
+                         "skipped": str(exc)})
+            print(f"[lmpshear] phm: cluster {n + 1} of {len(picks)} skipped: {exc}", file=sys.stderr, flush=True)
+            continue
         jumps, times = _jumps_in(ctx, row["t0"], row["t1"], members)
         carried = cell.carry(jumps, times, ctx.info.rate, row["t0"])[:, : traj.dimension]
         spots = np.array(matching.spots(carried, cell, a.spot_link, a.spot_min_jumps)).reshape(-1, traj.dimension)
@@ -381,9 +387,9 @@ def _phm(ctx: Context) -> dict:
         print(f"[lmpshear] phm: cluster {n + 1} of {len(picks)} ({len(members)} particles, {len(found.modes)} "
               f"modes, {len(spots)} spots) in {out['seconds']:.1f} s", file=sys.stderr, flush=True)
     spots = max(pooled["spots"], 1)
-    angles = [m["extension_angle"] for r in rows for m in r["modes"][: a.phm_cores]]
+    angles = [m["extension_angle"] for r in rows for m in r.get("modes", [])[: a.phm_cores]]
     at = int(np.argmin(np.abs(radii - 1.5)))
-    return {"clusters": rows, "radii": radii.tolist(),
+    return {"clusters": rows, "radii": radii.tolist(),  # skipped clusters carry "skipped": why
             "matched": (pooled["spots_matched"] / spots).tolist(), "chance": (pooled["chance"] / spots).tolist(),
             "matched_all": (pooled["spots_matched_all"] / spots).tolist(),
             "chance_all": (pooled["chance_all"] / spots).tolist(),
@@ -396,8 +402,10 @@ def _phm(ctx: Context) -> dict:
                         # with the sign fixed by ε_xy ≥ 0 the axis lies in [0°, 90°]: chance is 1/2
                         "cores_within_22.5_of_45": float(np.mean([abs(x - 45) < 22.5 for x in angles]))
                         if angles else None,
-                        "modes_touching_frozen": float(np.mean([m["touches_frozen"] for r in rows for m in r["modes"]]))
-                        if any(r["modes"] for r in rows) else None}}
+                        "modes_touching_frozen": float(np.mean([m["touches_frozen"] for r in rows
+                                                                for m in r.get("modes", [])]))
+                        if any(r.get("modes") for r in rows) else None,
+                        "skipped": sum("skipped" in r for r in rows)}}
 
 
 def _describe_phm(r: dict) -> str:

@@ -325,3 +325,22 @@ def test_cluster_modes_do_not_depend_on_labels_origin_or_periodic_images():
     assert [m.stiffness for m in other.modes] == pytest.approx(kappas, rel=1e-6)
     assert order[other.cores[0].particle] == ref.cores[0].particle
     assert other.cores[0].extension_angle == pytest.approx(ref.cores[0].extension_angle, abs=1e-4)
+
+
+def test_the_relaxation_steps_off_a_saddle():
+    """A particle midway between two fixed LJ partners 2.8 apart sits where every force vanishes, a
+    maximum along their axis: the relaxation leaves it for the minimum nearer one of them, where the
+    two pulls balance, φ'(d) = φ'(2.8 − d)."""
+    import scipy.optimize
+    pot = hs.PairPotential.of(config.load("ka3d-tiny").system)
+    cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 10.0, 0.0, 3)
+    r = np.array([[3.6, 5.0, 5.0], [5.0, 5.0, 5.0], [6.4, 5.0, 5.0]])
+    types = np.zeros(3, dtype=np.int64)
+    free = np.array([False, True, False])
+    out = hs.relax_frozen(r, types, cell, pot, free)
+    assert out.lowest_curvature > 0 and out.largest_force < 1e-8
+    slope = lambda x: pot.radial(np.array([x]), [0], [0])[1][0]  # noqa: E731
+    balance = scipy.optimize.brentq(lambda x: slope(x) - slope(2.8 - x), 1.0, 1.39, xtol=1e-14)
+    d = np.sort(np.abs(out.positions[1, 0] - r[[0, 2], 0]))
+    assert 2 ** (1 / 6) < balance < 1.39 and d[0] == pytest.approx(balance, rel=1e-8)
+    assert np.allclose(out.positions[1, 1:], 5.0)

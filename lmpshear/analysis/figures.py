@@ -297,7 +297,7 @@ def fig4a(stz: dict, out: Path, slab: float = 2.0) -> Path | None:
     core ringed), its members (the cluster at t0) and the cage jumps of [t0, t1] (crosses). The
     cluster shown is a typical one: of those with spots, the one whose size is nearest the median.
     In 3D only a slab |z − z_core| < ``slab`` about each mode's core is drawn."""
-    shown = [c for c in stz["clusters"] if c.get("soft_modes") and c["spots"]]
+    shown = [c for c in stz["clusters"] if c.get("soft_modes") and c.get("spots")]
     if not shown:
         return None
     sizes = np.array([c["members"] for c in shown])

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+import scipy.linalg
 import scipy.optimize
 import scipy.sparse
 import scipy.sparse.linalg
@@ -260,6 +261,9 @@ RESTARTS = 50
 #: at most this many Newton steps to finish, from a largest force of NEWTON_FROM
 NEWTON_STEPS = 12
 NEWTON_FROM = 1e-3
+#: steps off a saddle (along its negative-curvature mode, the largest particle move SADDLE_STEP)
+SADDLE_ESCAPES = 3
+SADDLE_STEP = 0.05
 #: up to this many coordinates a Hessian is solved and factorised dense
 DENSE_LIMIT = 6000
 
@@ -270,6 +274,7 @@ class RelaxResult:
     energy: float
     largest_force: float  # on a free particle, at the end
     iterations: int
+    lowest_curvature: float  # the free block's lowest Hessian eigenvalue: > 0 at a minimum
     displacement: float  # largest distance a free particle moved
     overlaps: int  # yukawa: pairs closer than their hard-core contact d_ij after the relaxation
 
@@ -319,9 +324,11 @@ def relax_frozen(positions, types, cell: Cell, potential: PairPotential, free: n
             if np.abs(f[free]).max() <= force_tolerance:
                 break
             h = hessian(r, types, cell, potential, free=free, pairs=pairs_for(r))
-            try:
-                step = (np.linalg.solve(h.toarray(), f[free].ravel()) if h.shape[0] <= DENSE_LIMIT
-                        else scipy.sparse.linalg.spsolve(h.tocsc(), f[free].ravel()))
+            try:  # only where H is positive definite: Newton would as gladly converge to a saddle
+                if h.shape[0] <= DENSE_LIMIT:
+                    step = scipy.linalg.cho_solve(scipy.linalg.cho_factor(h.toarray()), f[free].ravel())
+                else:
+                    step = scipy.sparse.linalg.spsolve(h.tocsc(), f[free].ravel())
             except (np.linalg.LinAlgError, RuntimeError):
                 break
             trial = r.copy()
@@ -340,13 +347,30 @@ def relax_frozen(positions, types, cell: Cell, potential: PairPotential, free: n
     # L-BFGS near the minimum, Newton steps to the tolerance; L-BFGS to the tolerance if Newton stalls
     x, iterations = lbfgs(positions[free].ravel(), NEWTON_FROM, 0)
     r, e, f = newton(placed(x))
-    if np.abs(f[free]).max() > force_tolerance:
-        x, iterations = lbfgs(r[free].ravel(), force_tolerance, iterations)
-        r, e, f = newton(placed(x))
+    for _ in range(SADDLE_ESCAPES + 1):
+        if np.abs(f[free]).max() > force_tolerance:
+            x, iterations = lbfgs(r[free].ravel(), force_tolerance, iterations)
+            r, e, f = newton(placed(x))
+        # a stationary point with a negative curvature is a saddle: step off it along that direction
+        lowest, mode = _lowest_curvature(hessian(r, types, cell, potential, free=free, pairs=pairs_for(r)))
+        if lowest > 0:
+            break
+        r = r.copy()
+        r[free] += SADDLE_STEP * mode.reshape(-1, positions.shape[1]) / np.abs(mode).max()
+        e, f = energy_and_forces(r, types, cell, potential, pairs_for(r))
     overlaps = 0
     if potential.style == "yukawa":
         p = pairs_for(r)
         dist = np.linalg.norm(separations(r, cell, p), axis=1)
         overlaps = int((dist < potential.sigma[types[p.i], types[p.j]]).sum())
-    return RelaxResult(r, e, float(np.abs(f[free]).max()), iterations,
+    return RelaxResult(r, e, float(np.abs(f[free]).max()), iterations, lowest,
                        float(np.linalg.norm(r[free] - positions[free], axis=1).max()), overlaps)
+
+
+def _lowest_curvature(h) -> tuple[float, np.ndarray]:
+    """The lowest eigenvalue of a symmetric H and its eigenvector."""
+    if h.shape[0] <= DENSE_LIMIT:
+        w, v = scipy.linalg.eigh(h.toarray(), subset_by_index=[0, 0])
+    else:
+        w, v = scipy.sparse.linalg.eigsh(h, k=1, which="SA")
+    return float(w[0]), v[:, 0]

@@ -185,6 +185,10 @@ def core_of(mode: Mode, positions: np.ndarray, free: np.ndarray, cell, radius: f
     return Core(int(index[c]), positions[index[c]].copy(), eps[:dim, :dim], angle, touches)
 
 
+class NotAMinimum(ValueError):
+    """The frozen relaxation did not reach a minimum: PHMs are defined about one."""
+
+
 @dataclass(frozen=True)
 class ClusterModes:
     """The PHMs of one cluster about its inherent structure (exterior frozen), softest first."""
@@ -212,6 +216,9 @@ def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, mem
     free = np.isin(near, members)
     sub = positions[near]
     relaxed = hessian.relax_frozen(sub, types[near], cell, potential, free)
+    if relaxed.lowest_curvature <= 0:
+        raise NotAMinimum(f"the relaxation ended where H has a curvature {relaxed.lowest_curvature:.3g} <= 0 "
+                          f"(largest force {relaxed.largest_force:.2g}): no PHMs about a saddle")
     pairs = hessian.find_pairs(relaxed.positions, cell, potential.longest_cutoff, among=free)
     h = hessian.hessian(relaxed.positions, types[near], cell, potential, free=free, pairs=pairs)
     index = np.where(free, np.cumsum(free) - 1, -1)
