@@ -62,6 +62,9 @@ def test_isotropic_events_give_zero_after_the_finite_count_correction():
     lone = a.alpha.copy()
     lone[5] = 10 * a.error[5]  # one shell far above the noise is not a range
     assert np.isnan(fc.breakpoint(a.r, lone, a.error))
+    far = a.alpha.copy()
+    far[-3:] = 10 * a.error[-3:]  # nor is anisotropy far out with none inside
+    assert np.isnan(fc.breakpoint(a.r, far, a.error))
 
 
 def test_orientation_bins_have_equal_solid_angle():

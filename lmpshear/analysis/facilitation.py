@@ -88,7 +88,8 @@ def breakpoint(r: np.ndarray, alpha: np.ndarray, error: np.ndarray | None = None
     split with at least two shells on each side), at the midpoint between the split's shells. Shells
     where α is not ``significance`` × ``error`` above zero are noise: α is floored there at that
     level (the median over them), and without two neighbouring significant shells there is no range
-    (NaN: a lone shell above 3 σ is expected among tens). Two free lines rather than a joined hinge: a sharp drop would otherwise pull the joint
+    (NaN: a lone shell above 3 σ is expected among tens); nor when those shells lie beyond the
+    split (a range must hold its anisotropy). Two free lines rather than a joined hinge: a sharp drop would otherwise pull the joint
     before it."""
     ok = np.isfinite(alpha)
     r, alpha = np.asarray(r)[ok], np.asarray(alpha)[ok]
@@ -106,4 +107,7 @@ def breakpoint(r: np.ndarray, alpha: np.ndarray, error: np.ndarray | None = None
 
     splits = range(2, len(x) - 1)
     best = min(splits, key=lambda k: sse(x[:k], y[:k]) + sse(x[k:], y[k:]))
+    inner = above[:best]
+    if not (inner[1:] & inner[:-1]).any():  # the range must hold the anisotropy, not noise beyond it
+        return float("nan")
     return float(0.5 * (r[best - 1] + r[best]))
