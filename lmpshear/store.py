@@ -40,6 +40,7 @@ import numpy as np
 
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
+from lmpshear.rundir import atomic_write_text
 
 PARTICLE_KEYS = ("unwrapped", "nonaffine", "virial_xy", "velocity")
 THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press", "pxy", "pxy_virial",
@@ -310,21 +311,28 @@ def read_thermo(path: Path):
 
 def write_lammps_data(path: Path, traj: "Trajectory", frame: int, masses: list[float]) -> None:
     """A LAMMPS data file (atom_style atomic) of one stored frame, positions wrapped into the cell."""
-    cell = traj.cell(frame)
     r = np.zeros((traj.n_particles, 3))
     r[:, : traj.dimension] = traj.unwrapped([frame])[0]
-    inside, _ = cell.wrap(r)
+    write_configuration(path, r, traj.typeid, len(traj.types), traj.cell(frame), masses,
+                        f"{traj.path.name} frame {frame}")
+
+
+def write_configuration(path: Path, positions: np.ndarray, typeid: np.ndarray, n_types: int, cell, masses,
+                        origin: str) -> None:
+    """A LAMMPS data file (atom_style atomic, no force field, no velocities) of positions (N, 3)
+    wrapped into ``cell``; ids in the order given, types typeid + 1."""
+    inside, _ = cell.wrap(positions)
     lo = [float(v) for v in cell.lo]
-    zlo, zhi = (lo[2], lo[2] + cell.lz) if traj.dimension == 3 else (-0.5, 0.5)
+    zlo, zhi = (lo[2], lo[2] + cell.lz) if cell.dimension == 3 else (-0.5, 0.5)
     f = lambda v: repr(float(v))  # noqa: E731 - full double precision, plain Python float text
-    lines = [f"LAMMPS data file written by lmpshear from {traj.path.name} frame {frame}", "",
-             f"{traj.n_particles} atoms", f"{len(traj.types)} atom types", "",
+    lines = [f"LAMMPS data file written by lmpshear from {origin}", "",
+             f"{len(positions)} atoms", f"{n_types} atom types", "",
              f"{f(lo[0])} {f(lo[0] + cell.lx)} xlo xhi", f"{f(lo[1])} {f(lo[1] + cell.ly)} ylo yhi",
              f"{f(zlo)} {f(zhi)} zlo zhi", f"{f(cell.xy)} 0.0 0.0 xy xz yz", "", "Masses", ""]
     lines += [f"{k + 1} {f(m)}" for k, m in enumerate(masses)]
     lines += ["", "Atoms # atomic", ""]
-    lines += [f"{i + 1} {t + 1} {f(x)} {f(y)} {f(z)}" for i, (t, (x, y, z)) in enumerate(zip(traj.typeid, inside))]
-    Path(path).write_text("\n".join(lines) + "\n")
+    lines += [f"{i + 1} {t + 1} {f(x)} {f(y)} {f(z)}" for i, (t, (x, y, z)) in enumerate(zip(typeid, inside))]
+    atomic_write_text(Path(path), "\n".join(lines) + "\n")
 
 
 def close_writers(*writers, quietly: bool = False) -> None:

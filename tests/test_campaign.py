@@ -21,11 +21,11 @@ from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory
 
 
-def tiny_campaign(tmp_path, name="tiny", bd_protocol=None, ka=True, **extra) -> "Path":  # noqa: F821
+def tiny_campaign(tmp_path, name="tiny", bd_protocol=None, ka=True, bd=True, **extra) -> "Path":  # noqa: F821
     """bd45-tiny (and ka3d-tiny) at two rates each, one thread per task."""
-    bd = write_spec(tmp_path / "bd.toml", "bd45-tiny", protocol=bd_protocol or {},
-                    rates=[{"rate": 20.0, "sample_interval": 0.001}, {"rate": 10.0, "sample_interval": 0.002}])
-    runs = [{"spec": "bd.toml", "rates": [20.0, 10.0]}]
+    bd_spec = write_spec(tmp_path / "bd.toml", "bd45-tiny", protocol=bd_protocol or {},
+                         rates=[{"rate": 20.0, "sample_interval": 0.001}, {"rate": 10.0, "sample_interval": 0.002}])
+    runs = [{"spec": "bd.toml", "rates": [20.0, 10.0]}] if bd else []
     if ka:
         write_spec(tmp_path / "ka.toml", "ka3d-tiny",
                    rates=[{"rate": 0.06, "sample_interval": 0.05}, {"rate": 0.03, "sample_interval": 0.1}])
@@ -33,7 +33,7 @@ def tiny_campaign(tmp_path, name="tiny", bd_protocol=None, ka=True, **extra) -> 
     data = {"name": name, "root": "runs", "resources": {"threads": 1}, "runs": runs} | extra
     path = tmp_path / f"{name}.toml"
     path.write_text(tomli_w.dumps(data))
-    assert bd.exists()
+    assert bd_spec.exists()
     return path
 
 
@@ -111,13 +111,13 @@ def test_submit_without_sbatch_says_so(tmp_path):
 
 
 def test_dry_run_prints_the_scripts_and_the_dependency_chain_and_writes_nothing(tmp_path):
-    path = tiny_campaign(tmp_path, resources={"threads": 2, "throttle": 3, "walltime": "1:00:00",
-                                              "sbatch": ["--constraint=avx2"],
-                                              "run": {"ranks": 4, "launcher": "mpiexec", "memory": "4G"}})
+    path = tiny_campaign(tmp_path, bd=False,  # MPI ranks: LAMMPS runs only
+                         resources={"threads": 2, "throttle": 3, "walltime": "1:00:00", "sbatch": ["--constraint=avx2"],
+                                    "run": {"ranks": 4, "launcher": "mpiexec", "memory": "4G"}})
     out = cli("submit", path, "--dry-run", check=True).stdout
     tasks = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("#   ")]
     assert tasks == [str(r.path) for r in campaigns.load(path).runs]
-    assert out.count("#SBATCH --array=0-3%3") == 2  # runs and their analyses
+    assert out.count("#SBATCH --array=0-1%3") == 2  # runs and their analyses
     assert "#SBATCH --time=1:00:00" in out and "#SBATCH --mem=4G" in out and "#SBATCH --constraint=avx2" in out
     assert "#SBATCH --signal=B:USR1@300" in out and "#SBATCH --requeue" in out and "#SBATCH --ntasks=4" in out
     assert 'mpiexec -n 4 "' in out and "NUMBA_NUM_THREADS=2" in out and "--kill-on-invalid-dep=yes" in out

@@ -40,6 +40,7 @@ from lmpshear.engines.lammps_input import (
 )
 from lmpshear.errors import RunError, UserError
 from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json, working_directory
+from lmpshear.store import write_configuration
 from lmpshear.unwrap import LeesEdwardsUnwrapper, per_step_y_integral
 
 THERMO_KEYS = {"temp": "Temp", "pe": "PotEng", "ke": "KinEng", "etotal": "TotEng", "press": "Press",
@@ -63,6 +64,10 @@ class Sample:
     y_mean: np.ndarray  # (N,) mean of that y over the steps of the interval
     velocity: np.ndarray | None  # (N, 3) peculiar velocity
     cell: Cell
+
+
+#: the configuration at the end of the equilibration (positions; LAMMPS data file) in every MD run
+EQUILIBRATED = "equilibrated.data"
 
 
 class LammpsRunner(RunDriver):
@@ -130,6 +135,10 @@ class LammpsRunner(RunDriver):
         self._open_outputs(self.typeid)
         self._record_thermo(0)
         self._record_frame(0, sample)
+        if self.root:  # the equilibrated liquid: other runs can start from it (protocol.init = "file")
+            system = self.spec.system
+            write_configuration(rd.path / EQUILIBRATED, sample.positions, self.typeid, len(system.species),
+                                sample.cell, [sp.mass for sp in system.species], "the end of the equilibration")
         self._checkpoint(0)
         if self.root:  # the shear's own checkpoints take over
             shutil.rmtree(self._equilibration_dir(), ignore_errors=True)
