@@ -123,8 +123,8 @@ FORCE_FIELD_SECTIONS = {"Pair Coeffs", "PairIJ Coeffs"}
 
 def _copy_configuration(source: Path, target: Path) -> None:
     """A LAMMPS data file without its force-field sections: the spec defines the interactions (and a
-    Pair Coeffs section before pair_style is an error in LAMMPS). Files written by `write_data` of
-    another run, ours before `nocoeff` included, can start a run as they are."""
+    Pair Coeffs section before pair_style is an error in LAMMPS), so files written by `write_data`
+    in another LAMMPS run can start a run as they are."""
     out, state = [], None  # None: copying; "title": after a skipped title; "rows": in its rows
     for text in source.read_text().splitlines():
         keyword = text.split("#")[0].strip()
