@@ -88,7 +88,8 @@ def main() -> None:
     med = np.median
     print(f"KA, N = {n}, {free.sum()} free particles (radius {args.radius:g}), cell tilted by 0.25 L")
     print(f"relaxation: lmpshear {med(ours):.3f} s ({mine.iterations} L-BFGS iterations, largest force "
-          f"{mine.largest_force:.1e}), LAMMPS cg {med(theirs):.3f} s: ratio LAMMPS/lmpshear {med(theirs) / med(ours):.2f}; "
+          f"{mine.largest_force:.1e}), LAMMPS cg {med(theirs):.3f} s: "
+          f"ratio LAMMPS/lmpshear {med(theirs) / med(ours):.2f}; "
           f"configurations {apart:.1e} apart")
     print(f"Hessian block ({3 * free.sum()}²): lmpshear analytic {med(ours_h):.3f} s, LAMMPS dynamical_matrix "
           f"{med(theirs_h):.3f} s: ratio {med(theirs_h) / med(ours_h):.1f}")

@@ -516,7 +516,8 @@ STAGES = {s.name: s for s in (
            "p_c_clusters", "atomic_stress"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear,
           version=3),  # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1
     Stage("phm", "phm.json", ("traj.gsd", "config.toml", "clusters.json", "cagejumps.csv.gz"),
-          ("phm_clusters", "phm_starts", "phm_cores", "core_radius", "spot_link", "spot_min_jumps"), _phm, _describe_phm,
+          ("phm_clusters", "phm_starts", "phm_cores", "core_radius", "spot_link", "spot_min_jumps"), _phm,
+          _describe_phm,
           _needs_pair_potential),
     Stage("facilitation", "facilitation.json", ("traj.gsd", "config.toml", "clusters.json", "cagejumps.csv.gz"),
           ("orientation_bins", "shell_width"), _facilitation,

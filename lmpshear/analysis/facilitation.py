@@ -89,8 +89,8 @@ def breakpoint(r: np.ndarray, alpha: np.ndarray, error: np.ndarray | None = None
     where α is not ``significance`` × ``error`` above zero are noise: α is floored there at that
     level (the median over them), and without two neighbouring significant shells there is no range
     (NaN: a lone shell above 3 σ is expected among tens); nor when those shells lie beyond the
-    split (a range must hold its anisotropy). Two free lines rather than a joined hinge: a sharp drop would otherwise pull the joint
-    before it."""
+    split (a range must hold its anisotropy). Two free lines rather than a joined hinge: a sharp drop
+    would otherwise pull the joint before it."""
     ok = np.isfinite(alpha)
     r, alpha = np.asarray(r)[ok], np.asarray(alpha)[ok]
     noise = significance * (np.asarray(error)[ok] if error is not None else np.zeros(len(r)))

@@ -100,7 +100,8 @@ def _phi(style, r, eps, sig, n, z):
     """φ, φ', φ'' of one pair (unshifted): the one home of the potentials' formulas."""
     if style == 0:
         s6 = (sig / r) ** 6
-        return 4 * eps * (s6 * s6 - s6), 4 * eps * (-12 * s6 * s6 + 6 * s6) / r, 4 * eps * (156 * s6 * s6 - 42 * s6) / r**2
+        return (4 * eps * (s6 * s6 - s6), 4 * eps * (-12 * s6 * s6 + 6 * s6) / r,
+                4 * eps * (156 * s6 * s6 - 42 * s6) / r**2)
     if style == 1:
         phi = eps * (sig / r) ** n
         return phi, -n * phi / r, n * (n + 1) * phi / r**2
@@ -153,11 +154,10 @@ def _energy_forces_kernel(pos, i, j, types, h, h_inv, periodic_z, style, eps, si
 
 @dataclass(frozen=True)
 class Pairs:
-    """Unordered pairs i < j within ``reach`` and their minimum-image separations d = r_j − r_i (n, D)."""
+    """Unordered pairs i < j within ``reach`` (their separations at any positions: :func:`separations`)."""
 
     i: np.ndarray
     j: np.ndarray
-    d: np.ndarray
 
 
 def find_pairs(positions: np.ndarray, cell: Cell, reach: float, among: np.ndarray | None = None) -> Pairs:
@@ -177,7 +177,7 @@ def find_pairs(positions: np.ndarray, cell: Cell, reach: float, among: np.ndarra
         pos[:, :dim] = positions
         i, j = _pairs_of(pos, np.flatnonzero(among), np.asarray(among, dtype=np.bool_), h, np.linalg.inv(h),
                          cell.dimension == 3, reach * reach)
-    return Pairs(i, j, separations(positions, cell, Pairs(i, j, None)))
+    return Pairs(i, j)
 
 
 @numba.njit(cache=True)

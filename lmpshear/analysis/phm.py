@@ -18,7 +18,8 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
-from lmpshear.analysis.hessian import DENSE_LIMIT
+from lmpshear.analysis import hessian
+from lmpshear.analysis.hessian import DENSE_LIMIT, RelaxResult
 
 
 
@@ -193,7 +194,7 @@ class NotAMinimum(ValueError):
 class ClusterModes:
     """The PHMs of one cluster about its inherent structure (exterior frozen), softest first."""
 
-    relaxed: "hessian.RelaxResult"
+    relaxed: RelaxResult
     modes: list[Mode]
     cores: list[Core]
 
@@ -203,8 +204,6 @@ def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, mem
     """Freeze everything but ``members`` (indices), relax them to their inherent structure, and find
     the PHMs of the restricted Hessian from its ``starts`` lowest eigenvectors."""
     from dataclasses import replace
-
-    from lmpshear.analysis import hessian
 
     members = np.asarray(members)
     # only the frozen particles that can reach a member matter: those within the cluster's radius
