@@ -23,6 +23,11 @@ log/particles/lmpshear/virial_xy   (N,) float64            per-particle virial s
 log/particles/lmpshear/velocity    (N, 3) float64          peculiar velocity (if store_velocities)
 =================================  ======================  ==========================================
 
+LAMMPS runs: ``virial_xy`` comes from the forces of the sample step, which LAMMPS computes in the cell of
+the step before (fix deform moves the box at the end of a step) at the positions it holds; an atom
+that crossed a y face since the last neighbour build is held outside the cell there, so for it and
+the atoms within the cutoff of it a recomputation at the stored positions differs at O(γ̇Δt·L_y).
+
 ovito shows the ``log/particles`` chunks as particle properties (``lmpshear_nonaffine`` ...) and the
 global ones as attributes. Arrays returned by :class:`Trajectory` are (frames, particles, dim).
 """

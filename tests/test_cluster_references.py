@@ -40,31 +40,52 @@ def _pair_shear_virial(r: np.ndarray, typeid: np.ndarray, cell, pairs) -> np.nda
 
 
 def test_atomic_stress_eq2_equals_lammps_stress_atom(tiny_run):
+    """Every frame. LAMMPS computes the forces of step n in the cell fix deform left at the end of
+    step n − 1, at the positions it holds; between neighbour builds it holds an atom that crossed a
+    y face outside the cell, where its image under the old tilt sits γ̇Δt·L_y from the stored
+    (wrapped) one. So the stored virial is exact for every particle with no such atom within the
+    cutoff; those with one differ at O(γ̇Δt), and only the global sum ties them to the thermo row."""
     spec = RunDir(tiny_run).spec()
     diameters = np.array([s.diameter for s in spec.system.species])
+    pairs = spec.system.pairs()
+    cutoff = max(p.cutoff for p in pairs)
     thermo = read_thermo(tiny_run / "thermo.csv").set_index("step")
+    exact_counts, inexact = [], 0
     with Trajectory(tiny_run / "traj.gsd") as tr:
-        k = len(tr) - 1
-        cell = tr.cell(k)
-        r = tr.unwrapped([k])[0]
-        stored = tr.virial_xy([k])[0]  # LAMMPS compute stress/atom (virial), sign flipped to a stress × volume
         typeid = tr.typeid
-        step = int(tr.steps[k])
-    volume = cell.lx * cell.ly * cell.lz
-    # LAMMPS computes the forces of a step in the cell fix deform left at the end of the previous step
-    force_cell = replace(cell, xy=cell.xy - spec.rate.rate * spec.protocol.timestep * cell.ly)
-    inside = cell.wrap(r)[0]  # the positions LAMMPS holds (lattice images in the current cell)
-    omega = atomic_volumes(typeid, diameters, volume, 3)
+        for k in range(1, len(tr)):  # frame 0 follows a set-up (forces recomputed in the current cell)
+            cell = tr.cell(k)
+            volume = cell.lx * cell.ly * cell.lz
+            r = tr.unwrapped([k])[0]
+            stored = tr.virial_xy([k])[0]  # LAMMPS compute stress/atom (virial), sign flipped to a stress × volume
+            step = int(tr.steps[k])
+            force_cell = replace(cell, xy=cell.xy - spec.rate.rate * spec.protocol.timestep * cell.ly)
+            inside = cell.wrap(r)[0]
+            omega = atomic_volumes(typeid, diameters, volume, 3)
+            reference = _pair_shear_virial(inside, typeid, force_cell, pairs) / omega
+            sigma = atomic_shear_stress(stored, omega)
+            # atoms LAMMPS may hold outside the cell: within a skin of a y face (a neighbour build
+            # comes before any atom moves half a skin); and everything within the cutoff of them
+            y = inside[:, 1] - cell.lo[1]
+            edge = np.flatnonzero((y < spec.protocol.neighbor_skin) | (y > cell.ly - spec.protocol.neighbor_skin))
+            near = np.zeros(len(r), bool)
+            near[edge] = True
+            for a in edge:
+                near |= np.linalg.norm(force_cell.minimum_image(inside[a] - inside), axis=1) < cutoff
+            exact = ~near
+            exact_counts.append(int(exact.sum()))
+            assert np.allclose(sigma[exact], reference[exact], rtol=1e-9, atol=1e-9 * np.abs(reference).max())
+            inexact += int(np.sum(~np.isclose(sigma[near], reference[near], rtol=1e-9,
+                                              atol=1e-9 * np.abs(reference).max())))
+            # the whole cell as a "cluster": eq. 4 gives the global virial shear stress of the thermo row
+            everyone = np.arange(len(r))
+            assert cluster_stress(sigma, omega, everyone, volume) == pytest.approx(-thermo.loc[step, "pxy_virial"],
+                                                                                  rel=1e-9)
     assert omega.sum() == pytest.approx(volume, rel=1e-12)
     assert omega[typeid == 0][0] / omega[typeid == 1][0] == pytest.approx((1.0 / 0.88) ** 3)  # Ω ∝ d³ (eq. 3)
-
-    reference = _pair_shear_virial(inside, typeid, force_cell, spec.system.pairs()) / omega
-    sigma = atomic_shear_stress(stored, omega)
     assert np.abs(sigma).max() > 1.0  # a liquid: large per-particle stresses of both signs
-    assert np.allclose(sigma, reference, rtol=1e-9, atol=1e-9 * np.abs(reference).max())
-    # the whole cell as a "cluster": eq. 4 gives the global virial shear stress of the thermo row
-    everyone = np.arange(len(r))
-    assert cluster_stress(sigma, omega, everyone, volume) == pytest.approx(-thermo.loc[step, "pxy_virial"], rel=1e-9)
+    assert sum(exact_counts) > 0.1 * len(exact_counts) * len(r)  # the exact check covers many particles
+    assert inexact > 0  # and the O(γ̇Δt) case occurs (else this test would not need its exclusion)
 
 
 def _ovito_cell(cell) -> np.ndarray:
