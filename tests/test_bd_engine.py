@@ -205,6 +205,35 @@ def test_restore_repeats_the_run_bit_for_bit():
     assert a.time == b.time
 
 
+def test_taking_a_state_changes_nothing_and_restores_mid_list():
+    """A state taken anywhere (after a measurement, between a prune and the next build) leaves the run
+    as it would have gone, and a restored engine rebuilds the very lists the live one holds: so a run
+    checkpointed at any sample is bitwise the run never checkpointed."""
+    pos, d, D, _ = random_system(500, 1.0, 3, seed=7)
+    L = (np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3)
+    make = lambda: BrownianDynamics(pos * L, d, D, (L, L, L), 3, rate=3.0, dt=1e-4, seed=8,  # noqa: E731
+                                    yukawa=Yukawa(cutoff=2.5), hard_core=True, skin=0.1, outer_skin=0.8)
+    plain, watched = make(), make()
+    states = []
+    for k in range(12):
+        for bd in (plain, watched):
+            bd.run(17)
+            bd.measure()  # a sample: forces cached for the next step
+        states.append((watched.state(), watched._t_prune != watched._t_build))
+    for name in ("r", "unwrapped", "nonaffine"):
+        assert np.array_equal(getattr(plain, name), getattr(watched, name)), name
+    m = next(k for k, (_, mid_list) in enumerate(states) if mid_list)  # pruned since the last build
+    restored = make()
+    restored.restore(states[m][0])
+    for _ in range(m + 1, 12):
+        restored.run(17)
+        restored.measure()
+    assert watched.list_builds > 1 and watched.list_prunes > watched.list_builds
+    for name in ("r", "unwrapped", "nonaffine"):
+        assert np.array_equal(getattr(restored, name), getattr(plain, name)), name
+    assert restored.time == plain.time
+
+
 def test_maintained_lists_give_brute_force_forces_through_flips():
     pos, d, D, _ = random_system(600, 1.0, 3, seed=9)
     L = float((np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3))

@@ -58,12 +58,14 @@ def _interrupt(rundir, after_rows, sig=signal.SIGINT, timeout=300):
 
 
 @pytest.mark.parametrize("preset, spec, sig", [
-    ("bd45-tiny", {"production_strain": 1.0, "checkpoint_every": 10}, signal.SIGINT),
-    ("ka3d-tiny", {"checkpoint_every": 5}, signal.SIGTERM),
+    ("bd45-tiny", {"production_strain": 1.0, "checkpoint_every": 1000}, signal.SIGINT),
+    ("ka3d-tiny", {"checkpoint_every": 1000}, signal.SIGTERM),
+    ("bd45-tiny", {"production_strain": 1.0, "checkpoint_every": 1000}, signal.SIGUSR1),  # SLURM --signal=USR1
 ])
 def test_an_interrupted_run_says_so_and_resumes(tmp_path, preset, spec, sig):
-    """Ctrl-C (or SLURM's SIGTERM) mid-run: exit 130, a message saying how to resume, status
-    "interrupted" (not "running"), no traceback; `lmpshear run` then completes every sample."""
+    """Ctrl-C (or SLURM's SIGTERM or USR1) mid-run: exit 130, a message saying how to resume, status
+    "interrupted" (not "running"), no traceback, a checkpoint at the sample where it stopped (the
+    regular ones are 1000 samples apart), so nothing is lost; `lmpshear run` then completes every sample."""
     path = write_spec(tmp_path / "spec.toml", preset, protocol=spec)
     run = tmp_path / "run"
     cli("prepare", path, "-o", run, check=True)
@@ -73,6 +75,9 @@ def test_an_interrupted_run_says_so_and_resumes(tmp_path, preset, spec, sig):
     assert "Traceback" not in err and "SystemError" not in err
     status = RunDir(run).status()
     assert status["state"] == "interrupted" and "resumes" in status["message"]
+    ckpt = RunDir(run).latest_checkpoint()
+    with Trajectory(run / "traj.gsd") as traj:
+        assert 1 < ckpt.frames == len(traj) == status["frames"]
     cli("run", run, check=True)
     spec_ = RunDir(run).spec()
     with Trajectory(run / "traj.gsd") as traj:

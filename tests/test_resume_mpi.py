@@ -2,8 +2,10 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 from conftest import cli, prepare_and_run, run_and_kill, write_spec
@@ -113,3 +115,37 @@ def test_a_run_killed_while_equilibrating_resumes_from_the_last_chunk(tmp_path):
     thermo = read_thermo(victim / "thermo.csv")
     assert abs(thermo.temp.iloc[len(thermo) // 2:].mean() / spec.system.temperature - 1) < 0.1  # thermostatted
     assert not (victim / "checkpoint" / "equilibration").exists()  # the shear's checkpoints took over
+
+
+def test_a_signal_under_mpiexec_stops_every_rank_at_one_checkpoint(tmp_path):
+    """mpiexec passes SIGTERM (SLURM's, the local executor's) to both ranks; they agree on the sample
+    to stop at, write a checkpoint there and exit 130 with one message; the resumed run is whole."""
+    spec_path = write_spec(tmp_path / "stop.toml", "ka3d-tiny",
+                           protocol={"production_strain": 1.0, "checkpoint_every": 1000})
+    run = tmp_path / "run"
+    cli("prepare", spec_path, "-o", run, check=True)
+    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+    command = [mpiexec, "-n", "2", sys.executable, "-m", "lmpshear", "run", str(run)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    thermo, deadline = run / "thermo.csv", time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if thermo.exists() and sum(1 for _ in open(thermo)) > 40:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert err.count("error: interrupted (SIGTERM)") == 1 and "Traceback" not in err
+    status = RunDir(run).status()
+    ckpt = RunDir(run).latest_checkpoint()
+    with Trajectory(run / "traj.gsd") as traj:
+        stopped_at = len(traj)
+    assert status["state"] == "interrupted" and 1 < ckpt.frames == stopped_at == status["frames"]
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    spec = config.load(run / "config.toml")
+    with Trajectory(run / "traj.gsd") as traj:
+        assert len(traj) == spec.n_samples + 1 > stopped_at
+        assert np.array_equal(traj.steps, np.arange(len(traj)) * spec.sample_steps)
+    th = read_thermo(run / "thermo.csv")
+    assert th.step.is_unique and th.step.is_monotonic_increasing

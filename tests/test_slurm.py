@@ -95,8 +95,8 @@ def _requeue_when(c, run, after_rows, how):
 
 @pytest.mark.parametrize("engine", ["bd", "lammps"])
 def test_a_requeued_run_resumes_and_loses_nothing(tmp_path, slurm, engine):
-    """BD: requeued by the scheduler (scontrol requeue: SIGTERM, then back to the queue), bitwise equal to
-    an uninterrupted run. LAMMPS: the time-limit path (USR1 to the batch script: it stops the run and
+    """BD: requeued by the scheduler (scontrol requeue: SIGTERM, then back to the queue; the run stops at
+    its next sample with a checkpoint), bitwise equal to an uninterrupted run. LAMMPS: the time-limit path (USR1 to the batch script: it stops the run and
     requeues itself), equal to the uninterrupted run up to the checkpoint it resumed from."""
     import tomli_w
     from conftest import write_spec

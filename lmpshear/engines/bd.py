@@ -17,9 +17,11 @@ m_1 + m_2 + R |γ − γ_0| with m_1, m_2 the two largest |r̃_i − r̃_i,0| si
 lists hold while that stays below skin (since the prune), and the outer list can be pruned again
 while m_1 + m_2 + R_o |γ − γ_0| < outer_skin − skin (since its build).
 
-Restarts. :meth:`state` first rebuilds (sort, wrap, lists), then returns the arrays; :meth:`restore`
-takes them and builds the lists from them without moving anything, so a restored engine continues
-exactly (bit for bit) as the one that gave the state. The random generator is numpy's PCG64, whose
+Restarts. :meth:`state` returns the arrays together with the positions, clock and r̃ at which the
+current lists were built and pruned; :meth:`restore` builds and prunes the lists again at those
+and then takes the present state, so a restored engine continues exactly (bit for bit) as the one
+that gave the state, and taking a state changes nothing (a run stopped at any sample and resumed
+equals one never stopped). The random generator is numpy's PCG64, whose
 state is plain data; noise is drawn in the caller's particle order.
 """
 
@@ -166,7 +168,7 @@ class BrownianDynamics:
         self._outer = K.build_pair_lists(self._r, grid.lo, grid.h, grid.h_inv, grid.n, reach_bins, self.outer_reach,
                                          self._room(self.outer_reach))
         self._h_build, self._t_build = grid.h.copy(), self.time
-        self._nonaffine_build = self._nonaffine.copy()
+        self._nonaffine_build, self._r_build = self._nonaffine.copy(), self._r.copy()
         if self.yukawa:
             self._particles = K.particle_records(self._d, self.yukawa.z, self.yukawa.precision)
         self.list_builds += 1
@@ -177,7 +179,7 @@ class BrownianDynamics:
         y0, y1, yp, c0, c1, cp = K.prune_pair_lists(self._r, self._d, offsets, pairs, self._image_shifts(), self.reach,
                                                     self.skin, self.yukawa is not None, self.hard_core)
         self._yukawa_list, self._contact_list = (y0, y1, yp), (c0, c1, cp)
-        self._t_prune, self._nonaffine_prune = self.time, self._nonaffine.copy()
+        self._t_prune, self._nonaffine_prune, self._r_prune = self.time, self._nonaffine.copy(), self._r.copy()
         self.list_prunes += 1
 
     def _room(self, radius: float) -> int:
@@ -268,23 +270,30 @@ class BrownianDynamics:
 
     # -- restart ----------------------------------------------------------------------------------------
     def state(self) -> dict:
-        """Everything a restored engine needs to continue exactly as this one (after a rebuild)."""
-        self.rebuild()
+        """Everything a restored engine needs to continue exactly as this one; changes nothing here."""
         return {"time": self.time, "rng": self.rng.bit_generator.state, "order": self._order.copy(),
-                "positions": self._r.copy(), "unwrapped": self._unwrapped.copy(),
-                "nonaffine": self._nonaffine.copy()}
+                "positions": self._r.copy(), "unwrapped": self._unwrapped.copy(), "nonaffine": self._nonaffine.copy(),
+                "built": (self._r_build.copy(), self._t_build, self._nonaffine_build.copy()),
+                "pruned": (self._r_prune.copy(), self._t_prune, self._nonaffine_prune.copy())}
 
     def restore(self, state: dict) -> None:
+        """Take a :meth:`state`. Without "built"/"pruned" (older checkpoints, saved right after a
+        rebuild), the lists are built at the present positions, which is the same thing."""
         order = np.asarray(state["order"], dtype=np.int64)
         if len(order) != len(self._d):
             raise RunError(f"the saved state holds {len(order)} particles, this engine {len(self._d)}")
         d, mu = self.diameter, self._public(self._mu)
         self._order = order.copy()
         self._d, self._mu = np.ascontiguousarray(d[order]), np.ascontiguousarray(mu[order])
+        now = (state["positions"], float(state["time"]), state["nonaffine"])
+        for stage, redo in (("built", self._build_lists), ("pruned", self._prune)):
+            r, t, nonaffine = state.get(stage, now)
+            self._r, self.time = np.array(r, dtype=np.float64), float(t)
+            self._nonaffine = np.array(nonaffine, dtype=np.float64)
+            redo()
         self._r = np.array(state["positions"], dtype=np.float64)
         self._unwrapped = np.array(state["unwrapped"], dtype=np.float64)
         self._nonaffine = np.array(state["nonaffine"], dtype=np.float64)
         self.time = float(state["time"])
         self.rng.bit_generator.state = state["rng"]
         self._cached_force = None
-        self._build_lists()

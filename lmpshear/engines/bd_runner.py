@@ -103,8 +103,8 @@ class BrownianRunner(RunDriver):
         s = self.spec
         self.reporter.start(s.n_samples, self.frames - 1, f"{s.system.name} (BD) at rate {self.rate:g}")
         step = begin
+        self.stop.check(self._where, self.rundir.path)
         while step < self.end_step:
-            self.stop.check(lambda: self._where(step), self.rundir.path)
             self.bd.step()
             step += 1
             self._accumulate()
@@ -116,9 +116,12 @@ class BrownianRunner(RunDriver):
                 continue
             self._check_finite()
             self._record_frame(step, measurement)
-            if (self.frames - 1) % s.protocol.checkpoint_every == 0 and step < self.end_step:
+            stopping = self.stop.requested()
+            if ((self.frames - 1) % s.protocol.checkpoint_every == 0 or stopping) and step < self.end_step:
                 self._checkpoint(step)
             self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
+            if stopping and step < self.end_step:
+                self.stop.check(self._where, self.rundir.path)
         return step - begin
 
     # -- pieces ---------------------------------------------------------------------------------------
@@ -173,18 +176,23 @@ class BrownianRunner(RunDriver):
         directory.mkdir(parents=True, exist_ok=True)
         state = self.bd.state()
         tmp = directory / "state.tmp.npz"
+        lists = {f"{stage}_{key}": np.asarray(value) for stage in ("built", "pruned")
+                 for key, value in zip(("positions", "time", "nonaffine"), state[stage])}
         np.savez(tmp, positions=state["positions"], unwrapped=state["unwrapped"], nonaffine=state["nonaffine"],
                  order=state["order"], time=np.float64(state["time"]), rng=json.dumps(state["rng"]),
-                 step=np.int64(step), frames=np.int64(frames))
+                 step=np.int64(step), frames=np.int64(frames), **lists)
         tmp.replace(directory / "state.npz")
 
     def _load_state(self, path, rate: float) -> tuple[BrownianDynamics, int]:
         """An engine at ``rate`` in the saved state, and the state's step."""
         with np.load(path) as state:
             bd = self._engine(state["positions"][np.argsort(state["order"])], rate)
-            bd.restore({"time": float(state["time"]), "rng": json.loads(str(state["rng"])), "order": state["order"],
-                        "positions": state["positions"], "unwrapped": state["unwrapped"],
-                        "nonaffine": state["nonaffine"]})
+            saved = {"time": float(state["time"]), "rng": json.loads(str(state["rng"])), "order": state["order"],
+                     "positions": state["positions"], "unwrapped": state["unwrapped"], "nonaffine": state["nonaffine"]}
+            for stage in ("built", "pruned"):
+                if f"{stage}_positions" in state:  # (older checkpoints: taken right after a rebuild)
+                    saved[stage] = tuple(state[f"{stage}_{key}"] for key in ("positions", "time", "nonaffine"))
+            bd.restore(saved)
             return bd, int(state["step"])
 
     def _equilibration_dir(self):

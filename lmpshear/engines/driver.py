@@ -1,8 +1,8 @@
 """The life of a run directory, whatever the engine: the run lock, status.json, the trajectory and
 thermo writers (cut back to the last checkpoint and reopened on resume), checkpoints, and how a run
 ends: complete, failed (the physics: status "failed", exit 3), stopped (the file system or a
-damaged file: "stopped", exit 3, resumable), interrupted (Ctrl-C/SIGTERM: "interrupted", exit 130,
-resumable).
+damaged file: "stopped", exit 3, resumable), interrupted (Ctrl-C/SIGTERM/USR1: a checkpoint at the
+next sample, "interrupted", exit 130, resumable).
 
 An engine adapter (:class:`lmpshear.engines.lammps.LammpsRunner`, :class:`lmpshear.engines.bd_runner.BrownianRunner`)
 supplies ``_start`` (a fresh run up to frame 0 and its checkpoint; returns step 0), ``_resume(ckpt)``
@@ -50,7 +50,6 @@ class RunDriver:
 
     # -- what an engine adapter may change ---------------------------------------------------------
     particles = 0
-    stoppable = True  # whether signals stop the run between steps (not under mpiexec)
 
     def _session(self):
         """A context the whole run happens in (LAMMPS: the run directory as working directory)."""
@@ -72,7 +71,7 @@ class RunDriver:
         if rd.status().get("state") == "complete":
             return rd.status()
         lock = rd.lock() if self.root else contextlib.nullcontext()
-        with lock, self._session(), StopRequests(enabled=self.stoppable) as self.stop:
+        with lock, self._session(), StopRequests() as self.stop:
             started = time.perf_counter()
             try:
                 self._open_engine()
@@ -83,7 +82,8 @@ class RunDriver:
                 self._fail(str(exc))
                 raise
             except (Interrupted, KeyboardInterrupt) as exc:
-                stopped = exc if isinstance(exc, Interrupted) else interrupted("SIGINT", self._where(), rd.path)
+                stopped = exc if isinstance(exc, Interrupted) else interrupted(
+                    "SIGINT twice", f"{self._where()}; the samples after the last checkpoint are lost", rd.path)
                 if self.root:
                     self._close_outputs()
                     rd.set_status(state="interrupted", message=str(stopped), frames=self.frames)
@@ -151,11 +151,11 @@ class RunDriver:
             save_index_copy(self.rundir.store, here.store_index)
             self.rundir.commit_checkpoint(step, self.frames)
 
-    def _where(self, step: int | None = None) -> str:
-        if step is None or self.frames == 0:
+    def _where(self) -> str:
+        if self.frames == 0:
             return "before shear started (the equilibration resumes from its last tenth)"
-        return (f"at sample {self.frames - 1} of {self.spec.n_samples} (strain {self.rate * step * self.dt:.4g}); "
-                "nothing after the last checkpoint is kept")
+        k = self.frames - 1
+        return f"at sample {k} of {self.spec.n_samples} (strain {self.rate * k * self.sample_steps * self.dt:.4g})"
 
     def _close_outputs(self) -> None:
         close_writers(self.store, self.thermo)

@@ -79,9 +79,6 @@ class LammpsRunner(RunDriver):
         self.deform_command = next(
             ln for ln in self.sections["shear"].splitlines() if ln.split()[:2] == ["fix", DEFORM_FIX])
         self.particles = self.spec.system.n_particles
-        # one rank alone stops where it likes; under mpiexec every rank must stop at the same chunk,
-        # so there the signals keep their default meaning
-        self.stoppable = mpi.world_size() == 1
         self.lmp = None
 
     # -- the driver's hooks -------------------------------------------------------------------------
@@ -177,8 +174,8 @@ class LammpsRunner(RunDriver):
         total = s.n_samples
         self.reporter.start(total, self.frames - 1, f"{s.system.name} at rate {self.rate:g}")
         step, pre, anchor = begin, "yes", begin
+        self.stop.check(self._where, self.rundir.path)
         while step < self.end_step:
-            self.stop.check(lambda: self._where(step), self.rundir.path)
             self.lmp.command(f"run {self.thermo_steps} start {anchor} stop {self.end_step} pre {pre} post no")
             pre = "no"
             step += self.thermo_steps
@@ -191,11 +188,15 @@ class LammpsRunner(RunDriver):
             snapshot = s.protocol.snapshot_every and (self.frames - 1) % s.protocol.snapshot_every == 0
             if snapshot:
                 self._save_state(self.rundir.snapshot_dir(step, create=self.root), step)
-            if (self.frames - 1) % ckpt_every == 0 and step < self.end_step:
+            stopping = self.stop.requested()  # collective: every rank stops after this sample
+            checkpoint = ((self.frames - 1) % ckpt_every == 0 or stopping) and step < self.end_step
+            if checkpoint:
                 self._checkpoint(step)
-            if snapshot or (self.frames - 1) % ckpt_every == 0 and step < self.end_step:
+            if snapshot or checkpoint:
                 pre, anchor = "yes", step
             self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
+            if stopping and step < self.end_step:
+                self.stop.check(self._where, self.rundir.path)
         return step - begin
 
     #: progress lines (and stop checks) per `run` of the equilibration
@@ -227,7 +228,7 @@ class LammpsRunner(RunDriver):
             chunk = max(1, -(-total // self.EQUILIBRATION_CHUNKS))
             first = True
             while done < total:
-                self.stop.check(lambda: self._where(), self.rundir.path)
+                self.stop.check(self._where, self.rundir.path)
                 n = min(chunk, total - done)
                 self.lmp.command(f"run {n} pre {'yes' if first else 'no'} post no")
                 done, first = done + n, False
