@@ -264,3 +264,45 @@ def test_an_init_file_is_read_at_prepare(tmp_path, text, message):
     out = cli("prepare", spec, "-o", tmp_path / "run")
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real file system of its own (tmpfs) whose size the test sets: ``resize("1200k")``."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a full disk needs a tmpfs of its own, and mount failed (not root?): {mounted.stderr.strip()}")
+
+    def resize(size: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True, capture_output=True)
+
+    yield disk, resize
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_full_disk_stops_the_run_and_more_space_lets_it_finish(small_disk):
+    """A real ENOSPC mid-run (the store outgrows a 1.2 MB file system): exit 3 with the system's
+    message and what to do, no traceback; the process leaves no lock behind, and once there is space
+    `lmpshear run` resumes from the last checkpoint and ends with every sample exactly once."""
+    disk, resize = small_disk
+    run = disk / "run"
+    cli("prepare", "ka3d-tiny", "-o", run, check=True)  # prepare checks the free space first
+    resize("1200k")  # the 101 frames need about 2 MB
+    proc = cli("run", run)
+    assert proc.returncode == 3, proc.stderr
+    assert "No space left on device" in proc.stderr and "Free space" in proc.stderr and f"lmpshear run {run}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    ckpt = RunDir(run).latest_checkpoint()
+    spec = RunDir(run).spec()
+    assert ckpt is not None and 0 < ckpt.frames < spec.n_samples + 1  # stopped part way, with checkpoints
+    resize("20M")
+    cli("run", run, check=True)
+    with Trajectory(run / "traj.gsd") as traj:
+        assert len(traj) == spec.n_samples + 1
+        assert np.array_equal(traj.steps, np.arange(len(traj)) * spec.sample_steps)
+    thermo = (run / "thermo.csv").read_text().splitlines()[1:]
+    steps = [int(line.split(",")[0]) for line in thermo]
+    assert steps == sorted(set(steps)) and len(steps) == spec.shear_steps // spec.thermo_steps + 1
+    assert RunDir(run).status()["state"] == "complete"
