@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmpshear.analysis.figures import run_figures
+from lmpshear.figures import run_figures
 from lmpshear.rundir import atomic_write_json
 
 

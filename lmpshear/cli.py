@@ -92,7 +92,7 @@ def analyze(
 
         _echo(f"figure: {dynamics(rundir, Path(rundir) / 'dynamics.png')}")
     if figures and "clusters" in results and results["clusters"]["clusters"]:
-        from lmpshear.analysis.figures import run_figures
+        from lmpshear.figures import run_figures
 
         _echo(f"figures: {', '.join(str(p) for p in run_figures(rundir))}")
 
@@ -122,7 +122,7 @@ def figures(
 ):
     """The paper's panels for one run: fig1b (jumps, a cluster, contrast spheres), fig1c (traceback),
     fig2 (sigma_c, gamma_c, n_cj, P_ext, R; jump accumulation), fig2ij (contrast), fig3a (P_c)."""
-    from lmpshear.analysis.figures import run_figures
+    from lmpshear.figures import run_figures
 
     _echo(f"figures: {', '.join(str(p) for p in run_figures(rundir, out, cluster))}")
 
@@ -242,7 +242,7 @@ def demo(
 ):
     """Shear a small Kob–Andersen liquid end to end: prepare, run, analyze, plot."""
     from lmpshear import mpi
-    from lmpshear.analysis.figures import run_figures
+    from lmpshear.figures import run_figures
     from lmpshear.analyze import analyze as _analyze
     from lmpshear.plots import dynamics, run_overview
     from lmpshear.prepare import prepare as _prepare

@@ -1,10 +1,13 @@
-"""Figures a person would rather look at than read."""
+"""Figures a person would rather look at than read: a run's overview and dynamics (the demo), and the
+report's figures across runs (flow curve, Table I, Fig. 3b–d/7 against the rate, Fig. 4b–d/7b,d).
+The paper's per-run panels are in :mod:`lmpshear.figures`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -43,8 +46,6 @@ def run_overview(rundir: str | Path, out: str | Path, eta: dict | None = None) -
 
 def flow_curve_figure(fc, out: str | Path) -> Path:
     """η(γ̇) in log-log with error bars; the fitted points and the power law highlighted."""
-    import numpy as np
-
     fig, ax = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
     ax.errorbar(fc.rates, fc.eta, yerr=fc.eta_error, fmt="o", color="0.5", ms=5, label="runs")
     ax.errorbar(fc.rates[fc.in_fit], fc.eta[fc.in_fit], yerr=fc.eta_error[fc.in_fit], fmt="o", color="C3", ms=5,
@@ -124,4 +125,102 @@ def table1_figure(row, out: str | Path) -> Path:
     ax.set_ylabel(r"$\nu_c$ ($\xi_c \sim \dot\gamma^{-\nu_c}$)")
     ax.set_title(f"Table I (rates {', '.join(f'{r:g}' for r in row.rates)})", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
+    return save_png(fig, out)
+
+
+def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
+    """Fig. 3b–d (7): η_c and η, ξ_c, and t_y with t_χ against the rate; power-law fits when ≥ 3 rates.
+    ``rows``: one dict per run with rate, eta, eta_c, xi_c, t_y, t_chi; ``scaling``: the Table I row,
+    whose weighted ν_c fit (with its bootstrap errors) is the one drawn for ξ_c."""
+    from lmpshear.analysis.flowcurve import fit_power_law
+
+    rows = sorted(rows, key=lambda r: r["rate"])
+    rate = np.array([r["rate"] for r in rows])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    panels = [(axes[0], [("eta", r"$\eta$ (eq. 1)", "C0"), ("eta_c", r"$\eta_c$ (eq. 8)", "C3")], "(b) viscosity"),
+              (axes[1], [("xi_c", r"$\xi_c$", "C3")], "(c) cluster radius"),
+              (axes[2], [("t_chi", r"$t_\chi$", "C0"), ("t_y", r"$t_y = \langle t_2 - t_0\rangle$", "C3")],
+               "(d) yielding time")]
+    for ax, curves, title in panels:
+        drawn = False
+        for key, label, colour in curves:
+            y = np.array([r.get(key, np.nan) for r in rows], dtype=float)
+            ok = np.isfinite(y) & (y > 0)
+            if not ok.any():  # e.g. runs without clusters that yield: nothing to put on a log scale
+                continue
+            drawn = True
+            ax.plot(rate[ok], y[ok], "o", color=colour, label=label)
+            if key == "xi_c" and scaling is not None:
+                x = np.array(scaling.rates)
+                ax.errorbar(x, scaling.xi_c, yerr=scaling.xi_c_error, fmt="none", color=colour, capsize=2)
+                ax.plot(x, scaling.xi_prefactor * x ** -scaling.nu_c, "-", color=colour, lw=0.8,
+                        label=rf"$\nu_c$ = {scaling.nu_c:.3f} $\pm$ {scaling.nu_c_error:.3f} (weighted)")
+            elif ok.sum() >= 3:
+                fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
+                x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
+                ax.plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
+                        label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
+        ax.set_xlabel(r"$\dot\gamma$")
+        ax.set_title(title, loc="left", fontsize=9)
+        if not drawn:
+            ax.text(0.5, 0.5, "no finite values\n(no clusters with a yield?)", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+            continue
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    return save_png(fig, out)
+
+
+def stz_figure(runs: list[dict], out: str | Path) -> Path:
+    """Fig. 4b–d and 7b/d: α(r) of each rate with its ξ_α; ξ_α and ξ_c against the rate (power laws
+    when ≥ 3 rates); the PHM-core / cage-jump-spot matching ratio against the matching radius with
+    the null model's. ``runs``: rate, xi_c and the phm.json / facilitation.json results (or None)."""
+    from lmpshear.analysis.flowcurve import fit_power_law
+
+    runs = sorted(runs, key=lambda r: r["rate"])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(runs), 1)))
+    logs = set()  # the panels that received positive data: only those go on log scales
+    for run, colour in zip(runs, colours):
+        fac = run.get("facilitation")
+        if fac:
+            r, alpha = np.array(fac["r"]), np.array(fac["alpha"], dtype=float)
+            noise = 3 * np.array(fac.get("error", np.zeros(len(r))), dtype=float)
+            ok = np.isfinite(alpha) & (alpha > 0)
+            if ok.any():
+                logs.add(0)
+                axes[0].plot(r[ok], alpha[ok], "o-", ms=3, color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
+                axes[0].plot(r, noise, ":", color=colour, lw=0.8)  # 3 σ of isotropic events
+                if np.isfinite(fac["xi_alpha"]):
+                    axes[0].axvline(fac["xi_alpha"], color=colour, lw=0.8, ls="--")
+        stz = run.get("phm")
+        if stz and stz["spots"]:
+            axes[2].plot(stz["radii"], stz["matched"], "o-", color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
+            axes[2].plot(stz["radii"], stz["chance"], ":", color=colour)
+    axes[0].set(xlabel="r", ylabel=r"$\alpha(r)$ (finite-count corrected)")
+    axes[0].set_title(r"(a) anisotropy of $g_{cj}$; dotted: 3$\sigma$ noise; dashed: $\xi_\alpha$", loc="left",
+                      fontsize=9)
+    rate = np.array([r["rate"] for r in runs])
+    for key, label, colour in (("xi_alpha", r"$\xi_\alpha$", "C0"), ("xi_c", r"$\xi_c$", "C3")):
+        y = np.array([r.get(key, np.nan) for r in runs], dtype=float)
+        ok = np.isfinite(y) & (y > 0)
+        if not ok.any():
+            continue
+        logs.add(1)
+        axes[1].plot(rate[ok], y[ok], "o", color=colour, label=label)
+        if ok.sum() >= 3:
+            fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
+            x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
+            axes[1].plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
+                         label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
+    axes[1].set(xlabel=r"$\dot\gamma$")
+    for k in logs:
+        axes[k].set(xscale="log", yscale="log")
+    axes[1].set_title("(b) facilitation range and cluster radius", loc="left", fontsize=9)
+    axes[2].set(xlabel=r"matching radius ($d_0$)", ylabel="spots with a soft core within", ylim=(0, 1.02))
+    axes[2].set_title("(c) PHM cores vs cage-jump spots; dotted: random cores", loc="left", fontsize=9)
+    for ax in axes:
+        if ax.has_data():
+            ax.legend(fontsize=8)
     return save_png(fig, out)

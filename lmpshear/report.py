@@ -87,7 +87,7 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
         echo("report: fewer than 3 rates in the shear-thinning regime; no power-law fit")
     echo(f"report: wrote {out / 'flowcurve.json'}, {out / 'flowcurve.csv'} and {png}")
     if cluster_rows:
-        from lmpshear.analysis.figures import rate_figure
+        from lmpshear.plots import rate_figure
         from lmpshear.analysis.scaling import table1_row
         from lmpshear.plots import table1_figure
 
@@ -98,7 +98,7 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
         echo(f"report: {len(cluster_rows)} runs with convective clusters: wrote {out / 'clusters_vs_rate.csv'} "
              f"and {rate_figure(cluster_rows, out / 'clusters_vs_rate.png', row)} (eta_c vs eta, xi_c, t_y vs t_chi)")
         if stz_rows:
-            from lmpshear.analysis.figures import stz_figure
+            from lmpshear.plots import stz_figure
 
             echo(f"report: {len(stz_rows)} runs with PHM / facilitation products: wrote "
                  f"{stz_figure(stz_rows, out / 'stz_vs_rate.png')} (alpha(r), xi_alpha and xi_c vs rate, matching)")

@@ -58,7 +58,7 @@ def test_paper_system_rows():
 def test_rate_figure_draws_runs_without_clusters(tmp_path):
     """A run with no yielded clusters has NaN eta_c, xi_c, t_y: the figure is still drawn (it used to
     fail with 'Data cannot be log-scaled' and leave a CSV without its PNG)."""
-    from lmpshear.analysis.figures import rate_figure
+    from lmpshear.plots import rate_figure
 
     rows = [{"rate": r, "eta": 3.0 / r, "eta_c": np.nan, "xi_c": np.nan, "t_y": np.nan, "t_chi": 1.0}
             for r in (0.01, 0.03, 0.06)]

@@ -1,4 +1,4 @@
-"""Recipes for the paper's panels, from a run directory's products (``lmpshear figures RUNDIR``).
+"""The paper's per-run panels, from a run directory's products (``lmpshear figures RUNDIR``).
 
 Per run (the same recipes serve the BD figures and the MD ones, Figs. 5b/d and 6):
 
@@ -13,8 +13,7 @@ Per run (the same recipes serve the BD figures and the MD ones, Figs. 5b/d and 6
 - ``fig2ij.png``: σ and γ of the two contrast spheres (i: outside, j: straddling).
 - ``fig3a.png``: P_c(t) and its mean.
 
-Across runs (``lmpshear report``), :func:`rate_figure` draws Fig. 3b–d (7 for MD): η_c and η, ξ_c, and
-t_y with t_χ against the rate, with power-law fits.
+The figures across runs (``lmpshear report``) are in :mod:`lmpshear.plots`.
 
 The chosen cluster is ``--cluster K`` (a row of the cluster table) or, by default, the yielded cluster
 with the most cage jumps in its window (the most prominent dynamic region).
@@ -333,102 +332,4 @@ def fig4a(stz: dict, out: Path, slab: float = 2.0) -> Path | None:
     where = f", slab |z − z_core| < {slab:g}" if pos.shape[1] == 3 else ""
     fig.suptitle(f"window {c['window']}, region {c['region']}: {c['members']} particles, {len(c['spots'])} spots"
                  f"{where}", fontsize=9)
-    return save_png(fig, out)
-
-
-def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
-    """Fig. 3b–d (7): η_c and η, ξ_c, and t_y with t_χ against the rate; power-law fits when ≥ 3 rates.
-    ``rows``: one dict per run with rate, eta, eta_c, xi_c, t_y, t_chi; ``scaling``: the Table I row,
-    whose weighted ν_c fit (with its bootstrap errors) is the one drawn for ξ_c."""
-    from lmpshear.analysis.flowcurve import fit_power_law
-
-    rows = sorted(rows, key=lambda r: r["rate"])
-    rate = np.array([r["rate"] for r in rows])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
-    panels = [(axes[0], [("eta", r"$\eta$ (eq. 1)", "C0"), ("eta_c", r"$\eta_c$ (eq. 8)", "C3")], "(b) viscosity"),
-              (axes[1], [("xi_c", r"$\xi_c$", "C3")], "(c) cluster radius"),
-              (axes[2], [("t_chi", r"$t_\chi$", "C0"), ("t_y", r"$t_y = \langle t_2 - t_0\rangle$", "C3")],
-               "(d) yielding time")]
-    for ax, curves, title in panels:
-        drawn = False
-        for key, label, colour in curves:
-            y = np.array([r.get(key, np.nan) for r in rows], dtype=float)
-            ok = np.isfinite(y) & (y > 0)
-            if not ok.any():  # e.g. runs without clusters that yield: nothing to put on a log scale
-                continue
-            drawn = True
-            ax.plot(rate[ok], y[ok], "o", color=colour, label=label)
-            if key == "xi_c" and scaling is not None:
-                x = np.array(scaling.rates)
-                ax.errorbar(x, scaling.xi_c, yerr=scaling.xi_c_error, fmt="none", color=colour, capsize=2)
-                ax.plot(x, scaling.xi_prefactor * x ** -scaling.nu_c, "-", color=colour, lw=0.8,
-                        label=rf"$\nu_c$ = {scaling.nu_c:.3f} $\pm$ {scaling.nu_c_error:.3f} (weighted)")
-            elif ok.sum() >= 3:
-                fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
-                x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
-                ax.plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
-                        label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
-        ax.set_xlabel(r"$\dot\gamma$")
-        ax.set_title(title, loc="left", fontsize=9)
-        if not drawn:
-            ax.text(0.5, 0.5, "no finite values\n(no clusters with a yield?)", ha="center", va="center",
-                    transform=ax.transAxes, color="0.4")
-            continue
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    return save_png(fig, out)
-
-
-def stz_figure(runs: list[dict], out: str | Path) -> Path:
-    """Fig. 4b–d and 7b/d: α(r) of each rate with its ξ_α; ξ_α and ξ_c against the rate (power laws
-    when ≥ 3 rates); the PHM-core / cage-jump-spot matching ratio against the matching radius with
-    the null model's. ``runs``: rate, xi_c and the phm.json / facilitation.json results (or None)."""
-    from lmpshear.analysis.flowcurve import fit_power_law
-
-    runs = sorted(runs, key=lambda r: r["rate"])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
-    colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(runs), 1)))
-    logs = set()  # the panels that received positive data: only those go on log scales
-    for run, colour in zip(runs, colours):
-        fac = run.get("facilitation")
-        if fac:
-            r, alpha = np.array(fac["r"]), np.array(fac["alpha"], dtype=float)
-            noise = 3 * np.array(fac.get("error", np.zeros(len(r))), dtype=float)
-            ok = np.isfinite(alpha) & (alpha > 0)
-            if ok.any():
-                logs.add(0)
-                axes[0].plot(r[ok], alpha[ok], "o-", ms=3, color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
-                axes[0].plot(r, noise, ":", color=colour, lw=0.8)  # 3 σ of isotropic events
-                if np.isfinite(fac["xi_alpha"]):
-                    axes[0].axvline(fac["xi_alpha"], color=colour, lw=0.8, ls="--")
-        stz = run.get("phm")
-        if stz and stz["spots"]:
-            axes[2].plot(stz["radii"], stz["matched"], "o-", color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
-            axes[2].plot(stz["radii"], stz["chance"], ":", color=colour)
-    axes[0].set(xlabel="r", ylabel=r"$\alpha(r)$ (finite-count corrected)")
-    axes[0].set_title(r"(a) anisotropy of $g_{cj}$; dotted: 3$\sigma$ noise; dashed: $\xi_\alpha$", loc="left",
-                      fontsize=9)
-    rate = np.array([r["rate"] for r in runs])
-    for key, label, colour in (("xi_alpha", r"$\xi_\alpha$", "C0"), ("xi_c", r"$\xi_c$", "C3")):
-        y = np.array([r.get(key, np.nan) for r in runs], dtype=float)
-        ok = np.isfinite(y) & (y > 0)
-        if not ok.any():
-            continue
-        logs.add(1)
-        axes[1].plot(rate[ok], y[ok], "o", color=colour, label=label)
-        if ok.sum() >= 3:
-            fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
-            x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
-            axes[1].plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
-                         label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
-    axes[1].set(xlabel=r"$\dot\gamma$")
-    for k in logs:
-        axes[k].set(xscale="log", yscale="log")
-    axes[1].set_title("(b) facilitation range and cluster radius", loc="left", fontsize=9)
-    axes[2].set(xlabel=r"matching radius ($d_0$)", ylabel="spots with a soft core within", ylim=(0, 1.02))
-    axes[2].set_title("(c) PHM cores vs cage-jump spots; dotted: random cores", loc="left", fontsize=9)
-    for ax in axes:
-        if ax.has_data():
-            ax.legend(fontsize=8)
     return save_png(fig, out)
