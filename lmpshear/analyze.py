@@ -328,11 +328,9 @@ def _jumps_in(ctx: Context, start: float, end: float, particles=None):
 
 def _phm(ctx: Context) -> dict:
     from lmpshear import config
-    from lmpshear.analysis import matching, phm
     from lmpshear.analysis.hessian import PairPotential
 
     a = ctx.info.analysis
-    traj = ctx.traj
     potential = PairPotential.of(config.load(ctx.input("config.toml")).system)
     yielded = _yielded(ctx)
     if not yielded:
@@ -345,49 +343,65 @@ def _phm(ctx: Context) -> dict:
     rows = []
     for n, k in enumerate(picks):
         row, entry = yielded[k]
-        started = time.perf_counter()
-        frame = _frame_at(ctx, row["t0"])
-        cell = traj.cell(frame)
-        members = np.asarray(entry["members_t0"])
-        try:
-            found = phm.cluster_modes(traj.unwrapped([frame])[0], traj.typeid, cell, potential, members,
-                                      starts=a.phm_starts, core_radius=a.core_radius)
-        except phm.NotAMinimum as exc:
-            rows.append({"window": row["window"], "region": row["region"], "members": len(members),
-                         "skipped": str(exc)})
-            print(f"[lmpshear] phm: cluster {n + 1} of {len(picks)} skipped: {exc}", file=sys.stderr, flush=True)
-            continue
-        jumps, times = _jumps_in(ctx, row["t0"], row["t1"], members)
-        carried = cell.carry(jumps, times, ctx.info.rate, row["t0"])[:, : traj.dimension]
-        spots = np.array(matching.spots(carried, cell, a.spot_link, a.spot_min_jumps)).reshape(-1, traj.dimension)
-        # the members side by side (unwrapped paths of neighbours can be whole cells apart), for Fig. 4a
-        first = found.relaxed.positions[members[0]]
-        shown = first + cell.minimum_image(found.relaxed.positions[members] - first)
-        every = np.array([c.position for c in found.cores]).reshape(-1, traj.dimension)
-        cores = every[: a.phm_cores]
-        out = {"window": row["window"], "region": row["region"], "t0": row["t0"], "t1": row["t1"],
-               "members": len(members), "relax_force": found.relaxed.largest_force,
-               "relax_displacement": found.relaxed.displacement, "overlaps": found.relaxed.overlaps,
-               "modes": [{"stiffness": m.stiffness, "participation": m.participation} | c.as_dict()
-                         for m, c in zip(found.modes, found.cores)],
-               "spots": spots.tolist(), "seconds": time.perf_counter() - started,
-               # for Fig. 4a: the members (relaxed, at t0), the softest modes and the jumps of [t0, t1]
-               "members_list": members.tolist(), "positions": shown.tolist(),
-               "soft_modes": [m.pi.tolist() for m in found.modes[: a.phm_cores]],
-               "jumps": (shown.mean(axis=0) + cell.minimum_image(carried - shown.mean(axis=0))).tolist()}
-        if len(spots) and len(cores) and len(members) > len(every):
-            for key, chosen in (("", cores), ("_all", every)):
-                m = matching.match(chosen, spots, found.relaxed.positions[members], cell, radii, trials=200,
-                                   seed=int(k))
-                out["match" + key] = m.as_dict()
-                pooled["spots" + key] += m.n_spots
-                pooled["spots_matched" + key] += m.spots_matched * m.n_spots
-                pooled["chance" + key] += m.chance * m.n_spots
+        out = _phm_of_cluster(ctx, potential, row, np.asarray(entry["members_t0"]), radii, seed=int(k))
+        for key in ("", "_all"):
+            if "match" + key in out:
+                m = out["match" + key]
+                pooled["spots" + key] += m["n_spots"]
+                pooled["spots_matched" + key] += np.array(m["spots_matched"]) * m["n_spots"]
+                pooled["chance" + key] += np.array(m["chance"]) * m["n_spots"]
         rows.append(out)
-        print(f"[lmpshear] phm: cluster {n + 1} of {len(picks)} ({len(members)} particles, {len(found.modes)} "
-              f"modes, {len(spots)} spots) in {out['seconds']:.1f} s", file=sys.stderr, flush=True)
+        what = (f"skipped: {out['skipped']}" if "skipped" in out else
+                f"({out['members']} particles, {len(out['modes'])} modes, {len(out['spots'])} spots) in "
+                f"{out['seconds']:.1f} s")
+        print(f"[lmpshear] phm: cluster {n + 1} of {len(picks)} {what}", file=sys.stderr, flush=True)
+    return _phm_summary(rows, pooled, radii, a.phm_cores)
+
+
+def _phm_of_cluster(ctx: Context, potential, row: dict, members: np.ndarray, radii: np.ndarray, seed: int) -> dict:
+    """One yielded cluster: its PHMs at t0 (the exterior frozen), the cage-jump spots of [t0, t1]
+    carried to t0, and how the cores match the spots (the softest phm_cores, and every core)."""
+    from lmpshear.analysis import matching, phm
+
+    a, traj = ctx.info.analysis, ctx.traj
+    started = time.perf_counter()
+    frame = _frame_at(ctx, row["t0"])
+    cell = traj.cell(frame)
+    try:
+        found = phm.cluster_modes(traj.unwrapped([frame])[0], traj.typeid, cell, potential, members,
+                                  starts=a.phm_starts, core_radius=a.core_radius)
+    except phm.NotAMinimum as exc:
+        return {"window": row["window"], "region": row["region"], "members": len(members), "skipped": str(exc)}
+    jumps, times = _jumps_in(ctx, row["t0"], row["t1"], members)
+    carried = cell.carry(jumps, times, ctx.info.rate, row["t0"])[:, : traj.dimension]
+    spots = np.array(matching.spots(carried, cell, a.spot_link, a.spot_min_jumps)).reshape(-1, traj.dimension)
+    # the members side by side (unwrapped paths of neighbours can be whole cells apart), for Fig. 4a
+    first = found.relaxed.positions[members[0]]
+    shown = first + cell.minimum_image(found.relaxed.positions[members] - first)
+    every = np.array([c.position for c in found.cores]).reshape(-1, traj.dimension)
+    cores = every[: a.phm_cores]
+    out = {"window": row["window"], "region": row["region"], "t0": row["t0"], "t1": row["t1"],
+           "members": len(members), "relax_force": found.relaxed.largest_force,
+           "relax_displacement": found.relaxed.displacement, "overlaps": found.relaxed.overlaps,
+           "modes": [{"stiffness": m.stiffness, "participation": m.participation} | c.as_dict()
+                     for m, c in zip(found.modes, found.cores)],
+           "spots": spots.tolist(),
+           # for Fig. 4a: the members (relaxed, at t0), the softest modes and the jumps of [t0, t1]
+           "members_list": members.tolist(), "positions": shown.tolist(),
+           "soft_modes": [m.pi.tolist() for m in found.modes[: a.phm_cores]],
+           "jumps": (shown.mean(axis=0) + cell.minimum_image(carried - shown.mean(axis=0))).tolist()}
+    if len(spots) and len(cores) and len(members) > len(every):
+        for key, chosen in (("", cores), ("_all", every)):
+            out["match" + key] = matching.match(chosen, spots, found.relaxed.positions[members], cell, radii,
+                                                trials=200, seed=seed).as_dict()
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+def _phm_summary(rows: list[dict], pooled: dict, radii: np.ndarray, n_cores: int) -> dict:
+    """The matching ratios pooled over clusters (weighted by their spots) and the cores' statistics."""
     spots = max(pooled["spots"], 1)
-    angles = [m["extension_angle"] for r in rows for m in r.get("modes", [])[: a.phm_cores]]
+    angles = [m["extension_angle"] for r in rows for m in r.get("modes", [])[:n_cores]]
     at = int(np.argmin(np.abs(radii - 1.5)))
     return {"clusters": rows, "radii": radii.tolist(),  # skipped clusters carry "skipped": why
             "matched": (pooled["spots_matched"] / spots).tolist(), "chance": (pooled["chance"] / spots).tolist(),
