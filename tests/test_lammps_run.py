@@ -167,3 +167,46 @@ def test_bare_lmp_runs_the_prepared_input(tmp_path):
     spec = config.load(rundir / "config.toml")
     text = (rundir / "traj.dump").read_text()
     assert text.count("ITEM: TIMESTEP") == spec.n_samples + 1
+
+
+def _push_off(spec, n_particles):
+    """The preset's random start at ``n_particles``: header, create, constraints, push-off; positions
+    and types afterwards."""
+    from dataclasses import replace
+
+    from lmpshear import mpi
+    from lmpshear.engines.lammps_input import render_input, split_sections
+
+    spec = replace(spec, system=replace(spec.system, n_particles=n_particles))
+    sections = split_sections(render_input(spec))
+    lmp = mpi.require_lammps().lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    for name in ("header", "create", "constraints", "pushoff"):
+        lmp.commands_string(sections[name])
+    n = lmp.get_natoms()
+    x = np.ctypeslib.as_array(lmp.gather_atoms("x", 1, 3)).reshape(n, 3).copy()
+    types = np.array(lmp.gather_atoms("type", 0, 1)) - 1
+    lmp.close()
+    return spec, x, types
+
+
+def test_the_dense_soft_disks_start_with_every_particle_apart():
+    """The 2D soft disks fill 0.93 of the plane with σ-disks, above jamming: a push-off reaching σ_ij
+    merged particles (a bounded repulsion's cluster phase; found as T = nan at the melt). Reaching
+    pushoff_reach·σ_ij, it ends with every pair at least that far apart, and every particle placed."""
+    from lmpshear.cell import Cell
+    from lmpshear.engines.lammps_input import pushoff_reach
+
+    spec, x, types = _push_off(config.load(config.resources.preset_path("softdisk2d")).select_rate(0.01), 2000)
+    assert len(x) == 2000
+    reach = pushoff_reach(spec.system)
+    assert 0.5 < reach < 0.8  # below 1 because the σ-disks are jammed
+    L = spec.system.box_length
+    cell = Cell((0.0, 0.0, -0.5), L, L, 1.0, 0.0, 2)
+    sigma = {(p.a, p.b): p.sigma for p in spec.system.pairs()}
+    sigma |= {(b, a): s for (a, b), s in sigma.items()}
+    worst = np.inf
+    for i in range(len(x) - 1):
+        d = np.linalg.norm(cell.minimum_image(x[i + 1:, :2] - x[i, :2]), axis=1)
+        s = np.array([sigma[(types[i], t)] for t in types[i + 1:]])
+        worst = min(worst, (d / s).min())
+    assert worst > 0.99 * reach

@@ -209,11 +209,11 @@ def test_a_planted_soft_spot_is_found_from_random_starts_whatever_the_labels_and
 
 def lammps_with(r, types, cell, preset):
     """A LAMMPS instance holding the configuration (ids in our order) with the preset's pair style."""
-    from lmpshear.engines.lammps import new_lammps
+    from lmpshear import mpi
     from lmpshear.engines.lammps_input import _pair_block
 
     spec = config.load(preset)
-    lmp = new_lammps()
+    lmp = mpi.require_lammps().lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])  # no log.lammps here
     z = f"0 {cell.lz}" if cell.dimension == 3 else "-0.5 0.5"
     lmp.commands_string(f"units lj\ndimension {cell.dimension}\natom_modify map array sort 0 0\n"
                         f"region box prism 0 {cell.lx} 0 {cell.ly} {z} {cell.xy} 0 0\n"

@@ -114,6 +114,9 @@ class LammpsRunner(RunDriver):
                     self._equilibrate(self.sections[name])
                 else:
                     self._commands(name)
+                if name == "create" and self.lmp.get_natoms() != self.particles:
+                    raise RunError(f"random insertion placed {self.lmp.get_natoms()} of {self.particles} particles "
+                                   "(no room at the insertion distance): the density is too high for it")
         else:  # killed while equilibrating: continue from the last chunk written
             self.lmp.commands_string(self.sections["header"])
             self.lmp.command(f"read_restart {(saved[0] / 'restart.lmp').relative_to(rd.path)}")

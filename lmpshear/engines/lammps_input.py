@@ -8,6 +8,8 @@ not a number or a plain token is refused.
 
 from __future__ import annotations
 
+import math
+
 import re
 import string
 
@@ -95,8 +97,22 @@ def _create_block(spec: RunSpec) -> list[str]:
            line("create_box", len(s.species), "lmps_box")]
     for k, (sp, n) in enumerate(zip(s.species, s.counts())):
         out.append(f"# type {k + 1} = species {value(sp.name)}")
-        out.append(line("create_atoms", k + 1, "random", n, p.seed + 101 * (k + 1), "NULL"))
+        out.append(line("create_atoms", k + 1, "random", n, p.seed + 101 * (k + 1), "NULL",
+                        "overlap", insertion_distance(s), "maxtry", 1000))
     return out
+
+
+def insertion_distance(s) -> float:
+    """The closest two particles may be inserted: 0.7 of the smallest pair diameter, or less where
+    random sequential insertion at that distance would cover more than a fifth of space (it jams at
+    0.547 in 2D and 0.38 in 3D, so every particle then finds room within a few tries). Without it a
+    pair can be inserted nearly on top of each other, where the soft push-off has no force to part
+    them (its force vanishes at r = 0): the dense 2D soft disks then end the push-off with two
+    particles at one point."""
+    rho = s.n_particles / s.volume
+    fill = 0.2
+    room = (fill * 4 / (math.pi * rho)) ** 0.5 if s.dimension == 2 else (fill * 6 / (math.pi * rho)) ** (1 / 3)
+    return round(min(0.7 * min(p.sigma for p in s.pairs()), room), 3)
 
 
 def _masses(spec: RunSpec) -> list[str]:
@@ -107,11 +123,26 @@ def _pushoff_block(spec: RunSpec) -> list[str]:
     if spec.protocol.init == "file":
         return ["# none: the initial configuration is read from a file"]
     pairs = spec.system.pairs()
-    out = ["# remove the overlaps of random insertion with a bounded soft potential"]
-    out.append(line("pair_style", "soft", max(p.sigma for p in pairs)))
-    out += [line("pair_coeff", p.a + 1, p.b + 1, PUSHOFF_PREFACTOR, p.sigma) for p in pairs]
+    reach = pushoff_reach(spec.system)
+    out = [f"# remove the overlaps of random insertion with a bounded soft potential reaching {value(reach)} sigma_ij"]
+    out.append(line("pair_style", "soft", round(reach * max(p.sigma for p in pairs), 6)))
+    out += [line("pair_coeff", p.a + 1, p.b + 1, PUSHOFF_PREFACTOR, round(reach * p.sigma, 6)) for p in pairs]
     out.append(line("minimize", 0.0, 0.0, 5000, 50000))
     return out
+
+
+#: packing fraction at which random disks (spheres) jam
+JAMMING = {2: 0.84, 3: 0.64}
+
+
+def pushoff_reach(s) -> float:
+    """How far, in σ_ij, the push-off's soft repulsion reaches: 1, or less where disks (spheres) of
+    the species' diameters would fill more than half the jamming fraction. A bounded repulsion above
+    jamming has its minima with particles merged (a cluster phase), so the dense soft disks (σ-disks
+    fill 0.93) ended their push-off with two particles at one point; below jamming it has
+    overlap-free minima, which the minimiser finds."""
+    filled = sum(n * s.particle_volume(sp.diameter) for n, sp in zip(s.counts(), s.species)) / s.volume
+    return round(min(1.0, (0.5 * JAMMING[s.dimension] / filled) ** (1 / s.dimension)), 3)
 
 
 def _equilibrate_block(spec: RunSpec) -> list[str]:
