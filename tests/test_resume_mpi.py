@@ -135,7 +135,8 @@ def test_a_signal_under_mpiexec_stops_every_rank_at_one_checkpoint(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
-    assert err.count("error: interrupted (SIGTERM)") == 1 and "Traceback" not in err
+    # one message, from rank 0 (its own SIGTERM, or "a signal to another rank" if that one came first)
+    assert err.count("error: interrupted (") == 1 and "Traceback" not in err
     status = RunDir(run).status()
     ckpt = RunDir(run).latest_checkpoint()
     with Trajectory(run / "traj.gsd") as traj:
