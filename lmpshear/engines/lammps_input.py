@@ -8,8 +8,6 @@ not a number or a plain token is refused.
 
 from __future__ import annotations
 
-import math
-
 import re
 import string
 
@@ -95,23 +93,21 @@ def _create_block(spec: RunSpec) -> list[str]:
     zlo, zhi = (0.0, L) if s.dimension == 3 else (-0.5, 0.5)
     out = [line("region", "lmps_box", "prism", 0.0, L, 0.0, L, zlo, zhi, 0.0, 0.0, 0.0),
            line("create_box", len(s.species), "lmps_box")]
+    apart = insertion_distance(s)
     for k, (sp, n) in enumerate(zip(s.species, s.counts())):
         out.append(f"# type {k + 1} = species {value(sp.name)}")
         out.append(line("create_atoms", k + 1, "random", n, p.seed + 101 * (k + 1), "NULL",
-                        "overlap", insertion_distance(s), "maxtry", 1000))
+                        "overlap", apart, "maxtry", 1000))
     return out
 
 
 def insertion_distance(s) -> float:
     """The closest two particles may be inserted: 0.7 of the smallest pair diameter, or less where
     random sequential insertion at that distance would cover more than a fifth of space (it jams at
-    0.547 in 2D and 0.38 in 3D, so every particle then finds room within a few tries). Without it a
-    pair can be inserted nearly on top of each other, where the soft push-off has no force to part
-    them (its force vanishes at r = 0): the dense 2D soft disks then end the push-off with two
-    particles at one point."""
-    rho = s.n_particles / s.volume
-    fill = 0.2
-    room = (fill * 4 / (math.pi * rho)) ** 0.5 if s.dimension == 2 else (fill * 6 / (math.pi * rho)) ** (1 / 3)
+    0.547 in 2D and 0.38 in 3D, so every particle then finds room within a few tries). A pair
+    inserted nearly on top of each other is one the soft push-off cannot part (its force vanishes
+    at r = 0)."""
+    room = (0.2 * s.volume / (s.n_particles * s.particle_volume(1.0))) ** (1 / s.dimension)
     return round(min(0.7 * min(p.sigma for p in s.pairs()), room), 3)
 
 
