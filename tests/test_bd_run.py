@@ -1,5 +1,10 @@
 """`lmpshear prepare/run/analyze` with engine = "bd": the store, the thermo table, kill and resume."""
 
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from conftest import cli, prepare_and_run, run_and_kill, write_spec
@@ -190,3 +195,22 @@ def test_a_bd_run_killed_while_equilibrating_resumes_bitwise(tmp_path):
         for key in ("unwrapped", "nonaffine", "virial_xy"):
             assert np.array_equal(ref.particle_array(key), got.particle_array(key)), key
     assert not (victim / "checkpoint" / "equilibration").exists()
+    # a signal (Ctrl-C, SLURM's USR1) saves the state where it arrived, not only at the last tenth
+    stopped = tmp_path / "stopped"
+    cli("prepare", spec_path, "-o", stopped, check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", stopped], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    saved, deadline = stopped / "checkpoint" / "equilibration" / "state.npz", time.time() + 300
+    while time.time() < deadline and not saved.exists():  # past the first tenth
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    with np.load(saved) as state:
+        step = int(state["step"])
+    assert f"before shear started, while equilibrating (step {step} of 10000," in err
+    out = cli("run", stopped, check=True)
+    assert f"equilibration resumed at step {step} of 10000" in out.stderr
+    with Trajectory(reference / "traj.gsd") as ref, Trajectory(stopped / "traj.gsd") as got:
+        assert np.array_equal(ref.particle_array("unwrapped"), got.particle_array("unwrapped"))
+    assert not saved.exists()

@@ -254,6 +254,37 @@ def test_lammps_equilibration_reports_progress_and_stops_on_a_signal(tmp_path):
     assert RunDir(run).status()["state"] == "interrupted" and not (run / "traj.gsd").exists()
 
 
+def test_a_stop_in_the_lammps_equilibration_checkpoints_where_it_arrives(tmp_path, monkeypatch):
+    """The stop is asked for every STOP_CHECK_STEPS, not only at the tenths (a tenth of KA's 1000 tau at
+    paper size is minutes, more than a SLURM task's stop_before), and it writes the equilibration
+    checkpoint there: the run resumes from that step. In process, with the stop asked at the 4th check."""
+    import itertools
+    import json
+
+    from lmpshear.engines.driver import run_directory
+    from lmpshear.engines.lammps import LammpsRunner
+    from lmpshear.errors import Interrupted
+    from lmpshear.stopping import StopRequests
+
+    path = write_spec(tmp_path / "spec.toml", "ka3d-tiny", protocol={"melt_time": 100.0, "equilibration_time": 20.0,
+                                                                     "production_strain": 0.05})
+    run = tmp_path / "run"
+    cli("prepare", path, "-o", run, check=True)
+    checks = itertools.count()
+    monkeypatch.setattr(StopRequests, "requested", lambda self: next(checks) >= 3)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Interrupted) as stopped:
+        run_directory(RunDir(run))
+    piece = LammpsRunner.STOP_CHECK_STEPS
+    saved = json.loads((run / "checkpoint" / "equilibration" / "where.json").read_text())
+    assert saved == {"run": 0, "done": 4 * piece}  # in the melt (20000 steps, tenths of 2000)
+    assert f"before shear started, while equilibrating (step {4 * piece} of 20000 of run 1)" in str(stopped.value)
+    monkeypatch.undo()
+    out = cli("run", run, check=True)
+    assert f"equilibration resumed at step {4 * piece} of 20000 (run 1)" in out.stderr
+    assert RunDir(run).status()["state"] == "complete"
+
+
 @pytest.mark.parametrize("text, message", [
     ("hello, not a data file\n", "is not a LAMMPS data file"),
     ("LAMMPS data file\n\n100 atoms\n2 atom types\n", "holds 100 atoms of 2 types; the spec has 250 of 2"),

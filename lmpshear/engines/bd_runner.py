@@ -61,7 +61,7 @@ class BrownianRunner(RunDriver):
         rd.set_status(state="running", phase="equilibration")
         n_eq = s.steps(s.protocol.equilibration_time)
         saved = self._equilibration_dir() / "state.npz"
-        if saved.is_file():  # killed while equilibrating: continue from the last tenth written
+        if saved.is_file():  # stopped or killed while equilibrating: continue from the last state written
             self.bd, first = self._load_state(saved, 0.0)
             print(f"[lmpshear] equilibration resumed at step {first} of {n_eq}", file=sys.stderr, flush=True)
         else:
@@ -75,10 +75,12 @@ class BrownianRunner(RunDriver):
             self.bd, first = self._engine(insert.r, 0.0), 0
         every = max(1, n_eq // 10)
         for k in range(first, n_eq):
-            self.stop.check(lambda: f"while equilibrating (t = {self.bd.time:.4g} of "
-                                    f"{s.protocol.equilibration_time:g}); it resumes from the last tenth", rd.path)
-            if k > first and k % every == 0:
+            stopping = self.stop.requested()
+            if stopping or (k > first and k % every == 0):  # a stop saves first: it resumes here
                 self._save_state(self._equilibration_dir(), k, frames=0)
+            if stopping:
+                self.equilibrating = f"step {k} of {n_eq}, t = {self.bd.time:.4g} of {s.protocol.equilibration_time:g}"
+                self.stop.check(self._where, rd.path)
             self.bd.step()
             if k % 1000 == 0:
                 self.reporter.update(0, f"equilibrating at rest, t = {self.bd.time:.3g} of "

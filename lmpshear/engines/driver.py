@@ -47,6 +47,7 @@ class RunDriver:
         self.thermo: ThermoWriter | None = None
         self.stop = StopRequests(enabled=False)  # replaced by run(); a branch (ICE) keeps this inert one
         self.frames = 0
+        self.equilibrating = ""  # where the equilibration stands, for the stop message (engine-set)
 
     # -- what an engine adapter may change ---------------------------------------------------------
     particles = 0
@@ -153,7 +154,7 @@ class RunDriver:
 
     def _where(self) -> str:
         if self.frames == 0:
-            return "before shear started (the equilibration resumes from its last tenth)"
+            return "before shear started, while equilibrating" + (f" ({self.equilibrating})" if self.equilibrating else "")
         k = self.frames - 1
         return f"at sample {k} of {self.spec.n_samples} (strain {self.rate * k * self.sample_steps * self.dt:.4g})"
 

@@ -202,15 +202,18 @@ class LammpsRunner(RunDriver):
                 self.stop.check(self._where, self.rundir.path)
         return step - begin
 
-    #: progress lines (and stop checks) per `run` of the equilibration
+    #: progress lines and equilibration checkpoints per `run` of the equilibration
     EQUILIBRATION_CHUNKS = 10
+    #: steps between stop checks inside a chunk (seconds at paper size, where a chunk takes minutes)
+    STOP_CHECK_STEPS = 200
 
     def _equilibrate(self, section: str, resume: dict | None = None) -> None:
-        """The equilibrate section, with each of its `run N` (melt, NVT) done in chunks: a progress line,
-        a chance to stop and an equilibration checkpoint (a LAMMPS restart, with the thermostat's state)
-        between them. `pre no` continues a run exactly between chunks; after a restart a chunk sets up
-        again (write_restart migrates atoms). ``resume`` ({"run": i,
-        "done": steps}) continues a killed equilibration after read_restart: the commands that set up
+        """The equilibrate section, with each of its `run N` (melt, NVT) done in chunks: a progress line
+        and an equilibration checkpoint (a LAMMPS restart, with the thermostat's state) between them, and
+        a stop check every STOP_CHECK_STEPS, where a stop writes that checkpoint first (a SLURM task has
+        `stop_before` seconds, less than a chunk takes at paper size). `pre no` continues a run exactly
+        between pieces; after a restart a piece sets up again (write_restart migrates atoms).
+        ``resume`` ({"run": i, "done": steps}) continues a killed equilibration after read_restart: the commands that set up
         the system's state (minimize, velocity create) and the runs before run i are skipped, the fixes
         are defined again as they come."""
         pending, index = [], 0
@@ -229,17 +232,23 @@ class LammpsRunner(RunDriver):
                 print(f"[lmpshear] equilibration resumed at step {done} of {total} (run {index + 1})",
                       file=sys.stderr, flush=True)
             chunk = max(1, -(-total // self.EQUILIBRATION_CHUNKS))
-            first = True
+            first, next_save = True, min(total, done + chunk)
             while done < total:
-                self.stop.check(self._where, self.rundir.path)
-                n = min(chunk, total - done)
+                n = min(self.STOP_CHECK_STEPS, next_save - done)
                 self.lmp.command(f"run {n} pre {'yes' if first else 'no'} post no")
                 done, first = done + n, False
-                self.reporter.update(0, f"equilibrating: {done} of {total} steps "
-                                        f"(T = {self.lmp.get_thermo('temp'):.4g})")
-                if done < total:
+                self.equilibrating = f"step {done} of {total} of run {index + 1}"
+                stopping, chunk_end = self.stop.requested(), done == next_save  # collective, like the shear loop's
+                if chunk_end or stopping:
+                    self.reporter.update(0, f"equilibrating: {done} of {total} steps "
+                                            f"(T = {self.lmp.get_thermo('temp'):.4g})")
+                if chunk_end:
+                    next_save = min(total, done + chunk)
+                if stopping or (chunk_end and done < total):
                     self._save_equilibration(index, done)
-                    first = True  # write_restart re-wraps and migrates atoms: the next chunk sets up again
+                    first = True  # write_restart re-wraps and migrates atoms: the next piece sets up again
+                if stopping:
+                    self.stop.check(self._where, self.rundir.path)
             index += 1
         self.lmp.commands_string("\n".join(pending))
 
