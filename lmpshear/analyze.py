@@ -20,7 +20,8 @@ phm         phm.json              PHMs of yielded clusters at t0 (exterior froze
 facilitation facilitation.json    g_cj(r), α(r) of the jumps following the clusters' yield (eq. 10), ξ_α
 ==========  ====================  =================================================================
 
-All trajectory stages use the steady window: frames at t ≥ the spec's steady start.
+All trajectory stages use the steady window (:class:`SteadyWindow`): frames at t ≥ the spec's steady
+start, read from the store once per `analyze`. Products name frames by their index in the store.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +40,39 @@ from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir, RunInfo, atomic_write_json
 
 
+class SteadyWindow:
+    """The frames of the steady state (t ≥ the steady start) and what the stages read of them, each read
+    from the store once: their times, cells and per-particle arrays (frame, particle[, axis])."""
+
+    def __init__(self, traj, steady_time: float, where: Path):
+        times = traj.times
+        self.traj = traj
+        self.frames = np.nonzero(times >= steady_time - 1e-9 * max(1.0, times[-1]))[0]  # indices in the store
+        if len(self.frames) < 3:
+            raise UserError(f"{where}: only {len(self.frames)} frames in the steady window "
+                            f"(t >= {steady_time:g}); the run is too short for this analysis")
+        self.times = times[self.frames]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @cached_property
+    def cells(self) -> list:
+        return [self.traj.cell(int(k)) for k in self.frames]
+
+    @cached_property
+    def unwrapped(self) -> np.ndarray:
+        return self.traj.unwrapped(list(self.frames))
+
+    @cached_property
+    def nonaffine(self) -> np.ndarray:
+        return self.traj.nonaffine(list(self.frames))
+
+    @cached_property
+    def virial_xy(self) -> np.ndarray:
+        return self.traj.virial_xy(list(self.frames))
+
+
 @dataclass
 class Context:
     rd: RunDir
@@ -45,6 +80,7 @@ class Context:
     params: dict
     _traj: object = field(default=None, repr=False)
     _jumps: object = field(default=None, repr=False)  # the cage-jump table, read once
+    _steady: SteadyWindow | None = field(default=None, repr=False)
     stage: "Stage | None" = None  # the stage being computed: it may read only the inputs it declares
 
     @property
@@ -55,13 +91,11 @@ class Context:
             self._traj = Trajectory(self.rd.store)
         return self._traj
 
-    def steady_frames(self) -> np.ndarray:
-        times = self.traj.times
-        frames = np.nonzero(times >= self.info.steady_time - 1e-9 * max(1.0, times[-1]))[0]
-        if len(frames) < 3:
-            raise UserError(f"{self.rd.path}: only {len(frames)} frames in the steady window "
-                            f"(t >= {self.info.steady_time:g}); the run is too short for this analysis")
-        return frames
+    @property
+    def steady(self) -> SteadyWindow:
+        if self._steady is None:
+            self._steady = SteadyWindow(self.traj, self.info.steady_time, self.rd.path)
+        return self._steady
 
     def input(self, name: str) -> Path:
         """A file of the run directory that the current stage declares as an input (so that its
@@ -113,7 +147,7 @@ def _structure(ctx: Context) -> dict:
     from lmpshear.analysis.structure import pair_distribution
 
     traj = ctx.traj
-    window = ctx.steady_frames()
+    window = ctx.steady.frames
     picks = np.unique(np.round(np.linspace(window[0], window[-1], ctx.params["structure_frames"])).astype(int))
     cells = [traj.cell(int(k)) for k in picks]
     c0 = cells[0]
@@ -135,10 +169,7 @@ def _msd(ctx: Context) -> dict:
     from lmpshear.analysis.overlap import log_lags, origins_in
 
     a = ctx.info.analysis
-    traj = ctx.traj
-    window = ctx.steady_frames()
-    na = traj.nonaffine(list(window))
-    times = traj.times[window]
+    traj, window = ctx.traj, ctx.steady
     origins = origins_in(0, len(window) - 2, a.max_origins)
     lags = log_lags(len(window) - 1, a.n_lags)
     cr = a.use_cage_relative(traj.dimension)
@@ -147,9 +178,8 @@ def _msd(ctx: Context) -> dict:
         r_nn = ctx.product("structure.json")["first_minimum"]
         if r_nn is None:
             raise UserError("g(r) has no first minimum within its range; cannot pick cage neighbours")
-        kwargs = {"positions": traj.unwrapped(list(window)), "cells": [traj.cell(int(k)) for k in window],
-                  "neighbour_cutoff": r_nn}
-    m = mean_square_displacement(na, times, traj.typeid, traj.types, origins, lags, **kwargs)
+        kwargs = {"positions": window.unwrapped, "cells": window.cells, "neighbour_cutoff": r_nn}
+    m = mean_square_displacement(window.nonaffine, window.times, traj.typeid, traj.types, origins, lags, **kwargs)
     result = m.as_dict()
     curve = m.msd_cage_relative if cr else m.msd
     result["cage_size_from"] = "cage-relative MSD" if cr else "MSD"
@@ -177,11 +207,9 @@ def _overlap(ctx: Context) -> dict:
     from lmpshear.analysis.overlap import log_lags, origins_in, susceptibility
 
     a = ctx.info.analysis
-    traj = ctx.traj
-    window = ctx.steady_frames()
-    radius = a.overlap_radius(traj.dimension)
-    s = susceptibility(traj.unwrapped(list(window)), traj.nonaffine(list(window)),
-                       [traj.cell(int(k)) for k in window], traj.times[window], ctx.info.temperature, radius,
+    window = ctx.steady
+    radius = a.overlap_radius(ctx.traj.dimension)
+    s = susceptibility(window.unwrapped, window.nonaffine, window.cells, window.times, ctx.info.temperature, radius,
                        origins_in(0, len(window) - 2, a.max_origins), log_lags(len(window) - 1, a.n_lags))
     return s.as_dict()
 
@@ -194,19 +222,17 @@ def _cagejumps(ctx: Context) -> dict:
     if threshold is None:
         raise UserError("no cage size l_c^2: the MSD stage found no plateau; set [analysis] cage_size "
                         "(or --cage-size)")
-    traj = ctx.traj
-    window = ctx.steady_frames()
-    jumps = cage_jumps(traj.nonaffine(list(window)), traj.unwrapped(list(window)), traj.times[window], threshold,
-                       a.min_segment)
+    traj, window = ctx.traj, ctx.steady
+    jumps = cage_jumps(window.nonaffine, window.unwrapped, window.times, threshold, a.min_segment)
     table = jumps.to_frame()
-    table["frame"] += int(window[0])
+    table["frame"] = window.frames[table["frame"].to_numpy()]  # the store's frame index
     tmp = ctx.rd.product(".cagejumps.csv.gz.tmp")
     table.to_csv(tmp, index=False, compression="gzip", float_format="%.10g")
     tmp.replace(ctx.rd.product("cagejumps.csv.gz"))
-    duration = float(traj.times[window[-1]] - traj.times[window[0]])
+    duration = float(window.times[-1] - window.times[0])
     lengths = np.sqrt((jumps.vector**2).sum(axis=1))
     return {"threshold": threshold, "jumps": len(jumps), "table": "cagejumps.csv.gz",
-            "frames": [int(window[0]), int(window[-1])], "duration": duration,
+            "frames": [int(window.frames[0]), int(window.frames[-1])], "duration": duration,
             "jumps_per_particle_per_time": len(jumps) / traj.n_particles / duration if duration > 0 else None,
             "mean_jump_length": float(lengths.mean()) if len(jumps) else None,
             "particles_with_jumps": int(len(np.unique(jumps.particle)))}
@@ -218,12 +244,11 @@ def _clusters(ctx: Context) -> dict:
     from lmpshear.analysis.convective import convective_clusters, window_multiple
 
     a = ctx.info.analysis
-    traj = ctx.traj
-    window = ctx.steady_frames()
+    window = ctx.steady
     jumps = pd.read_csv(ctx.input("cagejumps.csv.gz"))
-    jumps["frame"] -= int(window[0])
+    jumps["frame"] = np.searchsorted(window.frames, jumps["frame"].to_numpy())  # position in the window
     t_chi = ctx.product("overlap.json")["t_chi"]
-    lx = traj.cell(int(window[0])).lx
+    lx = window.cells[0].lx
     kernel, coarse = None, a.cluster_blocks
     if a.cluster_sieve == "kernel":
         kernel = ctx.product("structure.json")["first_minimum"]
@@ -232,12 +257,12 @@ def _clusters(ctx: Context) -> dict:
         coarse = int(np.ceil(2 * lx / kernel))  # field nodes d/2 apart
     elif a.cluster_block:  # a length; 0 or unset: cluster_blocks per edge
         coarse = max(2, int(round(lx / a.cluster_block)))
-    times = traj.times[window]
-    multiple, why = window_multiple(len(jumps), float(times[-1] - times[0]), traj.cell(int(window[0])), coarse,
+    times = window.times
+    multiple, why = window_multiple(len(jumps), float(times[-1] - times[0]), window.cells[0], coarse,
                                     kernel, a.cluster_window, a.min_jumps_per_block, t_chi)
     result = convective_clusters(
-        times, [traj.cell(int(k)) for k in window], traj.unwrapped(list(window)),
-        traj.virial_xy(list(window)), jumps, ctx.info.rate, t_chi, window=multiple * t_chi, coarse=coarse,
+        times, window.cells, window.unwrapped, window.virial_xy, jumps, ctx.info.rate, t_chi,
+        window=multiple * t_chi, coarse=coarse,
         kernel_length=kernel, params=a, ice_yields=_ice_yields(ctx.rd.path / "ice"))
     s = result["summary"]
     s["coarse_block"] = lx / coarse
@@ -267,7 +292,7 @@ MIN_ORIGINS_AT_T_CHI = 10
 
 def _resolution_warnings(ctx: Context, t_chi: float) -> list[str]:
     """Checks of the sampling against the paper's resolution (Δt ≈ 0.01 t_χ, many windows)."""
-    times = ctx.traj.times[ctx.steady_frames()]
+    times = ctx.steady.times
     dt, span = float(times[1] - times[0]), float(times[-1] - times[0])
     overlap = ctx.product("overlap.json")
     out = []
@@ -444,7 +469,7 @@ def _facilitation(ctx: Context) -> dict:
                         "(lmpshear analyze RUNDIR --only clusters --force)")
     from lmpshear.cell import largest_cutoff
 
-    cell0 = traj.cell(int(ctx.steady_frames()[0]))
+    cell0 = ctx.steady.cells[0]
     r_max = largest_cutoff(min(cell0.lx, cell0.ly, cell0.lz if dim == 3 else np.inf), sheared=True)
     edges = np.arange(a.shell_width, r_max + 1e-9, a.shell_width)
     counts = np.zeros((len(edges) - 1, bins), dtype=np.int64)

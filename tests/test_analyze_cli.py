@@ -222,3 +222,25 @@ def test_help_reads_plainly():
     text = " ".join(cli("analyze", "--help", check=True).stdout.split())  # wrapped to the terminal
     assert "[analysis] overlap_a" in text and "[analysis] cage_size" in text and "<bool>" not in text
     assert "--only STAGE" in text and "cagejumps, clusters" in text
+
+
+def test_the_steady_window_holds_the_frames_after_the_steady_start_read_once(tiny_run):
+    """Every trajectory stage reads the steady window through one SteadyWindow: the store's frames at
+    t >= the steady start, their times and cells, and each per-particle array read once."""
+    from lmpshear.analyze import SteadyWindow
+    from lmpshear.errors import UserError
+    from lmpshear.rundir import RunDir
+
+    info = RunDir(tiny_run).info()
+    with Trajectory(tiny_run / "traj.gsd") as traj:
+        window = SteadyWindow(traj, info.steady_time, tiny_run)
+        expected = [k for k, t in enumerate(traj.times) if t >= info.steady_time - 1e-9]
+        assert window.frames.tolist() == expected and 0 < expected[0] and expected[-1] == len(traj) - 1
+        assert np.array_equal(window.times, traj.times[expected])
+        assert window.unwrapped is window.unwrapped  # read once
+        assert np.array_equal(window.unwrapped, traj.unwrapped(expected))
+        assert np.array_equal(window.nonaffine[-1], traj.nonaffine([expected[-1]])[0])
+        assert np.array_equal(window.virial_xy[0], traj.virial_xy([expected[0]])[0])
+        assert window.cells[3] == traj.cell(expected[3]) and window.cells[3] != window.cells[0]  # the tilt moves
+        with pytest.raises(UserError, match="only 2 frames in the steady window"):
+            SteadyWindow(traj, float(traj.times[-2]), tiny_run)

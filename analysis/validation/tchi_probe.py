@@ -64,12 +64,10 @@ def main() -> None:
     rd = RunDir(args.rundir)
     info = rd.info()
     ctx = Context(rd, info, {})
-    traj = ctx.traj
-    window = ctx.steady_frames()
-    times = traj.times[window]
+    window = ctx.steady
+    times = window.times
     dt = float(times[1] - times[0])
-    positions, nonaffine = traj.unwrapped(list(window)), traj.nonaffine(list(window))
-    cells = [traj.cell(int(k)) for k in window]
+    positions, nonaffine, cells = window.unwrapped, window.nonaffine, window.cells
     origins = origins_in(0, len(window) - 2, args.origins)
     lags = log_lags(len(window) - 1, args.lags)
     out = {"run": str(rd.path), "rate": info.rate, "frames": len(window), "sample_interval": dt,
