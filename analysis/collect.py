@@ -46,7 +46,7 @@ def collect(rundir: Path, out: Path) -> None:
                  for c in result["clusters"]]
         atomic_write_json(out / "phm_summary.json", {"params": stored["params"], "summary": result["summary"],
                                                      "uncertainty": phm_uncertainty(result)}
-                          | {k: result[k] for k in ("radii", "matched", "chance", "matched_all", "chance_all")
+                          | {k: result[k] for k in ("radii", "matched", "chance", "matched_all", "chance_all", "spots")
                              if k in result} | {"clusters": light})
     if (rundir / "facilitation.json").exists():
         shutil.copy2(rundir / "facilitation.json", out / "facilitation.json")

@@ -191,9 +191,11 @@ def locate(config: str | Path) -> Path:
     return resources.preset_path(str(config))
 
 
-def load(config: str | Path, overrides: dict | None = None) -> RunSpec:
+def load(config: str | Path, overrides: dict | None = None, init_file_needed: bool = True) -> RunSpec:
     """Load and validate a run spec from a TOML path or a preset name; ``overrides`` (tables in the
-    spec's schema, e.g. from a campaign file) are merged on top as an ``extends`` child would be."""
+    spec's schema, e.g. from a campaign file) are merged on top as an ``extends`` child would be.
+    ``init_file_needed`` false: a started run's spec, whose protocol.init_file has done its work (it
+    may have been moved or deleted since) and is only resolved, not read."""
     path = locate(config)
     data = _resolve(path)
     if overrides:
@@ -203,9 +205,10 @@ def load(config: str | Path, overrides: dict | None = None) -> RunSpec:
         init = Path(spec.protocol.init_file)
         if not init.is_absolute():
             init = (path.parent / init).resolve()
-        if not init.is_file():
-            raise UserError(f"{path}: protocol.init_file not found: {init}")
-        _check_data_file(init, spec, path)
+        if init_file_needed:
+            if not init.is_file():
+                raise UserError(f"{path}: protocol.init_file not found: {init}")
+            _check_data_file(init, spec, path)
         spec = replace(spec, protocol=replace(spec.protocol, init_file=str(init)))
     return spec
 

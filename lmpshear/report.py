@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir, atomic_write_json
@@ -26,53 +29,93 @@ def find_runs(paths: list[Path]) -> list[RunDir]:
     return runs
 
 
-def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate: float | None = None,
-           echo: Callable[[str], None] = print) -> dict:
-    import numpy as np
-    import pandas as pd
+@dataclass
+class AnalysedRun:
+    """What the report takes from one analysed run: its flow-curve point, its system, and (where the
+    clusters stage ran) the cluster summary, the yielded clusters' volumes and the STZ products."""
 
-    from lmpshear.analysis.flowcurve import flow_curve
+    name: str
+    rate: float
+    eta: float
+    eta_error: float
+    system: tuple  # (label, dimension, the paper's Table I row or None)
+    clusters: dict | None = None  # clusters.json's summary
+    volumes: np.ndarray | None = None  # of the clusters with a yield (t2), for ν_c
+    phm: dict | None = None  # phm.json's result
+    facilitation: dict | None = None  # facilitation.json's result
+
+
+def analysed_run(rd: RunDir, echo: Callable[[str], None] = print) -> AnalysedRun:
+    """A finished run directory's numbers (viscosity made if missing; clusters only as `analyze` left them)."""
     from lmpshear.analyze import analyze
-    from lmpshear.plots import flow_curve_figure
 
+    v = analyze(rd.path, only=["viscosity"], echo=lambda s: None)["viscosity"]
+    run = AnalysedRun(str(rd.path), v["rate"], v["eta"], v["eta_error"], system_of(rd))
+    if rd.product("clusters.json").exists():  # from `lmpshear analyze`; not computed here
+        result = json.loads(rd.product("clusters.json").read_text())["result"]
+        run.clusters = result["summary"]
+        run.volumes = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
+        for name in ("phm", "facilitation"):
+            if rd.product(f"{name}.json").exists():
+                setattr(run, name, json.loads(rd.product(f"{name}.json").read_text())["result"])
+    return run
+
+
+def _check_rate_bounds(min_rate: float | None, max_rate: float | None) -> None:
     for name, bound in (("--min-rate", min_rate), ("--max-rate", max_rate)):
         if bound is not None and not (np.isfinite(bound) and bound > 0):
             raise UserError(f"{name} {bound:g}: must be a positive number")
     if min_rate is not None and max_rate is not None and min_rate > max_rate:
         raise UserError(f"--min-rate {min_rate:g} is above --max-rate {max_rate:g}")
-    rates, eta, err, names, cluster_rows, volumes, systems, stz_rows = [], [], [], [], [], {}, set(), []
+
+
+def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate: float | None = None,
+           echo: Callable[[str], None] = print) -> dict:
+    """The report over the finished runs among ``paths`` (run directories, or folders of them)."""
+    _check_rate_bounds(min_rate, max_rate)
+    runs = []
     for rd in find_runs(paths):
         if rd.status().get("state") != "complete":
             echo(f"report: skipping {rd.path} (not complete)")
             continue
-        v = analyze(rd.path, only=["viscosity"], echo=lambda s: None)["viscosity"]
-        rates.append(v["rate"])
-        eta.append(v["eta"])
-        err.append(v["eta_error"])
-        names.append(str(rd.path))
-        echo(f"report: {rd.path.name}: rate {v['rate']:g}, eta = {v['eta']:.5g} +/- {v['eta_error']:.2g}")
-        systems.add(_system_of(rd))
-        if rd.product("clusters.json").exists():  # from `lmpshear analyze`; not computed here
-            result = json.loads(rd.product("clusters.json").read_text())["result"]
-            c = result["summary"]
-            cluster_rows.append({"rate": v["rate"], "eta": v["eta"], "run": str(rd.path)}
-                                | {k: c.get(k) for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")})
-            stz = {name: json.loads(rd.product(f"{name}.json").read_text())["result"]
-                   for name in ("phm", "facilitation") if rd.product(f"{name}.json").exists()}
-            if stz:
-                stz_rows.append({"rate": v["rate"], "xi_c": c.get("xi_c")} | stz
-                                | {"xi_alpha": stz.get("facilitation", {}).get("xi_alpha", np.nan)})
-                cluster_rows[-1] |= {"xi_alpha": stz_rows[-1]["xi_alpha"],
-                                     "matched_at_1.5": stz.get("phm", {}).get("summary", {}).get("matched_at_1.5"),
-                                     "chance_at_1.5": stz.get("phm", {}).get("summary", {}).get("chance_at_1.5")}
-            volumes[float(v["rate"])] = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
-            missing = [k for k in ("eta_c", "xi_c", "t_y") if not np.isfinite(c.get(k, np.nan))]
-            if missing:
-                echo(f"report: {rd.path.name}: no {', '.join(missing)} (no clusters with a yield); left out of "
-                     "those panels and of Table I")
-    if not rates:
+        runs.append(analysed_run(rd, echo))
+    return write_report(runs, out, min_rate, max_rate, echo)
+
+
+def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = None, max_rate: float | None = None,
+                 echo: Callable[[str], None] = print) -> dict:
+    """The flow curve with its λ fit, and where runs have convective clusters, η_c, ξ_c, t_y vs rate, the
+    STZ panels and Table I (λ/(D+1), ν_c), into OUT as JSON, CSV and PNG."""
+    import pandas as pd
+
+    from lmpshear.analysis.flowcurve import flow_curve
+    from lmpshear.plots import flow_curve_figure
+
+    _check_rate_bounds(min_rate, max_rate)
+    if not runs:
         raise UserError("no finished runs to report on")
-    fc = flow_curve(rates, eta, err, names, min_rate=min_rate, max_rate=max_rate)
+    cluster_rows, volumes, stz_rows = [], {}, []
+    for run in runs:
+        echo(f"report: {Path(run.name).name}: rate {run.rate:g}, eta = {run.eta:.5g} +/- {run.eta_error:.2g}")
+        if run.clusters is None:
+            continue
+        c = run.clusters
+        cluster_rows.append({"rate": run.rate, "eta": run.eta, "run": run.name}
+                            | {k: c.get(k) for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")})
+        stz = {name: getattr(run, name) for name in ("phm", "facilitation") if getattr(run, name) is not None}
+        if stz:
+            stz_rows.append({"rate": run.rate, "xi_c": c.get("xi_c")} | stz
+                            | {"xi_alpha": stz.get("facilitation", {}).get("xi_alpha", np.nan)})
+            cluster_rows[-1] |= {"xi_alpha": stz_rows[-1]["xi_alpha"],
+                                 "matched_at_1.5": stz.get("phm", {}).get("summary", {}).get("matched_at_1.5"),
+                                 "chance_at_1.5": stz.get("phm", {}).get("summary", {}).get("chance_at_1.5")}
+        volumes[float(run.rate)] = run.volumes
+        missing = [k for k in ("eta_c", "xi_c", "t_y") if not np.isfinite(c.get(k, np.nan))]
+        if missing:
+            echo(f"report: {Path(run.name).name}: no {', '.join(missing)} (no clusters with a yield); left out of "
+                 "those panels and of Table I")
+    fc = flow_curve([r.rate for r in runs], [r.eta for r in runs], [r.eta_error for r in runs], [r.name for r in runs],
+                    min_rate=min_rate, max_rate=max_rate)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "flowcurve.json", fc.as_dict())
@@ -91,6 +134,7 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
         from lmpshear.analysis.scaling import table1_row
         from lmpshear.plots import table1_figure
 
+        systems = {r.system for r in runs}
         label, dimension, paper = sorted(systems)[0] if len(systems) == 1 else (
             " + ".join(sorted(s[0] for s in systems)), sorted(systems)[0][1], None)
         row = table1_row(label, dimension, fc, volumes, paper)
@@ -118,14 +162,18 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
     return fc.as_dict()
 
 
-def _system_of(rd: RunDir) -> tuple[str, int, str | None]:
+def system_of(rd: RunDir) -> tuple[str, int, str | None]:
     """(label, dimension, the paper's Table I row) of a run's model system."""
-    from lmpshear.analysis.scaling import paper_system
-
     if rd.source.is_file():
         data = json.loads(rd.source.read_text())
         return data.get("name", rd.path.name), int(data.get("dimension", 3)), None
-    spec = rd.spec()
+    return spec_system(rd.spec())
+
+
+def spec_system(spec) -> tuple[str, int, str | None]:
+    """(label, dimension, the paper's Table I row) of a run spec's model system."""
+    from lmpshear.analysis.scaling import paper_system
+
     s = spec.system
     paper = paper_system(spec.engine, s.dimension, getattr(s, "volume_fraction", None))
     return paper or s.name, s.dimension, paper

@@ -108,7 +108,7 @@ class RunDir:
 
     def spec(self) -> RunSpec:
         self.require_prepared()
-        return config.load(self.config)
+        return config.load(self.config, init_file_needed=not self.has_run_data())  # started: read no more
 
     def info(self) -> "RunInfo":
         """What analysis needs to know, from the run spec or, for an imported trajectory, source.json."""

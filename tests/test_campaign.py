@@ -223,3 +223,27 @@ def test_the_recipes_run_on_committed_reports(tmp_path):
     rates = pd.read_csv(tmp_path / "rates.csv")
     assert list(rates.rate) == table1["rates"] and np.allclose(rates.xi_c, table1["xi_c"])
     assert (tmp_path / "rate_panels.png").stat().st_size > 20_000
+
+
+def test_the_results_report_remakes_a_committed_report_from_its_results_folders(tmp_path):
+    """`recipes/results_report.py` reads collect.py's folders (no trajectories, no run directories) and
+    gives the report that `lmpshear report` made from the run directories: KA N = 16500, three rates."""
+    from conftest import REPO
+
+    results = REPO / "analysis" / "results" / "ka3d-N16500"
+    folders = sorted(results.glob("rate-*"))
+    assert len(folders) == 3
+    subprocess.run([sys.executable, str(REPO / "analysis" / "recipes" / "results_report.py"), *map(str, folders),
+                    "-o", str(tmp_path)], check=True, capture_output=True)
+    made = {n: json.loads((tmp_path / f"{n}.json").read_text()) for n in ("table1", "flowcurve")}
+    committed = {n: json.loads((results / "report" / "ka3d-N16500" / f"{n}.json").read_text())
+                 for n in ("table1", "flowcurve")}
+    assert made["flowcurve"]["eta"] == committed["flowcurve"]["eta"]
+    assert made["flowcurve"]["fit"] == committed["flowcurve"]["fit"]
+    for key in ("lambda", "lambda_over_D1", "rates"):
+        assert made["table1"][key] == committed["table1"][key], key
+    for key in ("nu_c", "nu_c_error", "xi_c", "xi_c_error"):  # volumes through a CSV: round-off only
+        assert np.allclose(made["table1"][key], committed["table1"][key], rtol=1e-9, atol=0), key
+    rows = pd.read_csv(tmp_path / "clusters_vs_rate.csv")
+    assert np.allclose(rows.xi_c, committed["table1"]["xi_c"], rtol=1e-12)
+    assert (tmp_path / "stz_vs_rate.png").exists()

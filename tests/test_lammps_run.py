@@ -68,6 +68,14 @@ def test_a_data_file_with_its_force_field_starts_a_run(tiny_run, tmp_path):
     assert copied.replace("\n", "") == text.replace("\n", "")  # nothing else removed
     cli("run", rd, check=True)
     assert "pair_coeff" in (rd / "in.lammps").read_text() and (rd / "traj.gsd").exists()
+    # once the run has started, its init file has done its work: analysis does not need it
+    (rd / "init.data").unlink()
+    assert cli("analyze", rd, "--only", "viscosity", check=True).returncode == 0
+    fresh = tmp_path / "fresh"  # a run that has not started does, and says so
+    cli("prepare", spec, "-o", fresh, check=True)
+    (fresh / "init.data").unlink()
+    out = cli("run", fresh)
+    assert out.returncode == 2 and "protocol.init_file not found" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_atomic_virial_stress_sums_to_the_global_virial(tiny_run):
