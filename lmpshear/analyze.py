@@ -394,9 +394,11 @@ def _phm_of_cluster(ctx: Context, potential, row: dict, members: np.ndarray, rad
     cell = traj.cell(frame)
     try:
         found = phm.cluster_modes(traj.unwrapped([frame])[0], traj.typeid, cell, potential, members,
-                                  starts=a.phm_starts, core_radius=a.core_radius)
+                                  starts=a.phm_starts, core_radius=a.core_radius, shell=a.phm_shell)
     except phm.NotAMinimum as exc:
         return {"window": row["window"], "region": row["region"], "members": len(members), "skipped": str(exc)}
+    in_cluster = np.isin(found.free, members)  # the rows of a mode that are members (the rest: the shell)
+    member_rows = np.searchsorted(found.free, members)  # found.free is sorted: each member's row, in order
     jumps, times = _jumps_in(ctx, row["t0"], row["t1"], members)
     carried = cell.carry(jumps, times, ctx.info.rate, row["t0"])[:, : traj.dimension]
     spots = np.array(matching.spots(carried, cell, a.spot_link, a.spot_min_jumps)).reshape(-1, traj.dimension)
@@ -408,12 +410,14 @@ def _phm_of_cluster(ctx: Context, potential, row: dict, members: np.ndarray, rad
     out = {"window": row["window"], "region": row["region"], "t0": row["t0"], "t1": row["t1"],
            "members": len(members), "relax_force": found.relaxed.largest_force,
            "relax_displacement": found.relaxed.displacement, "overlaps": found.relaxed.overlaps,
-           "modes": [{"stiffness": m.stiffness, "participation": m.participation} | c.as_dict()
+           "free": len(found.free),
+           "modes": [{"stiffness": m.stiffness, "participation": m.participation,
+                      "shell_weight": float((m.pi[~in_cluster] ** 2).sum() / (m.pi ** 2).sum())} | c.as_dict()
                      for m, c in zip(found.modes, found.cores)],
            "spots": spots.tolist(),
            # for Fig. 4a: the members (relaxed, at t0), the softest modes and the jumps of [t0, t1]
            "members_list": members.tolist(), "positions": shown.tolist(),
-           "soft_modes": [m.pi.tolist() for m in found.modes[: a.phm_cores]],
+           "soft_modes": [m.pi[member_rows].tolist() for m in found.modes[: a.phm_cores]],
            "jumps": (shown.mean(axis=0) + cell.minimum_image(carried - shown.mean(axis=0))).tolist()}
     if len(spots) and len(cores) and len(members) > len(every):
         for key, chosen in (("", cores), ("_all", every)):
@@ -443,6 +447,8 @@ def _phm_summary(rows: list[dict], pooled: dict, radii: np.ndarray, n_cores: int
                         if angles else None,
                         "modes_touching_frozen": float(np.mean([m["touches_frozen"] for r in rows
                                                                 for m in r.get("modes", [])]))
+                        if any(r.get("modes") for r in rows) else None,
+                        "shell_weight": float(np.mean([m["shell_weight"] for r in rows for m in r.get("modes", [])]))
                         if any(r.get("modes") for r in rows) else None,
                         "skipped": sum("skipped" in r for r in rows)}}
 
@@ -555,7 +561,7 @@ STAGES = {s.name: s for s in (
            "p_c_clusters", "atomic_stress"), _clusters, _describe_clusters, _needs_jumps_stress_and_shear,
           version=3),  # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1
     Stage("phm", "phm.json", ("traj.gsd", "config.toml", "clusters.json", "cagejumps.csv.gz"),
-          ("phm_clusters", "phm_starts", "phm_cores", "core_radius", "spot_link", "spot_min_jumps"), _phm,
+          ("phm_clusters", "phm_starts", "phm_cores", "core_radius", "phm_shell", "spot_link", "spot_min_jumps"), _phm,
           _describe_phm,
           _needs_pair_potential),
     Stage("facilitation", "facilitation.json", ("traj.gsd", "config.toml", "clusters.json", "cagejumps.csv.gz"),

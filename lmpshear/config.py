@@ -485,6 +485,7 @@ def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
         "phm_starts": c.get(t, "phm_starts", w, "int", required=False, default=d.phm_starts, positive=True),
         "phm_cores": c.get(t, "phm_cores", w, "int", required=False, default=d.phm_cores, positive=True),
         "core_radius": c.get(t, "core_radius", w, "float", required=False, default=d.core_radius, positive=True),
+        "phm_shell": c.get(t, "phm_shell", w, "float", required=False, default=d.phm_shell, nonnegative=True),
         "spot_link": c.get(t, "spot_link", w, "float", required=False, default=d.spot_link, positive=True),
         "spot_min_jumps": c.get(t, "spot_min_jumps", w, "int", required=False, default=d.spot_min_jumps,
                                 positive=True),

@@ -197,6 +197,7 @@ class Analysis:
     phm_starts: int = 12  # lowest eigenvectors of the restricted Hessian the PHM iteration starts from
     phm_cores: int = 3  # softest PHM cores per cluster matched with its cage-jump spots
     core_radius: float = 1.5  # d0: the core's local strain fit; a frozen particle this close flags the mode
+    phm_shell: float = 0.0  # d0: particles this close to the cluster relax and vibrate with it (0: exterior frozen)
     spot_link: float = 1.5  # d0: jumps of [t0, t1] closer than this belong to one spot
     spot_min_jumps: int = 2  # jumps a spot needs (a concentration, not a lone jump)
     orientation_bins: int = 0  # facilitation: equal-solid-angle bins; 0: 16 in 2D, 32 in 3D

@@ -179,7 +179,16 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
         assert kappas == sorted(kappas) and kappas[0] > 0  # positive definite with the exterior frozen
         assert all(m["particle"] in members for m in c["modes"]) and all(0 <= m["extension_angle"] < 180
                                                                         for m in c["modes"])
+        assert c["free"] == len(members) and all(m["shell_weight"] == 0 for m in c["modes"])
     matched, chance = np.array(stz["matched"]), np.array(stz["chance"])
+    # with a relaxed shell of 1 around each cluster: more particles free, modes partly in the shell
+    cli("analyze", run_copy, "--only", "phm", "--set", "phm_shell=1.0", "--set", "phm_clusters=2", check=True)
+    shelled = result(run_copy, "phm.json")
+    for c in shelled["clusters"]:
+        members = yielded[(c["window"], c["region"])]["members_t0"]
+        assert c["free"] > len(members) and all(m["particle"] in members for m in c["modes"])
+        assert all(0 <= m["shell_weight"] < 1 for m in c["modes"]) and any(m["shell_weight"] > 0 for m in c["modes"])
+    assert 0 < shelled["summary"]["shell_weight"] < 1
     assert np.all(np.diff(matched) >= 0) and np.all(np.diff(chance) >= -1e-12) and 0 <= matched.min() <= 1
     fac = result(run_copy, "facilitation.json")
     assert len(fac["alpha"]) == len(fac["r"]) == len(fac["pairs"]) and 0 < fac["clusters"] <= len(yielded)

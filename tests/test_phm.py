@@ -327,6 +327,29 @@ def test_cluster_modes_do_not_depend_on_labels_origin_or_periodic_images():
     assert other.cores[0].extension_angle == pytest.approx(ref.cores[0].extension_angle, abs=1e-4)
 
 
+def test_a_shell_around_the_cluster_relaxes_with_it_and_only_the_cluster_s_modes_are_kept():
+    """phm_shell: the particles within the shell of a member (brute force, through the sliding boundary)
+    relax and vibrate too, everything beyond stays where it was, the relaxed state is force-free, and
+    every mode kept has its core on a member; no shell is the frozen exterior of before."""
+    r, types, cell, pot = jittered("ka3d-tiny", 7, tilt=0.25, seed=3)
+    start = hs.relax_frozen(r, types, cell, pot, np.ones(len(r), bool)).positions
+    start += np.random.default_rng(2).normal(scale=0.03, size=start.shape)
+    members = np.where(np.linalg.norm(cell.minimum_image(start - start[5]), axis=1) < 2.2)[0]
+    bare = phm.cluster_modes(start, types, cell, pot, members, starts=6)
+    assert sorted(bare.free) == sorted(members)
+    shell = 1.2
+    near = {j for j in range(len(start)) for i in members
+            if np.linalg.norm(cell.minimum_image(start[j] - start[i])) <= shell}
+    found = phm.cluster_modes(start, types, cell, pot, members, starts=6, shell=shell)
+    assert set(found.free) == near | set(members) and len(near) > len(members)
+    frozen = np.setdiff1d(np.arange(len(start)), found.free)
+    assert np.array_equal(found.relaxed.positions[frozen], start[frozen])
+    assert found.relaxed.largest_force < 1e-8 and found.relaxed.lowest_curvature > 0
+    assert found.modes and len(found.modes) == len(found.cores)
+    assert all(c.particle in set(members) for c in found.cores)
+    assert all(m.pi.shape == (len(found.free), 3) for m in found.modes)
+
+
 def test_the_relaxation_steps_off_a_saddle():
     """A particle midway between two fixed LJ partners 2.8 apart sits where every force vanishes, a
     maximum along their axis: the relaxation leaves it for the minimum nearer one of them, where the

@@ -197,22 +197,35 @@ class ClusterModes:
     relaxed: RelaxResult
     modes: list[Mode]
     cores: list[Core]
+    free: np.ndarray  # the particles that relaxed (ascending), one per row of each mode: members, and a shell
+
+
+def within(points: np.ndarray, of: np.ndarray, cell, distance: float, chunk: int = 2048) -> np.ndarray:
+    """Which ``points`` lie within ``distance`` of any of ``of`` (minimum image; brute force in chunks)."""
+    out = np.zeros(len(points), dtype=bool)
+    for lo in range(0, len(points), chunk):
+        d = cell.minimum_image(points[lo: lo + chunk, None, :] - of[None, :, :])
+        out[lo: lo + chunk] = ((d * d).sum(axis=-1) <= distance * distance).any(axis=1)
+    return out
 
 
 def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, members: np.ndarray,
-                  starts: int = 12, core_radius: float = 1.5, tol: float = 1e-10) -> ClusterModes:
+                  starts: int = 12, core_radius: float = 1.5, tol: float = 1e-10, shell: float = 0.0) -> ClusterModes:
     """Freeze everything but ``members`` (indices), relax them to their inherent structure, and find
-    the PHMs of the restricted Hessian from its ``starts`` lowest eigenvectors."""
+    the PHMs of the restricted Hessian from its ``starts`` lowest eigenvectors. ``shell`` > 0: the
+    particles within that distance of a member relax and vibrate too (the frozen exterior begins
+    that much farther out), and only the modes whose core is a member are kept, the cluster's own."""
     from dataclasses import replace
 
     members = np.asarray(members)
-    # only the frozen particles that can reach a member matter: those within the cluster's radius
-    # plus the cutoff (and room for the relaxation) of its centre; the rest of a large system is skipped
+    # only the frozen particles that can reach a free one matter: those within the cluster's radius
+    # plus the shell and the cutoff (and room for the relaxation) of its centre; the rest is skipped
     d = cell.minimum_image(positions - positions[members[0]])
     centre = d[members].mean(axis=0)
     dist = np.linalg.norm(cell.minimum_image(d - centre), axis=1)
-    near = np.flatnonzero(dist <= dist[members].max() + potential.longest_cutoff + 1.0)
-    free = np.isin(near, members)
+    near = np.flatnonzero(dist <= dist[members].max() + shell + potential.longest_cutoff + 1.0)
+    member = np.isin(near, members)
+    free = member | within(d[near], d[members], cell, shell) if shell > 0 else member
     sub = positions[near]
     relaxed = hessian.relax_frozen(sub, types[near], cell, potential, free)
     if relaxed.lowest_curvature <= 0:
@@ -223,7 +236,8 @@ def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, mem
     index = np.where(free, np.cumsum(free) - 1, -1)
     modes = search(h, index[pairs.i], index[pairs.j], positions.shape[1], starts=starts, tol=tol)
     cores = [core_of(m, relaxed.positions, free, cell, core_radius) for m in modes]
+    kept = [k for k, c in enumerate(cores) if member[c.particle]]
     full = positions.copy()
     full[near] = relaxed.positions
-    return ClusterModes(replace(relaxed, positions=full), modes,
-                        [replace(c, particle=int(near[c.particle])) for c in cores])
+    return ClusterModes(replace(relaxed, positions=full), [modes[k] for k in kept],
+                        [replace(cores[k], particle=int(near[cores[k].particle])) for k in kept], near[free])
