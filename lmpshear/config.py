@@ -36,6 +36,8 @@ from lmpshear.spec import (
     SYSTEM_NAME_RE,
     Analysis,
     Potential,
+    SigmaEpsilon,
+    YukawaPotential,
     Protocol,
     Rate,
     RunSpec,
@@ -339,22 +341,22 @@ def _load_potential(c: Checker, t: dict, names: list[str]) -> Potential | None:
             for b in names[i:]:
                 if frozenset((a, b)) not in covered:
                     c.error(f"{w}pairs", f"mixing = 'none' but pair {a}-{b} is not given")
-    return Potential(style, cutoff, mode, shift, exponent, mixing, epsilon, pairs)
+    return SigmaEpsilon(style, cutoff, mode, shift, exponent, mixing, epsilon, pairs)
 
 
-def _load_yukawa(c: Checker, t: dict) -> Potential:
+def _load_yukawa(c: Checker, t: dict) -> YukawaPotential:
     """Hard-sphere Yukawa (BD): V = K e^{−z(r − d_ij)}/(r/d_ij), truncated (not shifted) at an absolute cutoff."""
     w = "system.potential."
     c.no_extra(t, {"style", "cutoff", "K", "z", "hard_core", "overlap_tol", "precision"}, w)
     cutoff = c.get(t, "cutoff", w, "float", positive=True)
-    K = c.get(t, "K", w, "float", required=False, default=Potential.K, nonnegative=True)
-    z = c.get(t, "z", w, "float", required=False, default=Potential.z, positive=True)
-    hard_core = c.get(t, "hard_core", w, "bool", required=False, default=Potential.hard_core)
-    tol = c.get(t, "overlap_tol", w, "float", required=False, default=Potential.overlap_tol, positive=True)
+    K = c.get(t, "K", w, "float", required=False, default=YukawaPotential.K, nonnegative=True)
+    z = c.get(t, "z", w, "float", required=False, default=YukawaPotential.z, positive=True)
+    hard_core = c.get(t, "hard_core", w, "bool", required=False, default=YukawaPotential.hard_core)
+    tol = c.get(t, "overlap_tol", w, "float", required=False, default=YukawaPotential.overlap_tol, positive=True)
     if tol is not None and tol >= 0.1:
         c.error(f"{w}overlap_tol", "must be below 0.1 (a relative overlap)")
-    precision = c.get(t, "precision", w, "str", required=False, default=Potential.precision, choices=("mixed", "double"))
-    return Potential("yukawa", cutoff, "global", False, 12, "additive", 1.0, {}, K, z, hard_core, tol, precision)
+    precision = c.get(t, "precision", w, "str", required=False, default=YukawaPotential.precision, choices=("mixed", "double"))
+    return YukawaPotential(cutoff, K, z, hard_core, tol, precision)
 
 
 def _load_protocol(c: Checker, t: dict, engine: str) -> Protocol | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from lmpshear.errors import UserError
 
@@ -52,8 +52,11 @@ class Pair:
 
 
 @dataclass(frozen=True)
-class Potential:
-    style: str  # "lj": 4 eps [(s/r)^12 - (s/r)^6];  "ipl": eps (s/r)^n;  "yukawa": K e^{-z(r-d)}/(r/d)
+class SigmaEpsilon:
+    """Pair potentials set by a σ and an ε per species pair (MD): "lj" 4ε[(σ/r)^12 − (σ/r)^6], "ipl"
+    ε(σ/r)^n; pairs not listed are mixed."""
+
+    style: str  # "lj" or "ipl"
     cutoff: float
     cutoff_mode: str  # "per_pair": r_c = cutoff * sigma_ab; "global": r_c = cutoff
     shift: bool
@@ -61,11 +64,50 @@ class Potential:
     mixing: str  # how unlisted pairs are filled: "additive" sigma, geometric epsilon; or "none"
     epsilon: float  # epsilon of species pairs filled by mixing
     pairs: dict[str, dict[str, float]]  # explicit "A-B" -> {epsilon, sigma}
-    K: float = 9.69  # yukawa: contact value, in units of k_BT
-    z: float = 4.86  # yukawa: inverse screening length, in units of 1/d_0
-    hard_core: bool = True  # yukawa: potential-free hard core at r = d_ij
-    overlap_tol: float = 1e-6  # yukawa: relative overlap the hard-core step leaves at most
-    precision: str = "mixed"  # yukawa: pair terms in float32 ("mixed") or float64 ("double")
+
+    def pair(self, a: "Species", b: "Species") -> tuple[float, float, float]:
+        """(ε, σ, absolute cutoff) between species a and b."""
+        explicit = self.pairs.get(f"{a.name}-{b.name}") or self.pairs.get(f"{b.name}-{a.name}")
+        if explicit is not None:
+            eps, sig = explicit["epsilon"], explicit["sigma"]
+        else:
+            eps, sig = self.epsilon, 0.5 * (a.diameter + b.diameter)
+        return eps, sig, self.cutoff * sig if self.cutoff_mode == "per_pair" else self.cutoff
+
+    def as_table(self) -> dict[str, Any]:
+        table = {"style": self.style, "cutoff": self.cutoff, "cutoff_mode": self.cutoff_mode, "shift": self.shift,
+                 "mixing": self.mixing, "epsilon": self.epsilon}
+        if self.style == "ipl":
+            table["exponent"] = self.exponent
+        if self.pairs:
+            table["pairs"] = {k: dict(v) for k, v in self.pairs.items()}
+        return table
+
+
+@dataclass(frozen=True)
+class YukawaPotential:
+    """Hard-sphere Yukawa (BD): K e^{−z(r − d_ab)}/(r/d_ab) beyond the contact d_ab = (d_a + d_b)/2,
+    truncated (not shifted) at an absolute cutoff."""
+
+    style: ClassVar[str] = "yukawa"
+    cutoff: float
+    K: float = 9.69  # contact value, in units of k_BT
+    z: float = 4.86  # inverse screening length, in units of 1/d_0
+    hard_core: bool = True  # potential-free hard core at r = d_ab
+    overlap_tol: float = 1e-6  # relative overlap the hard-core step leaves at most
+    precision: str = "mixed"  # pair terms in float32 ("mixed") or float64 ("double")
+
+    def pair(self, a: "Species", b: "Species") -> tuple[float, float, float]:
+        """(contact value K, contact distance d_ab, cutoff) between species a and b."""
+        return self.K, 0.5 * (a.diameter + b.diameter), self.cutoff
+
+    def as_table(self) -> dict[str, Any]:
+        return {"style": self.style, "cutoff": self.cutoff, "K": self.K, "z": self.z, "hard_core": self.hard_core,
+                "overlap_tol": self.overlap_tol, "precision": self.precision}
+
+
+#: a system's pair potential: σ/ε pair styles (MD) or hard-sphere Yukawa (BD)
+Potential = SigmaEpsilon | YukawaPotential
 
 
 @dataclass(frozen=True)
@@ -114,20 +156,8 @@ class System:
 
     def pairs(self) -> list[Pair]:
         """Every unordered species pair with resolved epsilon, sigma and absolute cutoff."""
-        pot = self.potential
-        index = {s.name: i for i, s in enumerate(self.species)}
-        out = []
-        for i, si in enumerate(self.species):
-            for j in range(i, len(self.species)):
-                sj = self.species[j]
-                explicit = pot.pairs.get(f"{si.name}-{sj.name}") or pot.pairs.get(f"{sj.name}-{si.name}")
-                if explicit is not None:
-                    eps, sig = explicit["epsilon"], explicit["sigma"]
-                else:
-                    eps, sig = pot.epsilon, 0.5 * (si.diameter + sj.diameter)
-                cut = pot.cutoff * sig if pot.cutoff_mode == "per_pair" else pot.cutoff
-                out.append(Pair(index[si.name], index[sj.name], eps, sig, cut))
-        return out
+        return [Pair(i, j, *self.potential.pair(self.species[i], self.species[j]))
+                for i in range(len(self.species)) for j in range(i, len(self.species))]
 
 
 @dataclass(frozen=True)
@@ -286,7 +316,7 @@ class RunSpec:
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A plain dict in the TOML schema; ``load_dict(spec.to_dict())`` gives the spec back."""
-        s, p, pot = self.system, self.protocol, self.system.potential
+        s, p = self.system, self.protocol
         system: dict[str, Any] = {
             "name": s.name,
             "dimension": s.dimension,
@@ -298,17 +328,7 @@ class RunSpec:
         else:
             system["volume_fraction"] = s.volume_fraction
         system["species"] = [{k: v for k, v in vars(sp).items() if v is not None} for sp in s.species]
-        potential: dict[str, Any] = {"style": pot.style, "cutoff": pot.cutoff}
-        if pot.style == "yukawa":
-            potential.update(K=pot.K, z=pot.z, hard_core=pot.hard_core, overlap_tol=pot.overlap_tol,
-                             precision=pot.precision)
-        else:
-            potential.update(cutoff_mode=pot.cutoff_mode, shift=pot.shift, mixing=pot.mixing, epsilon=pot.epsilon)
-        if pot.style == "ipl":
-            potential["exponent"] = pot.exponent
-        if pot.pairs:
-            potential["pairs"] = {k: dict(v) for k, v in pot.pairs.items()}
-        system["potential"] = potential
+        system["potential"] = s.potential.as_table()
         protocol: dict[str, Any] = {}
         for key, value in vars(p).items():
             if key == "rates" or (self.engine == "bd" and key in LAMMPS_ONLY):

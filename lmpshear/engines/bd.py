@@ -271,14 +271,18 @@ class BrownianDynamics:
     # -- restart ----------------------------------------------------------------------------------------
     def state(self) -> dict:
         """Everything a restored engine needs to continue exactly as this one; changes nothing here."""
-        return {"time": self.time, "rng": self.rng.bit_generator.state, "order": self._order.copy(),
-                "positions": self._r.copy(), "unwrapped": self._unwrapped.copy(), "nonaffine": self._nonaffine.copy(),
-                "built": (self._r_build.copy(), self._t_build, self._nonaffine_build.copy()),
-                "pruned": (self._r_prune.copy(), self._t_prune, self._nonaffine_prune.copy())}
+        state = {"time": self.time, "rng": self.rng.bit_generator.state, "order": self._order.copy(),
+                 "positions": self._r.copy(), "unwrapped": self._unwrapped.copy(), "nonaffine": self._nonaffine.copy(),
+                 "built": (self._r_build.copy(), self._t_build, self._nonaffine_build.copy()),
+                 "pruned": (self._r_prune.copy(), self._t_prune, self._nonaffine_prune.copy())}
+        if self._cached_force is not None:  # measure()'s forces (with the virial: a kernel path whose
+            state["force"] = self._cached_force.copy()  # round-off differs from step()'s) drive the next step
+        return state
 
     def restore(self, state: dict) -> None:
         """Take a :meth:`state`. Without "built"/"pruned" (older checkpoints, saved right after a
-        rebuild), the lists are built at the present positions, which is the same thing."""
+        rebuild), the lists are built at the present positions, which is the same thing; without
+        "force" (older checkpoints) the next step computes its forces, equal up to round-off."""
         order = np.asarray(state["order"], dtype=np.int64)
         if len(order) != len(self._d):
             raise RunError(f"the saved state holds {len(order)} particles, this engine {len(self._d)}")
@@ -296,4 +300,4 @@ class BrownianDynamics:
         self._nonaffine = np.array(state["nonaffine"], dtype=np.float64)
         self.time = float(state["time"])
         self.rng.bit_generator.state = state["rng"]
-        self._cached_force = None
+        self._cached_force = np.array(state["force"], dtype=np.float64) if state.get("force") is not None else None

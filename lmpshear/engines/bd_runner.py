@@ -180,9 +180,10 @@ class BrownianRunner(RunDriver):
         tmp = directory / "state.tmp.npz"
         lists = {f"{stage}_{key}": np.asarray(value) for stage in ("built", "pruned")
                  for key, value in zip(("positions", "time", "nonaffine"), state[stage])}
+        extra = {"force": state["force"]} if "force" in state else {}
         np.savez(tmp, positions=state["positions"], unwrapped=state["unwrapped"], nonaffine=state["nonaffine"],
                  order=state["order"], time=np.float64(state["time"]), rng=json.dumps(state["rng"]),
-                 step=np.int64(step), frames=np.int64(frames), **lists)
+                 step=np.int64(step), frames=np.int64(frames), **lists, **extra)
         tmp.replace(directory / "state.npz")
 
     def _load_state(self, path, rate: float) -> tuple[BrownianDynamics, int]:
@@ -194,6 +195,8 @@ class BrownianRunner(RunDriver):
             for stage in ("built", "pruned"):
                 if f"{stage}_positions" in state:  # (older checkpoints: taken right after a rebuild)
                     saved[stage] = tuple(state[f"{stage}_{key}"] for key in ("positions", "time", "nonaffine"))
+            if "force" in state:
+                saved["force"] = state["force"]
             bd.restore(saved)
             return bd, int(state["step"])
 
