@@ -12,7 +12,6 @@ length, and η_c's from both), clusters_table.csv (one row per cluster), the run
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lmpshear.figures import run_figures
-from lmpshear.rundir import atomic_write_json
+from lmpshear.rundir import Product, atomic_write_json
 
 
 def collect(rundir: Path, out: Path) -> None:
@@ -32,19 +31,19 @@ def collect(rundir: Path, out: Path) -> None:
             shutil.copy2(rundir / name, out / name)
     clusters = rundir / "clusters.json"
     if clusters.exists():
-        stored = json.loads(clusters.read_text())
-        result = stored["result"]
-        atomic_write_json(out / "clusters_summary.json", {"params": stored["params"], "summary": result["summary"],
+        stored = Product.read(clusters)
+        result = stored.result
+        atomic_write_json(out / "clusters_summary.json", {"params": stored.params, "summary": result["summary"],
                                                           "uncertainty": uncertainty(result), "sieve": result["sieve"]})
         pd.DataFrame(result["clusters"]).drop(columns=["centre"]).to_csv(out / "clusters_table.csv", index=False)
         for path in run_figures(rundir, out):
             print(f"figure: {path}")
     if (rundir / "phm.json").exists():
-        stored = json.loads((rundir / "phm.json").read_text())
-        result = stored["result"]
+        stored = Product.read(rundir / "phm.json")
+        result = stored.result
         light = [{k: v for k, v in c.items() if k not in ("members_list", "positions", "soft_modes", "jumps")}
                  for c in result["clusters"]]
-        atomic_write_json(out / "phm_summary.json", {"params": stored["params"], "summary": result["summary"],
+        atomic_write_json(out / "phm_summary.json", {"params": stored.params, "summary": result["summary"],
                                                      "uncertainty": phm_uncertainty(result)}
                           | {k: result[k] for k in ("radii", "matched", "chance", "matched_all", "chance_all", "spots")
                              if k in result} | {"clusters": light})

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from lmpshear.errors import UserError
-from lmpshear.rundir import RunDir, RunInfo, atomic_write_json
+from lmpshear.rundir import Product, RunDir, RunInfo, atomic_write_json
 
 
 class SteadyWindow:
@@ -108,7 +108,7 @@ class Context:
         return path
 
     def product(self, name: str) -> dict:
-        return json.loads(self.input(name).read_text())["result"]
+        return Product.read(self.input(name)).result
 
     def cage_size(self) -> float | None:
         """l_c², one rule: what the msd stage decided ([analysis] cage_size if given, else measured)."""
@@ -574,14 +574,14 @@ STAGES = {s.name: s for s in (
 # ---------------------------------------------------------------------------------------------
 
 
-def _up_to_date(rd: RunDir, stage: Stage, params: dict) -> dict | None:
-    product = rd.product(stage.product)
-    if not product.exists():
+def _up_to_date(rd: RunDir, stage: Stage, params: dict) -> Product | None:
+    path = rd.product(stage.product)
+    if not path.exists():
         return None
-    stored = json.loads(product.read_text())
-    if stored.get("params") != params:
+    stored = Product.read(path)
+    if stored.params != params:
         return None
-    mtime = product.stat().st_mtime
+    mtime = path.stat().st_mtime
     if any(rd.product(f).stat().st_mtime > mtime for f in stage.inputs if rd.product(f).exists()):
         return None
     return stored
@@ -631,8 +631,8 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
                 params["version"] = stage.version
             stored = None if force else _up_to_date(rd, stage, params)
             if stored is not None:
-                echo(f"{name}: up to date ({stage.product}); {stage.describe(stored['result'])}")
-                results[name] = stored["result"]
+                echo(f"{name}: up to date ({stage.product}); {stage.describe(stored.result)}")
+                results[name] = stored.result
                 outcome[name] = "done"
                 continue
             echo(f"{name}: computing ...")
@@ -640,7 +640,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
             ctx.stage = stage
             result = stage.compute(ctx)
             ctx.stage = None
-            atomic_write_json(rd.product(stage.product), {"stage": name, "params": params, "result": result})
+            Product(name, params, result).write(rd.product(stage.product))
             echo(f"{name}: {stage.describe(result)} -> {stage.product} ({time.perf_counter() - started:.1f} s)")
             for warning in result.get("summary", {}).get("warnings", []) if isinstance(result.get("summary"), dict) else []:
                 warn(f"{name}: warning: {warning}")

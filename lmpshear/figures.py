@@ -21,7 +21,6 @@ with the most cage jumps in its window (the most prominent dynamic region).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +88,7 @@ class RunFigures:
         path = self.rd.product("clusters.json")
         if not path.exists():
             raise UserError(f"{path} is missing: run `lmpshear analyze {self.rd.path}` first")
-        self.result = json.loads(path.read_text())["result"]
+        self.result = self.rd.result("clusters.json")
         self.info = self.rd.info()
         self.rate = self.info.rate
         self.k = choose_cluster(self.result, cluster)
@@ -286,8 +285,8 @@ def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int 
     out.mkdir(parents=True, exist_ok=True)
     made = [figs.fig1b(out / "fig1b.png"), figs.fig1c(out / "fig1c.png"), figs.fig2(out / "fig2.png"),
             figs.fig2ij(out / "fig2ij.png"), figs.fig3a(out / "fig3a.png")]
-    if figs.rd.product("phm.json").exists():
-        made.append(fig4a(json.loads(figs.rd.product("phm.json").read_text())["result"], out / "fig4a.png"))
+    if (phm := figs.rd.result("phm.json")) is not None:
+        made.append(fig4a(phm, out / "fig4a.png"))
     return [p for p in made if p is not None]
 
 

@@ -18,7 +18,6 @@ LAMMPS's own threads); the seed of replica m is (seed, m).
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import shutil
 import time
@@ -115,7 +114,7 @@ def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed
     path = rd.product("clusters.json")
     if not path.exists():
         raise UserError(f"{path} is missing: run `lmpshear analyze {rd.path}` first")
-    result = json.loads(path.read_text())["result"]
+    result = rd.result("clusters.json")
     k = choose_cluster(result, cluster)
     row, series, grid = result["clusters"][k], result["series"][k], result["summary"]["grid"]
     spec = rd.spec()

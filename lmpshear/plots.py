@@ -65,13 +65,11 @@ def flow_curve_figure(fc, out: str | Path) -> Path:
 
 def dynamics(rundir: str | Path, out: str | Path) -> Path:
     """MSD (with the cage size) and χ4(t) (with t_χ) of one analysed run."""
-    import json
 
     rd = RunDir(rundir)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    msd, ovl = rd.product("msd.json"), rd.product("overlap.json")
-    if msd.exists():
-        m = json.loads(msd.read_text())["result"]
+    m, o = rd.result("msd.json"), rd.result("overlap.json")
+    if m is not None:
         ax = axes[0]
         for name, curve in zip(m["species"], m["msd_species"]):
             ax.loglog(m["times"], curve, lw=1, label=f"MSD of r̃, {name}")
@@ -82,8 +80,7 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
         ax.set_xlabel("t")
         ax.set_ylabel("MSD")
         ax.legend(fontsize=8)
-    if ovl.exists():
-        o = json.loads(ovl.read_text())["result"]
+    if o is not None:
         ax = axes[1]
         ax.errorbar(o["times"], o["chi4"], yerr=o.get("chi4_error"), fmt="C0-o", ms=3, capsize=2,
                     label=r"$\chi_4$ collective (eq. 14), jackknife errors")

@@ -51,13 +51,11 @@ def analysed_run(rd: RunDir, echo: Callable[[str], None] = print) -> AnalysedRun
 
     v = analyze(rd.path, only=["viscosity"], echo=lambda s: None)["viscosity"]
     run = AnalysedRun(str(rd.path), v["rate"], v["eta"], v["eta_error"], system_of(rd))
-    if rd.product("clusters.json").exists():  # from `lmpshear analyze`; not computed here
-        result = json.loads(rd.product("clusters.json").read_text())["result"]
+    result = rd.result("clusters.json")  # from `lmpshear analyze`; not computed here
+    if result is not None:
         run.clusters = result["summary"]
         run.volumes = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
-        for name in ("phm", "facilitation"):
-            if rd.product(f"{name}.json").exists():
-                setattr(run, name, json.loads(rd.product(f"{name}.json").read_text())["result"])
+        run.phm, run.facilitation = rd.result("phm.json"), rd.result("facilitation.json")
     return run
 
 
@@ -226,8 +224,7 @@ def _run_numbers(path: Path) -> dict:
     nan = float("nan")
 
     def product(name: str) -> dict:
-        f = Path(path) / name
-        return json.loads(f.read_text())["result"] if f.exists() else {}
+        return RunDir(path).result(name) or {}
 
     v, o, c = product("viscosity.json"), product("overlap.json"), product("clusters.json").get("summary", {})
     eta = v.get("eta", nan)

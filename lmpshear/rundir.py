@@ -79,6 +79,35 @@ class Checkpoint:
         return self.directory / "store-index.npz"
 
 
+@dataclass(frozen=True)
+class Product:
+    """An analysis stage's product (RUNDIR/NAME.json), the one format every stage writes: the stage
+    that made it, the parameters it was made with ([analysis] keys it depends on, its version), and
+    its result."""
+
+    stage: str
+    params: dict
+    result: dict
+
+    def as_dict(self) -> dict:
+        return {"stage": self.stage, "params": self.params, "result": self.result}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Product":
+        return cls(data["stage"], data["params"], data["result"])
+
+    @classmethod
+    def read(cls, path: Path) -> "Product":
+        data = json.loads(Path(path).read_text())
+        if not (isinstance(data, dict) and {"stage", "params", "result"} <= data.keys()):
+            raise UserError(f"{path} is not an analysis product (it needs stage, params and result): "
+                            "make it again with `lmpshear analyze RUNDIR --force`")
+        return cls.from_dict(data)
+
+    def write(self, path: Path) -> None:
+        atomic_write_json(path, self.as_dict())
+
+
 class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path).resolve()
@@ -97,6 +126,11 @@ class RunDir:
 
     def product(self, name: str) -> Path:
         return self.path / name
+
+    def result(self, name: str) -> dict | None:
+        """The result of the stage product NAME (e.g. "clusters.json"), or None where it was not made."""
+        path = self.product(name)
+        return Product.read(path).result if path.exists() else None
 
     def require_prepared(self) -> None:
         if not self.path.is_dir():

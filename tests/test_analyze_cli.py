@@ -211,10 +211,12 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
 
 def test_a_stage_reads_only_the_inputs_it_declares(tmp_path):
     from lmpshear.analyze import STAGES, Context
-    from lmpshear.rundir import RunDir
+    from lmpshear.errors import UserError
+    from lmpshear.rundir import Product, RunDir
 
-    (tmp_path / "overlap.json").write_text('{"result": {"t_chi": 1.5}}')
-    (tmp_path / "msd.json").write_text('{"result": {"cage_size": 0.05}}')
+    Product("overlap", {}, {"t_chi": 1.5}).write(tmp_path / "overlap.json")
+    Product("msd", {}, {"cage_size": 0.05}).write(tmp_path / "msd.json")
+    assert Product.read(tmp_path / "msd.json") == Product("msd", {}, {"cage_size": 0.05})  # round trip
     ctx = Context(RunDir(tmp_path), info=None, params={}, stage=STAGES["cagejumps"])
     with pytest.raises(RuntimeError, match="reads overlap.json without declaring it"):
         ctx.product("overlap.json")
@@ -223,6 +225,9 @@ def test_a_stage_reads_only_the_inputs_it_declares(tmp_path):
     assert ctx.product("overlap.json") == {"t_chi": 1.5}
     with pytest.raises(Exception, match="cagejumps.csv.gz is missing"):
         ctx.input("cagejumps.csv.gz")
+    (tmp_path / "overlap.json").write_text('{"result": {"t_chi": 1.5}}')  # not one of ours
+    with pytest.raises(UserError, match="overlap.json is not an analysis product"):
+        ctx.product("overlap.json")
 
 
 def test_help_reads_plainly():

@@ -19,6 +19,7 @@ import pandas as pd
 
 from lmpshear import config
 from lmpshear.report import AnalysedRun, spec_system, write_report
+from lmpshear.rundir import Product
 
 
 def collected_run(folder: Path) -> AnalysedRun:
@@ -28,10 +29,9 @@ def collected_run(folder: Path) -> AnalysedRun:
         path = folder / name
         return json.loads(path.read_text()) if path.exists() else None
 
-    v = load("viscosity.json")
-    if v is None:
+    if not (folder / "viscosity.json").exists():
         raise SystemExit(f"{folder}: no viscosity.json (not a results folder of analysis/collect.py)")
-    v = v["result"]
+    v = Product.read(folder / "viscosity.json").result
     spec = config.load(folder / "config.toml", init_file_needed=False)  # a finished run's spec
     run = AnalysedRun(str(folder), v["rate"], v["eta"], v["eta_error"], spec_system(spec))
     clusters = load("clusters_summary.json")
@@ -41,8 +41,8 @@ def collected_run(folder: Path) -> AnalysedRun:
         run.volumes = table.loc[table["t2"].notna(), "volume"].to_numpy()
         phm = load("phm_summary.json")  # summary, radii, matched, chance: what the panels read
         run.phm = phm and {"spots": phm["summary"]["spots"]} | phm
-        facilitation = load("facilitation.json")
-        run.facilitation = facilitation["result"] if facilitation else None
+        if (folder / "facilitation.json").exists():
+            run.facilitation = Product.read(folder / "facilitation.json").result
     return run
 
 
