@@ -213,9 +213,9 @@ class LammpsRunner(RunDriver):
         a stop check every STOP_CHECK_STEPS, where a stop writes that checkpoint first (a SLURM task has
         `stop_before` seconds, less than a chunk takes at paper size). `pre no` continues a run exactly
         between pieces; after a restart a piece sets up again (write_restart migrates atoms).
-        ``resume`` ({"run": i, "done": steps}) continues a killed equilibration after read_restart: the commands that set up
-        the system's state (minimize, velocity create) and the runs before run i are skipped, the fixes
-        are defined again as they come."""
+        ``resume`` ({"run": i, "done": steps}) continues a killed equilibration after read_restart:
+        the commands that set up the system's state (minimize, velocity create) and the runs before
+        run i are skipped, the fixes are defined again as they come."""
         pending, index = [], 0
         for text in section.splitlines():
             words = text.split()
