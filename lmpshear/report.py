@@ -45,7 +45,7 @@ class AnalysedRun:
     facilitation: dict | None = None  # facilitation.json's result
 
 
-def analysed_run(rd: RunDir, echo: Callable[[str], None] = print) -> AnalysedRun:
+def analysed_run(rd: RunDir) -> AnalysedRun:
     """A finished run directory's numbers (viscosity made if missing; clusters only as `analyze` left them)."""
     from lmpshear.analyze import analyze
 
@@ -76,7 +76,7 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
         if rd.status().get("state") != "complete":
             echo(f"report: skipping {rd.path} (not complete)")
             continue
-        runs.append(analysed_run(rd, echo))
+        runs.append(analysed_run(rd))
     return write_report(runs, out, min_rate, max_rate, echo)
 
 
