@@ -29,6 +29,7 @@ from lmpshear.analysis.convective import convective_clusters
 from lmpshear.analysis.regions import demarcate, labels_at, region_lookup
 from lmpshear.cell import Cell
 from lmpshear.spec import Analysis
+from lmpshear.stages.clusters import sieve_options
 
 RATE, DT, T_CHI = 0.015, 0.1, 10.0
 
@@ -85,7 +86,7 @@ def main() -> None:
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"synthetic run: N = {args.particles}, {len(times)} frames, {len(jumps)} jumps, "
           f"t_chi = {T_CHI} ({int(T_CHI / DT)} frames), data {unwrapped.nbytes / 2**20:.0f} MiB")
-    kwargs = dict(coarse=10, params=Analysis(max_windows=args.windows))
+    kwargs = dict(coarse=10, **sieve_options(Analysis(max_windows=args.windows)))
     t0 = time.perf_counter()
     convective_clusters(times, cells, unwrapped, virial, jumps, RATE, T_CHI, **kwargs)
     first = time.perf_counter() - t0
@@ -103,7 +104,8 @@ def main() -> None:
     k_ref = int(np.argmin(np.abs(times - (times[0] + T_CHI))))
     sel = jumps[(jumps.time >= times[0]) & (jumps.time < times[k_ref])]
     events = cells[k_ref].carry(sel[["x", "y", "z"]].to_numpy(), sel.time.to_numpy(), RATE, times[k_ref])
-    regions, fields = demarcate(events, cells[k_ref], 10)
+    options = {k: kwargs[k] for k in ("fine", "tolerance", "stz_diameter", "min_stz", "prune_fine")}
+    regions, fields = demarcate(events, cells[k_ref], 10, threshold=None, kernel_length=None, **options)
     reg = max(regions, key=lambda r: len(r.nodes))
     lookup = region_lookup(regions, 3, fields["fine"])
     k = max(k_ref - 20, 0)

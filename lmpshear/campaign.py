@@ -304,8 +304,6 @@ class RunState:
 
 
 def run_state(run: Run) -> RunState:
-    from lmpshear.analyze import analysed
-
     rd = RunDir(run.path)
     if not rd.config.exists():
         return RunState("missing", "not prepared")
@@ -326,7 +324,7 @@ def run_state(run: Run) -> RunState:
         return RunState("running", f"{phase}, {holder}".strip(", "), progress)
     state = status.get("state", "prepared")
     if state == "complete":
-        return RunState("analysed") if analysed(rd.path) else RunState("complete")
+        return RunState("analysed") if rd.analysed() else RunState("complete")
     if state == "running":  # nobody holds the lock: the process died (kill -9, node failure)
         return RunState("interrupted", "the process died; resumes from the last checkpoint", progress)
     if state in ("interrupted", "stopped", "failed"):

@@ -56,17 +56,31 @@ def run(rundir: Path = typer.Argument(..., help="A prepared run directory.")):
 
 
 def _run(rd) -> dict:
-    from lmpshear.engines.driver import run_directory
+    from lmpshear.engines import run_directory
     from lmpshear.progress import reporter
 
     return run_directory(rd, reporter())
 
 
-@app.command()
+def _stage_list() -> str:
+    from lmpshear.stages import STAGES
+
+    return "\n".join(f"  {s.name:<13}{s.what}" for s in STAGES.values())
+
+
+def _analysis_keys() -> str:
+    from lmpshear.config import analysis_block
+
+    return analysis_block()
+
+
+@app.command(help="Compute the analysis stages and write their products (RUNDIR/STAGE.json) into RUNDIR.\n\n"
+                  "\b\nStages, in order:\n" + _stage_list(),
+             epilog="\b\n--set takes any key of the [analysis] table (defaults shown):\n" + _analysis_keys())
 def analyze(
     rundir: Path = typer.Argument(..., help="A finished run directory."),
-    only: Optional[list[str]] = typer.Option(None, "--only", metavar="STAGE", help="Run only this stage (repeatable): "
-                                             "viscosity, structure, msd, overlap, cagejumps, clusters."),
+    only: Optional[list[str]] = typer.Option(None, "--only", metavar="STAGE", help="Run only this stage "
+                                             "(repeatable; the stages are listed above)."),
     force: bool = typer.Option(False, "--force", help="Recompute even if the product is up to date."),
     blocks: int = typer.Option(10, "--blocks", min=2, help="Blocks for the error bar of time averages."),
     overlap_a: Optional[float] = typer.Option(None, "--overlap-a", min=0.0, help="Overlap radius a of eq. 14 "
@@ -74,14 +88,10 @@ def analyze(
     cage_size: Optional[float] = typer.Option(None, "--cage-size", min=0.0, help="Cage size l_c^2 for the cage "
                                               "jumps (default: [analysis] cage_size, else from the MSD)."),
     settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Any [analysis] key "
-                                                 "for this analysis, e.g. --set cluster_window=5 (repeatable)."),
+                                                 "for this analysis, e.g. --set cluster_window=5 (repeatable; "
+                                                 "the keys are listed below)."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write dynamics.png (MSD, chi4)."),
 ):
-    """Compute the analysis stages and write their products into RUNDIR.
-
-    Stages: viscosity, structure (g(r)), msd (and the cage size), overlap (chi4), cagejumps, clusters
-    (dynamic regions, convective clusters, P_c, eta_c, xi_c).
-    """
     from lmpshear.analyze import analyze as _analyze
 
     overrides = {k: v for k, v in (("overlap_a", overlap_a), ("cage_size", cage_size)) if v is not None}

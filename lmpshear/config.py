@@ -14,6 +14,7 @@ interval that is not a whole number of timesteps, and so on.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from dataclasses import replace
@@ -440,68 +441,38 @@ def _load_protocol(c: Checker, t: dict, engine: str) -> Protocol | None:
 
 
 def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
+    """The ``[analysis]`` table (or ``--set`` overrides) checked against the schema of :class:`Analysis`:
+    each key's type, bounds and default come from its field's metadata."""
     if not isinstance(t, dict):
         c.error(w.rstrip("."), "must be a table")
         return Analysis()
-    c.no_extra(t, {f.name for f in Analysis.__dataclass_fields__.values()}, w)
-    d = Analysis()
-    values = {
-        "overlap_a": c.get(t, "overlap_a", w, "float", required=False, positive=True),
-        "cage_size": c.get(t, "cage_size", w, "float", required=False, positive=True),
-        "crossover_fraction": c.get(t, "crossover_fraction", w, "float", required=False,
-                                    default=d.crossover_fraction,
-                                 positive=True),
-        "cage_relative": c.get(t, "cage_relative", w, "bool", required=False),
-        "max_origins": c.get(t, "max_origins", w, "int", required=False, default=d.max_origins, positive=True),
-        "n_lags": c.get(t, "n_lags", w, "int", required=False, default=d.n_lags, positive=True),
-        "min_segment": c.get(t, "min_segment", w, "int", required=False, default=d.min_segment, positive=True),
-        "structure_frames": c.get(t, "structure_frames", w, "int", required=False, default=d.structure_frames,
-                                  positive=True),
-    }
-    values |= {
-        "cluster_sieve": c.get(t, "cluster_sieve", w, "str", required=False, default=d.cluster_sieve,
-                               choices=("blocks", "kernel")),
-        "cluster_blocks": c.get(t, "cluster_blocks", w, "int", required=False, default=d.cluster_blocks, positive=True),
-        "cluster_block": c.get(t, "cluster_block", w, "float", required=False, nonnegative=True),
-        "cluster_window": c.get(t, "cluster_window", w, "float", required=False, default=d.cluster_window,
-                                positive=True),
-        "min_jumps_per_block": c.get(t, "min_jumps_per_block", w, "float", required=False,
-                                     default=d.min_jumps_per_block, nonnegative=True),
-        "prune_fine": c.get(t, "prune_fine", w, "bool", required=False, default=d.prune_fine),
-        "p_c_clusters": c.get(t, "p_c_clusters", w, "str", required=False, default=d.p_c_clusters,
-                              choices=("all", "yielded")),
-        "atomic_stress": c.get(t, "atomic_stress", w, "str", required=False, default=d.atomic_stress,
-                               choices=("virial", "paper")),
-        "cluster_fine": c.get(t, "cluster_fine", w, "int", required=False, positive=True),
-        "threshold_tolerance": c.get(t, "threshold_tolerance", w, "float", required=False,
-                                     default=d.threshold_tolerance, positive=True),
-        "stz_diameter": c.get(t, "stz_diameter", w, "float", required=False, default=d.stz_diameter, positive=True),
-        "min_stz": c.get(t, "min_stz", w, "float", required=False, default=d.min_stz, nonnegative=True),
-        "trace_before": c.get(t, "trace_before", w, "float", required=False, default=d.trace_before, positive=True),
-        "trace_after": c.get(t, "trace_after", w, "float", required=False, default=d.trace_after, nonnegative=True),
-        "max_windows": c.get(t, "max_windows", w, "int", required=False, default=d.max_windows, positive=True),
-        "contrast": c.get(t, "contrast", w, "int", required=False, default=d.contrast, nonnegative=True),
-    }
-    values |= {
-        "phm_clusters": c.get(t, "phm_clusters", w, "int", required=False, default=d.phm_clusters, positive=True),
-        "phm_starts": c.get(t, "phm_starts", w, "int", required=False, default=d.phm_starts, positive=True),
-        "phm_cores": c.get(t, "phm_cores", w, "int", required=False, default=d.phm_cores, positive=True),
-        "core_radius": c.get(t, "core_radius", w, "float", required=False, default=d.core_radius, positive=True),
-        "phm_shell": c.get(t, "phm_shell", w, "float", required=False, default=d.phm_shell, nonnegative=True),
-        "spot_link": c.get(t, "spot_link", w, "float", required=False, default=d.spot_link, positive=True),
-        "spot_min_jumps": c.get(t, "spot_min_jumps", w, "int", required=False, default=d.spot_min_jumps,
-                                positive=True),
-        "orientation_bins": c.get(t, "orientation_bins", w, "int", required=False, default=d.orientation_bins,
-                                  nonnegative=True),
-        "shell_width": c.get(t, "shell_width", w, "float", required=False, default=d.shell_width, positive=True),
-    }
-    bins = values["orientation_bins"]
-    if bins and bins < 4:
-        c.error(f"{w}orientation_bins", "use at least 4 (or 0 for the default)")
-    if values["crossover_fraction"] is not None and values["crossover_fraction"] >= 1:
-        c.error(f"{w}crossover_fraction", "must be below 1")
-    optional = ("overlap_a", "cage_size", "cage_relative", "cluster_fine", "cluster_block")
-    return Analysis(**{k: (getattr(d, k) if v is None and k not in optional else v) for k, v in values.items()})
+    schema = dataclasses.fields(Analysis)
+    c.no_extra(t, {f.name for f in schema}, w)
+    values = {}
+    for f in schema:
+        m = f.metadata
+        v = c.get(t, f.name, w, m["kind"], required=False, default=f.default, positive=m["positive"],
+                  nonnegative=m["nonnegative"], choices=m["choices"])
+        if v is not None and m["below"] is not None and v >= m["below"]:
+            c.error(f"{w}{f.name}", f"must be below {m['below']:g}")
+            v = f.default
+        if v and m["at_least"] is not None and v < m["at_least"]:
+            c.error(f"{w}{f.name}", f"use at least {m['at_least']:g} (or 0 for the default)")
+            v = f.default
+        values[f.name] = v
+    return Analysis(**values)
+
+
+def analysis_block() -> str:
+    """The ``[analysis]`` table with every key at its default and its help (the README's block and the
+    CLI's --set help); an optional key that is unset by default is shown commented out."""
+    lines = ["[analysis]"]
+    for f in dataclasses.fields(Analysis):
+        v = f.default
+        text = ("# " + f.name if v is None else
+                f"{f.name} = {('true' if v else 'false') if isinstance(v, bool) else repr(v).replace(chr(39), chr(34))}")
+        lines.append(f"{text:<29}# {f.metadata['help']}")
+    return "\n".join(lines)
 
 
 def _is_multiple(value: float, unit: float) -> bool:

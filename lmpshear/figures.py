@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lmpshear.analysis.cagejumps import carried_jumps
 from lmpshear.analysis.convective import choose_cluster
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
@@ -85,10 +86,10 @@ class RunFigures:
         self.rd = RunDir(rundir)
         if not self.rd.path.is_dir():
             raise UserError(f"no run directory at {self.rd.path}")
-        path = self.rd.product("clusters.json")
+        path = self.rd.product("clusters")
         if not path.exists():
             raise UserError(f"{path} is missing: run `lmpshear analyze {self.rd.path}` first")
-        self.result = self.rd.result("clusters.json")
+        self.result = self.rd.result("clusters")
         self.info = self.rd.info()
         self.rate = self.info.rate
         self.k = choose_cluster(self.result, cluster)
@@ -100,7 +101,7 @@ class RunFigures:
             k_ref = int(np.argmin(np.abs(traj.times - self.t_ref)))
             self.cell = traj.cell(k_ref)
         self.axes = ["x", "y", "z"][: self.dim]
-        self.jumps = pd.read_csv(self.rd.product("cagejumps.csv.gz"))
+        self.jumps = pd.read_csv(self.rd.file("jumps"))
         centre = self.cell.fractional(np.array([self.row["centre"] + [0.0] * (3 - self.dim)]))[0]
         self.slab = (centre[2], self.row["xi"] / self.cell.lz) if self.dim == 3 else None
         # drawn in a copy of the cell with the cluster in its middle (whole, not cut by the periodic edges)
@@ -118,10 +119,9 @@ class RunFigures:
         return np.stack([s[:, 0] * self.cell.lx + s[:, 1] * self.cell.xy, s[:, 1] * self.cell.ly], axis=1)
 
     def carried(self, t_from: float, t_to: float) -> tuple[np.ndarray, np.ndarray]:
-        """Jumps in [t_from, t_to] (in the slab) carried to t_ref: their positions and times."""
-        sel = self.jumps[(self.jumps.time >= t_from) & (self.jumps.time <= t_to)]
-        times = sel.time.to_numpy()
-        r = self.cell.carry(sel[self.axes].to_numpy(), times, self.rate, self.t_ref)
+        """Jumps in [t_from, t_to) (in the slab) carried to t_ref: their positions and times."""
+        r, rows = carried_jumps(self.jumps, t_from, t_to, self.cell, self.rate, self.t_ref)
+        times = rows.time.to_numpy()
         keep = np.ones(len(r), dtype=bool)
         if self.slab is not None:
             keep = _in_slab(self.cell.fractional(r)[:, 2], self.slab)
@@ -285,7 +285,7 @@ def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int 
     out.mkdir(parents=True, exist_ok=True)
     made = [figs.fig1b(out / "fig1b.png"), figs.fig1c(out / "fig1c.png"), figs.fig2(out / "fig2.png"),
             figs.fig2ij(out / "fig2ij.png"), figs.fig3a(out / "fig3a.png")]
-    if (phm := figs.rd.result("phm.json")) is not None:
+    if (phm := figs.rd.result("phm")) is not None:
         made.append(fig4a(phm, out / "fig4a.png"))
     return [p for p in made if p is not None]
 

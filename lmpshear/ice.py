@@ -111,10 +111,10 @@ def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed
                         "it branches new LAMMPS runs from the run's snapshots")
     if replicas < 1:
         raise UserError("--replicas must be at least 1")
-    path = rd.product("clusters.json")
+    path = rd.product("clusters")
     if not path.exists():
         raise UserError(f"{path} is missing: run `lmpshear analyze {rd.path}` first")
-    result = rd.result("clusters.json")
+    result = rd.result("clusters")
     k = choose_cluster(result, cluster)
     row, series, grid = result["clusters"][k], result["series"][k], result["summary"]["grid"]
     spec = rd.spec()

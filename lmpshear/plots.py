@@ -68,7 +68,7 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
 
     rd = RunDir(rundir)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    m, o = rd.result("msd.json"), rd.result("overlap.json")
+    m, o = rd.result("msd"), rd.result("overlap")
     if m is not None:
         ax = axes[0]
         for name, curve in zip(m["species"], m["msd_species"]):

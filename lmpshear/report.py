@@ -18,10 +18,10 @@ def find_runs(paths: list[Path]) -> list[RunDir]:
     runs = []
     for p in paths:
         p = Path(p)
-        if (p / "config.toml").is_file() or (p / "source.json").is_file():
+        if RunDir(p).config.is_file() or RunDir(p).source.is_file():
             runs.append(RunDir(p))
         elif p.is_dir():
-            runs += [RunDir(q) for q in sorted(p.iterdir()) if (q / "config.toml").is_file()]
+            runs += [RunDir(q) for q in sorted(p.iterdir()) if RunDir(q).config.is_file()]
         else:
             raise UserError(f"{p} is not a run directory")
     if not runs:
@@ -51,11 +51,11 @@ def analysed_run(rd: RunDir) -> AnalysedRun:
 
     v = analyze(rd.path, only=["viscosity"], echo=lambda s: None)["viscosity"]
     run = AnalysedRun(str(rd.path), v["rate"], v["eta"], v["eta_error"], system_of(rd))
-    result = rd.result("clusters.json")  # from `lmpshear analyze`; not computed here
+    result = rd.result("clusters")  # from `lmpshear analyze`; not computed here
     if result is not None:
         run.clusters = result["summary"]
         run.volumes = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
-        run.phm, run.facilitation = rd.result("phm.json"), rd.result("facilitation.json")
+        run.phm, run.facilitation = rd.result("phm"), rd.result("facilitation")
     return run
 
 
@@ -184,15 +184,13 @@ def report_campaign(campaign_file: Path, out: Path | None = None, min_rate: floa
     import pandas as pd
 
     from lmpshear import campaign as campaigns
-    from lmpshear.analyze import analysed
-
     c = campaigns.load(campaign_file)
     out = Path(out) if out is not None else c.report_dir
     out.mkdir(parents=True, exist_ok=True)
     rows, table1, systems = [], [], {}
     for label in c.labels():
         runs = [r for r in c.runs if r.label == label]
-        ready = [r for r in runs if analysed(r.path)]
+        ready = [r for r in runs if RunDir(r.path).analysed()]
         for r in runs:
             if r not in ready:
                 echo(f"report: {r.name}: left out ({campaigns.run_state(r).state}, not analysed)")
@@ -226,12 +224,12 @@ def _run_numbers(path: Path) -> dict:
     def product(name: str) -> dict:
         return RunDir(path).result(name) or {}
 
-    v, o, c = product("viscosity.json"), product("overlap.json"), product("clusters.json").get("summary", {})
+    v, o, c = product("viscosity"), product("overlap"), product("clusters").get("summary", {})
     eta = v.get("eta", nan)
     return {"eta": eta, "eta_error": v.get("eta_error", nan), "t_chi": o.get("t_chi", nan),
             "t_chi_error": o.get("t_chi_error", nan), "clusters": c.get("clusters", 0), "P_c_mean": c.get("P_c_mean", nan),
             "eta_c": c.get("eta_c", nan), "eta_c_over_eta": (c.get("eta_c", nan) or nan) / eta if eta else nan,
             "xi_c": c.get("xi_c", nan), "t_y": c.get("t_y", nan),
-            "xi_alpha": product("facilitation.json").get("xi_alpha", nan),
-            "phm_matched_at_1.5": product("phm.json").get("summary", {}).get("matched_at_1.5", nan),
-            "phm_chance_at_1.5": product("phm.json").get("summary", {}).get("chance_at_1.5", nan)}
+            "xi_alpha": product("facilitation").get("xi_alpha", nan),
+            "phm_matched_at_1.5": product("phm").get("summary", {}).get("matched_at_1.5", nan),
+            "phm_chance_at_1.5": product("phm").get("summary", {}).get("chance_at_1.5", nan)}

@@ -109,28 +109,47 @@ class Product:
 
 
 class RunDir:
+    #: the run directory's files by their name here: the one home of the names on disk. A stage's
+    #: product is RUNDIR/STAGE.json (``product``); ``file`` resolves either kind of name.
+    FILES = {"config": "config.toml", "input": "in.lammps", "manifest": "manifest.json", "init_data": "init.data",
+             "store": "traj.gsd", "thermo": "thermo.csv", "status": "status.json", "checkpoints": "checkpoint",
+             "lock": ".lock", "source": "source.json", "ice": "ice",
+             "jumps": "cagejumps.csv.gz",  # the cagejumps stage's table, beside its cagejumps.json
+             "analysed": "analysis.json"}  # written after a full `lmpshear analyze`
+
     def __init__(self, path: str | Path):
         self.path = Path(path).resolve()
 
     # -- files ----------------------------------------------------------------------------------
-    config = property(lambda self: self.path / "config.toml")
-    input = property(lambda self: self.path / "in.lammps")
-    manifest = property(lambda self: self.path / "manifest.json")
-    init_data = property(lambda self: self.path / "init.data")
-    store = property(lambda self: self.path / "traj.gsd")
-    thermo = property(lambda self: self.path / "thermo.csv")
-    status_file = property(lambda self: self.path / "status.json")
-    checkpoints = property(lambda self: self.path / "checkpoint")
-    lock_file = property(lambda self: self.path / ".lock")
-    source = property(lambda self: self.path / "source.json")
+    config = property(lambda self: self.file("config"))
+    input = property(lambda self: self.file("input"))
+    manifest = property(lambda self: self.file("manifest"))
+    init_data = property(lambda self: self.file("init_data"))
+    store = property(lambda self: self.file("store"))
+    thermo = property(lambda self: self.file("thermo"))
+    status_file = property(lambda self: self.file("status"))
+    checkpoints = property(lambda self: self.file("checkpoints"))
+    lock_file = property(lambda self: self.file("lock"))
+    source = property(lambda self: self.file("source"))
 
-    def product(self, name: str) -> Path:
-        return self.path / name
+    def file(self, name: str) -> Path:
+        """A file of the run directory by its name in FILES, or a stage's product by the stage's name."""
+        return self.path / self.FILES[name] if name in self.FILES else self.product(name)
 
-    def result(self, name: str) -> dict | None:
-        """The result of the stage product NAME (e.g. "clusters.json"), or None where it was not made."""
-        path = self.product(name)
+    def product(self, stage: str) -> Path:
+        """The product of an analysis stage (RUNDIR/STAGE.json)."""
+        return self.path / f"{stage}.json"
+
+    def result(self, stage: str) -> dict | None:
+        """The result in the product of an analysis stage (e.g. "clusters"), or None where it was not made."""
+        path = self.product(stage)
         return Product.read(path).result if path.exists() else None
+
+    def analysed(self) -> bool:
+        """Whether a full ``analyze`` finished after the run's data was last written."""
+        record = self.file("analysed")
+        return record.exists() and all(record.stat().st_mtime >= f.stat().st_mtime
+                                       for f in (self.store, self.thermo) if f.exists())
 
     def require_prepared(self) -> None:
         if not self.path.is_dir():

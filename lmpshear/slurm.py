@@ -25,6 +25,7 @@ from lmpshear.campaign import (
     run_state,
 )
 from lmpshear.errors import UserError
+from lmpshear.rundir import RunDir
 
 #: squeue states of work that is still to happen
 LIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
@@ -222,10 +223,9 @@ def _next_submission(campaign: Campaign) -> Path:
 
 def _report_current(campaign: Campaign) -> bool:
     """The campaign's report is newer than every run's analysis record."""
-    from lmpshear.analyze import ANALYSED
-
     done = campaign.report_dir / "campaign.json"
     if not done.exists():
         return False
     t = done.stat().st_mtime
-    return all((run.path / ANALYSED).exists() and (run.path / ANALYSED).stat().st_mtime <= t for run in campaign.runs)
+    records = [RunDir(run.path).file("analysed") for run in campaign.runs]
+    return all(r.exists() and r.stat().st_mtime <= t for r in records)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from lmpshear.errors import UserError
@@ -193,45 +193,72 @@ class Protocol:
     snapshot_every: int = 0  # samples between kept full-state snapshots (for `lmpshear ice`); 0: none
 
 
+def _param(default, kind: str, help: str, *, positive: bool = False, nonnegative: bool = False,
+           choices: tuple | None = None, below: float | None = None, at_least: float | None = None):
+    """One ``[analysis]`` key: its default, type ("float", "int", "bool", "str"), bounds and help, in one
+    place; config.load_analysis validates from it, the CLI's --set help and the README block derive from it.
+    A default of None means the key is optional (unset: a rule the help states)."""
+    return field(default=default, metadata={"kind": kind, "help": help, "positive": positive,
+                                            "nonnegative": nonnegative, "choices": choices, "below": below,
+                                            "at_least": at_least})
+
+
 @dataclass(frozen=True)
 class Analysis:
-    """Parameters of ``lmpshear analyze`` (the ``[analysis]`` table; every key optional)."""
+    """Parameters of ``lmpshear analyze`` (the ``[analysis]`` table; every key optional). Each field's
+    metadata (``_param``) is the one home of its type, bounds, default and help."""
 
-    overlap_a: float | None = None  # w(r) radius of eq. 14; None: 0.3 in 2D, 0.25 in 3D (the paper's MD)
-    cage_size: float | None = None  # l_c^2 for the cage jumps; None: from the MSD crossover
-    crossover_fraction: float = 0.5  # l_c^2 where the MSD log-slope is this far from plateau to diffusion
-    cage_relative: bool | None = None  # cage-relative MSD for l_c^2; None: in 2D only (as the paper)
-    max_origins: int = 50  # time origins for MSD and chi4
-    n_lags: int = 40  # log-spaced lags for MSD and chi4
-    min_segment: int = 1  # frames each side of a cage-jump cut
-    structure_frames: int = 10  # frames averaged for g(r)
+    overlap_a: float | None = _param(None, "float", "w(r) radius of eq. 14; unset: 0.3 in 2D, 0.25 in 3D (the paper's MD)",
+                                     positive=True)
+    cage_size: float | None = _param(None, "float", "l_c^2 for the cage jumps; unset: from the MSD crossover",
+                                     positive=True)
+    crossover_fraction: float = _param(0.5, "float", "l_c^2 where the MSD log-slope is this far from plateau to "
+                                       "diffusion", positive=True, below=1.0)
+    cage_relative: bool | None = _param(None, "bool", "cage-relative MSD for l_c^2; unset: in 2D only (as the paper)")
+    max_origins: int = _param(50, "int", "time origins for MSD, chi4 and S4", positive=True)
+    n_lags: int = _param(40, "int", "log-spaced lags for MSD and chi4", positive=True)
+    min_segment: int = _param(1, "int", "frames on each side of a cage-jump cut", positive=True)
+    structure_frames: int = _param(10, "int", "frames averaged for g(r)", positive=True)
     # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
-    cluster_sieve: str = "blocks"  # coarse field: "blocks" (jump counts, the paper's BD) or "kernel" (e^{-r/d}, MD)
-    cluster_blocks: int = 10  # coarse blocks per edge (the paper: 10, or 20 at the highest BD rate)
-    cluster_block: float | None = None  # coarse block edge (length); wins over cluster_blocks when set (0: unset)
-    cluster_window: float = 1.0  # window length in units of t_chi (the paper: 1) ...
-    min_jumps_per_block: float = 25.0  # ... lengthened to whole t_chi until the coarse sieve sees this many; 0: never
-    cluster_fine: int | None = None  # undersize-sieve nodes per edge; None: 0.9 d0 apart in 3D, 2 d0 in 2D
-    threshold_tolerance: float = 0.1  # C of the background iteration
-    stz_diameter: float = 3.0  # size of a cage-jump spot (V_stz); clusters below min_stz V_stz are dropped
-    min_stz: float = 2.0  # C'
-    prune_fine: bool = False  # drop clusters below C' V_stz after the undersize sieve too (the paper: coarse only)
-    trace_before: float = 2.0  # traceback from t_ref - trace_before t_chi ...
-    trace_after: float = 0.5  # ... to t_ref + trace_after t_chi
-    max_windows: int = 25  # windows of length t_chi (from the start of the steady window)
-    contrast: int = 1  # contrast spheres per window and kind (outside every cluster; straddling two or more)
-    p_c_clusters: str = "all"  # clusters counted in P_c and eta_c: "all" traced or only "yielded"
-    atomic_stress: str = "virial"  # eq. 2: "virial" (pairs split, sums to V sigma) or "paper" (as printed: x2)
+    cluster_sieve: str = _param("blocks", "str", "coarse sieve: blocks (jump counts, BD) or kernel (e^{-r/d}, MD presets)",
+                                choices=("blocks", "kernel"))
+    cluster_blocks: int = _param(10, "int", "coarse blocks per edge (the paper: 10, or 20 at its highest BD rate)",
+                                 positive=True)
+    cluster_block: float | None = _param(None, "float", "coarse block edge as a length; wins over cluster_blocks "
+                                         "(0: unset)", nonnegative=True)
+    cluster_window: float = _param(1.0, "float", "window length in units of t_chi (the paper: 1) ...", positive=True)
+    min_jumps_per_block: float = _param(25.0, "float", "... lengthened to whole t_chi until the coarse sieve sees "
+                                        "this many jumps per block (0: never)", nonnegative=True)
+    cluster_fine: int | None = _param(None, "int", "undersize-sieve nodes per edge; unset: 0.9 d0 apart in 3D, "
+                                      "2 d0 in 2D", positive=True)
+    threshold_tolerance: float = _param(0.1, "float", "C of the background iteration", positive=True)
+    stz_diameter: float = _param(3.0, "float", "cage-jump spot size for V_stz", positive=True)
+    min_stz: float = _param(2.0, "float", "C': clusters below C' V_stz are dropped", nonnegative=True)
+    prune_fine: bool = _param(False, "bool", "apply C' V_stz again after the undersize sieve (the paper: coarse only)")
+    trace_before: float = _param(2.0, "float", "traceback from t_ref - trace_before W ...", positive=True)
+    trace_after: float = _param(0.5, "float", "... to t_ref + trace_after W", nonnegative=True)
+    max_windows: int = _param(25, "int", "windows analysed (from the start of the steady window)", positive=True)
+    contrast: int = _param(1, "int", "contrast spheres per window and kind (outside every cluster; straddling)",
+                           nonnegative=True)
+    p_c_clusters: str = _param("all", "str", "clusters in P_c and eta_c: all traced, or yielded only",
+                               choices=("all", "yielded"))
+    atomic_stress: str = _param("virial", "str", "eq. 2: virial (pairs split: sums to V sigma) or paper (as "
+                                "printed: 2x)", choices=("virial", "paper"))
     # STZs (pseudo-harmonic modes) and facilitation (lmpshear.analysis.phm, .matching, .facilitation)
-    phm_clusters: int = 20  # yielded clusters whose PHMs are computed (evenly spread over the list)
-    phm_starts: int = 12  # lowest eigenvectors of the restricted Hessian the PHM iteration starts from
-    phm_cores: int = 3  # softest PHM cores per cluster matched with its cage-jump spots
-    core_radius: float = 1.5  # d0: the core's local strain fit; a frozen particle this close flags the mode
-    phm_shell: float = 0.0  # d0: particles this close to the cluster relax and vibrate with it (0: exterior frozen)
-    spot_link: float = 1.5  # d0: jumps of [t0, t1] closer than this belong to one spot
-    spot_min_jumps: int = 2  # jumps a spot needs (a concentration, not a lone jump)
-    orientation_bins: int = 0  # facilitation: equal-solid-angle bins; 0: 16 in 2D, 32 in 3D
-    shell_width: float = 0.5  # d0: the radial bins of g_cj and alpha
+    phm_clusters: int = _param(20, "int", "yielded clusters whose PHMs are computed (spread over the table)",
+                               positive=True)
+    phm_starts: int = _param(12, "int", "lowest eigenvectors of the restricted Hessian the PHM iteration starts from",
+                             positive=True)
+    phm_cores: int = _param(3, "int", "softest PHM cores per cluster matched with its cage-jump spots", positive=True)
+    core_radius: float = _param(1.5, "float", "d0: the core's local strain fit; a frozen particle this close flags "
+                                "the mode", positive=True)
+    phm_shell: float = _param(0.0, "float", "d0: particles this close to a member relax with the cluster (0: frozen)",
+                              nonnegative=True)
+    spot_link: float = _param(1.5, "float", "d0: jumps of [t0, t1) closer than this form one spot", positive=True)
+    spot_min_jumps: int = _param(2, "int", "jumps a spot needs (a concentration, not a lone jump)", positive=True)
+    orientation_bins: int = _param(0, "int", "facilitation: equal-solid-angle bins (3D: 2 n^2); 0: 16 in 2D, 32 in 3D",
+                                   nonnegative=True, at_least=4)
+    shell_width: float = _param(0.5, "float", "d0: radial bins of g_cj and alpha", positive=True)
 
     def overlap_radius(self, dimension: int) -> float:
         return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)

@@ -210,24 +210,24 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
 
 
 def test_a_stage_reads_only_the_inputs_it_declares(tmp_path):
-    from lmpshear.analyze import STAGES, Context
     from lmpshear.errors import UserError
     from lmpshear.rundir import Product, RunDir
+    from lmpshear.stages import STAGES, Context
 
     Product("overlap", {}, {"t_chi": 1.5}).write(tmp_path / "overlap.json")
     Product("msd", {}, {"cage_size": 0.05}).write(tmp_path / "msd.json")
     assert Product.read(tmp_path / "msd.json") == Product("msd", {}, {"cage_size": 0.05})  # round trip
-    ctx = Context(RunDir(tmp_path), info=None, params={}, stage=STAGES["cagejumps"])
-    with pytest.raises(RuntimeError, match="reads overlap.json without declaring it"):
-        ctx.product("overlap.json")
+    ctx = Context(RunDir(tmp_path), info=None, stage=STAGES["cagejumps"])
+    with pytest.raises(RuntimeError, match="reads overlap without declaring it"):
+        ctx.product("overlap")
     assert ctx.cage_size() == 0.05  # l_c^2: what the msd stage decided
     ctx.stage = STAGES["clusters"]
-    assert ctx.product("overlap.json") == {"t_chi": 1.5}
+    assert ctx.product("overlap") == {"t_chi": 1.5}
     with pytest.raises(Exception, match="cagejumps.csv.gz is missing"):
-        ctx.input("cagejumps.csv.gz")
+        ctx.input("jumps")
     (tmp_path / "overlap.json").write_text('{"result": {"t_chi": 1.5}}')  # not one of ours
     with pytest.raises(UserError, match="overlap.json is not an analysis product"):
-        ctx.product("overlap.json")
+        ctx.product("overlap")
 
 
 def test_help_reads_plainly():
@@ -235,13 +235,17 @@ def test_help_reads_plainly():
     assert "<bool>" not in top and "submit" in top and "status" in top
     text = " ".join(cli("analyze", "--help", check=True).stdout.split())  # wrapped to the terminal
     assert "[analysis] overlap_a" in text and "[analysis] cage_size" in text and "<bool>" not in text
-    assert "--only STAGE" in text and "cagejumps, clusters" in text
+    from lmpshear import config
+    from lmpshear.stages import STAGES
+
+    assert "--only STAGE" in text and all(f" {name} " in text for name in STAGES)  # every stage, from the table
+    assert all(f" {key} " in text for key in config.Analysis.__dataclass_fields__)  # every --set key
 
 
 def test_the_steady_window_holds_the_frames_after_the_steady_start_read_once(tiny_run):
     """Every trajectory stage reads the steady window through one SteadyWindow: the store's frames at
     t >= the steady start, their times and cells, and each per-particle array read once."""
-    from lmpshear.analyze import SteadyWindow
+    from lmpshear.stages import SteadyWindow
     from lmpshear.errors import UserError
     from lmpshear.rundir import RunDir
 
@@ -258,3 +262,22 @@ def test_the_steady_window_holds_the_frames_after_the_steady_start_read_once(tin
         assert window.cells[3] == traj.cell(expected[3]) and window.cells[3] != window.cells[0]  # the tilt moves
         with pytest.raises(UserError, match="only 2 frames in the steady window"):
             SteadyWindow(traj, float(traj.times[-2]), tiny_run)
+
+
+def test_set_applies_the_validated_values(tiny_run, tmp_path):
+    """`--set` values go through the [analysis] schema and the validated values are applied: an integer
+    given for a float key is the float the [analysis] table would hold, and a bad value is refused."""
+    import shutil
+
+    from lmpshear.analyze import analyze
+    from lmpshear.errors import UserError
+    from lmpshear.rundir import Product
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    out = analyze(run, only=["overlap"], overrides={"overlap_a": 1}, echo=lambda text: None)
+    stored = Product.read(run / "overlap.json")
+    assert stored.params["overlap_a"] == 1.0 and isinstance(stored.params["overlap_a"], float)
+    assert out["overlap"]["a"] == 1.0
+    with pytest.raises(UserError, match="crossover_fraction: must be below 1"):
+        analyze(run, only=["msd"], overrides={"crossover_fraction": 2.0}, echo=lambda text: None)

@@ -1,6 +1,5 @@
 """Dynamic regions and convective clusters on constructed inputs with known answers."""
 
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,6 +22,11 @@ from lmpshear.analysis.regions import (
 )
 from lmpshear.cell import Cell
 from lmpshear.spec import Analysis
+from lmpshear.stages.clusters import sieve_options
+
+#: the coarse sieve's options at the [analysis] defaults (block counts: no kernel)
+SIEVE = {k: v for k, v in sieve_options(Analysis()).items()
+         if k in ("tolerance", "stz_diameter", "min_stz", "prune_fine")} | {"kernel_length": None}
 
 
 def test_background_threshold_iteration():
@@ -32,7 +36,7 @@ def test_background_threshold_iteration():
     # a uniform background with a few hot blocks: the background level
     rho = np.full((10, 10, 10), 2.0)
     rho[:2, :2, :2] = 40.0
-    assert background_threshold(rho) == pytest.approx(2.0)
+    assert background_threshold(rho, 0.1) == pytest.approx(2.0)
 
 
 def test_watershed_splits_touching_regions_at_the_valley():
@@ -83,7 +87,7 @@ def test_sieves_recover_planted_clusters_including_one_across_the_sliding_bounda
     events = cell.carry(r, t, rate, t_ref)
     # ρ_th given (20 jumps per block: background 1, inside a ball ~200): the sieves alone are under test.
     # The undersize sieve's spheres (radius √2 d'/2) widen a region by up to that radius at a low ρ_th.
-    regions, fields = demarcate(events, cell, coarse=10, fine=30, threshold=20.0)
+    regions, fields = demarcate(events, cell, coarse=10, fine=30, threshold=20.0, **SIEVE)
     assert len(regions) == 2
     planted = 4 / 3 * np.pi * radius**3
     for c in centres:
@@ -107,7 +111,7 @@ def test_traceback_under_affine_flow_keeps_every_member():
     lx_tilt = lambda t: ((rate * t * L + 0.5 * L) % L) - 0.5 * L  # noqa: E731 (tilt with flips)
     cell_ref = Cell((0.0, 0.0, 0.0), L, L, L, lx_tilt(t_ref), 3)
     regions, fields = demarcate(*planted_events(rng, cell_ref, [np.array([10.0, 1.0, 10.0])], 4.0, 3000, 300,
-                                                0.0, t_ref, 0.0)[:1], cell_ref, coarse=10, fine=30, threshold=5.0)
+                                                0.0, t_ref, 0.0)[:1], cell_ref, coarse=10, fine=30, threshold=5.0, **SIEVE)
     lookup = region_lookup(regions, 3, fields["fine"])
     particles = np.asarray(cell_ref.lo) + rng.random((5000, 3)) @ cell_ref.matrix()
     at_ref = labels_at(particles, np.full(5000, t_ref), rate, t_ref, cell_ref, lookup)
@@ -212,7 +216,7 @@ def test_background_iteration_on_poisson_counts():
     rng = np.random.default_rng(0)
 
     def level(mu):
-        return np.mean([background_threshold(rng.poisson(mu, 1000).astype(float)) for _ in range(10)]) / mu
+        return np.mean([background_threshold(rng.poisson(mu, 1000).astype(float), 0.1) for _ in range(10)]) / mu
 
     assert level(3) == 0.0
     assert 0.35 < level(MIN_JUMPS_PER_BLOCK) < 0.65
@@ -230,11 +234,11 @@ def test_coarse_sieve_prunes_small_clusters_and_the_undersize_sieve_does_not_by_
     v *= (1.2 * rng.random(600) ** (1 / 3) / np.linalg.norm(v, axis=1))[:, None]
     events = np.array([15.0, 13.5, 13.5]) + v
     stz = np.pi / 6 * 27  # V_stz of 3 d_0: C' V_stz = 28.3, between the core and its two blocks
-    regions, _ = demarcate(events, cell, coarse=10, fine=30, threshold=5.0)
+    regions, _ = demarcate(events, cell, coarse=10, fine=30, threshold=5.0, **SIEVE)
     assert len(regions) == 1 and regions[0].volume < 2 * stz
-    assert demarcate(events, cell, coarse=10, fine=30, threshold=5.0, prune_fine=True)[0] == []
+    assert demarcate(events, cell, coarse=10, fine=30, threshold=5.0, **(SIEVE | {"prune_fine": True}))[0] == []
     # one block alone (27 < 28.3) is pruned at the coarse sieve either way
-    assert demarcate(events + [1.4, 0.0, 0.0], cell, coarse=10, fine=30, threshold=5.0)[0] == []
+    assert demarcate(events + [1.4, 0.0, 0.0], cell, coarse=10, fine=30, threshold=5.0, **SIEVE)[0] == []
 
 
 def test_dispersion_index_tells_clustered_jumps_from_poisson():
@@ -297,7 +301,7 @@ def test_convective_summary_follows_the_paper_definitions():
     from lmpshear.analysis.convective import convective_clusters
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
-    kwargs = dict(window=W, coarse=5, params=Analysis(cluster_fine=15, contrast=0, trace_before=2.0, trace_after=0.5))
+    kwargs = dict(window=W, coarse=5, **sieve_options(Analysis(cluster_fine=15, contrast=0, trace_before=2.0, trace_after=0.5)))
     res = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs)
     s, rows = res["summary"], res["clusters"]
     yielded = [r for r in rows if "t2" in r]
@@ -328,7 +332,7 @@ def test_convective_summary_follows_the_paper_definitions():
     # the yield of an isoconfigurational mean curve replaces the cluster's own
     first = yielded[0]
     ice = {"t0": first["t0"], "t1": first["t1"], "t2": first["t2"], "t3": first["t3"], "stress_at_yield": 100.0}
-    kwargs["params"] = replace(kwargs["params"], atomic_stress="paper", p_c_clusters="yielded")
+    kwargs |= {"atomic_stress": "paper", "p_c_clusters": "yielded"}
     res2 = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs,
                                ice_yields={(first["window"], first["region"]): ice})
     s2 = res2["summary"]
@@ -342,12 +346,12 @@ def test_sparse_windows_warn_and_say_what_to_change():
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     sparse = jumps.iloc[::40]
-    params = Analysis(cluster_fine=15, contrast=0)
-    s = convective_clusters(times, cells, unwrapped, virial, sparse, rate, W, window=W, coarse=5, params=params)["summary"]
+    params = sieve_options(Analysis(cluster_fine=15, contrast=0))
+    s = convective_clusters(times, cells, unwrapped, virial, sparse, rate, W, window=W, coarse=5, **params)["summary"]
     assert s["mean_jumps_per_block"] < 25
     assert any("cluster_window" in w and "per coarse block" in w for w in s["warnings"])
     few = convective_clusters(times[:61], cells[:61], unwrapped[:61], virial[:61], jumps[jumps.time < 3.0], rate, W,
-                              window=W, coarse=5, params=params)["summary"]
+                              window=W, coarse=5, **params)["summary"]
     assert few["P_c_span"] is None and np.isnan(few["P_c_mean"])
     assert any("fully covered span" in w for w in few["warnings"])
 

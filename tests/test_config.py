@@ -175,3 +175,23 @@ def test_unreadable_specs_and_paths_exit_2_with_the_path(tmp_path):
     afile.write_text("x")
     proc = cli("prepare", "ka3d-tiny", "-o", afile / "sub")  # an OS error: a message, exit 2
     assert proc.returncode == 2 and "Not a directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_readme_analysis_block_is_the_schema():
+    """The README's [analysis] block is made from spec.Analysis's field metadata (every key once, with its
+    default and help), and TOML-parses back to the defaults."""
+    import tomllib
+    from dataclasses import fields
+    from pathlib import Path
+
+    from lmpshear import config
+    from lmpshear.spec import Analysis
+
+    block = config.analysis_block()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "```toml\n" + block + "\n```" in readme
+    parsed = tomllib.loads(block)["analysis"]
+    for f in fields(Analysis):
+        assert parsed.get(f.name) == f.default, f.name  # unset keys are commented out
+    c = config.Checker("README")
+    assert config.load_analysis(c, parsed) == Analysis() and not c.errors

@@ -261,7 +261,7 @@ def test_a_stop_in_the_lammps_equilibration_checkpoints_where_it_arrives(tmp_pat
     import itertools
     import json
 
-    from lmpshear.engines.driver import run_directory
+    from lmpshear.engines import run_directory
     from lmpshear.engines.lammps import LammpsRunner
     from lmpshear.errors import Interrupted
     from lmpshear.stopping import StopRequests

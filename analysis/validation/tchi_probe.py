@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from lmpshear.analysis.overlap import log_lags, origins_in, susceptibility
-from lmpshear.analyze import Context, _clusters
+from lmpshear.stages import Context
+from lmpshear.stages.clusters import clusters as _clusters
 from lmpshear.plots import plt, save_png
 from lmpshear.rundir import RunDir, atomic_write_json
 
@@ -63,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     rd = RunDir(args.rundir)
     info = rd.info()
-    ctx = Context(rd, info, {})
+    ctx = Context(rd, info)
     window = ctx.steady
     times = window.times
     dt = float(times[1] - times[0])
@@ -82,27 +83,27 @@ def main() -> None:
         print(f"a = {a:g}: t_chi = {s.t_chi:.4g} +/- {s.t_chi_error:.2g} ({s.t_chi / dt:.3g} frames), chi4 max "
               f"{s.chi4.max():.3g} +/- {s.chi4_error[np.argmax(s.chi4)]:.2g}, Q/N there {s.q[np.argmax(s.chi4)]:.3g} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
-    structure = ctx.product("structure.json")
+    structure = ctx.product("structure")
     r, g = np.array(structure["r"]), np.array(structure["g"])
     r1 = float(r[np.argmax(g)])
     q = 2 * np.pi / r1
     lag_t = times[lags] - times[0]
     fs = self_scattering(nonaffine, origins, lags, q)
     tau_alpha = crossing(lag_t, fs, np.exp(-1))
-    msd = ctx.product("msd.json")
+    msd = ctx.product("msd")
     out["self_scattering"] = {"q": q, "r1": r1, "t": lag_t.tolist(), "F_s": fs.tolist(), "tau_alpha": tau_alpha}
     out["msd"] = {"t": msd["times"], "msd": msd["msd"], "cage_size": msd["cage_size"],
                   "cage_size_measured": msd.get("cage_size_measured")}
     print(f"F_s(q = {q:.3g}) = 1/e at tau_alpha = {tau_alpha:.4g} ({tau_alpha / dt:.3g} frames)", flush=True)
 
-    t_chi = ctx.product("overlap.json")["t_chi"]
-    eta = ctx.product("viscosity.json")["eta"]
+    t_chi = ctx.product("overlap")["t_chi"]
+    eta = ctx.product("viscosity")["eta"]
     scan = []
     multiples = list(args.windows) + [args.paper_frames * dt / t_chi]
     variants = ([("literal", {"cluster_window": float(m), "min_jumps_per_block": 0.0}) for m in multiples]
                 + [("rule", {})] + [("cprime", {"min_stz": float(c)}) for c in args.cprime])
     for k, (kind, change) in enumerate(variants):
-        c = Context(rd, replace(info, analysis=replace(info.analysis, **change)), {})
+        c = Context(rd, replace(info, analysis=replace(info.analysis, **change)))
         res = _clusters(c)
         c.close()
         s = res["summary"]

@@ -234,3 +234,20 @@ def reference_jump_frames(path: np.ndarray, threshold: float, min_segment: int =
 
     split(0, len(path))
     return sorted(jumps)
+
+
+def carried_jumps(table, start: float, end: float, cell, rate: float, t_ref: float, particles=None):
+    """The jumps of a span of time, carried to t_ref: the rows of ``table`` (a cage-jump DataFrame) with
+    start ≤ time < end, of ``particles`` if given, and their lab positions carried by the affine flow
+    to t_ref and wrapped into ``cell`` (the cell at t_ref): (positions (n, 3), rows).
+
+    The one convention for a span: half-open, so consecutive spans share no jump. A jump's time is the
+    midpoint of the two frames it falls between, half a frame from every frame time, so a span whose
+    ends are frame times holds the same jumps open or closed."""
+    times = table["time"].to_numpy()
+    keep = (times >= start) & (times < end)
+    if particles is not None:
+        keep &= np.isin(table["particle"].to_numpy(), particles)
+    rows = table[keep]
+    axes = ["x", "y", "z"][: cell.dimension]
+    return cell.carry(rows[axes].to_numpy(), rows["time"].to_numpy(), rate, t_ref), rows

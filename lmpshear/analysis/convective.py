@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lmpshear.analysis.cagejumps import carried_jumps
 from lmpshear.analysis.regions import (
     contrast_spheres,
     demarcate,
@@ -38,7 +39,6 @@ from lmpshear.analysis.regions import (
 )
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.spec import Analysis
 
 
 def atomic_volumes(typeid: np.ndarray, diameters: np.ndarray, volume: float, dimension: int) -> np.ndarray:
@@ -227,8 +227,11 @@ def _life_mask(t: np.ndarray, start: float, end: float) -> np.ndarray:
 
 def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndarray, virial_xy: np.ndarray,
                         jumps, rate: float, t_chi: float, *, coarse: int, window: float | None = None,
-                        kernel_length: float | None = None, params: Analysis = Analysis(),
-                        ice_yields: dict | None = None, seed: int = 0, smoothing: int = 5) -> dict:
+                        kernel_length: float | None = None, fine: int | None, tolerance: float,
+                        stz_diameter: float, min_stz: float, prune_fine: bool, trace_before: float,
+                        trace_after: float, max_windows: int, contrast: int, p_c_clusters: str,
+                        atomic_stress: str, ice_yields: dict | None = None, seed: int = 0,
+                        smoothing: int = 5) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
     σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4).
 
@@ -256,10 +259,6 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     volume of the clusters that count for η_c (the yielded ones).
     Returns the cluster table (list of dicts), per-cluster series, contrast regions, per-window sieve
     diagnostics and the summary (with warnings where the sieve cannot mean much)."""
-    p = params  # the [analysis] keys (defaults in spec.Analysis); coarse, window, kernel_length derived from them
-    fine, tolerance, stz_diameter, min_stz = p.cluster_fine, p.threshold_tolerance, p.stz_diameter, p.min_stz
-    prune_fine, trace_before, trace_after, max_windows = p.prune_fine, p.trace_before, p.trace_after, p.max_windows
-    contrast, p_c_clusters, atomic_stress = p.contrast, p.p_c_clusters, p.atomic_stress
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
     W = float(window or t_chi)
@@ -271,11 +270,12 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     for t_start in starts:
         t_ref = t_start + W
         k_ref = int(np.argmin(np.abs(times - t_ref)))
-        sel = jumps[(jumps.time >= t_start) & (jumps.time < t_ref)]
-        events = cells[k_ref].carry(sel[axes].to_numpy(), sel.time.to_numpy(), rate, times[k_ref])
+        events = carried_jumps(jumps, t_start, t_ref, cells[k_ref], rate, times[k_ref])[0]
         windows.append((times[k_ref], k_ref, events))
-    first_pass = [demarcate(ev, cells[k], coarse, fine, None, tolerance, kernel_length, stz_diameter, min_stz,
-                            prune_fine)[1] if len(ev) else None for _, k, ev in windows]
+    sieve_options = {"fine": fine, "tolerance": tolerance, "kernel_length": kernel_length,
+                     "stz_diameter": stz_diameter, "min_stz": min_stz, "prune_fine": prune_fine}
+    first_pass = [demarcate(ev, cells[k], coarse, threshold=None, **sieve_options)[1] if len(ev) else None
+                  for _, k, ev in windows]
     thresholds = [f["threshold"] for f in first_pass if f is not None]
     rho_th = float(np.mean(thresholds)) if thresholds else float("nan")
     table, series, contrasts, contrast_series, sieve = [], [], [], [], []
@@ -297,8 +297,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         sieve.append(diag)
         if not len(events):
             continue
-        regions, fields = demarcate(events, cell_ref, coarse, fine, rho_th, tolerance, kernel_length,
-                                    stz_diameter, min_stz, prune_fine)
+        regions, fields = demarcate(events, cell_ref, coarse, threshold=rho_th, **sieve_options)
         diag["kept_fraction"] = fields["kept_fraction"]
         diag["regions"] = len(regions)
         grid = int(fields["fine"])
@@ -313,9 +312,9 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
 
         labels = member_labels(lookup)
         # every jump of the traced span, carried to t_ref like the members (not only the window's)
-        span_jumps = jumps[(jumps.time >= times[frames[0]]) & (jumps.time <= times[frames[-1]])]
+        carried, span_jumps = carried_jumps(jumps, times[frames[0]], times[frames[-1]], cell_ref, rate, t_ref)
         jump_times = span_jumps.time.to_numpy()
-        jump_labels = labels_at(span_jumps[axes].to_numpy(), jump_times, rate, t_ref, cell_ref, lookup)
+        jump_labels = labels_at(carried, t_ref, rate, t_ref, cell_ref, lookup)
         jump_vectors = span_jumps[["d" + a for a in axes]].to_numpy()
         jump_frames = span_jumps.frame.to_numpy()
         for reg in regions:

@@ -77,3 +77,36 @@ def match(cores: np.ndarray, spot_centres: np.ndarray, candidates: np.ndarray, c
     frac = lambda d: (d[:, None] < radii[None, :]).mean(axis=0) if len(d) else np.full(len(radii), np.nan)  # noqa: E731
     return Match(radii, frac(spot_d), frac(core_d), null.mean(axis=0), null.std(axis=0),
                  len(spot_centres), len(cores))
+
+
+def pooled(rows: list[dict], radii: np.ndarray, n_cores: int) -> dict:
+    """The matching ratios of several clusters pooled (each cluster weighted by its spots: the ratio of
+    every spot of every cluster), beside the null model's, and the statistics of the cores. ``rows``
+    are per-cluster dicts with ``match`` (the softest ``n_cores`` cores) and ``match_all`` (every core;
+    Match.as_dict), and ``modes`` (core dicts); a skipped cluster carries ``skipped`` instead."""
+    radii = np.asarray(radii, dtype=float)
+    sums = {key: {"spots": 0, "matched": np.zeros(len(radii)), "chance": np.zeros(len(radii))}
+            for key in ("", "_all")}
+    for row in rows:
+        for key, acc in sums.items():
+            if "match" + key in row:
+                m = row["match" + key]
+                acc["spots"] += m["n_spots"]
+                acc["matched"] += np.array(m["spots_matched"]) * m["n_spots"]
+                acc["chance"] += np.array(m["chance"]) * m["n_spots"]
+    n_spots = sums[""]["spots"]
+    spots = max(n_spots, 1)
+    modes = [m for r in rows for m in r.get("modes", [])]
+    angles = [m["extension_angle"] for r in rows for m in r.get("modes", [])[:n_cores]]
+    at = int(np.argmin(np.abs(radii - 1.5)))
+    ratio = {f"{what}{key}": acc[what] / spots for key, acc in sums.items() for what in ("matched", "chance")}
+    return {"clusters": rows, "radii": radii.tolist(),
+            **{k: v.tolist() for k, v in ratio.items()}, "spots": n_spots, "core_angles": angles,
+            "summary": {"clusters": len(rows), "spots": n_spots,
+                        **{f"{k}_at_1.5": float(v[at]) for k, v in ratio.items()},
+                        # with the sign fixed by ε_xy ≥ 0 the axis lies in [0°, 90°]: chance is 1/2
+                        "cores_within_22.5_of_45": float(np.mean([abs(x - 45) < 22.5 for x in angles]))
+                        if angles else None,
+                        "modes_touching_frozen": float(np.mean([m["touches_frozen"] for m in modes])) if modes else None,
+                        "shell_weight": float(np.mean([m["shell_weight"] for m in modes])) if modes else None,
+                        "skipped": sum("skipped" in r for r in rows)}}

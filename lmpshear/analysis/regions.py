@@ -36,7 +36,6 @@ from scipy import ndimage
 
 from lmpshear.cell import Cell
 from lmpshear.neighbors import CellGrid, bin_of, binned, fractional, minimum_image
-from lmpshear.spec import Analysis
 
 
 def grid_shape(dimension: int, n: int) -> tuple[int, ...]:
@@ -65,7 +64,7 @@ def kernel_density(s: np.ndarray, cell: Cell, n: int, d: float) -> np.ndarray:
     return np.real(np.fft.ifftn(np.fft.fftn(counts) * np.fft.fftn(kernel)))
 
 
-def background_threshold(rho: np.ndarray, tolerance: float = Analysis.threshold_tolerance, max_iter: int = 1000) -> float:
+def background_threshold(rho: np.ndarray, tolerance: float, max_iter: int = 1000) -> float:
     """The paper's iteration: ρ_0 = max ρ; ρ_{i+1} = mean of ρ below ρ_i, until |ρ_{i+1} − ρ_i|/ρ_{i+1} < C."""
     values = np.asarray(rho, dtype=np.float64).ravel()
     current = values.max()
@@ -201,10 +200,9 @@ def _count_within(nodes, events, h, h_inv, lo, n, periodic_z, radius):
     return out
 
 
-def demarcate(events: np.ndarray, cell: Cell, coarse: int = Analysis.cluster_blocks, fine: int | None = None,
-              threshold: float | None = None, tolerance: float = Analysis.threshold_tolerance,
-              kernel_length: float | None = None, stz_diameter: float = Analysis.stz_diameter,
-              min_stz: float = Analysis.min_stz, prune_fine: bool = Analysis.prune_fine) -> tuple[list[Region], dict]:
+def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, threshold: float | None,
+              tolerance: float, kernel_length: float | None, stz_diameter: float, min_stz: float,
+              prune_fine: bool) -> tuple[list[Region], dict]:
     """Dynamic regions from cage-jump positions ``events`` (already carried into ``cell``).
 
     ``coarse``: blocks per edge; ``kernel_length``: e^{−r/d} smoothing (MD) instead of block counts;

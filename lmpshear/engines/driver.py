@@ -167,15 +167,3 @@ class RunDriver:
         if self.root:
             self.rundir.set_status(state="failed", message=message, frames=self.frames)
 
-
-def run_directory(rundir: RunDir, reporter=None) -> dict:
-    """Run (or resume) a prepared directory with the engine its spec names."""
-    from lmpshear import mpi
-
-    if rundir.spec().engine == "bd":
-        from lmpshear.engines.bd_runner import BrownianRunner
-
-        return BrownianRunner(rundir, reporter).run()
-    from lmpshear.engines.lammps import LammpsRunner
-
-    return LammpsRunner(rundir, reporter).run(finalize_mpi=mpi.world_size() > 1)

@@ -1,0 +1,154 @@
+"""What every analysis stage stands on: the steady window of a run (:class:`SteadyWindow`), the
+context a stage computes in (:class:`Context`: the run directory, its spec's parameters, the
+products it declares as inputs) and the declaration of a stage (:class:`Stage`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lmpshear.errors import UserError
+from lmpshear.rundir import Product, RunDir, RunInfo
+
+
+class SteadyWindow:
+    """The frames of the steady state (t ≥ the steady start) and what the stages read of them, each read
+    from the store once: their times, cells and per-particle arrays (frame, particle[, axis])."""
+
+    def __init__(self, traj, steady_time: float, where: Path):
+        times = traj.times
+        self.traj = traj
+        self.frames = np.nonzero(times >= steady_time - 1e-9 * max(1.0, times[-1]))[0]  # indices in the store
+        if len(self.frames) < 3:
+            raise UserError(f"{where}: only {len(self.frames)} frames in the steady window "
+                            f"(t >= {steady_time:g}); the run is too short for this analysis")
+        self.times = times[self.frames]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @cached_property
+    def cells(self) -> list:
+        return [self.traj.cell(int(k)) for k in self.frames]
+
+    @cached_property
+    def unwrapped(self) -> np.ndarray:
+        return self.traj.unwrapped(list(self.frames))
+
+    @cached_property
+    def nonaffine(self) -> np.ndarray:
+        return self.traj.nonaffine(list(self.frames))
+
+    @cached_property
+    def virial_xy(self) -> np.ndarray:
+        return self.traj.virial_xy(list(self.frames))
+
+
+@dataclass
+class Context:
+    """What a stage computes from: the run directory, its RunInfo (rate, temperature, the [analysis]
+    parameters as validated), the trajectory and its steady window (read once per ``analyze``), and
+    the inputs the current stage declares."""
+
+    rd: RunDir
+    info: RunInfo
+    blocks: int = 10  # blocks for the error bars of time averages (viscosity)
+    _traj: object = field(default=None, repr=False)
+    _jumps: object = field(default=None, repr=False)  # the cage-jump table, read once
+    _steady: SteadyWindow | None = field(default=None, repr=False)
+    stage: "Stage | None" = None  # the stage being computed: it may read only the inputs it declares
+
+    @property
+    def analysis(self):
+        return self.info.analysis
+
+    @property
+    def traj(self):
+        if self._traj is None:
+            from lmpshear.store import Trajectory
+
+            self._traj = Trajectory(self.rd.store)
+        return self._traj
+
+    @property
+    def steady(self) -> SteadyWindow:
+        if self._steady is None:
+            self._steady = SteadyWindow(self.traj, self.info.steady_time, self.rd.path)
+        return self._steady
+
+    def input(self, name: str) -> Path:
+        """A file of the run directory (a RunDir file name or a stage's name for its product) that the
+        current stage declares as an input, so that its product is made again when the file changes."""
+        if self.stage is not None and name not in self.stage.inputs:
+            raise RuntimeError(f"internal: stage {self.stage.name} reads {name} without declaring it")
+        path = self.rd.file(name)
+        if not path.exists():
+            raise UserError(f"{path.name} is missing: run its stage first")
+        return path
+
+    def product(self, stage: str) -> dict:
+        """The result of a stage this one declares as an input."""
+        return Product.read(self.input(stage)).result
+
+    def cage_size(self) -> float | None:
+        """l_c², one rule: what the msd stage decided ([analysis] cage_size if given, else measured)."""
+        return self.product("msd")["cage_size"]
+
+    def jumps(self):
+        """The cage-jump table (a DataFrame; its ``frame`` column indexes the store), read once."""
+        if self._jumps is None:
+            import pandas as pd
+
+            self._jumps = pd.read_csv(self.input("jumps"))
+        return self._jumps
+
+    def frame_at(self, t: float) -> int:
+        """The store frame nearest to time t."""
+        return int(np.argmin(np.abs(self.traj.times - t)))
+
+    def close(self) -> None:
+        if self._traj is not None:
+            self._traj.close()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    """An analysis stage: its name (its product is RUNDIR/NAME.json), the run files and stage
+    products it reads (``inputs``: RunDir file names or stage names), the [analysis] keys its
+    product depends on, how it computes and describes its result, and why it cannot run (``needs``)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+    compute: Callable[[Context], dict]
+    describe: Callable[[dict], str]
+    needs: Callable[[Context], str | None] = lambda ctx: None  # why it cannot run, or None
+    version: int = 1  # of the product's contents: a product of an older version is made again
+    what: str = ""  # one line for the CLI's help and the docs
+
+
+# -- why a stage cannot run -----------------------------------------------------------------------
+
+
+def needs_thermo_and_shear(ctx: Context) -> str | None:
+    if not ctx.rd.thermo.exists():
+        return "no thermo table (an imported trajectory)"
+    return None if ctx.info.rate > 0 else "no shear (rate 0): no viscosity"
+
+
+def needs_cage_size(ctx: Context) -> str | None:
+    if ctx.rd.product("msd").exists() and ctx.cage_size() is None:
+        return "no cage size l_c^2 (the MSD has no plateau); give one with --cage-size or [analysis] cage_size"
+    return None
+
+
+def needs_jumps_stress_and_shear(ctx: Context) -> str | None:
+    if ctx.info.imported:
+        return "no per-particle stress (an imported trajectory)"
+    if ctx.info.rate == 0:
+        return "no shear (rate 0)"
+    return needs_cage_size(ctx)

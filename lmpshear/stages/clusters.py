@@ -1,0 +1,122 @@
+"""The clusters stage: dynamic regions (coarse and undersize sieves) and convective clusters traced
+back (σ_c, γ_c, n_cj, R, t0..t3; P̄_c, σ_c,y, η_c of eq. 8, ξ_c, t_y), with the yields that
+``lmpshear ice`` averaged and the checks of the sampling against the paper's resolution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lmpshear.errors import UserError
+from lmpshear.stages.base import Context, Stage, needs_jumps_stress_and_shear
+
+#: the paper traces every Δt ≈ 0.01 t_χ; below this many frames per t_χ the curves are too coarse
+MIN_FRAMES_PER_T_CHI = 50
+#: windows of t_χ the steady window should hold
+MIN_WINDOWS = 20
+#: time origins χ4 should average at t_χ
+MIN_ORIGINS_AT_T_CHI = 10
+
+
+def sieve_options(a) -> dict:
+    """The convective-cluster kernel's options from the [analysis] parameters (plain values)."""
+    return {"fine": a.cluster_fine, "tolerance": a.threshold_tolerance, "stz_diameter": a.stz_diameter,
+            "min_stz": a.min_stz, "prune_fine": a.prune_fine, "trace_before": a.trace_before,
+            "trace_after": a.trace_after, "max_windows": a.max_windows, "contrast": a.contrast,
+            "p_c_clusters": a.p_c_clusters, "atomic_stress": a.atomic_stress}
+
+
+def coarse_grain(ctx: Context, lx: float) -> tuple[int, float | None]:
+    """The coarse sieve's nodes per edge and its kernel length (None for blocks): the kernel's nodes are
+    d/2 apart (d the first minimum of g(r)); blocks are ``cluster_block`` long, else L/``cluster_blocks``."""
+    a = ctx.analysis
+    if a.cluster_sieve == "kernel":
+        kernel = ctx.product("structure")["first_minimum"]
+        if kernel is None:
+            raise UserError("the kernel sieve needs the first minimum of g(r), which the structure stage did not find")
+        return int(np.ceil(2 * lx / kernel)), kernel
+    if a.cluster_block:  # a length; 0 or unset: cluster_blocks per edge
+        return max(2, int(round(lx / a.cluster_block))), None
+    return a.cluster_blocks, None
+
+
+def clusters(ctx: Context) -> dict:
+    from lmpshear.analysis.convective import convective_clusters, window_multiple
+
+    a = ctx.analysis
+    window = ctx.steady
+    jumps = ctx.jumps().copy()
+    jumps["frame"] = np.searchsorted(window.frames, jumps["frame"].to_numpy())  # position in the window
+    t_chi = ctx.product("overlap")["t_chi"]
+    lx = window.cells[0].lx
+    coarse, kernel = coarse_grain(ctx, lx)
+    times = window.times
+    multiple, why = window_multiple(len(jumps), float(times[-1] - times[0]), window.cells[0], coarse,
+                                    kernel, a.cluster_window, a.min_jumps_per_block, t_chi)
+    result = convective_clusters(
+        times, window.cells, window.unwrapped, window.virial_xy, jumps, ctx.info.rate, t_chi,
+        window=multiple * t_chi, coarse=coarse, kernel_length=kernel,
+        ice_yields=ice_yields(ctx.input("ice")) if ctx.rd.file("ice").is_dir() else {}, **sieve_options(a))
+    s = result["summary"]
+    s["coarse_block"] = lx / coarse
+    s["window_multiple"], s["window_rule"] = multiple, why
+    s["warnings"] += resolution_warnings(times, ctx.product("overlap"), t_chi)
+    return result
+
+
+def ice_yields(folder: Path) -> dict:
+    """The yields (t0..t3, σ_c,y) of the mean curves of the clusters that ``lmpshear ice`` averaged, by
+    (window, region) (the paper's MD procedure)."""
+    found = {}
+    for path in sorted(folder.glob("cluster-*.json")):
+        out = json.loads(path.read_text())
+        if out.get("yield"):
+            found[(int(out["row"]["window"]), int(out["row"]["region"]))] = out["yield"]
+    return found
+
+
+def resolution_warnings(times: np.ndarray, overlap: dict, t_chi: float) -> list[str]:
+    """Checks of the sampling against the paper's resolution (Δt ≈ 0.01 t_χ, many windows)."""
+    dt, span = float(times[1] - times[0]), float(times[-1] - times[0])
+    out = []
+    if t_chi < MIN_FRAMES_PER_T_CHI * dt:
+        out.append(f"t_chi = {t_chi:.4g} is only {t_chi / dt:.3g} frames (the paper traces every ~0.01 t_chi; "
+                   f"fewer than {MIN_FRAMES_PER_T_CHI}): sample more often (a shorter sample_interval) or check t_chi")
+    if span < MIN_WINDOWS * t_chi:
+        out.append(f"the steady window ({span:.4g}) holds {span / t_chi:.3g} windows of t_chi, fewer than "
+                   f"{MIN_WINDOWS}: run a longer production")
+    lags = np.asarray(overlap["times"])
+    at = int(np.argmin(np.abs(lags - t_chi)))
+    if overlap["n_origins"][at] < MIN_ORIGINS_AT_T_CHI:
+        out.append(f"chi4 averages only {overlap['n_origins'][at]} time origins at t_chi (fewer than "
+                   f"{MIN_ORIGINS_AT_T_CHI}): raise max_origins or run longer")
+    return out
+
+
+def _describe(r: dict) -> str:
+    s = r["summary"]
+    rise = s["stress_rise"]
+    return (f"{s['clusters']} clusters in {s['windows']} windows of {s['window']:.4g} = {s.get('window_rule', '')} "
+            f"({s['yielded']} with a yield"
+            f"{', %d from the ICE' % s['yield_from_ice'] if s['yield_from_ice'] else ''}): "
+            f"P_c = {s['P_c_mean']:.3g} ({s['p_c_clusters']}; all {s['P_c_mean_all']:.3g}, yielded "
+            f"{s['P_c_mean_yielded']:.3g}), sigma_c,y = {s['sigma_c_y']:.4g} ({s['atomic_stress']}), "
+            f"eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g} (t_chi = {s['t_chi']:.3g}); "
+            f"sieve: rho_th = {s['threshold']:.3g}, {s['mean_jumps_per_block']:.3g} jumps per block, "
+            f"{s['jumps_per_particle_per_window']:.3g} per particle per window, kept volume {s['kept_fraction']:.2f}, "
+            f"dispersion index {s['dispersion_index']:.3g} (Poisson 1; z = {s['dispersion_z']:.3g}); largest stress "
+            f"run-up: clusters {rise['clusters']:.3g}, contrast spheres outside {rise['quiet']:.3g}, straddling "
+            f"{rise['straddling']:.3g}")
+
+
+STAGES = (
+    Stage(name="clusters", inputs=("store", "config", "cagejumps", "jumps", "overlap", "structure", "ice"),
+          keys=("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block",
+                "cluster_fine", "threshold_tolerance", "stz_diameter", "min_stz", "prune_fine", "trace_before",
+                "trace_after", "max_windows", "contrast", "p_c_clusters", "atomic_stress"),
+          compute=clusters, describe=_describe, needs=needs_jumps_stress_and_shear,
+          version=3,  # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1
+          what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
+)
