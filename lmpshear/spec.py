@@ -219,6 +219,13 @@ class Analysis:
     n_lags: int = _param(40, "int", "log-spaced lags for MSD and chi4", positive=True)
     min_segment: int = _param(1, "int", "frames on each side of a cage-jump cut", positive=True)
     structure_frames: int = _param(10, "int", "frames averaged for g(r)", positive=True)
+    # the four-point structure factor and its length (lmpshear.analysis.fourpoint)
+    s4_q_max: float = _param(3.0, "float", "S4: q-vectors up to this |q| (d0^-1), on each origin's reciprocal lattice",
+                             positive=True)
+    s4_vectors: int = _param(50, "int", "S4: at most this many q-vectors per |q| bin and origin", positive=True)
+    s4_cone: float = _param(30.0, "float", "S4: half-angle (degrees) of the flow/gradient/vorticity direction sets",
+                            positive=True, below=90.0)
+    s4_fit_q_max: float = _param(1.5, "float", "S4: the fits for xi_4 use q <= this (d0^-1)", positive=True)
     # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
     cluster_sieve: str = _param("blocks", "str", "coarse sieve: blocks (jump counts, BD) or kernel (e^{-r/d}, MD presets)",
                                 choices=("blocks", "kernel"))

@@ -138,3 +138,98 @@ def test_self_intermediate_scattering_and_its_crossing():
         assert fs == pytest.approx(np.exp(-4.0 * sigma**2 / 2), abs=0.01)
     t = np.array([1.0, 2.0, 4.0])
     assert fp.crossing(t, np.array([1.0, 0.5, 0.1]), 0.3) == pytest.approx(np.exp(np.log(2) + 0.5 * np.log(2)))
+
+
+# -- the s4 stage on real runs ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bd_at_rest(tmp_path_factory):
+    """bd45-tiny at rest (γ̇ = 0): 0.3 τ0 sampled every 0.005."""
+    from conftest import prepare_and_run, write_spec
+
+    tmp = tmp_path_factory.mktemp("rest")
+    spec = write_spec(tmp / "rest.toml", "bd45-tiny", protocol={"steady_time": 0.02, "production_time": 0.3},
+                      rates=[{"rate": 0.0, "sample_interval": 0.005}])
+    return prepare_and_run(tmp, spec)
+
+
+def test_s4_at_rest_equals_a_brute_force_double_loop_and_its_q0_limit_is_the_self_chi4(bd_at_rest):
+    """At rest the cell is the cube of side L: S4(q) = N⁻¹ Σ_ij w_i w_j cos(q·(r_i − r_j)) over q = 2πn/L,
+    an independent double loop over pairs; and N⁻¹ var(Σ w_i) = ρ k_BT χ4_self on the same origins."""
+    from conftest import cli
+
+    from lmpshear.analysis.overlap import origins_in, self_overlap
+    from lmpshear.rundir import RunDir
+    from lmpshear.store import Trajectory
+
+    cli("analyze", bd_at_rest, "--only", "structure", "--only", "overlap", "--only", "s4", "--no-figures",
+        "--set", "s4_vectors=100000", "--set", "s4_q_max=2.0", check=True)
+    rd = RunDir(bd_at_rest)
+    product, info = rd.result("s4"), rd.info()
+    at = product["at"]["t_chi"]
+    with Trajectory(rd.store) as traj:
+        frames = np.nonzero(traj.times >= info.steady_time - 1e-9)[0]
+        r = traj.unwrapped(list(frames))
+        na = traj.nonaffine(list(frames))
+        cell = traj.cell(int(frames[0]))
+        n_particles = traj.n_particles
+    L = cell.lx
+    assert cell.xy == 0 and cell.ly == L == cell.lz
+    lag = at["lag"]
+    origins = origins_in(0, len(frames) - 1 - lag, info.analysis.max_origins)
+    assert at["origins"] == len(origins)
+    dq = 2 * np.pi / L
+    grid = np.arange(-5, 6)
+    n = np.array([(a, b, c) for a in grid for b in grid for c in grid
+                  if (a, b, c) > (0, 0, 0) and np.linalg.norm((a, b, c)) * dq <= 2.0])
+    q = n * dq
+    bins = np.floor(np.linalg.norm(q, axis=1) / dq + 0.5).astype(int) - 1
+    total = np.zeros(bins.max() + 1)
+    count = np.zeros(bins.max() + 1)
+    for o in origins:
+        w = (((na[o + lag] - na[o]) ** 2).sum(axis=1) <= at_a(product) ** 2).astype(float)
+        d = r[o][:, None, :] - r[o][None, :, :]  # every pair
+        for k, qk in enumerate(q):
+            total[bins[k]] += (w[:, None] * w[None, :] * np.cos(d @ qk)).sum() / n_particles
+            count[bins[k]] += 1
+    brute = total / count
+    assert np.allclose(np.asarray(at["s4"])[: len(brute)], brute, rtol=1e-9)
+    assert at["vectors"][: len(brute)] == count.astype(int).tolist()
+    sums = np.array([n_particles - np.count_nonzero(((na[o + lag] - na[o]) ** 2).sum(axis=1) > at_a(product) ** 2)
+                     for o in origins])
+    assert at["s4_zero"] == pytest.approx(sums.var() / n_particles)
+    chi4_self = cell.volume / (info.temperature * n_particles ** 2) * np.var(
+        [self_overlap(na[o + lag], na[o], at_a(product)) for o in origins])
+    assert at["s4_zero"] == pytest.approx(n_particles / cell.volume * info.temperature * chi4_self)
+
+
+def at_a(product):
+    return product["a"]
+
+
+@pytest.mark.parametrize("preset", ["ka3d-tiny", "softdisk2d-tiny", "bd45-tiny"])
+def test_the_s4_stage_on_the_three_systems(tmp_path, preset, tiny_run):
+    """Products present; at t_χ every bin finite, ξ_4 and its error finite (a fit range that the tiny
+    boxes can fill)."""
+    import shutil
+
+    from conftest import cli, prepare_and_run
+
+    from lmpshear.rundir import RunDir
+
+    run = tiny_run if preset == "ka3d-tiny" else prepare_and_run(tmp_path, preset)
+    if preset == "ka3d-tiny":
+        shutil.copytree(tiny_run, tmp_path / "run")
+        run = tmp_path / "run"
+    out = cli("analyze", run, "--only", "structure", "--only", "overlap", "--only", "s4", "--no-figures",
+              "--set", "s4_fit_q_max=3.5", "--set", "s4_q_max=4.0", check=True)
+    assert "s4:" in out.stdout and "xi_4" in out.stdout
+    result = RunDir(run).result("s4")
+    at = result["at"]["t_chi"]
+    assert np.all(np.isfinite(at["s4"])) and np.all(np.isfinite(at["error"])) and at["origins"] >= 2
+    assert set(at["directions"]) == ({"flow", "gradient"} if preset.startswith("softdisk") else
+                                     {"flow", "gradient", "vorticity"})
+    fit = at["fits"]["oz"]
+    assert np.isfinite(fit["xi"]) and np.isfinite(fit["xi_error"]) and fit["points"] >= 3
+    assert result["summary"]["xi4_t_chi"] == fit["xi"]

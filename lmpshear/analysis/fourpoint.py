@@ -176,7 +176,9 @@ def _block_mean(sums: np.ndarray, counts: np.ndarray, blocks: int) -> tuple[np.n
         edges = np.linspace(0, len(sums), b + 1).astype(int)
         per = np.array([sums[edges[k]:edges[k + 1]].sum(axis=0) / counts[edges[k]:edges[k + 1]].sum(axis=0)
                         for k in range(b)])
-        return mean, np.nanstd(per, axis=0, ddof=1) / np.sqrt(np.isfinite(per).sum(axis=0))
+        finite = np.isfinite(per).sum(axis=0)
+        spread = np.array([np.std(col[np.isfinite(col)], ddof=1) if n > 1 else np.nan for col, n in zip(per.T, finite)])
+        return mean, spread / np.sqrt(np.maximum(finite, 1))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,79 @@
+"""Lengths of dynamic heterogeneity that do not depend on the sieve: s4 (the four-point structure
+factor S4(q, t) at t_χ and at τ_α, and ξ_4 from its small-q fits)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lmpshear.stages.base import Context, Stage
+
+
+def s4(ctx: Context) -> dict:
+    from lmpshear.analysis import fourpoint as fp
+    from lmpshear.analysis.overlap import JACKKNIFE_BLOCKS, log_lags, origins_in
+
+    a = ctx.analysis
+    window = ctx.steady
+    dim = ctx.traj.dimension
+    times = window.times
+    dt = float(times[1] - times[0])
+    structure = ctx.product("structure")
+    r, g = np.asarray(structure["r"]), np.asarray(structure["g"])
+    q1 = float(2 * np.pi / r[np.argmax(g)])  # the first peak of g(r)
+    lags = log_lags(len(window) - 1, a.n_lags)
+    fs = fp.self_intermediate_scattering(window.nonaffine, origins_in(0, len(window) - 2, a.max_origins), lags, q1)
+    tau_alpha = fp.crossing(times[lags] - times[0], fs, np.exp(-1.0))
+    out = {"q1": q1, "F_s": {"t": (times[lags] - times[0]).tolist(), "F_s": fs.tolist()}, "tau_alpha": tau_alpha,
+           "a": a.overlap_radius(dim), "fit_q_max": a.s4_fit_q_max, "at": {}}
+    t_chi = ctx.product("overlap")["t_chi"]
+    overlap = ctx.product("overlap")
+    density = ctx.traj.n_particles / window.cells[0].volume
+    for name, t in (("t_chi", t_chi), ("tau_alpha", tau_alpha)):
+        lag = int(round(t / dt)) if np.isfinite(t) else 0
+        if lag < 1 or lag > len(window) - 3:
+            out["at"][name] = {"skipped": f"{name} = {t:.4g} is not within the steady window's lags"}
+            continue
+        origins = origins_in(0, len(window) - 1 - lag, a.max_origins)
+        res = fp.four_point(window.unwrapped, window.nonaffine, window.cells, origins, lag, times, out["a"],
+                            q_max=a.s4_q_max, per_bin=a.s4_vectors, cone=a.s4_cone, blocks=JACKKNIFE_BLOCKS)
+        fits = {form: fp.fit_length(res.q, res.s4, res.error, a.s4_fit_q_max, form).as_dict()
+                for form in ("oz", "oz4")}
+        directional = {d: fp.fit_length(np.asarray(v["q"]), np.asarray(v["s4"]), np.asarray(v["error"]),
+                                        a.s4_fit_q_max).as_dict() for d, v in res.directions.items()}
+        k = int(np.argmin(np.abs(np.asarray(overlap["times"]) - res.time)))
+        out["at"][name] = res.as_dict() | {"fits": fits, "direction_fits": directional,
+                                           "chi4_self_as_s4": density * ctx.info.temperature
+                                           * overlap["chi4_self"][k]}
+    return out | {"summary": _summary(out)}
+
+
+def _summary(out: dict) -> dict:
+    """ξ_4 (OZ) and S4(0) at t_χ and τ_α, with the fit preferred where the quartic term fits better."""
+    summary = {"tau_alpha": out["tau_alpha"], "q1": out["q1"]}
+    for name, at in out["at"].items():
+        if "skipped" in at:
+            summary[f"xi4_{name}"] = float("nan")
+            continue
+        oz, oz4 = at["fits"]["oz"], at["fits"]["oz4"]
+        summary |= {f"xi4_{name}": oz["xi"], f"xi4_{name}_error": oz["xi_error"],
+                    f"s4_zero_{name}": oz["s4_zero"], f"reduced_chi2_{name}": oz["reduced_chi2"],
+                    f"xi4_{name}_oz4": oz4["xi"], f"xi4_{name}_oz4_error": oz4["xi_error"],
+                    f"better_fit_{name}": "oz4" if oz4["reduced_chi2"] < oz["reduced_chi2"] else "oz",
+                    f"chi4_self_as_s4_{name}": at["chi4_self_as_s4"], f"s4_q0_{name}": at["s4_zero"]}
+    return summary
+
+
+def _describe(r: dict) -> str:
+    s = r["summary"]
+    parts = [f"{name}: xi_4 = {s[f'xi4_{name}']:.3g} +/- {s.get(f'xi4_{name}_error', float('nan')):.2g} "
+             f"(S4(0) = {s.get(f's4_zero_{name}', float('nan')):.3g}, chi2 {s.get(f'reduced_chi2_{name}', float('nan')):.3g})"
+             for name in ("t_chi", "tau_alpha")]
+    return f"tau_alpha = {r['tau_alpha']:.4g} (F_s at q1 = {r['q1']:.3g}); " + "; ".join(parts)
+
+
+STAGES = (
+    Stage(name="s4", inputs=("store", "config", "overlap", "structure"),
+          keys=("overlap_a", "max_origins", "n_lags", "s4_q_max", "s4_vectors", "s4_cone", "s4_fit_q_max"),
+          compute=s4, describe=_describe,
+          what="four-point structure factor S4(q) at t_chi and tau_alpha (iso and along flow/gradient/vorticity), xi_4"),
+)
