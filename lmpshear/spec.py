@@ -226,6 +226,12 @@ class Analysis:
     s4_cone: float = _param(30.0, "float", "S4: half-angle (degrees) of the flow/gradient/vorticity direction sets",
                             positive=True, below=90.0)
     s4_fit_q_max: float = _param(1.5, "float", "S4: the fits for xi_4 use q <= this (d0^-1)", positive=True)
+    # the cage jumps' pair correlation (lmpshear.analysis.jumppairs)
+    gjj_bin: float = _param(0.25, "float", "g_jj: radial bin (d0)", positive=True)
+    gjj_r_max: float = _param(10.0, "float", "g_jj: largest distance (d0; at most half the sheared cell's width)",
+                              positive=True)
+    gjj_fit_min: float = _param(1.0, "float", "g_jj: the fit of g_jj - 1 = A exp(-r/xi_jj) starts here (d0)",
+                                nonnegative=True)
     # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
     cluster_sieve: str = _param("blocks", "str", "coarse sieve: blocks (jump counts, BD) or kernel (e^{-r/d}, MD presets)",
                                 choices=("blocks", "kernel"))

@@ -250,4 +250,4 @@ def carried_jumps(table, start: float, end: float, cell, rate: float, t_ref: flo
         keep &= np.isin(table["particle"].to_numpy(), particles)
     rows = table[keep]
     axes = ["x", "y", "z"][: cell.dimension]
-    return cell.carry(rows[axes].to_numpy(), rows["time"].to_numpy(), rate, t_ref), rows
+    return cell.carry(rows[axes].to_numpy(dtype=np.float64), rows["time"].to_numpy(dtype=np.float64), rate, t_ref), rows

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from lmpshear.errors import UserError
-from lmpshear.stages.base import Context, Stage, needs_jumps_stress_and_shear
+from lmpshear.stages.base import Context, Stage, needs_cage_size, needs_jumps_stress_and_shear
 
 #: the paper traces every Δt ≈ 0.01 t_χ; below this many frames per t_χ the curves are too coarse
 MIN_FRAMES_PER_T_CHI = 50
@@ -111,6 +111,39 @@ def _describe(r: dict) -> str:
             f"{rise['straddling']:.3g}")
 
 
+def gjj(ctx: Context) -> dict:
+    """g_jj(r) and ξ_jj of the jumps of windows of t_χ and of the clusters' window W, tiling the steady window."""
+    from lmpshear.analysis.cagejumps import carried_jumps
+    from lmpshear.analysis.jumppairs import jump_correlation
+    from lmpshear.cell import largest_cutoff
+
+    a, window = ctx.analysis, ctx.steady
+    times, cells = window.times, window.cells
+    jumps = ctx.jumps()
+    c0 = cells[0]
+    r_max = min(a.gjj_r_max, largest_cutoff(min(c0.lx, c0.ly, c0.lz if c0.dimension == 3 else np.inf), sheared=True))
+    spans = {"t_chi": ctx.product("overlap")["t_chi"]}
+    if ctx.rd.product("clusters").exists():
+        spans["cluster_window"] = ctx.product("clusters")["summary"]["window"]
+    out = {"r_max": r_max, "at": {}}
+    for name, W in spans.items():
+        picked = []
+        for t_start in np.arange(times[0], times[-1] - W + 1e-12, W)[: a.max_windows]:
+            k = int(np.argmin(np.abs(times - (t_start + W))))
+            carried, rows = carried_jumps(jumps, t_start, t_start + W, cells[k], ctx.info.rate, times[k])
+            picked.append((carried[:, : c0.dimension], rows.particle.to_numpy(), cells[k]))
+        out["at"][name] = jump_correlation(picked, r_max, a.gjj_bin, a.gjj_fit_min).as_dict() | {"window": W}
+    out["summary"] = {f"xi_jj_{name}": at["xi"] for name, at in out["at"].items()} | {
+        f"xi_jj_{name}_error": at["xi_error"] for name, at in out["at"].items()}
+    return out
+
+
+def _describe_gjj(r: dict) -> str:
+    return "; ".join(f"W = {at['window']:.3g} ({name}, {at['windows']} windows of {at['jumps']:.0f} jumps): "
+                     f"xi_jj = {at['xi']:.3g} +/- {at['xi_error']:.2g}, g_jj(first shell) = {at['g'][0]:.3g}"
+                     for name, at in r["at"].items())
+
+
 STAGES = (
     Stage(name="clusters", inputs=("store", "config", "cagejumps", "jumps", "overlap", "structure", "ice"),
           keys=("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block",
@@ -119,4 +152,7 @@ STAGES = (
           compute=clusters, describe=_describe, needs=needs_jumps_stress_and_shear,
           version=3,  # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1
           what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
+    Stage(name="gjj", inputs=("store", "config", "cagejumps", "jumps", "overlap", "clusters"),
+          keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min"), compute=gjj, describe=_describe_gjj,
+          needs=needs_cage_size, what="g_jj(r) of the cage jumps of a window (W = t_chi and the clusters' W), xi_jj"),
 )

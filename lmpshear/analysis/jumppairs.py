@@ -1,0 +1,134 @@
+"""The pair correlation of cage jumps, g_jj(r), and its decay length ξ_jj: a length of the jumps' own
+clustering that needs no sieve.
+
+The jumps of a window [t_ref − W, t_ref) are carried by the affine flow to t_ref and placed in the
+sheared cell at t_ref (:func:`lmpshear.analysis.cagejumps.carried_jumps`); every pair of jumps of two
+different particles (a particle hopping back and forth is its own correlation, not the liquid's) is
+counted at its Lees–Edwards minimum-image distance, and the counts are normalised by those of the
+same number of pairs spread uniformly over the cell: g_jj(r) = counts / (pairs × shell volume / V).
+g_jj − 1 beyond the first shells is fitted by A e^{−r/ξ_jj} (weighted by the spread over windows); ξ_jj is
+NaN where the fit finds no excess (A within two standard errors of zero) or a decay within one bin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from scipy.optimize import curve_fit
+
+from lmpshear.neighbors import fractional
+
+
+@numba.njit(parallel=True, cache=True)
+def _pair_histogram(s, particle, h, periodic_z, r_max, width, bins):
+    n = s.shape[0]
+    out = np.zeros((n, bins), dtype=np.int64)  # per first jump, summed after: no write races
+    r2max = r_max * r_max
+    for i in numba.prange(n):
+        for j in range(i + 1, n):
+            if particle[i] == particle[j]:
+                continue
+            d0 = s[j, 0] - s[i, 0]
+            d1 = s[j, 1] - s[i, 1]
+            d2 = s[j, 2] - s[i, 2]
+            d1 -= np.rint(d1)
+            d2 = d2 - np.rint(d2) if periodic_z else 0.0
+            d0 -= np.rint(d0 + d1 * h[1, 0] / h[0, 0])  # the tilt couples y into x: round in the sheared frame
+            best = 1e300
+            for shift in (-1.0, 0.0, 1.0):  # and check the neighbouring images along x
+                e0 = d0 + shift
+                dx = e0 * h[0, 0] + d1 * h[1, 0] + d2 * h[2, 0]
+                dy = d1 * h[1, 1] + d2 * h[2, 1]
+                dz = d2 * h[2, 2]
+                r2 = dx * dx + dy * dy + dz * dz
+                if r2 < best:
+                    best = r2
+            if best < r2max:
+                k = int(math.sqrt(best) / width)
+                if k < bins:
+                    out[i, k] += 1
+    return out.sum(axis=0)
+
+
+def pair_counts(events: np.ndarray, particles: np.ndarray, cell, r_max: float, width: float) -> tuple[np.ndarray, float]:
+    """Counts of jump pairs (different particles) in shells of ``width`` up to ``r_max`` (minimum image in
+    ``cell``), and the number of such pairs."""
+    r = np.zeros((len(events), 3))
+    r[:, : events.shape[1]] = events
+    h = cell.matrix()
+    s = fractional(r, np.asarray(cell.lo, dtype=np.float64), np.linalg.inv(h))
+    bins = int(round(r_max / width))
+    particles = np.ascontiguousarray(particles, dtype=np.int64)
+    counts = _pair_histogram(s, particles, h, cell.dimension == 3, bins * width, width, bins)
+    _, per_particle = np.unique(particles, return_counts=True)
+    pairs = len(particles) * (len(particles) - 1) / 2 - float((per_particle * (per_particle - 1) / 2).sum())
+    return counts, pairs
+
+
+def shell_volumes(edges: np.ndarray, dim: int) -> np.ndarray:
+    return (edges[1:] ** dim - edges[:-1] ** dim) * (np.pi if dim == 2 else 4 * np.pi / 3)
+
+
+@dataclass(frozen=True)
+class JumpCorrelation:
+    r: np.ndarray  # shell centres
+    g: np.ndarray  # pooled over windows
+    error: np.ndarray  # standard error over windows
+    windows: int
+    jumps: float  # mean jumps per window
+    xi: float
+    xi_error: float
+    amplitude: float
+    reduced_chi2: float
+    fit_range: tuple
+
+    def as_dict(self) -> dict:
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+
+
+def jump_correlation(windows: list[tuple[np.ndarray, np.ndarray, object]], r_max: float, width: float,
+                     fit_min: float) -> JumpCorrelation:
+    """g_jj(r) pooled over windows, each (positions carried to its t_ref, particle ids, cell at t_ref), and
+    ξ_jj from a weighted fit of g_jj − 1 = A e^{−r/ξ} over fit_min ≤ r < r_max."""
+    dim = windows[0][2].dimension if windows else 3
+    edges = np.arange(0, round(r_max / width) + 1) * width
+    shells = shell_volumes(edges, dim)
+    counts, expected, per_window = np.zeros(len(shells)), np.zeros(len(shells)), []
+    jumps = []
+    for events, particles, cell in windows:
+        if len(events) < 2:
+            continue
+        c, pairs = pair_counts(events, particles, cell, edges[-1], width)
+        e = pairs * shells / cell.volume
+        counts += c
+        expected += e
+        per_window.append(c / e)
+        jumps.append(len(events))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = counts / expected
+        error = (np.std(per_window, axis=0, ddof=1) / np.sqrt(len(per_window)) if len(per_window) > 1
+                 else np.full(len(g), np.nan))
+    r = 0.5 * (edges[1:] + edges[:-1])
+    xi, xi_error, amplitude, chi2 = _fit_decay(r, g, error, fit_min)
+    return JumpCorrelation(r, g, error, len(per_window), float(np.mean(jumps)) if jumps else 0.0, xi, xi_error,
+                           amplitude, chi2, (fit_min, float(edges[-1])))
+
+
+def _fit_decay(r, g, error, fit_min) -> tuple[float, float, float, float]:
+    ok = (r >= fit_min) & np.isfinite(g) & np.isfinite(error) & (error > 0)
+    if ok.sum() < 4:
+        return (float("nan"),) * 4
+    x, y, e = r[ok], g[ok] - 1.0, error[ok]
+    f = lambda x, a, xi: a * np.exp(-x / xi)  # noqa: E731
+    try:
+        p, cov = curve_fit(f, x, y, p0=[max(float(y[0]), 1e-3) * math.exp(x[0]), 1.0], sigma=e, absolute_sigma=True,
+                           bounds=([0.0, 1e-3], [np.inf, 1e3]), maxfev=20000)
+    except (RuntimeError, ValueError):
+        return (float("nan"),) * 4
+    chi2 = float((((f(x, *p) - y) / e) ** 2).sum() / (len(x) - 2))
+    if p[1] < r[1] - r[0] or p[0] < 2 * np.sqrt(cov[0, 0]):  # shorter than a bin, or no significant excess
+        return float("nan"), float("nan"), float(p[0]), chi2
+    return float(p[1]), float(np.sqrt(cov[1, 1]) * math.sqrt(max(chi2, 1.0))), float(p[0]), chi2
