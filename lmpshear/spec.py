@@ -245,6 +245,11 @@ class Analysis:
     cluster_fine: int | None = _param(None, "int", "undersize-sieve nodes per edge; unset: 0.9 d0 apart in 3D, "
                                       "2 d0 in 2D", positive=True)
     threshold_tolerance: float = _param(0.1, "float", "C of the background iteration", positive=True)
+    cluster_threshold: str = _param("background", "str", "rho_th: background (the paper's iteration) or "
+                                    "significance (nodes significant against unclustered jumps)",
+                                    choices=("background", "significance"))
+    cluster_fdr: float = _param(0.05, "float", "the significance rule's false-discovery rate", positive=True,
+                                below=1.0)
     stz_diameter: float = _param(3.0, "float", "cage-jump spot size for V_stz", positive=True)
     min_stz: float = _param(2.0, "float", "C': clusters below C' V_stz are dropped", nonnegative=True)
     prune_fine: bool = _param(False, "bool", "apply C' V_stz again after the undersize sieve (the paper: coarse only)")

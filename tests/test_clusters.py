@@ -292,6 +292,7 @@ def _sawtooth_run(rate=0.1, L=15.0, W=1.0, n_windows=8, dt=0.05, seed=8):
     jumps = pd.concat(rows)
     jumps = jumps[(jumps.time > 0) & (jumps.time < times[-1])]
     jumps["frame"] = np.searchsorted(times, jumps.time.to_numpy())
+    jumps["particle"] = rng.permutation(len(unwrapped[0]))[np.arange(len(jumps)) % len(unwrapped[0])]
     for a in ("dx", "dy", "dz"):
         jumps[a] = rng.normal(size=len(jumps))
     return times, cells, unwrapped, virial, jumps, rate, W
@@ -371,3 +372,43 @@ def test_window_rule_lengthens_to_whole_t_chi_until_the_sieve_has_counts():
     # kernel sieve: per kernel volume 8 pi d^3 (d = 1: 25.1 of the 1000 volume units)
     n, why = window_multiple(20000, 40.0, cell, 20, 1.0, 1.0, 25.0, 1.0)  # 12.6 per kernel volume per t_chi
     assert n == 2.0 and "min_jumps_per_block" in why
+
+
+def test_the_sieve_s_null_and_the_significance_rule():
+    """Uniformly scattered jumps: the paper's sieve still keeps a grain-sized tiling, and what it keeps is
+    what its uniform null keeps; the significance rule finds no cluster. Planted blobs: the significance
+    rule finds the two blobs of each window, where the nulls find none."""
+    from lmpshear.analysis.convective import convective_clusters
+    from lmpshear.analysis.regions import significance_threshold
+
+    times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
+    rng = np.random.default_rng(11)
+    uniform = jumps.copy()
+    L = cells[0].lx
+    k = uniform.frame.to_numpy()
+    lab = np.array([np.asarray(cells[f].lo) + rng.random(3) @ cells[f].matrix() for f in k])
+    uniform[["x", "y", "z"]] = lab
+    options = sieve_options(Analysis(cluster_fine=15, contrast=0))
+    paper = convective_clusters(times, cells, unwrapped, virial, uniform, rate, W, window=W, coarse=5,
+                                **options)["summary"]
+    assert paper["kept_fraction"] > 0.2 and paper["clusters"] > 0  # the grain of the sieve, not the liquid's
+    assert paper["kept_fraction"] == pytest.approx(paper["null"]["uniform"]["kept_fraction"], abs=0.1)
+    assert paper["kept_fraction"] == pytest.approx(paper["null"]["particles"]["kept_fraction"], abs=0.1)
+    significant = options | {"threshold_rule": "significance"}
+    quiet = convective_clusters(times, cells, unwrapped, virial, uniform, rate, W, window=W, coarse=5, **significant)
+    assert quiet["summary"]["clusters"] == 0 and quiet["summary"]["threshold_rule"] == "significance"
+    blobs = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, window=W, coarse=5, **significant)
+    s = blobs["summary"]
+    per_window = [sum(r["window"] == w for r in blobs["clusters"]) for w in range(s["windows"])]
+    assert np.median(per_window) == 2
+    centres = np.array([r["centre"] for r in blobs["clusters"]])
+    planted = np.array([[4.0, 4.0, 7.0], [11.0, 10.0, 7.0]])
+    d = np.array([[np.linalg.norm(cells[0].minimum_image((c - p)[None]))for p in planted] for c in centres])
+    assert np.all(d.min(axis=1) < 2.5)  # every cluster is on a planted blob (centres in the frame at t_ref)
+    assert s["null"]["uniform"]["clusters_per_window"] <= 0.25 and s["null"]["particles"]["clusters_per_window"] <= 0.25
+    # the rule itself: a field drawn like its null has no significant node; nodes far above it are found
+    null = rng.poisson(20.0, 200000).astype(float)
+    field = rng.poisson(20.0, 1000).astype(float)
+    assert significance_threshold(field, null, 0.05) == np.inf
+    field[:5] = 60.0
+    assert significance_threshold(field, null, 0.05) == 60.0

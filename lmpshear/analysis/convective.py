@@ -35,7 +35,9 @@ from lmpshear.analysis.regions import (
     kernel_integral,
     labels_at,
     radius_of_volume,
+    coarse_field,
     region_lookup,
+    significance_threshold,
 )
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
@@ -230,8 +232,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                         kernel_length: float | None = None, fine: int | None, tolerance: float,
                         stz_diameter: float, min_stz: float, prune_fine: bool, trace_before: float,
                         trace_after: float, max_windows: int, contrast: int, p_c_clusters: str,
-                        atomic_stress: str, ice_yields: dict | None = None, seed: int = 0,
-                        smoothing: int = 5) -> dict:
+                        atomic_stress: str, threshold_rule: str, fdr: float, ice_yields: dict | None = None,
+                        seed: int = 0, smoothing: int = 5) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
     σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4).
 
@@ -258,7 +260,14 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     σ_c,y and η_c, and both are reported. ξ_c = (3V̄_c/4π)^{1/3} (2D: (V̄_c/π)^{1/2}) with V̄_c the mean
     volume of the clusters that count for η_c (the yielded ones).
     Returns the cluster table (list of dicts), per-cluster series, contrast regions, per-window sieve
-    diagnostics and the summary (with warnings where the sieve cannot mean much)."""
+    diagnostics and the summary (with warnings where the sieve cannot mean much).
+
+    ``threshold_rule`` "background" is the paper's ρ_th (above); "significance" keeps, in each window,
+    the nodes whose density is significant against unclustered jumps at false-discovery rate ``fdr``
+    (:func:`regions.significance_threshold`), so that a window of unclustered jumps yields no cluster.
+    The null model (``summary["null"]``): the same sieve, with the same rule, on each window's jumps
+    moved to uniform positions in the cell ("uniform") and to the positions of randomly drawn particles
+    at the same times ("particles": the liquid's density kept, which particles jump forgotten)."""
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
     W = float(window or t_chi)
@@ -270,20 +279,40 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     for t_start in starts:
         t_ref = t_start + W
         k_ref = int(np.argmin(np.abs(times - t_ref)))
-        events = carried_jumps(jumps, t_start, t_ref, cells[k_ref], rate, times[k_ref])[0]
-        windows.append((times[k_ref], k_ref, events))
+        events, rows = carried_jumps(jumps, t_start, t_ref, cells[k_ref], rate, times[k_ref])
+        windows.append((times[k_ref], k_ref, events, rows))
     sieve_options = {"fine": fine, "tolerance": tolerance, "kernel_length": kernel_length,
                      "stz_diameter": stz_diameter, "min_stz": min_stz, "prune_fine": prune_fine}
+    rng_null = np.random.default_rng(seed + 1)
+    nulls = _null_events(windows, cells, unwrapped, rate, rng_null)
     first_pass = [demarcate(ev, cells[k], coarse, threshold=None, **sieve_options)[1] if len(ev) else None
-                  for _, k, ev in windows]
+                  for _, k, ev, _ in windows]
     thresholds = [f["threshold"] for f in first_pass if f is not None]
     rho_th = float(np.mean(thresholds)) if thresholds else float("nan")
+    null_fields = np.zeros(0)
+    if threshold_rule == "significance":  # the particles null's fields, pooled over windows and draws
+        draws = [nulls["particles"]] + [_null_events(windows, cells, unwrapped, rate, rng_null)["particles"]
+                                        for _ in range(NULL_DRAWS - 1)]
+        null_fields = np.concatenate([coarse_field(ev, cells[k], coarse, kernel_length).ravel() for events in draws
+                                      for (_, k, _, _), ev in zip(windows, events) if len(ev)] or [np.zeros(0)])
+
+    def threshold_of(events, k, first, background):
+        """A window's ρ_th under the chosen rule (``first``: its first-pass fields, or None)."""
+        if threshold_rule == "background":
+            return background
+        if not len(events):
+            return float("inf")
+        field = first["rho"] if first is not None else coarse_field(events, cells[k], coarse, kernel_length)
+        return significance_threshold(field, null_fields, fdr)
+
+    null_summary = _null_sieve(nulls, windows, cells, coarse, sieve_options, threshold_of, dim, rho_th)
     table, series, contrasts, contrast_series, sieve = [], [], [], [], []
     n_frames, n = unwrapped.shape[:2]
     covered = {"yielded": np.zeros((n_frames, n), dtype=bool), "all": np.zeros((n_frames, n), dtype=bool)}
     rng = np.random.default_rng(seed)
     grid = None  # fine-grid nodes per edge (the same in every window: shear keeps the edges)
-    for w, (t_ref, k_ref, events) in enumerate(windows):
+    window_thresholds = []
+    for w, (t_ref, k_ref, events, _) in enumerate(windows):
         cell_ref = cells[k_ref]
         dispersion, z_score = dispersion_index(events, cell_ref, stz_diameter) if len(events) else (np.nan, np.nan)
         diag = {"window": w, "t_ref": float(t_ref), "jumps": len(events),
@@ -297,7 +326,10 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         sieve.append(diag)
         if not len(events):
             continue
-        regions, fields = demarcate(events, cell_ref, coarse, threshold=rho_th, **sieve_options)
+        window_threshold = threshold_of(events, k_ref, first_pass[w], rho_th)
+        diag["threshold"] = window_threshold
+        window_thresholds.append(window_threshold)
+        regions, fields = demarcate(events, cell_ref, coarse, threshold=window_threshold, **sieve_options)
         diag["kept_fraction"] = fields["kept_fraction"]
         diag["regions"] = len(regions)
         grid = int(fields["fine"])
@@ -367,7 +399,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                     contrast_series.append({"t": traced["t"].tolist(), "sigma": traced["sigma"].tolist(),
                                             "strain": strain.tolist(), "exchange": exchange.tolist(),
                                             "nodes": _flat(sph, grid)})
-    refs = [t_ref for t_ref, _, _ in windows]
+    refs = [t_ref for t_ref, _, _, _ in windows]
     span = (_life_mask(times, refs[0] + trace_after * W, refs[-1] - trace_before * W) if refs
             else np.zeros(len(times), dtype=bool))
     p_c = {k: v.mean(axis=1) for k, v in covered.items()}
@@ -386,7 +418,11 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     v_all = float(np.mean([r["volume"] for r in table])) if table else float("nan")
     used = [d for d in sieve if d["jumps"]]
     warnings = _sieve_warnings(rho_th, used, span, len(windows), trace_before + trace_after, kernel_length)
-    summary = {"threshold": rho_th, "windows": len(windows), "window": W, "clusters": len(table),
+    finite = [t for t in window_thresholds if np.isfinite(t)]
+    summary = {"threshold": rho_th if threshold_rule == "background" else float(np.mean(finite or [np.inf])),
+               "threshold_rule": threshold_rule, "fdr": fdr if threshold_rule == "significance" else None,
+               "null": null_summary, "windows": len(windows), "window": W, "clusters": len(table),
+               "clusters_per_window": len(table) / max(1, sum(1 for _, _, ev, _ in windows if len(ev))),
                "yielded": len(yielded), "yield_from_ice": sum(r.get("yield_from") == "ice" for r in yielded),
                "p_c_clusters": p_c_clusters, "P_c_mean": p_bar[p_c_clusters],
                "P_c_mean_all": p_bar["all"], "P_c_mean_yielded": p_bar["yielded"],
@@ -413,6 +449,59 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
             "contrast": contrasts, "contrast_series": contrast_series,
             "P_c": {"t": times[span].tolist(), "P_c": p_c[p_c_clusters][span].tolist(),
                     "all": {"t": times.tolist(), "yielded": p_c["yielded"].tolist(), "all": p_c["all"].tolist()}}}
+
+
+#: draws of the particles null pooled for the significance rule's p-values
+NULL_DRAWS = 8
+
+
+def _null_events(windows: list, cells: list, unwrapped: np.ndarray, rate: float, rng) -> dict:
+    """Each window's jumps as the null models place them, in the window's cell at t_ref: "uniform"
+    (uniform in the cell) and "particles" (particle labels permuted at random: each jump at the position
+    its particle's image has at the jump's own frame, carried to t_ref like the real ones; a particle's
+    repeated jumps stay together, the correlation between different particles is gone)."""
+    out = {"uniform": [], "particles": []}
+    dim = cells[0].dimension
+    relabel = rng.permutation(unwrapped.shape[1])
+    for t_ref, k, events, rows in windows:
+        cell = cells[k]
+        r = np.zeros((len(events), 3))
+        r[:, :dim] = rng.random((len(events), dim))
+        out["uniform"].append(np.asarray(cell.lo) + r @ cell.matrix())
+        frames = rows.frame.to_numpy(dtype=np.int64)
+        image = relabel[rows.particle.to_numpy(dtype=np.int64)]
+        out["particles"].append(cell.carry(unwrapped[frames, image], rows.time.to_numpy(dtype=np.float64), rate,
+                                           t_ref))
+    return out
+
+
+def _null_sieve(nulls: dict, windows: list, cells: list, coarse: int, options: dict, threshold_of, dim: int,
+                background: float) -> dict:
+    """What the sieve finds on each null: the kept volume fraction, clusters per window and ξ_c of the mean
+    region volume (every region: nulls have no yields), at the real jumps' ρ_th (the same sieve: does the
+    real field hold more above it than noise does?) and, as ``kept_fraction_own``, at the null's own ρ_th
+    (the background iteration on noise scatters by ±10%, and the kept volume with it)."""
+    out = {}
+    for name, events_of in nulls.items():
+        first = [demarcate(ev, cells[k], coarse, threshold=None, **options)[1] if len(ev) else None
+                 for (_, k, _, _), ev in zip(windows, events_of)]
+        found = [f["threshold"] for f in first if f is not None]
+        own = float(np.mean(found)) if found else float("nan")
+        kept, kept_own, counts, volumes = [], [], [], []
+        for (_, k, _, _), ev, f in zip(windows, events_of, first):
+            if not len(ev):
+                continue
+            regions, fields = demarcate(ev, cells[k], coarse, threshold=threshold_of(ev, k, f, background), **options)
+            kept.append(fields["kept_fraction"])
+            counts.append(len(regions))
+            volumes += [r.volume for r in regions]
+            kept_own.append(demarcate(ev, cells[k], coarse, threshold=threshold_of(ev, k, f, own), **options)[1]
+                            ["kept_fraction"])
+        out[name] = {"kept_fraction": float(np.mean(kept)) if kept else float("nan"),
+                     "clusters_per_window": float(np.mean(counts)) if counts else float("nan"),
+                     "xi_c": float(radius_of_volume(np.mean(volumes), dim)) if volumes else float("nan"),
+                     "threshold_own": own, "kept_fraction_own": float(np.mean(kept_own)) if kept_own else float("nan")}
+    return out
 
 
 def _yield_on(t: np.ndarray, found: dict) -> YieldTimes:

@@ -200,6 +200,13 @@ def _count_within(nodes, events, h, h_inv, lo, n, periodic_z, radius):
     return out
 
 
+def coarse_field(events: np.ndarray, cell: Cell, coarse: int, kernel_length: float | None) -> np.ndarray:
+    """The coarse sieve's density field: jump counts in coarse blocks, or the jumps smoothed by e^{−r/d}
+    (``kernel_length`` d) on nodes 1/coarse apart, both on the sheared cell's fractional grid."""
+    s = cell.fractional(events)
+    return kernel_density(s, cell, coarse, kernel_length) if kernel_length else block_counts(s, cell.dimension, coarse)
+
+
 def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, threshold: float | None,
               tolerance: float, kernel_length: float | None, stz_diameter: float, min_stz: float,
               prune_fine: bool) -> tuple[list[Region], dict]:
@@ -212,8 +219,7 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, 
     coarse labels) and the sieve's diagnostics (mean jumps per block, kept volume fraction)."""
     dim = cell.dimension
     fine = fine or max(4, round(cell.lx / (0.9 if dim == 3 else 2.0)))
-    s = cell.fractional(events)
-    rho = kernel_density(s, cell, coarse, kernel_length) if kernel_length else block_counts(s, dim, coarse)
+    rho = coarse_field(events, cell, coarse, kernel_length)
     rho_th = background_threshold(rho, tolerance) if threshold is None else float(threshold)
     volume = cell.volume
     block_volume = volume / coarse**dim
@@ -348,3 +354,19 @@ def labels_at(points: np.ndarray, times, rate: float, t_ref: float, cell_ref: Ce
     s = cell_ref.fractional(cell_ref.carry(points, times, rate, t_ref))
     idx = np.rint(s[:, :dim] * fine).astype(np.int64) % fine
     return lookup[tuple(idx.T)]
+
+
+def significance_threshold(rho: np.ndarray, null_values: np.ndarray, fdr: float) -> float:
+    """The smallest field value that is significant against a null at false-discovery rate ``fdr``
+    (Benjamini–Hochberg over every node of the field); +inf where none is. Each node's p-value is the
+    null's empirical tail, p = (1 + #null ≥ value) / (1 + #null), from ``null_values``: the same field
+    made from jumps without spatial correlation (pooled over windows and draws)."""
+    values = np.asarray(rho, dtype=np.float64).ravel()
+    null = np.sort(np.asarray(null_values, dtype=np.float64).ravel())
+    p = (1.0 + len(null) - np.searchsorted(null, values, side="left")) / (1.0 + len(null))
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    passing = np.nonzero(p[order] <= fdr * np.arange(1, m + 1) / m)[0]
+    if not len(passing):
+        return float("inf")
+    return float(values[order[: passing[-1] + 1]].min())

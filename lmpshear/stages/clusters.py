@@ -25,7 +25,8 @@ def sieve_options(a) -> dict:
     return {"fine": a.cluster_fine, "tolerance": a.threshold_tolerance, "stz_diameter": a.stz_diameter,
             "min_stz": a.min_stz, "prune_fine": a.prune_fine, "trace_before": a.trace_before,
             "trace_after": a.trace_after, "max_windows": a.max_windows, "contrast": a.contrast,
-            "p_c_clusters": a.p_c_clusters, "atomic_stress": a.atomic_stress}
+            "p_c_clusters": a.p_c_clusters, "atomic_stress": a.atomic_stress,
+            "threshold_rule": a.cluster_threshold, "fdr": a.cluster_fdr}
 
 
 def coarse_grain(ctx: Context, lx: float) -> tuple[int, float | None]:
@@ -108,7 +109,9 @@ def _describe(r: dict) -> str:
             f"{s['jumps_per_particle_per_window']:.3g} per particle per window, kept volume {s['kept_fraction']:.2f}, "
             f"dispersion index {s['dispersion_index']:.3g} (Poisson 1; z = {s['dispersion_z']:.3g}); largest stress "
             f"run-up: clusters {rise['clusters']:.3g}, contrast spheres outside {rise['quiet']:.3g}, straddling "
-            f"{rise['straddling']:.3g}")
+            f"{rise['straddling']:.3g}; null (uniform / particles): kept volume "
+            f"{s['null']['uniform']['kept_fraction']:.2f} / {s['null']['particles']['kept_fraction']:.2f}, "
+            f"xi_c {s['null']['uniform']['xi_c']:.3g} / {s['null']['particles']['xi_c']:.3g}")
 
 
 def gjj(ctx: Context) -> dict:
@@ -148,9 +151,11 @@ STAGES = (
     Stage(name="clusters", inputs=("store", "config", "cagejumps", "jumps", "overlap", "structure", "ice"),
           keys=("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block",
                 "cluster_fine", "threshold_tolerance", "stz_diameter", "min_stz", "prune_fine", "trace_before",
-                "trace_after", "max_windows", "contrast", "p_c_clusters", "atomic_stress"),
+                "trace_after", "max_windows", "contrast", "p_c_clusters", "atomic_stress", "cluster_threshold",
+                "cluster_fdr"),
           compute=clusters, describe=_describe, needs=needs_jumps_stress_and_shear,
-          version=3,  # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1
+          # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1; 4: the null model
+          version=4,
           what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
     Stage(name="gjj", inputs=("store", "config", "cagejumps", "jumps", "overlap", "clusters"),
           keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min"), compute=gjj, describe=_describe_gjj,
