@@ -12,6 +12,9 @@ Per run (the same recipes serve the BD figures and the MD ones, Figs. 5b/d and 6
   carries them at t_ref, inside the boundary.
 - ``fig2ij.png``: σ and γ of the two contrast spheres (i: outside, j: straddling).
 - ``fig3a.png``: P_c(t) and its mean.
+- ``fig8.png``: one particle's non-affine path, its colour changing at each cage jump.
+- ``fig9.png``: what the sieves see in the cluster's window: its jumps in a slab, the coarse density
+  with its local maxima, the clusters after the coarse sieve, the undersize sieve of the cluster.
 
 The figures across runs (``lmpshear report``) are in :mod:`lmpshear.plots`.
 
@@ -277,6 +280,107 @@ class RunFigures:
         ax.set_title(f"{self.info.name}: rate {self.rate:g}, eta_c = {s['eta_c']:.3g}", fontsize=9)
         return save_png(fig, out)
 
+    def fig8(self, out: Path, jumps_shown: int = 3) -> Path | None:
+        """Fig. 8: one particle's non-affine path r̃(t) in the shear plane, its colour changing at each cage
+        jump: ``jumps_shown`` jumps (four segments) of the particle whose jump count is the median among
+        those with that many in the steady window."""
+        from lmpshear.store import Trajectory
+
+        counts = self.jumps.groupby("particle").size()
+        many = counts[counts >= jumps_shown]
+        if many.empty:
+            return None
+        particle = int(many.index[np.argsort(many.to_numpy(), kind="stable")[len(many) // 2]])
+        frames = np.sort(self.jumps.loc[self.jumps.particle == particle, "frame"].to_numpy())[:jumps_shown]
+        gap = int(max(np.diff(frames).mean() if len(frames) > 1 else 10, 2))
+        with Trajectory(self.rd.store) as traj:
+            span = np.arange(max(frames[0] - gap, 0), min(frames[-1] + gap, len(traj.times)))
+            path = traj.nonaffine(list(span))[:, particle, :]
+            times = traj.times[span]
+        path = path - path[0]
+        fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
+        cuts = [0, *np.searchsorted(span, frames), len(span)]
+        for k in range(len(cuts) - 1):
+            piece = slice(max(cuts[k] - 1, 0), cuts[k + 1])  # joined to the previous segment's last frame
+            ax.plot(path[piece, 0], path[piece, 1], "-o", ms=2, lw=1, color=f"C{k}",
+                    label=f"cage {k + 1}: t = {times[max(cuts[k], 0)]:.4g} to {times[cuts[k + 1] - 1]:.4g}")
+        ax.set_aspect("equal")
+        ax.set_xlabel(r"$\tilde x - \tilde x(t_{start})$ (flow)")
+        ax.set_ylabel(r"$\tilde y - \tilde y(t_{start})$ (gradient)")
+        ax.legend(fontsize=7)
+        ax.set_title(f"{self.info.name}, rate {self.rate:g}: particle {particle}, non-affine path; the colour "
+                     f"changes at each cage jump", fontsize=8)
+        return save_png(fig, out)
+
+    def fig9(self, out: Path, thickness: float = 1.5) -> Path:
+        """Fig. 9: what the sieves see in the chosen cluster's window: (a) its cage jumps in a slab of
+        ``thickness`` d0 through the cluster's centre (3D), (b) the coarse density field of the layer of
+        blocks (or kernel nodes) holding that centre, local maxima framed, (c) the clusters after the coarse
+        sieve in that layer, (d) the undersize sieve of the cluster: its fine nodes, coloured by the jump
+        density around them. The sieve is run again on the window's jumps with the product's parameters
+        and the window's ρ_th."""
+        from lmpshear.analysis.regions import demarcate
+        from lmpshear.rundir import Product
+
+        s, params = self.result["summary"], Product.read(self.rd.product("clusters")).params
+        w, W = self.row["window"], s["window"]
+        cell, dim = self.cell, self.dim
+        events, _ = carried_jumps(self.jumps, self.t_ref - W, self.t_ref, cell, self.rate, self.t_ref)
+        coarse = int(round(cell.lx / s["coarse_block"]))
+        threshold = self.result["sieve"][w].get("threshold", s["threshold"])
+        regions, fields = demarcate(events, cell, coarse, threshold=threshold, fine=params["cluster_fine"],
+                                    tolerance=params["threshold_tolerance"], kernel_length=s.get("kernel_length"),
+                                    stz_diameter=params["stz_diameter"], min_stz=params["min_stz"],
+                                    prune_fine=params["prune_fine"])
+        centre = cell.fractional(np.array([self.row["centre"] + [0.0] * (3 - dim)]))[0]
+        layer = int(centre[2] * coarse) % coarse if dim == 3 else None
+        fig, axes = plt.subplots(2, 2, figsize=(10, 9.5), constrained_layout=True)
+        frac = cell.fractional(events)
+        keep = np.ones(len(events), bool) if dim == 2 else \
+            np.abs((frac[:, 2] - centre[2] + 0.5) % 1.0 - 0.5) * cell.lz <= thickness / 2
+
+        def to_plane(sx, sy):
+            return cell.lo[0] + sx * cell.lx + sy * cell.xy, cell.lo[1] + sy * cell.ly
+
+        x, y = to_plane(frac[keep, 0], frac[keep, 1])
+        axes[0, 0].plot(x, y, ".", ms=2, color="0.3")
+        axes[0, 0].set_title(f"(a) cage jumps of the window (W = {W:.3g})" +
+                             (f" in a slab of {thickness:g} d0" if dim == 3 else ""), fontsize=9)
+        grid = np.arange(coarse + 1) / coarse
+        gx, gy = to_plane(*np.meshgrid(grid, grid, indexing="ij"))
+        rho = fields["rho"] if dim == 2 else fields["rho"][:, :, layer]
+        mesh = axes[0, 1].pcolormesh(gx, gy, rho, cmap="hot_r", shading="flat")
+        fig.colorbar(mesh, ax=axes[0, 1], label="jumps per block" if not s.get("kernel_length") else "smoothed density")
+        shifted = [np.roll(rho, shift, axis=a) for a in (0, 1) for shift in (-1, 1)]
+        peaks = np.argwhere((rho >= np.max(shifted, axis=0)) & (rho >= fields["threshold"]))
+        for i, j in peaks:
+            px, py = to_plane(np.array([i, i + 1, i + 1, i, i]) / coarse, np.array([j, j, j + 1, j + 1, j]) / coarse)
+            axes[0, 1].plot(px, py, color="C0", lw=1)
+        axes[0, 1].set_title(f"(b) coarse density (rho_th = {fields['threshold']:.3g}); local maxima framed", fontsize=9)
+        labels = fields["coarse_labels"] if dim == 2 else fields["coarse_labels"][:, :, layer]
+        shown = np.where(labels > 0, labels % 10, np.nan)
+        axes[1, 0].pcolormesh(gx, gy, shown, cmap="tab10", vmin=0, vmax=10, shading="flat")
+        stz = params["stz_diameter"] / 2
+        cx, cy = to_plane(np.array([0.08]), np.array([0.08]))
+        axes[1, 0].add_patch(plt.Circle((cx[0] + stz, cy[0] + stz), stz, color="k"))
+        axes[1, 0].set_title("(c) clusters after the coarse sieve (black disc: the STZ diameter)", fontsize=9)
+        mine = next((r for r in regions if r.label == self.row["region"]), max(regions, key=lambda r: r.volume))
+        node_frac = mine.nodes / fields["fine"]
+        near = np.ones(len(node_frac), bool) if dim == 2 else \
+            np.abs((node_frac[:, 2] - centre[2] + 0.5) % 1.0 - 0.5) * cell.lz <= thickness / 2
+        nx, ny = to_plane(node_frac[near, 0], node_frac[near, 1])
+        dots = axes[1, 1].scatter(nx, ny, c=mine.node_density[near], cmap="viridis_r", s=25)
+        fig.colorbar(dots, ax=axes[1, 1], label="jump density around the node")
+        axes[1, 1].set_title(f"(d) undersize sieve of the cluster (region {mine.label}, xi = {mine.radius:.3g})",
+                             fontsize=9)
+        for ax in axes.ravel():
+            _cell_edges(ax, cell, color="k", lw=0.6)
+            ax.set_aspect("equal")
+            ax.set_xlabel("x (flow)")
+            ax.set_ylabel("y (gradient)")
+        fig.suptitle(f"{self.title()}: the sieves of window {w} (t_ref = {self.t_ref:.4g})", fontsize=10)
+        return save_png(fig, out)
+
 
 def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int | None = None) -> list[Path]:
     """Every per-run panel, as PNG files in ``out`` (default: the run directory)."""
@@ -284,7 +388,8 @@ def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int 
     out = Path(out) if out is not None else figs.rd.path
     out.mkdir(parents=True, exist_ok=True)
     made = [figs.fig1b(out / "fig1b.png"), figs.fig1c(out / "fig1c.png"), figs.fig2(out / "fig2.png"),
-            figs.fig2ij(out / "fig2ij.png"), figs.fig3a(out / "fig3a.png")]
+            figs.fig2ij(out / "fig2ij.png"), figs.fig3a(out / "fig3a.png"), figs.fig8(out / "fig8.png"),
+            figs.fig9(out / "fig9.png")]
     if (phm := figs.rd.result("phm")) is not None:
         made.append(fig4a(phm, out / "fig4a.png"))
     return [p for p in made if p is not None]

@@ -196,8 +196,13 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
 
     out = run_copy / "paper"
     proc = cli("figures", run_copy, "-o", out, check=True)
-    for name in ("fig1b", "fig1c", "fig2", "fig3a", "fig4a"):
+    for name in ("fig1b", "fig1c", "fig2", "fig3a", "fig4a", "fig8", "fig9"):
         assert (out / f"{name}.png").stat().st_size > 10_000, proc.stdout
+    # the sieve's null beside the real sieve, and the lengths that need no sieve
+    for null in ("uniform", "particles"):
+        assert 0 <= s["null"][null]["kept_fraction"] <= 1 and s["null"][null]["clusters_per_window"] >= 0
+    assert set(result(run_copy, "s4.json")["at"]) == {"t_chi", "tau_alpha"}
+    assert set(result(run_copy, "gjj.json")["at"]) == {"t_chi", "cluster_window"}
     report = cli("report", run_copy, "-o", run_copy / "report", check=True)
     table = pd.read_csv(run_copy / "report" / "clusters_vs_rate.csv")
     assert list(table.rate) == [0.06] and table.eta_c[0] == pytest.approx(s["eta_c"], nan_ok=True)

@@ -384,7 +384,6 @@ def test_the_sieve_s_null_and_the_significance_rule():
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     rng = np.random.default_rng(11)
     uniform = jumps.copy()
-    L = cells[0].lx
     k = uniform.frame.to_numpy()
     lab = np.array([np.asarray(cells[f].lo) + rng.random(3) @ cells[f].matrix() for f in k])
     uniform[["x", "y", "z"]] = lab

@@ -179,6 +179,7 @@ class Region:
     radius: float
     centre: np.ndarray  # (3,) Cartesian, inside the cell at t_ref
     jumps: int  # jumps inside its coarse cluster
+    node_density: np.ndarray | None = None  # jumps per volume around each node (the undersize sieve's field)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -261,7 +262,7 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, 
         vol = mine.sum() * node_volume
         regions.append(Region(len(regions) + 1, node_idx[mine], vol, float(radius_of_volume(vol, dim)),
                               _periodic_centre(node_frac[mine], h, lo),
-                              int(rho[labels == label].sum()) if not kernel_length else -1))
+                              int(rho[labels == label].sum()) if not kernel_length else -1, counts[mine] / sphere))
     fields = {"rho": rho, "threshold": rho_th, "threshold_per_volume": rho_per_volume, "coarse_labels": labels,
               "fine": fine, "coarse": coarse,
               "kept_fraction": sum(r.volume for r in regions) / volume}

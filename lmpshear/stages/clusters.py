@@ -61,7 +61,7 @@ def clusters(ctx: Context) -> dict:
         window=multiple * t_chi, coarse=coarse, kernel_length=kernel,
         ice_yields=ice_yields(ctx.input("ice")) if ctx.rd.file("ice").is_dir() else {}, **sieve_options(a))
     s = result["summary"]
-    s["coarse_block"] = lx / coarse
+    s["coarse_block"], s["kernel_length"] = lx / coarse, kernel
     s["window_multiple"], s["window_rule"] = multiple, why
     s["warnings"] += resolution_warnings(times, ctx.product("overlap"), t_chi)
     return result
