@@ -239,6 +239,8 @@ class Analysis:
                                  positive=True)
     cluster_block: float | None = _param(None, "float", "coarse block edge as a length; wins over cluster_blocks "
                                          "(0: unset)", nonnegative=True)
+    kernel_scale: float = _param(1.0, "float", "kernel sieve: d in units of g(r)'s first minimum (1: the paper)",
+                                 positive=True)
     cluster_window: float = _param(1.0, "float", "window length in units of t_chi (the paper: 1) ...", positive=True)
     min_jumps_per_block: float = _param(25.0, "float", "... lengthened to whole t_chi until the coarse sieve sees "
                                         "this many jumps per block (0: never)", nonnegative=True)

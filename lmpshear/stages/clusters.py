@@ -34,9 +34,10 @@ def coarse_grain(ctx: Context, lx: float) -> tuple[int, float | None]:
     d/2 apart (d the first minimum of g(r)); blocks are ``cluster_block`` long, else L/``cluster_blocks``."""
     a = ctx.analysis
     if a.cluster_sieve == "kernel":
-        kernel = ctx.product("structure")["first_minimum"]
-        if kernel is None:
+        first_minimum = ctx.product("structure")["first_minimum"]
+        if first_minimum is None:
             raise UserError("the kernel sieve needs the first minimum of g(r), which the structure stage did not find")
+        kernel = a.kernel_scale * first_minimum
         return int(np.ceil(2 * lx / kernel)), kernel
     if a.cluster_block:  # a length; 0 or unset: cluster_blocks per edge
         return max(2, int(round(lx / a.cluster_block))), None
@@ -149,7 +150,7 @@ def _describe_gjj(r: dict) -> str:
 
 STAGES = (
     Stage(name="clusters", inputs=("store", "config", "cagejumps", "jumps", "overlap", "structure", "ice"),
-          keys=("cluster_sieve", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block",
+          keys=("cluster_sieve", "kernel_scale", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block",
                 "cluster_fine", "threshold_tolerance", "stz_diameter", "min_stz", "prune_fine", "trace_before",
                 "trace_after", "max_windows", "contrast", "p_c_clusters", "atomic_stress", "cluster_threshold",
                 "cluster_fdr"),
