@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -317,17 +319,30 @@ def _main(version: bool = typer.Option(False, "--version", help="Print the versi
         raise typer.Exit()
 
 
+INTERRUPTED = ("interrupted: what was finished is kept (a run resumes from its last checkpoint with "
+               "`lmpshear run RUNDIR`; `lmpshear analyze` redoes only the stages whose products are missing)")
+
+
+def _terminated(signum, frame):
+    """SIGTERM outside a run: the same clean exit as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input exits 2 with a message, a failed run 3, Ctrl-C 130.
 
     Usage errors are typer's own (exit 2); lmpshear's errors are caught here, so no traceback.
     """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)  # a run replaces it with its own stop-at-a-checkpoint
     try:
         app(args=argv)
     except SystemExit as exc:
+        if exc.code == 130:  # typer turns a KeyboardInterrupt (Ctrl-C, or SIGTERM: _terminated) into exit 130
+            typer.echo(INTERRUPTED, err=True)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
-        typer.echo("interrupted; `lmpshear run RUNDIR` resumes from the last checkpoint", err=True)
+        typer.echo(INTERRUPTED, err=True)
         return 130
     except LmpshearError as exc:
         if not (isinstance(exc, Interrupted) and mpi.world_rank() != 0):  # under mpiexec, one says so

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -10,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from lmpshear.errors import UserError
-from lmpshear.rundir import RunDir, atomic_write_json
+from lmpshear.rundir import RunDir, atomic_write_json, read_json
 
 
 def find_runs(paths: list[Path]) -> list[RunDir]:
@@ -163,7 +162,7 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
 def system_of(rd: RunDir) -> tuple[str, int, str | None]:
     """(label, dimension, the paper's Table I row) of a run's model system."""
     if rd.source.is_file():
-        data = json.loads(rd.source.read_text())
+        data = read_json(rd.source)
         return data.get("name", rd.path.name), int(data.get("dimension", 3)), None
     return spec_system(rd.spec())
 

@@ -44,6 +44,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def read_json(path: Path):
+    """A JSON file of lmpshear's, parsed; a damaged one is a UserError that names it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is damaged ({exc}): remove it and make it again (a product: "
+                        "`lmpshear analyze RUNDIR --force`)") from None
+
+
 def atomic_write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -98,7 +108,7 @@ class Product:
 
     @classmethod
     def read(cls, path: Path) -> "Product":
-        data = json.loads(Path(path).read_text())
+        data = read_json(path)
         if not (isinstance(data, dict) and {"stage", "params", "result"} <= data.keys()):
             raise UserError(f"{path} is not an analysis product (it needs stage, params and result): "
                             "make it again with `lmpshear analyze RUNDIR --force`")
@@ -166,7 +176,7 @@ class RunDir:
     def info(self) -> "RunInfo":
         """What analysis needs to know, from the run spec or, for an imported trajectory, source.json."""
         if self.source.is_file():
-            data = json.loads(self.source.read_text())
+            data = read_json(self.source)
             c = config.Checker(str(self.source))
             analysis = config.load_analysis(c, data.get("analysis", {}))
             c.finish()
@@ -183,7 +193,7 @@ class RunDir:
     def status(self) -> dict:
         if not self.status_file.exists():
             return {"state": "prepared"}
-        return json.loads(self.status_file.read_text())
+        return read_json(self.status_file)
 
     def set_status(self, **fields) -> None:
         atomic_write_json(self.status_file, fields)

@@ -34,6 +34,8 @@ global ones as attributes. Arrays returned by :class:`Trajectory` are (frames, p
 
 from __future__ import annotations
 
+import contextlib
+
 import csv
 import os
 import struct
@@ -185,14 +187,25 @@ class Trajectory:
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"no trajectory store at {self.path}")
-        self._file = gsd.hoomd.open(self.path, "r")
-        self._fl = gsd.fl.open(self.path, "r")  # chunk-level reads: one array without the whole frame
-        if len(self._file) == 0:
-            raise UserError(f"{self.path} holds no frame")
-        first = self._file[0]
-        self.dimension = int(first.configuration.dimensions)
-        self.types = list(first.particles.types)
-        self.typeid = np.asarray(first.particles.typeid, dtype=np.int64)
+        with self._readable():
+            self._file = gsd.hoomd.open(self.path, "r")
+            self._fl = gsd.fl.open(self.path, "r")  # chunk-level reads: one array without the whole frame
+            if len(self._file) == 0:
+                raise UserError(f"{self.path} holds no frame")
+            first = self._file[0]
+            self.dimension = int(first.configuration.dimensions)
+            self.types = list(first.particles.types)
+            self.typeid = np.asarray(first.particles.typeid, dtype=np.int64)
+
+    @contextlib.contextmanager
+    def _readable(self):
+        """GSD's errors on a damaged or foreign file become a message that names the file and what to do."""
+        try:
+            yield
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:
+            raise UserError(f"{self.path} cannot be read as a trajectory store ({exc}): it is damaged or not a GSD "
+                            "file. A run's store is checked and rolled back to its last intact checkpoint by "
+                            "`lmpshear run RUNDIR`; an imported one: import it again") from None
 
     def __len__(self) -> int:
         return len(self._file)
@@ -204,8 +217,9 @@ class Trajectory:
     def _chunk(self, k: int, name: str, default=None) -> np.ndarray:
         """A chunk of frame k; the HOOMD schema omits values equal to frame 0's or to the default."""
         for frame in (k, 0):
-            if self._fl.chunk_exists(frame, name):
-                return self._fl.read_chunk(frame, name)
+            with self._readable():
+                if self._fl.chunk_exists(frame, name):
+                    return self._fl.read_chunk(frame, name)
         if default is not None:
             return np.asarray(default)
         raise UserError(f"{self.path}: frame {k} has no chunk '{name}'")

@@ -337,3 +337,53 @@ def test_a_full_disk_stops_the_run_and_more_space_lets_it_finish(small_disk):
     steps = [int(line.split(",")[0]) for line in thermo]
     assert steps == sorted(set(steps)) and len(steps) == spec.shear_steps // spec.thermo_steps + 1
     assert RunDir(run).status()["state"] == "complete"
+
+
+def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path, tiny_run):
+    """A foreign or cut store, a damaged product or status file: exit 2 naming the file, no traceback;
+    SIGTERM to analyze: exit 130 with Ctrl-C's message."""
+    import shutil
+
+    foreign = tmp_path / "foreign"
+    shutil.copytree(tiny_run, foreign)
+    (foreign / "traj.gsd").write_bytes(b"this is not a GSD file" * 100)
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_run, cut)
+    data = (cut / "traj.gsd").read_bytes()
+    (cut / "traj.gsd").write_bytes(data[:-777])
+    for run in (foreign, cut):
+        for proc in (cli("analyze", run, "--only", "structure", "--no-figures"),
+                     cli("analyze", run, "--only", "msd", "--no-figures")):
+            assert proc.returncode == 2, proc.stderr
+            assert str(run / "traj.gsd") in proc.stderr and "Traceback" not in proc.stderr
+            assert "cannot be read as a trajectory store" in proc.stderr
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_run, damaged)
+    cli("analyze", damaged, "--only", "structure", "--no-figures", check=True)
+    (damaged / "structure.json").write_text('{"stage": "structure", "params": {}, "result": {"r": [1, 2')
+    proc = cli("analyze", damaged, "--only", "s4", "--no-figures")  # s4 reads g(r) first
+    assert proc.returncode == 2 and str(damaged / "structure.json") in proc.stderr and "Traceback" not in proc.stderr
+    (damaged / "status.json").write_text("{")
+    proc = cli("analyze", damaged, "--no-figures")
+    assert proc.returncode == 2 and str(damaged / "status.json") in proc.stderr and "Traceback" not in proc.stderr
+    # SIGTERM while analysing: the same exit and message as Ctrl-C
+    calm = tmp_path / "calm"
+    shutil.copytree(tiny_run, calm)
+    messages = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        for product in calm.glob("*.json"):
+            if product.name not in ("status.json", "manifest.json"):
+                product.unlink()
+        proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "analyze", str(calm), "--no-figures"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored
+        for _ in range(600):  # until the first stage has written its product: analyze is under way
+            time.sleep(0.1)
+            if (calm / "viscosity.json").exists() or proc.poll() is not None:
+                break
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, (sig, err)
+        assert "Traceback" not in err
+        messages[sig] = err.strip().splitlines()[-1]
+    assert messages[signal.SIGINT] == messages[signal.SIGTERM] and "interrupted" in messages[signal.SIGTERM]

@@ -4,12 +4,12 @@ back (σ_c, γ_c, n_cj, R, t0..t3; P̄_c, σ_c,y, η_c of eq. 8, ξ_c, t_y), wit
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from lmpshear.errors import UserError
+from lmpshear.rundir import read_json
 from lmpshear.stages.base import Context, Stage, needs_cage_size, needs_jumps_stress_and_shear
 
 #: the paper traces every Δt ≈ 0.01 t_χ; below this many frames per t_χ the curves are too coarse
@@ -73,7 +73,7 @@ def ice_yields(folder: Path) -> dict:
     (window, region) (the paper's MD procedure)."""
     found = {}
     for path in sorted(folder.glob("cluster-*.json")):
-        out = json.loads(path.read_text())
+        out = read_json(path)
         if out.get("yield"):
             found[(int(out["row"]["window"]), int(out["row"]["region"]))] = out["yield"]
     return found
