@@ -96,3 +96,17 @@ def largest_cutoff(shortest_edge: float, sheared: bool) -> float:
     """Half the narrowest width the cell reaches: a pair cutoff (plus skin) must stay below it so
     that a particle never meets two images of one neighbour."""
     return 0.5 * shortest_edge * (SHEARED_WIDTH_FACTOR if sheared else 1.0)
+
+
+def rate_from_tilts(cells: list, times) -> float:
+    """The shear rate that a sequence of sheared cells implies: the tilt's growth over the time, with
+    each frame-to-frame change taken modulo L_x (a flip subtracts L_x), so frames must be closer than
+    half a flip apart. 0 for fewer than two frames."""
+    if len(cells) < 2:
+        return 0.0
+    change = 0.0
+    for before, after in zip(cells[:-1], cells[1:]):
+        d = after.xy - before.xy
+        change += d - after.lx * np.round(d / after.lx)
+    return float(change / (cells[0].ly * (times[-1] - times[0])))
+

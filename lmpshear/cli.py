@@ -158,7 +158,10 @@ def ice(
 def import_(
     trajectory: Path = typer.Argument(..., help="A trajectory ovito reads: LAMMPS dump (.gz too), data file, GSD, extxyz."),
     out: str = typer.Option(..., "--out", "-o", help="Run directory to create."),
-    rate: float = typer.Option(..., "--rate", min=0.0, help="Shear rate of the run (0 for none)."),
+    rate: Optional[float] = typer.Option(None, "--rate", min=0.0, help="Shear rate of the run (default: the one "
+                                         "the box tilt implies; a rate that differs by more than 1% is refused)."),
+    force_rate: bool = typer.Option(False, "--force-rate", help="Use --rate even where the box tilt disagrees "
+                                    "(a box that does not carry the shear)."),
     temperature: float = typer.Option(..., "--temperature", help="k_BT of the run (for chi4)."),
     timestep: Optional[float] = typer.Option(None, "--timestep", help="MD time step: frame time = file's step x it."),
     sample_interval: Optional[float] = typer.Option(None, "--sample-interval",
@@ -174,7 +177,7 @@ def import_(
     from lmpshear.readers import import_run
 
     import_run(trajectory, out, rate, temperature, timestep=timestep, sample_interval=sample_interval,
-               dimension=dimension, steady_strain=steady_strain, echo=_echo)
+               dimension=dimension, steady_strain=steady_strain, force_rate=force_rate, echo=_echo)
 
 
 @app.command()

@@ -480,6 +480,10 @@ def _is_multiple(value: float, unit: float) -> bool:
     return n >= 1 and abs(n * unit - value) <= _REL_TOL * max(value, unit) * 10
 
 
+#: cutoff-sized cells a run's box may hold (a neighbour-list bin each, in LAMMPS and in the BD engine)
+MAX_NEIGHBOUR_BINS = 1e8
+
+
 def _check_consistency(c: Checker, spec: RunSpec) -> None:
     s, p = spec.system, spec.protocol
     if spec.engine == "lammps" and any(sp.diffusion is not None for sp in s.species):
@@ -496,6 +500,12 @@ def _check_consistency(c: Checker, spec: RunSpec) -> None:
         c.error("system.n_particles", f"{s.n_particles} particles make a cell of edge {s.box_length:.4g}, whose "
                 f"{'sheared ' if sheared else ''}width is below twice the pair cutoff {longest:g}: a particle would "
                 "meet its own images; use more particles")
+    bins = (s.box_length / max(longest, s.potential.cutoff, 1e-300)) ** s.dimension
+    if bins > MAX_NEIGHBOUR_BINS and bins > 1e3 * s.n_particles:  # dilute: a liquid has ~0.05 per particle
+        c.error("system.number_density" if s.number_density is not None else "system.volume_fraction",
+                f"gives a cell of edge {s.box_length:.4g}, {bins:.3g} pair-cutoff volumes for "
+                f"{s.n_particles} particles: the neighbour lists would need more bins than memory holds "
+                f"(at most {MAX_NEIGHBOUR_BINS:.0e}); a dilute gas is not what lmpshear runs")
     for r in p.rates:
         if r.rate * r.sample_interval > 0.5:
             c.error("protocol.rates", f"rate {r.rate:g} x sample_interval {r.sample_interval:g} = "

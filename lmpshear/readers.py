@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from lmpshear.cell import Cell
+from lmpshear.cell import Cell, rate_from_tilts
 from lmpshear.errors import UserError
 from lmpshear.unwrap import LeesEdwardsUnwrapper
 
@@ -51,6 +51,11 @@ class MemoryTrajectory:
 
     def __len__(self) -> int:
         return len(self.times)
+
+    @property
+    def rate(self) -> float:
+        """The shear rate the trajectory was unwrapped with."""
+        return float(self.strains[-1] / self.times[-1]) if len(self.times) > 1 and self.times[-1] > 0 else 0.0
 
     @property
     def n_particles(self) -> int:
@@ -107,14 +112,20 @@ def _cell_of(data, dimension: int, source: str, frame: int) -> Cell:
     return Cell(tuple(origin), lx, ly, lz, b[0], dimension)
 
 
-def read_trajectory(path: str | Path, rate: float, *, timestep: float | None = None,
-                    sample_interval: float | None = None, dimension: int | None = None,
+#: how far a given shear rate may differ from the one the box tilt implies (relative)
+RATE_TOLERANCE = 0.01
+
+
+def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | None = None,
+                    sample_interval: float | None = None, dimension: int | None = None, force_rate: bool = False,
                     progress: Callable[[int, int], None] | None = None) -> MemoryTrajectory:
-    """Read a trajectory through ovito and rebuild unwrapped positions and r̃ (Lees–Edwards aware)."""
+    """Read a trajectory through ovito and rebuild unwrapped positions and r̃ (Lees–Edwards aware). The
+    rate is the one the box tilt implies (``rate`` None); a given one that differs by more than 1% is
+    refused unless ``force_rate``."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such file: {path}")
-    if rate < 0:
+    if rate is not None and rate < 0:
         raise UserError("the shear rate must be >= 0")
     if (timestep is None) == (sample_interval is None):
         raise UserError("give exactly one of timestep (the file's step counter x dt gives the time) or "
@@ -189,6 +200,13 @@ def read_trajectory(path: str | Path, rate: float, *, timestep: float | None = N
     if np.any(np.diff(steps) <= 0) or len(steps) < 1:
         raise UserError(f"{source}: no frames")
     times = (steps - steps[0]) * timestep if timestep is not None else (steps - steps[0]) * sample_interval
+    tilted = rate_from_tilts([frames[int(k)][1] for k in steps], times)
+    if rate is None:
+        rate = abs(tilted) if len(steps) > 1 else 0.0
+    elif not force_rate and abs(rate - tilted) > RATE_TOLERANCE * max(abs(rate), abs(tilted)):
+        raise UserError(f"{source}: --rate {rate:g}, but the box tilt grows at {tilted:.6g} per unit time "
+                        f"({len(steps)} frames): leave --rate out to use the tilt's rate, or pass --force-rate "
+                        "if the box does not carry the shear")
     first_r, first_cell = frames[int(steps[0])]
     # the path starts at the image inside the cell, as in lmpshear's own runs (under shear, images
     # stream at different speeds, so the starting image matters for the lab-frame path, not for r̃)
@@ -209,9 +227,9 @@ def read_trajectory(path: str | Path, rate: float, *, timestep: float | None = N
                             nonaffine)
 
 
-def import_run(path: str | Path, out: str | Path, rate: float, temperature: float, *,
+def import_run(path: str | Path, out: str | Path, rate: float | None, temperature: float, *,
                timestep: float | None = None, sample_interval: float | None = None, dimension: int | None = None,
-               steady_strain: float = 0.0, analysis: dict | None = None,
+               steady_strain: float = 0.0, analysis: dict | None = None, force_rate: bool = False,
                echo: Callable[[str], None] = print) -> "RunDir":
     """Make a run directory from a trajectory made elsewhere: RUNDIR/{traj.gsd, source.json, status.json}.
 
@@ -225,7 +243,7 @@ def import_run(path: str | Path, out: str | Path, rate: float, temperature: floa
 
     if not (math.isfinite(temperature) and temperature > 0):
         raise UserError(f"--temperature {temperature:g}: must be a positive number (χ4 needs β = 1/k_BT)")
-    if not (math.isfinite(rate) and rate >= 0):
+    if rate is not None and not (math.isfinite(rate) and rate >= 0):
         raise UserError(f"--rate {rate:g}: must be a number >= 0")
     for name, value in (("--timestep", timestep), ("--sample-interval", sample_interval)):
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -238,7 +256,9 @@ def import_run(path: str | Path, out: str | Path, rate: float, temperature: floa
     rd = RunDir(out)
     if rd.path.exists() and any(rd.path.iterdir()):
         raise UserError(f"{rd.path} exists and is not empty; choose a new directory for the import")
-    traj = read_trajectory(path, rate, timestep=timestep, sample_interval=sample_interval, dimension=dimension)
+    traj = read_trajectory(path, rate, timestep=timestep, sample_interval=sample_interval, dimension=dimension,
+                           force_rate=force_rate)
+    rate = traj.rate
     steady_time = steady_strain / rate if rate > 0 else 0.0
     if steady_time > traj.times[-1]:
         raise UserError(f"the steady window would start at t = {steady_time:g}, after the last frame "

@@ -154,6 +154,9 @@ _BAD_SPECS = {  # spec text -> what the message must say
     "too many particles": (_KA + "[system]\nn_particles = 1000000000000\n", "beyond what one run can hold"),
     "endless run": (_KA + "[protocol]\nproduction_strain = 1e12\n", "particle-steps"),
     "fractions": (_KA + '[[system.species]]\nname = "A"\nfraction = 0.5\nmass = 1.0\ndiameter = 1.0\n', "fraction"),
+    "vanishing density": (_KA + "[system]\nnumber_density = 1e-300\n", "system.number_density"),
+    "bad threshold rule": (_KA + '[analysis]\ncluster_threshold = "maybe"\n', "cluster_threshold"),
+    "fdr of one": (_KA + "[analysis]\ncluster_fdr = 1.0\n", "cluster_fdr"),
 }
 
 
@@ -387,3 +390,14 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
         assert "Traceback" not in err
         messages[sig] = err.strip().splitlines()[-1]
     assert messages[signal.SIGINT] == messages[signal.SIGTERM] and "interrupted" in messages[signal.SIGTERM]
+
+
+def test_run_on_an_input_without_its_sections_is_a_message(tmp_path):
+    run = tmp_path / "run"
+    cli("prepare", "ka3d-tiny", "-o", run, check=True)
+    text = (run / "in.lammps").read_text()
+    (run / "in.lammps").write_text(text.replace("# ==== section: shear ====", "# shear"))
+    proc = cli("run", run)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "in.lammps lacks its section(s) shear" in proc.stderr and "lmpshear prepare" in proc.stderr
+    assert not (run / "traj.gsd").exists()

@@ -122,3 +122,32 @@ def test_ovito_reader_of_the_native_gsd(dumped):
         na = native.nonaffine()
     assert np.abs(ext.nonaffine() - na).max() < 2e-5
     assert np.abs(na).max() > 0.1  # r̃ is not trivially small
+
+
+def test_the_box_tilt_gives_the_rate_and_a_rate_that_disagrees_is_refused(dumped, tmp_path):
+    """Through a flip, the tilt's growth gives the run's rate; --rate 5 of this 0.2 run is refused (exit 2)
+    unless forced, and without --rate the import uses the tilt's."""
+    from lmpshear.cell import rate_from_tilts
+
+    rundir, _ = dumped("image")
+    with Trajectory(rundir / "traj.gsd") as native:
+        cells = [native.cell(k) for k in range(len(native))]
+        assert rate_from_tilts(cells, native.times) == pytest.approx(RATE, rel=1e-9)
+    ext = read_trajectory(rundir / "traj.lammpstrj", None, timestep=DT)
+    assert ext.rate == pytest.approx(RATE, rel=1e-9)
+    bad = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "bad", "--rate", 5, "--temperature", 0.45,
+              "--timestep", DT)
+    assert bad.returncode == 2 and "box tilt grows at 0.2" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    close = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "close", "--rate", 0.2 * 1.005,
+                "--temperature", 0.45, "--timestep", DT)
+    assert close.returncode == 0, close.stderr  # within 1%
+    forced = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "forced", "--rate", 5, "--force-rate",
+                 "--temperature", 0.45, "--timestep", DT)
+    assert forced.returncode == 0, forced.stderr
+    inferred = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "inferred", "--temperature", 0.45,
+                   "--timestep", DT, check=True)
+    assert "imported" in inferred.stdout
+    from lmpshear.rundir import RunDir
+
+    assert RunDir(tmp_path / "inferred").info().rate == pytest.approx(RATE, rel=1e-9)

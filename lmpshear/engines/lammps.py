@@ -76,8 +76,14 @@ class LammpsRunner(RunDriver):
         if not rundir.input.is_file():
             raise UserError(f"{rundir.path} has no in.lammps; prepare it again with: lmpshear prepare CONFIG -o RUNDIR")
         self.sections = split_sections(rundir.input.read_text())
-        self.deform_command = next(
-            ln for ln in self.sections["shear"].splitlines() if ln.split()[:2] == ["fix", DEFORM_FIX])
+        missing = [name for name in SECTIONS_FRESH if name not in self.sections]
+        deform = [ln for ln in self.sections.get("shear", "").splitlines() if ln.split()[:2] == ["fix", DEFORM_FIX]]
+        if missing or not deform:
+            what = f"its section(s) {', '.join(missing)}" if missing else f"the shear section's fix {DEFORM_FIX}"
+            raise UserError(f"{rundir.input} lacks {what} (lmpshear writes each after a '# ==== section: NAME ====' line): "
+                            "it was edited or written elsewhere; prepare the run again with "
+                            "`lmpshear prepare CONFIG -o RUNDIR --force`")
+        self.deform_command = deform[0]
         self.particles = self.spec.system.n_particles
         self.lmp = None
 
