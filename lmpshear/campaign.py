@@ -34,6 +34,7 @@ from pathlib import Path
 
 from lmpshear import config
 from lmpshear.errors import UserError
+from lmpshear.prepare import check_feasible
 from lmpshear.rundir import RunDir
 from lmpshear.spec import RunSpec
 
@@ -178,7 +179,47 @@ def _load_resources(c: config.Checker, t: dict) -> tuple[dict, int]:
             own = {}
         c.no_extra(own, set(RESOURCE_KEYS), f"resources.{step}.")
         out[step] = Resources(**(common | _resource_values(c, own, f"resources.{step}.")))
+    run = out["run"]
+    if run.walltime and not _walltime_problem(run.walltime) and run.stop_before >= walltime_seconds(run.walltime):
+        c.error("resources.run.stop_before", f"{run.stop_before} s is not shorter than the walltime {run.walltime}: "
+                                             "a task would be told to stop before it starts")
     return out, throttle
+
+
+#: sbatch options that `submit` writes itself: passing them through `sbatch` would break the campaign
+OWNED_OPTIONS = ("--output", "--error", "--array", "--dependency", "--wrap", "--job-name", "--requeue",
+                 "--no-requeue", "--signal", "--kill-on-invalid-dep", "-o", "-e", "-a", "-d", "-J")
+#: bounds of a task's resources: beyond them a value is a typo, not a machine
+MAX_THREADS, MAX_RANKS, MAX_MEMORY_MB, MAX_WALLTIME_DAYS = 1024, 65536, 64 * 1024**2, 365
+
+
+def walltime_seconds(text: str) -> int:
+    """SLURM's time formats in seconds: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS."""
+    days, _, rest = text.rpartition("-")
+    parts = [int(x) for x in rest.split(":")]
+    if days:
+        parts += [0] * (3 - len(parts))  # D-HH[:MM[:SS]]
+        h, m, sec = parts
+    else:
+        h, m, sec = {1: (0, parts[0], 0), 2: (0, *parts), 3: tuple(parts)}[len(parts)]
+    return ((int(days or 0) * 24 + h) * 60 + m) * 60 + sec
+
+
+def _walltime_problem(text: str) -> str | None:
+    days, _, rest = text.rpartition("-")
+    parts = [int(x) for x in rest.split(":")]
+    if any(x >= 60 for x in parts[1:]):  # the minutes and seconds after hours (or after minutes: MM:SS)
+        return f"{text!r}: minutes and seconds must be below 60"
+    if days and parts[0] >= 24:
+        return f"{text!r}: hours must be below 24 after a day count"
+    if walltime_seconds(text) > MAX_WALLTIME_DAYS * 86400:
+        return f"{text!r} is longer than {MAX_WALLTIME_DAYS} days"
+    return None
+
+
+def memory_mb(text: str) -> float:
+    number, unit = (text[:-1], text[-1]) if text[-1] in "KMGT" else (text, "M")
+    return float(number) * {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}[unit]
 
 
 def _resource_values(c: config.Checker, t: dict, w: str) -> dict:
@@ -191,6 +232,11 @@ def _resource_values(c: config.Checker, t: dict, w: str) -> dict:
             if not isinstance(v, list) or not all(isinstance(x, str) and OPTION_RE.fullmatch(x.strip()) for x in v):
                 c.error(f"{w}{key}", "must be a list of sbatch options such as \"--constraint=avx2\"")
                 continue
+            owned = [x for x in v if x.strip().split("=")[0] in OWNED_OPTIONS]
+            if owned:
+                c.error(f"{w}{key}", f"{', '.join(owned)}: submit sets these itself (logs, the array, its "
+                                     "dependencies, requeue and signals); leave them out")
+                continue
             values[key] = tuple(x.strip() for x in v)
             continue
         v = c.get(t, key, w, kind, positive=kind == "int" and key != "stop_before", nonnegative=key == "stop_before")
@@ -199,8 +245,18 @@ def _resource_values(c: config.Checker, t: dict, w: str) -> dict:
         if key == "walltime" and not WALLTIME_RE.fullmatch(v):
             c.error(f"{w}{key}", f"{v!r} is not a SLURM time (minutes, HH:MM:SS or D-HH:MM:SS)")
             continue
+        if key == "walltime" and (problem := _walltime_problem(v)):
+            c.error(f"{w}{key}", problem)
+            continue
         if key == "memory" and not MEMORY_RE.fullmatch(v):
             c.error(f"{w}{key}", f"{v!r} is not a SLURM memory size (e.g. 4G, 500M)")
+            continue
+        if key == "memory" and memory_mb(v) > MAX_MEMORY_MB:
+            c.error(f"{w}{key}", f"{v!r} is more than {MAX_MEMORY_MB // 1024**2} TB")
+            continue
+        bound = {"threads": MAX_THREADS, "ranks": MAX_RANKS}.get(key)
+        if bound is not None and v > bound:
+            c.error(f"{w}{key}", f"{v} is more than {bound}")
             continue
         if key in ("partition", "account", "qos") and not re.fullmatch(r"[A-Za-z0-9_.,-]*", v):
             c.error(f"{w}{key}", f"{v!r}: letters, digits, '_', '-', '.', ',' only")
@@ -249,7 +305,14 @@ def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> li
             continue
         for seed in seeds:
             over = overrides if seed is None else config.merge(overrides, {"protocol": {"seed": seed}})
-            out.append(Run(label, spec_ref, rate, seed, over, root / label / run_dir_name(rate, seed), spec.engine))
+            path = root / label / run_dir_name(rate, seed)
+            try:  # everything prepare checks: the spec with this seed, and whether the run can finish or fit
+                check_feasible((config.load(spec_ref, over) if seed is not None else spec).select_rate(rate), path)
+            except UserError as exc:
+                c.error(f"{w}{'seeds' if seed is not None else 'spec'}", f"rate {rate:g}"
+                        f"{f', seed {seed}' if seed is not None else ''}: {exc}".replace("\n", "\n  "))
+                continue
+            out.append(Run(label, spec_ref, rate, seed, over, path, spec.engine))
     return out
 
 

@@ -79,6 +79,18 @@ def test_a_campaign_plans_one_predictable_directory_per_spec_rate_and_seed(tmp_p
      "engine 'bd' starts from random insertion"),
     ({"name": "a/b"}, "name: use letters"),
     ({"colour": "red"}, "colour: unknown key"),
+    # what --dry-run must refuse as submit would (issue 27)
+    ({"resources": {"sbatch": ["--output=/etc/passwd"]}}, "--output=/etc/passwd: submit sets these itself"),
+    ({"resources": {"sbatch": ["--wrap=echo hi"]}}, "--wrap=echo hi: submit sets these itself"),
+    ({"resources": {"run": {"sbatch": ["--job-name=x"]}}}, "--job-name=x: submit sets these itself"),
+    ({"resources": {"threads": 100000}}, "resources.threads: 100000 is more than 1024"),
+    ({"resources": {"memory": "999999T"}}, "resources.memory: '999999T' is more than 64 TB"),
+    ({"resources": {"walltime": "99999-00:00:00"}}, "is longer than 365 days"),
+    ({"resources": {"walltime": "1:99:99"}}, "'1:99:99': minutes and seconds must be below 60"),
+    ({"resources": {"run": {"walltime": "00:10:00", "stop_before": 100000}}},
+     "resources.run.stop_before: 100000 s is not shorter than the walltime 00:10:00"),
+    ({"runs": [{"spec": "bd.toml", "n_particles": 10**12}]}, "beyond what one run can hold"),
+    ({"runs": [{"spec": "bd.toml", "seeds": [2**40]}]}, "runs[0].seeds: rate 20, seed 1099511627776"),
 ])
 def test_a_bad_campaign_file_exits_2_with_the_key_and_no_traceback(tmp_path, change, message):
     tiny_campaign(tmp_path, ka=False)
