@@ -160,6 +160,13 @@ def load(path: str | Path) -> Campaign:
         if bd:
             c.error("resources.run.ranks", f"MPI ranks are for LAMMPS runs; engine 'bd' uses threads: put "
                                            f"{', '.join(bd)} in a campaign of its own")
+    systems: dict[str, tuple] = {}
+    for run in runs:  # one label is one liquid: its report's runs must differ only in rate and seed
+        held = identity(run.load())
+        liquid = (held["engine"], held["system"])
+        if systems.setdefault(run.label, liquid) != liquid:
+            c.error("runs", f"label {run.label!r} names two different liquids (spec {run.spec}: "
+                            f"{held['system']['name']}); give each its own label")
     c.finish()
     return Campaign(name, path.resolve(), root, tuple(runs), resources, throttle)
 
@@ -336,10 +343,45 @@ def _numbers(c: config.Checker, t: dict, key: str, w: str, kind) -> list:
 # The state of each run, read from its directory (and, for queued work, the scheduler)
 
 
+def identity(spec: RunSpec) -> dict:
+    """What makes two runs the same run: the engine, the liquid, the rate and the seed."""
+    d = spec.to_dict()
+    return {"engine": d["engine"], "system": d["system"], "rate": spec.rate.rate, "seed": spec.protocol.seed}
+
+
+def foreign_directories(campaign: Campaign) -> list[str]:
+    """The prepared run directories whose spec is not the one the campaign asks for there: each named
+    with both systems (a campaign must never run, analyse or report one run as another)."""
+    out = []
+    for run in campaign.runs:
+        rd = RunDir(run.path)
+        if not rd.config.exists():
+            continue
+        held, asked = identity(rd.spec()), identity(run.load())
+        if held != asked:
+            what = [k for k in asked if held[k] != asked[k]]
+            out.append(f"{rd.path} holds {held['system']['name']} (engine {held['engine']}, rate {held['rate']:g}, "
+                       f"seed {held['seed']}) where the campaign asks for {asked['system']['name']} (engine "
+                       f"{asked['engine']}, rate {asked['rate']:g}, seed {asked['seed']}): they differ in "
+                       f"{', '.join(what)}")
+    return out
+
+
+def check_directories(campaign: Campaign) -> None:
+    """Refuse a campaign whose directories hold other runs than it asks for."""
+    foreign = foreign_directories(campaign)
+    if foreign:
+        raise UserError(f"{campaign.file}: {len(foreign)} run director{'y holds' if len(foreign) == 1 else 'ies hold'} "
+                        "another run than the campaign's:\n  " + "\n  ".join(foreign)
+                        + "\nmove them aside (or fix the campaign file), then submit again")
+
+
 def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[Run]:
-    """Prepare every run that has no directory yet; the ones made."""
+    """Prepare every run that has no directory yet; the ones made. A directory that holds another run
+    than the campaign's is refused first."""
     from lmpshear.prepare import prepare
 
+    check_directories(campaign)
     made = []
     for run in campaign.runs:
         if RunDir(run.path).config.exists():

@@ -186,6 +186,8 @@ def report(
     out: Path = typer.Option(Path("report"), "--out", "-o", help="Directory for the flow curve files."),
     min_rate: Optional[float] = typer.Option(None, "--min-rate", help="Fit only rates >= this (default: automatic)."),
     max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Fit only rates <= this (default: automatic)."),
+    partial: bool = typer.Option(False, "--partial", help="Campaigns: report the analysed runs even when others "
+                                 "are not (they are named); without it that is an error."),
 ):
     """Flow curve across runs: eta(rate) with error bars and the power-law fit eta ~ rate^-lambda;
     with convective clusters, eta_c vs eta, xi_c and t_y vs rate and Table I. Given a campaign file,
@@ -196,7 +198,7 @@ def report(
 
     if len(rundirs) == 1 and is_campaign_file(rundirs[0]):
         given = out if out != Path("report") else None
-        report_campaign(rundirs[0], given, min_rate=min_rate, max_rate=max_rate, echo=_echo)
+        report_campaign(rundirs[0], given, min_rate=min_rate, max_rate=max_rate, echo=_echo, partial=partial)
         return
     _report(rundirs, out, min_rate=min_rate, max_rate=max_rate, echo=_echo)
 
@@ -215,6 +217,7 @@ def submit(
     if executor not in ("slurm", "local"):
         raise UserError(f"--executor {executor!r}: slurm or local")
     c = campaigns.load(campaign)
+    campaigns.check_directories(c)  # --dry-run too: a directory holding another run is refused
     warn = lambda text: typer.echo(text, err=True)  # noqa: E731
     if executor == "local":
         if dry_run:

@@ -31,10 +31,12 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     """Run every step that is left with at most ``jobs`` processes at once; returns what ran and failed."""
     prepare_missing(campaign, echo=echo, warn=warn)
     pending: list[Task] = []
+    waiting: list[Run] = []  # running in another process (a previous submit's child, a user's `run`)
     for run in campaign.runs:
         s = run_state(run)
         if s.state == "running":
-            echo(f"local: skipping {run.name}: already running ({s.detail})")
+            echo(f"local: {run.name} is already running ({s.detail}): waiting for it before its analysis")
+            waiting.append(run)
         elif s.state == "failed":
             echo(f"local: skipping {run.name}: failed ({s.detail}); fix it, then `lmpshear run {run.path}`")
         elif s.needs_run:
@@ -52,7 +54,19 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     previous = signal.signal(signal.SIGTERM, _as_interrupt)
     last_status = time.monotonic()
     try:
-        while pending or active:
+        while pending or active or waiting:
+            for run in list(waiting):
+                s = run_state(run)
+                if s.state == "running":
+                    continue
+                waiting.remove(run)
+                echo(f"local: {run.name}: no longer running elsewhere ({s.state})")
+                if s.needs_run and s.state != "failed":
+                    pending[:0] = [Task(run, "run"), Task(run, "analyze")]
+                elif s.state == "failed":
+                    failed.append(Task(run, "run"))
+                elif s.needs_analysis:
+                    pending.insert(0, Task(run, "analyze"))
             for task in list(active):
                 code = task.process.poll()
                 if code is None:
@@ -68,14 +82,15 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
                     echo(f"local: {_name(task)}: FAILED (exit {code}) after {elapsed:.0f} s; see {_log(campaign, task)}")
                     if task.step == "run":  # its analysis cannot happen
                         pending[:] = [t for t in pending if not (t.run is not None and t.run.path == task.run.path)]
-            for task in _ready(pending, active, failed, jobs):
+            for task in _ready(pending, active, failed, jobs, waiting):
                 pending.remove(task)
                 _start(campaign, task)
                 active.append(task)
                 echo(f"local: {_name(task)}: started (pid {task.process.pid})")
-            if active and time.monotonic() - last_status >= status_every:
+            if (active or waiting) and time.monotonic() - last_status >= status_every:
                 last_status = time.monotonic()
-                echo("local: running " + "; ".join(_progress(t) for t in active))
+                echo("local: running " + "; ".join([_progress(t) for t in active]
+                                                   + [f"{r.name} (elsewhere)" for r in waiting]))
             time.sleep(0.5)
     except KeyboardInterrupt:
         for task in active:
@@ -96,8 +111,9 @@ def _as_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _ready(pending: list[Task], active: list[Task], failed: list[Task], jobs: int) -> list[Task]:
-    """Tasks whose inputs are done, up to the free slots: an analysis after its run, the report last."""
+def _ready(pending: list[Task], active: list[Task], failed: list[Task], jobs: int, waiting=()) -> list[Task]:
+    """Tasks whose inputs are done, up to the free slots: an analysis after its run, the report last
+    (after every run running elsewhere too)."""
     free = jobs - len(active)
     blocked = {t.run.path for t in pending + active if t.step == "run"}
     ready = []
@@ -105,7 +121,7 @@ def _ready(pending: list[Task], active: list[Task], failed: list[Task], jobs: in
         if len(ready) >= free:
             break
         if task.step == "report":
-            if len(pending) == 1 and not active:
+            if len(pending) == 1 and not active and not waiting:
                 ready.append(task)
         elif task.step == "run" or task.run.path not in blocked:
             ready.append(task)
@@ -129,8 +145,22 @@ def _start(campaign: Campaign, task: Task) -> None:
         if mpiexec is None:
             raise UserError("resources.run.ranks > 1 needs `mpiexec` (pip install 'lmpshear[mpi]')")
         launch = [mpiexec, "-n", str(res.ranks)]
+    # its own session (a Ctrl-C in the terminal reaches only this process, which stops the steps at a
+    # checkpoint), but it ends with this process: a kill -9 here sends it SIGTERM (a run then stops at
+    # a checkpoint), so no step lives on unwatched
     task.process = subprocess.Popen([*launch, sys.executable, "-m", "lmpshear", *args], stdout=task.log,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                    preexec_fn=_end_with_parent)
+
+
+def _end_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the step then outlives a killed parent, and a rerun waits for it
+        pass
 
 
 def _log(campaign: Campaign, task: Task):

@@ -177,13 +177,21 @@ def spec_system(spec) -> tuple[str, int, str | None]:
 
 
 def report_campaign(campaign_file: Path, out: Path | None = None, min_rate: float | None = None,
-                    max_rate: float | None = None, echo: Callable[[str], None] = print) -> dict:
+                    max_rate: float | None = None, echo: Callable[[str], None] = print, partial: bool = False) -> dict:
     """A report per system (label) of a campaign, in OUT/LABEL, and OUT/campaign.json + runs.csv with
-    every run's numbers and OUT/table1.csv with every system's Table I row."""
+    every run's numbers and OUT/table1.csv with every system's Table I row. Every run must be analysed
+    (the missing ones are named, exit 2) unless ``partial``, and at least one always."""
     import pandas as pd
 
     from lmpshear import campaign as campaigns
     c = campaigns.load(campaign_file)
+    campaigns.check_directories(c)
+    missing = [f"{r.name} ({campaigns.run_state(r).state})" for r in c.runs if not RunDir(r.path).analysed()]
+    if len(missing) == len(c.runs):
+        raise UserError(f"{c.file}: no run of the campaign is analysed yet ({', '.join(missing)}): nothing to report")
+    if missing and not partial:
+        raise UserError(f"{c.file}: {len(missing)} of {len(c.runs)} runs are not analysed: {', '.join(missing)}; "
+                        "finish them (`lmpshear submit`), or report the others with --partial")
     out = Path(out) if out is not None else c.report_dir
     out.mkdir(parents=True, exist_ok=True)
     rows, table1, systems = [], [], {}
@@ -192,7 +200,7 @@ def report_campaign(campaign_file: Path, out: Path | None = None, min_rate: floa
         ready = [r for r in runs if RunDir(r.path).analysed()]
         for r in runs:
             if r not in ready:
-                echo(f"report: {r.name}: left out ({campaigns.run_state(r).state}, not analysed)")
+                echo(f"report: {r.name}: left out ({campaigns.run_state(r).state}, not analysed; --partial)")
         if not ready:
             continue
         echo(f"report: {label}: {len(ready)} of {len(runs)} runs")
@@ -209,7 +217,7 @@ def report_campaign(campaign_file: Path, out: Path | None = None, min_rate: floa
         pd.DataFrame(rows).sort_values(["system", "rate"]).to_csv(out / "runs.csv", index=False)
     if table1:
         pd.concat(table1).to_csv(out / "table1.csv", index=False)
-    result = {"campaign": c.name, "file": str(c.file), "systems": sorted(systems), "runs": rows}
+    result = {"campaign": c.name, "file": str(c.file), "systems": sorted(systems), "runs": rows, "missing": missing}
     atomic_write_json(out / "campaign.json", result)
     echo(f"report: {c.name}: {len(rows)} runs in {len(systems)} systems -> {out / 'campaign.json'}"
          + (f", {out / 'runs.csv'}" if rows else "") + (f", {out / 'table1.csv'}" if table1 else ""))

@@ -91,6 +91,8 @@ def test_a_campaign_plans_one_predictable_directory_per_spec_rate_and_seed(tmp_p
      "resources.run.stop_before: 100000 s is not shorter than the walltime 00:10:00"),
     ({"runs": [{"spec": "bd.toml", "n_particles": 10**12}]}, "beyond what one run can hold"),
     ({"runs": [{"spec": "bd.toml", "seeds": [2**40]}]}, "runs[0].seeds: rate 20, seed 1099511627776"),
+    ({"runs": [{"spec": "bd.toml", "label": "x"}, {"spec": "ka3d-tiny", "label": "x"}]},
+     "label 'x' names two different liquids"),
 ])
 def test_a_bad_campaign_file_exits_2_with_the_key_and_no_traceback(tmp_path, change, message):
     tiny_campaign(tmp_path, ka=False)
@@ -259,3 +261,66 @@ def test_the_results_report_remakes_a_committed_report_from_its_results_folders(
     rows = pd.read_csv(tmp_path / "clusters_vs_rate.csv")
     assert np.allclose(rows.xi_c, committed["table1"]["xi_c"], rtol=1e-12)
     assert (tmp_path / "stz_vs_rate.png").exists()
+
+
+def test_a_campaign_never_mixes_runs_waits_for_a_live_run_and_reports_only_whole(tmp_path):
+    """A directory holding another liquid is refused (dry run, local submit, report); a report of a
+    campaign with nothing analysed, or with runs missing (without --partial), exits 2 naming them; a run
+    already running in another process is waited for, then analysed and reported with the others."""
+    import shutil
+
+    path = tiny_campaign(tmp_path, ka=False)
+    c = campaigns.load(path)
+    cli("prepare", "softdisk2d-tiny", "-o", c.runs[1].path, check=True)
+    for command in (["submit", path, "--dry-run"], ["submit", path, "--executor", "local"], ["report", path]):
+        out = cli(*command)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (command, out.stderr)
+        assert f"{c.runs[1].path} holds softdisk2d-tiny" in out.stderr and "asks for bd45-tiny" in out.stderr
+    assert not (c.runs[1].path / "traj.gsd").exists() and not c.runs[0].path.exists()
+    shutil.rmtree(c.runs[1].path)
+    out = cli("report", path)
+    assert out.returncode == 2 and "no run of the campaign is analysed yet" in out.stderr
+    # a run started by hand is running when the campaign is submitted: the submit waits for it
+    cli("prepare", tmp_path / "bd.toml", "--rate", "20", "-o", c.runs[0].path, check=True)
+    own = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", c.runs[0].path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and campaigns.run_state(c.runs[0]).state != "running":
+        time.sleep(0.05)
+    out = cli("submit", path, "--executor", "local", check=True).stdout
+    own.communicate(timeout=300)
+    assert own.returncode == 0
+    assert "bd/rate-20 is already running" in out and "no longer running elsewhere (complete)" in out, out
+    assert "report: done" in out
+    rows = json.loads(cli("status", path, "--json", check=True).stdout)["runs"]
+    assert [r["state"] for r in rows] == ["analysed", "analysed"]
+    assert len(pd.read_csv(c.report_dir / "runs.csv")) == 2
+    # one run's analysis gone: the report names it and exits 2; --partial reports the other
+    (c.runs[1].path / "analysis.json").unlink()
+    out = cli("report", path)
+    assert out.returncode == 2 and "1 of 2 runs are not analysed: bd/rate-10" in out.stderr
+    partial = cli("report", path, "--partial", check=True)
+    assert "bd/rate-10: left out" in partial.stdout
+    assert json.loads((c.report_dir / "campaign.json").read_text())["missing"] == ["bd/rate-10 (complete)"]
+
+
+def test_the_steps_of_a_local_submit_end_with_it(tmp_path):
+    """kill -9 of `submit --executor local`: its running step gets SIGTERM from the kernel (parent-death
+    signal) and stops at a checkpoint; nothing lives on unwatched, and a new submit finishes the run."""
+    path = tiny_campaign(tmp_path, ka=False, bd_protocol={"production_strain": 3.0, "checkpoint_every": 10})
+    c = campaigns.load(path)
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    thermo = c.runs[0].path / "thermo.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (thermo.exists() and sum(1 for _ in open(thermo)) > 25):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 120
+    while time.time() < deadline and campaigns.run_state(c.runs[0]).state == "running":
+        time.sleep(0.1)
+    state = campaigns.run_state(c.runs[0]).state
+    assert state == "interrupted", state  # stopped at a checkpoint, not running on, not killed mid-write
+    out = cli("submit", path, "--executor", "local", check=True).stdout
+    assert "report: done" in out
