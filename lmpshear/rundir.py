@@ -19,6 +19,7 @@ Layout::
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -195,8 +196,23 @@ class RunDir:
             return {"state": "prepared"}
         return read_json(self.status_file)
 
+    #: status.json is padded to whole blocks of this size, so that a full disk can still take the
+    #: final status written in place over the blocks the file already holds
+    STATUS_BLOCK = 4096
+
     def set_status(self, **fields) -> None:
-        atomic_write_json(self.status_file, fields)
+        text = json.dumps(fields, indent=2, sort_keys=True) + "\n"
+        padded = text + " " * (-len(text) % self.STATUS_BLOCK)  # JSON allows trailing whitespace
+        try:
+            atomic_write_text(self.status_file, padded)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not self.status_file.exists() or \
+                    len(padded.encode()) > self.status_file.stat().st_size:
+                raise
+            with open(self.status_file, "r+") as fh:  # a full disk: overwrite the blocks in place
+                fh.write(padded.ljust(self.status_file.stat().st_size))
+                fh.flush()
+                os.fsync(fh.fileno())
 
     # -- lock -------------------------------------------------------------------------------------
     @contextlib.contextmanager

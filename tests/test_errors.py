@@ -331,6 +331,8 @@ def test_a_full_disk_stops_the_run_and_more_space_lets_it_finish(small_disk):
     ckpt = RunDir(run).latest_checkpoint()
     spec = RunDir(run).spec()
     assert ckpt is not None and 0 < ckpt.frames < spec.n_samples + 1  # stopped part way, with checkpoints
+    status = RunDir(run).status()  # written in place over the status file's own blocks: the disk is full
+    assert status["state"] == "stopped" and "No space left on device" in status["message"]
     resize("20M")
     cli("run", run, check=True)
     with Trajectory(run / "traj.gsd") as traj:
@@ -401,3 +403,16 @@ def test_run_on_an_input_without_its_sections_is_a_message(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "in.lammps lacks its section(s) shear" in proc.stderr and "lmpshear prepare" in proc.stderr
     assert not (run / "traj.gsd").exists()
+
+
+def test_an_incomplete_checkpoint_stops_the_run_and_says_so_in_its_status(tmp_path):
+    run = tmp_path / "run"
+    cli("prepare", "bd45-tiny", "-o", run, check=True)
+    cli("run", run, check=True)
+    rd = RunDir(run)
+    rd.set_status(state="running", frames=3)  # as after a kill -9
+    rd.latest_checkpoint().state.unlink()  # and its newest checkpoint lost a file
+    proc = cli("run", run)
+    assert proc.returncode == 2 and "incomplete" in proc.stderr and "Traceback" not in proc.stderr
+    status = rd.status()
+    assert status["state"] == "stopped" and "incomplete" in status["message"]

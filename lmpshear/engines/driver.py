@@ -97,7 +97,11 @@ class RunDriver:
                     mark_stopped(rd, str(stopped), self.frames)
                 raise stopped from None
             except Exception as exc:
-                failure = None if isinstance(exc, UserError) else self._engine_failure(exc)
+                if isinstance(exc, UserError):  # e.g. an incomplete checkpoint: stopped, with what to do
+                    if self.root:
+                        mark_stopped(rd, str(exc), self.frames)
+                    raise
+                failure = self._engine_failure(exc)
                 if failure is None:
                     raise
                 self._fail(str(failure))
