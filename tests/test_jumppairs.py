@@ -44,7 +44,7 @@ def test_poisson_jumps_have_g_one():
     windows = []
     for _ in range(8):
         r = _uniform(rng, cell, 3000)
-        windows.append((r, np.arange(3000), cell))
+        windows.append((r, np.arange(3000), cell, _uniform(rng, cell, 3000)))
     res = jp.jump_correlation(windows, 8.0, 0.5, 1.0)
     z = (res.g - 1) / res.error
     assert np.all(np.isfinite(z[1:])) and np.abs(z[1:]).max() < 4.5
@@ -78,7 +78,7 @@ def test_planted_blobs_give_their_analytic_g_and_a_length_that_follows_their_siz
         centres = [np.array([rng.random() * L, 0.0, rng.random() * L])]  # on the sliding boundary
         centres += [np.asarray(cell.lo) + rng.random(3) @ cell.matrix() for _ in range(29)]
         r = _blobs(rng, cell, centres, sigma, 20, 1000)
-        windows.append((r, np.arange(len(r)), cell))
+        windows.append((r, np.arange(len(r)), cell, _uniform(rng, cell, len(r))))
     res = jp.jump_correlation(windows, 8.0, 0.25, 0.5)
     expected = _analytic_g(res.r, sigma, 30, 20, 1000, cell.volume)
     # the shell average of a curved g differs from its value at the centre: compare the shell means
@@ -104,7 +104,7 @@ def test_the_fitted_length_follows_the_blob_size():
         for _ in range(6):
             centres = [np.asarray(cell.lo) + rng.random(3) @ cell.matrix() for _ in range(40)]
             r = _blobs(rng, cell, centres, sigma, 30, 800)
-            windows.append((r, np.arange(len(r)), cell))
+            windows.append((r, np.arange(len(r)), cell, _uniform(rng, cell, len(r))))
         xis.append(jp.jump_correlation(windows, 7.0 * sigma, 0.25 * sigma, 0.5 * sigma).xi)
     assert xis[1] / xis[0] == pytest.approx(2.0, rel=0.15)
 

@@ -251,3 +251,24 @@ def carried_jumps(table, start: float, end: float, cell, rate: float, t_ref: flo
     rows = table[keep]
     axes = ["x", "y", "z"][: cell.dimension]
     return cell.carry(rows[axes].to_numpy(dtype=np.float64), rows["time"].to_numpy(dtype=np.float64), rate, t_ref), rows
+
+
+def null_jumps(windows: list, cells: list, unwrapped: np.ndarray, rate: float, rng) -> dict:
+    """Each window's jumps as two null models place them, in the window's cell at t_ref. ``windows``:
+    (t_ref, index of its cell, carried positions, jump rows whose ``frame`` indexes ``unwrapped``). "uniform"
+    (uniform in the cell) and "particles" (particle labels permuted at random: each jump at the position
+    its particle's image has at the jump's own frame, carried to t_ref like the real ones; a particle's
+    repeated jumps stay together, the correlation between different particles is gone)."""
+    out = {"uniform": [], "particles": []}
+    dim = cells[0].dimension
+    relabel = rng.permutation(unwrapped.shape[1])
+    for t_ref, k, events, rows in windows:
+        cell = cells[k]
+        r = np.zeros((len(events), 3))
+        r[:, :dim] = rng.random((len(events), dim))
+        out["uniform"].append(np.asarray(cell.lo) + r @ cell.matrix())
+        frames = rows.frame.to_numpy(dtype=np.int64)
+        image = relabel[rows.particle.to_numpy(dtype=np.int64)]
+        out["particles"].append(cell.carry(unwrapped[frames, image], rows.time.to_numpy(dtype=np.float64), rate,
+                                           t_ref))
+    return out

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lmpshear.analysis.cagejumps import carried_jumps
+from lmpshear.analysis.cagejumps import carried_jumps, null_jumps
 from lmpshear.analysis.regions import (
     contrast_spheres,
     demarcate,
@@ -198,6 +198,8 @@ def _flat(region, fine: int) -> list[int]:
 #: ρ_th is set by the noise's lower tail rather than by a background level
 #: (tests/test_clusters.py::test_background_iteration_on_poisson_counts)
 MIN_JUMPS_PER_BLOCK = 25.0
+#: draws of the particles null pooled for the significance rule's p-values
+NULL_DRAWS = 8
 
 
 def window_multiple(jumps: int, duration: float, cell, coarse: int, kernel: float | None, multiple: float,
@@ -284,14 +286,14 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     sieve_options = {"fine": fine, "tolerance": tolerance, "kernel_length": kernel_length,
                      "stz_diameter": stz_diameter, "min_stz": min_stz, "prune_fine": prune_fine}
     rng_null = np.random.default_rng(seed + 1)
-    nulls = _null_events(windows, cells, unwrapped, rate, rng_null)
+    nulls = null_jumps(windows, cells, unwrapped, rate, rng_null)
     first_pass = [demarcate(ev, cells[k], coarse, threshold=None, **sieve_options)[1] if len(ev) else None
                   for _, k, ev, _ in windows]
     thresholds = [f["threshold"] for f in first_pass if f is not None]
     rho_th = float(np.mean(thresholds)) if thresholds else float("nan")
     null_fields = np.zeros(0)
     if threshold_rule == "significance":  # the particles null's fields, pooled over windows and draws
-        draws = [nulls["particles"]] + [_null_events(windows, cells, unwrapped, rate, rng_null)["particles"]
+        draws = [nulls["particles"]] + [null_jumps(windows, cells, unwrapped, rate, rng_null)["particles"]
                                         for _ in range(NULL_DRAWS - 1)]
         null_fields = np.concatenate([coarse_field(ev, cells[k], coarse, kernel_length).ravel() for events in draws
                                       for (_, k, _, _), ev in zip(windows, events) if len(ev)] or [np.zeros(0)])
@@ -449,30 +451,6 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
             "contrast": contrasts, "contrast_series": contrast_series,
             "P_c": {"t": times[span].tolist(), "P_c": p_c[p_c_clusters][span].tolist(),
                     "all": {"t": times.tolist(), "yielded": p_c["yielded"].tolist(), "all": p_c["all"].tolist()}}}
-
-
-#: draws of the particles null pooled for the significance rule's p-values
-NULL_DRAWS = 8
-
-
-def _null_events(windows: list, cells: list, unwrapped: np.ndarray, rate: float, rng) -> dict:
-    """Each window's jumps as the null models place them, in the window's cell at t_ref: "uniform"
-    (uniform in the cell) and "particles" (particle labels permuted at random: each jump at the position
-    its particle's image has at the jump's own frame, carried to t_ref like the real ones; a particle's
-    repeated jumps stay together, the correlation between different particles is gone)."""
-    out = {"uniform": [], "particles": []}
-    dim = cells[0].dimension
-    relabel = rng.permutation(unwrapped.shape[1])
-    for t_ref, k, events, rows in windows:
-        cell = cells[k]
-        r = np.zeros((len(events), 3))
-        r[:, :dim] = rng.random((len(events), dim))
-        out["uniform"].append(np.asarray(cell.lo) + r @ cell.matrix())
-        frames = rows.frame.to_numpy(dtype=np.int64)
-        image = relabel[rows.particle.to_numpy(dtype=np.int64)]
-        out["particles"].append(cell.carry(unwrapped[frames, image], rows.time.to_numpy(dtype=np.float64), rate,
-                                           t_ref))
-    return out
 
 
 def _null_sieve(nulls: dict, windows: list, cells: list, coarse: int, options: dict, threshold_of, dim: int,

@@ -6,8 +6,12 @@ sheared cell at t_ref (:func:`lmpshear.analysis.cagejumps.carried_jumps`); every
 different particles (a particle hopping back and forth is its own correlation, not the liquid's) is
 counted at its Lees–Edwards minimum-image distance, and the counts are normalised by those of the
 same number of pairs spread uniformly over the cell: g_jj(r) = counts / (pairs × shell volume / V).
-g_jj − 1 beyond the first shells is fitted by A e^{−r/ξ_jj} (weighted by the spread over windows); ξ_jj is
-NaN where the fit finds no excess (A within two standard errors of zero) or a decay within one bin.
+Jumps sit on particles, so g_jj carries the liquid's own pair structure (no pair closer than a
+diameter, the shells of g(r)). The same count is therefore made for the jumps placed by the
+permuted-particles null (each jump moved to the position another particle has at the same frame),
+g_null, and ξ_jj is fitted on the ratio g_jj/g_null: ratio − 1 = A e^{−r/ξ_jj} beyond the first
+shells, weighted by the spread over windows; NaN where the fit finds no excess (A within two
+standard errors of zero) or a decay within one bin.
 """
 
 from __future__ import annotations
@@ -75,11 +79,14 @@ def shell_volumes(edges: np.ndarray, dim: int) -> np.ndarray:
 @dataclass(frozen=True)
 class JumpCorrelation:
     r: np.ndarray  # shell centres
-    g: np.ndarray  # pooled over windows
+    g: np.ndarray  # pooled over windows, over uniform pairs
     error: np.ndarray  # standard error over windows
+    g_null: np.ndarray  # the same for the jumps placed on particles with permuted labels (the liquid's structure)
+    ratio: np.ndarray  # g / g_null: the jumps' correlation beyond the liquid's own structure
+    ratio_error: np.ndarray
     windows: int
     jumps: float  # mean jumps per window
-    xi: float
+    xi: float  # from the ratio
     xi_error: float
     amplitude: float
     reduced_chi2: float
@@ -89,32 +96,42 @@ class JumpCorrelation:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
 
 
-def jump_correlation(windows: list[tuple[np.ndarray, np.ndarray, object]], r_max: float, width: float,
-                     fit_min: float) -> JumpCorrelation:
-    """g_jj(r) pooled over windows, each (positions carried to its t_ref, particle ids, cell at t_ref), and
-    ξ_jj from a weighted fit of g_jj − 1 = A e^{−r/ξ} over fit_min ≤ r < r_max."""
-    dim = windows[0][2].dimension if windows else 3
-    edges = np.arange(0, round(r_max / width) + 1) * width
-    shells = shell_volumes(edges, dim)
+def _pooled(windows: list, edges: np.ndarray, width: float, which: int) -> tuple[np.ndarray, np.ndarray]:
+    """g pooled over windows (counts over uniform pairs) and its standard error over windows."""
+    shells = shell_volumes(edges, windows[0][2].dimension)
     counts, expected, per_window = np.zeros(len(shells)), np.zeros(len(shells)), []
-    jumps = []
-    for events, particles, cell in windows:
-        if len(events) < 2:
-            continue
+    for window in windows:
+        events, particles, cell = window[which], window[1], window[2]
         c, pairs = pair_counts(events, particles, cell, edges[-1], width)
         e = pairs * shells / cell.volume
         counts += c
         expected += e
         per_window.append(c / e)
-        jumps.append(len(events))
     with np.errstate(invalid="ignore", divide="ignore"):
-        g = counts / expected
         error = (np.std(per_window, axis=0, ddof=1) / np.sqrt(len(per_window)) if len(per_window) > 1
-                 else np.full(len(g), np.nan))
+                 else np.full(len(shells), np.nan))
+        return counts / expected, error
+
+
+def jump_correlation(windows: list[tuple], r_max: float, width: float, fit_min: float) -> JumpCorrelation:
+    """g_jj(r) pooled over windows, each (positions carried to its t_ref, particle ids, cell at t_ref,
+    the same jumps placed by the permuted-particles null), its ratio to the null's (the liquid's own
+    structure divided out), and ξ_jj from a weighted fit of ratio − 1 = A e^{−r/ξ} over fit_min ≤ r < r_max."""
+    windows = [w for w in windows if len(w[0]) >= 2]
+    edges = np.arange(0, round(r_max / width) + 1) * width
     r = 0.5 * (edges[1:] + edges[:-1])
-    xi, xi_error, amplitude, chi2 = _fit_decay(r, g, error, fit_min)
-    return JumpCorrelation(r, g, error, len(per_window), float(np.mean(jumps)) if jumps else 0.0, xi, xi_error,
-                           amplitude, chi2, (fit_min, float(edges[-1])))
+    if not windows:
+        empty = np.full(len(r), np.nan)
+        return JumpCorrelation(r, empty, empty, empty, empty, empty, 0, 0.0, *(float("nan"),) * 4, (fit_min, r_max))
+    g, error = _pooled(windows, edges, width, 0)
+    g_null, null_error = _pooled(windows, edges, width, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = g / g_null
+        ratio_error = np.abs(ratio) * np.sqrt((error / g) ** 2 + (null_error / g_null) ** 2)
+    xi, xi_error, amplitude, chi2 = _fit_decay(r, ratio, ratio_error, fit_min)
+    return JumpCorrelation(r, g, error, g_null, ratio, ratio_error, len(windows),
+                           float(np.mean([len(w[0]) for w in windows])), xi, xi_error, amplitude, chi2,
+                           (fit_min, float(edges[-1])))
 
 
 def _fit_decay(r, g, error, fit_min) -> tuple[float, float, float, float]:

@@ -117,25 +117,30 @@ def _describe(r: dict) -> str:
 
 def gjj(ctx: Context) -> dict:
     """g_jj(r) and ξ_jj of the jumps of windows of t_χ and of the clusters' window W, tiling the steady window."""
-    from lmpshear.analysis.cagejumps import carried_jumps
+    from lmpshear.analysis.cagejumps import carried_jumps, null_jumps
     from lmpshear.analysis.jumppairs import jump_correlation
     from lmpshear.cell import largest_cutoff
 
     a, window = ctx.analysis, ctx.steady
     times, cells = window.times, window.cells
-    jumps = ctx.jumps()
+    jumps = ctx.jumps().copy()
+    jumps["frame"] = np.searchsorted(window.frames, jumps["frame"].to_numpy())  # position in the window
     c0 = cells[0]
+    dim = c0.dimension
     r_max = min(a.gjj_r_max, largest_cutoff(min(c0.lx, c0.ly, c0.lz if c0.dimension == 3 else np.inf), sheared=True))
     spans = {"t_chi": ctx.product("overlap")["t_chi"]}
     if ctx.rd.product("clusters").exists():
         spans["cluster_window"] = ctx.product("clusters")["summary"]["window"]
     out = {"r_max": r_max, "at": {}}
     for name, W in spans.items():
-        picked = []
+        spans = []
         for t_start in np.arange(times[0], times[-1] - W + 1e-12, W)[: a.max_windows]:
             k = int(np.argmin(np.abs(times - (t_start + W))))
             carried, rows = carried_jumps(jumps, t_start, t_start + W, cells[k], ctx.info.rate, times[k])
-            picked.append((carried[:, : c0.dimension], rows.particle.to_numpy(), cells[k]))
+            spans.append((times[k], k, carried, rows))
+        null = null_jumps(spans, cells, window.unwrapped, ctx.info.rate, np.random.default_rng(0))["particles"]
+        picked = [(ev[:, :dim], rows.particle.to_numpy(), cells[k], nu[:, :dim])
+                  for (_, k, ev, rows), nu in zip(spans, null)]
         out["at"][name] = jump_correlation(picked, r_max, a.gjj_bin, a.gjj_fit_min).as_dict() | {"window": W}
     out["summary"] = {f"xi_jj_{name}": at["xi"] for name, at in out["at"].items()} | {
         f"xi_jj_{name}_error": at["xi_error"] for name, at in out["at"].items()}
