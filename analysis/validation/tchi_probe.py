@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lmpshear.analysis.overlap import log_lags, origins_in, susceptibility
+from lmpshear.analysis.fourpoint import crossing
 from lmpshear.stages import Context
 from lmpshear.stages.clusters import clusters as _clusters
 from lmpshear.plots import plt, save_png
@@ -39,16 +40,6 @@ def self_scattering(nonaffine: np.ndarray, origins: np.ndarray, lags: np.ndarray
         use = origins[origins + lag < len(nonaffine)]
         out.append(np.mean([np.cos(q * (nonaffine[o + lag] - nonaffine[o])).mean() for o in use]))
     return np.array(out)
-
-
-def crossing(t: np.ndarray, y: np.ndarray, level: float) -> float:
-    """First time y falls to ``level`` (interpolated in ln t); nan if it never does."""
-    below = np.nonzero(y <= level)[0]
-    if not len(below) or below[0] == 0:
-        return float("nan")
-    k = below[0]
-    f = (y[k - 1] - level) / (y[k - 1] - y[k])
-    return float(np.exp(np.log(t[k - 1]) + f * (np.log(t[k]) - np.log(t[k - 1]))))
 
 
 def main() -> None:
