@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test test-all venv bench clean
 
 venv: $(STAMP)
 
@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/lmpshear demo --out demo-output
 
+# the fast loop: every module, without the real runs of minutes (marked `full`)
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -m "not full" tests
+
+# everything: real LAMMPS and BD runs, SLURM, MPI, validations (what CI runs)
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests
 
 bench: $(STAMP)

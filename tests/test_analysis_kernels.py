@@ -60,6 +60,7 @@ def planted_cages(rng, n_frames=400, n_particles=40, dim=3, noise=0.03):
     return x + rng.normal(scale=noise, size=x.shape), truth
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("dim", [2, 3])
 def test_planted_jumps_are_recovered_exactly(dim):
     rng = np.random.default_rng(7 + dim)
@@ -237,6 +238,7 @@ def test_cage_size_from_an_analytic_msd():
 # Structure and flow curve
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("dimension", [2, 3])
 def test_pair_distribution_equals_brute_force_histogram(dimension):
     rng = np.random.default_rng(4)

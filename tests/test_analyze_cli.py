@@ -28,6 +28,9 @@ def result(rundir, name):
     return json.loads((rundir / name).read_text())["result"]
 
 
+@pytest.mark.full
+
+
 def test_stages_products_and_skipping(run_copy):
     proc = cli("analyze", run_copy, "--cage-size", 0.04, check=True)
     for stage in ("viscosity", "structure", "msd", "overlap", "cagejumps", "clusters", "phm", "facilitation"):
@@ -64,7 +67,9 @@ def test_stages_products_and_skipping(run_copy):
     assert np.all(np.hypot(np.hypot(jumps.dx, jumps.dy), jumps.dz) > 0)
 
     again = cli("analyze", run_copy, "--cage-size", 0.04, "--no-figures", check=True)
-    assert again.stdout.count("up to date") == 8 and "computing" not in again.stdout  # every stage
+    from lmpshear.stages import STAGES
+
+    assert again.stdout.count("up to date") == len(STAGES) and "computing" not in again.stdout  # every stage
     # a product of an older version of its stage (no "version" in its params) is made again
     stored = json.loads((run_copy / "overlap.json").read_text())
     assert stored["params"]["version"] == 2
@@ -99,6 +104,9 @@ def test_stages_products_and_skipping(run_copy):
     assert s["window_multiple"] == 3 and s["window"] == pytest.approx(3 * t_chi)
 
 
+@pytest.mark.full
+
+
 def test_bad_requests_exit_2(run_copy, tmp_path):
     proc = cli("analyze", run_copy, "--only", "nosuch")
     assert proc.returncode == 2 and "unknown stage" in proc.stderr and "Traceback" not in proc.stderr
@@ -119,6 +127,9 @@ def test_bad_requests_exit_2(run_copy, tmp_path):
         assert result(run_copy, "cagejumps.json")["threshold"] == lc2
 
 
+@pytest.mark.full
+
+
 def test_report_flow_curve(run_copy, tmp_path):
     out = tmp_path / "report"
     proc = cli("report", run_copy, "-o", out, check=True)
@@ -135,6 +146,9 @@ def test_report_flow_curve(run_copy, tmp_path):
         proc = cli("report", run_copy, "-o", tmp_path / "bad", *bounds)
         assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.full
 
 
 def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):

@@ -37,6 +37,7 @@ def follow(bd, steps):
     return bd
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("dimension", [2, 3])
 def test_free_diffusion_msd_per_species(dimension):
     pos, d, D, big = random_system(4000, 20.0, dimension)
@@ -50,6 +51,9 @@ def test_free_diffusion_msd_per_species(dimension):
         expected = 2 * dimension * diff * t
         # relative standard error of a mean of |Gaussian|^2 over n particles: sqrt(2/(dimension n))
         assert msd[mask].mean() == pytest.approx(expected, rel=4 * np.sqrt(2 / (dimension * mask.sum())))
+
+
+@pytest.mark.full
 
 
 def test_shear_without_interactions_streams_and_leaks_nothing():
@@ -98,6 +102,7 @@ def brute_yukawa(r, d, cell, K=9.69, z=4.86, cutoff=3.0):
     return force, virial, 0.5 * v.sum(), (fmag * np.where(inside, dist, 0.0) ** 2).sum() / 2
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("precision, tol", [("double", 1e-11), ("mixed", 2e-5)])
 def test_yukawa_forces_virial_and_energy_against_brute_force(precision, tol):
     pos, d, D, _ = random_system(300, 8.0, 3, seed=4)
@@ -115,6 +120,9 @@ def test_yukawa_forces_virial_and_energy_against_brute_force(precision, tol):
     assert m.virial_trace == pytest.approx(tb, rel=tol)
     np.testing.assert_allclose(m.virial_xy, vb, rtol=tol, atol=tol * np.abs(vb).max())
     assert m.virial_xy.sum() == pytest.approx(vb.sum(), rel=tol)
+
+
+@pytest.mark.full
 
 
 def test_no_overlap_survives_a_step_in_a_dense_suspension():
@@ -205,6 +213,9 @@ def test_restore_repeats_the_run_bit_for_bit():
     assert a.time == b.time
 
 
+@pytest.mark.full
+
+
 def test_taking_a_state_changes_nothing_and_restores_mid_list():
     """A state taken anywhere (after a measurement, between a prune and the next build) leaves the run
     as it would have gone, and a restored engine rebuilds the very lists the live one holds: so a run
@@ -232,6 +243,9 @@ def test_taking_a_state_changes_nothing_and_restores_mid_list():
     for name in ("r", "unwrapped", "nonaffine"):
         assert np.array_equal(getattr(restored, name), getattr(plain, name)), name
     assert restored.time == plain.time
+
+
+@pytest.mark.full
 
 
 def test_maintained_lists_give_brute_force_forces_through_flips():
@@ -263,6 +277,7 @@ def listed_pairs(begin, end, pairs, r, shifts):
     return out
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("dimension, n, L, xy, bins", [(3, 400, 8.0, 0.3, 4), (3, 400, 20.0, 0.49, 7),
                                                      (3, 30, 8.0, -0.45, 3), (3, 9, 7.0, 0.1, 2),
                                                      (2, 400, 17.0, -0.49, 10), (2, 5, 9.0, 0.2, 2)])

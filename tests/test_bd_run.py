@@ -18,6 +18,9 @@ def _spec(tmp_path, **protocol):
     return write_spec(tmp_path / "bd.toml", "bd45-tiny", protocol={"production_strain": 0.6, **protocol})
 
 
+@pytest.mark.full
+
+
 def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
     run = prepare_and_run(tmp_path, _spec(tmp_path))
     spec = config.load(run / "config.toml")
@@ -64,6 +67,9 @@ def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
     summary = json.loads((run / "clusters.json").read_text())["result"]["summary"]
     L = spec.system.box_length
     assert summary["coarse_block"] == pytest.approx(L / round(L / 2.714))
+
+
+@pytest.mark.full
 
 
 def test_bd_resume_after_kill_is_bitwise_identical(tmp_path):
@@ -133,6 +139,9 @@ def test_rate_zero_needs_times_and_only_bd_allows_it(tmp_path):
     assert out.returncode == 2 and "rates[0].rate: must be > 0" in out.stderr
 
 
+@pytest.mark.full
+
+
 def test_a_store_cut_after_the_checkpoint_is_repaired_and_the_run_resumes(tmp_path):
     """Power loss or a full disk: traj.gsd cut at a random byte after the last checkpoint (GSD then
     reads it as corrupt). Resume repairs it from the checkpoint's copy of its index and continues
@@ -176,6 +185,9 @@ def test_a_store_cut_after_the_checkpoint_is_repaired_and_the_run_resumes(tmp_pa
     os.truncate(victim / "traj.gsd", flushed // 2)
     out = cli("run", victim)
     assert out.returncode == 3 and "cut before the last checkpoint" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.full
 
 
 def test_a_bd_run_killed_while_equilibrating_resumes_bitwise(tmp_path):

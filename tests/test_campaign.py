@@ -143,6 +143,9 @@ def test_dry_run_prints_the_scripts_and_the_dependency_chain_and_writes_nothing(
     assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
 
 
+@pytest.mark.full
+
+
 def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_path):
     path = tiny_campaign(tmp_path, bd_protocol={"production_strain": 1.5, "checkpoint_every": 10})
     c = campaigns.load(path)
@@ -179,6 +182,9 @@ def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_pa
     # nothing left: a second submission does no work
     out = cli("submit", path, "--executor", "local", check=True).stdout
     assert "0 runs and 0 analyses to do" in out
+
+
+@pytest.mark.full
 
 
 def test_a_local_campaign_runs_lammps_over_mpi_ranks_from_a_shared_equilibrated_liquid(tiny_run, tmp_path):
@@ -263,6 +269,9 @@ def test_the_results_report_remakes_a_committed_report_from_its_results_folders(
     assert (tmp_path / "stz_vs_rate.png").exists()
 
 
+@pytest.mark.full
+
+
 def test_a_campaign_never_mixes_runs_waits_for_a_live_run_and_reports_only_whole(tmp_path):
     """A directory holding another liquid is refused (dry run, local submit, report); a report of a
     campaign with nothing analysed, or with runs missing (without --partial), exits 2 naming them; a run
@@ -304,6 +313,9 @@ def test_a_campaign_never_mixes_runs_waits_for_a_live_run_and_reports_only_whole
     assert json.loads((c.report_dir / "campaign.json").read_text())["missing"] == ["bd/rate-10 (complete)"]
 
 
+@pytest.mark.full
+
+
 def test_the_steps_of_a_local_submit_end_with_it(tmp_path):
     """kill -9 of `submit --executor local`: its running step gets SIGTERM from the kernel (parent-death
     signal) and stops at a checkpoint; nothing lives on unwatched, and a new submit finishes the run."""
@@ -324,3 +336,23 @@ def test_the_steps_of_a_local_submit_end_with_it(tmp_path):
     assert state == "interrupted", state  # stopped at a checkpoint, not running on, not killed mid-write
     out = cli("submit", path, "--executor", "local", check=True).stdout
     assert "report: done" in out
+
+
+def test_the_local_executor_reports_a_finished_campaign(tiny_run, tmp_path):
+    """The fast loop's local executor: a campaign whose one run is done runs nothing but its report
+    (a real `lmpshear report` process), and a second submit has nothing left."""
+    import shutil
+
+    data = {"name": "done", "root": "runs", "resources": {"threads": 1},
+            "runs": [{"spec": "ka3d-tiny", "label": "ka"}]}
+    path = tmp_path / "done.toml"
+    path.write_text(tomli_w.dumps(data))
+    c = campaigns.load(path)
+    shutil.copytree(tiny_run, c.runs[0].path)
+    cli("analyze", c.runs[0].path, "--only", "viscosity", "--no-figures", check=True)
+    (c.runs[0].path / "analysis.json").write_text('{"stages": {"viscosity": "done"}}')  # as a full analyze ends
+    assert campaigns.run_state(c.runs[0]).state == "analysed"
+    out = cli("submit", path, "--executor", "local", check=True).stdout
+    assert "0 runs and 0 analyses to do" in out and "report: done" in out
+    runs = pd.read_csv(c.report_dir / "runs.csv")
+    assert list(runs.system) == ["ka"] and runs.eta[0] == pytest.approx(RunDir(c.runs[0].path).result("viscosity")["eta"])

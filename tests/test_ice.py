@@ -25,6 +25,9 @@ def snapshot_run(tmp_path_factory):
     return run
 
 
+@pytest.mark.full
+
+
 def test_snapshots_are_kept_and_a_branch_without_new_velocities_is_the_run_itself(snapshot_run):
     rd = RunDir(snapshot_run)
     spec = rd.spec()
@@ -44,6 +47,9 @@ def test_snapshots_are_kept_and_a_branch_without_new_velocities_is_the_run_itsel
     other = ReplicaRunner(rd, snap, end, (1, 0)).branch()
     moved = np.abs(other["unwrapped"][-1] - branch["unwrapped"][-1]).max()
     assert moved > 1e-3
+
+
+@pytest.mark.full
 
 
 def test_ice_command_averages_replicas(snapshot_run):

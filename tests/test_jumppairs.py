@@ -109,6 +109,9 @@ def test_the_fitted_length_follows_the_blob_size():
     assert xis[1] / xis[0] == pytest.approx(2.0, rel=0.15)
 
 
+@pytest.mark.full
+
+
 def test_the_gjj_stage_on_a_real_run(tiny_run, tmp_path):
     """The stage's product on the real tiny KA run: g_jj at W = t_χ and at the clusters' window, pooled from
     the windows' jumps, equal to the kernel's on the same jumps."""

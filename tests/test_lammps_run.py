@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import cli, write_spec
 
 from lmpshear import config
@@ -89,6 +90,9 @@ def test_atomic_virial_stress_sums_to_the_global_virial(tiny_run):
             assert math.isclose(w[k].sum() / volume, -th.loc[step, "pxy_virial"], rel_tol=1e-9, abs_tol=1e-12)
 
 
+@pytest.mark.full
+
+
 def test_stress_sign_and_viscosity_positive(tiny_run):
     proc = cli("analyze", tiny_run, check=True)
     result = json.loads((tiny_run / "viscosity.json").read_text())["result"]
@@ -99,6 +103,9 @@ def test_stress_sign_and_viscosity_positive(tiny_run):
     assert "eta =" in proc.stdout
     # the temperature from temp/deform is the target (peculiar velocities, streaming removed)
     assert abs(steady.temp.mean() - 0.45) < 0.03
+
+
+@pytest.mark.full
 
 
 def test_analyze_skips_up_to_date_products_and_force_redoes(tiny_run, tmp_path):
@@ -161,6 +168,9 @@ def test_blow_up_stops_with_a_message_and_keeps_the_frames(tmp_path):
 def test_prepare_refuses_to_overwrite_a_run(tiny_run):
     proc = cli("prepare", "ka3d-tiny", "-o", tiny_run)
     assert proc.returncode == 2 and "already holds a run" in proc.stderr
+
+
+@pytest.mark.full
 
 
 def test_bare_lmp_runs_the_prepared_input(tmp_path):

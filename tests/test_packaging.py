@@ -4,8 +4,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.full
 
 
 def test_wheel_ships_templates_and_presets(tmp_path):

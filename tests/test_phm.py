@@ -306,6 +306,9 @@ def test_a_mode_core_and_its_extensional_axis():
     assert phm.core_of(mode, r, free, cell, radius=1.5).touches_frozen
 
 
+@pytest.mark.full
+
+
 def test_cluster_modes_do_not_depend_on_labels_origin_or_periodic_images():
     r, types, cell, pot = jittered("ka3d-tiny", 7, tilt=0.25, seed=3)
     start = hs.relax_frozen(r, types, cell, pot, np.ones(len(r), bool)).positions  # near an inherent structure
@@ -325,6 +328,9 @@ def test_cluster_modes_do_not_depend_on_labels_origin_or_periodic_images():
     assert [m.stiffness for m in other.modes] == pytest.approx(kappas, rel=1e-6)
     assert order[other.cores[0].particle] == ref.cores[0].particle
     assert other.cores[0].extension_angle == pytest.approx(ref.cores[0].extension_angle, abs=1e-4)
+
+
+@pytest.mark.full
 
 
 def test_a_shell_around_the_cluster_relaxes_with_it_and_only_the_cluster_s_modes_are_kept():

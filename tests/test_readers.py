@@ -35,6 +35,7 @@ def dumped(tmp_path_factory):
     return make
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("mode", ["image", "unwrapped"])
 def test_ovito_reader_gives_the_native_path_and_nonaffine_displacement(dumped, mode, tmp_path):
     rundir, mode = dumped(mode)
@@ -56,6 +57,9 @@ def test_ovito_reader_gives_the_native_path_and_nonaffine_displacement(dumped, m
     np.testing.assert_allclose(ext.nonaffine(), na_native, rtol=0, atol=1e-11)
     np.testing.assert_allclose(ext.unwrapped(), un_native, rtol=0, atol=1e-11)
     assert ext.types == ["1", "2"] and np.array_equal(np.bincount(ext.typeid), [200, 50])
+
+
+@pytest.mark.full
 
 
 def test_import_then_analyze(dumped, tmp_path):
@@ -84,6 +88,9 @@ def test_import_then_analyze(dumped, tmp_path):
 def _frames(text: str) -> list[str]:
     parts = text.split("ITEM: TIMESTEP\n")
     return ["ITEM: TIMESTEP\n" + p for p in parts[1:]]
+
+
+@pytest.mark.full
 
 
 def test_reader_errors(dumped, tmp_path):
@@ -122,6 +129,9 @@ def test_ovito_reader_of_the_native_gsd(dumped):
         na = native.nonaffine()
     assert np.abs(ext.nonaffine() - na).max() < 2e-5
     assert np.abs(na).max() > 0.1  # r̃ is not trivially small
+
+
+@pytest.mark.full
 
 
 def test_the_box_tilt_gives_the_rate_and_a_rate_that_disagrees_is_refused(dumped, tmp_path):

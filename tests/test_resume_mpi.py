@@ -8,12 +8,16 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from conftest import cli, prepare_and_run, run_and_kill, write_spec
 
 from lmpshear import config
 from lmpshear.readers import read_trajectory
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo, write_lammps_data
+
+#: real runs of minutes (make test-all, CI); `make test` leaves them out
+pytestmark = pytest.mark.full
 
 
 def _resume_spec(tmp_path):

@@ -17,6 +17,9 @@ from lmpshear import campaign as campaigns
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo
 
+#: real runs of minutes (make test-all, CI); `make test` leaves them out
+pytestmark = pytest.mark.full
+
 
 def _slurm_answers() -> bool:
     try:

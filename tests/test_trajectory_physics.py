@@ -1,9 +1,13 @@
 """Unwrapping and r̃ in real LAMMPS runs: box flips, > 512 images, ideal gas, per-step integration."""
 
 import numpy as np
+import pytest
 from conftest import prepare_and_run, write_spec
 
 from lmpshear.store import Trajectory
+
+
+@pytest.mark.full
 
 
 def test_lammps_positions_stay_continuous_through_flips_and_past_512_images(tmp_path):

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+#: real runs of minutes (make test-all, CI); `make test` leaves them out
+pytestmark = pytest.mark.full
+
 REPO = Path(__file__).resolve().parents[1]
 
 
