@@ -2,7 +2,7 @@
 
     python analysis/collect.py RUNDIR OUTDIR
 
-Writes OUTDIR/{viscosity,structure,msd,overlap,cagejumps,facilitation}.json as they are, phm_summary.json
+Writes OUTDIR/{viscosity,structure,msd,overlap,cagejumps,s4,gjj,facilitation}.json as they are, phm_summary.json
 (the phm stage without its per-particle arrays, with bootstrap errors of the matching ratios), clusters_summary.json
 (the clusters stage's summary, parameters, per-window sieve diagnostics and uncertainties: a bootstrap
 over the yielded clusters for σ_c,y, ξ_c and t_y, the standard error of P̄_c from blocks of one window
@@ -25,8 +25,8 @@ from lmpshear.rundir import Product, atomic_write_json
 
 def collect(rundir: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("viscosity.json", "structure.json", "msd.json", "overlap.json", "cagejumps.json", "config.toml",
-                 "manifest.json"):
+    for name in ("viscosity.json", "structure.json", "msd.json", "overlap.json", "cagejumps.json", "s4.json",
+                 "gjj.json", "config.toml", "manifest.json"):
         if (rundir / name).exists():
             shutil.copy2(rundir / name, out / name)
     clusters = rundir / "clusters.json"
