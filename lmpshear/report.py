@@ -42,6 +42,7 @@ class AnalysedRun:
     volumes: np.ndarray | None = None  # of the clusters with a yield (t2), for ν_c
     phm: dict | None = None  # phm.json's result
     facilitation: dict | None = None  # facilitation.json's result
+    lengths: dict | None = None  # ξ_4 (s4.json) and ξ_jj (gjj.json) with their errors: the summaries' keys
 
 
 def analysed_run(rd: RunDir) -> AnalysedRun:
@@ -55,7 +56,15 @@ def analysed_run(rd: RunDir) -> AnalysedRun:
         run.clusters = result["summary"]
         run.volumes = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
         run.phm, run.facilitation = rd.result("phm"), rd.result("facilitation")
+    run.lengths = lengths_of(rd.result("s4"), rd.result("gjj"))
     return run
+
+
+def lengths_of(s4: dict | None, gjj: dict | None) -> dict | None:
+    """A run's lengths that need no sieve, from its s4 and gjj results (None where neither was made)."""
+    if s4 is None and gjj is None:
+        return None
+    return (s4 or {}).get("summary", {}) | (gjj or {}).get("summary", {})
 
 
 def _check_rate_bounds(min_rate: float | None, max_rate: float | None) -> None:
@@ -91,7 +100,9 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
     _check_rate_bounds(min_rate, max_rate)
     if not runs:
         raise UserError("no finished runs to report on")
-    cluster_rows, volumes, stz_rows = [], {}, []
+    from lmpshear.analysis.scaling import LENGTHS
+
+    cluster_rows, volumes, stz_rows, lengths = [], {}, [], {}
     for run in runs:
         echo(f"report: {Path(run.name).name}: rate {run.rate:g}, eta = {run.eta:.5g} +/- {run.eta_error:.2g}")
         if run.clusters is None:
@@ -107,6 +118,9 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
                                  "matched_at_1.5": stz.get("phm", {}).get("summary", {}).get("matched_at_1.5"),
                                  "chance_at_1.5": stz.get("phm", {}).get("summary", {}).get("chance_at_1.5")}
         volumes[float(run.rate)] = run.volumes
+        if run.lengths:
+            lengths[float(run.rate)] = run.lengths
+            cluster_rows[-1] |= {k: run.lengths.get(k) for k in LENGTHS}
         missing = [k for k in ("eta_c", "xi_c", "t_y") if not np.isfinite(c.get(k, np.nan))]
         if missing:
             echo(f"report: {Path(run.name).name}: no {', '.join(missing)} (no clusters with a yield); left out of "
@@ -134,7 +148,7 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
         systems = {r.system for r in runs}
         label, dimension, paper = sorted(systems)[0] if len(systems) == 1 else (
             " + ".join(sorted(s[0] for s in systems)), sorted(systems)[0][1], None)
-        row = table1_row(label, dimension, fc, volumes, paper)
+        row = table1_row(label, dimension, fc, volumes, paper, lengths)
         pd.DataFrame(cluster_rows).sort_values("rate").to_csv(out / "clusters_vs_rate.csv", index=False)
         echo(f"report: {len(cluster_rows)} runs with convective clusters: wrote {out / 'clusters_vs_rate.csv'} "
              f"and {rate_figure(cluster_rows, out / 'clusters_vs_rate.png', row)} (eta_c vs eta, xi_c, t_y vs t_chi)")
@@ -150,8 +164,8 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
             d = row.as_dict()
             pd.DataFrame([{k: (" ".join(f"{x:g}" for x in d[k]) if k == "rates" else d[k])
                            for k in ("system", "dimension", "lambda", "lambda_error", "lambda_over_D1",
-                                     "lambda_over_D1_error", "nu_c", "nu_c_error", "nu_c_reduced_chi2", "rates")}]
-                         ).to_csv(out / "table1.csv", index=False)
+                                     "lambda_over_D1_error", "nu_c", "nu_c_error", "nu_c_reduced_chi2", "rates")}
+                          | (d["lengths"] or {})]).to_csv(out / "table1.csv", index=False)
             echo(f"report: Table I: lambda/(D+1) = {row.lam_over_D1:.3f} +/- {row.lam_over_D1_error:.3f}, nu_c = "
                  f"{row.nu_c:.3f} +/- {row.nu_c_error:.3f} (reduced chi2 {row.nu_c_reduced_chi2:.3g}) over rates {', '.join(f'{r:g}' for r in row.rates)}"
                  + (f" (paper: {row.paper['lambda_over_D1']}, {row.paper['nu_c']})" if row.paper else "")

@@ -63,3 +63,28 @@ def test_rate_figure_draws_runs_without_clusters(tmp_path):
     rows = [{"rate": r, "eta": 3.0 / r, "eta_c": np.nan, "xi_c": np.nan, "t_y": np.nan, "t_chi": 1.0}
             for r in (0.01, 0.03, 0.06)]
     assert rate_figure(rows, tmp_path / "r.png").stat().st_size > 10_000
+
+
+def test_the_lengths_that_need_no_sieve_get_their_exponents_over_the_same_rates():
+    """ξ_4 planted as 0.5 γ̇^−0.08 (Mizuno and Yamamoto's ν_4) with 2% errors and noise, ξ_jj flat: their
+    exponents come back within their errors, over the flow curve's thinning rates only; a length known
+    at fewer than three of them has none."""
+    from lmpshear.analysis.scaling import length_exponents
+
+    rng = np.random.default_rng(3)
+    rates = np.array([0.3, 1.0, 3.0, 10.0, 20.0])
+    eta = np.where(rates < 1.0, 1.0, rates**-0.664)
+    fc = flow_curve(rates, eta, 0.01 * eta, [f"r{r}" for r in rates])
+    lengths = {}
+    for r in rates:
+        xi4 = 0.5 * r**-0.08 * (1 + 0.02 * rng.normal())
+        lengths[float(r)] = {"xi4_t_chi": xi4, "xi4_t_chi_error": 0.02 * xi4, "xi_jj_t_chi": 0.6,
+                             "xi_jj_t_chi_error": 0.01, "xi4_tau_alpha": float("nan") if r > 2 else 0.3}
+    lengths[0.3]["xi4_t_chi"] = 50.0  # the Newtonian point stays out, as for ν_c
+    row = table1_row("x", 3, fc, _volumes(rng, rates, 0.174), None, lengths)
+    nu = row.as_dict()["lengths"]
+    assert abs(nu["nu_4_t_chi"] - 0.08) < 3 * nu["nu_4_t_chi_error"] and nu["nu_4_t_chi_error"] < 0.03
+    assert abs(nu["nu_jj_t_chi"]) < 1e-9 and np.isnan(nu["nu_4_tau_alpha"])  # flat; known at one thinning rate
+    assert np.isnan(nu["nu_jj_cluster_window"])
+    direct = length_exponents([1.0, 3.0, 10.0], [{"xi4_t_chi": 2.0 * r**-0.25} for r in (1.0, 3.0, 10.0)])
+    assert direct["nu_4_t_chi"] == pytest.approx(0.25, rel=1e-9)  # without errors: unweighted, exact

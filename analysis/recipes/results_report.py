@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from lmpshear import config
-from lmpshear.report import AnalysedRun, spec_system, write_report
+from lmpshear.report import AnalysedRun, lengths_of, spec_system, write_report
 from lmpshear.rundir import Product
 
 
@@ -43,6 +43,8 @@ def collected_run(folder: Path) -> AnalysedRun:
         run.phm = phm and {"spots": phm["summary"]["spots"]} | phm
         if (folder / "facilitation.json").exists():
             run.facilitation = Product.read(folder / "facilitation.json").result
+    run.lengths = lengths_of(*[Product.read(folder / f"{name}.json").result if (folder / f"{name}.json").exists()
+                               else None for name in ("s4", "gjj")])
     return run
 
 

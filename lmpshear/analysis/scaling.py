@@ -52,12 +52,36 @@ class ScalingRow:
     xi_c: list[float]
     xi_c_error: list[float]
     paper: dict | None
+    lengths: dict | None = None  # the exponents of the lengths that need no sieve (length_exponents)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["lambda"], d["lambda_error"] = d.pop("lam"), d.pop("lam_error")
         d["lambda_over_D1"], d["lambda_over_D1_error"] = d.pop("lam_over_D1"), d.pop("lam_over_D1_error")
         return d
+
+
+#: the lengths that need no sieve, by their key in a run's s4 / gjj summaries, and their exponent's name
+LENGTHS = {"xi4_t_chi": "nu_4_t_chi", "xi4_tau_alpha": "nu_4_tau_alpha", "xi_jj_t_chi": "nu_jj_t_chi",
+           "xi_jj_cluster_window": "nu_jj_cluster_window"}
+
+
+def length_exponents(rates, lengths: list[dict]) -> dict:
+    """ν of ξ ~ γ̇^−ν for each length of LENGTHS over ``rates`` (one dict of lengths and their
+    "_error"s per rate): the weighted least-squares slope in log-log with its error (scaled by
+    √(reduced χ²) above 1), where at least three rates have the length finite; else NaN."""
+    out = {}
+    for key, name in LENGTHS.items():
+        values = np.array([d.get(key, np.nan) for d in lengths], dtype=float)
+        errors = np.array([d.get(f"{key}_error", np.nan) for d in lengths], dtype=float)
+        ok = np.isfinite(values) & (values > 0)
+        if ok.sum() < 3:
+            out |= {name: float("nan"), f"{name}_error": float("nan"), f"{name}_reduced_chi2": float("nan")}
+            continue
+        fit = fit_power_law(np.asarray(rates, dtype=float)[ok], values[ok],
+                            np.where(np.isfinite(errors[ok]), errors[ok], 0.0))
+        out |= {name: fit.exponent, f"{name}_error": fit.exponent_error, f"{name}_reduced_chi2": fit.reduced_chi2}
+    return out
 
 
 def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samples: int = 1000,
@@ -77,9 +101,10 @@ def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samp
 
 
 def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: dict[float, np.ndarray],
-               paper: str | None) -> ScalingRow | None:
+               paper: str | None, lengths: dict[float, dict] | None = None) -> ScalingRow | None:
     """λ (from the flow curve's fit) and ν_c over the same rates; None without ≥ 3 such rates that have
-    clusters with a yield."""
+    clusters with a yield. ``lengths`` (by rate): each run's ξ_4, ξ_jj and errors, whose exponents over
+    the same rates join the row."""
     if flow.fit is None:
         return None
     used = [r for r, keep in zip(flow.rates, flow.in_fit) if keep and len(cluster_volumes.get(float(r), [])) >= 2]
@@ -87,6 +112,7 @@ def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: di
         return None
     nu, nu_err, chi2, prefactor, xi, xi_err = cluster_size_exponent(used, [cluster_volumes[float(r)] for r in used], dimension)
     lam, lam_err = flow.fit.exponent, flow.fit.exponent_error
+    extra = length_exponents(used, [lengths.get(float(r), {}) for r in used]) if lengths else None
     return ScalingRow(system, dimension, lam, lam_err, lam / (dimension + 1), lam_err / (dimension + 1), nu, nu_err, chi2, prefactor,
                       [float(r) for r in used], xi.tolist(), xi_err.tolist(),
-                      PAPER_TABLE1.get(paper) if paper else None)
+                      PAPER_TABLE1.get(paper) if paper else None, extra)
