@@ -40,6 +40,17 @@ def _stage_params(stage: Stage, analysis: dict, blocks: int) -> dict:
     return params | ({"version": stage.version} if stage.version > 1 else {})
 
 
+def _verify(rd: RunDir) -> None:
+    """Analyse only a store whose frames match the digests its run recorded."""
+    from lmpshear.store import verify_store
+
+    checked = verify_store(rd)
+    if checked is not None and checked[0] < checked[1]:
+        raise UserError(f"{rd.store}: frames {checked[0]} to {checked[1] - 1} do not match {checked[2]} (the "
+                        f"store was damaged after the run): `lmpshear run --verify {rd.path}` says more; the "
+                        "run cannot be analysed as it is")
+
+
 def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False, blocks: int = 10,
             overrides: dict | None = None, echo: Callable[[str], None] = print,
             warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr)) -> dict[str, dict]:
@@ -61,6 +72,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
     if rd.status().get("state") != "complete":
         raise UserError(f"{rd.path} has not finished running (state: {rd.status().get('state')}); "
                         "run it first with: lmpshear run RUNDIR")
+    _verify(rd)
     names = only or list(STAGES)
     unknown = [n for n in names if n not in STAGES]
     if unknown:

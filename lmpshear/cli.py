@@ -40,14 +40,31 @@ def prepare(
 
 
 @app.command()
-def run(rundir: Path = typer.Argument(..., help="A prepared run directory.")):
+def run(rundir: Path = typer.Argument(..., help="A prepared run directory."),
+        verify: bool = typer.Option(False, "--verify", help="Only check the store's frames against the digests "
+                                    "the run recorded (exit 0: intact; 3: damaged, with the first bad frame).")):
     """Run (or resume) a prepared directory: LAMMPS in-process (works under `mpiexec -n K`) or, for
-    engine "bd", lmpshear's Brownian dynamics (threads: NUMBA_NUM_THREADS)."""
+    engine "bd", lmpshear's Brownian dynamics (threads: NUMBA_NUM_THREADS). A resume continues only over
+    verified frames: from the newest checkpoint whose frames the store still holds intact."""
     from lmpshear import mpi
     from lmpshear.rundir import RunDir
 
     rd = RunDir(rundir)
     rd.require_prepared()
+    if verify:
+        from lmpshear.errors import RunError
+        from lmpshear.store import verify_store
+
+        checked = verify_store(rd)
+        if checked is None:
+            _echo(f"{rd.path}: no digests recorded yet (no checkpoint, or a run of an older version): nothing to verify")
+            return
+        intact, total, what = checked
+        if intact < total:
+            raise RunError(f"{rd.store}: frames 0 to {intact - 1} intact, {intact} to {total - 1} damaged (against "
+                           f"{what}); `lmpshear run {rd.path}` resumes from the newest checkpoint still intact")
+        _echo(f"{rd.path}: frames 0 to {total - 1} intact (against {what})")
+        return
     if rd.status().get("state") == "complete":
         _echo(f"{rd.path}: already complete ({rd.status().get('frames')} frames); nothing to do")
         return

@@ -89,6 +89,15 @@ class Checkpoint:
         """The store's header, index and namelist as flushed at this checkpoint (repairs a cut store)."""
         return self.directory / "store-index.npz"
 
+    @property
+    def record(self) -> Path:
+        """Its step, frames and the digest of every frame of the store up to it (store.frame_digests)."""
+        return self.directory / "frames.json"
+
+    def digests(self) -> list[str] | None:
+        """The frames' digests it recorded (None: a checkpoint of an older version, without them)."""
+        return read_json(self.record)["digests"][: self.frames] if self.record.is_file() else None
+
 
 @dataclass(frozen=True)
 class Product:
@@ -126,6 +135,7 @@ class RunDir:
              "store": "traj.gsd", "thermo": "thermo.csv", "status": "status.json", "checkpoints": "checkpoint",
              "lock": ".lock", "source": "source.json", "ice": "ice",
              "jumps": "cagejumps.csv.gz",  # the cagejumps stage's table, beside its cagejumps.json
+             "digests": "checkpoint/frames.json",  # every frame's digest, written when the run completes
              "analysed": "analysis.json"}  # written after a full `lmpshear analyze`
 
     def __init__(self, path: str | Path):
@@ -265,6 +275,22 @@ class RunDir:
             raise UserError(f"checkpoint {ckpt.directory} is incomplete; cannot resume")
         return ckpt
 
+    def older_checkpoints(self, than: Checkpoint) -> list[Checkpoint]:
+        """The complete checkpoints kept before ``than`` that recorded their frames, newest first."""
+        out = []
+        for d in sorted(self.checkpoints.glob("step-*"), reverse=True):
+            c = Checkpoint(0, 0, d)
+            if d.is_dir() and d != than.directory and c.state.is_file() and c.record.is_file():
+                data = read_json(c.record)
+                if int(data["step"]) < than.step:
+                    out.append(Checkpoint(int(data["step"]), int(data["frames"]), d))
+        return out
+
+    def point_to(self, ckpt: Checkpoint) -> None:
+        """Make ``ckpt`` the one a resume starts from."""
+        atomic_write_json(self.checkpoints / "latest.json",
+                          {"step": ckpt.step, "frames": ckpt.frames, "directory": ckpt.directory.name})
+
     def new_checkpoint_dir(self, step: int) -> Path:
         d = self.checkpoints / f"step-{step:012d}"
         d.mkdir(parents=True, exist_ok=True)
@@ -289,7 +315,7 @@ class RunDir:
     def commit_checkpoint(self, step: int, frames: int, keep: int = 2) -> None:
         """Point ``latest.json`` at a complete checkpoint, then prune older ones; the status says so."""
         name = f"step-{step:012d}"
-        atomic_write_json(self.checkpoints / "latest.json", {"step": step, "frames": frames, "directory": name})
+        self.point_to(Checkpoint(step, frames, self.checkpoints / name))
         self.set_status(state="running", phase="shear", step=step, frames=frames)
         old = sorted(p for p in self.checkpoints.glob("step-*") if p.is_dir() and p.name != name)
         for p in old[: max(0, len(old) - (keep - 1))]:

@@ -35,6 +35,7 @@ global ones as attributes. Arrays returned by :class:`Trajectory` are (frames, p
 from __future__ import annotations
 
 import contextlib
+import hashlib
 
 import csv
 import os
@@ -178,6 +179,59 @@ def repair_from_index_copy(path: Path, copy: Path) -> None:
                 fh.write(saved[key].tobytes())
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _frame_digest(f, k: int, names: list[str]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for name in names:
+        if f.chunk_exists(k, name):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(f.read_chunk(k, name)).tobytes())
+    return h.hexdigest()
+
+
+def frame_digests(path: Path, start: int, stop: int) -> list[str]:
+    """A digest of each frame's chunks (their names and bytes) for frames [start, stop): what a
+    checkpoint records of the store, so that a damaged frame is told from an intact one."""
+    with gsd.fl.open(path, "r") as f:
+        names = sorted(f.find_matching_chunk_names(""))
+        return [_frame_digest(f, k, names) for k in range(start, stop)]
+
+
+def intact_frames(path: Path, digests: list[str]) -> int:
+    """How many leading frames of the store still match ``digests`` (0 where the file cannot be read)."""
+    damaged = (RuntimeError, OSError, ValueError, KeyError)
+    try:
+        f = gsd.fl.open(path, "r")
+    except damaged:
+        return 0
+    with f:
+        names = sorted(f.find_matching_chunk_names(""))
+        for k, expected in enumerate(digests):
+            try:
+                if _frame_digest(f, k, names) != expected:
+                    return k
+            except damaged:
+                return k
+    return len(digests)
+
+
+def verify_store(rd) -> tuple[int, int, str] | None:
+    """A run's store against its newest record of digests (written when the run completed, else at its
+    latest checkpoint): (intact leading frames, recorded frames, which record); None without a record
+    (an imported trajectory, a run of an older version, a run that has not reached a checkpoint)."""
+    from lmpshear.rundir import read_json
+
+    if rd.file("digests").is_file():
+        record = read_json(rd.file("digests"))
+        digests, what = record["digests"][: int(record["frames"])], "the digests recorded when the run completed"
+    else:
+        ckpt = rd.latest_checkpoint() if rd.checkpoints.is_dir() else None
+        digests = ckpt.digests() if ckpt is not None else None
+        if digests is None:
+            return None
+        what = f"the digests of the checkpoint at step {ckpt.step}"
+    return intact_frames(rd.store, digests), len(digests), what
 
 
 class Trajectory:

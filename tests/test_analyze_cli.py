@@ -29,8 +29,6 @@ def result(rundir, name):
 
 
 @pytest.mark.full
-
-
 def test_stages_products_and_skipping(run_copy):
     proc = cli("analyze", run_copy, "--cage-size", 0.04, check=True)
     for stage in ("viscosity", "structure", "msd", "overlap", "cagejumps", "clusters", "phm", "facilitation"):
@@ -105,8 +103,6 @@ def test_stages_products_and_skipping(run_copy):
 
 
 @pytest.mark.full
-
-
 def test_bad_requests_exit_2(run_copy, tmp_path):
     proc = cli("analyze", run_copy, "--only", "nosuch")
     assert proc.returncode == 2 and "unknown stage" in proc.stderr and "Traceback" not in proc.stderr
@@ -128,8 +124,6 @@ def test_bad_requests_exit_2(run_copy, tmp_path):
 
 
 @pytest.mark.full
-
-
 def test_report_flow_curve(run_copy, tmp_path):
     out = tmp_path / "report"
     proc = cli("report", run_copy, "-o", out, check=True)
@@ -149,8 +143,6 @@ def test_report_flow_curve(run_copy, tmp_path):
 
 
 @pytest.mark.full
-
-
 def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     """The tiny run is too small for clusters of 2 V_stz (d = 3); with spots of d = 1 it has some."""
     config = run_copy / "config.toml"

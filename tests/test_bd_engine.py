@@ -54,8 +54,6 @@ def test_free_diffusion_msd_per_species(dimension):
 
 
 @pytest.mark.full
-
-
 def test_shear_without_interactions_streams_and_leaks_nothing():
     rate, dt, steps = 2.0, 2e-3, 400  # strain 1.6: several flips and many boundary crossings
     pos, d, D, big = random_system(4000, 10.0, 3, seed=2)
@@ -123,8 +121,6 @@ def test_yukawa_forces_virial_and_energy_against_brute_force(precision, tol):
 
 
 @pytest.mark.full
-
-
 def test_no_overlap_survives_a_step_in_a_dense_suspension():
     n, phi = 1500, 0.45
     pos, d, D, _ = random_system(n, 1.0, 3, seed=5)
@@ -214,8 +210,6 @@ def test_restore_repeats_the_run_bit_for_bit():
 
 
 @pytest.mark.full
-
-
 def test_taking_a_state_changes_nothing_and_restores_mid_list():
     """A state taken anywhere (after a measurement, between a prune and the next build) leaves the run
     as it would have gone, and a restored engine rebuilds the very lists the live one holds: so a run
@@ -246,8 +240,6 @@ def test_taking_a_state_changes_nothing_and_restores_mid_list():
 
 
 @pytest.mark.full
-
-
 def test_maintained_lists_give_brute_force_forces_through_flips():
     pos, d, D, _ = random_system(600, 1.0, 3, seed=9)
     L = float((np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3))

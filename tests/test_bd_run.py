@@ -10,6 +10,7 @@ import pytest
 from conftest import cli, prepare_and_run, run_and_kill, write_spec
 
 from lmpshear import config
+from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir
 from lmpshear.store import Trajectory, read_thermo
 
@@ -19,8 +20,6 @@ def _spec(tmp_path, **protocol):
 
 
 @pytest.mark.full
-
-
 def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
     run = prepare_and_run(tmp_path, _spec(tmp_path))
     spec = config.load(run / "config.toml")
@@ -70,8 +69,6 @@ def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
 
 
 @pytest.mark.full
-
-
 def test_bd_resume_after_kill_is_bitwise_identical(tmp_path):
     spec_path = _spec(tmp_path, production_strain=1.0, checkpoint_every=10)
     reference = prepare_and_run(tmp_path, spec_path, "reference")
@@ -140,8 +137,6 @@ def test_rate_zero_needs_times_and_only_bd_allows_it(tmp_path):
 
 
 @pytest.mark.full
-
-
 def test_a_store_cut_after_the_checkpoint_is_repaired_and_the_run_resumes(tmp_path):
     """Power loss or a full disk: traj.gsd cut at a random byte after the last checkpoint (GSD then
     reads it as corrupt). Resume repairs it from the checkpoint's copy of its index and continues
@@ -174,7 +169,7 @@ def test_a_store_cut_after_the_checkpoint_is_repaired_and_the_run_resumes(tmp_pa
             fh.truncate(cut)
             fh.write(b"\xff" * 100)
         if k == 0:  # the index names chunks that are gone (a cut inside the last chunk may go unseen: GSD has
-            with pytest.raises(RuntimeError, match="Corrupt GSD"):  # no checksums; those frames are dropped anyway)
+            with pytest.raises(UserError, match="Corrupt GSD"):  # no checksums; those frames are dropped anyway)
                 Trajectory(copy / "traj.gsd")
         out = cli("run", copy, check=True)
         assert k > 0 or "was cut after the checkpoint" in out.stderr
@@ -184,12 +179,11 @@ def test_a_store_cut_after_the_checkpoint_is_repaired_and_the_run_resumes(tmp_pa
     # cut before the checkpoint: frames are lost, and the run says so (exit 3) instead of inventing them
     os.truncate(victim / "traj.gsd", flushed // 2)
     out = cli("run", victim)
-    assert out.returncode == 3 and "cut before the last checkpoint" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 3 and "holds the frames of no kept checkpoint intact" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 @pytest.mark.full
-
-
 def test_a_bd_run_killed_while_equilibrating_resumes_bitwise(tmp_path):
     spec_path = _spec(tmp_path, equilibration_time=1.0)  # 10000 steps at rest: a state every 1000
     reference = prepare_and_run(tmp_path, spec_path, "reference")
@@ -226,3 +220,43 @@ def test_a_bd_run_killed_while_equilibrating_resumes_bitwise(tmp_path):
     with Trajectory(reference / "traj.gsd") as ref, Trajectory(stopped / "traj.gsd") as got:
         assert np.array_equal(ref.particle_array("unwrapped"), got.particle_array("unwrapped"))
     assert not saved.exists()
+
+
+def _checkpointed_frames(run) -> int:
+    pointer = run / "checkpoint" / "latest.json"
+    import json
+
+    return json.loads(pointer.read_text())["frames"] if pointer.exists() else 0
+
+
+@pytest.mark.full
+def test_a_kill_after_a_checkpoint_and_a_cut_tail_roll_back_to_an_intact_checkpoint(tmp_path):
+    """kill -9 just after a checkpoint, then the store's last 777 bytes lost (power loss, a full disk):
+    `run --verify` says which frames are intact; the run rolls back to the newest checkpoint whose
+    frames are all intact (never continuing over damaged bytes) and ends bitwise equal to a run that was
+    never stopped. Damage after completion: `run --verify` exits 3 and `analyze` refuses the store."""
+    spec_path = _spec(tmp_path, production_strain=1.0, checkpoint_every=10)
+    reference = prepare_and_run(tmp_path, spec_path, "reference")
+    victim = tmp_path / "victim"
+    cli("prepare", spec_path, "-o", victim, check=True)
+    run_and_kill(victim, until=lambda: _checkpointed_frames(victim) >= 31, timeout=300)
+    size = (victim / "traj.gsd").stat().st_size
+    with open(victim / "traj.gsd", "r+b") as fh:
+        fh.truncate(size - 777)
+    verified = cli("run", victim, "--verify")
+    assert verified.returncode in (0, 3) and "Traceback" not in verified.stderr
+    assert "intact" in verified.stdout + verified.stderr
+    cli("run", victim, check=True)
+    with Trajectory(reference / "traj.gsd") as ref, Trajectory(victim / "traj.gsd") as got:
+        assert len(got) == len(ref) and np.array_equal(got.steps, ref.steps)
+        for name in ("unwrapped", "nonaffine", "virial_xy"):
+            assert np.array_equal(ref.particle_array(name), got.particle_array(name)), name
+    assert cli("run", victim, "--verify", check=True).stdout.count("intact") == 1
+    # damage inside a finished store (a bit flip in its data): found, and not analysed
+    data = bytearray((victim / "traj.gsd").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (victim / "traj.gsd").write_bytes(bytes(data))
+    bad = cli("run", victim, "--verify")
+    assert bad.returncode == 3 and "damaged" in bad.stderr and "Traceback" not in bad.stderr
+    refused = cli("analyze", victim, "--only", "structure", "--no-figures")
+    assert refused.returncode == 2 and "do not match the digests recorded when the run completed" in refused.stderr

@@ -144,8 +144,6 @@ def test_dry_run_prints_the_scripts_and_the_dependency_chain_and_writes_nothing(
 
 
 @pytest.mark.full
-
-
 def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_path):
     path = tiny_campaign(tmp_path, bd_protocol={"production_strain": 1.5, "checkpoint_every": 10})
     c = campaigns.load(path)
@@ -185,8 +183,6 @@ def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_pa
 
 
 @pytest.mark.full
-
-
 def test_a_local_campaign_runs_lammps_over_mpi_ranks_from_a_shared_equilibrated_liquid(tiny_run, tmp_path):
     """resources.run.ranks starts `mpiexec -n K` here too; a run can start from another run's
     equilibrated.data, named relative to the campaign file, and its frame 0 is that configuration."""
@@ -270,8 +266,6 @@ def test_the_results_report_remakes_a_committed_report_from_its_results_folders(
 
 
 @pytest.mark.full
-
-
 def test_a_campaign_never_mixes_runs_waits_for_a_live_run_and_reports_only_whole(tmp_path):
     """A directory holding another liquid is refused (dry run, local submit, report); a report of a
     campaign with nothing analysed, or with runs missing (without --partial), exits 2 naming them; a run
@@ -314,8 +308,6 @@ def test_a_campaign_never_mixes_runs_waits_for_a_live_run_and_reports_only_whole
 
 
 @pytest.mark.full
-
-
 def test_the_steps_of_a_local_submit_end_with_it(tmp_path):
     """kill -9 of `submit --executor local`: its running step gets SIGTERM from the kernel (parent-death
     signal) and stops at a checkpoint; nothing lives on unwatched, and a new submit finishes the run."""

@@ -205,8 +205,6 @@ def _bad_commands(tmp_path, prepared):
 
 
 @pytest.mark.full
-
-
 def test_bad_commands_exit_2_with_a_message(tmp_path):
     prepared = tmp_path / "prepared"
     cli("prepare", "ka3d-tiny", "-o", prepared, check=True)
@@ -223,8 +221,6 @@ def test_bad_commands_exit_2_with_a_message(tmp_path):
 
 
 @pytest.mark.full
-
-
 def test_a_damaged_checkpoint_pointer_stops_the_run_with_a_way_back(tmp_path):
     """Not "LAMMPS stopped" nor a traceback: exit 3 with what to do, status "stopped" (not "failed"),
     and once the file is repaired the same command finishes the run."""
@@ -271,8 +267,6 @@ def test_lammps_equilibration_reports_progress_and_stops_on_a_signal(tmp_path):
 
 
 @pytest.mark.full
-
-
 def test_a_stop_in_the_lammps_equilibration_checkpoints_where_it_arrives(tmp_path, monkeypatch):
     """The stop is asked for every STOP_CHECK_STEPS, not only at the tenths (a tenth of KA's 1000 tau at
     paper size is minutes, more than a SLURM task's stop_before), and it writes the equilibration
@@ -361,8 +355,6 @@ def test_a_full_disk_stops_the_run_and_more_space_lets_it_finish(small_disk):
 
 
 @pytest.mark.full
-
-
 def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path, tiny_run):
     """A foreign or cut store, a damaged product or status file: exit 2 naming the file, no traceback;
     SIGTERM to analyze: exit 130 with Ctrl-C's message."""
@@ -425,8 +417,6 @@ def test_run_on_an_input_without_its_sections_is_a_message(tmp_path):
 
 
 @pytest.mark.full
-
-
 def test_an_incomplete_checkpoint_stops_the_run_and_says_so_in_its_status(tmp_path):
     run = tmp_path / "run"
     cli("prepare", "bd45-tiny", "-o", run, check=True)

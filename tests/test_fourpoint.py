@@ -155,8 +155,6 @@ def bd_at_rest(tmp_path_factory):
 
 
 @pytest.mark.full
-
-
 def test_s4_at_rest_equals_a_brute_force_double_loop_and_its_q0_limit_is_the_self_chi4(bd_at_rest):
     """At rest the cell is the cube of side L: S4(q) = N⁻¹ Σ_ij w_i w_j cos(q·(r_i − r_j)) over q = 2πn/L,
     an independent double loop over pairs; and N⁻¹ var(Σ w_i) = ρ k_BT χ4_self on the same origins."""

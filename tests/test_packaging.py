@@ -10,8 +10,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.full
-
-
 def test_wheel_ships_templates_and_presets(tmp_path):
     wheels = tmp_path / "wheels"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],

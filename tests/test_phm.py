@@ -307,8 +307,6 @@ def test_a_mode_core_and_its_extensional_axis():
 
 
 @pytest.mark.full
-
-
 def test_cluster_modes_do_not_depend_on_labels_origin_or_periodic_images():
     r, types, cell, pot = jittered("ka3d-tiny", 7, tilt=0.25, seed=3)
     start = hs.relax_frozen(r, types, cell, pot, np.ones(len(r), bool)).positions  # near an inherent structure
@@ -331,8 +329,6 @@ def test_cluster_modes_do_not_depend_on_labels_origin_or_periodic_images():
 
 
 @pytest.mark.full
-
-
 def test_a_shell_around_the_cluster_relaxes_with_it_and_only_the_cluster_s_modes_are_kept():
     """phm_shell: the particles within the shell of a member (brute force, through the sliding boundary)
     relax and vibrate too, everything beyond stays where it was, the relaxed state is force-free, and

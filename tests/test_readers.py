@@ -60,8 +60,6 @@ def test_ovito_reader_gives_the_native_path_and_nonaffine_displacement(dumped, m
 
 
 @pytest.mark.full
-
-
 def test_import_then_analyze(dumped, tmp_path):
     rundir, mode = dumped("unwrapped")
     out = tmp_path / "imported"
@@ -91,8 +89,6 @@ def _frames(text: str) -> list[str]:
 
 
 @pytest.mark.full
-
-
 def test_reader_errors(dumped, tmp_path):
     rundir, mode = dumped("image")
     frames = _frames((rundir / "traj.lammpstrj").read_text())[:6]
@@ -132,8 +128,6 @@ def test_ovito_reader_of_the_native_gsd(dumped):
 
 
 @pytest.mark.full
-
-
 def test_the_box_tilt_gives_the_rate_and_a_rate_that_disagrees_is_refused(dumped, tmp_path):
     """Through a flip, the tilt's growth gives the run's rate; --rate 5 of this 0.2 run is refused (exit 2)
     unless forced, and without --rate the import uses the tilt's."""

@@ -8,8 +8,6 @@ from lmpshear.store import Trajectory
 
 
 @pytest.mark.full
-
-
 def test_lammps_positions_stay_continuous_through_flips_and_past_512_images(tmp_path):
     # 100 LJ discs at rate 1: strain 600 in 120000 steps, about 600 box flips
     spec = write_spec(tmp_path / "fast.toml", "lj2d-nemd",

@@ -18,13 +18,16 @@ import time
 
 from lmpshear.errors import Interrupted, RunError, UserError
 from lmpshear.progress import NullReporter
-from lmpshear.rundir import Checkpoint, RunDir, completion
+from lmpshear import mpi
+from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json, completion
 from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
 from lmpshear.store import (
     StoreWriter,
     ThermoWriter,
     close_writers,
     count_frames,
+    frame_digests,
+    intact_frames,
     repair_from_index_copy,
     save_index_copy,
     truncate,
@@ -47,6 +50,7 @@ class RunDriver:
         self.thermo: ThermoWriter | None = None
         self.stop = StopRequests(enabled=False)  # replaced by run(); a branch (ICE) keeps this inert one
         self.frames = 0
+        self.digests: list[str] = []  # of the store's frames up to the last checkpoint (store.frame_digests)
         self.equilibrating = ""  # where the equilibration stands, for the stop message (engine-set)
 
     # -- what an engine adapter may change ---------------------------------------------------------
@@ -76,6 +80,9 @@ class RunDriver:
             started = time.perf_counter()
             try:
                 self._open_engine()
+                if self.root:
+                    self._roll_back_to_an_intact_checkpoint()
+                mpi.any_rank(False)  # every rank reads the pointer after rank 0 has settled it (no-op alone)
                 ckpt = rd.latest_checkpoint()
                 begin = self._resume(ckpt) if ckpt else self._start()
                 steps_done = self._loop(begin)
@@ -112,6 +119,8 @@ class RunDriver:
             summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done,
                                  self.particles)
             if self.root:
+                self.digests += frame_digests(rd.store, len(self.digests), self.frames)
+                atomic_write_json(rd.file("digests"), {"frames": self.frames, "digests": self.digests})
                 rd.set_status(**summary)
             self._finish(finalize_mpi)
             return summary
@@ -122,6 +131,37 @@ class RunDriver:
         if self.root:
             self.store = StoreWriter.for_system(self.rundir.store, self.spec.system, typeid)
             self.thermo = ThermoWriter(self.rundir.thermo, **self._columns())
+
+    def _roll_back_to_an_intact_checkpoint(self) -> None:
+        """Resume only over verified bytes: the newest checkpoint whose recorded frames the store still
+        holds intact (a store cut by a crash or a full disk is first set back to that checkpoint's
+        flushed state from its copy of the index); ``latest.json`` then points at it. No intact
+        checkpoint: the run stops (exit 3)."""
+        rd = self.rundir
+        latest = rd.latest_checkpoint()
+        if latest is None or latest.digests() is None:  # fresh, or checkpoints made before digests existed
+            return
+        for ckpt in [latest, *rd.older_checkpoints(latest)]:
+            digests = ckpt.digests()
+            repaired = False
+            if intact_frames(rd.store, digests) < ckpt.frames and ckpt.store_index.is_file():
+                try:
+                    repair_from_index_copy(rd.store, ckpt.store_index)
+                    repaired = True
+                except ValueError:  # the store is shorter than it was at this checkpoint
+                    continue
+            if intact_frames(rd.store, digests) >= ckpt.frames:
+                if repaired:
+                    print(f"[lmpshear] {rd.store.name} was cut after the checkpoint at step {ckpt.step}: repaired "
+                          f"from its copy of the index ({ckpt.frames} frames verified)", file=sys.stderr, flush=True)
+                if ckpt is not latest:
+                    rd.point_to(ckpt)
+                    print(f"[lmpshear] {rd.store.name} does not hold the frames of the checkpoint at step "
+                          f"{latest.step} intact: rolled back to the one at step {ckpt.step} ({ckpt.frames} frames, "
+                          "verified)", file=sys.stderr, flush=True)
+                return
+        raise RunError(f"{rd.store} holds the frames of no kept checkpoint intact (damaged before them): the run "
+                       "cannot resume; start it again in a new directory")
 
     def _reopen_outputs(self, ckpt: Checkpoint, typeid) -> None:
         """Cut the store and the thermo table back to the checkpoint and append from there."""
@@ -140,6 +180,7 @@ class RunDriver:
                   f"({stored} frames kept)", file=sys.stderr, flush=True)
         if stored != ckpt.frames:
             truncate(rd.store, ckpt.frames)
+        self.digests = ckpt.digests() or frame_digests(rd.store, 0, ckpt.frames)  # older checkpoints: none kept
         truncate_thermo(rd.thermo, ckpt.step)
         self.store = StoreWriter.for_system(rd.store, self.spec.system, typeid, append=True)
         self.thermo = ThermoWriter(rd.thermo, append=True, **self._columns())
@@ -154,6 +195,8 @@ class RunDriver:
             self.store.flush()
             here = Checkpoint(step, self.frames, self.rundir.new_checkpoint_dir(step))
             save_index_copy(self.rundir.store, here.store_index)
+            self.digests += frame_digests(self.rundir.store, len(self.digests), self.frames)
+            atomic_write_json(here.record, {"step": step, "frames": self.frames, "digests": self.digests})
             self.rundir.commit_checkpoint(step, self.frames)
 
     def _where(self) -> str:
