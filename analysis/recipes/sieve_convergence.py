@@ -44,6 +44,39 @@ def sieve(rd: RunDir, info, change: dict) -> dict:
             "null_particles_xi": s["null"]["particles"]["xi_c"]}
 
 
+def figure(table: pd.DataFrame, lengths: dict, kernel: bool, title: str, path: Path) -> Path:
+    """ξ_c against the grain (left) and the window (right), both rules, the uniform null, ξ_4 and ξ_jj."""
+    import textwrap
+
+    paper = table[table.rule == "background"]
+    grain, window = paper[paper.scan == "grain"], paper[paper.scan == "window"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for rule, style in (("background", "o-"), ("significance", "s--")):
+        t = table[(table.rule == rule) & (table.scan == "grain")]
+        x = t.coarse_block if not kernel else t.kernel_length
+        a.plot(x, t.xi_c, style, label=f"xi_c, yielded ({rule})")
+        a.plot(x, t.xi_c_all, style, alpha=0.5, label=f"xi_c, all regions ({rule})")
+        t = table[(table.rule == rule) & (table.scan == "window")]
+        b.plot(t.multiple, t.xi_c, style, label=f"xi_c, yielded ({rule})")
+        b.plot(t.multiple, t.xi_c_all, style, alpha=0.5, label=f"xi_c, all regions ({rule})")
+    a.plot(x, grain.null_uniform_xi, "k:", label="uniform null (paper's rule)")
+    b.plot(window.multiple, window.null_uniform_xi, "k:", label="uniform null (paper's rule)")
+    for ax in (a, b):
+        for name, value in lengths.items():
+            if name.startswith(("xi4_t_chi", "xi4_tau_alpha", "xi_jj_t_chi", "xi_jj_cluster_window")) \
+                    and not name.endswith(("error", "oz4")) and np.isfinite(value):
+                ax.axhline(value, lw=0.8, ls="-.", color="C3" if "xi4" in name else "C2", label=name)
+        ax.set_xscale("log")
+        if any(np.nanmax(np.asarray(line.get_ydata(), float), initial=0) > 0 for line in ax.get_lines()):
+            ax.set_yscale("log")
+        ax.set_ylabel("length (d0)")
+        ax.legend(fontsize=6)
+    a.set_xlabel("kernel length d" if kernel else "coarse block edge (d0)")
+    b.set_xlabel("window W / t_chi")
+    fig.suptitle("\n".join(textwrap.wrap(title, 150)), fontsize=8)
+    return save_png(fig, path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("rundir")
@@ -51,7 +84,14 @@ def main() -> None:
     ap.add_argument("--grains", type=float, nargs="+", help="BD: blocks per edge (default 6 8 10 12 15); "
                     "MD: kernel scales (default 0.5 0.75 1 1.5 2)")
     ap.add_argument("--windows", type=float, nargs="+", default=[1, 2, 5, 10, 20], help="W in units of t_chi")
+    ap.add_argument("--replot", action="store_true", help="Only draw the figure again from OUT's JSON")
     args = ap.parse_args()
+    if args.replot:
+        saved = json.loads((Path(args.out) / "sieve_convergence.json").read_text())
+        info = RunDir(args.rundir).info()
+        print(figure(pd.DataFrame(saved["rows"]), saved["lengths"], saved["sieve"] == "kernel",
+                     f"{info.name}, rate {info.rate:g}: {saved['sentence']}", Path(args.out) / "sieve_convergence.png"))
+        return
     rd = RunDir(args.rundir)
     info = rd.info()
     out = Path(args.out)
@@ -103,31 +143,7 @@ def main() -> None:
                "window_exponent": wslope, "lengths": lengths, "sentence": sentence, "seconds": time.perf_counter() - started,
                "rows": rows}
     (out / "sieve_convergence.json").write_text(json.dumps(summary, indent=1, default=float))
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for rule, style in (("background", "o-"), ("significance", "s--")):
-        t = table[(table.rule == rule) & (table.scan == "grain")]
-        x = t.coarse_block if not kernel else t.kernel_length
-        a.plot(x, t.xi_c, style, label=f"xi_c, yielded ({rule})")
-        a.plot(x, t.xi_c_all, style, alpha=0.5, label=f"xi_c, all regions ({rule})")
-        t = table[(table.rule == rule) & (table.scan == "window")]
-        b.plot(t.multiple, t.xi_c, style, label=f"xi_c, yielded ({rule})")
-        b.plot(t.multiple, t.xi_c_all, style, alpha=0.5, label=f"xi_c, all regions ({rule})")
-    a.plot(x, grain.null_uniform_xi, "k:", label="uniform null (paper's rule)")
-    b.plot(window.multiple, window.null_uniform_xi, "k:", label="uniform null (paper's rule)")
-    for ax in (a, b):
-        for name, value in lengths.items():
-            if name.startswith(("xi4_t_chi", "xi4_tau_alpha", "xi_jj_t_chi", "xi_jj_cluster_window")) \
-                    and not name.endswith(("error", "oz4")) and np.isfinite(value):
-                ax.axhline(value, lw=0.8, ls="-.", color="C3" if "xi4" in name else "C2", label=name)
-        ax.set_xscale("log")
-        if any(np.nanmax(np.asarray(line.get_ydata(), float), initial=0) > 0 for line in ax.get_lines()):
-            ax.set_yscale("log")
-        ax.set_ylabel("length (d0)")
-        ax.legend(fontsize=6)
-    a.set_xlabel("kernel length d" if kernel else "coarse block edge (d0)")
-    b.set_xlabel("window W / t_chi")
-    fig.suptitle(f"{info.name}, rate {info.rate:g}: {sentence}", fontsize=7)
-    save_png(fig, out / "sieve_convergence.png")
+    figure(table, lengths, kernel, f"{info.name}, rate {info.rate:g}: {sentence}", out / "sieve_convergence.png")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(sentence)
 

@@ -10,7 +10,7 @@ q runs over the reciprocal lattice of the sheared cell at t0 (q = 2π H⁻ᵀ n,
 lattice vectors as columns), so exp(i q·L) = 1 for every lattice vector L of that cell and any image
 of r_i gives the same W; a box flip changes the basis, not the lattice, and so not the q-vectors.
 With s_i the fractional coordinates of r_i, q·r_i = 2π n·s_i, and W is a product of powers of
-exp(2πi s_ij), tabulated once per origin. For q ≠ 0, ⟨W(q)⟩ = 0 by translation invariance, and each
+exp(2πi s_ij), made per particle as it is summed (memory: the W arrays). For q ≠ 0, ⟨W(q)⟩ = 0 by translation invariance, and each
 origin has its own q-vectors (the tilt moves them), so the second term is taken as zero; the q → 0
 limit is the self χ4's: N⁻¹ var(Σ w_i) = ρ k_BT χ4_self (the overlap stage's χ4_self = βV/N² var).
 W(−q) = W(q)*: only half of the lattice is used.
@@ -54,30 +54,42 @@ def reciprocal_vectors(cell, q_max: float) -> tuple[np.ndarray, np.ndarray]:
     return n[keep], q[keep]
 
 
+#: particles per block of the parallel Fourier sums (each block keeps its own W: no write races)
+_BLOCK = 2048
+
+
 @numba.njit(parallel=True, cache=True)
-def _fourier_sums(phase, weights, n, reach):
-    """W(n) = Σ_i w_i Π_j phase[i, j, n_j + reach] for every row of n."""
+def _fourier_sums(fractional, weights, n, reach):
+    """W(n) = Σ_i w_i Π_j exp(2πi n_j s_ij) for every row of n. Each particle's powers of exp(2πi s_ij)
+    are made on the fly (a few hundred numbers), so memory stays at the W arrays of the blocks."""
     m, dim = n.shape
-    out = np.zeros(m, dtype=np.complex128)
-    for k in numba.prange(m):
-        total = 0.0 + 0.0j
-        for i in range(weights.shape[0]):
+    count = fractional.shape[0]
+    blocks = (count + _BLOCK - 1) // _BLOCK
+    partial = np.zeros((blocks, m), dtype=np.complex128)
+    for b in numba.prange(blocks):
+        powers = np.empty((dim, 2 * reach + 1), dtype=np.complex128)
+        for i in range(b * _BLOCK, min(count, (b + 1) * _BLOCK)):
             if weights[i] == 0.0:
                 continue
-            z = weights[i] + 0.0j
             for j in range(dim):
-                z *= phase[i, j, n[k, j] + reach]
-            total += z
-        out[k] = total
-    return out
+                z = np.exp(2j * np.pi * fractional[i, j])
+                powers[j, reach] = 1.0
+                for k in range(1, reach + 1):
+                    powers[j, reach + k] = powers[j, reach + k - 1] * z
+                    powers[j, reach - k] = np.conj(powers[j, reach + k])
+            for k in range(m):
+                term = weights[i] + 0.0j
+                for j in range(dim):
+                    term *= powers[j, n[k, j] + reach]
+                partial[b, k] += term
+    return partial.sum(axis=0)
 
 
 def fourier_sums(fractional: np.ndarray, weights: np.ndarray, n: np.ndarray) -> np.ndarray:
     """W(n) = Σ_i w_i exp(2πi n·s_i) for fractional coordinates s (N, D) and integer vectors n (M, D)."""
     reach = int(np.abs(n).max()) if len(n) else 0
-    powers = np.arange(-reach, reach + 1)
-    phase = np.exp(2j * np.pi * fractional[:, :, None] * powers[None, None, :])  # (N, D, 2 reach + 1)
-    return _fourier_sums(np.ascontiguousarray(phase), np.ascontiguousarray(weights, dtype=np.float64),
+    return _fourier_sums(np.ascontiguousarray(fractional, dtype=np.float64),
+                         np.ascontiguousarray(weights, dtype=np.float64),
                          np.ascontiguousarray(n, dtype=np.int64), reach)
 
 
@@ -111,15 +123,17 @@ def four_point(positions: np.ndarray, nonaffine: np.ndarray, cells: list, origin
     frame), with w_i the self overlap of r̃ over the lag. See the module's docstring."""
     weights = np.array([(((nonaffine[o + lag] - nonaffine[o]) ** 2).sum(axis=1) <= a * a) for o in origins],
                        dtype=np.float64)
-    return structure_factor(weights, positions[origins], [cells[o] for o in origins], q_max=q_max,
-                            per_bin=per_bin, cone=cone, blocks=blocks, seed=seed,
-                            lag=lag, time=float(times[lag] - times[0]))
+    return structure_factor(weights, positions, [cells[o] for o in origins], q_max=q_max, per_bin=per_bin,
+                            cone=cone, blocks=blocks, seed=seed, lag=lag, time=float(times[lag] - times[0]),
+                            frames=origins)
 
 
 def structure_factor(weights: np.ndarray, positions: np.ndarray, cells: list, *, q_max: float, per_bin: int,
-                     cone: float, blocks: int, seed: int = 0, lag: int = 0, time: float = 0.0) -> FourPoint:
+                     cone: float, blocks: int, seed: int = 0, lag: int = 0, time: float = 0.0,
+                     frames=None) -> FourPoint:
     """N⁻¹⟨|Σ_i w_i exp(i q·r_i)|²⟩ binned in |q| and by direction, over samples (origins): ``weights``
-    (samples, N), ``positions`` (samples, N, D) and one cell per sample."""
+    (samples, N), ``positions`` (samples, N, D) or, with ``frames``, (frames, N, D) read at those
+    frames (no copy), and one cell per sample."""
     dim = cells[0].dimension
     n_samples, n_particles = weights.shape
     dq = 2 * np.pi / cells[0].volume ** (1.0 / dim)
@@ -147,7 +161,7 @@ def structure_factor(weights: np.ndarray, positions: np.ndarray, cells: list, *,
         every = np.unique(np.concatenate(list(chosen.values())))
         power = np.zeros(len(n))
         r = np.zeros((n_particles, 3))
-        r[:, :dim] = positions[o][:, :dim]
+        r[:, :dim] = positions[o if frames is None else frames[o]][:, :dim]
         power[every] = np.abs(fourier_sums(cell.fractional(r)[:, :dim], weights[o], n[every])) ** 2 / n_particles
         for name, picks in chosen.items():
             np.add.at(sums[name][o], bins[picks], power[picks])
