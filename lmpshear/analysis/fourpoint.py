@@ -121,8 +121,7 @@ def four_point(positions: np.ndarray, nonaffine: np.ndarray, cells: list, origin
                seed: int = 0) -> FourPoint:
     """S4(q, t) at one frame lag over the given origin frames (arrays (frames, N, D); ``cells`` one per
     frame), with w_i the self overlap of r̃ over the lag. See the module's docstring."""
-    weights = np.array([(((nonaffine[o + lag] - nonaffine[o]) ** 2).sum(axis=1) <= a * a) for o in origins],
-                       dtype=np.float64)
+    weights = np.array([(((nonaffine[o + lag] - nonaffine[o]) ** 2).sum(axis=1) <= a * a) for o in origins])  # bool
     return structure_factor(weights, positions, [cells[o] for o in origins], q_max=q_max, per_bin=per_bin,
                             cone=cone, blocks=blocks, seed=seed, lag=lag, time=float(times[lag] - times[0]),
                             frames=origins)
@@ -174,7 +173,7 @@ def structure_factor(weights: np.ndarray, positions: np.ndarray, cells: list, *,
             qmean = qsum[name].sum(axis=0) / counts[name].sum(axis=0)
         out[name] = {"q": qmean, "s4": s4, "error": error, "vectors": counts[name].sum(axis=0).astype(np.int64)}
     iso = out.pop("iso")
-    totals = weights.sum(axis=1)
+    totals = weights.sum(axis=1, dtype=np.float64)
     return FourPoint(int(lag), float(time), iso["q"], iso["s4"], iso["error"], iso["vectors"], out, n_samples,
                      float(totals.var() / n_particles), float(1 - totals.mean() / n_particles))
 
@@ -248,8 +247,11 @@ def self_intermediate_scattering(nonaffine: np.ndarray, origins: np.ndarray, lag
     out = []
     for lag in lags:
         use = origins[origins + lag < len(nonaffine)]
-        r = np.concatenate([np.linalg.norm(nonaffine[o + lag] - nonaffine[o], axis=1) for o in use])
-        out.append(float(j0(q * r).mean() if dim == 2 else np.sinc(q * r / np.pi).mean()))
+        total = 0.0
+        for o in use:  # one origin at a time: memory of one frame
+            r = np.linalg.norm(nonaffine[o + lag] - nonaffine[o], axis=1)
+            total += float(j0(q * r).mean() if dim == 2 else np.sinc(q * r / np.pi).mean())
+        out.append(total / len(use))
     return np.array(out)
 
 
