@@ -367,12 +367,17 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
     shutil.copytree(tiny_run, cut)
     data = (cut / "traj.gsd").read_bytes()
     (cut / "traj.gsd").write_bytes(data[:-777])
-    for run in (foreign, cut):
+    unrecorded = tmp_path / "unrecorded"  # a store without the digests of its run (older runs, imports)
+    shutil.copytree(foreign, unrecorded)
+    shutil.rmtree(unrecorded / "checkpoint")
+    for run, needle in ((foreign, "do not match the digests recorded when the run completed"),
+                        (cut, "do not match the digests recorded when the run completed"),
+                        (unrecorded, "cannot be read as a trajectory store")):
         for proc in (cli("analyze", run, "--only", "structure", "--no-figures"),
                      cli("analyze", run, "--only", "msd", "--no-figures")):
             assert proc.returncode == 2, proc.stderr
             assert str(run / "traj.gsd") in proc.stderr and "Traceback" not in proc.stderr
-            assert "cannot be read as a trajectory store" in proc.stderr
+            assert needle in proc.stderr, proc.stderr
     damaged = tmp_path / "damaged"
     shutil.copytree(tiny_run, damaged)
     cli("analyze", damaged, "--only", "structure", "--no-figures", check=True)
