@@ -48,12 +48,19 @@ def s4(ctx: Context) -> dict:
 
 
 def _summary(out: dict) -> dict:
-    """ξ_4 (OZ) and S4(0) at t_χ and τ_α, with the fit preferred where the quartic term fits better."""
-    summary = {"tau_alpha": out["tau_alpha"], "q1": out["q1"]}
+    """ξ_4 (OZ) and S4(0) at t_χ and τ_α, with the fit preferred where the quartic term fits better, and
+    warnings where a length could not be had (and what to change)."""
+    summary = {"tau_alpha": out["tau_alpha"], "q1": out["q1"], "warnings": []}
     for name, at in out["at"].items():
         if "skipped" in at:
             summary[f"xi4_{name}"] = float("nan")
+            summary["warnings"].append(f"no S4 at {name}: {at['skipped']}")
             continue
+        fit = at["fits"]["oz"]
+        if fit["points"] <= 2:
+            summary["warnings"].append(
+                f"no xi_4 at {name}: only {fit['points']} |q| bins at q <= {out['fit_q_max']:g} (the box's smallest q "
+                f"is {at['q'][0]:.3g}); use more particles or raise s4_fit_q_max (--set s4_fit_q_max=...)")
         oz, oz4 = at["fits"]["oz"], at["fits"]["oz4"]
         summary |= {f"xi4_{name}": oz["xi"], f"xi4_{name}_error": oz["xi_error"],
                     f"s4_zero_{name}": oz["s4_zero"], f"reduced_chi2_{name}": oz["reduced_chi2"],
