@@ -48,7 +48,7 @@ import numpy as np
 
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.rundir import atomic_write_text
+from lmpshear.rundir import atomic_write_text, read_json
 
 PARTICLE_KEYS = ("unwrapped", "nonaffine", "virial_xy", "velocity")
 THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press", "pxy", "pxy_virial",
@@ -220,8 +220,6 @@ def verify_store(rd) -> tuple[int, int, str] | None:
     """A run's store against its newest record of digests (written when the run completed, else at its
     latest checkpoint): (intact leading frames, recorded frames, which record); None without a record
     (an imported trajectory, a run of an older version, a run that has not reached a checkpoint)."""
-    from lmpshear.rundir import read_json
-
     if rd.file("digests").is_file():
         record = read_json(rd.file("digests"))
         digests, what = record["digests"][: int(record["frames"])], "the digests recorded when the run completed"

@@ -29,13 +29,14 @@ import numpy as np
 
 from lmpshear.analysis.cagejumps import carried_jumps, null_jumps
 from lmpshear.analysis.regions import (
+    background_threshold,
+    coarse_field,
     contrast_spheres,
     demarcate,
     dispersion_index,
     kernel_integral,
     labels_at,
     radius_of_volume,
-    coarse_field,
     region_lookup,
     significance_threshold,
 )
@@ -298,13 +299,13 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         null_fields = np.concatenate([coarse_field(ev, cells[k], coarse, kernel_length).ravel() for events in draws
                                       for (_, k, _, _), ev in zip(windows, events) if len(ev)] or [np.zeros(0)])
 
-    def threshold_of(events, k, first, background):
-        """A window's ρ_th under the chosen rule (``first``: its first-pass fields, or None)."""
+    def threshold_of(events, k, field, background):
+        """A window's ρ_th under the chosen rule (``field``: its coarse field where already made, or None)."""
         if threshold_rule == "background":
             return background
         if not len(events):
             return float("inf")
-        field = first["rho"] if first is not None else coarse_field(events, cells[k], coarse, kernel_length)
+        field = field if field is not None else coarse_field(events, cells[k], coarse, kernel_length)
         return significance_threshold(field, null_fields, fdr)
 
     null_summary = _null_sieve(nulls, windows, cells, coarse, sieve_options, threshold_of, dim, rho_th)
@@ -328,7 +329,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         sieve.append(diag)
         if not len(events):
             continue
-        window_threshold = threshold_of(events, k_ref, first_pass[w], rho_th)
+        window_threshold = threshold_of(events, k_ref, first_pass[w]["rho"] if first_pass[w] else None, rho_th)
         diag["threshold"] = window_threshold
         window_thresholds.append(window_threshold)
         regions, fields = demarcate(events, cell_ref, coarse, threshold=window_threshold, **sieve_options)
@@ -461,20 +462,22 @@ def _null_sieve(nulls: dict, windows: list, cells: list, coarse: int, options: d
     (the background iteration on noise scatters by ±10%, and the kept volume with it)."""
     out = {}
     for name, events_of in nulls.items():
-        first = [demarcate(ev, cells[k], coarse, threshold=None, **options)[1] if len(ev) else None
-                 for (_, k, _, _), ev in zip(windows, events_of)]
-        found = [f["threshold"] for f in first if f is not None]
+        # the coarse fields alone give the null's own ρ_th (as demarcate's first pass would)
+        fields = [coarse_field(ev, cells[k], coarse, options["kernel_length"]) if len(ev) else None
+                  for (_, k, _, _), ev in zip(windows, events_of)]
+        found = [background_threshold(f, options["tolerance"]) for f in fields if f is not None]
         own = float(np.mean(found)) if found else float("nan")
         kept, kept_own, counts, volumes = [], [], [], []
-        for (_, k, _, _), ev, f in zip(windows, events_of, first):
+        for (_, k, _, _), ev, field in zip(windows, events_of, fields):
             if not len(ev):
                 continue
-            regions, fields = demarcate(ev, cells[k], coarse, threshold=threshold_of(ev, k, f, background), **options)
-            kept.append(fields["kept_fraction"])
+            threshold, threshold_own = threshold_of(ev, k, field, background), threshold_of(ev, k, field, own)
+            regions, sieved = demarcate(ev, cells[k], coarse, threshold=threshold, **options)
+            kept.append(sieved["kept_fraction"])
             counts.append(len(regions))
             volumes += [r.volume for r in regions]
-            kept_own.append(demarcate(ev, cells[k], coarse, threshold=threshold_of(ev, k, f, own), **options)[1]
-                            ["kept_fraction"])
+            kept_own.append(sieved["kept_fraction"] if threshold_own == threshold else
+                            demarcate(ev, cells[k], coarse, threshold=threshold_own, **options)[1]["kept_fraction"])
         out[name] = {"kept_fraction": float(np.mean(kept)) if kept else float("nan"),
                      "clusters_per_window": float(np.mean(counts)) if counts else float("nan"),
                      "xi_c": float(radius_of_volume(np.mean(volumes), dim)) if volumes else float("nan"),

@@ -47,7 +47,7 @@ def reciprocal_vectors(cell, q_max: float) -> tuple[np.ndarray, np.ndarray]:
     reach = [int(np.floor(q_max * np.linalg.norm(h[:, j]) / (2 * np.pi))) for j in range(dim)]  # n_j = q·a_j/2π
     grids = np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij")
     n = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
-    first = np.array([row[np.flatnonzero(row)[0]] if row.any() else 0 for row in n])
+    first = n[np.arange(len(n)), np.argmax(n != 0, axis=1)]  # each row's first non-zero entry (0 for n = 0)
     n = n[first > 0]
     q = n @ b.T
     keep = np.linalg.norm(q, axis=1) <= q_max

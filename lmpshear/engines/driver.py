@@ -143,14 +143,14 @@ class RunDriver:
             return
         for ckpt in [latest, *rd.older_checkpoints(latest)]:
             digests = ckpt.digests()
-            repaired = False
-            if intact_frames(rd.store, digests) < ckpt.frames and ckpt.store_index.is_file():
+            intact, repaired = intact_frames(rd.store, digests), False
+            if intact < ckpt.frames and ckpt.store_index.is_file():
                 try:
                     repair_from_index_copy(rd.store, ckpt.store_index)
-                    repaired = True
                 except ValueError:  # the store is shorter than it was at this checkpoint
                     continue
-            if intact_frames(rd.store, digests) >= ckpt.frames:
+                intact, repaired = intact_frames(rd.store, digests), True  # read again only after a repair
+            if intact >= ckpt.frames:
                 if repaired:
                     print(f"[lmpshear] {rd.store.name} was cut after the checkpoint at step {ckpt.step}: repaired "
                           f"from its copy of the index ({ckpt.frames} frames verified)", file=sys.stderr, flush=True)
