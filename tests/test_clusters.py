@@ -405,6 +405,14 @@ def test_the_sieve_s_null_and_the_significance_rule():
     d = np.array([[np.linalg.norm(cells[0].minimum_image((c - p)[None]))for p in planted] for c in centres])
     assert np.all(d.min(axis=1) < 2.5)  # every cluster is on a planted blob (centres in the frame at t_ref)
     assert s["null"]["uniform"]["clusters_per_window"] <= 0.25 and s["null"]["particles"]["clusters_per_window"] <= 0.25
+    # the paper's rule carries the significance rule's sieve beside it (Table I's second ν_c): on uniform
+    # jumps no region; on the blobs the regions the significance rule's own run traced
+    assert paper["significance"]["clusters"] == 0 and np.isnan(paper["significance"]["xi_c"])
+    beside = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, window=W, coarse=5,
+                                 **options)["summary"]["significance"]
+    assert beside["clusters"] == s["clusters"] and beside["kept_fraction"] == pytest.approx(s["kept_fraction"])
+    assert beside["xi_c"] == pytest.approx(s["xi_c_all"]) and s["significance"]["xi_c"] == pytest.approx(s["xi_c_all"])
+    assert 0 < beside["xi_c_error"] < 0.2 * beside["xi_c"]
     # the rule itself: a field drawn like its null has no significant node; nodes far above it are found
     null = rng.poisson(20.0, 200000).astype(float)
     field = rng.poisson(20.0, 1000).astype(float)

@@ -292,16 +292,15 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                   for _, k, ev, _ in windows]
     thresholds = [f["threshold"] for f in first_pass if f is not None]
     rho_th = float(np.mean(thresholds)) if thresholds else float("nan")
-    null_fields = np.zeros(0)
-    if threshold_rule == "significance":  # the particles null's fields, pooled over windows and draws
-        draws = [nulls["particles"]] + [null_jumps(windows, cells, unwrapped, rate, rng_null)["particles"]
-                                        for _ in range(NULL_DRAWS - 1)]
-        null_fields = np.concatenate([coarse_field(ev, cells[k], coarse, kernel_length).ravel() for events in draws
-                                      for (_, k, _, _), ev in zip(windows, events) if len(ev)] or [np.zeros(0)])
+    # the particles null's fields, pooled over windows and draws: the significance rule's reference
+    draws = [nulls["particles"]] + [null_jumps(windows, cells, unwrapped, rate, rng_null)["particles"]
+                                    for _ in range(NULL_DRAWS - 1)]
+    null_fields = np.concatenate([coarse_field(ev, cells[k], coarse, kernel_length).ravel() for events in draws
+                                  for (_, k, _, _), ev in zip(windows, events) if len(ev)] or [np.zeros(0)])
 
-    def threshold_of(events, k, field, background):
-        """A window's ρ_th under the chosen rule (``field``: its coarse field where already made, or None)."""
-        if threshold_rule == "background":
+    def threshold_of(events, k, field, background, rule=threshold_rule):
+        """A window's ρ_th under ``rule`` (``field``: its coarse field where already made, or None)."""
+        if rule == "background":
             return background
         if not len(events):
             return float("inf")
@@ -309,6 +308,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         return significance_threshold(field, null_fields, fdr)
 
     null_summary = _null_sieve(nulls, windows, cells, coarse, sieve_options, threshold_of, dim, rho_th)
+    significant = _significance_sieve(windows, cells, coarse, sieve_options, first_pass,
+                                      lambda ev, k, field: threshold_of(ev, k, field, rho_th, "significance"), dim, fdr)
     table, series, contrasts, contrast_series, sieve = [], [], [], [], []
     n_frames, n = unwrapped.shape[:2]
     covered = {"yielded": np.zeros((n_frames, n), dtype=bool), "all": np.zeros((n_frames, n), dtype=bool)}
@@ -424,7 +425,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     finite = [t for t in window_thresholds if np.isfinite(t)]
     summary = {"threshold": rho_th if threshold_rule == "background" else float(np.mean(finite or [np.inf])),
                "threshold_rule": threshold_rule, "fdr": fdr if threshold_rule == "significance" else None,
-               "null": null_summary, "windows": len(windows), "window": W, "clusters": len(table),
+               "null": null_summary, "significance": significant, "windows": len(windows), "window": W, "clusters": len(table),
                "clusters_per_window": len(table) / max(1, sum(1 for _, _, ev, _ in windows if len(ev))),
                "yielded": len(yielded), "yield_from_ice": sum(r.get("yield_from") == "ice" for r in yielded),
                "p_c_clusters": p_c_clusters, "P_c_mean": p_bar[p_c_clusters],
@@ -452,6 +453,27 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
             "contrast": contrasts, "contrast_series": contrast_series,
             "P_c": {"t": times[span].tolist(), "P_c": p_c[p_c_clusters][span].tolist(),
                     "all": {"t": times.tolist(), "yielded": p_c["yielded"].tolist(), "all": p_c["all"].tolist()}}}
+
+
+def _significance_sieve(windows: list, cells: list, coarse: int, options: dict, first_pass: list, threshold_of,
+                        dim: int, fdr: float) -> dict:
+    """The sieve on the real jumps under the significance rule, whatever rule the run's clusters use (no
+    tracing): clusters per window, kept volume and ξ_c of the mean volume of every region (so that
+    Table I carries ν_c under both rules; NaN where no window holds a significant region)."""
+    kept, counts, volumes = [], [], []
+    for (_, k, ev, _), first in zip(windows, first_pass):
+        if not len(ev):
+            continue
+        regions, sieved = demarcate(ev, cells[k], coarse, threshold=threshold_of(ev, k, first["rho"]), **options)
+        kept.append(sieved["kept_fraction"])
+        counts.append(len(regions))
+        volumes += [r.volume for r in regions]
+    return {"fdr": fdr, "kept_fraction": float(np.mean(kept)) if kept else float("nan"),
+            "clusters_per_window": float(np.mean(counts)) if counts else float("nan"), "clusters": len(volumes),
+            "xi_c": float(radius_of_volume(np.mean(volumes), dim)) if volumes else float("nan"),
+            "xi_c_error": (float(radius_of_volume(np.mean(volumes), dim) * np.std(volumes, ddof=1)
+                                 / np.sqrt(len(volumes)) / (dim * np.mean(volumes)))
+                           if len(volumes) > 1 else float("nan"))}
 
 
 def _null_sieve(nulls: dict, windows: list, cells: list, coarse: int, options: dict, threshold_of, dim: int,

@@ -112,7 +112,9 @@ def _describe(r: dict) -> str:
             f"run-up: clusters {rise['clusters']:.3g}, contrast spheres outside {rise['quiet']:.3g}, straddling "
             f"{rise['straddling']:.3g}; null (uniform / particles): kept volume "
             f"{s['null']['uniform']['kept_fraction']:.2f} / {s['null']['particles']['kept_fraction']:.2f}, "
-            f"xi_c {s['null']['uniform']['xi_c']:.3g} / {s['null']['particles']['xi_c']:.3g}")
+            f"xi_c {s['null']['uniform']['xi_c']:.3g} / {s['null']['particles']['xi_c']:.3g}; significance rule "
+            f"(FDR {s['significance']['fdr']:g}): {s['significance']['clusters_per_window']:.3g} regions per window, "
+            f"xi_c {s['significance']['xi_c']:.3g}")
 
 
 def gjj(ctx: Context) -> dict:
@@ -160,8 +162,9 @@ STAGES = (
                 "trace_after", "max_windows", "contrast", "p_c_clusters", "atomic_stress", "cluster_threshold",
                 "cluster_fdr"),
           compute=clusters, describe=_describe, needs=needs_jumps_stress_and_shear,
-          # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1; 4: the null model
-          version=4,
+          # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1; 4: the null model;
+          # 5: the significance rule's sieve beside the paper's
+          version=5,
           what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
     Stage(name="gjj", inputs=("store", "config", "cagejumps", "jumps", "overlap", "clusters"),
           keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min"), compute=gjj, describe=_describe_gjj,

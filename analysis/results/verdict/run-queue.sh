@@ -14,7 +14,7 @@ step() {  # one campaign, timed; a failure is logged and the queue goes on
     || echo "$(date -Is) $1 exited $?"
 }
 queue_a() { step ka3d.toml; step ka3d-shared.toml; step bd425.toml; }
-queue_b() { step bd45-rate3.toml; step softdisk2d.toml; step softdisk2d-shared.toml; step bd45.toml; }
+queue_b() { step bd45-rate3.toml; step bd45.toml; step softdisk2d.toml; step softdisk2d-shared.toml; }
 queue_a > /var/tmp/lmpshear-runs/queue-a.log 2>&1 &
 queue_b > /var/tmp/lmpshear-runs/queue-b.log 2>&1 &
 wait
