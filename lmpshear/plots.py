@@ -107,16 +107,23 @@ def save_png(fig, out: str | Path) -> Path:
 
 def table1_figure(row, out: str | Path) -> Path:
     """Table I as a picture: ν_c against λ/(D+1) for the paper's four systems and this one, on the
-    line of eq. 9 (ν_c = λ/(D+1))."""
-    from lmpshear.analysis.scaling import PAPER_TABLE1
+    line of eq. 9 (ν_c = λ/(D+1)), with the exponents of this system's other lengths beside its ν_c."""
+    from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, PAPER_TABLE1
 
     fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
     for k, (name, p) in enumerate(PAPER_TABLE1.items()):
         ax.plot(p["lambda_over_D1"], p["nu_c"], "o", mfc="none", color=f"C{k}", ms=8, label=f"paper: {name}")
     ax.errorbar(row.lam_over_D1, row.nu_c, xerr=row.lam_over_D1_error, yerr=row.nu_c_error, fmt="s", color="k",
-                capsize=3, label=f"lmpshear: {row.system}")
-    lo = min(0.1, row.lam_over_D1 - 2 * row.lam_over_D1_error, row.nu_c - 2 * row.nu_c_error)
-    hi = max(0.3, row.lam_over_D1 + 2 * row.lam_over_D1_error, row.nu_c + 2 * row.nu_c_error)
+                capsize=3, label=f"lmpshear: {row.system}, ν_c (paper's sieve)")
+    nus = [row.nu_c]
+    for k, (key, name) in enumerate(LENGTHS.items()):  # the other lengths' exponents at the same λ/(D+1)
+        nu, err = (row.lengths or {}).get(name, np.nan), (row.lengths or {}).get(f"{name}_error", np.nan)
+        if np.isfinite(nu):
+            ax.errorbar(row.lam_over_D1 * (1 + 0.02 * (k + 1)), nu, yerr=err, fmt="^", color=f"C{k + 4}", capsize=2,
+                        ms=5, label=f"lmpshear: ν of {LENGTH_LABELS[key]}")
+            nus.append(nu)
+    lo = min(0.1, row.lam_over_D1 - 2 * row.lam_over_D1_error, min(nus) - 2 * row.nu_c_error)
+    hi = max(0.3, row.lam_over_D1 + 2 * row.lam_over_D1_error, max(nus) + 2 * row.nu_c_error)
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label=r"eq. 9: $\nu_c = \lambda/(D+1)$")
     ax.set_xlabel(r"$\lambda/(D+1)$ (flow curve)")
     ax.set_ylabel(r"$\nu_c$ ($\xi_c \sim \dot\gamma^{-\nu_c}$)")
@@ -166,6 +173,59 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.legend(fontsize=8)
+    return save_png(fig, out)
+
+
+def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None:
+    """Every length against the rate on one log-log axis (one system): the paper's ξ_c with its bootstrap
+    error, and LENGTHS (ξ_c under the significance rule, ξ_4, ξ_jj) with theirs; each labelled with
+    its exponent from Table I where ≥ 3 rates gave one. Guides of slope −λ/(D+1) (eq. 9) and −0.08
+    (Mizuno and Yamamoto's ν_4) through the lengths' geometric centre say which, if any, follows."""
+    from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4
+
+    rows = sorted(rows, key=lambda r: r["rate"])
+    rate = np.array([r["rate"] for r in rows], dtype=float)
+    t = table1 or {}
+    exponents = {"xi_c": ("nu_c", t)} | {k: (name, t.get("lengths") or {}) for k, name in LENGTHS.items()}
+    xi_c_error = dict(zip(t.get("rates", []), t.get("xi_c_error", [])))
+    drawn = []
+    for k, (key, label) in enumerate(LENGTH_LABELS.items()):
+        y = np.array([r.get(key, np.nan) for r in rows], dtype=float)
+        err = np.array([xi_c_error.get(r["rate"], np.nan) if key == "xi_c" else r.get(f"{key}_error", np.nan)
+                        for r in rows], dtype=float)
+        ok = np.isfinite(y) & (y > 0)
+        if not ok.any():
+            continue
+        name, source = exponents[key]
+        nu, nu_err = source.get(name, np.nan), source.get(f"{name}_error", np.nan)
+        suffix = f": ν = {nu:.3f} ± {nu_err:.3f}" if nu is not None and np.isfinite(nu) else ""
+        ax.errorbar(rate[ok], y[ok], yerr=np.where(np.isfinite(err[ok]), err[ok], 0), fmt="o-" if key == "xi_c" else "s-",
+                    color=f"C{k}", lw=0.8, ms=4, capsize=2, label=label + suffix)
+        drawn.append(y[ok])
+    ax.set_xlabel(r"$\dot\gamma$")
+    ax.set_ylabel("length")
+    ax.set_title(title, loc="left", fontsize=9)
+    if not drawn:
+        ax.text(0.5, 0.5, "no lengths", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        return
+    centre = float(np.exp(np.mean(np.log(np.concatenate(drawn)))))
+    x = np.geomspace(rate.min(), rate.max(), 20)
+    x0 = float(np.exp(np.mean(np.log(rate))))
+    guides = [(MIZUNO_YAMAMOTO_NU4, ":", f"slope −{MIZUNO_YAMAMOTO_NU4:g} (Mizuno & Yamamoto ν_4)")]
+    if t.get("lambda_over_D1") is not None and np.isfinite(t["lambda_over_D1"]):
+        guides.insert(0, (t["lambda_over_D1"], "--", f"slope −λ/(D+1) = −{t['lambda_over_D1']:.3f} (eq. 9)"))
+    for slope, style, label in guides:
+        ax.plot(x, centre * (x / x0) ** -slope, style, color="0.3", lw=1, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.legend(fontsize=6)
+
+
+def lengths_figure(panels: list[tuple[str, list[dict], dict | None]], out: str | Path) -> Path:
+    """:func:`lengths_panel` for each system: (title, the per-rate rows, its Table I dict or None)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.6), constrained_layout=True, squeeze=False)
+    for ax, (title, rows, table1) in zip(axes[0], panels):
+        lengths_panel(ax, rows, table1, title)
     return save_png(fig, out)
 
 

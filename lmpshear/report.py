@@ -56,15 +56,20 @@ def analysed_run(rd: RunDir) -> AnalysedRun:
         run.clusters = result["summary"]
         run.volumes = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
         run.phm, run.facilitation = rd.result("phm"), rd.result("facilitation")
-    run.lengths = lengths_of(rd.result("s4"), rd.result("gjj"))
+    run.lengths = lengths_of(rd.result("s4"), rd.result("gjj"), run.clusters)
     return run
 
 
-def lengths_of(s4: dict | None, gjj: dict | None) -> dict | None:
-    """A run's lengths that need no sieve, from its s4 and gjj results (None where neither was made)."""
-    if s4 is None and gjj is None:
+def lengths_of(s4: dict | None, gjj: dict | None, clusters: dict | None = None) -> dict | None:
+    """A run's lengths beside the paper's ξ_c: those that need no sieve, from its s4 and gjj results, and
+    ξ_c under the sieve's significance rule from its clusters summary (None where none was made)."""
+    significance = (clusters or {}).get("significance")
+    if s4 is None and gjj is None and significance is None:
         return None
-    return (s4 or {}).get("summary", {}) | (gjj or {}).get("summary", {})
+    out = (s4 or {}).get("summary", {}) | (gjj or {}).get("summary", {})
+    if significance is not None:
+        out |= {"xi_c_significance": significance["xi_c"], "xi_c_significance_error": significance["xi_c_error"]}
+    return out
 
 
 def _check_rate_bounds(min_rate: float | None, max_rate: float | None) -> None:
@@ -120,7 +125,7 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
         volumes[float(run.rate)] = run.volumes
         if run.lengths:
             lengths[float(run.rate)] = run.lengths
-            cluster_rows[-1] |= {k: run.lengths.get(k) for k in LENGTHS}
+            cluster_rows[-1] |= {k: run.lengths.get(k) for key in LENGTHS for k in (key, f"{key}_error")}
         missing = [k for k in ("eta_c", "xi_c", "t_y") if not np.isfinite(c.get(k, np.nan))]
         if missing:
             echo(f"report: {Path(run.name).name}: no {', '.join(missing)} (no clusters with a yield); left out of "
@@ -157,6 +162,9 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
 
             echo(f"report: {len(stz_rows)} runs with PHM / facilitation products: wrote "
                  f"{stz_figure(stz_rows, out / 'stz_vs_rate.png')} (alpha(r), xi_alpha and xi_c vs rate, matching)")
+        from lmpshear.plots import lengths_figure
+
+        echo(f"report: every length against the rate: {lengths_figure([(label, cluster_rows, row and row.as_dict())], out / 'lengths_vs_rate.png')}")
         if row is None:
             echo("report: no Table I row: it needs a lambda fit and >= 3 of its rates with yielded clusters")
         else:

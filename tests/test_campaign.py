@@ -239,6 +239,7 @@ def test_the_recipes_run_on_committed_reports(tmp_path):
     rates = pd.read_csv(tmp_path / "rates.csv")
     assert list(rates.rate) == table1["rates"] and np.allclose(rates.xi_c, table1["xi_c"])
     assert (tmp_path / "rate_panels.png").stat().st_size > 20_000
+    assert "ν of ξ_4 (t_χ)" in text and (tmp_path / "lengths_vs_rate.png").stat().st_size > 20_000
 
 
 def test_the_results_report_remakes_a_committed_report_from_its_results_folders(tmp_path):
@@ -262,7 +263,7 @@ def test_the_results_report_remakes_a_committed_report_from_its_results_folders(
         assert np.allclose(made["table1"][key], committed["table1"][key], rtol=1e-9, atol=0), key
     rows = pd.read_csv(tmp_path / "clusters_vs_rate.csv")
     assert np.allclose(rows.xi_c, committed["table1"]["xi_c"], rtol=1e-12)
-    assert (tmp_path / "stz_vs_rate.png").exists()
+    assert (tmp_path / "stz_vs_rate.png").exists() and (tmp_path / "lengths_vs_rate.png").exists()
 
 
 @pytest.mark.full

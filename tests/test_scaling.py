@@ -79,12 +79,32 @@ def test_the_lengths_that_need_no_sieve_get_their_exponents_over_the_same_rates(
     for r in rates:
         xi4 = 0.5 * r**-0.08 * (1 + 0.02 * rng.normal())
         lengths[float(r)] = {"xi4_t_chi": xi4, "xi4_t_chi_error": 0.02 * xi4, "xi_jj_t_chi": 0.6,
-                             "xi_jj_t_chi_error": 0.01, "xi4_tau_alpha": float("nan") if r > 2 else 0.3}
+                             "xi_jj_t_chi_error": 0.01, "xi4_tau_alpha": float("nan") if r > 2 else 0.3,
+                             "xi_c_significance": 3.0 * r**-0.166, "xi_c_significance_error": 0.0}
     lengths[0.3]["xi4_t_chi"] = 50.0  # the Newtonian point stays out, as for ν_c
     row = table1_row("x", 3, fc, _volumes(rng, rates, 0.174), None, lengths)
     nu = row.as_dict()["lengths"]
     assert abs(nu["nu_4_t_chi"] - 0.08) < 3 * nu["nu_4_t_chi_error"] and nu["nu_4_t_chi_error"] < 0.03
     assert abs(nu["nu_jj_t_chi"]) < 1e-9 and np.isnan(nu["nu_4_tau_alpha"])  # flat; known at one thinning rate
     assert np.isnan(nu["nu_jj_cluster_window"])
+    assert nu["nu_c_significance"] == pytest.approx(0.166, rel=1e-9)  # exact points: the planted λ/(D+1)
     direct = length_exponents([1.0, 3.0, 10.0], [{"xi4_t_chi": 2.0 * r**-0.25} for r in (1.0, 3.0, 10.0)])
     assert direct["nu_4_t_chi"] == pytest.approx(0.25, rel=1e-9)  # without errors: unweighted, exact
+
+
+def test_a_run_s_lengths_join_the_significance_rule_s_xi_c_and_are_drawn_against_the_rate(tmp_path):
+    """lengths_of puts the clusters summary's significance-rule ξ_c beside the s4 / gjj lengths; the
+    lengths figure draws every length with finite values (and a system with none) without failing."""
+    from lmpshear.plots import lengths_figure
+    from lmpshear.report import lengths_of
+
+    assert lengths_of(None, None, {"xi_c": 4.0}) is None  # a summary of an older version: nothing to add
+    got = lengths_of({"summary": {"xi4_t_chi": 0.4, "xi4_t_chi_error": 0.02}}, None,
+                     {"significance": {"xi_c": 2.5, "xi_c_error": 0.1}})
+    assert got == {"xi4_t_chi": 0.4, "xi4_t_chi_error": 0.02, "xi_c_significance": 2.5, "xi_c_significance_error": 0.1}
+    rows = [{"rate": r, "xi_c": 4.6, "xi4_t_chi": 0.4 * r**-0.08, "xi4_t_chi_error": 0.02,
+             "xi_c_significance": float("nan")} for r in (1.0, 3.0, 10.0, 20.0)]
+    table1 = {"nu_c": 0.01, "nu_c_error": 0.02, "rates": [1.0, 3.0, 10.0, 20.0], "xi_c_error": [0.1] * 4,
+              "lambda_over_D1": 0.166, "lengths": {"nu_4_t_chi": 0.08, "nu_4_t_chi_error": 0.01}}
+    empty = [{"rate": 1.0, "xi_c": float("nan")}]
+    assert lengths_figure([("BD", rows, table1), ("none", empty, None)], tmp_path / "l.png").stat().st_size > 20_000

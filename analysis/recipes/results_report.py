@@ -44,7 +44,7 @@ def collected_run(folder: Path) -> AnalysedRun:
         if (folder / "facilitation.json").exists():
             run.facilitation = Product.read(folder / "facilitation.json").result
     run.lengths = lengths_of(*[Product.read(folder / f"{name}.json").result if (folder / f"{name}.json").exists()
-                               else None for name in ("s4", "gjj")])
+                               else None for name in ("s4", "gjj")], run.clusters)
     return run
 
 

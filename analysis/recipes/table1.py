@@ -1,9 +1,12 @@
-"""Table I of the paper (λ, λ/(D+1), ν_c per system) and the per-rate cluster numbers behind Fig. 3
-and Fig. 7 (P̄_c, η_c/η, ξ_c, t_y/t_χ), ours beside the paper's, from finished campaigns' reports.
+"""Table I of the paper (λ, λ/(D+1), ν_c per system), extended with the exponents of the lengths beside
+the paper's ξ_c (ξ_c under the sieve's significance rule, ξ_4 at t_χ and τ_α, ξ_jj), and the per-rate
+numbers behind Fig. 3 and Fig. 7 (P̄_c, η_c/η, ξ_c, t_y/t_χ) with every length, ours beside the
+paper's, from finished campaigns' reports (or results_report.py's folders).
 
     python analysis/recipes/table1.py analysis/campaigns/bd425.toml analysis/results/bd45-N20000/report -o OUT
 
-Writes OUT/table1.md (both tables, Markdown) and OUT/table1.csv, OUT/rates.csv.
+Writes OUT/table1.md (both tables, Markdown), OUT/table1.csv, OUT/rates.csv and OUT/lengths_vs_rate.png
+(every length against the rate, a panel per system, with the slopes of eq. 9 and of Mizuno and Yamamoto).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import pandas as pd
 from _reports import pm, recipe_arguments
 
-from lmpshear.analysis.scaling import PAPER_TABLE1
+from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4, PAPER_TABLE1
+from lmpshear.plots import lengths_figure
 
 
 def main() -> None:
@@ -25,7 +29,9 @@ def main() -> None:
                      "lambda_paper": paper.get("lambda"),
                      "lambda_over_D1": t.get("lambda_over_D1"), "lambda_over_D1_error": t.get("lambda_over_D1_error"),
                      "lambda_over_D1_paper": paper.get("lambda_over_D1"),
-                     "nu_c": t.get("nu_c"), "nu_c_error": t.get("nu_c_error"), "nu_c_paper": paper.get("nu_c")})
+                     "nu_c": t.get("nu_c"), "nu_c_error": t.get("nu_c_error"), "nu_c_paper": paper.get("nu_c")}
+                    | {k: (t.get("lengths") or {}).get(k) for name in LENGTHS.values()
+                       for k in (name, f"{name}_error", f"{name}_reduced_chi2")})
         xi_err = dict(zip(t.get("rates", []), t.get("xi_c_error", [])))
         eta_err = dict(zip(r.flow["rates"], r.flow["eta_error"]))
         if r.clusters is not None:
@@ -33,21 +39,33 @@ def main() -> None:
                 per_rate.append({"system": r.label, "rate": c.rate, "eta": c.eta, "eta_error": eta_err.get(c.rate),
                                  "t_chi": c.t_chi, "P_c_mean": c.P_c_mean, "eta_c_over_eta": c.eta_c / c.eta,
                                  "xi_c": c.xi_c, "xi_c_error": xi_err.get(c.rate), "t_y": c.t_y,
-                                 "t_y_over_t_chi": c.t_y / c.t_chi})
+                                 "t_y_over_t_chi": c.t_y / c.t_chi}
+                                | {k: c.get(k) for key in LENGTHS for k in (key, f"{key}_error")})
     pd.DataFrame(rows).to_csv(out / "table1.csv", index=False)
     pd.DataFrame(per_rate).to_csv(out / "rates.csv", index=False)
-    lines = ["| system | rates | λ (paper) | λ/(D+1) (paper) | ν_c (paper) |", "|---|---|---|---|---|"]
+    others = " | ".join(f"ν of {LENGTH_LABELS[k]}" for k in LENGTHS)
+    lines = [f"| system | rates | λ (paper) | λ/(D+1) (paper) | ν_c (paper) | {others} |",
+             "|---|---|---|---|---|" + "---|" * len(LENGTHS),
+             ]
     for x in rows:
         lines.append(f"| {x['system']} | {x['rates']} | {pm(x['lambda'], x['lambda_error'])} ({x['lambda_paper'] or '—'}) "
                      f"| {pm(x['lambda_over_D1'], x['lambda_over_D1_error'])} ({x['lambda_over_D1_paper'] or '—'}) "
-                     f"| {pm(x['nu_c'], x['nu_c_error'])} ({x['nu_c_paper'] or '—'}) |")
-    lines += ["", "| system | γ̇ | η | t_χ | P̄_c (paper ≈ 0.8) | η_c/η (paper ≈ 1) | ξ_c | t_y/t_χ |",
-              "|---|---|---|---|---|---|---|---|"]
+                     f"| {pm(x['nu_c'], x['nu_c_error'])} ({x['nu_c_paper'] or '—'}) | "
+                     + " | ".join(pm(x[n], x[f"{n}_error"]) for n in LENGTHS.values()) + " |")
+    lines += ["", f"Mizuno and Yamamoto (2012), KA under steady shear: ν_4 of ξ_4(τ_α) ≈ {MIZUNO_YAMAMOTO_NU4:g}. "
+              "An exponent is made where ≥ 3 of the flow curve's thinning rates have the length (— otherwise).", "",
+              "| system | γ̇ | η | t_χ | P̄_c (paper ≈ 0.8) | η_c/η (paper ≈ 1) | ξ_c | t_y/t_χ | "
+              + " | ".join(LENGTH_LABELS[k] for k in LENGTHS) + " |",
+              "|---|---|---|---|---|---|---|---|" + "---|" * len(LENGTHS)]
     for x in per_rate:
         lines.append(f"| {x['system']} | {x['rate']:g} | {pm(x['eta'], x['eta_error'], 4)} | {x['t_chi']:.3g} "
                      f"| {pm(x['P_c_mean'], None)} | {pm(x['eta_c_over_eta'], None, 2)} | {pm(x['xi_c'], x['xi_c_error'])} "
-                     f"| {pm(x['t_y_over_t_chi'], None, 2)} |")
+                     f"| {pm(x['t_y_over_t_chi'], None, 2)} | "
+                     + " | ".join(pm(x[k], x[f"{k}_error"]) for k in LENGTHS) + " |")
     (out / "table1.md").write_text("\n".join(lines) + "\n")
+    panels = [(r.label, r.clusters.to_dict("records"), r.table1) for r in reports if r.clusters is not None]
+    if panels:
+        print(f"wrote {lengths_figure(panels, out / 'lengths_vs_rate.png')}")
     print("\n".join(lines))
 
 

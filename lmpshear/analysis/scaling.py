@@ -61,9 +61,16 @@ class ScalingRow:
         return d
 
 
-#: the lengths that need no sieve, by their key in a run's s4 / gjj summaries, and their exponent's name
-LENGTHS = {"xi4_t_chi": "nu_4_t_chi", "xi4_tau_alpha": "nu_4_tau_alpha", "xi_jj_t_chi": "nu_jj_t_chi",
-           "xi_jj_cluster_window": "nu_jj_cluster_window"}
+#: the lengths beside the paper's ξ_c, by their key in a run's lengths (report.lengths_of: the s4 and gjj
+#: summaries' keys, and the clusters summary's significance rule), and their exponent's name
+LENGTHS = {"xi_c_significance": "nu_c_significance", "xi4_t_chi": "nu_4_t_chi", "xi4_tau_alpha": "nu_4_tau_alpha",
+           "xi_jj_t_chi": "nu_jj_t_chi", "xi_jj_cluster_window": "nu_jj_cluster_window"}
+#: how figures and tables name them
+LENGTH_LABELS = {"xi_c": "ξ_c (paper's sieve)", "xi_c_significance": "ξ_c (significance rule)",
+                 "xi4_t_chi": "ξ_4 (t_χ)", "xi4_tau_alpha": "ξ_4 (τ_α)", "xi_jj_t_chi": "ξ_jj (t_χ)",
+                 "xi_jj_cluster_window": "ξ_jj (clusters' W)"}
+#: Mizuno & Yamamoto (2012): ξ_4(τ_α) ~ γ̇^−0.08 under steady shear (KA), the independent number beside ν_4
+MIZUNO_YAMAMOTO_NU4 = 0.08
 
 
 def length_exponents(rates, lengths: list[dict]) -> dict:
