@@ -34,7 +34,7 @@ from pathlib import Path
 
 from lmpshear import config
 from lmpshear.errors import UserError
-from lmpshear.prepare import check_feasible
+from lmpshear.preparation import check_feasible
 from lmpshear.rundir import RunDir
 from lmpshear.spec import RunSpec
 
@@ -379,7 +379,7 @@ def check_directories(campaign: Campaign) -> None:
 def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[Run]:
     """Prepare every run that has no directory yet; the ones made. A directory that holds another run
     than the campaign's is refused first."""
-    from lmpshear.prepare import prepare
+    from lmpshear.preparation import prepare
 
     check_directories(campaign)
     made = []

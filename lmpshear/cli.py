@@ -31,7 +31,7 @@ def prepare(
                                "(never a run with data, a running one or a directory with other files)."),
 ):
     """Validate a spec and write RUNDIR/{config.toml, in.lammps, manifest.json}."""
-    from lmpshear.prepare import prepare as _prepare
+    from lmpshear.preparation import prepare as _prepare
 
     rd = _prepare(config, out, rate, command=sys.argv, force=force, warn=lambda text: typer.echo(text, err=True))
     spec = rd.spec()
@@ -111,7 +111,7 @@ def analyze(
                                                  "the keys are listed below)."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write dynamics.png (MSD, chi4)."),
 ):
-    from lmpshear.analyze import analyze as _analyze
+    from lmpshear.stages.pipeline import analyze as _analyze
 
     overrides = {k: v for k, v in (("overlap_a", overlap_a), ("cage_size", cage_size)) if v is not None}
     overrides |= _settings(settings or [])
@@ -278,9 +278,9 @@ def demo(
     """Shear a small Kob–Andersen liquid end to end: prepare, run, analyze, plot."""
     from lmpshear import mpi
     from lmpshear.figures import run_figures
-    from lmpshear.analyze import analyze as _analyze
+    from lmpshear.stages.pipeline import analyze as _analyze
     from lmpshear.plots import dynamics, run_overview
-    from lmpshear.prepare import prepare as _prepare
+    from lmpshear.preparation import prepare as _prepare
     from lmpshear.rundir import RunDir
 
     out.mkdir(parents=True, exist_ok=True)

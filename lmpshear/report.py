@@ -47,7 +47,7 @@ class AnalysedRun:
 
 def analysed_run(rd: RunDir) -> AnalysedRun:
     """A finished run directory's numbers (viscosity made if missing; clusters only as `analyze` left them)."""
-    from lmpshear.analyze import analyze
+    from lmpshear.stages.pipeline import analyze
 
     v = analyze(rd.path, only=["viscosity"], echo=lambda s: None)["viscosity"]
     run = AnalysedRun(str(rd.path), v["rate"], v["eta"], v["eta_error"], system_of(rd))

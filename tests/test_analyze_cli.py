@@ -280,7 +280,7 @@ def test_set_applies_the_validated_values(tiny_run, tmp_path):
     given for a float key is the float the [analysis] table would hold, and a bad value is refused."""
     import shutil
 
-    from lmpshear.analyze import analyze
+    from lmpshear.stages.pipeline import analyze
     from lmpshear.errors import UserError
     from lmpshear.rundir import Product
 

@@ -102,7 +102,7 @@ def test_prepare_refuses_runs_that_cannot_finish_with_the_numbers(tmp_path, syst
 
 def test_prepare_estimates_and_warns_about_long_runs(tmp_path):
     from lmpshear import config
-    from lmpshear.prepare import STORE_BYTES_PER_PARTICLE, estimate
+    from lmpshear.preparation import STORE_BYTES_PER_PARTICLE, estimate
 
     spec = config.load("ka3d").select_rate(0.06)
     e = estimate(spec)

@@ -27,7 +27,7 @@ import tomli_w
 from lmpshear import config
 from lmpshear.analysis.viscosity import block_average
 from lmpshear.engines.bd_runner import BrownianRunner
-from lmpshear.prepare import prepare
+from lmpshear.preparation import prepare
 from lmpshear.progress import reporter
 from lmpshear.store import Trajectory, read_thermo
 

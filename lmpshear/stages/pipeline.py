@@ -10,7 +10,9 @@ store.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -38,6 +40,43 @@ def _stage_params(stage: Stage, analysis: dict, blocks: int) -> dict:
     """What a product is made with: the [analysis] keys its stage reads (and the version of its format)."""
     params = {k: analysis[k] for k in stage.keys} | ({"blocks": blocks} if stage.name == "viscosity" else {})
     return params | ({"version": stage.version} if stage.version > 1 else {})
+
+
+class _Signals:
+    """Ctrl-C and SIGTERM during an analysis: raise KeyboardInterrupt at once, and remember it. Python
+    swallows an exception raised inside a finalizer (printing "Exception ignored ... Traceback"); the
+    stage then runs on to its end, and the remembered signal stops the analysis at the next stage."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "_Signals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+            self._previous["hook"], sys.unraisablehook = sys.unraisablehook, self._unraisable
+        return self
+
+    def __exit__(self, *exc) -> None:
+        hook = self._previous.pop("hook", None)
+        if hook is not None:
+            sys.unraisablehook = hook
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signal.Signals(signum).name
+        raise KeyboardInterrupt
+
+    def _unraisable(self, unraisable) -> None:
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):  # ours: remembered, acted on after the stage
+            self._previous["hook"](unraisable)
+
+    def check(self) -> None:
+        """Stop (as Ctrl-C does) if a signal came and was swallowed: the products made so far are kept."""
+        if self.received:
+            raise KeyboardInterrupt
 
 
 def _verify(rd: RunDir) -> None:
@@ -80,40 +119,45 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
     info = rd.info()
     info = replace(info, analysis=replace(info.analysis, **checked))
     ctx = Context(rd, info, blocks=blocks)
-    analysis = asdict(info.analysis)
     results, outcome = {}, {}
-    try:
-        for name in names:
-            stage = STAGES[name]
-            reason = stage.needs(ctx)
-            if reason:
-                if only:
-                    raise UserError(f"stage {name} is not available for {rd.path}: {reason}")
-                echo(f"{name}: skipped, {reason}")
-                outcome[name] = f"skipped: {reason}"
-                continue
-            params = _stage_params(stage, analysis, blocks)
-            stored = None if force else _up_to_date(rd, stage, params)
-            product = rd.product(name).name
-            if stored is not None:
-                echo(f"{name}: up to date ({product}); {stage.describe(stored.result)}")
-                results[name] = stored.result
-                outcome[name] = "done"
-                continue
-            echo(f"{name}: computing ...")
-            started = time.perf_counter()
-            ctx.stage = stage
-            result = stage.compute(ctx)
-            ctx.stage = None
-            Product(name, params, result).write(rd.product(name))
-            echo(f"{name}: {stage.describe(result)} -> {product} ({time.perf_counter() - started:.1f} s)")
-            summary = result.get("summary")
-            for warning in summary.get("warnings", []) if isinstance(summary, dict) else []:
-                warn(f"{name}: warning: {warning}")
-            results[name] = result
-            outcome[name] = "done"
-    finally:
-        ctx.close()
+    with _Signals() as signals:
+        try:
+            _run_stages(rd, ctx, names, only, force, blocks, asdict(info.analysis), results, outcome, signals, echo, warn)
+        finally:
+            ctx.close()
     if only is None:  # the record that this run is analysed (campaign status reads it)
         atomic_write_json(rd.file("analysed"), {"stages": outcome, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return results
+
+
+def _run_stages(rd, ctx, names, only, force, blocks, analysis, results, outcome, signals, echo, warn) -> None:
+    for name in names:
+        stage = STAGES[name]
+        reason = stage.needs(ctx)
+        if reason:
+            if only:
+                raise UserError(f"stage {name} is not available for {rd.path}: {reason}")
+            echo(f"{name}: skipped, {reason}")
+            outcome[name] = f"skipped: {reason}"
+            continue
+        params = _stage_params(stage, analysis, blocks)
+        stored = None if force else _up_to_date(rd, stage, params)
+        product = rd.product(name).name
+        if stored is not None:
+            echo(f"{name}: up to date ({product}); {stage.describe(stored.result)}")
+            results[name] = stored.result
+            outcome[name] = "done"
+            continue
+        echo(f"{name}: computing ...")
+        started = time.perf_counter()
+        ctx.stage = stage
+        result = stage.compute(ctx)
+        ctx.stage = None
+        Product(name, params, result).write(rd.product(name))
+        echo(f"{name}: {stage.describe(result)} -> {product} ({time.perf_counter() - started:.1f} s)")
+        summary = result.get("summary")
+        for warning in summary.get("warnings", []) if isinstance(summary, dict) else []:
+            warn(f"{name}: warning: {warning}")
+        results[name] = result
+        outcome[name] = "done"
+        signals.check()
