@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -31,11 +32,11 @@ def prepare(
                                "(never a run with data, a running one or a directory with other files)."),
 ):
     """Validate a spec and write RUNDIR/{config.toml, in.lammps, manifest.json}."""
-    from lmpshear.preparation import prepare as _prepare
+    from lmpshear import api
 
-    rd = _prepare(config, out, rate, command=sys.argv, force=force, warn=lambda text: typer.echo(text, err=True))
-    spec = rd.spec()
-    _echo(f"prepared {rd.path}: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
+    prepared = api.prepare(config, out, rate, force=force, command=sys.argv)
+    spec = prepared.spec
+    _echo(f"prepared {prepared.path}: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
           f"{spec.n_samples + 1} frames every {spec.rate.sample_interval:g} to strain {spec.total_strain:.3g}")
 
 
@@ -75,10 +76,10 @@ def run(rundir: Path = typer.Argument(..., help="A prepared run directory."),
 
 
 def _run(rd) -> dict:
-    from lmpshear.engines import run_directory
-    from lmpshear.progress import reporter
+    """Run (or resume) it through the API; the finished run's status (frames, throughput)."""
+    from lmpshear import api
 
-    return run_directory(rd, reporter())
+    return api.run(rd.path).status
 
 
 def _stage_list() -> str:
@@ -111,11 +112,11 @@ def analyze(
                                                  "the keys are listed below)."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write dynamics.png (MSD, chi4)."),
 ):
-    from lmpshear.stages.pipeline import analyze as _analyze
+    from lmpshear import api
 
     overrides = {k: v for k, v in (("overlap_a", overlap_a), ("cage_size", cage_size)) if v is not None}
     overrides |= _settings(settings or [])
-    results = _analyze(rundir, only=only, force=force, blocks=blocks, overrides=overrides, echo=_echo)
+    results = api.analyze(rundir, only=only, set=overrides, force=force, blocks=blocks)
     if figures and ("msd" in results or "overlap" in results):
         from lmpshear.plots import dynamics
 
@@ -276,25 +277,23 @@ def demo(
     preset: str = typer.Option("ka3d-demo", "--preset", help="Preset to run."),
 ):
     """Shear a small Kob–Andersen liquid end to end: prepare, run, analyze, plot."""
-    from lmpshear import mpi
+    from lmpshear import api, mpi
     from lmpshear.figures import run_figures
-    from lmpshear.stages.pipeline import analyze as _analyze
     from lmpshear.plots import dynamics, run_overview
-    from lmpshear.preparation import prepare as _prepare
     from lmpshear.rundir import RunDir
 
     out.mkdir(parents=True, exist_ok=True)
     rd = RunDir(out / "run")
     if not rd.config.exists():
-        rd = _prepare(preset, rd.path, command=sys.argv)
+        api.prepare(preset, rd.path, command=sys.argv)
     spec = rd.spec()
     _echo(f"demo: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
           f"strain {spec.total_strain:g} in {rd.path}")
     _run(rd)
     if mpi.world_rank() != 0:
         return
-    results = _analyze(rd.path, echo=_echo)
-    eta = results["viscosity"]
+    results = api.analyze(rd.path)
+    eta = results["viscosity"].data
     png = run_overview(rd.path, out / "demo.png", eta)
     dyn = dynamics(rd.path, out / "dynamics.png")
     made = [png, dyn]
@@ -351,6 +350,16 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The products' warnings as plain lines on stderr (others as Python shows them)."""
+    from lmpshear.api import LmpshearWarning
+
+    if issubclass(category, LmpshearWarning):
+        typer.echo(str(message), err=True)
+    else:
+        typer.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input exits 2 with a message, a failed run 3, Ctrl-C 130.
 
@@ -358,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)  # a run replaces it with its own stop-at-a-checkpoint
+    from lmpshear.api import LmpshearWarning
+
+    warnings.simplefilter("always", LmpshearWarning)
+    warnings.showwarning = _show_warning
     try:
         app(args=argv)
     except SystemExit as exc:

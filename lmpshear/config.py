@@ -464,7 +464,7 @@ def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
 
 
 def analysis_block() -> str:
-    """The ``[analysis]`` table with every key at its default and its help (the README's block and the
+    """The ``[analysis]`` table with every key at its default and its help (the docs' stages page and the
     CLI's --set help); an optional key that is unset by default is shown commented out."""
     lines = ["[analysis]"]
     for f in dataclasses.fields(Analysis):

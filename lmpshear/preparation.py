@@ -19,7 +19,7 @@ OWN_FILES = {"config.toml", "in.lammps", "manifest.json", "init.data", "status.j
 
 #: bytes per particle per frame in traj.gsd: float32 position, int32 image, float64 path, r̃ and virial
 STORE_BYTES_PER_PARTICLE = 3 * 4 + 3 * 4 + 2 * 3 * 8 + 8
-#: measured on this project's 2-core machine (README benchmarks): particle-steps per second
+#: measured on this project's 2-core machine (docs/validation.md): particle-steps per second
 NOMINAL_SPEED = {"lammps": 6e5, "bd": 5e5}
 #: runs past these are refused: they cannot finish (about 50 years at the nominal speed) or fit
 MAX_PARTICLE_STEPS = 1e15

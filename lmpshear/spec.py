@@ -196,7 +196,7 @@ class Protocol:
 def _param(default, kind: str, help: str, *, positive: bool = False, nonnegative: bool = False,
            choices: tuple | None = None, below: float | None = None, at_least: float | None = None):
     """One ``[analysis]`` key: its default, type ("float", "int", "bool", "str"), bounds and help, in one
-    place; config.load_analysis validates from it, the CLI's --set help and the README block derive from it.
+    place; config.load_analysis validates from it, the CLI's --set help and the block of docs/concepts/stages.md derive from it.
     A default of None means the key is optional (unset: a rule the help states)."""
     return field(default=default, metadata={"kind": kind, "help": help, "positive": positive,
                                             "nonnegative": nonnegative, "choices": choices, "below": below,

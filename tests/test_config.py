@@ -177,9 +177,9 @@ def test_unreadable_specs_and_paths_exit_2_with_the_path(tmp_path):
     assert proc.returncode == 2 and "Not a directory" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_the_readme_analysis_block_is_the_schema():
-    """The README's [analysis] block is made from spec.Analysis's field metadata (every key once, with its
-    default and help), and TOML-parses back to the defaults."""
+def test_the_documented_analysis_block_is_the_schema():
+    """The [analysis] block of the docs' stages page is made from spec.Analysis's field metadata (every
+    key once, with its default and help), and TOML-parses back to the defaults."""
     import tomllib
     from dataclasses import fields
     from pathlib import Path
@@ -188,10 +188,10 @@ def test_the_readme_analysis_block_is_the_schema():
     from lmpshear.spec import Analysis
 
     block = config.analysis_block()
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert "```toml\n" + block + "\n```" in readme
+    page = (Path(__file__).resolve().parents[1] / "docs" / "concepts" / "stages.md").read_text()
+    assert "```toml\n" + block + "\n```" in page
     parsed = tomllib.loads(block)["analysis"]
     for f in fields(Analysis):
         assert parsed.get(f.name) == f.default, f.name  # unset keys are commented out
-    c = config.Checker("README")
+    c = config.Checker("docs/concepts/stages.md")
     assert config.load_analysis(c, parsed) == Analysis() and not c.errors

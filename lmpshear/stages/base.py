@@ -4,6 +4,7 @@ products it declares as inputs) and the declaration of a stage (:class:`Stage`).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -61,6 +62,8 @@ class Context:
     _jumps: object = field(default=None, repr=False)  # the cage-jump table, read once
     _steady: SteadyWindow | None = field(default=None, repr=False)
     stage: "Stage | None" = None  # the stage being computed: it may read only the inputs it declares
+    progress: Callable[[str], None] = field(default=lambda text: print(f"[lmpshear] {text}", file=sys.stderr,
+                                                                       flush=True), repr=False)  # within a stage
 
     @property
     def analysis(self):

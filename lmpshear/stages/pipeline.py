@@ -92,9 +92,11 @@ def _verify(rd: RunDir) -> None:
 
 def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False, blocks: int = 10,
             overrides: dict | None = None, echo: Callable[[str], None] = print,
-            warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr)) -> dict[str, dict]:
+            warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+            progress: Callable[[str], None] | None = None) -> dict[str, dict]:
     """Run the stages (all, or ``only``); ``overrides`` replace [analysis] parameters of the spec, after
-    the same checks as the [analysis] table."""
+    the same checks as the [analysis] table. ``echo`` gets a line per stage, ``warn`` the products'
+    warnings, ``progress`` the lines within a long stage (default: stderr)."""
     rd = RunDir(rundir)
     checked = {}
     if overrides:  # bad options first: the same checks as the [analysis] table
@@ -118,7 +120,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
         raise UserError(f"unknown stage(s) {', '.join(unknown)}; available: {', '.join(STAGES)}")
     info = rd.info()
     info = replace(info, analysis=replace(info.analysis, **checked))
-    ctx = Context(rd, info, blocks=blocks)
+    ctx = Context(rd, info, blocks=blocks, **({"progress": progress} if progress else {}))
     results, outcome = {}, {}
     with _Signals() as signals:
         try:

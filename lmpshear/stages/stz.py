@@ -4,7 +4,6 @@ follow the clusters' yield, eq. 10, and ξ_α)."""
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -47,7 +46,7 @@ def phm(ctx: Context) -> dict:
         what = (f"skipped: {out['skipped']}" if "skipped" in out else
                 f"({out['members']} particles, {len(out['modes'])} modes, {len(out['spots'])} spots) in "
                 f"{out['seconds']:.1f} s")
-        print(f"[lmpshear] phm: cluster {n + 1} of {len(picks)} {what}", file=sys.stderr, flush=True)
+        ctx.progress(f"phm: cluster {n + 1} of {len(picks)} {what}")
     return matching.pooled(rows, MATCH_RADII, a.phm_cores)
 
 

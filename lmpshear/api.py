@@ -1,0 +1,336 @@
+"""The Python API: what the command line does, for notebooks and scripts (the CLI is a thin layer over it).
+
+    import lmpshear
+    run = lmpshear.prepare("ka3d-tiny", "runs/tiny")      # a preset or a spec file; -> Run
+    lmpshear.run(run.path)                                  # run or resume
+    lmpshear.analyze(run.path, only=["viscosity"])         # -> {stage: Result}
+    run.viscosity.eta, run.clusters.table, run.jumps       # products as objects and DataFrames
+
+Errors raise the package's exceptions (:class:`~lmpshear.errors.UserError` for bad input,
+:class:`~lmpshear.errors.RunError` for a failed run) with the CLI's messages. Library calls print
+nothing but progress (to stderr), which ``progress=False`` silences; the products' warnings are
+Python warnings (:class:`LmpshearWarning`).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+from lmpshear.errors import UserError
+from lmpshear.rundir import RunDir
+
+
+class LmpshearWarning(UserWarning):
+    """A product's warning (a sieve with too few jumps, a short steady window, ...)."""
+
+
+def _warn(text: str) -> None:
+    """A product's warning, shown at the first caller outside the package (the user's line)."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("lmpshear"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(text, LmpshearWarning, stacklevel=level)
+
+
+def _quiet(text: str) -> None:
+    pass
+
+
+def prepare(spec_or_preset: str | Path, out: str | Path, rate: float | None = None, *, force: bool = False,
+            overrides: dict | None = None, command: list[str] | None = None) -> "Run":
+    """Validate a spec (a TOML file or a preset's name) and write the run directory ``out`` for one of
+    its rates (``rate``; needed when the spec has several). ``overrides``: spec tables merged over it,
+    e.g. ``{"protocol": {"production_strain": 2.0}}``. ``force`` replaces the spec of a prepared run
+    that has not started. ``command``: what the manifest records as the command (default: this call)."""
+    from lmpshear.preparation import prepare as _prepare
+
+    command = command or [f"lmpshear.prepare({str(spec_or_preset)!r}, {str(out)!r}, rate={rate!r}, "
+                          f"overrides={overrides!r})"]
+    return Run(_prepare(spec_or_preset, out, rate, command=command, force=force, warn=_warn,
+                        overrides=overrides).path)
+
+
+def run(rundir: str | Path, *, progress: bool = True) -> "Run":
+    """Run (or resume, from the newest intact checkpoint) a prepared run directory with the engine its
+    spec names; a complete run is left as it is. Progress lines go to stderr unless ``progress=False``."""
+    from lmpshear.engines import run_directory
+    from lmpshear.progress import NullReporter, reporter
+
+    rd = RunDir(rundir)
+    rd.require_prepared()
+    if rd.status().get("state") != "complete":
+        run_directory(rd, reporter() if progress else NullReporter())
+    return Run(rd.path)
+
+
+def analyze(rundir: str | Path, only: list[str] | None = None, set: dict | None = None, *, force: bool = False,
+            blocks: int = 10, progress: bool = True) -> dict[str, "Result"]:
+    """Compute the analysis stages (all, or ``only``; see :data:`lmpshear.stages.STAGES`) of a finished
+    run and return what they made, by stage. ``set``: [analysis] keys for this analysis (validated
+    as the spec's table is), e.g. ``{"cluster_window": 5}``. A product already up to date with the
+    same parameters is read, not recomputed (``force`` recomputes)."""
+    from lmpshear.stages import STAGES
+    from lmpshear.stages.pipeline import analyze as _analyze
+
+    echo = (lambda text: print(text, flush=True)) if progress else _quiet
+    made = _analyze(rundir, only=only, force=force, blocks=blocks, overrides=set, echo=echo, warn=_warn,
+                    progress=None if progress else _quiet)
+    units = Run(rundir).units
+    return {name: Result(name, STAGES[name].what, data, units) for name, data in made.items()}
+
+
+#: what each dimension of a column or value is measured in, by engine (reduced units throughout)
+UNITS = {"lammps": {"length": "σ", "time": "τ = σ√(m/ε)", "stress": "ε/σ^D", "viscosity": "ε τ/σ^D",
+                    "volume": "σ^D"},
+         "bd": {"length": "d0", "time": "τ0 = d0²/D0", "stress": "k_BT/d0³", "viscosity": "k_BT τ0/d0³",
+                "volume": "d0³"},
+         "imported": {"length": "the source's length unit", "time": "the source's time unit",
+                      "stress": "the source's stress unit", "viscosity": "the source's stress unit × time",
+                      "volume": "the source's length unit^D"}}
+
+#: the columns of the DataFrames: (dimension, what the column holds)
+COLUMNS = {
+    "jumps": {"particle": (None, "the particle's index in the store"),
+              "frame": (None, "the store frame of the jump (the first frame in the new cage)"),
+              "time": ("time", "the time of that frame"),
+              **{a: ("length", f"{a} of the particle at the jump (lab frame, unwrapped)") for a in "xyz"},
+              **{f"d{a}": ("length", f"{a} of the non-affine jump vector between the cage centres") for a in "xyz"}},
+    "clusters": {"window": (None, "the window of W that found the cluster (0, 1, ...)"),
+                 "region": (None, "the region's label in its window"),
+                 "t_ref": ("time", "the window's end, where its jumps were carried to"),
+                 "volume": ("volume", "the region's volume (fine-grid nodes)"),
+                 "xi": ("length", "the radius of a sphere (disk) of that volume"),
+                 "jumps": (None, "the cage jumps of the window inside the region"),
+                 "stress_rise": ("stress", "the largest run-up of the traced stress σ_c(t)"),
+                 "t0": ("time", "the start of the stress rise"), "t1": ("time", "the start of the jumps' burst"),
+                 "t2": ("time", "the yield (the stress peak)"), "t3": ("time", "the end of the stress drop"),
+                 "stress_at_yield": ("stress", "σ_c at t2 (eq. 4)"),
+                 "strain_at_yield": (None, "the cluster's own shear strain from t0 to t2"),
+                 "members_t0": (None, "particles inside the region at t0"),
+                 "p_ext": (None, "the share of extensional jumps over [t0, t3]"),
+                 "yield_from": (None, "where the yield was found: 'trace' (the run) or 'ice' (the ICE mean)")},
+}
+
+
+def _frame(name: str, rows, description: str, units: dict):
+    """A DataFrame with ``attrs`` "description" and "units" (column -> unit, '' where none)."""
+    import pandas as pd
+
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    cols = COLUMNS[name]
+    df.attrs["description"] = description
+    df.attrs["units"] = {c: units.get(cols[c][0], "") if c in cols and cols[c][0] else "" for c in df.columns}
+    df.attrs["columns"] = {c: cols[c][1] for c in df.columns if c in cols}
+    return df
+
+
+class Result:
+    """One analysis product (RUNDIR/STAGE.json) as an object: its keys as attributes (``r.eta``),
+    ``summary`` where the stage has one, ``description`` (one line) and ``units``; for the clusters
+    stage, ``table`` (a DataFrame, a row per cluster)."""
+
+    def __init__(self, stage: str, description: str, data: dict, units: dict):
+        self.stage, self.description, self.data, self.units = stage, description, data, units
+
+    def __getattr__(self, key: str):
+        data = self.__dict__.get("data", {})
+        if key in data:
+            return data[key]
+        raise AttributeError(f"the {self.__dict__.get('stage')} product has no {key!r}; it has: {', '.join(data)}")
+
+    def __getitem__(self, key: str):
+        return self.data[key]
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.data))
+
+    def keys(self):
+        return self.data.keys()
+
+    def get(self, key: str, default=None):
+        return self.data.get(key, default)
+
+    @property
+    def table(self):
+        if "clusters" not in self.data or self.stage != "clusters":
+            raise AttributeError(f"the {self.stage} product has no table (the clusters product has)")
+        table = [{k: v for k, v in row.items() if k != "centre"} for row in self.data["clusters"]]
+        return _frame("clusters", table, "one row per dynamic region traced back (those with t2 yielded)", self.units)
+
+    def __repr__(self) -> str:
+        return f"<lmpshear result {self.stage}: {self.description}>"
+
+
+class Run:
+    """A run directory: its spec, status and progress, trajectory, and products (``run.viscosity``, ...:
+    a :class:`Result` per stage, read when asked for), and its cage jumps as a DataFrame (``run.jumps``)."""
+
+    def __init__(self, path: str | Path):
+        self.rd = RunDir(path)
+        if not self.rd.path.is_dir():
+            raise UserError(f"no run directory at {self.rd.path}")
+        self.path = self.rd.path
+
+    def __repr__(self) -> str:
+        return f"<lmpshear Run {self.path} ({self.state})>"
+
+    @property
+    def spec(self):
+        """The run spec (:class:`lmpshear.spec.RunSpec`); an imported trajectory has none (UserError)."""
+        return self.rd.spec()
+
+    @property
+    def info(self):
+        """What the analysis knows of the run (rate, temperature, steady window, [analysis] keys)."""
+        return self.rd.info()
+
+    @property
+    def rate(self) -> float:
+        return self.info.rate
+
+    @property
+    def status(self) -> dict:
+        """status.json: state (prepared, running, interrupted, stopped, failed, complete), frames, message."""
+        return self.rd.status()
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "prepared")
+
+    @property
+    def progress(self) -> float | None:
+        """The fraction of the frames written (None before the first frame, or for an imported run)."""
+        frames = self.status.get("frames")
+        if self.rd.source.is_file() or not isinstance(frames, int):
+            return None
+        return min(1.0, frames / (self.spec.n_samples + 1))
+
+    @property
+    def units(self) -> dict:
+        """What lengths, times, stresses and viscosities are measured in (reduced units of the engine)."""
+        if self.rd.source.is_file():
+            return UNITS["imported"]
+        return UNITS[self.spec.engine]
+
+    def trajectory(self):
+        """The trajectory store (:class:`lmpshear.store.Trajectory`; use it in a ``with`` block)."""
+        from lmpshear.store import Trajectory
+
+        if not self.rd.store.exists():
+            raise UserError(f"{self.path} has no trajectory yet (state: {self.state}); run it first")
+        return Trajectory(self.rd.store)
+
+    def result(self, stage: str) -> Result:
+        """A stage's product; UserError naming the command that makes it where it was not made."""
+        from lmpshear.stages import STAGES
+
+        if stage not in STAGES:
+            raise UserError(f"unknown stage {stage!r}; available: {', '.join(STAGES)}")
+        data = self.rd.result(stage)
+        if data is None:
+            raise UserError(f"{self.path}: no {stage} product yet; make it with lmpshear.analyze({str(self.path)!r}, "
+                            f"only=[{stage!r}]) or `lmpshear analyze {self.path} --only {stage}`")
+        return Result(stage, STAGES[stage].what, data, self.units)
+
+    def __getattr__(self, name: str):
+        from lmpshear.stages import STAGES
+
+        if name in STAGES:
+            return self.result(name)
+        raise AttributeError(name)
+
+    @property
+    def jumps(self):
+        """The cage jumps (cagejumps.csv.gz), one row per jump."""
+        import pandas as pd
+
+        path = self.rd.file("jumps")
+        if not path.exists():
+            raise UserError(f"{self.path}: no cage jumps yet; make them with lmpshear.analyze({str(self.path)!r}, "
+                            "only=['cagejumps'])")
+        return _frame("jumps", pd.read_csv(path), "one row per cage jump (Candelier's rule, eq. 11)", self.units)
+
+
+class Campaign:
+    """A campaign file (systems × rates × seeds): its runs and their states, and its report as DataFrames."""
+
+    def __init__(self, path: str | Path):
+        from lmpshear import campaign
+
+        self.campaign = campaign.load(path)
+        self.path = self.campaign.file
+
+    def __repr__(self) -> str:
+        return f"<lmpshear Campaign {self.campaign.name}: {len(self.campaign.runs)} runs>"
+
+    @property
+    def runs(self):
+        """A DataFrame: a row per run (run, path, rate, seed, state, progress, detail, job)."""
+        import pandas as pd
+
+        from lmpshear.campaign import status_rows
+
+        return pd.DataFrame(status_rows(self.campaign))
+
+    def run(self, name: str) -> Run:
+        """One of its runs by name (LABEL/rate-R[-seed-S]), as a :class:`Run`."""
+        for r in self.campaign.runs:
+            if r.name == name:
+                return Run(r.path)
+        raise UserError(f"{self.path}: no run {name!r}; its runs: {', '.join(r.name for r in self.campaign.runs)}")
+
+    def submit(self, executor: str = "local", jobs: int = 1, *, progress: bool = True) -> None:
+        """Prepare the missing runs and do what is left: here (``local``, ``jobs`` steps at once, until
+        done) or as SLURM array jobs (``slurm``, returning once submitted)."""
+        from lmpshear import campaign
+
+        echo = print if progress else _quiet
+        campaign.check_directories(self.campaign)
+        if executor == "local":
+            from lmpshear.local_executor import run_local
+
+            run_local(self.campaign, jobs=jobs, echo=echo, warn=_warn)
+        elif executor == "slurm":
+            from lmpshear.slurm import submit
+
+            submit(self.campaign, echo=echo, warn=_warn)
+        else:
+            raise UserError(f"executor {executor!r}: slurm or local")
+
+    def report(self, out: str | Path | None = None, *, partial: bool = False, progress: bool = True) -> "Report":
+        """Write the campaign's report (default: its ROOT/report) and return it as DataFrames."""
+        from lmpshear.report import report_campaign
+
+        folder = Path(out) if out is not None else self.campaign.report_dir
+        report_campaign(self.path, folder, partial=partial, echo=print if progress else _quiet)
+        return Report(folder)
+
+
+class Report:
+    """A campaign's report folder as DataFrames, each with a "system" column: ``flow_curve`` (rate, η
+    and its error, in the fit), ``clusters_vs_rate`` (η_c, P̄_c, σ_c,y, ξ_c, t_y, t_χ and the other
+    lengths by rate), ``table1`` (λ, λ/(D+1), ν_c and the other lengths' exponents) and ``runs``."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if not (self.folder / "campaign.json").exists():
+            raise UserError(f"{self.folder}: no campaign report here (campaign.json); make one with Campaign.report()")
+
+    def _systems(self, name: str):
+        import pandas as pd
+
+        parts = [pd.read_csv(f).assign(system=f.parent.name) for f in sorted(self.folder.glob(f"*/{name}"))]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def _read(self, name: str):
+        import pandas as pd
+
+        path = self.folder / name
+        return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+    flow_curve = property(lambda self: self._systems("flowcurve.csv"))
+    clusters_vs_rate = property(lambda self: self._systems("clusters_vs_rate.csv"))
+    table1 = property(lambda self: self._read("table1.csv"))
+    runs = property(lambda self: self._read("runs.csv"))

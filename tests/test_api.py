@@ -1,0 +1,90 @@
+"""The Python API: a notebook-style session on a real tiny run, products as objects equal to the JSON
+products, DataFrames with their documented columns and units, the CLI's errors as exceptions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmpshear
+from lmpshear.api import COLUMNS, UNITS
+from lmpshear.rundir import Product
+
+
+@pytest.fixture(scope="module")
+def api_run(tmp_path_factory):
+    """ka3d-tiny prepared, run and analysed through the API, silently."""
+    out = tmp_path_factory.mktemp("api") / "run"
+    run = lmpshear.prepare("ka3d-tiny", out)
+    assert run.state == "prepared" and run.progress is None
+    lmpshear.run(run.path, progress=False)
+    made = lmpshear.analyze(run.path, progress=False)
+    return run, made
+
+
+def test_a_notebook_prepares_runs_and_analyses_a_tiny_run_and_reads_its_products(api_run, capsys):
+    run, made = api_run
+    assert run.state == "complete" and run.progress == 1.0 and run.rate == run.spec.rate.rate
+    stored = Product.read(run.path / "viscosity.json").result
+    assert run.viscosity.eta == stored["eta"] == made["viscosity"].eta and run.viscosity.eta > 0
+    assert run.viscosity.description.startswith("eta = -<P_xy^vir>/rate")
+    assert run.units == UNITS["lammps"] and run.viscosity.units["viscosity"] == "ε τ/σ^D"
+    clusters = json.loads((run.path / "clusters.json").read_text())["result"]
+    assert run.clusters.summary == clusters["summary"] and run.clusters.summary["clusters"] == len(clusters["clusters"])
+    table = run.clusters.table
+    assert len(table) == len(clusters["clusters"]) > 0
+    assert set(table.columns) <= set(COLUMNS["clusters"]) and {"t_ref", "volume", "xi", "t2"} <= set(table.columns)
+    assert np.allclose(table.volume, [c["volume"] for c in clusters["clusters"]])
+    assert table.attrs["units"]["xi"] == "σ" and table.attrs["units"]["t2"].startswith("τ")
+    jumps = run.jumps
+    on_disk = pd.read_csv(run.path / "cagejumps.csv.gz")
+    assert list(jumps.columns) == ["particle", "frame", "time", "x", "y", "z", "dx", "dy", "dz"]
+    assert len(jumps) == len(on_disk) == made["cagejumps"].jumps and jumps.attrs["units"]["dx"] == "σ"
+    assert "cage jump" in jumps.attrs["description"]
+    with run.trajectory() as traj:
+        assert len(traj) == run.status["frames"] and traj.n_particles == run.spec.system.n_particles
+    capsys.readouterr()
+    again = lmpshear.analyze(run.path, only=["viscosity"], progress=False)  # up to date: read, not made
+    assert again["viscosity"].eta == stored["eta"] and capsys.readouterr().out == ""  # progress=False: silent
+
+
+def test_the_api_raises_the_cli_s_errors(api_run, tmp_path):
+    run, _ = api_run
+    with pytest.raises(lmpshear.UserError, match="no run directory at"):
+        lmpshear.Run(tmp_path / "nowhere")
+    with pytest.raises(lmpshear.UserError, match="unknown stage"):
+        run.result("nonsense")
+    with pytest.raises(lmpshear.UserError, match="must be"):
+        lmpshear.analyze(run.path, only=["viscosity"], set={"cluster_window": -1}, progress=False)
+    with pytest.raises(AttributeError, match="has no 'nonsense'"):
+        run.viscosity.nonsense
+    fresh = lmpshear.prepare("ka3d-tiny", tmp_path / "fresh")
+    with pytest.raises(lmpshear.UserError, match="has not finished running"):
+        lmpshear.analyze(fresh.path, progress=False)
+    with pytest.raises(lmpshear.UserError, match=r"no viscosity product yet; make it with lmpshear.analyze"):
+        fresh.viscosity
+    with pytest.raises(lmpshear.UserError, match="prepared run"):  # the CLI's refusal of a second prepare
+        lmpshear.prepare("ka3d-tiny", tmp_path / "fresh", overrides={"protocol": {"production_strain": 2.0}})
+    assert issubclass(lmpshear.UserError, lmpshear.LmpshearError) and lmpshear.UserError.exit_code == 2
+
+
+def test_a_campaign_s_runs_and_report_as_dataframes():
+    """The committed KA campaign report read through the API equals its CSV files; the campaign file's
+    runs (not on this machine) are listed as missing."""
+    from conftest import REPO
+
+    campaign = lmpshear.Campaign(REPO / "analysis" / "campaigns" / "ka3d.toml")
+    runs = campaign.runs
+    assert len(runs) == len(campaign.campaign.runs) and set(runs.state) == {"missing"}
+    assert {"run", "rate", "state", "progress"} <= set(runs.columns)
+    folder = REPO / "analysis" / "results" / "ka3d-N16500" / "report"
+    report = lmpshear.Report(folder)
+    flow = pd.read_csv(folder / "ka3d-N16500" / "flowcurve.csv")
+    assert np.allclose(report.flow_curve.eta, flow.eta) and set(report.flow_curve.system) == {"ka3d-N16500"}
+    assert np.allclose(report.table1.nu_c, pd.read_csv(folder / "table1.csv").nu_c)
+    assert len(report.clusters_vs_rate) == 3 and "xi_c" in report.clusters_vs_rate
+    with pytest.raises(lmpshear.UserError, match="no campaign report"):
+        lmpshear.Report(REPO)
