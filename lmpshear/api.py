@@ -6,10 +6,10 @@
     lmpshear.analyze(run.path, only=["viscosity"])         # -> {stage: Result}
     run.viscosity.eta, run.clusters.table, run.jumps       # products as objects and DataFrames
 
-Errors raise the package's exceptions (:class:`~lmpshear.errors.UserError` for bad input,
-:class:`~lmpshear.errors.RunError` for a failed run) with the CLI's messages. Library calls print
+Errors raise the package's exceptions (`lmpshear.errors.UserError` for bad input,
+`lmpshear.errors.RunError` for a failed run) with the CLI's messages. Library calls print
 nothing but progress (to stderr), which ``progress=False`` silences; the products' warnings are
-Python warnings (:class:`LmpshearWarning`).
+Python warnings (`LmpshearWarning`).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def run(rundir: str | Path, *, progress: bool = True) -> "Run":
 
 def analyze(rundir: str | Path, only: list[str] | None = None, set: dict | None = None, *, force: bool = False,
             blocks: int = 10, progress: bool = True) -> dict[str, "Result"]:
-    """Compute the analysis stages (all, or ``only``; see :data:`lmpshear.stages.STAGES`) of a finished
+    """Compute the analysis stages (all, or ``only``; see `lmpshear.stages.STAGES`) of a finished
     run and return what they made, by stage. ``set``: [analysis] keys for this analysis (validated
     as the spec's table is), e.g. ``{"cluster_window": 5}``. A product already up to date with the
     same parameters is read, not recomputed (``force`` recomputes)."""
@@ -165,7 +165,7 @@ class Result:
 
 class Run:
     """A run directory: its spec, status and progress, trajectory, and products (``run.viscosity``, ...:
-    a :class:`Result` per stage, read when asked for), and its cage jumps as a DataFrame (``run.jumps``)."""
+    a `Result` per stage, read when asked for), and its cage jumps as a DataFrame (``run.jumps``)."""
 
     def __init__(self, path: str | Path):
         self.rd = RunDir(path)
@@ -178,7 +178,7 @@ class Run:
 
     @property
     def spec(self):
-        """The run spec (:class:`lmpshear.spec.RunSpec`); an imported trajectory has none (UserError)."""
+        """The run spec (`lmpshear.spec.RunSpec`); an imported trajectory has none (UserError)."""
         return self.rd.spec()
 
     @property
@@ -215,7 +215,7 @@ class Run:
         return UNITS[self.spec.engine]
 
     def trajectory(self):
-        """The trajectory store (:class:`lmpshear.store.Trajectory`; use it in a ``with`` block)."""
+        """The trajectory store (`lmpshear.store.Trajectory`; use it in a ``with`` block)."""
         from lmpshear.store import Trajectory
 
         if not self.rd.store.exists():
@@ -275,7 +275,7 @@ class Campaign:
         return pd.DataFrame(status_rows(self.campaign))
 
     def run(self, name: str) -> Run:
-        """One of its runs by name (LABEL/rate-R[-seed-S]), as a :class:`Run`."""
+        """One of its runs by name (LABEL/rate-R[-seed-S]), as a `Run`."""
         for r in self.campaign.runs:
             if r.name == name:
                 return Run(r.path)
