@@ -1,4 +1,4 @@
-"""The error contract (README): bad input exits 2 with a message, no traceback, nothing overwritten."""
+"""The error contract (docs/concepts/command-line.md): bad input exits 2 with a message, no traceback, nothing overwritten."""
 
 import json
 import signal
