@@ -8,8 +8,8 @@
 
 Errors raise the package's exceptions (`lmpshear.errors.UserError` for bad input,
 `lmpshear.errors.RunError` for a failed run) with the CLI's messages. Library calls print
-nothing but progress (to stderr), which ``progress=False`` silences; the products' warnings are
-Python warnings (`LmpshearWarning`).
+nothing but progress (a line per analysis stage on stdout, a run's progress on stderr), which
+``progress=False`` silences; the products' warnings are Python warnings (`LmpshearWarning`).
 """
 
 from __future__ import annotations
