@@ -88,3 +88,15 @@ def test_a_campaign_s_runs_and_report_as_dataframes():
     assert len(report.clusters_vs_rate) == 3 and "xi_c" in report.clusters_vs_rate
     with pytest.raises(lmpshear.UserError, match="no campaign report"):
         lmpshear.Report(REPO)
+
+
+def test_the_demo_goes_through_the_api_and_writes_its_summary_and_figures(tmp_path):
+    """`lmpshear demo` (prepare, run, analyze through the API, then plot) on the tiny preset."""
+    from conftest import cli
+
+    proc = cli("demo", "--preset", "ka3d-tiny", "--out", tmp_path, check=True)
+    summary = (tmp_path / "summary.txt").read_text()
+    eta = json.loads((tmp_path / "run" / "viscosity.json").read_text())["result"]["eta"]
+    assert f"eta = {eta:.5g}" in summary and "convective clusters:" in summary and "t_chi:" in summary
+    assert (tmp_path / "demo.png").stat().st_size > 20_000 and (tmp_path / "dynamics.png").stat().st_size > 20_000
+    assert "demo: wrote" in proc.stdout and "Traceback" not in proc.stderr
