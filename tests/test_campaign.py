@@ -349,3 +349,27 @@ def test_the_local_executor_reports_a_finished_campaign(tiny_run, tmp_path):
     assert "0 runs and 0 analyses to do" in out and "report: done" in out
     runs = pd.read_csv(c.report_dir / "runs.csv")
     assert list(runs.system) == ["ka"] and runs.eta[0] == pytest.approx(RunDir(c.runs[0].path).result("viscosity")["eta"])
+
+
+def test_the_verdict_tables_are_remade_by_one_command_from_the_collected_folders(tmp_path):
+    """`analysis/results/verdict/make-tables.sh` on a copy of the committed folders gives the committed
+    extended Table I (every exponent) and the lengths figure."""
+    import shutil
+
+    from conftest import REPO
+
+    verdict = REPO / "analysis" / "results" / "verdict"
+    copy = tmp_path / "verdict"
+    copy.mkdir()
+    shutil.copy2(verdict / "make-tables.sh", copy)
+    for folder in verdict.glob("*-rate*/"):  # the collected folders (not the campaign files)
+        shutil.copytree(folder, copy / folder.name)
+    (copy / "report").mkdir()
+    subprocess.run(["bash", str(copy / "make-tables.sh")], check=True, capture_output=True,
+                   env=os.environ | {"PYTHON": sys.executable, "RECIPES": str(REPO / "analysis" / "recipes")})
+    made = pd.read_csv(copy / "report" / "tables" / "table1.csv")
+    committed = pd.read_csv(verdict / "report" / "tables" / "table1.csv")
+    assert list(made.system) == list(committed.system) and len(made) >= 2
+    for column in ("lambda", "nu_c", "nu_c_significance", "nu_4_t_chi", "nu_4_tau_alpha", "nu_jj_t_chi"):
+        assert np.allclose(made[column], committed[column], equal_nan=True), column
+    assert (copy / "report" / "tables" / "lengths_vs_rate.png").stat().st_size > 30_000

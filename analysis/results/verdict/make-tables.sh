@@ -5,12 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-../../../.venv/bin/python}
+RECIPES=${RECIPES:-../../recipes}            # analysis/recipes
 labels=$(ls -d *-rate*/ | sed -E 's/-rate[^/]*\/$//' | sort -u)
 reports=()
 for label in $labels; do
-    $PYTHON ../../recipes/results_report.py "$label"-rate*/ -o "report/$label" > "report/$label.log" 2>&1 \
+    $PYTHON "$RECIPES/results_report.py" "$label"-rate*/ -o "report/$label" > "report/$label.log" 2>&1 \
         || { cat "report/$label.log"; exit 1; }
     reports+=("report/$label")
 done
-$PYTHON ../../recipes/table1.py "${reports[@]}" -o report/tables > report/tables.log
+$PYTHON "$RECIPES/table1.py" "${reports[@]}" -o report/tables > report/tables.log
 echo "wrote report/tables/table1.md, report/tables/lengths_vs_rate.png and report/{$(echo $labels | tr ' ' ',')}/"
