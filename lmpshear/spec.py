@@ -215,7 +215,11 @@ class Analysis:
     crossover_fraction: float = _param(0.5, "float", "l_c^2 where the MSD log-slope is this far from plateau to "
                                        "diffusion", positive=True, below=1.0)
     cage_relative: bool | None = _param(None, "bool", "cage-relative MSD for l_c^2; unset: in 2D only (as the paper)")
-    max_origins: int = _param(50, "int", "time origins for MSD, chi4 and S4", positive=True)
+    max_origins: int = _param(50, "int", "time origins for MSD and S4", positive=True)
+    chi4_origins: int = _param(400, "int", "time origins for chi4 (a variance: 50 leave it ~20% noisy per lag)",
+                               positive=True)
+    t_chi_fraction: float = _param(0.7, "float", "t_chi: vertex of ln chi4 vs ln t fitted over the peak's lags with "
+                                   "chi4 >= this fraction of its maximum (1: the argmax)", positive=True)
     n_lags: int = _param(40, "int", "log-spaced lags for MSD and chi4", positive=True)
     min_segment: int = _param(1, "int", "frames on each side of a cage-jump cut", positive=True)
     structure_frames: int = _param(10, "int", "frames averaged for g(r)", positive=True)

@@ -14,6 +14,8 @@ from lmpshear.analysis.msd import (
     neighbour_pairs,
 )
 from lmpshear.analysis.overlap import (
+    _peak_error,
+    chi4_peak,
     collective_overlap,
     log_lags,
     origins_in,
@@ -176,7 +178,32 @@ def test_chi4_equals_direct_average_over_origins():
         assert s.chi4[k] == pytest.approx(volume / 0.8 / n**2 * q.var(), rel=1e-12, abs=1e-15)
         assert s.q[k] == pytest.approx(q.mean() / n)
         assert s.times[k] == pytest.approx(lag * dt)
-    assert s.t_chi == s.times[np.argmax(s.chi4)]
+    assert s.t_chi_argmax == s.times[np.argmax(s.chi4)]
+    assert s.t_chi == chi4_peak(s.times, s.chi4, 0.7)[0]
+
+
+def test_chi4_peak_is_the_vertex_of_a_log_normal_peak_between_lags():
+    times = np.geomspace(0.1, 100.0, 31)  # ratio 1.26 between lags
+    peak = 3.7  # between the lags 3.16 and 3.98
+    chi = 5.0 * np.exp(-np.log(times / peak) ** 2 / (2 * 0.8**2))  # a parabola in (ln t, ln chi4)
+    t, lags, how = chi4_peak(times, chi, 0.7)
+    assert how == "fit" and t == pytest.approx(peak, rel=1e-10)
+    assert np.all(chi[lags] >= 0.7 * chi.max()) and chi[lags.start - 1] < 0.7 * chi.max() <= chi[lags.stop - 1]
+    assert chi4_peak(times, chi, 1.0)[::2] == (times[np.argmax(chi)], "argmax")  # fraction 1: the argmax
+    rising = np.linspace(1.0, 2.0, 31)  # no peak within the lags: the argmax, the last lag
+    assert chi4_peak(times, rising, 0.7)[::2] == (100.0, "argmax")
+
+
+def test_t_chi_error_is_the_spread_of_the_peak_over_jackknife_samples():
+    # a χ4 peak that moves with the block left out: the error is the jackknife of the fitted vertices
+    times = np.geomspace(0.1, 100.0, 31)
+    shifts = np.linspace(-0.1, 0.1, 10)  # ln of each sample's peak position over 3.7
+    curves = np.exp(-(np.log(times)[None, :] - np.log(3.7) - shifts[:, None]) ** 2 / (2 * 0.8**2))
+    partials = [curves[:, k] for k in range(len(times))]  # per lag: its value in each of the 10 samples
+    fitted = chi4_peak(times, curves.mean(axis=0), 0.7)[1]
+    vertices = 3.7 * np.exp(shifts)
+    expected = np.sqrt(9 / 10 * ((vertices - vertices.mean()) ** 2).sum())
+    assert _peak_error(times, partials, fitted) == pytest.approx(expected, rel=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------

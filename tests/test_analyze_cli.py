@@ -39,7 +39,9 @@ def test_stages_products_and_skipping(run_copy):
     assert ovl["a"] == 0.25  # the 3D MD default of the paper
     q = np.array(ovl["q"])
     assert np.all((q > 0) & (q <= 1.5)) and q[0] > q[-1]  # decorrelates
-    assert min(ovl["chi4"]) >= 0 and ovl["t_chi"] in ovl["times"]
+    assert min(ovl["chi4"]) >= 0 and ovl["t_chi_argmax"] in ovl["times"]
+    lo, hi = ovl["t_chi_lags"]  # the fitted peak lies within the lags it was fitted over
+    assert lo <= ovl["t_chi"] <= hi and (ovl["t_chi_method"] == "fit") == (hi > lo)
     errors = np.array(ovl["chi4_error"])
     varying = (np.array(ovl["chi4"]) > 0) & (np.array(ovl["n_origins"]) >= 4)  # Q fluctuates: a nonzero error
     assert len(errors) == len(ovl["chi4"]) and np.all(errors >= 0) and np.all(errors[varying] > 0)

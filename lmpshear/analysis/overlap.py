@@ -9,11 +9,19 @@ flow along its own path, which is a point of the current (sheared) cell. The dou
 search with cell lists in that cell, O(N) per (origin, lag). The self overlap keeps i = j only:
 Q_s(t) = Σ_i w(|r̃_i(t0+t) − r̃_i(t0)|).
 
-χ4(t) = βV/N² (⟨Q²⟩ − ⟨Q⟩²), averaged over time origins in the steady state; t_χ = argmax χ4.
+χ4(t) = βV/N² (⟨Q²⟩ − ⟨Q⟩²), averaged over time origins in the steady state.
+
+t_χ, the time of the χ4 peak, is the vertex of a parabola fitted to ln χ4 against ln t over the
+contiguous lags around the maximum where χ4 ≥ ``fraction`` × its maximum (:func:`chi4_peak`). The
+argmax alone is quantised to the log grid of lags and, on a broad peak with ~10-20 % noise per lag,
+jumps between neighbouring lags from one run of a state to the next; the fit uses every lag of the
+peak. Fewer than 3 such lags, a parabola that opens upward or a vertex outside them: the argmax.
 
 Error bars: a delete-one-block jackknife over ``JACKKNIFE_BLOCKS`` runs of consecutive origins
 (consecutive origins are correlated, so single-origin resampling would understate the error), for
-χ4 at each lag and for t_χ (the spread of the argmax over the jackknife samples).
+χ4 at each lag and for t_χ (the fitted vertex of each jackknife sample's curve, over the same lags;
+for the argmax fallback the spread of its argmax, which is a lower bound: the jackknife is not
+consistent for an argmax).
 """
 
 from __future__ import annotations
@@ -77,11 +85,15 @@ class Susceptibility:
     chi4_self: np.ndarray
     n_origins: np.ndarray  # origins averaged at each lag
     a: float
-    t_chi: float
+    t_chi: float  # the fitted peak (chi4_peak)
     t_chi_self: float
     chi4_error: np.ndarray  # jackknife standard errors
     chi4_self_error: np.ndarray
     t_chi_error: float
+    t_chi_argmax: float  # the lag of the largest χ4
+    t_chi_method: str  # "fit" or "argmax" (the fit's fallback)
+    t_chi_lags: tuple[float, float]  # the lag times the fit used
+    t_chi_fraction: float
 
     def as_dict(self) -> dict:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
@@ -118,8 +130,10 @@ def jackknife_variance(values: np.ndarray, blocks: int = JACKKNIFE_BLOCKS) -> tu
 
 
 def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cell], times: np.ndarray,
-                   temperature: float, a: float, origins: np.ndarray, lags: np.ndarray) -> Susceptibility:
-    """χ4 and ⟨Q⟩/N over the given origin frames and frame lags (arrays are (frames, N, dim)).
+                   temperature: float, a: float, origins: np.ndarray, lags: np.ndarray,
+                   fraction: float = 0.7) -> Susceptibility:
+    """χ4 and ⟨Q⟩/N over the given origin frames and frame lags (arrays are (frames, N, dim)), and t_χ
+    fitted over the peak's lags with χ4 ≥ ``fraction`` × its maximum.
 
     A lag is kept when at least two origins fit before the last frame; βV/N² uses each frame's volume.
     """
@@ -149,18 +163,55 @@ def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cel
     kept = np.array(kept)
     lag_times = times[kept] - times[0]
     chi, chis = np.array(chi), np.array(chis)
+    t_chi, fitted, method = chi4_peak(lag_times, chi, fraction)
+    error = _peak_error(lag_times, partials, fitted if method == "fit" else None)
     return Susceptibility(kept, lag_times, np.array(q), chi, np.array(qs), chis, np.array(counts), float(a),
-                          float(lag_times[np.argmax(chi)]), float(lag_times[np.argmax(chis)]), np.array(errors),
-                          np.array(errors_self), _argmax_error(lag_times, partials))
+                          t_chi, chi4_peak(lag_times, chis, fraction)[0], np.array(errors), np.array(errors_self),
+                          error, float(lag_times[np.argmax(chi)]), method,
+                          (float(lag_times[fitted][0]), float(lag_times[fitted][-1])), float(fraction))
 
 
-def _argmax_error(lag_times: np.ndarray, partials: list[np.ndarray]) -> float:
-    """Jackknife standard error of the lag of the χ4 maximum (samples: the same block left out at every
-    lag; lags with fewer blocks than the most are not part of it)."""
+def chi4_peak(times: np.ndarray, chi: np.ndarray, fraction: float) -> tuple[float, slice, str]:
+    """The time of the χ4 peak, the lags it was found from and how ("fit" or "argmax"; module doc)."""
+    top = int(np.argmax(chi))
+    lo = hi = top
+    while lo > 0 and chi[lo - 1] >= fraction * chi[top]:
+        lo -= 1
+    while hi < len(chi) - 1 and chi[hi + 1] >= fraction * chi[top]:
+        hi += 1
+    lags = slice(lo, hi + 1)
+    vertex = _vertex(times[lags], chi[lags])
+    if vertex is None:
+        return float(times[top]), slice(top, top + 1), "argmax"
+    return vertex, lags, "fit"
+
+
+def _vertex(times: np.ndarray, chi: np.ndarray) -> float | None:
+    """exp of the vertex of the least-squares parabola of ln χ4 in ln t, if it has one within ``times``."""
+    if len(times) < 3 or np.any(chi <= 0):
+        return None
+    c2, c1, _ = np.polyfit(np.log(times), np.log(chi), 2)
+    if not c2 < 0:
+        return None
+    vertex = float(np.exp(-c1 / (2 * c2)))
+    return vertex if times[0] <= vertex <= times[-1] else None
+
+
+def _peak_error(lag_times: np.ndarray, partials: list[np.ndarray], fitted: slice | None) -> float:
+    """Jackknife standard error of t_χ (samples: the same block left out at every lag). ``fitted``: the
+    lags of the fit, refitted on each sample (a sample without a vertex there takes its argmax over them);
+    None: the argmax over the lags with the most blocks."""
     b = max(len(p) for p in partials)
     if b < 2:
         return float("nan")
-    usable = [k for k, p in enumerate(partials) if len(p) == b]
-    peaks = np.array([lag_times[usable][np.argmax([partials[k][j] for k in usable])] for j in range(b)])
+    if fitted is None:
+        usable = [k for k, p in enumerate(partials) if len(p) == b]
+        peaks = np.array([lag_times[usable][np.argmax([partials[k][j] for k in usable])] for j in range(b)])
+    else:
+        if any(len(p) != b for p in partials[fitted]):
+            return float("nan")
+        t = lag_times[fitted]
+        samples = np.array([[p[j] for p in partials[fitted]] for j in range(b)])
+        peaks = np.array([_vertex(t, s) or float(t[np.argmax(s)]) for s in samples])
     return float(np.sqrt((b - 1) / b * ((peaks - peaks.mean()) ** 2).sum()))
 

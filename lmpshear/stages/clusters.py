@@ -93,7 +93,7 @@ def resolution_warnings(times: np.ndarray, overlap: dict, t_chi: float) -> list[
     at = int(np.argmin(np.abs(lags - t_chi)))
     if overlap["n_origins"][at] < MIN_ORIGINS_AT_T_CHI:
         out.append(f"chi4 averages only {overlap['n_origins'][at]} time origins at t_chi (fewer than "
-                   f"{MIN_ORIGINS_AT_T_CHI}): raise max_origins or run longer")
+                   f"{MIN_ORIGINS_AT_T_CHI}): raise chi4_origins or run longer")
     return out
 
 

@@ -87,13 +87,16 @@ def overlap(ctx: Context) -> dict:
     window = ctx.steady
     radius = a.overlap_radius(ctx.traj.dimension)
     s = susceptibility(window.unwrapped, window.nonaffine, window.cells, window.times, ctx.info.temperature, radius,
-                       origins_in(0, len(window) - 2, a.max_origins), log_lags(len(window) - 1, a.n_lags))
+                       origins_in(0, len(window) - 2, a.chi4_origins), log_lags(len(window) - 1, a.n_lags),
+                       a.t_chi_fraction)
     return s.as_dict()
 
 
 def _describe_overlap(r: dict) -> str:
     peak = int(np.argmax(r["chi4"]))
-    return (f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g} +/- {r['t_chi_error']:.2g}, chi4 max = {r['chi4'][peak]:.4g} "
+    how = (f"fitted over t = {r['t_chi_lags'][0]:.3g}..{r['t_chi_lags'][1]:.3g}" if r.get("t_chi_method") == "fit"
+           else "the argmax")
+    return (f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g} +/- {r['t_chi_error']:.2g} ({how}), chi4 max = {r['chi4'][peak]:.4g} "
             f"+/- {r['chi4_error'][peak]:.2g} over {r['n_origins'][peak]} origins (self: t_chi = {r['t_chi_self']:.4g})")
 
 
@@ -130,8 +133,8 @@ STAGES = (
           keys=("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"), compute=msd,
           describe=_describe_msd, version=2,  # 2: cage_size_measured beside the value used
           what="MSD of the non-affine path per species, cage-relative MSD (eq. 12-13), cage size l_c^2"),
-    Stage(name="overlap", inputs=("store", "config"), keys=("overlap_a", "max_origins", "n_lags"), compute=overlap,
-          describe=_describe_overlap, version=2,  # 2: jackknife errors
+    Stage(name="overlap", inputs=("store", "config"), keys=("overlap_a", "chi4_origins", "n_lags", "t_chi_fraction"),
+          compute=overlap, describe=_describe_overlap, version=3,  # 2: jackknife errors; 3: t_chi fitted
           what="Q(t), chi4(t) collective (eq. 14) and self, t_chi"),
     Stage(name="cagejumps", inputs=("store", "config", "msd"), keys=("cage_size", "min_segment"), compute=cagejumps,
           describe=lambda r: f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
