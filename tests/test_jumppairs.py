@@ -65,6 +65,20 @@ def _analytic_g(r, sigma, blobs, per_blob, background, volume):
     return 1 + same / pairs * (volume * density - 1)
 
 
+def test_a_clear_excess_at_the_first_fitted_distance_is_fitted_and_noise_is_not():
+    # as BD at γ̇τ₀ = 10: a 6 % excess at r = 1.12 (6 standard errors) decaying over 0.45; extrapolated
+    # to r = 0 its amplitude would be 0.06 e^{1.12/0.45} = 0.72 with an error larger than half of it
+    r = np.arange(0.125, 10.0, 0.25)
+    rng = np.random.default_rng(4)
+    error = np.full(len(r), 0.01)
+    ratio = 1 + 0.06 * np.exp(-(r - 1.125) / 0.45) + rng.normal(0.0, 0.01, len(r))
+    xi, xi_error, amplitude, chi2 = jp._fit_decay(r, ratio, error, 1.0)
+    assert abs(xi - 0.45) < 3 * xi_error and xi_error < 0.3 and 0.5 < chi2 < 2.0
+    assert amplitude == pytest.approx(0.72, rel=0.5)
+    noise = 1 + rng.normal(0.0, 0.01, len(r))  # no excess: no length
+    assert np.isnan(jp._fit_decay(r, noise, error, 1.0)[0])
+
+
 @pytest.mark.parametrize("sigma", [1.0, 1.5])
 def test_planted_blobs_give_their_analytic_g_and_a_length_that_follows_their_size(sigma):
     """Gaussian blobs of width σ, one per window centred on the sliding boundary (y = 0, where the periodic

@@ -10,8 +10,8 @@ Jumps sit on particles, so g_jj carries the liquid's own pair structure (no pair
 diameter, the shells of g(r)). The same count is therefore made for the jumps placed by the
 permuted-particles null (each jump moved to the position another particle has at the same frame),
 g_null, and ξ_jj is fitted on the ratio g_jj/g_null: ratio − 1 = A e^{−r/ξ_jj} beyond the first
-shells, weighted by the spread over windows; NaN where the fit finds no excess (A within two
-standard errors of zero) or a decay within one bin.
+shells, weighted by the spread over windows; NaN where the fit finds no excess (the fitted excess
+at the first fitted distance within two standard errors of zero) or a decay within one bin.
 """
 
 from __future__ import annotations
@@ -135,17 +135,22 @@ def jump_correlation(windows: list[tuple], r_max: float, width: float, fit_min: 
 
 
 def _fit_decay(r, g, error, fit_min) -> tuple[float, float, float, float]:
+    """ξ, its error, A and the reduced χ² of ratio − 1 = A e^{−r/ξ}, fitted as B e^{−(r−r0)/ξ} from the
+    first fitted distance r0: B, the excess there, is what the data measure, where A, extrapolated
+    to r = 0, carries ξ's error e^{r0/ξ}-fold and would call a clear excess insignificant."""
     ok = (r >= fit_min) & np.isfinite(g) & np.isfinite(error) & (error > 0)
     if ok.sum() < 4:
         return (float("nan"),) * 4
     x, y, e = r[ok], g[ok] - 1.0, error[ok]
-    f = lambda x, a, xi: a * np.exp(-x / xi)  # noqa: E731
+    x0 = float(x[0])
+    f = lambda x, b, xi: b * np.exp(-(x - x0) / xi)  # noqa: E731
     try:
-        p, cov = curve_fit(f, x, y, p0=[max(float(y[0]), 1e-3) * math.exp(x[0]), 1.0], sigma=e, absolute_sigma=True,
+        p, cov = curve_fit(f, x, y, p0=[max(float(y[0]), 1e-3), 1.0], sigma=e, absolute_sigma=True,
                            bounds=([0.0, 1e-3], [np.inf, 1e3]), maxfev=20000)
     except (RuntimeError, ValueError):
         return (float("nan"),) * 4
     chi2 = float((((f(x, *p) - y) / e) ** 2).sum() / (len(x) - 2))
+    amplitude = float(p[0] * math.exp(min(x0 / p[1], 700.0)))
     if p[1] < r[1] - r[0] or p[0] < 2 * np.sqrt(cov[0, 0]):  # shorter than a bin, or no significant excess
-        return float("nan"), float("nan"), float(p[0]), chi2
-    return float(p[1]), float(np.sqrt(cov[1, 1]) * math.sqrt(max(chi2, 1.0))), float(p[0]), chi2
+        return float("nan"), float("nan"), amplitude, chi2
+    return float(p[1]), float(np.sqrt(cov[1, 1]) * math.sqrt(max(chi2, 1.0))), amplitude, chi2

@@ -168,5 +168,6 @@ STAGES = (
           what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
     Stage(name="gjj", inputs=("store", "config", "cagejumps", "jumps", "overlap", "clusters"),
           keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min"), compute=gjj, describe=_describe_gjj,
-          needs=needs_cage_size, what="g_jj(r) of the cage jumps of a window (W = t_chi and the clusters' W), xi_jj"),
+          needs=needs_cage_size, version=2,  # 2: the excess tested at the first fitted distance, not at r = 0
+          what="g_jj(r) of the cage jumps of a window (W = t_chi and the clusters' W), xi_jj"),
 )
