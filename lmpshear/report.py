@@ -43,6 +43,7 @@ class AnalysedRun:
     phm: dict | None = None  # phm.json's result
     facilitation: dict | None = None  # facilitation.json's result
     lengths: dict | None = None  # ξ_4 (s4.json) and ξ_jj (gjj.json) with their errors: the summaries' keys
+    t_chi_error: float = float("nan")  # overlap.json's (the clusters' summary carries t_chi itself)
 
 
 def analysed_run(rd: RunDir) -> AnalysedRun:
@@ -57,6 +58,7 @@ def analysed_run(rd: RunDir) -> AnalysedRun:
         run.volumes = np.array([r["volume"] for r in result["clusters"] if "t2" in r])
         run.phm, run.facilitation = rd.result("phm"), rd.result("facilitation")
     run.lengths = lengths_of(rd.result("s4"), rd.result("gjj"), run.clusters)
+    run.t_chi_error = (rd.result("overlap") or {}).get("t_chi_error", float("nan"))
     return run
 
 
@@ -114,7 +116,8 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
             continue
         c = run.clusters
         cluster_rows.append({"rate": run.rate, "eta": run.eta, "run": run.name}
-                            | {k: c.get(k) for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")})
+                            | {k: c.get(k) for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")}
+                            | {"t_chi_error": run.t_chi_error})
         stz = {name: getattr(run, name) for name in ("phm", "facilitation") if getattr(run, name) is not None}
         if stz:
             stz_rows.append({"rate": run.rate, "xi_c": c.get("xi_c")} | stz

@@ -37,7 +37,7 @@ def main() -> None:
         if r.clusters is not None:
             for _, c in r.clusters.sort_values("rate").iterrows():
                 per_rate.append({"system": r.label, "rate": c.rate, "eta": c.eta, "eta_error": eta_err.get(c.rate),
-                                 "t_chi": c.t_chi, "P_c_mean": c.P_c_mean, "eta_c_over_eta": c.eta_c / c.eta,
+                                 "t_chi": c.t_chi, "t_chi_error": c.get("t_chi_error"), "P_c_mean": c.P_c_mean, "eta_c_over_eta": c.eta_c / c.eta,
                                  "xi_c": c.xi_c, "xi_c_error": xi_err.get(c.rate), "t_y": c.t_y,
                                  "t_y_over_t_chi": c.t_y / c.t_chi}
                                 | {k: c.get(k) for key in LENGTHS for k in (key, f"{key}_error")})
@@ -58,7 +58,7 @@ def main() -> None:
               + " | ".join(LENGTH_LABELS[k] for k in LENGTHS) + " |",
               "|---|---|---|---|---|---|---|---|" + "---|" * len(LENGTHS)]
     for x in per_rate:
-        lines.append(f"| {x['system']} | {x['rate']:g} | {pm(x['eta'], x['eta_error'], 4)} | {x['t_chi']:.3g} "
+        lines.append(f"| {x['system']} | {x['rate']:g} | {pm(x['eta'], x['eta_error'], 4)} | {pm(x['t_chi'], x['t_chi_error'])} "
                      f"| {pm(x['P_c_mean'], None)} | {pm(x['eta_c_over_eta'], None, 2)} | {pm(x['xi_c'], x['xi_c_error'])} "
                      f"| {pm(x['t_y_over_t_chi'], None, 2)} | "
                      + " | ".join(pm(x[k], x[f"{k}_error"]) for k in LENGTHS) + " |")
