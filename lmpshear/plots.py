@@ -218,7 +218,19 @@ def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None
         ax.plot(x, centre * (x / x0) ** -slope, style, color="0.3", lw=1, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax)
     ax.legend(fontsize=6)
+
+
+def _plain_log_ticks(ax) -> None:
+    """Log axes that span less than a decade or two read better as plain numbers (0.03, 2) at 1, 2,
+    3, 5 × 10^k than as 3 × 10^-2, whose minor labels collide."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
 
 
 def lengths_figure(panels: list[tuple[str, list[dict], dict | None]], out: str | Path) -> Path:
