@@ -21,6 +21,11 @@ def run_copy(tiny_run, tmp_path):
     for product in dst.glob("*.json"):
         if product.name not in ("manifest.json", "status.json"):
             product.unlink()
+    # the products these tests were written on: χ4 over 50 origins and t_χ its argmax (the tiny run's
+    # few clusters hang on t_χ; the fitted peak is tested in test_analysis_kernels)
+    config = dst / "config.toml"
+    text = config.read_text().replace("chi4_origins = 400", "chi4_origins = 50")
+    config.write_text(text.replace("t_chi_fraction = 0.7", "t_chi_fraction = 1.0"))
     return dst
 
 
@@ -72,7 +77,7 @@ def test_stages_products_and_skipping(run_copy):
     assert again.stdout.count("up to date") == len(STAGES) and "computing" not in again.stdout  # every stage
     # a product of an older version of its stage (no "version" in its params) is made again
     stored = json.loads((run_copy / "overlap.json").read_text())
-    assert stored["params"]["version"] == 2
+    assert stored["params"]["version"] == 3  # the overlap stage's (3: t_chi fitted)
     del stored["params"]["version"]
     (run_copy / "overlap.json").write_text(json.dumps(stored))
     old = cli("analyze", run_copy, "--only", "overlap", "--cage-size", 0.04, "--no-figures", check=True)
@@ -192,11 +197,17 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     # with a relaxed shell of 1 around each cluster: more particles free, modes partly in the shell
     cli("analyze", run_copy, "--only", "phm", "--set", "phm_shell=1.0", "--set", "phm_clusters=2", check=True)
     shelled = result(run_copy, "phm.json")
+    shelled_any = False  # a cluster of one particle may have no neighbour within 1 d0: nothing to free
     for c in shelled["clusters"]:
         members = yielded[(c["window"], c["region"])]["members_t0"]
-        assert c["free"] > len(members) and all(m["particle"] in members for m in c["modes"])
-        assert all(0 <= m["shell_weight"] < 1 for m in c["modes"]) and any(m["shell_weight"] > 0 for m in c["modes"])
-    assert 0 < shelled["summary"]["shell_weight"] < 1
+        assert c["free"] >= len(members) and all(m["particle"] in members for m in c["modes"])
+        assert all(0 <= m["shell_weight"] < 1 for m in c["modes"])
+        if c["free"] > len(members):
+            shelled_any = True
+            assert any(m["shell_weight"] > 0 for m in c["modes"])
+        else:
+            assert all(m["shell_weight"] == 0 for m in c["modes"])
+    assert shelled_any and 0 < shelled["summary"]["shell_weight"] < 1
     assert np.all(np.diff(matched) >= 0) and np.all(np.diff(chance) >= -1e-12) and 0 <= matched.min() <= 1
     fac = result(run_copy, "facilitation.json")
     assert len(fac["alpha"]) == len(fac["r"]) == len(fac["pairs"]) and 0 < fac["clusters"] <= len(yielded)
