@@ -37,7 +37,8 @@ def main() -> None:
         if r.clusters is not None:
             for _, c in r.clusters.sort_values("rate").iterrows():
                 per_rate.append({"system": r.label, "rate": c.rate, "eta": c.eta, "eta_error": eta_err.get(c.rate),
-                                 "t_chi": c.t_chi, "t_chi_error": c.get("t_chi_error"), "P_c_mean": c.P_c_mean, "eta_c_over_eta": c.eta_c / c.eta,
+                                 "t_chi": c.t_chi, "t_chi_error": c.get("t_chi_error"), "P_c_mean": c.P_c_mean,
+                                 "eta_c_over_eta": c.eta_c / c.eta,
                                  "xi_c": c.xi_c, "xi_c_error": xi_err.get(c.rate), "t_y": c.t_y,
                                  "t_y_over_t_chi": c.t_y / c.t_chi}
                                 | {k: c.get(k) for key in LENGTHS for k in (key, f"{key}_error")})
