@@ -14,6 +14,7 @@ image. Axes with fewer than 2m + 1 bins are scanned whole, so no pair is visited
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -51,6 +52,18 @@ class CellGrid:
             if cell.dimension == 2:
                 n[2] = 1
         return cls(h, np.linalg.inv(h), np.asarray(cell.lo, dtype=np.float64), n, cell.dimension == 3, divisions)
+
+    def table(self) -> np.ndarray:
+        """:func:`bin_neighbours` of this grid, built once per grid shape: a kernel called for many
+        frames of one cell (the overlap's origins × lags) would otherwise rebuild it every call."""
+        return _table_for(tuple(int(k) for k in self.n), self.divisions)
+
+
+@lru_cache(maxsize=16)
+def _table_for(shape: tuple[int, int, int], reach: int) -> np.ndarray:
+    table = bin_neighbours(np.array(shape, dtype=np.int64), reach)
+    table.flags.writeable = False  # shared between callers
+    return table
 
 
 @numba.njit(cache=True)

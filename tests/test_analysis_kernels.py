@@ -25,6 +25,7 @@ from lmpshear.analysis.overlap import (
 from lmpshear.analysis.structure import first_minimum, pair_distribution
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
+from lmpshear.neighbors import CellGrid, bin_neighbours
 
 
 def brute_distances(p: np.ndarray, q: np.ndarray, cell: Cell) -> np.ndarray:
@@ -319,3 +320,13 @@ def test_more_jumps_than_the_per_particle_buffer():
     assert np.count_nonzero(jumps.particle == 1) == 0
     k = np.nonzero(jumps.particle == 0)[0][10]
     np.testing.assert_allclose(jumps.vector[k], x[44:48, 0].mean(axis=0) - x[40:44, 0].mean(axis=0), atol=1e-12)
+
+
+def test_grid_table_is_built_once_per_shape():
+    cell = sheared_cell(0.37, 3)
+    grids = [CellGrid.for_cell(cell, c) for c in (0.6, 0.61, 1.1)]
+    assert tuple(grids[0].n) == tuple(grids[1].n) != tuple(grids[2].n)
+    assert grids[0].table() is grids[1].table()  # cached: the same read-only array
+    assert not grids[0].table().flags.writeable
+    for g in grids:
+        assert np.array_equal(g.table(), bin_neighbours(g.n, g.divisions))

@@ -32,24 +32,28 @@ import numba
 import numpy as np
 
 from lmpshear.cell import Cell
-from lmpshear.neighbors import CellGrid, bin_of, binned, fractional, minimum_image
+from lmpshear.neighbors import CellGrid, bin_of, bin_particles, fractional, minimum_image
 
 
 @numba.njit(parallel=True, cache=True)
-def _count_within(query, ref, h, h_inv, lo, n, periodic_z, a):
-    """Number of (i, j) with |query_i − ref_j| ≤ a (minimum image)."""
+def _count_within(query, ref, h, h_inv, lo, n, periodic_z, a, table):
+    """Number of (i, j) with |query_i − ref_j| ≤ a (minimum image). Both sets are walked in bin
+    order, the references copied into it: neighbouring queries then read the same few cache lines."""
     sq = fractional(query, lo, h_inv)
-    sr, order, start, table = binned(ref, lo, h_inv, n)
+    s = fractional(ref, lo, h_inv)
+    order, start = bin_particles(s, n)
+    sr = s[order]
+    walk, _ = bin_particles(sq, n)
     a2 = a * a
     total = 0
-    for i in numba.prange(query.shape[0]):
+    for w in numba.prange(query.shape[0]):
+        i = walk[w]
         here = bin_of(sq[i, 0], sq[i, 1], sq[i, 2], n)
         count = 0
         for k in range(table.shape[1]):
             c = table[here, k]
             for m in range(start[c], start[c + 1]):
-                j = order[m]
-                dx, dy, dz = minimum_image(sr[j, 0] - sq[i, 0], sr[j, 1] - sq[i, 1], sr[j, 2] - sq[i, 2], h, periodic_z)
+                dx, dy, dz = minimum_image(sr[m, 0] - sq[i, 0], sr[m, 1] - sq[i, 1], sr[m, 2] - sq[i, 2], h, periodic_z)
                 if dx * dx + dy * dy + dz * dz <= a2:
                     count += 1
         total += count
@@ -68,7 +72,7 @@ def collective_overlap(position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffin
     advected_origin = _as3(position_t - (nonaffine_t - nonaffine_0))
     grid = CellGrid.for_cell(cell_t, a, max_bins=len(position_t))
     return int(_count_within(_as3(position_t), advected_origin, grid.h, grid.h_inv, grid.lo, grid.n,
-                             grid.periodic_z, float(a)))
+                             grid.periodic_z, float(a), grid.table()))
 
 
 def self_overlap(nonaffine_t: np.ndarray, nonaffine_0: np.ndarray, a: float) -> int:
