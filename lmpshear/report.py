@@ -74,6 +74,15 @@ def lengths_of(s4: dict | None, gjj: dict | None, clusters: dict | None = None) 
     return out
 
 
+def sieve_checks(clusters: dict) -> dict:
+    """What tells the liquid's ξ_c from the sieve's grain, from a clusters summary: ξ_c of the same
+    sieve on uniformly scattered jumps (its null) and the fraction of the cell the significance rule
+    keeps (NaN where the stage made neither)."""
+    uniform = (clusters.get("null") or {}).get("uniform") or {}
+    significance = clusters.get("significance") or {}
+    return {"xi_c_null": uniform.get("xi_c", np.nan), "kept_significant": significance.get("kept_fraction", np.nan)}
+
+
 def _check_rate_bounds(min_rate: float | None, max_rate: float | None) -> None:
     for name, bound in (("--min-rate", min_rate), ("--max-rate", max_rate)):
         if bound is not None and not (np.isfinite(bound) and bound > 0):
@@ -117,7 +126,7 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
         c = run.clusters
         cluster_rows.append({"rate": run.rate, "eta": run.eta, "run": run.name}
                             | {k: c.get(k) for k in ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")}
-                            | {"t_chi_error": run.t_chi_error})
+                            | {"t_chi_error": run.t_chi_error} | sieve_checks(c))
         stz = {name: getattr(run, name) for name in ("phm", "facilitation") if getattr(run, name) is not None}
         if stz:
             stz_rows.append({"rate": run.rate, "xi_c": c.get("xi_c")} | stz

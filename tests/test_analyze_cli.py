@@ -226,6 +226,8 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     table = pd.read_csv(run_copy / "report" / "clusters_vs_rate.csv")
     assert list(table.rate) == [0.06] and table.eta_c[0] == pytest.approx(s["eta_c"], nan_ok=True)
     assert table.eta[0] == pytest.approx(result(run_copy, "viscosity.json")["eta"])
+    assert table.xi_c_null[0] == pytest.approx(s["null"]["uniform"]["xi_c"], nan_ok=True)
+    assert table.kept_significant[0] == pytest.approx(s["significance"]["kept_fraction"], nan_ok=True)
     assert (run_copy / "report" / "clusters_vs_rate.png").stat().st_size > 10_000, report.stdout
     assert (run_copy / "report" / "stz_vs_rate.png").stat().st_size > 10_000, report.stdout
     assert table["matched_at_1.5"][0] == pytest.approx(stz["summary"]["matched_at_1.5"])

@@ -62,3 +62,10 @@ def pm(value, error, digits=3) -> str:
     if error is None or error != error:
         return f"{value:.{digits}g}"
     return f"{value:.{digits}g} ± {error:.2g}"
+
+
+def percent(fraction) -> str:
+    """A fraction as 'p.p%' (two significant digits below 1%), NaN as '—'."""
+    if fraction is None or fraction != fraction:
+        return "—"
+    return f"{100 * fraction:.1f}%" if fraction >= 0.01 or fraction == 0 else f"{100 * fraction:.2g}%"

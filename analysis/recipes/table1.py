@@ -12,7 +12,7 @@ Writes OUT/table1.md (both tables, Markdown), OUT/table1.csv, OUT/rates.csv and 
 from __future__ import annotations
 
 import pandas as pd
-from _reports import pm, recipe_arguments
+from _reports import percent, pm, recipe_arguments
 
 from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4, PAPER_TABLE1
 from lmpshear.plots import lengths_figure
@@ -40,7 +40,8 @@ def main() -> None:
                                  "t_chi": c.t_chi, "t_chi_error": c.get("t_chi_error"), "P_c_mean": c.P_c_mean,
                                  "eta_c_over_eta": c.eta_c / c.eta,
                                  "xi_c": c.xi_c, "xi_c_error": xi_err.get(c.rate), "t_y": c.t_y,
-                                 "t_y_over_t_chi": c.t_y / c.t_chi}
+                                 "t_y_over_t_chi": c.t_y / c.t_chi,
+                                 "xi_c_null": c.get("xi_c_null"), "kept_significant": c.get("kept_significant")}
                                 | {k: c.get(k) for key in LENGTHS for k in (key, f"{key}_error")})
     pd.DataFrame(rows).to_csv(out / "table1.csv", index=False)
     pd.DataFrame(per_rate).to_csv(out / "rates.csv", index=False)
@@ -55,14 +56,14 @@ def main() -> None:
                      + " | ".join(pm(x[n], x[f"{n}_error"]) for n in LENGTHS.values()) + " |")
     lines += ["", f"Mizuno and Yamamoto (2012), KA under steady shear: ν_4 of ξ_4(τ_α) ≈ {MIZUNO_YAMAMOTO_NU4:g}. "
               "An exponent is made where ≥ 3 of the flow curve's thinning rates have the length (— otherwise).", "",
-              "| system | γ̇ | η | t_χ | P̄_c (paper ≈ 0.8) | η_c/η (paper ≈ 1) | ξ_c | t_y/t_χ | "
-              + " | ".join(LENGTH_LABELS[k] for k in LENGTHS) + " |",
-              "|---|---|---|---|---|---|---|---|" + "---|" * len(LENGTHS)]
+              "| system | γ̇ | η | t_χ | P̄_c (paper ≈ 0.8) | η_c/η (paper ≈ 1) | ξ_c | ξ_c of the uniform null | t_y/t_χ | "
+              + " | ".join(LENGTH_LABELS[k] for k in LENGTHS) + " | cell kept by the significance rule |",
+              "|---|---|---|---|---|---|---|---|---|" + "---|" * (len(LENGTHS) + 1)]
     for x in per_rate:
         lines.append(f"| {x['system']} | {x['rate']:g} | {pm(x['eta'], x['eta_error'], 4)} | {pm(x['t_chi'], x['t_chi_error'])} "
                      f"| {pm(x['P_c_mean'], None)} | {pm(x['eta_c_over_eta'], None, 2)} | {pm(x['xi_c'], x['xi_c_error'])} "
-                     f"| {pm(x['t_y_over_t_chi'], None, 2)} | "
-                     + " | ".join(pm(x[k], x[f"{k}_error"]) for k in LENGTHS) + " |")
+                     f"| {pm(x['xi_c_null'], None)} | {pm(x['t_y_over_t_chi'], None, 2)} | "
+                     + " | ".join(pm(x[k], x[f"{k}_error"]) for k in LENGTHS) + f" | {percent(x['kept_significant'])} |")
     (out / "table1.md").write_text("\n".join(lines) + "\n")
     panels = [(r.label, r.clusters.to_dict("records"), r.table1) for r in reports if r.clusters is not None]
     if panels:
