@@ -54,7 +54,7 @@ def main() -> None:
                      f"| {pm(x['lambda_over_D1'], x['lambda_over_D1_error'])} ({x['lambda_over_D1_paper'] or '—'}) "
                      f"| {pm(x['nu_c'], x['nu_c_error'])} ({x['nu_c_paper'] or '—'}) | "
                      + " | ".join(pm(x[n], x[f"{n}_error"]) for n in LENGTHS.values()) + " |")
-    lines += ["", f"Mizuno and Yamamoto (2012), KA under steady shear: ν_4 of ξ_4(τ_α) ≈ {MIZUNO_YAMAMOTO_NU4:g}. "
+    lines += ["", f"Mizuno and Yamamoto (2012), a 3D binary supercooled liquid under steady shear: ν_4 of ξ_4(τ_α) ≈ {MIZUNO_YAMAMOTO_NU4:g}. "
               "An exponent is made where ≥ 3 of the flow curve's thinning rates have the length (— otherwise).", "",
               "| system | γ̇ | η | t_χ | P̄_c (paper ≈ 0.8) | η_c/η (paper ≈ 1) | ξ_c | ξ_c of the uniform null | t_y/t_χ | "
               + " | ".join(LENGTH_LABELS[k] for k in LENGTHS) + " | cell kept by the significance rule |",

@@ -69,7 +69,8 @@ LENGTHS = {"xi_c_significance": "nu_c_significance", "xi4_t_chi": "nu_4_t_chi", 
 LENGTH_LABELS = {"xi_c": "ξ_c (paper's sieve)", "xi_c_significance": "ξ_c (significance rule)",
                  "xi4_t_chi": "ξ_4 (t_χ)", "xi4_tau_alpha": "ξ_4 (τ_α)", "xi_jj_t_chi": "ξ_jj (t_χ)",
                  "xi_jj_cluster_window": "ξ_jj (clusters' W)"}
-#: Mizuno & Yamamoto (2012): ξ_4(τ_α) ~ γ̇^−0.08 under steady shear (KA), the independent number beside ν_4
+#: Mizuno & Yamamoto (J. Chem. Phys. 2011/2012): ξ_4(τ_α) ~ γ̇^−0.08 in a 3D binary supercooled liquid under
+#: steady shear (χ4(τ_α) ~ γ̇^−0.26 there), the independent number beside ν_4
 MIZUNO_YAMAMOTO_NU4 = 0.08
 
 
