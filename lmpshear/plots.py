@@ -179,7 +179,7 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
 def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None:
     """Every length against the rate on one log-log axis (one system): the paper's ξ_c with its bootstrap
     error, and LENGTHS (ξ_c under the significance rule, ξ_4, ξ_jj) with theirs; each labelled with
-    its exponent from Table I where ≥ 3 rates gave one. Guides of slope −λ/(D+1) (eq. 9) and −0.08
+    its exponent from Table I where ≥ 3 rates gave one; hollow, ξ_c of the sieve's uniform null. Guides of slope −λ/(D+1) (eq. 9) and −0.08
     (Mizuno and Yamamoto's ν_4) through the lengths' geometric centre say which, if any, follows."""
     from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4
 
@@ -202,6 +202,9 @@ def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None
         ax.errorbar(rate[ok], y[ok], yerr=np.where(np.isfinite(err[ok]), err[ok], 0), fmt="o-" if key == "xi_c" else "s-",
                     color=f"C{k}", lw=0.8, ms=4, capsize=2, label=label + suffix)
         drawn.append(y[ok])
+    null = np.array([r.get("xi_c_null", np.nan) for r in rows], dtype=float)
+    if np.isfinite(null).any():  # the sieve's grain: ξ_c of the same sieve on uniformly scattered jumps
+        ax.plot(rate, null, "o--", color="C0", mfc="none", lw=0.8, ms=4, label="ξ_c of the sieve's uniform null")
     ax.set_xlabel(r"$\dot\gamma$")
     ax.set_ylabel("length")
     ax.set_title(title, loc="left", fontsize=9)
