@@ -373,3 +373,11 @@ def test_the_verdict_tables_are_remade_by_one_command_from_the_collected_folders
     for column in ("lambda", "nu_c", "nu_c_significance", "nu_4_t_chi", "nu_4_tau_alpha", "nu_jj_t_chi"):
         assert np.allclose(made[column], committed[column], equal_nan=True), column
     assert (copy / "report" / "tables" / "lengths_vs_rate.png").stat().st_size > 30_000
+    # beside each ξ_c, the sieve's uniform null and the cell the significance rule keeps, from the run's summary
+    rates = pd.read_csv(copy / "report" / "tables" / "rates.csv")
+    for folder in verdict.glob("ka3d-*-rate*/"):
+        summary = json.loads((folder / "clusters_summary.json").read_text())["summary"]
+        row = rates[np.isclose(rates.rate, float(folder.name.rsplit("-rate", 1)[1]))]
+        assert row.xi_c_null.item() == pytest.approx(summary["null"]["uniform"]["xi_c"])
+        assert row.kept_significant.item() == pytest.approx(summary["significance"]["kept_fraction"])
+        assert row.xi_c.item() > row.xi_c_null.item()  # the KA sieve's regions are larger than its grain
