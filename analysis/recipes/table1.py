@@ -18,6 +18,14 @@ from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU
 from lmpshear.plots import lengths_figure
 
 
+def exponent(row: dict, name: str) -> str:
+    """An exponent with its error and, in brackets, the reduced χ² of its fit."""
+    chi2 = row.get(f"{name}_reduced_chi2")
+    if chi2 is None or chi2 != chi2:
+        return pm(row[name], row[f"{name}_error"])
+    return pm(row[name], row[f"{name}_error"]) + (f" [{chi2:.2g}]" if chi2 < 100 else f" [{chi2:.0f}]")
+
+
 def main() -> None:
     reports, out = recipe_arguments(__doc__)
     rows, per_rate = [], []
@@ -29,7 +37,8 @@ def main() -> None:
                      "lambda_paper": paper.get("lambda"),
                      "lambda_over_D1": t.get("lambda_over_D1"), "lambda_over_D1_error": t.get("lambda_over_D1_error"),
                      "lambda_over_D1_paper": paper.get("lambda_over_D1"),
-                     "nu_c": t.get("nu_c"), "nu_c_error": t.get("nu_c_error"), "nu_c_paper": paper.get("nu_c")}
+                     "nu_c": t.get("nu_c"), "nu_c_error": t.get("nu_c_error"),
+                     "nu_c_reduced_chi2": t.get("nu_c_reduced_chi2"), "nu_c_paper": paper.get("nu_c")}
                     | {k: (t.get("lengths") or {}).get(k) for name in LENGTHS.values()
                        for k in (name, f"{name}_error", f"{name}_reduced_chi2")})
         xi_err = dict(zip(t.get("rates", []), t.get("xi_c_error", [])))
@@ -52,10 +61,11 @@ def main() -> None:
     for x in rows:
         lines.append(f"| {x['system']} | {x['rates']} | {pm(x['lambda'], x['lambda_error'])} ({x['lambda_paper'] or '—'}) "
                      f"| {pm(x['lambda_over_D1'], x['lambda_over_D1_error'])} ({x['lambda_over_D1_paper'] or '—'}) "
-                     f"| {pm(x['nu_c'], x['nu_c_error'])} ({x['nu_c_paper'] or '—'}) | "
-                     + " | ".join(pm(x[n], x[f"{n}_error"]) for n in LENGTHS.values()) + " |")
+                     f"| {exponent(x, 'nu_c')} ({x['nu_c_paper'] or '—'}) | "
+                     + " | ".join(exponent(x, n) for n in LENGTHS.values()) + " |")
     lines += ["", f"Mizuno and Yamamoto (2012), a 3D binary supercooled liquid under steady shear: ν_4 of ξ_4(τ_α) ≈ {MIZUNO_YAMAMOTO_NU4:g}. "
-              "An exponent is made where ≥ 3 of the flow curve's thinning rates have the length (— otherwise).", "",
+              "An exponent is made where ≥ 3 of the flow curve's thinning rates have the length (— otherwise); "
+              "[reduced χ² of its fit], errors scaled by √χ² where it is above 1.", "",
               "| system | γ̇ | η | t_χ | P̄_c (paper ≈ 0.8) | η_c/η (paper ≈ 1) | ξ_c | ξ_c of the uniform null | t_y/t_χ | "
               + " | ".join(LENGTH_LABELS[k] for k in LENGTHS) + " | cell kept by the significance rule |",
               "|---|---|---|---|---|---|---|---|---|" + "---|" * (len(LENGTHS) + 1)]
