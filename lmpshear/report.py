@@ -144,9 +144,12 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
                  "those panels and of Table I")
     fc = flow_curve([r.rate for r in runs], [r.eta for r in runs], [r.eta_error for r in runs], [r.name for r in runs],
                     min_rate=min_rate, max_rate=max_rate)
+    systems = {r.system for r in runs}
+    label, dimension, paper = sorted(systems)[0] if len(systems) == 1 else (
+        " + ".join(sorted(s[0] for s in systems)), sorted(systems)[0][1], None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "flowcurve.json", fc.as_dict())
+    atomic_write_json(out / "flowcurve.json", fc.as_dict() | {"system": label, "dimension": dimension})
     pd.DataFrame({"rate": fc.rates, "eta": fc.eta, "eta_error": fc.eta_error, "in_fit": fc.in_fit,
                   "run": fc.runs}).to_csv(out / "flowcurve.csv", index=False)
     png = flow_curve_figure(fc, out / "flowcurve.png")
@@ -162,9 +165,6 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
         from lmpshear.analysis.scaling import table1_row
         from lmpshear.plots import table1_figure
 
-        systems = {r.system for r in runs}
-        label, dimension, paper = sorted(systems)[0] if len(systems) == 1 else (
-            " + ".join(sorted(s[0] for s in systems)), sorted(systems)[0][1], None)
         row = table1_row(label, dimension, fc, volumes, paper, lengths)
         pd.DataFrame(cluster_rows).sort_values("rate").to_csv(out / "clusters_vs_rate.csv", index=False)
         echo(f"report: {len(cluster_rows)} runs with convective clusters: wrote {out / 'clusters_vs_rate.csv'} "

@@ -206,10 +206,18 @@ def test_a_local_campaign_runs_lammps_over_mpi_ranks_from_a_shared_equilibrated_
         assert np.abs(d).max() < 1e-9 and len(b) > 1
 
 
-def test_the_shipped_campaigns_load_and_render():
+def test_the_shipped_campaigns_load_and_render(monkeypatch):
+    import collections
+
     from conftest import REPO
 
+    from lmpshear import preparation
     from lmpshear.slurm import render
+
+    # the paper-size campaigns are for a cluster: whether this machine's disk could hold their
+    # trajectories (the soft disks at 1e-4 need 40 GB) is not what this test is about
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(preparation.shutil, "disk_usage", lambda path: usage(10**15, 0, 10**15))
 
     files = sorted((REPO / "analysis" / "campaigns").glob("*.toml"))
     assert {f.stem for f in files} >= {"bd45", "bd425", "ka3d", "softdisk2d", "ka3d-reduced", "softdisk2d-reduced"}
@@ -381,3 +389,37 @@ def test_the_verdict_tables_are_remade_by_one_command_from_the_collected_folders
         assert row.xi_c_null.item() == pytest.approx(summary["null"]["uniform"]["xi_c"])
         assert row.kept_significant.item() == pytest.approx(summary["significance"]["kept_fraction"])
         assert row.xi_c.item() > row.xi_c_null.item()  # the KA sieve's regions are larger than its grain
+
+
+def test_a_system_with_too_few_rates_keeps_its_name_and_the_papers_row(tmp_path):
+    """One collected rate: no exponents (—), but the row is the paper's system with the paper's
+    numbers beside it, as in the full table (the label is in flowcurve.json, not only in table1.json)."""
+    import shutil
+
+    from conftest import REPO
+
+    verdict = REPO / "analysis" / "results" / "verdict"
+    shutil.copytree(verdict / "ka3d-N16500-rate0.003", tmp_path / "ka3d-N16500-rate0.003")
+    recipes = REPO / "analysis" / "recipes"
+    run = lambda *a: subprocess.run([sys.executable, *map(str, a)], check=True, capture_output=True,  # noqa: E731
+                                    text=True, cwd=tmp_path)
+    run(recipes / "results_report.py", "ka3d-N16500-rate0.003", "-o", "report/ka")
+    assert json.loads((tmp_path / "report" / "ka" / "flowcurve.json").read_text())["system"] == "3D MD"
+    assert not (tmp_path / "report" / "ka" / "table1.json").exists()
+    run(recipes / "table1.py", "report/ka", "-o", "tables")
+    row = pd.read_csv(tmp_path / "tables" / "table1.csv").iloc[0]
+    assert row.system == "3D MD" and row.lambda_paper == 0.728 and row.nu_c_paper == 0.176
+    assert np.isnan(row["lambda"]) and np.isnan(row.nu_c)
+    assert "| 3D MD | 0.003 | — (0.728) |" in (tmp_path / "tables" / "table1.md").read_text()
+
+
+def test_a_campaign_whose_trajectory_exceeds_the_free_disk_is_refused_with_the_numbers(tmp_path, monkeypatch):
+    import collections
+
+    from lmpshear import preparation
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(preparation.shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 1000, 1000))
+    with pytest.raises(UserError) as exc:
+        campaigns.load(tiny_campaign(tmp_path, ka=False))
+    assert "GB for traj.gsd, more than the 1e-06 GB free" in str(exc.value), str(exc.value)

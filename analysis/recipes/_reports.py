@@ -20,7 +20,7 @@ class SystemReport:
 
     @property
     def label(self) -> str:
-        return (self.table1 or {}).get("system") or self.folder.name
+        return (self.table1 or {}).get("system") or self.flow.get("system") or self.folder.name
 
 
 def recipe_arguments(doc: str):
