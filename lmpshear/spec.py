@@ -236,6 +236,8 @@ class Analysis:
                               positive=True)
     gjj_fit_min: float = _param(1.0, "float", "g_jj: the fit of g_jj - 1 = A exp(-r/xi_jj) starts here (d0)",
                                 nonnegative=True)
+    gjj_window: float | None = _param(None, "float", "g_jj: also a window of this fixed time (tau0), the same at "
+                                      "every rate; unset: only t_chi and the clusters' W", positive=True)
     # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
     cluster_sieve: str = _param("blocks", "str", "coarse sieve: blocks (jump counts, BD) or kernel (e^{-r/d}, MD presets)",
                                 choices=("blocks", "kernel"))

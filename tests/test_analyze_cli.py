@@ -221,13 +221,23 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     for null in ("uniform", "particles"):
         assert 0 <= s["null"][null]["kept_fraction"] <= 1 and s["null"][null]["clusters_per_window"] >= 0
     assert set(result(run_copy, "s4.json")["at"]) == {"t_chi", "tau_alpha"}
-    assert set(result(run_copy, "gjj.json")["at"]) == {"t_chi", "cluster_window"}
+    gjj = result(run_copy, "gjj.json")
+    assert set(gjj["at"]) == {"t_chi", "cluster_window"}
+    # a fixed window (gjj_window) as long as t_χ tiles the steady window as t_χ's does: the same g_jj, ξ_jj
+    t_chi = gjj["at"]["t_chi"]["window"]
+    cli("analyze", run_copy, "--only", "gjj", "--set", f"gjj_window={t_chi!r}", check=True)
+    fixed = result(run_copy, "gjj.json")
+    assert set(fixed["at"]) == {"t_chi", "cluster_window", "fixed_window"} and fixed["at"]["fixed_window"]["window"] == t_chi
+    for key in ("g", "jumps", "windows", "xi"):
+        assert fixed["at"]["fixed_window"][key] == pytest.approx(gjj["at"]["t_chi"][key], nan_ok=True), key
+    assert fixed["summary"]["xi_jj_fixed_window"] == pytest.approx(gjj["summary"]["xi_jj_t_chi"], nan_ok=True)
     report = cli("report", run_copy, "-o", run_copy / "report", check=True)
     table = pd.read_csv(run_copy / "report" / "clusters_vs_rate.csv")
     assert list(table.rate) == [0.06] and table.eta_c[0] == pytest.approx(s["eta_c"], nan_ok=True)
     assert table.eta[0] == pytest.approx(result(run_copy, "viscosity.json")["eta"])
     assert table.xi_c_null[0] == pytest.approx(s["null"]["uniform"]["xi_c"], nan_ok=True)
     assert table.kept_significant[0] == pytest.approx(s["significance"]["kept_fraction"], nan_ok=True)
+    assert table.xi_jj_fixed_window[0] == pytest.approx(fixed["summary"]["xi_jj_fixed_window"], nan_ok=True)
     assert (run_copy / "report" / "clusters_vs_rate.png").stat().st_size > 10_000, report.stdout
     assert (run_copy / "report" / "stz_vs_rate.png").stat().st_size > 10_000, report.stdout
     assert table["matched_at_1.5"][0] == pytest.approx(stz["summary"]["matched_at_1.5"])

@@ -64,11 +64,12 @@ class ScalingRow:
 #: the lengths beside the paper's ξ_c, by their key in a run's lengths (report.lengths_of: the s4 and gjj
 #: summaries' keys, and the clusters summary's significance rule), and their exponent's name
 LENGTHS = {"xi_c_significance": "nu_c_significance", "xi4_t_chi": "nu_4_t_chi", "xi4_tau_alpha": "nu_4_tau_alpha",
-           "xi_jj_t_chi": "nu_jj_t_chi", "xi_jj_cluster_window": "nu_jj_cluster_window"}
+           "xi_jj_t_chi": "nu_jj_t_chi", "xi_jj_cluster_window": "nu_jj_cluster_window",
+           "xi_jj_fixed_window": "nu_jj_fixed_window"}
 #: how figures and tables name them
 LENGTH_LABELS = {"xi_c": "ξ_c (paper's sieve)", "xi_c_significance": "ξ_c (significance rule)",
                  "xi4_t_chi": "ξ_4 (t_χ)", "xi4_tau_alpha": "ξ_4 (τ_α)", "xi_jj_t_chi": "ξ_jj (t_χ)",
-                 "xi_jj_cluster_window": "ξ_jj (clusters' W)"}
+                 "xi_jj_cluster_window": "ξ_jj (clusters' W)", "xi_jj_fixed_window": "ξ_jj (fixed W)"}
 #: Mizuno & Yamamoto (J. Chem. Phys. 2011/2012): ξ_4(τ_α) ~ γ̇^−0.08 in a 3D binary supercooled liquid under
 #: steady shear (χ4(τ_α) ~ γ̇^−0.26 there), the independent number beside ν_4
 MIZUNO_YAMAMOTO_NU4 = 0.08

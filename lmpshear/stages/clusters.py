@@ -118,7 +118,8 @@ def _describe(r: dict) -> str:
 
 
 def gjj(ctx: Context) -> dict:
-    """g_jj(r) and ξ_jj of the jumps of windows of t_χ and of the clusters' window W, tiling the steady window."""
+    """g_jj(r) and ξ_jj of the jumps of windows of t_χ, of the clusters' window W and (gjj_window) of a
+    fixed time, tiling the steady window."""
     from lmpshear.analysis.cagejumps import carried_jumps, null_jumps
     from lmpshear.analysis.jumppairs import jump_correlation
     from lmpshear.cell import largest_cutoff
@@ -133,6 +134,8 @@ def gjj(ctx: Context) -> dict:
     spans = {"t_chi": ctx.product("overlap")["t_chi"]}
     if ctx.rd.product("clusters").exists():
         spans["cluster_window"] = ctx.product("clusters")["summary"]["window"]
+    if a.gjj_window is not None:  # the same W at every rate: ξ_jj's growth with the rate apart from W's
+        spans["fixed_window"] = a.gjj_window
     out = {"r_max": r_max, "at": {}}
     for name, W in spans.items():
         spans = []
@@ -167,7 +170,7 @@ STAGES = (
           version=5,
           what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
     Stage(name="gjj", inputs=("store", "config", "cagejumps", "jumps", "overlap", "clusters"),
-          keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min"), compute=gjj, describe=_describe_gjj,
+          keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min", "gjj_window"), compute=gjj, describe=_describe_gjj,
           needs=needs_cage_size, version=2,  # 2: the excess tested at the first fitted distance, not at r = 0
-          what="g_jj(r) of the cage jumps of a window (W = t_chi and the clusters' W), xi_jj"),
+          what="g_jj(r) of the cage jumps of a window (W = t_chi, the clusters' W, gjj_window), xi_jj"),
 )
