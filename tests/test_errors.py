@@ -109,9 +109,16 @@ def test_prepare_estimates_and_warns_about_long_runs(tmp_path):
     assert e["frames"] == spec.n_samples + 1
     assert e["store_bytes"] == e["frames"] * 16500 * STORE_BYTES_PER_PARTICLE
     assert e["steps"] == spec.steps(spec.protocol.equilibration_time) + spec.shear_steps
-    path = write_spec(tmp_path / "long.toml", "ka3d", protocol={"production_strain": 100.0})
-    proc = cli("prepare", path, "-o", tmp_path / "run", "--rate", 0.06, check=True)
-    assert "warning: this run needs about" in proc.stderr and "GB for traj.gsd" in proc.stderr
+    # days at the nominal speed, sampled sparsely: a store of a few tenths of a GB, which any test
+    # machine holds (the store's own refusal against the free disk is tested in test_campaign)
+    path = write_spec(tmp_path / "long.toml", "ka3d", protocol={"production_strain": 100.0},
+                      rates=[{"rate": 0.003, "sample_interval": 150.0}])
+    long = config.load(path).select_rate(0.003)
+    e = estimate(long)
+    assert e["hours"] > 24 and e["store_bytes"] < 1e9
+    proc = cli("prepare", path, "-o", tmp_path / "run", "--rate", 0.003, check=True)
+    assert f"warning: this run needs about {e['hours']:.3g} hours" in proc.stderr, proc.stderr
+    assert f"and {e['store_bytes'] / 1e9:.3g} GB for traj.gsd" in proc.stderr, proc.stderr
 
 
 # -- a table of bad inputs through the CLI: exit 2, a message, no traceback, nothing written ---------
