@@ -20,10 +20,10 @@ from lmpshear.plots import lengths_figure
 
 def exponent(row: dict, name: str) -> str:
     """An exponent with its error and, in brackets, the reduced χ² of its fit."""
-    chi2 = row.get(f"{name}_reduced_chi2")
+    text, chi2 = pm(row[name], row[f"{name}_error"]), row.get(f"{name}_reduced_chi2")
     if chi2 is None or chi2 != chi2:
-        return pm(row[name], row[f"{name}_error"])
-    return pm(row[name], row[f"{name}_error"]) + (f" [{chi2:.2g}]" if chi2 < 100 else f" [{chi2:.0f}]")
+        return text
+    return text + (f" [{chi2:.2g}]" if chi2 < 100 else f" [{chi2:.0f}]")
 
 
 def main() -> None:
