@@ -131,14 +131,14 @@ def gjj(ctx: Context) -> dict:
     c0 = cells[0]
     dim = c0.dimension
     r_max = min(a.gjj_r_max, largest_cutoff(min(c0.lx, c0.ly, c0.lz if c0.dimension == 3 else np.inf), sheared=True))
-    spans = {"t_chi": ctx.product("overlap")["t_chi"]}
+    windows = {"t_chi": ctx.product("overlap")["t_chi"]}
     if ctx.rd.product("clusters").exists():
-        spans["cluster_window"] = ctx.product("clusters")["summary"]["window"]
+        windows["cluster_window"] = ctx.product("clusters")["summary"]["window"]
     if a.gjj_window is not None:  # the same W at every rate: ξ_jj's growth with the rate apart from W's
-        spans["fixed_window"] = a.gjj_window
+        windows["fixed_window"] = a.gjj_window
     out = {"r_max": r_max, "at": {}}
-    for name, W in spans.items():
-        spans = []
+    for name, W in windows.items():
+        spans = []  # (time, frame, carried jumps, their rows) of each window of length W
         for t_start in np.arange(times[0], times[-1] - W + 1e-12, W)[: a.max_windows]:
             k = int(np.argmin(np.abs(times - (t_start + W))))
             carried, rows = carried_jumps(jumps, t_start, t_start + W, cells[k], ctx.info.rate, times[k])
