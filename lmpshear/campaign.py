@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmpshear import config
 from lmpshear.errors import UserError
-from lmpshear.preparation import check_feasible
+from lmpshear.preparation import check_feasible, estimate
 from lmpshear.rundir import RunDir
 from lmpshear.spec import RunSpec
 
@@ -376,12 +378,37 @@ def check_directories(campaign: Campaign) -> None:
                         + "\nmove them aside (or fix the campaign file), then submit again")
 
 
+def check_disk(campaign: Campaign) -> None:
+    """Refuse a campaign whose unfinished runs, together, need more disk for their trajectory stores
+    than is free where they go: each run alone may fit (``prepare`` checks that) while the second or
+    third would fill the disk halfway through. A started run counts what its store still lacks."""
+    need: dict[int, list] = {}  # device -> [bytes still to write, runs, a path on it]
+    for run in campaign.runs:
+        state = run_state(run)
+        if not (state.needs_run or state.state == "running"):
+            continue
+        store = RunDir(run.path).store
+        left = estimate(run.load())["store_bytes"] - (store.stat().st_size if store.exists() else 0)
+        where = next(p for p in [run.path, *run.path.parents] if p.exists())
+        entry = need.setdefault(os.stat(where).st_dev, [0.0, 0, where])
+        entry[0] += max(0.0, left)
+        entry[1] += 1
+    for total, runs, where in need.values():
+        free = shutil.disk_usage(where).free
+        if total > free:
+            together = f"its {runs} unfinished runs need about {total / 1e9:.3g} GB together" if runs > 1 else \
+                f"its unfinished run needs about {total / 1e9:.3g} GB more"
+            raise UserError(f"{campaign.file}: {together} for traj.gsd, more than the {free / 1e9:.3g} GB free at {where}: free some disk, "
+                            "sample less often (sample_interval) or submit fewer runs at a time")
+
+
 def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[Run]:
     """Prepare every run that has no directory yet; the ones made. A directory that holds another run
     than the campaign's is refused first."""
     from lmpshear.preparation import prepare
 
     check_directories(campaign)
+    check_disk(campaign)
     made = []
     for run in campaign.runs:
         if RunDir(run.path).config.exists():

@@ -423,3 +423,40 @@ def test_a_campaign_whose_trajectory_exceeds_the_free_disk_is_refused_with_the_n
     with pytest.raises(UserError) as exc:
         campaigns.load(tiny_campaign(tmp_path, ka=False))
     assert "GB for traj.gsd, more than the 1e-06 GB free" in str(exc.value), str(exc.value)
+
+
+def test_runs_that_fit_the_disk_one_by_one_but_not_together_are_refused_before_any_is_prepared(tmp_path, monkeypatch):
+    import collections
+
+    from lmpshear import campaign, preparation
+
+    c = campaigns.load(tiny_campaign(tmp_path, ka=False))
+    sizes = [preparation.estimate(r.load())["store_bytes"] for r in c.runs]
+    free = 0.5 * (max(sizes) + sum(sizes))  # more than either run, less than both
+    assert max(sizes) < free < sum(sizes)
+    usage = collections.namedtuple("usage", "total used free")
+
+    def free_disk(b):  # shutil is one module: this sets what campaign and preparation both see
+        monkeypatch.setattr(campaign.shutil, "disk_usage", lambda path: usage(10**12, 10**12 - b, b))
+
+    free_disk(free)
+    with pytest.raises(UserError) as exc:
+        campaigns.prepare_missing(c, echo=lambda _: None)
+    message = str(exc.value)
+    assert f"its 2 unfinished runs need about {sum(sizes) / 1e9:.3g} GB together" in message, message
+    assert f"more than the {free / 1e9:.3g} GB free" in message
+    assert not (tmp_path / "runs").exists()  # refused before anything was prepared
+    # a finished run's store is written: only what the others still lack counts
+    free_disk(10**12)
+    preparation.prepare(tmp_path / "bd.toml", c.runs[0].path, c.runs[0].rate)
+    RunDir(c.runs[0].path).set_status(state="complete")
+    free_disk(free)
+    assert campaigns.prepare_missing(c, echo=lambda _: None) == [c.runs[1]]
+    # a started run counts what its store still lacks
+    RunDir(c.runs[1].path).set_status(state="interrupted")
+    free_disk(sizes[1] / 2)
+    RunDir(c.runs[1].path).store.write_bytes(b"\0" * int(sizes[1] / 2 + 10))
+    campaign.check_disk(c)
+    RunDir(c.runs[1].path).store.write_bytes(b"\0" * int(sizes[1] / 2 - 10))
+    with pytest.raises(UserError, match="its unfinished run needs about"):
+        campaign.check_disk(c)

@@ -377,8 +377,12 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
     unrecorded = tmp_path / "unrecorded"  # a store without the digests of its run (older runs, imports)
     shutil.copytree(foreign, unrecorded)
     shutil.rmtree(unrecorded / "checkpoint")
+    deleted = tmp_path / "deleted"  # a finished run whose trajectory was deleted to free disk
+    shutil.copytree(tiny_run, deleted)
+    (deleted / "traj.gsd").unlink()
     for run, needle in ((foreign, "do not match the digests recorded when the run completed"),
                         (cut, "do not match the digests recorded when the run completed"),
+                        (deleted, "is missing (deleted or moved): the products made from it are kept"),
                         (unrecorded, "cannot be read as a trajectory store")):
         for proc in (cli("analyze", run, "--only", "structure", "--no-figures"),
                      cli("analyze", run, "--only", "msd", "--no-figures")):

@@ -83,6 +83,9 @@ def _verify(rd: RunDir) -> None:
     """Analyse only a store whose frames match the digests its run recorded."""
     from lmpshear.store import verify_store
 
+    if not rd.store.is_file() and not rd.source.is_file():
+        raise UserError(f"{rd.store} is missing (deleted or moved): the products made from it are kept, but analysing "
+                        "again needs it: put it back, or run the same spec again into a new directory")
     checked = verify_store(rd)
     if checked is not None and checked[0] < checked[1]:
         raise UserError(f"{rd.store}: frames {checked[0]} to {checked[1] - 1} do not match {checked[2]} (the "
