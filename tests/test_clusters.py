@@ -16,6 +16,7 @@ from lmpshear.analysis.regions import (
     background_threshold,
     demarcate,
     labels_at,
+    merge_small,
     periodic_label,
     region_lookup,
     watershed_basins,
@@ -59,6 +60,59 @@ def test_periodic_labels_join_across_faces_and_edges():
     assert n == 3
     assert labels[0, 2, 2] == labels[5, 2, 2] and labels[3, 0, 0] == labels[2, 5, 5]
     assert len({labels[0, 2, 2], labels[3, 0, 0], labels[3, 3, 3]}) == 3
+
+
+def _merge_small_by_rescanning(labels, min_blocks):
+    """merge_small's rule, the slow obvious way: after every merge, rescan the grid for the smallest
+    basin (ties: lower label) and count its contacts afresh."""
+    labels = labels.copy()
+    axes = tuple(range(labels.ndim))
+    shifts = [s for s in np.stack(np.meshgrid(*[[-1, 0, 1]] * labels.ndim, indexing="ij"), -1).reshape(-1, labels.ndim)
+              if s.any()]
+    while True:
+        sizes = np.bincount(labels.ravel())
+        for k in (k for k in np.argsort(sizes, kind="stable") if k > 0 and 0 < sizes[k] < min_blocks):
+            mine = labels == k
+            contact = np.zeros(len(sizes), dtype=np.int64)
+            for shift in shifts:
+                other = np.roll(labels, tuple(shift), axis=axes)[mine]
+                contact += np.bincount(other[(other > 0) & (other != k)], minlength=len(sizes))
+            if contact.any():
+                labels[mine] = int(np.argmax(contact))
+                break
+        else:
+            break
+    return np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
+
+
+def test_merging_small_basins_matches_rescanning_after_every_merge():
+    rng = np.random.default_rng(7)
+    merged_some = 0
+    for shape, threshold in (((40, 40), 0.5), ((60, 60), 0.8), ((12, 12, 12), 0.6), ((16, 16, 16), 0.9)):
+        rho = ndimage_smooth(rng.random(shape))
+        basins, n = watershed_basins(rho, rho >= np.quantile(rho, threshold))
+        for min_blocks in (2, 5, 12):
+            fast, m = merge_small(basins, min_blocks)
+            assert np.array_equal(fast, _merge_small_by_rescanning(basins, min_blocks)), (shape, min_blocks)
+            assert m == fast.max() and np.array_equal(fast > 0, basins > 0)  # merging moves no block in or out
+            merged_some += m < n
+    assert merged_some >= 6  # the cases did merge basins (some, several times over)
+    # by hand: the 1-block basin 2 touches basin 1 twice and basin 3 three times: it goes into 3
+    labels = np.zeros((6, 6), dtype=int)
+    labels[1, 1:3] = 1
+    labels[2, 2] = 2
+    labels[1, 3] = labels[2, 3] = labels[2, 4] = labels[3, 3] = 3
+    merged, m = merge_small(labels, 2)
+    assert m == 2 and merged[2, 2] == merged[2, 3] != merged[1, 1]
+    labels[1, 3] = 0  # two contacts each: the lower label
+    merged, m = merge_small(labels, 2)
+    assert m == 2 and merged[2, 2] == merged[1, 1] != merged[2, 3]
+
+
+def ndimage_smooth(field):
+    from scipy import ndimage
+
+    return ndimage.uniform_filter(field, size=3, mode="wrap")
 
 
 def planted_events(rng, cell, centres, radius, per_blob, background, rate, t_ref, window):

@@ -28,6 +28,7 @@ the cluster; V_c = nodes × node volume, ξ_c = (3V_c/4π)^{1/3} (3D) or (V_c/π
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numba
@@ -139,27 +140,50 @@ def watershed_basins(rho: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int
 
 
 def merge_small(labels: np.ndarray, min_blocks: float) -> tuple[np.ndarray, int]:
-    """Merge each basin of fewer than ``min_blocks`` blocks (smallest first) into the neighbouring
-    basin it touches most (periodic, full neighbourhood); relabel 1..n."""
-    labels = labels.copy()
-    axes = tuple(range(labels.ndim))
-    while True:
-        sizes = np.bincount(labels.ravel())
-        merged = False
-        for k in (k for k in np.argsort(sizes) if k > 0 and 0 < sizes[k] < min_blocks):
-            mine = labels == k
-            contact = np.zeros(len(sizes), dtype=np.int64)
-            for shift in _neighbour_shifts(labels.ndim):
-                if shift.any():
-                    other = np.roll(labels, tuple(shift), axis=axes)[mine]
-                    contact += np.bincount(other[(other > 0) & (other != k)], minlength=len(sizes))
-            if contact.any():
-                labels[mine] = int(np.argmax(contact))
-                merged = True
-                break  # sizes changed: start again from the smallest
-        if not merged:
+    """Merge each basin of fewer than ``min_blocks`` blocks, smallest first (ties: lower label), into the
+    neighbouring basin it touches most (ties: lower label; periodic, full neighbourhood); relabel 1..n.
+
+    The contacts (block, neighbouring block of another basin) are counted once and carried through
+    the merges, so that thousands of noise basins cost one pass over the grid rather than one each."""
+    labels = np.asarray(labels)
+    n = int(labels.max()) if labels.size else 0
+    sizes = np.bincount(labels.ravel(), minlength=n + 1).astype(np.int64)
+    contact: list[dict[int, int]] = [{} for _ in range(n + 1)]
+    flat = labels.ravel().astype(np.int64)
+    for shift in _neighbour_shifts(labels.ndim):
+        if not shift.any():
+            continue
+        other = np.roll(labels, tuple(shift), axis=tuple(range(labels.ndim))).ravel()
+        both = (flat > 0) & (other > 0) & (flat != other)
+        pairs, counts = np.unique(flat[both] * (n + 1) + other[both], return_counts=True)
+        for pair, count in zip(pairs.tolist(), counts.tolist()):
+            a, b = divmod(pair, n + 1)
+            contact[a][b] = contact[a].get(b, 0) + count
+    into = np.arange(n + 1)  # the basin each label went into (followed to the end below)
+    queue = [(int(sizes[k]), k) for k in range(1, n + 1) if 0 < sizes[k] < min_blocks]
+    heapq.heapify(queue)
+    while queue:
+        size, k = heapq.heappop(queue)
+        if into[k] != k or sizes[k] != size or not contact[k]:
+            continue  # merged, grown since (a newer entry is queued), or touching no basin (never will)
+        j = min(contact[k], key=lambda m: (-contact[k][m], m))
+        for m, count in contact[k].items():  # j's contacts become those of k and j together
+            if m != j:
+                contact[j][m] = contact[j].get(m, 0) + count
+                contact[m][j] = contact[m].get(j, 0) + contact[m].pop(k)
+        del contact[j][k]
+        contact[k] = {}
+        sizes[j] += sizes[k]
+        sizes[k] = 0
+        into[k] = j
+        if sizes[j] < min_blocks:
+            heapq.heappush(queue, (int(sizes[j]), j))
+    while True:  # a label merged into one that merged later: follow to the end
+        nxt = into[into]
+        if np.array_equal(nxt, into):
             break
-    _, compact = np.unique(labels, return_inverse=True)
+        into = nxt
+    _, compact = np.unique(into[labels], return_inverse=True)
     compact = compact.reshape(labels.shape)
     return compact, int(compact.max())
 
@@ -253,16 +277,22 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, 
                                            grid.lo, grid.n, grid.periodic_z, radius)
     keep = candidates & (counts / sphere >= rho_per_volume)
     regions = []
+    blocks = np.bincount(labels.ravel(), minlength=n_labels + 1)
+    jumps_in = np.bincount(labels.ravel(), weights=rho.ravel(), minlength=n_labels + 1)
+    kept_nodes = np.flatnonzero(keep)
+    by_label = np.argsort(coarse_of_node[kept_nodes], kind="stable")
+    kept_nodes = kept_nodes[by_label]
+    bounds = np.searchsorted(coarse_of_node[kept_nodes], np.arange(n_labels + 2))
     for label in range(1, n_labels + 1):
-        if (labels == label).sum() * block_volume < min_stz * stz:
+        if blocks[label] * block_volume < min_stz * stz:
             continue
-        mine = keep & (coarse_of_node == label)
-        if not mine.any() or (prune_fine and mine.sum() * node_volume < min_stz * stz):
+        mine = kept_nodes[bounds[label]:bounds[label + 1]]
+        if not len(mine) or (prune_fine and len(mine) * node_volume < min_stz * stz):
             continue
-        vol = mine.sum() * node_volume
+        vol = len(mine) * node_volume
         regions.append(Region(len(regions) + 1, node_idx[mine], vol, float(radius_of_volume(vol, dim)),
                               _periodic_centre(node_frac[mine], h, lo),
-                              int(rho[labels == label].sum()) if not kernel_length else -1, counts[mine] / sphere))
+                              int(jumps_in[label]) if not kernel_length else -1, counts[mine] / sphere))
     fields = {"rho": rho, "threshold": rho_th, "threshold_per_volume": rho_per_volume, "coarse_labels": labels,
               "fine": fine, "coarse": coarse,
               "kept_fraction": sum(r.volume for r in regions) / volume}
