@@ -357,8 +357,12 @@ def test_convective_summary_follows_the_paper_definitions():
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     kwargs = dict(window=W, coarse=5, **sieve_options(Analysis(cluster_fine=15, contrast=0, trace_before=2.0, trace_after=0.5)))
-    res = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs)
+    lines = []
+    res = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs, progress=lines.append)
     s, rows = res["summary"], res["clusters"]
+    # a long stage says where it is: the sieve passes, then the traced windows up to the last
+    assert lines[0].startswith(f"clusters: {s['windows']} windows of {W:.4g} sieved") and lines[0].endswith(" s)")
+    assert f"window {s['windows']} of {s['windows']} traced, {s['clusters']} clusters so far" in lines[-1]
     yielded = [r for r in rows if "t2" in r]
     assert len(yielded) >= 8 and len({round(r["volume"]) for r in yielded}) > 1  # clusters of two sizes
     # ξ_c: the radius of the mean volume of the yielded clusters, not the mean radius

@@ -23,6 +23,7 @@ breaks of continuous two-segment linear fits before t2, on [t0, t2] and after t2
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -236,7 +237,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                         stz_diameter: float, min_stz: float, prune_fine: bool, trace_before: float,
                         trace_after: float, max_windows: int, contrast: int, p_c_clusters: str,
                         atomic_stress: str, threshold_rule: str, fdr: float, ice_yields: dict | None = None,
-                        seed: int = 0, smoothing: int = 5) -> dict:
+                        seed: int = 0, smoothing: int = 5, progress=None) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
     σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4).
 
@@ -270,7 +271,14 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     (:func:`regions.significance_threshold`), so that a window of unclustered jumps yields no cluster.
     The null model (``summary["null"]``): the same sieve, with the same rule, on each window's jumps
     moved to uniform positions in the cell ("uniform") and to the positions of randomly drawn particles
-    at the same times ("particles": the liquid's density kept, which particles jump forgotten)."""
+    at the same times ("particles": the liquid's density kept, which particles jump forgotten).
+    ``progress`` (a callable) gets a line after each sieve pass and every tenth of the traced windows."""
+    started = time.perf_counter()
+
+    def report(text):
+        if progress is not None:
+            progress(f"clusters: {text} ({time.perf_counter() - started:.0f} s)")
+
     dim = cells[0].dimension
     axes = ["x", "y", "z"][:dim]
     W = float(window or t_chi)
@@ -307,9 +315,13 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
         field = field if field is not None else coarse_field(events, cells[k], coarse, kernel_length)
         return significance_threshold(field, null_fields, fdr)
 
+    report(f"{len(windows)} windows of {W:.4g} sieved; the {NULL_DRAWS} draws of the particles null pooled")
     null_summary = _null_sieve(nulls, windows, cells, coarse, sieve_options, threshold_of, dim, rho_th)
+    report("the uniform and particles nulls sieved")
     significant = _significance_sieve(windows, cells, coarse, sieve_options, first_pass,
                                       lambda ev, k, field: threshold_of(ev, k, field, rho_th, "significance"), dim, fdr)
+    report("the significance rule's pass done; tracing the clusters")
+    every = max(1, len(windows) // 10)
     table, series, contrasts, contrast_series, sieve = [], [], [], [], []
     n_frames, n = unwrapped.shape[:2]
     covered = {"yielded": np.zeros((n_frames, n), dtype=bool), "all": np.zeros((n_frames, n), dtype=bool)}
@@ -403,6 +415,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                     contrast_series.append({"t": traced["t"].tolist(), "sigma": traced["sigma"].tolist(),
                                             "strain": strain.tolist(), "exchange": exchange.tolist(),
                                             "nodes": _flat(sph, grid)})
+        if (w + 1) % every == 0 or w + 1 == len(windows):
+            report(f"window {w + 1} of {len(windows)} traced, {len(table)} clusters so far")
     refs = [t_ref for t_ref, _, _, _ in windows]
     span = (_life_mask(times, refs[0] + trace_after * W, refs[-1] - trace_before * W) if refs
             else np.zeros(len(times), dtype=bool))

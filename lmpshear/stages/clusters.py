@@ -60,7 +60,8 @@ def clusters(ctx: Context) -> dict:
     result = convective_clusters(
         times, window.cells, window.unwrapped, window.virial_xy, jumps, ctx.info.rate, t_chi,
         window=multiple * t_chi, coarse=coarse, kernel_length=kernel,
-        ice_yields=ice_yields(ctx.input("ice")) if ctx.rd.file("ice").is_dir() else {}, **sieve_options(a))
+        ice_yields=ice_yields(ctx.input("ice")) if ctx.rd.file("ice").is_dir() else {}, progress=ctx.progress,
+        **sieve_options(a))
     s = result["summary"]
     s["coarse_block"], s["kernel_length"] = lx / coarse, kernel
     s["window_multiple"], s["window_rule"] = multiple, why
