@@ -218,6 +218,34 @@ def test_yield_time_detector_on_noisy_curves_with_known_breakpoints():
     assert yield_times(t, rng.normal(scale=0.05, size=len(t)) - t) is None  # monotone: no rise
 
 
+def test_the_two_segment_break_is_the_best_least_squares_fit_of_every_breakpoint():
+    from lmpshear.analysis.convective import _jumps_per_frame, _two_segment_break
+
+    def by_lstsq(t, y):  # one least-squares fit per candidate breakpoint, first on ties
+        errors = []
+        for k in range(2, len(t) - 2):
+            A = np.stack([np.ones_like(t), t, np.maximum(t - t[k], 0.0)], axis=1)
+            coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+            errors.append(((A @ coef - y) ** 2).sum())
+        return 2 + int(np.argmin(errors))
+
+    rng = np.random.default_rng(11)
+    for n in (5, 6, 12, 40, 266):
+        for _ in range(20):
+            t = 3.0 + np.cumsum(rng.uniform(0.5, 1.5, n)) * 0.01  # uneven frames, far from t = 0
+            y = np.where(t > t[n // 3], (t - t[n // 3]) * rng.normal(scale=50), 0.0) + rng.normal(scale=0.1, size=n)
+            assert _two_segment_break(t, y) == by_lstsq(t, y), n
+    t = np.linspace(0, 1, 50)
+    assert _two_segment_break(t, np.maximum(t - t[31], 0)) == 31  # an exact kink
+    # jumps and their extensional share per frame, frames outside the span ignored
+    frames = np.arange(10, 14)
+    jf = np.array([10, 10, 12, 9, 14, 12, 12])
+    vec = np.array([[1, 1], [1, -1], [-1, -1], [1, 1], [1, 1], [2, 3], [1, -3]], dtype=float)
+    out = _jumps_per_frame(jf, vec, frames)
+    assert out["n_cj"] == [2, 0, 3, 0]
+    assert out["p_ext"][0] == 0.5 and np.isnan(out["p_ext"][1]) and out["p_ext"][2] == pytest.approx(2 / 3)
+
+
 def test_atomic_volumes_and_stress_sum():
     typeid = np.array([0] * 80 + [1] * 20)
     omega = atomic_volumes(typeid, np.array([1.0, 2 / 3]), 250.0, 3)

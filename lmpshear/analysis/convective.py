@@ -109,16 +109,32 @@ def smooth(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _two_segment_break(t: np.ndarray, y: np.ndarray) -> int:
-    """Index of the breakpoint of the best continuous two-segment linear fit (least squares)."""
-    best, where = np.inf, len(t) // 2
-    for k in range(2, len(t) - 2):
-        # basis: 1, t, (t − t_k)_+  (continuous at t_k)
-        A = np.stack([np.ones_like(t), t, np.maximum(t - t[k], 0.0)], axis=1)
-        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-        err = ((A @ coef - y) ** 2).sum()
-        if err < best:
-            best, where = err, k
-    return where
+    """Index k (2 ≤ k ≤ n − 3) of the breakpoint of the best continuous two-segment linear fit (least
+    squares on the basis 1, t, (t − t_k)_+), first k on ties. Every k at once: the normal equations'
+    sums over i > k are suffix sums, so the scan costs O(n) rather than a least-squares fit per k."""
+    n = len(t)
+    if n < 5:
+        return n // 2
+    t = np.asarray(t, dtype=np.float64) - t[0]  # centred for conditioning: the fit is the same
+    y = np.asarray(y, dtype=np.float64)
+    y = y - y.mean()
+
+    def after(v):  # Σ_{i>k} v_i for every k
+        return np.concatenate([np.cumsum(v[::-1])[::-1][1:], [0.0]])
+
+    k = np.arange(2, n - 2)
+    tk, m = t[k], (n - 1 - k).astype(np.float64)
+    s1, s2, sy, sty = after(t)[k], after(t * t)[k], after(y)[k], after(t * y)[k]
+    gram = np.empty((len(k), 3, 3))
+    gram[:, 0, 0], gram[:, 0, 1], gram[:, 1, 1] = n, t.sum(), (t * t).sum()
+    gram[:, 0, 2] = s1 - m * tk  # Σ u,  u = (t − t_k)_+
+    gram[:, 1, 2] = s2 - tk * s1  # Σ t u
+    gram[:, 2, 2] = s2 - 2 * tk * s1 + m * tk * tk  # Σ u²
+    gram[:, 1, 0], gram[:, 2, 0], gram[:, 2, 1] = gram[:, 0, 1], gram[:, 0, 2], gram[:, 1, 2]
+    rhs = np.stack([np.full(len(k), y.sum()), np.full(len(k), (t * y).sum()), sty - tk * sy], axis=1)
+    coef = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    residual = (y * y).sum() - (coef * rhs).sum(axis=1)  # least squares: |y|² − β·Aᵀy
+    return int(k[np.argmin(residual)])
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,18 @@ def extensional_share(vectors: np.ndarray) -> float:
     if len(vectors) == 0:
         return float("nan")
     return float((vectors[:, 0] * vectors[:, 1] > 0).mean())
+
+
+def _jumps_per_frame(jump_frames: np.ndarray, vectors: np.ndarray, frames: np.ndarray) -> dict:
+    """n_cj (jumps) and P_ext (their extensional share; NaN without jumps) at each of the
+    consecutive ``frames``, from the jumps' frames and vectors."""
+    at = jump_frames - frames[0]
+    ok = (at >= 0) & (at < len(frames))
+    count = np.bincount(at[ok], minlength=len(frames))
+    extensional = np.bincount(at[ok], weights=(vectors[ok, 0] * vectors[ok, 1] > 0), minlength=len(frames))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(count > 0, extensional / count, np.nan)
+    return {"n_cj": count.tolist(), "p_ext": share.tolist()}
 
 
 def largest_rise(values: np.ndarray) -> float:
@@ -378,8 +406,7 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                    "stress_rise": traced["rise"]}
             entry = {"t": traced["t"].tolist(), "sigma": traced["sigma"].tolist(),
                      "strain_increment": traced["strain_increment"].tolist(),
-                     "n_cj": [int((mine & (jump_frames == k)).sum()) for k in frames],
-                     "p_ext": [extensional_share(jump_vectors[mine & (jump_frames == k)]) for k in frames],
+                     **_jumps_per_frame(jump_frames[mine], jump_vectors[mine], frames),
                      "nodes": _flat(reg, grid)}
             life = _life_mask(traced["t"], t_ref - W, t_ref)
             if yt is not None:
