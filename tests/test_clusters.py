@@ -205,6 +205,24 @@ def test_falk_langer_recovers_an_affine_shear_across_the_boundary():
     assert inc[0] == pytest.approx(0.5 * gamma, abs=1e-10) and sum(inc) == pytest.approx(gamma, abs=1e-10)
 
 
+def test_the_compiled_shear_strain_is_the_affine_fit_of_the_carried_separations():
+    from lmpshear.analysis.convective import carried_separations
+
+    rng = np.random.default_rng(4)
+    for dim in (2, 3):
+        L = 12.0
+        cell = Cell((0.0, 0.0, 0.0), L, L, L if dim == 3 else 1.0, -3.1, dim)
+        for _ in range(10):
+            before = rng.uniform(-2 * L, 2 * L, size=(300, dim))  # unwrapped: images in every direction
+            after = before + rng.normal(scale=0.3, size=before.shape)
+            members = rng.choice(300, size=int(rng.integers(dim + 1, 120)), replace=False)
+            strain = rng.uniform(-0.05, 0.05)
+            b, a = carried_separations(before, after, members, cell, strain)
+            expected = affine_fit(b, a, dim)[0, 1]
+            assert shear_strain(before, after, members, cell, strain, dim) == pytest.approx(expected, rel=1e-10, abs=1e-12)
+        assert np.isnan(shear_strain(before, after, members[:dim], cell, 0.0, dim))  # too few to fit
+
+
 def test_yield_time_detector_on_noisy_curves_with_known_breakpoints():
     rng = np.random.default_rng(2)
     t = np.linspace(0.0, 10.0, 201)

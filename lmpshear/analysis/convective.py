@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+import numba
 import numpy as np
 
 from lmpshear.analysis.cagejumps import carried_jumps, null_jumps
@@ -91,11 +92,53 @@ def affine_fit(before: np.ndarray, after: np.ndarray, dimension: int) -> np.ndar
 def shear_strain(unwrapped_before: np.ndarray, unwrapped_after: np.ndarray, members: np.ndarray, cell_before: Cell,
                  strain: float, dimension: int) -> float:
     """γ = F_xy of the best affine map of the members from one time to another (``strain``: the
-    applied strain in between, which moves the sliding images)."""
+    applied strain in between, which moves the sliding images): :func:`affine_fit` of
+    :func:`carried_separations`, in one compiled pass (the traceback calls it for every frame of
+    every cluster)."""
     if len(members) <= dimension:
         return float("nan")
-    before, after = carried_separations(unwrapped_before, unwrapped_after, members, cell_before, strain)
-    return float(affine_fit(before, after, dimension)[0, 1])
+    c = cell_before
+    return float(_shear_strain(np.ascontiguousarray(unwrapped_before, dtype=np.float64),
+                               np.ascontiguousarray(unwrapped_after, dtype=np.float64),
+                               np.asarray(members, dtype=np.int64), c.lx, c.ly, c.lz, c.xy, float(strain),
+                               dimension, c.dimension == 3))
+
+
+@numba.njit(cache=True)
+def _shear_strain(before_all, after_all, members, lx, ly, lz, xy, strain, dim, periodic_z):
+    m = len(members)
+    first = members[0]
+    before = np.zeros((m, 3))
+    after = np.zeros((m, 3))
+    for i in range(m):
+        p = members[i]
+        for a in range(dim):
+            before[i, a] = before_all[p, a] - before_all[first, a]
+        raw_y = before[i, 1]
+        if periodic_z and dim == 3:  # Cell.minimum_image: z, then y (sliding x with it), then x
+            before[i, 2] -= np.rint(before[i, 2] / lz) * lz
+        my = np.rint(before[i, 1] / ly)
+        before[i, 0] -= my * xy
+        before[i, 1] -= my * ly
+        before[i, 0] -= np.rint(before[i, 0] / lx) * lx
+        n_y = np.rint((before[i, 1] - raw_y) / ly)
+        for a in range(dim):
+            after[i, a] = before[i, a] + (after_all[p, a] - before_all[p, a]) - (after_all[first, a] - before_all[first, a])
+        after[i, 0] += n_y * ly * strain
+    mb = np.zeros(3)
+    ma = np.zeros(3)
+    for i in range(m):
+        for a in range(dim):
+            mb[a] += before[i, a] / m
+            ma[a] += after[i, a] / m
+    X = np.zeros((dim, dim))
+    Y = np.zeros((dim, dim))
+    for i in range(m):
+        for a in range(dim):
+            for b in range(dim):
+                X[a, b] += (after[i, a] - ma[a]) * (before[i, b] - mb[b])
+                Y[a, b] += (before[i, a] - mb[a]) * (before[i, b] - mb[b])
+    return (X @ np.linalg.inv(Y))[0, 1]
 
 
 def smooth(values: np.ndarray, width: int) -> np.ndarray:
