@@ -14,19 +14,36 @@ Traceback cost per frame: :func:`labels_at` maps every particle forward to t_ref
 label (O(N)); the naive anchor tests every particle against every node of a region's voxel set,
 O(N × voxels), as one would by carrying each voxel back in time. Both run on the same frame and
 region, and their ratio is printed.
+
+Two kernels of the sieve and the traceback, each beside its anchor on the same input:
+:func:`merge_small` on a soft-disk null window (N = 20000 disks' worth of uniform jumps, ~10700,
+smoothed by the kernel sieve on its 256² grid: thousands of noise basins) against rescanning the
+grid after every merge (``tests/test_clusters.py``, the rule written the obvious way); and the
+members' shear strain of one frame (300 of 20000 disks) against the numpy composition
+:func:`affine_fit` ∘ :func:`carried_separations`.
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lmpshear.analysis.convective import convective_clusters
-from lmpshear.analysis.regions import demarcate, labels_at, region_lookup
+from lmpshear.analysis.convective import affine_fit, carried_separations, convective_clusters, shear_strain
+from lmpshear.analysis.regions import (
+    background_threshold,
+    demarcate,
+    kernel_density,
+    labels_at,
+    merge_small,
+    region_lookup,
+    watershed_basins,
+)
 from lmpshear.cell import Cell
 from lmpshear.spec import Analysis
 from lmpshear.stages.clusters import sieve_options
@@ -59,7 +76,8 @@ def synthetic_run(n: int, n_jumps: int, windows: int, seed: int = 1):
     clustered = rng.random(n_jumps) > 1 / 3
     pos[clustered] = blobs[which[clustered]] + rng.normal(scale=2.5, size=(int(clustered.sum()), 3))
     pos[:, 0] += RATE * jt * pos[:, 1]
-    jumps = pd.DataFrame({"time": jt, "frame": np.searchsorted(times, jt), "x": pos[:, 0], "y": pos[:, 1],
+    jumps = pd.DataFrame({"particle": rng.integers(0, n, size=n_jumps), "time": jt,
+                          "frame": np.searchsorted(times, jt), "x": pos[:, 0], "y": pos[:, 1],
                           "z": pos[:, 2], "dx": rng.normal(size=n_jumps), "dy": rng.normal(size=n_jumps),
                           "dz": rng.normal(size=n_jumps)})
     return times, cells, unwrapped, virial, jumps
@@ -123,6 +141,52 @@ def main() -> None:
           f"all {len(regions)} regions of the window labelled at once:")
     print(f"  labels_at {1e3 * fast_time:.2f} ms/frame vs naive per-voxel loop {1e3 * naive_time:.0f} ms/frame "
           f"(one region): ratio {naive_time / fast_time:.0f}x")
+    kernels()
+
+
+def kernels() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_clusters import _merge_small_by_rescanning
+
+    rng = np.random.default_rng(3)
+    L, d = (20000 / 0.8) ** 0.5, 1.24  # the soft disks' box and kernel length (g(r)'s first minimum)
+    cell = Cell((0.0, 0.0, 0.0), L, L, 1.0, 0.0, 2)
+    n = int(np.ceil(2 * L / d))
+    rho = kernel_density(rng.random((10700, 3)), cell, n, d)
+    basins, count = watershed_basins(rho, rho >= background_threshold(rho, 0.1))
+    min_blocks = 2 * np.pi / 4 * 3.0**2 / (cell.volume / n**2)  # C' V_stz in blocks
+    t0 = time.perf_counter()
+    fast, kept = merge_small(basins, min_blocks)
+    fast_time = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    slow = _merge_small_by_rescanning(basins, min_blocks)
+    slow_time = time.perf_counter() - t0
+    assert np.array_equal(fast, slow), "the two merges disagree"
+    print(f"merge_small on a soft-disk null window ({n}^2 grid, {count} basins -> {kept}):")
+    print(f"  {1e3 * fast_time:.0f} ms vs rescanning after every merge {1e3 * slow_time:.0f} ms: "
+          f"ratio {fast_time / slow_time:.3f}")
+
+    cell = Cell((0.0, 0.0, 0.0), L, L, 1.0, 10.0, 2)
+    before = rng.uniform(0, L, (20000, 2))
+    after = before + rng.normal(scale=0.1, size=before.shape)
+    members = rng.choice(20000, 300, replace=False)
+
+    def numpy_strain():
+        return affine_fit(*carried_separations(before, after, members, cell, 1e-3), 2)[0, 1]
+
+    compiled = shear_strain(before, after, members, cell, 1e-3, 2)
+    assert np.isclose(compiled, numpy_strain(), rtol=1e-10), "the two strains disagree"
+    reps = 2000
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        shear_strain(before, after, members, cell, 1e-3, 2)
+    fast_time = (time.perf_counter() - t0) / reps
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        numpy_strain()
+    slow_time = (time.perf_counter() - t0) / reps
+    print(f"shear strain of 300 members over one frame: {1e6 * fast_time:.0f} us vs numpy {1e6 * slow_time:.0f} us: "
+          f"ratio {fast_time / slow_time:.3f}")
 
 
 if __name__ == "__main__":
