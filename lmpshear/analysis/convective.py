@@ -97,48 +97,66 @@ def shear_strain(unwrapped_before: np.ndarray, unwrapped_after: np.ndarray, memb
     every cluster)."""
     if len(members) <= dimension:
         return float("nan")
-    c = cell_before
-    return float(_shear_strain(np.ascontiguousarray(unwrapped_before, dtype=np.float64),
-                               np.ascontiguousarray(unwrapped_after, dtype=np.float64),
+    c = cell_before  # the frames as they are (a 2D run's are strided views of 3 columns): no copy of N rows
+    return float(_shear_strain(np.asarray(unwrapped_before, dtype=np.float64),
+                               np.asarray(unwrapped_after, dtype=np.float64),
                                np.asarray(members, dtype=np.int64), c.lx, c.ly, c.lz, c.xy, float(strain),
                                dimension, c.dimension == 3))
 
 
 @numba.njit(cache=True)
 def _shear_strain(before_all, after_all, members, lx, ly, lz, xy, strain, dim, periodic_z):
+    # one pass: each member's separation from the first at both times (b, a), summed into the moments
+    # X = Σ a bᵀ − m ā b̄ᵀ and Y = Σ b bᵀ − m b̄ b̄ᵀ (centroid-relative, as affine_fit); scalars
+    # throughout, so that they stay in registers (small arrays indexed in the loop are 5x slower)
     m = len(members)
     first = members[0]
-    before = np.zeros((m, 3))
-    after = np.zeros((m, 3))
+    f0, f1 = before_all[first, 0], before_all[first, 1]
+    g0, g1 = after_all[first, 0] - f0, after_all[first, 1] - f1
+    f2 = before_all[first, 2] if dim == 3 else 0.0
+    g2 = after_all[first, 2] - f2 if dim == 3 else 0.0
+    sb0 = sb1 = sb2 = sa0 = 0.0
+    x00 = x01 = x02 = y00 = y01 = y02 = y11 = y12 = y22 = 0.0
     for i in range(m):
         p = members[i]
-        for a in range(dim):
-            before[i, a] = before_all[p, a] - before_all[first, a]
-        raw_y = before[i, 1]
+        b0, b1 = before_all[p, 0] - f0, before_all[p, 1] - f1
+        b2 = before_all[p, 2] - f2 if dim == 3 else 0.0
+        raw_y = b1
         if periodic_z and dim == 3:  # Cell.minimum_image: z, then y (sliding x with it), then x
-            before[i, 2] -= np.rint(before[i, 2] / lz) * lz
-        my = np.rint(before[i, 1] / ly)
-        before[i, 0] -= my * xy
-        before[i, 1] -= my * ly
-        before[i, 0] -= np.rint(before[i, 0] / lx) * lx
-        n_y = np.rint((before[i, 1] - raw_y) / ly)
-        for a in range(dim):
-            after[i, a] = before[i, a] + (after_all[p, a] - before_all[p, a]) - (after_all[first, a] - before_all[first, a])
-        after[i, 0] += n_y * ly * strain
-    mb = np.zeros(3)
-    ma = np.zeros(3)
-    for i in range(m):
-        for a in range(dim):
-            mb[a] += before[i, a] / m
-            ma[a] += after[i, a] / m
-    X = np.zeros((dim, dim))
-    Y = np.zeros((dim, dim))
-    for i in range(m):
-        for a in range(dim):
-            for b in range(dim):
-                X[a, b] += (after[i, a] - ma[a]) * (before[i, b] - mb[b])
-                Y[a, b] += (before[i, a] - mb[a]) * (before[i, b] - mb[b])
-    return (X @ np.linalg.inv(Y))[0, 1]
+            b2 -= np.rint(b2 / lz) * lz
+        my = np.rint(b1 / ly)
+        b0 -= my * xy
+        b1 -= my * ly
+        b0 -= np.rint(b0 / lx) * lx
+        # only the x row of X enters F_xy; the image's slide moves a_x
+        a0 = b0 + (after_all[p, 0] - before_all[p, 0]) - g0 + np.rint((b1 - raw_y) / ly) * ly * strain
+        sb0 += b0
+        sb1 += b1
+        sb2 += b2
+        sa0 += a0
+        x00 += a0 * b0
+        x01 += a0 * b1
+        x02 += a0 * b2
+        y00 += b0 * b0
+        y01 += b0 * b1
+        y02 += b0 * b2
+        y11 += b1 * b1
+        y12 += b1 * b2
+        y22 += b2 * b2
+    x00 -= sa0 * sb0 / m
+    x01 -= sa0 * sb1 / m
+    x02 -= sa0 * sb2 / m
+    y00 -= sb0 * sb0 / m
+    y01 -= sb0 * sb1 / m
+    y02 -= sb0 * sb2 / m
+    y11 -= sb1 * sb1 / m
+    y12 -= sb1 * sb2 / m
+    y22 -= sb2 * sb2 / m
+    # F_xy = (X Y⁻¹)_01 = Σ_i X_0i (Y⁻¹)_i1: the second column of the symmetric Y's inverse, by cofactors
+    if dim == 2:
+        return (x01 * y00 - x00 * y01) / (y00 * y11 - y01 * y01)
+    det = y00 * (y11 * y22 - y12 * y12) - y01 * (y01 * y22 - y12 * y02) + y02 * (y01 * y12 - y11 * y02)
+    return (-x00 * (y01 * y22 - y02 * y12) + x01 * (y00 * y22 - y02 * y02) - x02 * (y00 * y12 - y01 * y02)) / det
 
 
 def smooth(values: np.ndarray, width: int) -> np.ndarray:
