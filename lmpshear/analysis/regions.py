@@ -13,8 +13,8 @@ paper's iteration (:func:`background_threshold`). Each local maximum of ρ is a 
 grows outwards from it while ρ ≥ ρ_th (and ρ > 0: a block without jumps is never in a region).
 Where the regions of two centres meet, each block goes to the centre its steepest ascent leads to
 (watershed basins; adjacent maxima of equal value are one centre). A basin smaller than C'·V_stz
-joins the neighbouring basin it shares most faces with (noise maxima inside one region must not cut
-it up); clusters still below C'·V_stz are dropped (C' = 2; V_stz the volume of a cage-jump spot of
+joins, smallest first, the neighbouring basin it touches most (faces, edges and corners counted:
+noise maxima inside one region must not cut it up); clusters still below C'·V_stz are dropped (C' = 2; V_stz the volume of a cage-jump spot of
 diameter ``stz_diameter``, 3 d_0 from the paper's Fig. 2f). This is the paper's lower limit, applied
 where its Fig. 9c applies it: to the coarse clusters. Pruning again after the undersize sieve
 (``prune_fine``) is an option, off by default.
