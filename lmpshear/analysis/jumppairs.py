@@ -23,37 +23,30 @@ import numba
 import numpy as np
 from scipy.optimize import curve_fit
 
-from lmpshear.neighbors import fractional
+from lmpshear.neighbors import CellGrid, bin_of, binned, minimum_image
 
 
 @numba.njit(parallel=True, cache=True)
-def _pair_histogram(s, particle, h, periodic_z, r_max, width, bins):
-    n = s.shape[0]
-    out = np.zeros((n, bins), dtype=np.int64)  # per first jump, summed after: no write races
+def _pair_histogram(r, particle, h, h_inv, lo, n, periodic_z, r_max, width, bins):
+    """Each pair of jumps of different particles once (j > i), found through the cell list: r_max is
+    below half the cell's narrowest width, so rounding the fractional separation is the minimum image."""
+    s, order, start, table = binned(r, lo, h_inv, n)
+    out = np.zeros((r.shape[0], bins), dtype=np.int64)  # per first jump, summed after: no write races
     r2max = r_max * r_max
-    for i in numba.prange(n):
-        for j in range(i + 1, n):
-            if particle[i] == particle[j]:
-                continue
-            d0 = s[j, 0] - s[i, 0]
-            d1 = s[j, 1] - s[i, 1]
-            d2 = s[j, 2] - s[i, 2]
-            d1 -= np.rint(d1)
-            d2 = d2 - np.rint(d2) if periodic_z else 0.0
-            d0 -= np.rint(d0 + d1 * h[1, 0] / h[0, 0])  # the tilt couples y into x: round in the sheared frame
-            best = 1e300
-            for shift in (-1.0, 0.0, 1.0):  # and check the neighbouring images along x
-                e0 = d0 + shift
-                dx = e0 * h[0, 0] + d1 * h[1, 0] + d2 * h[2, 0]
-                dy = d1 * h[1, 1] + d2 * h[2, 1]
-                dz = d2 * h[2, 2]
-                r2 = dx * dx + dy * dy + dz * dz
-                if r2 < best:
-                    best = r2
-            if best < r2max:
-                k = int(math.sqrt(best) / width)
-                if k < bins:
-                    out[i, k] += 1
+    for i in numba.prange(r.shape[0]):
+        here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+        for t in range(table.shape[1]):
+            c = table[here, t]
+            for m in range(start[c], start[c + 1]):
+                j = order[m]
+                if j <= i or particle[i] == particle[j]:
+                    continue
+                dx, dy, dz = minimum_image(s[j, 0] - s[i, 0], s[j, 1] - s[i, 1], s[j, 2] - s[i, 2], h, periodic_z)
+                d2 = dx * dx + dy * dy + dz * dz
+                if d2 < r2max:
+                    k = int(math.sqrt(d2) / width)
+                    if k < bins:
+                        out[i, k] += 1
     return out.sum(axis=0)
 
 
@@ -62,11 +55,11 @@ def pair_counts(events: np.ndarray, particles: np.ndarray, cell, r_max: float, w
     ``cell``), and the number of such pairs."""
     r = np.zeros((len(events), 3))
     r[:, : events.shape[1]] = events
-    h = cell.matrix()
-    s = fractional(r, np.asarray(cell.lo, dtype=np.float64), np.linalg.inv(h))
     bins = int(round(r_max / width))
+    grid = CellGrid.for_cell(cell, bins * width, max_bins=max(len(events), 1))
     particles = np.ascontiguousarray(particles, dtype=np.int64)
-    counts = _pair_histogram(s, particles, h, cell.dimension == 3, bins * width, width, bins)
+    counts = _pair_histogram(r, particles, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, bins * width, width,
+                             bins)
     _, per_particle = np.unique(particles, return_counts=True)
     pairs = len(particles) * (len(particles) - 1) / 2 - float((per_particle * (per_particle - 1) / 2).sum())
     return counts, pairs
