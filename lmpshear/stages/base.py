@@ -61,6 +61,7 @@ class Context:
     _traj: object = field(default=None, repr=False)
     _jumps: object = field(default=None, repr=False)  # the cage-jump table, read once
     _steady: SteadyWindow | None = field(default=None, repr=False)
+    _times: np.ndarray | None = field(default=None, repr=False)
     stage: "Stage | None" = None  # the stage being computed: it may read only the inputs it declares
     progress: Callable[[str], None] = field(default=lambda text: print(f"[lmpshear] {text}", file=sys.stderr,
                                                                        flush=True), repr=False)  # within a stage
@@ -109,9 +110,16 @@ class Context:
             self._jumps = pd.read_csv(self.input("jumps"))
         return self._jumps
 
+    @property
+    def times(self) -> np.ndarray:
+        """The store's frame times, read once (the store reads them chunk by chunk, frame by frame)."""
+        if self._times is None:
+            self._times = self.traj.times
+        return self._times
+
     def frame_at(self, t: float) -> int:
         """The store frame nearest to time t."""
-        return int(np.argmin(np.abs(self.traj.times - t)))
+        return int(np.argmin(np.abs(self.times - t)))
 
     def close(self) -> None:
         if self._traj is not None:

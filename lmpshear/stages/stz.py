@@ -118,12 +118,12 @@ def facilitation(ctx: Context) -> dict:
     edges = np.arange(ctx.analysis.shell_width, r_max + 1e-9, ctx.analysis.shell_width)
     counts = np.zeros((len(edges) - 1, bins), dtype=np.int64)
     weight, sources_total, used = 0.0, 0, 0
-    dt = float(traj.times[1] - traj.times[0])
+    dt = float(ctx.times[1] - ctx.times[0])
     jumps, rate = ctx.jumps(), ctx.info.rate
     for row, entry in yielded(ctx):
         frame = ctx.frame_at(row["t1"])
         cell = traj.cell(frame)
-        t1 = float(traj.times[frame])
+        t1 = float(ctx.times[frame])
         # sources: the members' jumps next to t1 (those between the frames before and after it)
         sources = carried_jumps(jumps, t1 - dt, t1 + dt, cell, rate, t1, entry["members_t1"])[0][:, :dim]
         targets = carried_jumps(jumps, t1, row["t2"], cell, rate, t1)[0][:, :dim]
