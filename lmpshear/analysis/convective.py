@@ -112,9 +112,8 @@ def _shear_strain(before_all, after_all, members, lx, ly, lz, xy, strain, dim, p
     m = len(members)
     first = members[0]
     f0, f1 = before_all[first, 0], before_all[first, 1]
-    g0, g1 = after_all[first, 0] - f0, after_all[first, 1] - f1
     f2 = before_all[first, 2] if dim == 3 else 0.0
-    g2 = after_all[first, 2] - f2 if dim == 3 else 0.0
+    g0 = after_all[first, 0] - f0  # the first member's own x displacement
     sb0 = sb1 = sb2 = sa0 = 0.0
     x00 = x01 = x02 = y00 = y01 = y02 = y11 = y12 = y22 = 0.0
     for i in range(m):
