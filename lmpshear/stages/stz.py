@@ -119,14 +119,23 @@ def facilitation(ctx: Context) -> dict:
     counts = np.zeros((len(edges) - 1, bins), dtype=np.int64)
     weight, sources_total, used = 0.0, 0, 0
     dt = float(ctx.times[1] - ctx.times[0])
-    jumps, rate = ctx.jumps(), ctx.info.rate
+    rate = ctx.info.rate
+    # the jumps in time order, so that each cluster's spans are found by bisection rather than by a
+    # mask over the whole table (pair counts do not depend on the rows' order)
+    jumps = ctx.jumps().sort_values("time", kind="stable")
+    jump_times = jumps["time"].to_numpy()
+
+    def during(start, end):  # the rows carried_jumps keeps (start ≤ time < end), and no others
+        return jumps.iloc[np.searchsorted(jump_times, start): np.searchsorted(jump_times, end)]
+
     for row, entry in yielded(ctx):
         frame = ctx.frame_at(row["t1"])
         cell = traj.cell(frame)
         t1 = float(ctx.times[frame])
         # sources: the members' jumps next to t1 (those between the frames before and after it)
-        sources = carried_jumps(jumps, t1 - dt, t1 + dt, cell, rate, t1, entry["members_t1"])[0][:, :dim]
-        targets = carried_jumps(jumps, t1, row["t2"], cell, rate, t1)[0][:, :dim]
+        sources = carried_jumps(during(t1 - dt, t1 + dt), t1 - dt, t1 + dt, cell, rate, t1,
+                                entry["members_t1"])[0][:, :dim]
+        targets = carried_jumps(during(t1, row["t2"]), t1, row["t2"], cell, rate, t1)[0][:, :dim]
         if not len(sources) or not len(targets):
             continue
         counts += fc.pair_counts(sources, targets, cell, edges, bins)
