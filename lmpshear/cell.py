@@ -6,7 +6,7 @@ times. numpy only: the numba kernels (neighbors.py, bd_kernels.py) take its arra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +40,11 @@ class Cell:
         h = self.matrix()
         volume = abs(np.linalg.det(h))
         return volume / np.linalg.norm([np.cross(h[1], h[2]), np.cross(h[2], h[0]), np.cross(h[0], h[1])], axis=1)
+
+    def reduced(self) -> "Cell":
+        """The same lattice with the tilt flipped into [−L_x/2, L_x/2] (as LAMMPS and the BD engine keep
+        it; an imported trajectory may not): the widest faces, so the longest cutoff a cell list allows."""
+        return replace(self, xy=self.xy - round(self.xy / self.lx) * self.lx)
 
     def minimum_image(self, d: np.ndarray) -> np.ndarray:
         """Reduce displacements ``d`` (..., D), D = 2 or 3, by lattice vectors to their shortest

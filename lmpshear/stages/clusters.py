@@ -131,7 +131,11 @@ def gjj(ctx: Context) -> dict:
     jumps["frame"] = np.searchsorted(window.frames, jumps["frame"].to_numpy())  # position in the window
     c0 = cells[0]
     dim = c0.dimension
-    r_max = min(a.gjj_r_max, largest_cutoff(min(c0.lx, c0.ly, c0.lz if c0.dimension == 3 else np.inf), sheared=True))
+    # below half the narrowest face distance any frame's cell has (the pair count's cell list needs it;
+    # a box that is not cubic, or an imported one, can be narrower than the cubic bound)
+    narrowest = min(float(c.reduced().widths()[:dim].min()) for c in cells)
+    r_max = min(a.gjj_r_max, largest_cutoff(min(c0.lx, c0.ly, c0.lz if c0.dimension == 3 else np.inf), sheared=True),
+                0.5 * narrowest * (1 - 1e-9))
     windows = {"t_chi": ctx.product("overlap")["t_chi"]}
     if ctx.rd.product("clusters").exists():
         windows["cluster_window"] = ctx.product("clusters")["summary"]["window"]
