@@ -51,3 +51,15 @@ def test_the_affine_carry_moves_points_with_the_flow_and_wraps_them():
     assert np.allclose(carried[2], r[2])  # a point on the bottom plane does not move
     two = cell.carry(r[:, :2], t, rate, t_ref)  # 2D points get z = 0
     assert np.allclose(two[:, :2], cell.carry(np.c_[r[:, :2], 0 * t], t, rate, t_ref)[:, :2])
+
+
+def test_the_reduced_cell_is_the_same_lattice_with_the_widest_faces():
+    rng = np.random.default_rng(3)
+    cell = Cell((0.0, 0.0, 0.0), 6.0, 5.0, 4.0, 7.9, 3)  # tilted past L_x (an unflipped import)
+    reduced = cell.reduced()
+    assert reduced.xy == pytest.approx(7.9 - 6.0) and abs(reduced.xy) <= 0.5 * reduced.lx
+    d = rng.uniform(-20, 20, size=(500, 3))
+    # the same lattice: the reduced cell's images differ from d by whole vectors of the original cell
+    shift = (d - reduced.minimum_image(d)) @ np.linalg.inv(cell.matrix())
+    assert np.allclose(shift, np.round(shift), atol=1e-9) and np.abs(shift).max() >= 1
+    assert reduced.widths()[0] > cell.widths()[0] and reduced.volume == cell.volume
