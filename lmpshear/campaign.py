@@ -398,8 +398,8 @@ def check_disk(campaign: Campaign) -> None:
         if total > free:
             together = f"its {runs} unfinished runs need about {total / 1e9:.3g} GB together" if runs > 1 else \
                 f"its unfinished run needs about {total / 1e9:.3g} GB more"
-            raise UserError(f"{campaign.file}: {together} for traj.gsd, more than the {free / 1e9:.3g} GB free at {where}: free some disk, "
-                            "sample less often (sample_interval) or submit fewer runs at a time")
+            raise UserError(f"{campaign.file}: {together} for traj.gsd, more than the {free / 1e9:.3g} GB free at "
+                            f"{where}: free some disk, sample less often (sample_interval) or submit fewer runs at a time")
 
 
 def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[Run]:
