@@ -179,7 +179,7 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
 def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None:
     """Every length against the rate on one log-log axis (one system): the paper's ξ_c with its bootstrap
     error, and LENGTHS (ξ_c under the significance rule, ξ_4, ξ_jj) with theirs; each labelled with
-    its exponent from Table I where ≥ 3 rates gave one; hollow, ξ_c of the sieve's uniform null.
+    its exponent from Table I where it has one; hollow, ξ_c of the sieve's uniform null.
     Guides of slope −λ/(D+1) (eq. 9) and −0.08 (Mizuno and Yamamoto's ν_4) through the lengths'
     geometric centre say which, if any, follows."""
     from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4

@@ -178,7 +178,7 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
 
         echo(f"report: every length against the rate: {lengths_figure([(label, cluster_rows, row and row.as_dict())], out / 'lengths_vs_rate.png')}")
         if row is None:
-            echo("report: no Table I row: it needs a lambda fit and >= 3 of its rates with yielded clusters")
+            echo("report: no Table I row: it needs a lambda fit and >= 3 of its rates with yielded clusters (both, with two)")
         else:
             atomic_write_json(out / "table1.json", row.as_dict())
             d = row.as_dict()

@@ -308,6 +308,20 @@ def test_flow_curve_selects_thinning_regime_and_fits_exponent():
     assert abs(fit.exponent - lam) < 3 * fit.exponent_error < 0.1
 
 
+def test_a_system_with_two_rates_gets_a_two_point_slope_with_the_points_errors():
+    """Two thinning rates: the slope through them exactly, its error propagated from the two relative
+    errors, σ_λ = √(σ₁² + σ₂²)/ln(γ̇₂/γ̇₁), and no χ²; two of more rates never make a fit."""
+    rates, eta = np.array([0.005, 0.01]), np.array([98.0, 58.9])
+    err = np.array([0.02, 0.004]) * eta
+    fit = flow_curve(rates, eta, err, ["a", "b"]).fit
+    assert fit.exponent == pytest.approx(np.log(98.0 / 58.9) / np.log(2.0), rel=1e-12)
+    assert fit.exponent_error == pytest.approx(np.hypot(0.02, 0.004) / np.log(2.0), rel=1e-9)
+    assert fit.n_points == 2 and np.isnan(fit.reduced_chi2)
+    assert np.isnan(flow_curve(rates, eta, 0 * eta, ["a", "b"]).fit.exponent_error)  # nothing to propagate
+    three = np.array([0.001, 0.005, 0.01])  # a Newtonian plateau below 0.005 leaves two thinning rates of three
+    assert flow_curve(three, np.array([98.0, 98.0, 58.9]), np.ones(3), ["a", "b", "c"]).fit is None
+
+
 def test_more_jumps_than_the_per_particle_buffer():
     # 100 cages of 4 frames: more jumps than the 64-slot buffer of the one-pass kernel holds
     rng = np.random.default_rng(9)

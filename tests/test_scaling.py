@@ -48,6 +48,27 @@ def test_table1_needs_three_thinning_rates_with_clusters():
     assert table1_row("x", 3, fc, volumes, None) is None
 
 
+def test_a_system_with_two_rates_gets_a_two_point_row():
+    """Both rates of a two-rate system have clusters: ν_c and each length's ν are the slopes through
+    the two points; one of the two without a length leaves that length without an exponent."""
+    rng = np.random.default_rng(4)
+    rates = np.array([0.005, 0.01])
+    fc = flow_curve(rates, rates**-0.759, 0.004 * rates**-0.759, ["a", "b"])
+    volumes = {float(r): rng.exponential(np.pi * (3.0 * r**-0.253) ** 2, 2000) for r in rates}
+    lengths = {0.005: {"xi4_t_chi": 4.0, "xi4_t_chi_error": 0.2, "xi_jj_t_chi": 3.0},
+               0.01: {"xi4_t_chi": 3.5, "xi4_t_chi_error": 0.2}}
+    row = table1_row("2D MD", 2, fc, volumes, "2D MD", lengths)
+    xi = [radius_of_volume(volumes[float(r)].mean(), 2) for r in rates]
+    assert row.rates == [0.005, 0.01] and row.lam == pytest.approx(0.759, rel=1e-9)
+    assert row.lam_over_D1 == pytest.approx(0.253, rel=1e-3)
+    assert row.nu_c == pytest.approx(np.log(xi[0] / xi[1]) / np.log(2.0), rel=1e-9)
+    assert np.isnan(row.nu_c_reduced_chi2) and 0 < row.nu_c_error < 0.1
+    nu = row.lengths
+    assert nu["nu_4_t_chi"] == pytest.approx(np.log(4.0 / 3.5) / np.log(2.0), rel=1e-9)
+    assert nu["nu_4_t_chi_error"] == pytest.approx(np.hypot(0.2 / 4.0, 0.2 / 3.5) / np.log(2.0), rel=1e-9)
+    assert np.isnan(nu["nu_jj_t_chi"])  # known at one rate of two
+
+
 def test_paper_system_rows():
     assert paper_system("bd", 3, 0.45) == "3D BD, phi = 45%"
     assert paper_system("bd", 3, 0.425) == "3D BD, phi = 42.5%"

@@ -64,8 +64,9 @@ def main() -> None:
                      f"| {exponent(x, 'nu_c')} ({x['nu_c_paper'] or '—'}) | "
                      + " | ".join(exponent(x, n) for n in LENGTHS.values()) + " |")
     lines += ["", f"Mizuno and Yamamoto (2012), a 3D binary supercooled liquid under steady shear: ν_4 of ξ_4(τ_α) ≈ {MIZUNO_YAMAMOTO_NU4:g}. "
-              "An exponent is made where ≥ 3 of the flow curve's thinning rates have the length (— otherwise); "
-              "[reduced χ² of its fit], errors scaled by √χ² where it is above 1.", "",
+              "An exponent is made where ≥ 3 of the flow curve's thinning rates have the length, or both where a system "
+              "has two (a two-point slope: its error is the two points' alone, and no χ² tests the power law); "
+              "— otherwise. [Reduced χ² of its fit], errors scaled by √χ² where it is above 1.", "",
               "| system | γ̇ | η | t_χ | P̄_c (paper ≈ 0.8) | η_c/η (paper ≈ 1) | ξ_c | ξ_c of the uniform null | t_y/t_χ | "
               + " | ".join(LENGTH_LABELS[k] for k in LENGTHS) + " | cell kept by the significance rule |",
               "|---|---|---|---|---|---|---|---|---|" + "---|" * (len(LENGTHS) + 1)]

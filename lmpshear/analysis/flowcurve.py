@@ -3,12 +3,13 @@
 Regime selection (the paper only says "at high enough shear rates"): the local slope
 s_k = d ln η / d ln γ̇ is taken by centred differences (one-sided at the ends); the regime is the
 longest run of consecutive rates with s_k ≤ −``min_thinning_slope`` (default 0.2), and it needs at
-least three rates. A Newtonian plateau (s ≈ 0) at low rates is thereby left out. The selection
-can be overridden with explicit rate bounds.
+least three rates, or both where a system has only two (``enough_rates``). A Newtonian plateau
+(s ≈ 0) at low rates is thereby left out. The selection can be overridden with explicit rate bounds.
 
 Fit: weighted least squares of ln η on ln γ̇ with weights 1/σ_ln η² (σ_ln η = σ_η/η). The slope's
 standard error is reported from the weighted covariance, scaled by the reduced χ² when that is above
-1 (scatter larger than the error bars), as is usual for under-estimated errors.
+1 (scatter larger than the error bars), as is usual for under-estimated errors. Through two points
+the slope is exact and its error is the two points' alone: nothing tests the power law itself.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ class PowerLaw:
         return asdict(self)
 
 
+def enough_rates(points: int, rates: int) -> bool:
+    """Whether ``points`` of a system's ``rates`` rates make an exponent: three, or both of two (a
+    two-point slope, for a system that has only two rates, and never a pair picked out of more)."""
+    return points >= min(3, rates) and points >= 2
+
+
 def thinning_regime(rates: np.ndarray, eta: np.ndarray, min_thinning_slope: float = 0.2) -> np.ndarray:
     """Boolean mask of the rates in the shear-thinning regime (see the module docstring)."""
     lr, le = np.log(rates), np.log(eta)
@@ -53,13 +60,14 @@ def thinning_regime(rates: np.ndarray, eta: np.ndarray, min_thinning_slope: floa
 
 def fit_power_law(rates: np.ndarray, eta: np.ndarray, eta_error: np.ndarray) -> PowerLaw:
     rates, eta, err = (np.asarray(v, dtype=float) for v in (rates, eta, eta_error))
-    if len(rates) < 3:
-        raise UserError(f"a power-law fit needs at least 3 rates in the shear-thinning regime, got {len(rates)}")
+    if len(rates) < 2:
+        raise UserError(f"a power-law fit needs at least 2 rates in the shear-thinning regime, got {len(rates)}")
     if np.any(eta <= 0):
         raise UserError("a viscosity is not positive; cannot fit a power law in log-log")
     x, y = np.log(rates), np.log(eta)
     sigma = np.where(err > 0, err / eta, np.nan)
-    if np.any(~np.isfinite(sigma)):
+    weighted = bool(np.all(np.isfinite(sigma)))
+    if not weighted:
         sigma = np.ones_like(x)  # no error bars: unweighted, scatter sets the uncertainty
     w = 1.0 / sigma**2
     design = np.column_stack([np.ones_like(x), x])
@@ -68,7 +76,8 @@ def fit_power_law(rates: np.ndarray, eta: np.ndarray, eta_error: np.ndarray) -> 
     residual = y - (intercept + slope * x)
     dof = len(x) - 2
     chi2 = float((w * residual**2).sum() / dof) if dof > 0 else float("nan")
-    scale = max(chi2, 1.0) if dof > 0 else 1.0
+    # two points without error bars: no scatter and nothing to propagate, so no error at all
+    scale = max(chi2, 1.0) if dof > 0 else (1.0 if weighted else np.nan)
     return PowerLaw(float(-slope), float(np.sqrt(cov[1, 1] * scale)), float(np.exp(intercept)),
                     (float(rates.min()), float(rates.max())), len(rates), chi2)
 
@@ -97,6 +106,6 @@ def flow_curve(rates, eta, eta_error, runs: list[str], min_rate: float | None = 
     if min_rate is not None or max_rate is not None:
         mask = (rates >= (min_rate or 0.0)) & (rates <= (max_rate or np.inf))
     else:
-        mask = thinning_regime(rates, eta, min_thinning_slope) if len(rates) >= 3 else np.zeros(len(rates), bool)
-    fit = fit_power_law(rates[mask], eta[mask], err[mask]) if mask.sum() >= 3 else None
+        mask = thinning_regime(rates, eta, min_thinning_slope) if len(rates) >= 2 else np.zeros(len(rates), bool)
+    fit = fit_power_law(rates[mask], eta[mask], err[mask]) if enough_rates(mask.sum(), len(rates)) else None
     return FlowCurve(rates, eta, err, mask, fit, runs)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lmpshear.analysis.flowcurve import FlowCurve, fit_power_law
+from lmpshear.analysis.flowcurve import FlowCurve, enough_rates, fit_power_law
 from lmpshear.analysis.regions import radius_of_volume
 
 #: Table I of the paper: λ/(D+1), ν_c, and λ (Fig. 1a, 5a, 5c) per model system
@@ -78,13 +78,14 @@ MIZUNO_YAMAMOTO_NU4 = 0.08
 def length_exponents(rates, lengths: list[dict]) -> dict:
     """ν of ξ ~ γ̇^−ν for each length of LENGTHS over ``rates`` (one dict of lengths and their
     "_error"s per rate): the weighted least-squares slope in log-log with its error (scaled by
-    √(reduced χ²) above 1), where at least three rates have the length finite; else NaN."""
+    √(reduced χ²) above 1), where enough of the rates have the length finite (three, or both of two);
+    else NaN."""
     out = {}
     for key, name in LENGTHS.items():
         values = np.array([d.get(key, np.nan) for d in lengths], dtype=float)
         errors = np.array([d.get(f"{key}_error", np.nan) for d in lengths], dtype=float)
         ok = np.isfinite(values) & (values > 0)
-        if ok.sum() < 3:
+        if not enough_rates(ok.sum(), len(lengths)):
             out |= {name: float("nan"), f"{name}_error": float("nan"), f"{name}_reduced_chi2": float("nan")}
             continue
         fit = fit_power_law(np.asarray(rates, dtype=float)[ok], values[ok],
@@ -111,13 +112,13 @@ def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samp
 
 def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: dict[float, np.ndarray],
                paper: str | None, lengths: dict[float, dict] | None = None) -> ScalingRow | None:
-    """λ (from the flow curve's fit) and ν_c over the same rates; None without ≥ 3 such rates that have
-    clusters with a yield. ``lengths`` (by rate): each run's ξ_4, ξ_jj and errors, whose exponents over
+    """λ (from the flow curve's fit) and ν_c over the same rates; None unless enough of them (three,
+    or both of two) have clusters with a yield. ``lengths`` (by rate): each run's ξ_4, ξ_jj and errors, whose exponents over
     the same rates join the row."""
     if flow.fit is None:
         return None
     used = [r for r, keep in zip(flow.rates, flow.in_fit) if keep and len(cluster_volumes.get(float(r), [])) >= 2]
-    if len(used) < 3:
+    if not enough_rates(len(used), int(flow.in_fit.sum())):
         return None
     nu, nu_err, chi2, prefactor, xi, xi_err = cluster_size_exponent(used, [cluster_volumes[float(r)] for r in used], dimension)
     lam, lam_err = flow.fit.exponent, flow.fit.exponent_error
