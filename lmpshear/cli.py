@@ -102,7 +102,7 @@ def analyze(
     only: Optional[list[str]] = typer.Option(None, "--only", metavar="STAGE", help="Run only this stage "
                                              "(repeatable; the stages are listed above)."),
     force: bool = typer.Option(False, "--force", help="Recompute even if the product is up to date."),
-    blocks: int = typer.Option(10, "--blocks", min=2, help="Blocks for the error bar of time averages."),
+    blocks: int = typer.Option(10, "--blocks", min=4, help="Blocks for the error bar of time averages (half per half window: drift)."),
     overlap_a: Optional[float] = typer.Option(None, "--overlap-a", min=0.0, help="Overlap radius a of eq. 14 "
                                               "(default: [analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D)."),
     cage_size: Optional[float] = typer.Option(None, "--cage-size", min=0.0, help="Cage size l_c^2 for the cage "

@@ -322,6 +322,28 @@ def test_a_system_with_two_rates_gets_a_two_point_slope_with_the_points_errors()
     assert flow_curve(three, np.array([98.0, 98.0, 58.9]), np.ones(3), ["a", "b", "c"]).fit is None
 
 
+def test_viscosity_halves_say_whether_the_window_is_steady():
+    """A stationary stress: the halves agree within a few σ. A stress still rising linearly through
+    the window: each half's η is the line's mean over that half, and the drift is 5σ whatever the
+    slope (the ramp spreads each half's 5 block means too: spacing h, SEM h √(2.5/5), difference 5h)."""
+    import pandas as pd
+
+    from lmpshear.analysis.viscosity import viscosity
+
+    rng = np.random.default_rng(5)
+    strain = np.linspace(0.0, 5.0, 8001)
+    steady = pd.DataFrame({"strain": strain, "pxy": -0.59 + 0.01 * rng.normal(size=8001)})
+    steady["pxy_virial"] = steady["pxy"]
+    v = viscosity(steady, 0.01, 1.0)
+    assert abs(v.drift) < 4 and v.eta_halves == pytest.approx((59.0, 59.0), rel=2e-3)
+    ramp = steady.assign(pxy_virial=-(0.5 + 0.02 * strain) + 1e-4 * rng.normal(size=8001))
+    r = viscosity(ramp, 0.01, 1.0)
+    assert r.eta_halves == pytest.approx((100 * (0.5 + 0.02 * 2.0), 100 * (0.5 + 0.02 * 4.0)), rel=1e-3)
+    assert r.drift == pytest.approx(5.0, rel=1e-2)
+    with pytest.raises(UserError, match="at least 4 blocks"):
+        viscosity(steady, 0.01, 1.0, n_blocks=3)
+
+
 def test_more_jumps_than_the_per_particle_buffer():
     # 100 cages of 4 frames: more jumps than the 64-slot buffer of the one-pass kernel holds
     rng = np.random.default_rng(9)

@@ -7,7 +7,10 @@ which is what LAMMPS's NEMD examples compute.
 
 The average runs over the steady-state window (strain ≥ steady_strain); its error bar is the
 standard error of the mean of ``n_blocks`` contiguous blocks, which accounts for time correlation
-as long as a block is longer than the stress correlation time.
+as long as a block is longer than the stress correlation time. The window's two halves are also
+averaged apart (half the blocks each), and ``drift`` is their difference in units of its error: a
+steady state gives |drift| of order 1, a run still ageing or heating several σ (a pure linear ramp
+gives 5σ with 10 blocks whatever its slope, since it spreads the block means too: read the halves).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Viscosity:
     strain_window: tuple[float, float]
     n_rows: int
     n_blocks: int
+    eta_halves: tuple[float, float]  # η over the first and second halves of the window
+    drift: float  # (second − first) / the error of that difference
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -38,7 +43,8 @@ class Viscosity:
         return (f"eta = {self.eta:.5g} +/- {self.eta_error:.2g} (virial, eq. 1); "
                 f"eta_total = {self.eta_total:.5g} +/- {self.eta_total_error:.2g} (kinetic + virial); "
                 f"rate {self.rate:g}, strain {self.strain_window[0]:.3g}..{self.strain_window[1]:.3g}, "
-                f"{self.n_rows} samples in {self.n_blocks} blocks")
+                f"{self.n_rows} samples in {self.n_blocks} blocks; halves {self.eta_halves[0]:.5g} / "
+                f"{self.eta_halves[1]:.5g} (drift {self.drift:+.1f} sigma)")
 
 
 def block_average(values: np.ndarray, n_blocks: int) -> tuple[float, float]:
@@ -63,7 +69,12 @@ def viscosity(thermo, rate: float, steady_strain: float, n_blocks: int = 10) -> 
                         f"{thermo['strain'].max():.3g}); is it finished?")
     mean_vir, err_vir = block_average(-steady["pxy_virial"].to_numpy(), n_blocks)
     mean_tot, err_tot = block_average(-steady["pxy"].to_numpy(), n_blocks)
+    if n_blocks < 4:
+        raise UserError(f"need at least 4 blocks (2 per half of the window), got {n_blocks}")
+    stress = -steady["pxy_virial"].to_numpy()
+    (first, e1), (second, e2) = (block_average(h, n_blocks // 2) for h in np.array_split(stress, 2))
     return Viscosity(rate=rate, eta=mean_vir / rate, eta_error=err_vir / rate, eta_total=mean_tot / rate,
                      eta_total_error=err_tot / rate, shear_stress=mean_vir,
                      strain_window=(float(steady["strain"].min()), float(steady["strain"].max())),
-                     n_rows=len(steady), n_blocks=n_blocks)
+                     n_rows=len(steady), n_blocks=n_blocks, eta_halves=(first / rate, second / rate),
+                     drift=(second - first) / float(np.hypot(e1, e2)))
