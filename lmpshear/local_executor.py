@@ -50,7 +50,7 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     pending.append(Task(None, "report"))
     (campaign.folder / "logs").mkdir(parents=True, exist_ok=True)
     active: list[Task] = []
-    done, failed = [], []
+    done, failed, stopped = [], [], []
     previous = signal.signal(signal.SIGTERM, _as_interrupt)
     last_status = time.monotonic()
     try:
@@ -78,10 +78,17 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
                     done.append(task)
                     echo(f"local: {_name(task)}: done in {elapsed:.0f} s")
                 else:
-                    failed.append(task)
-                    echo(f"local: {_name(task)}: FAILED (exit {code}) after {elapsed:.0f} s; see {_log(campaign, task)}")
-                    if task.step == "run":  # its analysis cannot happen
-                        pending[:] = [t for t in pending if not (t.run is not None and t.run.path == task.run.path)]
+                    if code == Interrupted.exit_code or code < 0:  # stopped from outside: it resumes
+                        stopped.append(task)
+                        how = f"signal {-code}" if code < 0 else f"exit {code}"
+                        echo(f"local: {_name(task)}: stopped from outside ({how}) after {elapsed:.0f} s; "
+                             f"`lmpshear submit {campaign.file} --executor local` resumes it")
+                    else:
+                        failed.append(task)
+                        echo(f"local: {_name(task)}: FAILED (exit {code}) after {elapsed:.0f} s; see {_log(campaign, task)}")
+                    # neither its analysis nor the report (which needs every run analysed) can happen
+                    pending[:] = [t for t in pending if t.run is not None
+                                  and not (task.run is not None and t.run.path == task.run.path)]
             for task in _ready(pending, active, failed, jobs, waiting):
                 pending.remove(task)
                 _start(campaign, task)
@@ -102,8 +109,12 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     finally:
         signal.signal(signal.SIGTERM, previous)
     if failed:
-        raise RunError(f"{len(failed)} of {len(done) + len(failed)} steps failed: "
-                       + ", ".join(_name(t) for t in failed) + f"; their logs are in {campaign.folder / 'logs'}")
+        raise RunError(f"{len(failed)} of {len(done) + len(failed) + len(stopped)} steps failed: "
+                       + ", ".join(_name(t) for t in failed) + f"; their logs are in {campaign.folder / 'logs'}; "
+                       "the report waits until every run is analysed")
+    if stopped:
+        raise Interrupted(f"{len(stopped)} steps were stopped from outside: " + ", ".join(_name(t) for t in stopped)
+                          + f"; the report waits for them. `lmpshear submit {campaign.file} --executor local` resumes")
     return {"done": [_name(t) for t in done]}
 
 

@@ -339,6 +339,33 @@ def test_the_steps_of_a_local_submit_end_with_it(tmp_path):
     assert "report: done" in out
 
 
+@pytest.mark.full
+def test_a_step_stopped_from_outside_is_reported_as_resumable_not_failed(tmp_path):
+    """SIGTERM to a running step itself (not to the submit): it stops at a checkpoint, the submit says
+    so and how to resume, runs the rest, and ends as interrupted (exit 130), not as a failure."""
+    path = tiny_campaign(tmp_path, ka=False, bd_protocol={"production_strain": 3.0, "checkpoint_every": 10})
+    c = campaigns.load(path)
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    while not (lines and "run bd/rate-20: started (pid" in lines[-1]):
+        lines.append(proc.stdout.readline())
+        assert lines[-1], "".join(lines)
+    pid = int(lines[-1].split("(pid ")[1].rstrip(")\n"))
+    thermo = c.runs[0].path / "thermo.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (thermo.exists() and sum(1 for _ in open(thermo)) > 25):
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGTERM)
+    text = "".join(lines) + proc.communicate(timeout=600)[0]
+    assert proc.returncode == 130, text
+    assert "run bd/rate-20: stopped from outside (exit 130)" in text and "FAILED" not in text, text
+    assert "analyze bd/rate-10: done" in text and "1 steps were stopped from outside: run bd/rate-20" in text
+    assert campaigns.run_state(c.runs[0]).state == "interrupted"
+    out = cli("submit", path, "--executor", "local", check=True).stdout
+    assert "1 runs and 1 analyses to do" in out and "report: done" in out
+
+
 def test_the_local_executor_reports_a_finished_campaign(tiny_run, tmp_path):
     """The fast loop's local executor: a campaign whose one run is done runs nothing but its report
     (a real `lmpshear report` process), and a second submit has nothing left."""
