@@ -113,8 +113,8 @@ def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samp
 def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: dict[float, np.ndarray],
                paper: str | None, lengths: dict[float, dict] | None = None) -> ScalingRow | None:
     """λ (from the flow curve's fit) and ν_c over the same rates; None unless enough of them (three,
-    or both of two) have clusters with a yield. ``lengths`` (by rate): each run's ξ_4, ξ_jj and errors, whose exponents over
-    the same rates join the row."""
+    or both of two) have clusters with a yield. ``lengths`` (by rate): each run's ξ_4, ξ_jj and
+    errors, whose exponents over the same rates join the row."""
     if flow.fit is None:
         return None
     used = [r for r, keep in zip(flow.rates, flow.in_fit) if keep and len(cluster_volumes.get(float(r), [])) >= 2]

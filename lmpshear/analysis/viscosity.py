@@ -67,11 +67,11 @@ def viscosity(thermo, rate: float, steady_strain: float, n_blocks: int = 10) -> 
     if len(steady) == 0:
         raise UserError(f"no thermo rows at strain >= {steady_strain:g} (the run reached "
                         f"{thermo['strain'].max():.3g}); is it finished?")
-    mean_vir, err_vir = block_average(-steady["pxy_virial"].to_numpy(), n_blocks)
-    mean_tot, err_tot = block_average(-steady["pxy"].to_numpy(), n_blocks)
     if n_blocks < 4:
         raise UserError(f"need at least 4 blocks (2 per half of the window), got {n_blocks}")
     stress = -steady["pxy_virial"].to_numpy()
+    mean_vir, err_vir = block_average(stress, n_blocks)
+    mean_tot, err_tot = block_average(-steady["pxy"].to_numpy(), n_blocks)
     (first, e1), (second, e2) = (block_average(h, n_blocks // 2) for h in np.array_split(stress, 2))
     return Viscosity(rate=rate, eta=mean_vir / rate, eta_error=err_vir / rate, eta_total=mean_tot / rate,
                      eta_total_error=err_tot / rate, shear_stress=mean_vir,
