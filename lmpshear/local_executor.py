@@ -87,8 +87,8 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
                         failed.append(task)
                         echo(f"local: {_name(task)}: FAILED (exit {code}) after {elapsed:.0f} s; see {_log(campaign, task)}")
                     # neither its analysis nor the report (which needs every run analysed) can happen
-                    pending[:] = [t for t in pending if t.run is not None
-                                  and not (task.run is not None and t.run.path == task.run.path)]
+                    gone = task.run.path if task.run is not None else None
+                    pending[:] = [t for t in pending if t.run is not None and t.run.path != gone]
             for task in _ready(pending, active, failed, jobs, waiting):
                 pending.remove(task)
                 _start(campaign, task)

@@ -48,6 +48,13 @@ def prepare_and_run(tmp: Path, spec: str | Path, name: str = "run", rate=None) -
     return rundir
 
 
+def wait_for_rows(thermo: Path, rows: int, timeout: float = 300) -> None:
+    """Wait (at most ``timeout`` s) until a run's thermo.csv has more than ``rows`` lines."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not (thermo.exists() and sum(1 for _ in open(thermo)) > rows):
+        time.sleep(0.05)
+
+
 def run_and_kill(rundir: Path, after_rows: int | None = None, timeout: float = 600, until=None) -> None:
     """Start ``lmpshear run`` and SIGKILL it once thermo.csv has more than ``after_rows`` lines, or once
     ``until()`` is true."""

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
-from conftest import cli, write_spec
+from conftest import cli, wait_for_rows, write_spec
 
 from lmpshear import campaign as campaigns
 from lmpshear.errors import UserError
@@ -150,10 +150,7 @@ def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_pa
     # killed while the first run is between checkpoints
     proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    thermo = c.runs[0].path / "thermo.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (thermo.exists() and sum(1 for _ in open(thermo)) > 25):
-        time.sleep(0.05)
+    wait_for_rows(c.runs[0].path / "thermo.csv", 25)
     proc.send_signal(signal.SIGTERM)
     text = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130 and "--executor local` resumes" in text, text
@@ -324,10 +321,7 @@ def test_the_steps_of_a_local_submit_end_with_it(tmp_path):
     c = campaigns.load(path)
     proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    thermo = c.runs[0].path / "thermo.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (thermo.exists() and sum(1 for _ in open(thermo)) > 25):
-        time.sleep(0.05)
+    wait_for_rows(c.runs[0].path / "thermo.csv", 25)
     proc.kill()
     proc.wait()
     deadline = time.time() + 120
@@ -352,10 +346,7 @@ def test_a_step_stopped_from_outside_is_reported_as_resumable_not_failed(tmp_pat
         lines.append(proc.stdout.readline())
         assert lines[-1], "".join(lines)
     pid = int(lines[-1].split("(pid ")[1].rstrip(")\n"))
-    thermo = c.runs[0].path / "thermo.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (thermo.exists() and sum(1 for _ in open(thermo)) > 25):
-        time.sleep(0.05)
+    wait_for_rows(c.runs[0].path / "thermo.csv", 25)
     os.kill(pid, signal.SIGTERM)
     text = "".join(lines) + proc.communicate(timeout=600)[0]
     assert proc.returncode == 130, text

@@ -50,12 +50,17 @@ def _pair_histogram(r, particle, h, h_inv, lo, n, periodic_z, r_max, width, bins
     return out.sum(axis=0)
 
 
+def _shells(r_max: float, width: float) -> int:
+    """The whole shells of ``width`` within r_max (the cell list allows no pair beyond it)."""
+    return int(r_max / width + 1e-9)
+
+
 def pair_counts(events: np.ndarray, particles: np.ndarray, cell, r_max: float, width: float) -> tuple[np.ndarray, float]:
     """Counts of jump pairs (different particles) in shells of ``width`` up to ``r_max`` (minimum image in
     ``cell``), and the number of such pairs."""
     r = np.zeros((len(events), 3))
     r[:, : events.shape[1]] = events
-    bins = int(r_max / width + 1e-9)  # whole shells within r_max: the cell list allows no more
+    bins = _shells(r_max, width)
     grid = CellGrid.for_cell(cell.reduced(), bins * width, max_bins=max(len(events), 1))
     particles = np.ascontiguousarray(particles, dtype=np.int64)
     counts = _pair_histogram(r, particles, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, bins * width, width,
@@ -111,7 +116,7 @@ def jump_correlation(windows: list[tuple], r_max: float, width: float, fit_min: 
     the same jumps placed by the permuted-particles null), its ratio to the null's (the liquid's own
     structure divided out), and ξ_jj from a weighted fit of ratio − 1 = A e^{−r/ξ} over fit_min ≤ r < r_max."""
     windows = [w for w in windows if len(w[0]) >= 2]
-    edges = np.arange(0, int(r_max / width + 1e-9) + 1) * width  # pair_counts' shells
+    edges = np.arange(0, _shells(r_max, width) + 1) * width
     r = 0.5 * (edges[1:] + edges[:-1])
     if not windows:
         empty = np.full(len(r), np.nan)
