@@ -65,6 +65,56 @@ def run(rundir: str | Path, *, progress: bool = True) -> "Run":
     return Run(rd.path)
 
 
+def verify(rundir: str | Path):
+    """Check a run's store, thermo table and records against the digests it recorded (its completion
+    record, else its latest checkpoint's); returns the `lmpshear.integrity.Verdict`, or None where
+    nothing is recorded yet. Damage raises `lmpshear.errors.RunError` (exit 3) saying what is damaged
+    and the command that repairs it."""
+    from lmpshear import integrity
+    from lmpshear.errors import RunError
+
+    rd = RunDir(rundir)
+    rd.require_run()
+    verdict = integrity.verify(rd)
+    if verdict is None or verdict.ok:
+        return verdict
+    if rd.source.is_file():
+        advice = "import the trajectory again into a new directory"
+    elif rd.status().get("state") == "complete":
+        advice = (f"`lmpshear run --repair {rd.path}` rolls back to the newest intact checkpoint and runs again from "
+                  "there" if not verdict.index_only else f"`lmpshear run --repair {rd.path}` writes the index back")
+    else:
+        advice = f"`lmpshear run {rd.path}` resumes from the newest intact checkpoint"
+    raise RunError(f"{rd.path} is damaged: {'; '.join(verdict.problems)} (against {verdict.what}); {advice}")
+
+
+def repair(rundir: str | Path, *, progress: bool = True):
+    """Make a damaged finished run whole: a store whose only damage is its index gets the index back;
+    otherwise the run rolls back to its newest intact checkpoint (nothing is cut when none is intact)
+    and runs again from there. An intact run is left as it is. Returns the `Verdict` found before (None or
+    ``ok``: nothing was repaired)."""
+    from lmpshear import integrity
+
+    rd = RunDir(rundir)
+    rd.require_run()
+    verdict = integrity.verify(rd)
+    if verdict is None or verdict.ok:
+        return verdict
+    if rd.source.is_file():
+        raise UserError(f"{rd.path} is an imported trajectory and is damaged ({'; '.join(verdict.problems)}): "
+                        "import it again into a new directory")
+    if verdict.index_only:
+        integrity.IndexCopy.load(rd.file("store_index")).restore(rd.store)
+        return verdict
+    if rd.status().get("state") == "complete":  # its record certifies a store that is no longer there
+        for name in ("digests", "store_index"):
+            rd.file(name).unlink(missing_ok=True)
+        rd.set_status(state="stopped", frames=verdict.intact,
+                      message=f"damaged after the run ({'; '.join(verdict.problems)}): being repaired")
+    run(rd.path, progress=progress)
+    return verdict
+
+
 def analyze(rundir: str | Path, only: list[str] | None = None, set: dict | None = None, *, force: bool = False,
             blocks: int = 10, progress: bool = True) -> dict[str, "Result"]:
     """Compute the analysis stages (all, or ``only``; see `lmpshear.stages.STAGES`) of a finished

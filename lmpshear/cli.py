@@ -42,32 +42,38 @@ def prepare(
 
 @app.command()
 def run(rundir: Path = typer.Argument(..., help="A prepared run directory."),
-        verify: bool = typer.Option(False, "--verify", help="Only check the store's frames against the digests "
-                                    "the run recorded (exit 0: intact; 3: damaged, with the first bad frame).")):
+        verify: bool = typer.Option(False, "--verify", help="Only check the store, the thermo table and the "
+                                    "checkpoints against the digests the run recorded (exit 0: intact; 3: "
+                                    "damaged, saying what and how to repair it)."),
+        repair: bool = typer.Option(False, "--repair", help="A finished run found damaged: roll back to the newest "
+                                    "intact checkpoint and run again from there (a damaged index only: write "
+                                    "it back).")):
     """Run (or resume) a prepared directory: LAMMPS in-process (works under `mpiexec -n K`) or, for
     engine "bd", lmpshear's Brownian dynamics (threads: NUMBA_NUM_THREADS). A resume continues only over
-    verified frames: from the newest checkpoint whose frames the store still holds intact."""
-    from lmpshear import mpi
+    verified frames: from the newest checkpoint whose files, frames and thermo rows are intact."""
+    from lmpshear import api, mpi
     from lmpshear.rundir import RunDir
 
     rd = RunDir(rundir)
-    rd.require_prepared()
     if verify:
-        from lmpshear.errors import RunError
-        from lmpshear.store import verify_store
-
-        checked = verify_store(rd)
-        if checked is None:
-            _echo(f"{rd.path}: no digests recorded yet (no checkpoint, or a run of an older version): nothing to verify")
-            return
-        intact, total, what = checked
-        if intact < total:
-            raise RunError(f"{rd.store}: frames 0 to {intact - 1} intact, {intact} to {total - 1} damaged (against "
-                           f"{what}); `lmpshear run {rd.path}` resumes from the newest checkpoint still intact")
-        _echo(f"{rd.path}: frames 0 to {total - 1} intact (against {what})")
+        verdict = api.verify(rd.path)
+        if verdict is None:
+            _echo(f"{rd.path}: no digests recorded yet (no checkpoint): nothing to verify")
+        else:
+            _echo(f"{rd.path}: frames 0 to {verdict.total - 1} and the thermo table intact (against {verdict.what})")
         return
+    if repair:
+        found = api.repair(rd.path)
+        if found is None or found.ok:
+            _echo(f"{rd.path}: intact ({rd.status().get('frames')} frames); nothing to repair")
+        else:
+            _echo(f"{rd.path}: repaired ({'; '.join(found.problems)}); {rd.status().get('frames')} frames, "
+                  "verified")
+        return
+    rd.require_prepared()
     if rd.status().get("state") == "complete":
-        _echo(f"{rd.path}: already complete ({rd.status().get('frames')} frames); nothing to do")
+        _echo(f"{rd.path}: already complete ({rd.status().get('frames')} frames); nothing to do "
+              f"(`lmpshear run --verify {rd.path}` checks it)")
         return
     summary = _run(rd)
     if mpi.world_rank() == 0:

@@ -237,7 +237,7 @@ def import_run(path: str | Path, out: str | Path, rate: float | None, temperatur
     per-particle stresses are not available)."""
     import math
 
-    from lmpshear import config
+    from lmpshear import config, integrity
     from lmpshear.rundir import RunDir, atomic_write_json
     from lmpshear.store import StoreWriter
 
@@ -275,6 +275,7 @@ def import_run(path: str | Path, out: str | Path, rate: float | None, temperatur
                                   "analysis": analysis or {}, "name": Path(path).name,
                                   "frames": len(traj), "particles": traj.n_particles,
                                   "dimension": traj.dimension})
+    integrity.seal_completed(rd, [], len(traj))
     rd.set_status(state="complete", frames=len(traj), imported=True)
     echo(f"imported {path}: {len(traj)} frames, {traj.n_particles} particles, {traj.dimension}D, "
          f"t = 0..{traj.times[-1]:g} -> {rd.path}")

@@ -86,17 +86,14 @@ class Checkpoint:
 
     @property
     def store_index(self) -> Path:
-        """The store's header, index and namelist as flushed at this checkpoint (repairs a cut store)."""
+        """The store's header, index and namelist as flushed at this checkpoint (lmpshear.integrity)."""
         return self.directory / "store-index.npz"
 
     @property
     def record(self) -> Path:
-        """Its step, frames and the digest of every frame of the store up to it (store.frame_digests)."""
+        """What it certifies, checksummed (lmpshear.integrity): the digests of the store's frames, of the
+        thermo table and of its own files up to it."""
         return self.directory / "frames.json"
-
-    def digests(self) -> list[str] | None:
-        """The frames' digests it recorded (None: a checkpoint of an older version, without them)."""
-        return read_json(self.record)["digests"][: self.frames] if self.record.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -135,7 +132,8 @@ class RunDir:
              "store": "traj.gsd", "thermo": "thermo.csv", "status": "status.json", "checkpoints": "checkpoint",
              "lock": ".lock", "source": "source.json", "ice": "ice",
              "jumps": "cagejumps.csv.gz",  # the cagejumps stage's table, beside its cagejumps.json
-             "digests": "checkpoint/frames.json",  # every frame's digest, written when the run completes
+             "digests": "checkpoint/frames.json",  # the completed store's record (lmpshear.integrity)
+             "store_index": "checkpoint/store-index.npz",  # its index as it completed
              "analysed": "analysis.json"}  # written after a full `lmpshear analyze`
 
     def __init__(self, path: str | Path):
@@ -179,6 +177,11 @@ class RunDir:
             if not f.is_file():
                 raise UserError(f"{self.path} is not a prepared run directory (missing {f.name}); "
                                 "make one with: lmpshear prepare CONFIG -o RUNDIR")
+
+    def require_run(self) -> None:
+        """A prepared run directory or an imported trajectory's."""
+        if not self.source.is_file():
+            self.require_prepared()
 
     def spec(self) -> RunSpec:
         self.require_prepared()
@@ -262,7 +265,9 @@ class RunDir:
         return None
 
     # -- checkpoints --------------------------------------------------------------------------------
-    def latest_checkpoint(self) -> Checkpoint | None:
+    def latest_checkpoint(self, check: bool = True) -> Checkpoint | None:
+        """The checkpoint ``latest.json`` points at (``check=False``: None where it is damaged or
+        incomplete, instead of an error)."""
         pointer = self.checkpoints / "latest.json"
         if not pointer.exists():
             return None
@@ -270,21 +275,14 @@ class RunDir:
             data = json.loads(pointer.read_text())
             ckpt = Checkpoint(int(data["step"]), int(data["frames"]), self.checkpoints / data["directory"])
         except (ValueError, KeyError, TypeError) as exc:
+            if not check:
+                return None
             raise ValueError(f"the checkpoint pointer {pointer} is damaged ({exc!r})") from None
         if not ckpt.state.is_file():
+            if not check:
+                return None
             raise UserError(f"checkpoint {ckpt.directory} is incomplete; cannot resume")
         return ckpt
-
-    def older_checkpoints(self, than: Checkpoint) -> list[Checkpoint]:
-        """The complete checkpoints kept before ``than`` that recorded their frames, newest first."""
-        out = []
-        for d in sorted(self.checkpoints.glob("step-*"), reverse=True):
-            c = Checkpoint(0, 0, d)
-            if d.is_dir() and d != than.directory and c.state.is_file() and c.record.is_file():
-                data = read_json(c.record)
-                if int(data["step"]) < than.step:
-                    out.append(Checkpoint(int(data["step"]), int(data["frames"]), d))
-        return out
 
     def point_to(self, ckpt: Checkpoint) -> None:
         """Make ``ckpt`` the one a resume starts from."""
@@ -313,12 +311,14 @@ class RunDir:
         return out
 
     def commit_checkpoint(self, step: int, frames: int, keep: int = 2) -> None:
-        """Point ``latest.json`` at a complete checkpoint, then prune older ones; the status says so."""
+        """Point ``latest.json`` at a complete checkpoint, then prune: the ``keep - 1`` newest before it
+        stay, and none after it (a later step can only be left from an abandoned trajectory)."""
         name = f"step-{step:012d}"
         self.point_to(Checkpoint(step, frames, self.checkpoints / name))
         self.set_status(state="running", phase="shear", step=step, frames=frames)
-        old = sorted(p for p in self.checkpoints.glob("step-*") if p.is_dir() and p.name != name)
-        for p in old[: max(0, len(old) - (keep - 1))]:
+        others = sorted(p for p in self.checkpoints.glob("step-*") if p.is_dir() and p.name != name)
+        before = [p for p in others if p.name < name]
+        for p in before[: max(0, len(before) - (keep - 1))] + [p for p in others if p.name > name]:
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -35,11 +35,9 @@ global ones as attributes. Arrays returned by :class:`Trajectory` are (frames, p
 from __future__ import annotations
 
 import contextlib
-import hashlib
 
 import csv
 import os
-import struct
 from pathlib import Path
 
 import gsd.fl
@@ -48,7 +46,7 @@ import numpy as np
 
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
-from lmpshear.rundir import atomic_write_text, read_json
+from lmpshear.rundir import atomic_write_text
 
 PARTICLE_KEYS = ("unwrapped", "nonaffine", "virial_xy", "velocity")
 THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press", "pxy", "pxy_virial",
@@ -117,119 +115,6 @@ class StoreWriter:
 
     def close(self) -> None:
         self._file.close()
-
-
-def count_frames(path: Path) -> int:
-    if not Path(path).exists():
-        return 0
-    with gsd.hoomd.open(path, "r") as f:
-        return len(f)
-
-
-def truncate(path: Path, n_frames: int) -> None:
-    """Keep the first ``n_frames`` frames (rewritten to a temporary file, then moved into place)."""
-    path = Path(path)
-    tmp = path.with_suffix(".truncating.gsd")
-    with gsd.hoomd.open(path, "r") as src:
-        if len(src) < n_frames:
-            raise UserError(f"{path} holds {len(src)} frames, fewer than the checkpoint's {n_frames}")
-        with gsd.hoomd.open(tmp, "w") as dst:
-            for k in range(n_frames):
-                dst.append(src[k])
-    os.replace(tmp, path)
-
-
-#: GSD's file layout (gsd 2.x+ files): a 256-byte header whose first fields are the magic number, the
-#: index's location and allocated entries (32 bytes each) and the namelist's (64 bytes each); data
-#: chunks (no headers of their own) are only ever appended, and the index and namelist are written at
-#: a flush. So a copy of the header, index and namelist taken right after a flush, with the file's
-#: length then, makes a store that was cut later (a crash, a full disk) whole again as of that flush.
-GSD_HEADER = struct.Struct("<QQQQQ")
-GSD_HEADER_BYTES, GSD_INDEX_ENTRY_BYTES, GSD_NAME_BYTES = 256, 32, 64
-
-
-def save_index_copy(path: Path, copy: Path) -> None:
-    """Copy a flushed store's header, index and namelist (and its length) to ``copy`` (.npz)."""
-    with open(path, "rb") as fh:
-        header = fh.read(GSD_HEADER_BYTES)
-        _, index_at, index_entries, names_at, name_entries = GSD_HEADER.unpack(header[: GSD_HEADER.size])
-        fh.seek(index_at)
-        index = fh.read(index_entries * GSD_INDEX_ENTRY_BYTES)
-        fh.seek(names_at)
-        names = fh.read(name_entries * GSD_NAME_BYTES)
-        size = os.fstat(fh.fileno()).st_size
-    tmp = Path(copy).with_suffix(".tmp.npz")
-    np.savez(tmp, size=np.int64(size), header=np.frombuffer(header, np.uint8), index_at=np.int64(index_at),
-             index=np.frombuffer(index, np.uint8), names_at=np.int64(names_at), names=np.frombuffer(names, np.uint8))
-    os.replace(tmp, copy)
-
-
-def repair_from_index_copy(path: Path, copy: Path) -> None:
-    """Make a store cut after ``copy`` was taken readable again, as it was then: drop what came later
-    and write back the header, index and namelist."""
-    with np.load(copy) as saved:
-        size = int(saved["size"])
-        if os.path.getsize(path) < size:
-            raise ValueError(f"{path} was cut before the last checkpoint ({os.path.getsize(path)} bytes, the checkpoint "
-                             f"saw {size}): frames before it are lost; start the run again in a new directory")
-        with open(path, "r+b") as fh:
-            fh.truncate(size)
-            for at, key in ((0, "header"), (int(saved["index_at"]), "index"), (int(saved["names_at"]), "names")):
-                fh.seek(at)
-                fh.write(saved[key].tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
-def _frame_digest(f, k: int, names: list[str]) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for name in names:
-        if f.chunk_exists(k, name):
-            h.update(name.encode())
-            h.update(np.ascontiguousarray(f.read_chunk(k, name)).tobytes())
-    return h.hexdigest()
-
-
-def frame_digests(path: Path, start: int, stop: int) -> list[str]:
-    """A digest of each frame's chunks (their names and bytes) for frames [start, stop): what a
-    checkpoint records of the store, so that a damaged frame is told from an intact one."""
-    with gsd.fl.open(path, "r") as f:
-        names = sorted(f.find_matching_chunk_names(""))
-        return [_frame_digest(f, k, names) for k in range(start, stop)]
-
-
-def intact_frames(path: Path, digests: list[str]) -> int:
-    """How many leading frames of the store still match ``digests`` (0 where the file cannot be read)."""
-    damaged = (RuntimeError, OSError, ValueError, KeyError)
-    try:
-        f = gsd.fl.open(path, "r")
-    except damaged:
-        return 0
-    with f:
-        names = sorted(f.find_matching_chunk_names(""))
-        for k, expected in enumerate(digests):
-            try:
-                if _frame_digest(f, k, names) != expected:
-                    return k
-            except damaged:
-                return k
-    return len(digests)
-
-
-def verify_store(rd) -> tuple[int, int, str] | None:
-    """A run's store against its newest record of digests (written when the run completed, else at its
-    latest checkpoint): (intact leading frames, recorded frames, which record); None without a record
-    (an imported trajectory, a run of an older version, a run that has not reached a checkpoint)."""
-    if rd.file("digests").is_file():
-        record = read_json(rd.file("digests"))
-        digests, what = record["digests"][: int(record["frames"])], "the digests recorded when the run completed"
-    else:
-        ckpt = rd.latest_checkpoint() if rd.checkpoints.is_dir() else None
-        digests = ckpt.digests() if ckpt is not None else None
-        if digests is None:
-            return None
-        what = f"the digests of the checkpoint at step {ckpt.step}"
-    return intact_frames(rd.store, digests), len(digests), what
 
 
 class Trajectory:
@@ -353,22 +238,12 @@ class ThermoWriter:
         self._writer.writerow([repr(int(row[c])) if c == "step" else repr(float(row[c])) for c in self.columns])
         self._fh.flush()
 
+    def flush(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
     def close(self) -> None:
         self._fh.close()
-
-
-def truncate_thermo(path: Path, last_step: int) -> None:
-    """Drop the rows after ``last_step`` (a checkpoint), atomically."""
-    path = Path(path)
-    if not path.exists():
-        return
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    kept = [rows[0]] + [r for r in rows[1:] if len(r) == len(rows[0]) and int(r[0]) <= last_step]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        csv.writer(fh).writerows(kept)
-    os.replace(tmp, path)
 
 
 def read_thermo(path: Path):

@@ -228,26 +228,23 @@ def test_bad_commands_exit_2_with_a_message(tmp_path):
 
 
 @pytest.mark.full
-def test_a_damaged_checkpoint_pointer_stops_the_run_with_a_way_back(tmp_path):
-    """Not "LAMMPS stopped" nor a traceback: exit 3 with what to do, status "stopped" (not "failed"),
-    and once the file is repaired the same command finishes the run."""
-    from conftest import run_and_kill
+def test_a_damaged_checkpoint_pointer_is_set_again_from_the_verified_checkpoints(tmp_path):
+    """The pointer is derived: the resume checks every checkpoint itself and points again at the newest
+    intact one, and the run ends bitwise equal to one never stopped."""
+    from conftest import prepare_and_run, run_and_kill
 
     path = write_spec(tmp_path / "spec.toml", "bd45-tiny", protocol={"production_strain": 0.5, "checkpoint_every": 5})
+    reference = prepare_and_run(tmp_path, path, "reference")
     run = tmp_path / "run"
     cli("prepare", path, "-o", run, check=True)
     run_and_kill(run, 15)
     pointer = run / "checkpoint" / "latest.json"
-    good = pointer.read_text()
     pointer.write_text("{ not json")
-    proc = cli("run", run)
-    assert proc.returncode == 3 and "Traceback" not in proc.stderr
-    assert "checkpoint pointer" in proc.stderr and "latest.json is damaged" in proc.stderr
-    assert f"lmpshear run {run}` again" in proc.stderr and "LAMMPS" not in proc.stderr
-    assert RunDir(run).status()["state"] == "stopped"
-    pointer.write_text(good)
-    cli("run", run, check=True)
+    proc = cli("run", run, check=True)
+    assert "latest.json was damaged: it points again at the newest intact checkpoint" in proc.stderr
     assert RunDir(run).status()["state"] == "complete"
+    with Trajectory(reference / "traj.gsd") as ref, Trajectory(run / "traj.gsd") as got:
+        assert np.array_equal(ref.particle_array("unwrapped"), got.particle_array("unwrapped"))
 
 
 def test_lammps_equilibration_reports_progress_and_stops_on_a_signal(tmp_path):
@@ -380,15 +377,16 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
     deleted = tmp_path / "deleted"  # a finished run whose trajectory was deleted to free disk
     shutil.copytree(tiny_run, deleted)
     (deleted / "traj.gsd").unlink()
-    for run, needle in ((foreign, "do not match the digests recorded when the run completed"),
-                        (cut, "do not match the digests recorded when the run completed"),
-                        (deleted, "is missing (deleted or moved): the products made from it are kept"),
-                        (unrecorded, "cannot be read as a trajectory store")):
+    frames = RunDir(tiny_run).status()["frames"]
+    for run, needle in ((foreign, f"frames 0 to {frames - 1} of {foreign / 'traj.gsd'} do not match their digests"),
+                        (cut, f"to {frames - 1} of {cut / 'traj.gsd'} do not match their digests"),
+                        (deleted, f"{deleted / 'traj.gsd'} is missing (deleted or moved): the products made from it"),
+                        (unrecorded, f"{unrecorded / 'checkpoint' / 'frames.json'} is missing: nothing can be certified")):
         for proc in (cli("analyze", run, "--only", "structure", "--no-figures"),
                      cli("analyze", run, "--only", "msd", "--no-figures")):
             assert proc.returncode == 2, proc.stderr
-            assert str(run / "traj.gsd") in proc.stderr and "Traceback" not in proc.stderr
-            assert needle in proc.stderr, proc.stderr
+            assert needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "frames 0 to" not in cli("analyze", cut, "--only", "msd").stderr  # the frames before the cut are intact
     damaged = tmp_path / "damaged"
     shutil.copytree(tiny_run, damaged)
     cli("analyze", damaged, "--only", "structure", "--no-figures", check=True)

@@ -77,6 +77,20 @@ def test_import_then_analyze(dumped, tmp_path):
     a = json.loads((out / "overlap.json").read_text())["result"]
     b = json.loads((rundir / "overlap.json").read_text())["result"]
     assert a["q"] == b["q"] and a["chi4"] == pytest.approx(b["chi4"], rel=1e-12)
+    # an import records its digests: `run --verify` checks it, and a changed source.json or a flipped
+    # byte in the store is found and refused by analyze
+    assert "intact" in cli("run", out, "--verify", check=True).stdout
+    source = (out / "source.json").read_text()
+    (out / "source.json").write_text(source.replace('"temperature": 0.45', '"temperature": 0.5'))
+    bad = cli("run", out, "--verify")
+    assert bad.returncode == 3 and "source.json does not match its digest" in bad.stderr
+    assert "import the trajectory again" in bad.stderr and "Traceback" not in bad.stderr
+    (out / "source.json").write_text(source)
+    store = bytearray((out / "traj.gsd").read_bytes())
+    store[len(store) // 3] ^= 0x10
+    (out / "traj.gsd").write_bytes(bytes(store))
+    refused = cli("analyze", out, "--only", "msd", "--no-figures")
+    assert refused.returncode == 2 and "do not match their digests" in refused.stderr
     # refuses to overwrite
     proc = cli("import", rundir / "traj.lammpstrj", "-o", out, "--rate", RATE, "--temperature", 0.45,
                "--timestep", DT)

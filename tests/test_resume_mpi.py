@@ -47,7 +47,7 @@ def test_resume_after_kill_gives_the_same_frames_as_an_uninterrupted_run(tmp_pat
         os.truncate(victim / "traj.gsd", int(saved["size"]) + 7)
 
     out = cli("run", victim, check=True)
-    assert "was cut after the checkpoint" in out.stderr
+    assert "cut back to the checkpoint" in out.stderr
 
     n = ckpt.frames  # frames 0 .. n-1 were kept from before the kill
     with Trajectory(reference / "traj.gsd") as ref, Trajectory(victim / "traj.gsd") as got:

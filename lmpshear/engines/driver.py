@@ -16,23 +16,12 @@ import contextlib
 import sys
 import time
 
+from lmpshear import integrity, mpi
 from lmpshear.errors import Interrupted, RunError, UserError
 from lmpshear.progress import NullReporter
-from lmpshear import mpi
-from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json, completion
+from lmpshear.rundir import Checkpoint, RunDir, completion
 from lmpshear.stopping import StopRequests, damaged, interrupted, mark_stopped
-from lmpshear.store import (
-    StoreWriter,
-    ThermoWriter,
-    close_writers,
-    count_frames,
-    frame_digests,
-    intact_frames,
-    repair_from_index_copy,
-    save_index_copy,
-    truncate,
-    truncate_thermo,
-)
+from lmpshear.store import StoreWriter, ThermoWriter, close_writers
 
 
 class RunDriver:
@@ -50,7 +39,7 @@ class RunDriver:
         self.thermo: ThermoWriter | None = None
         self.stop = StopRequests(enabled=False)  # replaced by run(); a branch (ICE) keeps this inert one
         self.frames = 0
-        self.digests: list[str] = []  # of the store's frames up to the last checkpoint (store.frame_digests)
+        self.digests: list[str] = []  # of the store's frames up to the last checkpoint (lmpshear.integrity)
         self.equilibrating = ""  # where the equilibration stands, for the stop message (engine-set)
 
     # -- what an engine adapter may change ---------------------------------------------------------
@@ -119,8 +108,7 @@ class RunDriver:
             summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done,
                                  self.particles)
             if self.root:
-                self.digests += frame_digests(rd.store, len(self.digests), self.frames)
-                atomic_write_json(rd.file("digests"), {"frames": self.frames, "digests": self.digests})
+                integrity.seal_completed(rd, self.digests, self.frames)
                 rd.set_status(**summary)
             self._finish(finalize_mpi)
             return summary
@@ -133,58 +121,43 @@ class RunDriver:
             self.thermo = ThermoWriter(self.rundir.thermo, **self._columns())
 
     def _roll_back_to_an_intact_checkpoint(self) -> None:
-        """Resume only over verified bytes: the newest checkpoint whose recorded frames the store still
-        holds intact (a store cut by a crash or a full disk is first set back to that checkpoint's
-        flushed state from its copy of the index); ``latest.json`` then points at it. No intact
-        checkpoint: the run stops (exit 3)."""
+        """Resume only over verified bytes. Every checkpoint is checked read-only (its record, its files,
+        the store's frames through its copy of the index, the thermo rows up to it); then the store and
+        the thermo table are cut once, to the newest intact one, and the checkpoints after it (an
+        abandoned trajectory's) go. None intact: nothing is cut, and the run stops (exit 3)."""
         rd = self.rundir
-        latest = rd.latest_checkpoint()
-        if latest is None or latest.digests() is None:  # fresh, or checkpoints made before digests existed
+        settled = integrity.newest_intact_checkpoint(rd)
+        if settled is None:  # no shear checkpoint yet: the shear starts afresh
             return
-        for ckpt in [latest, *rd.older_checkpoints(latest)]:
-            digests = ckpt.digests()
-            intact, repaired = intact_frames(rd.store, digests), False
-            if intact < ckpt.frames and ckpt.store_index.is_file():
-                try:
-                    repair_from_index_copy(rd.store, ckpt.store_index)
-                except ValueError:  # the store is shorter than it was at this checkpoint
-                    continue
-                intact, repaired = intact_frames(rd.store, digests), True  # read again only after a repair
-            if intact >= ckpt.frames:
-                if repaired:
-                    print(f"[lmpshear] {rd.store.name} was cut after the checkpoint at step {ckpt.step}: repaired "
-                          f"from its copy of the index ({ckpt.frames} frames verified)", file=sys.stderr, flush=True)
-                if ckpt is not latest:
-                    rd.point_to(ckpt)
-                    print(f"[lmpshear] {rd.store.name} does not hold the frames of the checkpoint at step "
-                          f"{latest.step} intact: rolled back to the one at step {ckpt.step} ({ckpt.frames} frames, "
-                          "verified)", file=sys.stderr, flush=True)
-                return
-        raise RunError(f"{rd.store} holds the frames of no kept checkpoint intact (damaged before them): the run "
-                       "cannot resume; start it again in a new directory")
+        ckpt = settled.checkpoint
+        if ckpt is None:
+            self.frames = settled.intact
+            raise RunError(f"no kept checkpoint of {rd.path} is intact ({'; '.join(settled.problems)}); "
+                           f"nothing was cut, and the first {settled.intact} frames of {rd.store.name} match "
+                           "their digests: the run cannot resume; start it again in a new directory")
+        latest = rd.latest_checkpoint(check=False)
+        if integrity.roll_back(rd, ckpt):
+            print(f"[lmpshear] {rd.store.name} cut back to the checkpoint at step {ckpt.step} ({ckpt.frames} frames, "
+                  "verified; what was written after it is dropped)", file=sys.stderr, flush=True)
+        for problem in settled.problems:
+            print(f"[lmpshear] passed over checkpoint {problem}", file=sys.stderr, flush=True)
+        if latest is None:
+            print(f"[lmpshear] checkpoint/latest.json was damaged: it points again at the newest intact checkpoint, "
+                  f"step {ckpt.step}", file=sys.stderr, flush=True)
+        elif latest.directory != ckpt.directory:
+            print(f"[lmpshear] rolled back to the checkpoint at step {ckpt.step} ({ckpt.frames} frames, verified)",
+                  file=sys.stderr, flush=True)
 
     def _reopen_outputs(self, ckpt: Checkpoint, typeid) -> None:
-        """Cut the store and the thermo table back to the checkpoint and append from there."""
+        """Append to the store and the thermo table, which the roll-back cut to this checkpoint."""
         rd = self.rundir
         self.frames = ckpt.frames
         if not self.root:
             return
-        try:
-            stored = count_frames(rd.store)
-        except RuntimeError as exc:  # "Corrupt GSD file": cut by a crash or a full disk after the checkpoint
-            if not ckpt.store_index.is_file():
-                raise ValueError(f"{rd.store} is damaged ({exc}) and the checkpoint holds no copy of its index") from None
-            repair_from_index_copy(rd.store, ckpt.store_index)
-            stored = count_frames(rd.store)
-            print(f"[lmpshear] {rd.store.name} was cut after the checkpoint at step {ckpt.step}: repaired "
-                  f"({stored} frames kept)", file=sys.stderr, flush=True)
-        if stored != ckpt.frames:
-            truncate(rd.store, ckpt.frames)
-        self.digests = ckpt.digests() or frame_digests(rd.store, 0, ckpt.frames)  # older checkpoints: none kept
-        truncate_thermo(rd.thermo, ckpt.step)
+        self.digests = integrity.read_record(ckpt.record)["digests"][: ckpt.frames]
         self.store = StoreWriter.for_system(rd.store, self.spec.system, typeid, append=True)
         self.thermo = ThermoWriter(rd.thermo, append=True, **self._columns())
-        rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step)
+        rd.set_status(state="running", phase="shear", resumed_from_step=ckpt.step, frames=ckpt.frames)
 
     def _columns(self) -> dict:
         return {} if self.thermo_columns is None else {"columns": self.thermo_columns}
@@ -193,10 +166,9 @@ class RunDriver:
         """The checkpoint's files are written: flush the store and point latest.json at them."""
         if self.root:
             self.store.flush()
+            self.thermo.flush()
             here = Checkpoint(step, self.frames, self.rundir.new_checkpoint_dir(step))
-            save_index_copy(self.rundir.store, here.store_index)
-            self.digests += frame_digests(self.rundir.store, len(self.digests), self.frames)
-            atomic_write_json(here.record, {"step": step, "frames": self.frames, "digests": self.digests})
+            self.digests = integrity.seal_checkpoint(self.rundir, here, self.digests)
             self.rundir.commit_checkpoint(step, self.frames)
 
     def _where(self) -> str:

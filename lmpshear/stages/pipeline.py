@@ -80,17 +80,17 @@ class _Signals:
 
 
 def _verify(rd: RunDir) -> None:
-    """Analyse only a store whose frames match the digests its run recorded."""
-    from lmpshear.store import verify_store
+    """Analyse only a store and thermo table that match the digests their run recorded."""
+    from lmpshear import api
+    from lmpshear.errors import RunError
 
     if not rd.store.is_file() and not rd.source.is_file():
         raise UserError(f"{rd.store} is missing (deleted or moved): the products made from it are kept, but analysing "
                         "again needs it: put it back, or run the same spec again into a new directory")
-    checked = verify_store(rd)
-    if checked is not None and checked[0] < checked[1]:
-        raise UserError(f"{rd.store}: frames {checked[0]} to {checked[1] - 1} do not match {checked[2]} (the "
-                        f"store was damaged after the run): `lmpshear run --verify {rd.path}` says more; the "
-                        "run cannot be analysed as it is")
+    try:
+        api.verify(rd.path)
+    except RunError as exc:
+        raise UserError(f"{exc}; the run cannot be analysed as it is") from None
 
 
 def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False, blocks: int = 10,
