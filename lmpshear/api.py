@@ -38,6 +38,34 @@ def _quiet(text: str) -> None:
     pass
 
 
+def _checked(**arguments) -> None:
+    """The API's boundary: each argument named with what it must be, so that a wrong type is a UserError in
+    the CLI's words, not a TypeError from deep inside. A value is (kind, value): "path" (str or
+    os.PathLike), "number", "table" (dict), "names" (list of str), "count>=K" (an int of at least K); None
+    passes where the argument is optional (an "optional ..." kind)."""
+    import numbers
+    import os
+
+    for name, (kind, value) in arguments.items():
+        optional, kind = kind.startswith("optional "), kind.removeprefix("optional ")
+        if value is None and optional:
+            continue
+        if kind.startswith("count>="):
+            least = int(kind.split(">=")[1])
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+            want = f"a whole number of at least {least}"
+        else:
+            ok, want = {
+                "path": (isinstance(value, (str, os.PathLike)) and str(value).strip() != "", "a path (str or Path)"),
+                "number": (isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"),
+                "table": (isinstance(value, dict), "a dict of spec tables, e.g. {'protocol': {...}}"),
+                "names": (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
+                          "a list of names"),
+            }[kind]
+        if not ok:
+            raise UserError(f"{name}: expected {want}, got {value!r}")
+
+
 def prepare(spec_or_preset: str | Path, out: str | Path, rate: float | None = None, *, force: bool = False,
             overrides: dict | None = None, command: list[str] | None = None) -> "Run":
     """Validate a spec (a TOML file or a preset's name) and write the run directory ``out`` for one of
@@ -46,6 +74,8 @@ def prepare(spec_or_preset: str | Path, out: str | Path, rate: float | None = No
     that has not started. ``command``: what the manifest records as the command (default: this call)."""
     from lmpshear.preparation import prepare as _prepare
 
+    _checked(spec_or_preset=("path", spec_or_preset), out=("path", out), rate=("optional number", rate),
+             overrides=("optional table", overrides))
     command = command or [f"lmpshear.prepare({str(spec_or_preset)!r}, {str(out)!r}, rate={rate!r}, "
                           f"overrides={overrides!r})"]
     return Run(_prepare(spec_or_preset, out, rate, command=command, force=force, warn=_warn,
@@ -58,6 +88,7 @@ def run(rundir: str | Path, *, progress: bool = True) -> "Run":
     from lmpshear.engines import run_directory
     from lmpshear.progress import NullReporter, reporter
 
+    _checked(rundir=("path", rundir))
     rd = RunDir(rundir)
     rd.require_prepared()
     if rd.status().get("state") != "complete":
@@ -71,21 +102,11 @@ def verify(rundir: str | Path):
     nothing is recorded yet. Damage raises `lmpshear.errors.RunError` (exit 3) saying what is damaged
     and the command that repairs it."""
     from lmpshear import integrity
-    from lmpshear.errors import RunError
 
+    _checked(rundir=("path", rundir))
     rd = RunDir(rundir)
     rd.require_run()
-    verdict = integrity.verify(rd)
-    if verdict is None or verdict.ok:
-        return verdict
-    if rd.source.is_file():
-        advice = "import the trajectory again into a new directory"
-    elif rd.status().get("state") == "complete":
-        advice = (f"`lmpshear run --repair {rd.path}` rolls back to the newest intact checkpoint and runs again from "
-                  "there" if not verdict.index_only else f"`lmpshear run --repair {rd.path}` writes the index back")
-    else:
-        advice = f"`lmpshear run {rd.path}` resumes from the newest intact checkpoint"
-    raise RunError(f"{rd.path} is damaged: {'; '.join(verdict.problems)} (against {verdict.what}); {advice}")
+    return integrity.require_intact(rd)
 
 
 def repair(rundir: str | Path, *, progress: bool = True):
@@ -95,6 +116,7 @@ def repair(rundir: str | Path, *, progress: bool = True):
     ``ok``: nothing was repaired)."""
     from lmpshear import integrity
 
+    _checked(rundir=("path", rundir))
     rd = RunDir(rundir)
     rd.require_run()
     verdict = integrity.verify(rd)
@@ -124,6 +146,8 @@ def analyze(rundir: str | Path, only: list[str] | None = None, set: dict | None 
     from lmpshear.stages import STAGES
     from lmpshear.stages.pipeline import analyze as _analyze
 
+    _checked(rundir=("path", rundir), only=("optional names", only), set=("optional table", set),
+             blocks=("count>=4", blocks))
     echo = (lambda text: print(text, flush=True)) if progress else _quiet
     made = _analyze(rundir, only=only, force=force, blocks=blocks, overrides=set, echo=echo, warn=_warn,
                     progress=None if progress else _quiet)
@@ -218,9 +242,11 @@ class Run:
     a `Result` per stage, read when asked for), and its cage jumps as a DataFrame (``run.jumps``)."""
 
     def __init__(self, path: str | Path):
+        _checked(path=("path", path))
         self.rd = RunDir(path)
         if not self.rd.path.is_dir():
             raise UserError(f"no run directory at {self.rd.path}")
+        self.rd.require_run()
         self.path = self.rd.path
 
     def __repr__(self) -> str:
@@ -265,11 +291,15 @@ class Run:
         return UNITS[self.spec.engine]
 
     def trajectory(self):
-        """The trajectory store (`lmpshear.store.Trajectory`; use it in a ``with`` block)."""
+        """The trajectory store (`lmpshear.store.Trajectory`; use it in a ``with`` block), verified first
+        against the digests its run recorded (UserError where it is damaged)."""
         from lmpshear.store import Trajectory
+
+        from lmpshear import integrity
 
         if not self.rd.store.exists():
             raise UserError(f"{self.path} has no trajectory yet (state: {self.state}); run it first")
+        integrity.require_intact(self.rd, reading="read")
         return Trajectory(self.rd.store)
 
     def result(self, stage: str) -> Result:
@@ -309,6 +339,7 @@ class Campaign:
     def __init__(self, path: str | Path):
         from lmpshear import campaign
 
+        _checked(path=("path", path))
         self.campaign = campaign.load(path)
         self.path = self.campaign.file
 
@@ -336,6 +367,7 @@ class Campaign:
         done) or as SLURM array jobs (``slurm``, returning once submitted)."""
         from lmpshear import campaign
 
+        _checked(jobs=("count>=1", jobs))
         echo = print if progress else _quiet
         campaign.check_directories(self.campaign)
         if executor == "local":

@@ -30,6 +30,7 @@ import numpy as np
 
 from lmpshear.analysis.cagejumps import carried_jumps
 from lmpshear.analysis.convective import choose_cluster
+from lmpshear import integrity
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
 from lmpshear.plots import plt, save_png
@@ -92,6 +93,7 @@ class RunFigures:
         path = self.rd.product("clusters")
         if not path.exists():
             raise UserError(f"{path} is missing: run `lmpshear analyze {self.rd.path}` first")
+        integrity.require_intact(self.rd, reading="drawn")
         self.result = self.rd.result("clusters")
         self.info = self.rd.info()
         self.rate = self.info.rate

@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from lmpshear import integrity
 from lmpshear.analysis.convective import (
     choose_cluster,
     cumulative_strain,
@@ -127,6 +128,12 @@ def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed
                         "[protocol] snapshot_every = K (samples between snapshots) to keep them")
     snap = snaps[-1]
     end_step = int(round(t_end / dt))
+    integrity.require_intact(rd, reading="replayed")
+    try:
+        integrity.check_snapshot(snap)
+    except integrity.Damaged as exc:
+        raise UserError(f"the snapshot at step {snap.step} is damaged ({exc}): the ICE of this cluster cannot "
+                        "start from it; run the spec again (with the same snapshot_every) to remake it") from None
     with Trajectory(rd.store) as traj:
         dim = traj.dimension
         cell_ref = traj.cell(int(np.argmin(np.abs(traj.times - row["t_ref"]))))

@@ -203,11 +203,24 @@ def seal_checkpoint(rd: RunDir, ckpt: Checkpoint, digests: list[str]) -> list[st
     copy = IndexCopy.take(rd.store)
     copy.save(ckpt.store_index)
     digests = digests + copy.frame_digests(rd.store, len(digests), ckpt.frames)
-    files = {p.name: file_digest(p) for p in sorted(ckpt.directory.iterdir())
-             if p.is_file() and p != ckpt.record and not p.name.startswith(".")}
-    write_record(ckpt.record, {"step": ckpt.step, "frames": ckpt.frames, "digests": digests, "files": files,
-                               "thermo": _thermo(rd)})
+    write_record(ckpt.record, {"step": ckpt.step, "frames": ckpt.frames, "digests": digests,
+                               "files": _files_beside(ckpt), "thermo": _thermo(rd)})
     return digests
+
+
+def _files_beside(ckpt: Checkpoint) -> dict:
+    return {p.name: file_digest(p) for p in sorted(ckpt.directory.iterdir())
+            if p.is_file() and p != ckpt.record and not p.name.startswith(".")}
+
+
+def seal_snapshot(snapshot: Checkpoint) -> None:
+    """The record of a snapshot kept for the ICE: the digests of its files."""
+    write_record(snapshot.record, {"step": snapshot.step, "files": _files_beside(snapshot)})
+
+
+def check_snapshot(snapshot: Checkpoint) -> None:
+    """Damaged (with what) unless a snapshot's files match its record."""
+    _files_intact(snapshot.directory, read_record(snapshot.record))
 
 
 def seal_completed(rd: RunDir, digests: list[str], frames: int) -> None:
@@ -366,3 +379,24 @@ def verify(rd: RunDir) -> Verdict | None:
     if latest is None:
         return None
     return check_checkpoint(rd, latest.directory)[1]
+
+
+def require_intact(rd: RunDir, reading: str | None = None) -> Verdict | None:
+    """``verify``, with damage as an error that says what is damaged and the command that repairs it:
+    a RunError (exit 3), or, for a reader (``reading``: what it was going to do), a UserError (exit 2)."""
+    from lmpshear.errors import RunError, UserError
+
+    verdict = verify(rd)
+    if verdict is None or verdict.ok:
+        return verdict
+    if rd.source.is_file():
+        advice = "import the trajectory again into a new directory"
+    elif rd.status().get("state") == "complete":
+        advice = (f"`lmpshear run --repair {rd.path}` " + ("writes the index back" if verdict.index_only else
+                  "rolls back to the newest intact checkpoint and runs again from there"))
+    else:
+        advice = f"`lmpshear run {rd.path}` resumes from the newest intact checkpoint"
+    message = f"{rd.path} is damaged: {'; '.join(verdict.problems)} (against {verdict.what}); {advice}"
+    if reading is None:
+        raise RunError(message)
+    raise UserError(f"{message}; the run cannot be {reading} as it is")

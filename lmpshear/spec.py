@@ -224,8 +224,9 @@ class Analysis:
     min_segment: int = _param(1, "int", "frames on each side of a cage-jump cut", positive=True)
     structure_frames: int = _param(10, "int", "frames averaged for g(r)", positive=True)
     # the four-point structure factor and its length (lmpshear.analysis.fourpoint)
-    s4_q_max: float = _param(3.0, "float", "S4: q-vectors up to this |q| (d0^-1), on each origin's reciprocal lattice",
-                             positive=True)
+    s4_q_max: float = _param(3.0, "float", "S4: q-vectors up to this |q| (d0^-1), on each origin's reciprocal lattice "
+                             "(below 20: past g(r)'s first peaks, and the vectors' count grows as q^D)",
+                             positive=True, below=20.0)
     s4_vectors: int = _param(50, "int", "S4: at most this many q-vectors per |q| bin and origin", positive=True)
     s4_cone: float = _param(30.0, "float", "S4: half-angle (degrees) of the flow/gradient/vorticity direction sets",
                             positive=True, below=90.0)

@@ -69,6 +69,22 @@ def test_the_api_raises_the_cli_s_errors(api_run, tmp_path):
     with pytest.raises(lmpshear.UserError, match="prepared run"):  # the CLI's refusal of a second prepare
         lmpshear.prepare("ka3d-tiny", tmp_path / "fresh", overrides={"protocol": {"production_strain": 2.0}})
     assert issubclass(lmpshear.UserError, lmpshear.LmpshearError) and lmpshear.UserError.exit_code == 2
+    # wrong types are refused at the boundary in the CLI's words, never a TypeError from inside
+    (tmp_path / "plain").mkdir()
+    wrong = [(lambda: lmpshear.run(42), "rundir: expected a path"),
+             (lambda: lmpshear.Run(7), "path: expected a path"),
+             (lambda: lmpshear.Run(tmp_path / "plain"), "not a prepared run directory"),
+             (lambda: lmpshear.prepare(123, tmp_path / "x"), "spec_or_preset: expected a path"),
+             (lambda: lmpshear.prepare("ka3d-tiny", None), "out: expected a path"),
+             (lambda: lmpshear.prepare("ka3d-tiny", tmp_path / "x", rate="fast"), "rate: expected a number"),
+             (lambda: lmpshear.prepare("ka3d-tiny", tmp_path / "x", overrides=[1]), "overrides: expected a dict"),
+             (lambda: lmpshear.analyze(run.path, blocks="x"), "blocks: expected a whole number of at least 4"),
+             (lambda: lmpshear.analyze(run.path, only="viscosity"), "only: expected a list of names"),
+             (lambda: lmpshear.verify(3.5), "rundir: expected a path")]
+    for call, message in wrong:
+        with pytest.raises(lmpshear.UserError, match=message):
+            call()
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_campaign_s_runs_and_report_as_dataframes():
@@ -88,6 +104,8 @@ def test_a_campaign_s_runs_and_report_as_dataframes():
     assert len(report.clusters_vs_rate) == 3 and "xi_c" in report.clusters_vs_rate
     with pytest.raises(lmpshear.UserError, match="no campaign report"):
         lmpshear.Report(REPO)
+    with pytest.raises(lmpshear.UserError, match="jobs: expected a whole number of at least 1"):
+        campaign.submit(jobs=0)  # "0 at a time" would wait forever
 
 
 def test_the_demo_goes_through_the_api_and_writes_its_summary_and_figures(tmp_path):

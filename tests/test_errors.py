@@ -387,6 +387,14 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
             assert proc.returncode == 2, proc.stderr
             assert needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert "frames 0 to" not in cli("analyze", cut, "--only", "msd").stderr  # the frames before the cut are intact
+    # --set values that would leave a kernel without a bin: refused with the key to change
+    bounded = tmp_path / "bounded"
+    shutil.copytree(tiny_run, bounded)
+    for setting, stage, needle in (("s4_q_max=1e6", "s4", "s4_q_max: must be below 20"),
+                                   ("s4_q_max=1e-6", "s4", "below this box's first |q| bin"),
+                                   ("gjj_bin=1e6", "gjj", "gjj_bin = 1e+06 leaves fewer than two bins")):
+        proc = cli("analyze", bounded, "--only", stage, "--set", setting, "--no-figures")
+        assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     damaged = tmp_path / "damaged"
     shutil.copytree(tiny_run, damaged)
     cli("analyze", damaged, "--only", "structure", "--no-figures", check=True)

@@ -89,3 +89,23 @@ def test_ice_refuses_runs_without_snapshots_and_bad_requests(snapshot_run, tmp_p
     assert proc.returncode == 2 and "cluster table has rows" in proc.stderr
     proc = cli("ice", snapshot_run, "--replicas", 0)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    # a damaged snapshot (its restart changed) or a damaged store: a message, not LAMMPS's traceback
+    broken = tmp_path / "broken"
+    shutil.copytree(snapshot_run, broken, ignore=shutil.ignore_patterns("ice"))
+    for restart in (broken / "snapshots").glob("step-*/restart.lmp"):
+        data = bytearray(restart.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        restart.write_bytes(bytes(data))
+    proc = cli("ice", broken, "--replicas", 2)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is damaged" in proc.stderr and "restart.lmp does not match its digest" in proc.stderr
+    from lmpshear.integrity import IndexCopy
+
+    store = bytearray((bare / "traj.gsd").read_bytes())
+    entries, _ = IndexCopy.take(bare / "traj.gsd").chunks()
+    store[int(entries[entries["frame"] == 1]["location"].max()) + 3] ^= 0xFF  # in frame 1's data
+    shutil.copytree(snapshot_run, tmp_path / "flipped", ignore=shutil.ignore_patterns("ice"))
+    (tmp_path / "flipped" / "traj.gsd").write_bytes(bytes(store))
+    for command in (("ice", tmp_path / "flipped", "--replicas", 2), ("figures", tmp_path / "flipped")):
+        proc = cli(*command)
+        assert proc.returncode == 2 and "do not match their digests" in proc.stderr and "Traceback" not in proc.stderr

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmpshear import mpi
+from lmpshear import integrity, mpi
 from lmpshear.cell import Cell
 from lmpshear.engines.driver import RunDriver
 from lmpshear.engines.lammps_input import (
@@ -196,7 +196,10 @@ class LammpsRunner(RunDriver):
             self._record_frame(step, sample)
             snapshot = s.protocol.snapshot_every and (self.frames - 1) % s.protocol.snapshot_every == 0
             if snapshot:
-                self._save_state(self.rundir.snapshot_dir(step, create=self.root), step)
+                kept = self.rundir.snapshot_dir(step, create=self.root)
+                self._save_state(kept, step)
+                if self.root:
+                    integrity.seal_snapshot(Checkpoint(step, self.frames, kept))
             stopping = self.stop.requested()  # collective: every rank stops after this sample
             checkpoint = ((self.frames - 1) % ckpt_every == 0 or stopping) and step < self.end_step
             if checkpoint:

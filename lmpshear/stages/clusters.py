@@ -141,6 +141,9 @@ def gjj(ctx: Context) -> dict:
         windows["cluster_window"] = ctx.product("clusters")["summary"]["window"]
     if a.gjj_window is not None:  # the same W at every rate: ξ_jj's growth with the rate apart from W's
         windows["fixed_window"] = a.gjj_window
+    if a.gjj_bin * 2 > r_max:
+        raise UserError(f"gjj_bin = {a.gjj_bin:g} leaves fewer than two bins below r_max = {r_max:.4g} (gjj_r_max, "
+                        "within half the cell's narrowest width): lower it (--set gjj_bin=...)")
     out = {"r_max": r_max, "at": {}}
     for name, W in windows.items():
         spans = []  # (time, frame, carried jumps, their rows) of each window of length W

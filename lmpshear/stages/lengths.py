@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lmpshear.errors import UserError
 from lmpshear.stages.base import Context, Stage
 
 
@@ -25,6 +26,10 @@ def s4(ctx: Context) -> dict:
     tau_alpha = fp.crossing(times[lags] - times[0], fs, np.exp(-1.0))
     out = {"q1": q1, "F_s": {"t": (times[lags] - times[0]).tolist(), "F_s": fs.tolist()}, "tau_alpha": tau_alpha,
            "a": a.overlap_radius(dim), "fit_q_max": a.s4_fit_q_max, "at": {}}
+    smallest = 1.5 * 2 * np.pi / window.cells[0].volume ** (1.0 / dim)  # the upper edge of the first |q| bin
+    if a.s4_q_max < smallest:
+        raise UserError(f"s4_q_max = {a.s4_q_max:g} is below this box's first |q| bin (up to {smallest:.4g}): "
+                        "no q-vector to compute S4 at; raise it (--set s4_q_max=...)")
     t_chi = ctx.product("overlap")["t_chi"]
     overlap = ctx.product("overlap")
     density = ctx.traj.n_particles / window.cells[0].volume

@@ -81,16 +81,12 @@ class _Signals:
 
 def _verify(rd: RunDir) -> None:
     """Analyse only a store and thermo table that match the digests their run recorded."""
-    from lmpshear import api
-    from lmpshear.errors import RunError
+    from lmpshear import integrity
 
     if not rd.store.is_file() and not rd.source.is_file():
         raise UserError(f"{rd.store} is missing (deleted or moved): the products made from it are kept, but analysing "
                         "again needs it: put it back, or run the same spec again into a new directory")
-    try:
-        api.verify(rd.path)
-    except RunError as exc:
-        raise UserError(f"{exc}; the run cannot be analysed as it is") from None
+    integrity.require_intact(rd, reading="analysed")
 
 
 def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False, blocks: int = 10,
