@@ -103,15 +103,19 @@ def largest_cutoff(shortest_edge: float, sheared: bool) -> float:
     return 0.5 * shortest_edge * (SHEARED_WIDTH_FACTOR if sheared else 1.0)
 
 
-def rate_from_tilts(cells: list, times) -> float:
-    """The shear rate that a sequence of sheared cells implies: the tilt's growth over the time, with
-    each frame-to-frame change taken modulo L_x (a flip subtracts L_x), so frames must be closer than
-    half a flip apart. 0 for fewer than two frames."""
-    if len(cells) < 2:
-        return 0.0
-    change = 0.0
+def tilt_strains(cells: list) -> np.ndarray:
+    """The strain the tilt has carried since the first cell, at each cell: each frame-to-frame change
+    of the tilt taken modulo L_x (a flip subtracts L_x), so frames must be closer than half a flip apart."""
+    change = [0.0]
     for before, after in zip(cells[:-1], cells[1:]):
         d = after.xy - before.xy
-        change += d - after.lx * np.round(d / after.lx)
-    return float(change / (cells[0].ly * (times[-1] - times[0])))
+        change.append(change[-1] + d - after.lx * np.round(d / after.lx))
+    return np.asarray(change) / cells[0].ly
 
+
+def rate_from_tilts(cells: list, times) -> float:
+    """The shear rate that a sequence of sheared cells implies: the tilt's strain over the time (signed;
+    ``tilt_strains``). 0 for fewer than two frames."""
+    if len(cells) < 2:
+        return 0.0
+    return float(tilt_strains(cells)[-1] / (times[-1] - times[0]))

@@ -18,6 +18,7 @@ keep the later copy. Particles are matched across frames by their identifier whe
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from lmpshear.cell import Cell, rate_from_tilts
+from lmpshear.cell import Cell, rate_from_tilts, tilt_strains
 from lmpshear.errors import UserError
 from lmpshear.unwrap import LeesEdwardsUnwrapper
 
@@ -114,6 +115,8 @@ def _cell_of(data, dimension: int, source: str, frame: int) -> Cell:
 
 #: how far a given shear rate may differ from the one the box tilt implies (relative)
 RATE_TOLERANCE = 0.01
+#: a tilt whose strain strays from steady growth by more than this share of its largest value reverses
+REVERSAL_TOLERANCE = 0.05
 
 
 def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | None = None,
@@ -172,6 +175,10 @@ def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | N
             if dim == 2 and not flat:
                 raise UserError(f"{source}: --dimension 2, but the particles' z spans {np.ptp(pos0[:, 2]):.4g}: "
                                 "this is a 3D trajectory (dropping z would change it)")
+            if dim == 3 and flat:
+                raise UserError(f"{source}: --dimension 3, but every particle lies in one plane (z spans 0"
+                                f"{', and the cell is 2D' if data.cell is not None and data.cell.is2D else ''}): "
+                                "this is a 2D trajectory; import it with --dimension 2 (or leave --dimension out)")
             dim = dim or (2 if flat else 3)
         cell = _cell_of(data, dim, source, k)
         r = np.array(particles.positions, dtype=np.float64)[sort]
@@ -201,12 +208,21 @@ def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | N
         raise UserError(f"{source}: no frames")
     times = (steps - steps[0]) * timestep if timestep is not None else (steps - steps[0]) * sample_interval
     tilted = rate_from_tilts([frames[int(k)][1] for k in steps], times)
+    if len(steps) > 1 and not force_rate:
+        strain = tilt_strains([frames[int(k)][1] for k in steps])
+        off = np.abs(strain - tilted * times).max()
+        if off > REVERSAL_TOLERANCE * np.abs(strain).max():
+            raise UserError(f"{source}: the box tilt does not grow steadily (its strain strays {off:.4g} from "
+                            f"a steady {tilted:.4g} per unit time, and reaches {np.abs(strain).max():.4g}): "
+                            "oscillatory or reversing shear is not supported; lmpshear analyses steady shear")
     if rate is None:
-        rate = abs(tilted) if len(steps) > 1 else 0.0
-    elif not force_rate and abs(rate - tilted) > RATE_TOLERANCE * max(abs(rate), abs(tilted)):
+        rate = tilted if len(steps) > 1 else 0.0
+    elif not force_rate and abs(rate - abs(tilted)) > RATE_TOLERANCE * max(rate, abs(tilted)):
         raise UserError(f"{source}: --rate {rate:g}, but the box tilt grows at {tilted:.6g} per unit time "
                         f"({len(steps)} frames): leave --rate out to use the tilt's rate, or pass --force-rate "
                         "if the box does not carry the shear")
+    else:
+        rate = math.copysign(rate, tilted)  # the sign of the shear is the tilt's (--rate gives its size)
     first_r, first_cell = frames[int(steps[0])]
     # the path starts at the image inside the cell, as in lmpshear's own runs (under shear, images
     # stream at different speeds, so the starting image matters for the lab-frame path, not for r̃)
@@ -235,8 +251,6 @@ def import_run(path: str | Path, out: str | Path, rate: float | None, temperatur
 
     ``lmpshear analyze`` then works on it as on a native run (stages that need the thermo table or
     per-particle stresses are not available)."""
-    import math
-
     from lmpshear import config, integrity
     from lmpshear.rundir import RunDir, atomic_write_json
     from lmpshear.store import StoreWriter
@@ -259,7 +273,7 @@ def import_run(path: str | Path, out: str | Path, rate: float | None, temperatur
     traj = read_trajectory(path, rate, timestep=timestep, sample_interval=sample_interval, dimension=dimension,
                            force_rate=force_rate)
     rate = traj.rate
-    steady_time = steady_strain / rate if rate > 0 else 0.0
+    steady_time = steady_strain / abs(rate) if rate else 0.0
     if steady_time > traj.times[-1]:
         raise UserError(f"the steady window would start at t = {steady_time:g}, after the last frame "
                         f"(t = {traj.times[-1]:g})")

@@ -169,3 +169,60 @@ def test_the_box_tilt_gives_the_rate_and_a_rate_that_disagrees_is_refused(dumped
     from lmpshear.rundir import RunDir
 
     assert RunDir(tmp_path / "inferred").info().rate == pytest.approx(RATE, rel=1e-9)
+
+
+def _synthetic_dump(path, rate, tilt=None, dimension=3, frames=21, interval=0.1, n=40, seed=3):
+    """A LAMMPS text dump of particles that stream with the shear (u_x = rate (y - y_lo)) plus a known
+    random walk, in a cell tilted by ``tilt(t)`` (default: rate t L_y, flipped at |xy| > L_x/2); returns
+    the walk (the non-affine displacement r̃ the import must rebuild)."""
+    rng = np.random.default_rng(seed)
+    box = 8.0
+    start = rng.uniform(0, box, (n, 3))
+    walk = np.cumsum(np.concatenate([np.zeros((1, n, 3)), rng.normal(0, 0.05, (frames - 1, n, 3))]), axis=0)
+    if dimension == 2:
+        start[:, 2], walk[:, :, 2] = 0.0, 0.0
+    tilt = tilt or (lambda t: rate * t * box)
+    lines, flow = [], np.zeros(n)
+    for k in range(frames):
+        t = k * interval
+        if k:
+            y_before = start[:, 1] + walk[k - 1, :, 1]
+            y_now = start[:, 1] + walk[k, :, 1]
+            flow += rate * interval * 0.5 * (y_before + y_now)  # the trapezoid the importer integrates
+        r = start + walk[k]
+        r[:, 0] += flow
+        xy = float(tilt(t))
+        xy -= box * round(xy / box)  # the flip LAMMPS makes
+        frac_y = np.floor(r[:, 1] / box)
+        r[:, 1] -= frac_y * box
+        r[:, 0] -= frac_y * xy
+        r[:, 0] -= box * np.floor((r[:, 0] - r[:, 1] / box * xy) / box)
+        if dimension == 3:
+            r[:, 2] -= box * np.floor(r[:, 2] / box)
+        lo, hi = min(0.0, xy), max(0.0, xy)
+        lines += ["ITEM: TIMESTEP", str(k), "ITEM: NUMBER OF ATOMS", str(n), "ITEM: BOX BOUNDS xy xz yz pp pp pp",
+                  f"{lo!r} {box + hi!r} {xy!r}", f"0.0 {box!r} 0.0",
+                  f"{-0.5 if dimension == 2 else 0.0} {0.5 if dimension == 2 else box} 0.0",
+                  "ITEM: ATOMS id type x y z"]
+        lines += [f"{i + 1} {1 + i % 2} {x:.17g} {y:.17g} {z:.17g}" for i, (x, y, z) in enumerate(r)]
+    path.write_text("\n".join(lines) + "\n")
+    return walk
+
+
+def test_imports_take_the_shear_s_sign_from_the_tilt_refuse_reversals_and_2d_as_3d(tmp_path):
+    """A negative shear is unwrapped with its sign (r̃ is the walk, not the walk plus twice the flow);
+    a tilt that grows and shrinks back is refused as oscillatory; a flat trajectory is refused as 3D."""
+    for rate in (0.05, -0.05):
+        walk = _synthetic_dump(tmp_path / "neg.lammpstrj", rate)
+        traj = read_trajectory(tmp_path / "neg.lammpstrj", None, sample_interval=0.1)
+        assert traj.rate == pytest.approx(rate, rel=1e-9)
+        np.testing.assert_allclose(traj.nonaffine(), walk, atol=1e-9)
+        # --rate gives the size; the sign is the tilt's
+        assert read_trajectory(tmp_path / "neg.lammpstrj", 0.05, sample_interval=0.1).rate == pytest.approx(rate)
+    _synthetic_dump(tmp_path / "osc.lammpstrj", 0.0, tilt=lambda t: 0.8 * np.sin(2 * np.pi * t / 2.0))
+    with pytest.raises(Exception, match="does not grow steadily .* oscillatory or reversing shear is not supported"):
+        read_trajectory(tmp_path / "osc.lammpstrj", None, sample_interval=0.1)
+    _synthetic_dump(tmp_path / "flat.lammpstrj", 0.05, dimension=2)
+    with pytest.raises(Exception, match="--dimension 3, but every particle lies in one plane"):
+        read_trajectory(tmp_path / "flat.lammpstrj", None, sample_interval=0.1, dimension=3)
+    assert read_trajectory(tmp_path / "flat.lammpstrj", None, sample_interval=0.1).dimension == 2
