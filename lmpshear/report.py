@@ -44,6 +44,7 @@ class AnalysedRun:
     facilitation: dict | None = None  # facilitation.json's result
     lengths: dict | None = None  # ξ_4 (s4.json) and ξ_jj (gjj.json) with their errors: the summaries' keys
     t_chi_error: float = float("nan")  # overlap.json's (the clusters' summary carries t_chi itself)
+    seeds: int = 1  # runs (seeds) averaged into this one (combine_seeds)
 
 
 def analysed_run(rd: RunDir) -> AnalysedRun:
@@ -83,6 +84,58 @@ def sieve_checks(clusters: dict) -> dict:
     return {"xi_c_null": uniform.get("xi_c", np.nan), "kept_significant": significance.get("kept_fraction", np.nan)}
 
 
+#: the cluster summary's numbers that a rate's seeds are averaged over
+SEED_AVERAGED = ("eta_c", "P_c_mean", "sigma_c_y", "xi_c", "t_y", "t_chi")
+
+
+def _mean_over_seeds(values, errors=None) -> tuple[float, float]:
+    """The mean over a rate's seeds and its error: the seeds' own errors (propagated to the mean) and
+    the spread between seeds (the standard error of the mean) added in quadrature. One seed: its own."""
+    v = np.asarray(values, dtype=float)
+    e = np.zeros_like(v) if errors is None else np.asarray(errors, dtype=float)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return float("nan"), float("nan")
+    v, e, n = v[ok], e[ok], ok.sum()
+    within = np.sqrt(np.nansum(e**2)) / n
+    between = v.std(ddof=1) / np.sqrt(n) if n > 1 else 0.0
+    return float(v.mean()), float(np.hypot(within, between))
+
+
+def combine_seeds(runs: list[AnalysedRun]) -> list[AnalysedRun]:
+    """One run per rate: where seeds share a rate, η, the cluster summary's numbers and the lengths are
+    their means (errors: ``_mean_over_seeds``), and the yielded clusters' volumes are pooled."""
+    by_rate: dict[float, list[AnalysedRun]] = {}
+    for run in runs:
+        by_rate.setdefault(float(run.rate), []).append(run)
+    out = []
+    for rate, group in sorted(by_rate.items()):
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        eta, eta_error = _mean_over_seeds([r.eta for r in group], [r.eta_error for r in group])
+        run = AnalysedRun(f"mean of {len(group)} seeds: " + ", ".join(Path(r.name).name for r in group), rate, eta,
+                          eta_error, group[0].system, seeds=len(group))
+        summaries = [r.clusters for r in group if r.clusters is not None]
+        if summaries:
+            run.clusters = dict(summaries[0])
+            for key in SEED_AVERAGED:
+                run.clusters[key] = _mean_over_seeds([c.get(key, np.nan) for c in summaries])[0]
+            run.volumes = np.concatenate([r.volumes for r in group if r.volumes is not None])
+            run.t_chi_error = _mean_over_seeds([r.clusters["t_chi"] for r in group if r.clusters],
+                                               [r.t_chi_error for r in group if r.clusters])[1]
+        lengths = [r.lengths for r in group if r.lengths]
+        if lengths:
+            keys = [k for k in lengths[0] if not k.endswith("_error") and f"{k}_error" in lengths[0]]
+            run.lengths = {}
+            for k in keys:
+                run.lengths[k], run.lengths[f"{k}_error"] = _mean_over_seeds(
+                    [d.get(k, np.nan) for d in lengths], [d.get(f"{k}_error", np.nan) for d in lengths])
+        run.phm, run.facilitation = group[0].phm, group[0].facilitation  # the first seed's: not averaged
+        out.append(run)
+    return out
+
+
 def _check_rate_bounds(min_rate: float | None, max_rate: float | None) -> None:
     for name, bound in (("--min-rate", min_rate), ("--max-rate", max_rate)):
         if bound is not None and not (np.isfinite(bound) and bound > 0):
@@ -116,11 +169,21 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
     _check_rate_bounds(min_rate, max_rate)
     if not runs:
         raise UserError("no finished runs to report on")
+    systems = {r.system[:2] for r in runs}
+    if len(systems) > 1:
+        raise UserError("these runs are of different liquids or dimensions ("
+                        + ", ".join(f"{name} in {dim}D" for name, dim in sorted(systems))
+                        + "): one flow curve and one power law per system; report each on its own")
+    for run in runs:
+        echo(f"report: {Path(run.name).name}: rate {run.rate:g}, eta = {run.eta:.5g} +/- {run.eta_error:.2g}")
+    runs = combine_seeds(runs)
+    for run in runs:
+        if run.seeds > 1:
+            echo(f"report: rate {run.rate:g}: {run.name}: eta = {run.eta:.5g} +/- {run.eta_error:.2g}")
     from lmpshear.analysis.scaling import LENGTHS
 
     cluster_rows, volumes, stz_rows, lengths = [], {}, [], {}
     for run in runs:
-        echo(f"report: {Path(run.name).name}: rate {run.rate:g}, eta = {run.eta:.5g} +/- {run.eta_error:.2g}")
         if run.clusters is None:
             continue
         c = run.clusters
@@ -144,14 +207,13 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
                  "those panels and of Table I")
     fc = flow_curve([r.rate for r in runs], [r.eta for r in runs], [r.eta_error for r in runs], [r.name for r in runs],
                     min_rate=min_rate, max_rate=max_rate)
-    systems = {r.system for r in runs}
-    label, dimension, paper = sorted(systems)[0] if len(systems) == 1 else (
-        " + ".join(sorted(s[0] for s in systems)), sorted(systems)[0][1], None)
+    label, dimension, paper = runs[0].system
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "flowcurve.json", fc.as_dict() | {"system": label, "dimension": dimension})
+    seeds = {r.name: r.seeds for r in runs}
     pd.DataFrame({"rate": fc.rates, "eta": fc.eta, "eta_error": fc.eta_error, "in_fit": fc.in_fit,
-                  "run": fc.runs}).to_csv(out / "flowcurve.csv", index=False)
+                  "seeds": [seeds[name] for name in fc.runs], "run": fc.runs}).to_csv(out / "flowcurve.csv", index=False)
     png = flow_curve_figure(fc, out / "flowcurve.png")
     if fc.fit:
         f = fc.fit
@@ -226,23 +288,34 @@ def report_campaign(campaign_file: Path, out: Path | None = None, min_rate: floa
     if missing and not partial:
         raise UserError(f"{c.file}: {len(missing)} of {len(c.runs)} runs are not analysed: {', '.join(missing)}; "
                         "finish them (`lmpshear submit`), or report the others with --partial")
+    # every run read first, so that a damaged one is named before anything is written, never dropped
+    # silently with its intact siblings (left out, and said so, only under --partial)
+    analysed, damaged = {}, []
+    for r in c.runs:
+        if RunDir(r.path).analysed():
+            try:
+                analysed[r.name] = analysed_run(RunDir(r.path))
+            except UserError as exc:
+                damaged.append(f"{r.name}: {exc}")
+    if damaged and not partial:
+        raise UserError(f"{c.file}: {len(damaged)} analysed run{'s are' if len(damaged) > 1 else ' is'} damaged, "
+                        "so no report was written:\n  " + "\n  ".join(damaged)
+                        + "\nrepair them (the message says how), or report the others with --partial")
     out = Path(out) if out is not None else c.report_dir
     out.mkdir(parents=True, exist_ok=True)
     rows, table1, systems = [], [], {}
+    for line in damaged:
+        echo(f"report: left out (damaged; --partial): {line}")
     for label in c.labels():
         runs = [r for r in c.runs if r.label == label]
-        ready = [r for r in runs if RunDir(r.path).analysed()]
+        ready = [r for r in runs if r.name in analysed]
         for r in runs:
-            if r not in ready:
+            if not RunDir(r.path).analysed():
                 echo(f"report: {r.name}: left out ({campaigns.run_state(r).state}, not analysed; --partial)")
         if not ready:
             continue
         echo(f"report: {label}: {len(ready)} of {len(runs)} runs")
-        try:
-            systems[label] = report([r.path for r in ready], out / label, min_rate, max_rate, echo)
-        except UserError as exc:
-            echo(f"report: {label}: no report ({exc})")
-            continue
+        systems[label] = write_report([analysed[r.name] for r in ready], out / label, min_rate, max_rate, echo)
         for r in ready:
             rows.append({"system": label, "rate": r.rate, "seed": r.seed, "run": str(r.path)} | _run_numbers(r.path))
         if (out / label / "table1.json").exists():

@@ -478,3 +478,57 @@ def test_runs_that_fit_the_disk_one_by_one_but_not_together_are_refused_before_a
     RunDir(c.runs[1].path).store.write_bytes(b"\0" * int(sizes[1] / 2 - 10))
     with pytest.raises(UserError, match="its unfinished run needs about"):
         campaign.check_disk(c)
+
+
+@pytest.mark.full
+def test_a_campaign_with_seeds_reports_each_rate_as_their_mean_and_names_a_damaged_seed(tmp_path):
+    """Two rates x two seeds of real tiny BD runs: the report's flow curve has one row per rate, the mean
+    of its seeds with their spread in the error; runs.csv keeps each seed. A damaged seed stops the
+    report (exit 2, named, nothing written) unless --partial, which keeps its intact sibling."""
+    path = tiny_campaign(tmp_path, "seeded", ka=False)
+    import tomllib
+
+    data = tomllib.loads(path.read_text())
+    data["runs"][0]["seeds"] = [1, 2]
+    path.write_text(tomli_w.dumps(data))
+    c = campaigns.load(path)
+    campaigns.prepare_missing(c, echo=lambda s: None)
+    assert len(c.runs) == 4
+    for r in c.runs:
+        cli("run", r.path, check=True)
+        cli("analyze", r.path, "--only", "viscosity", "--no-figures", check=True)
+        (r.path / "analysis.json").write_text('{"stages": {"viscosity": "done"}}')  # as a full analyze ends
+    eta = {(r.rate, r.seed): RunDir(r.path).result("viscosity") for r in c.runs}
+    assert eta[(20.0, 1)]["eta"] != eta[(20.0, 2)]["eta"]  # the seeds differ
+    out = cli("report", path, check=True).stdout
+    assert "mean of 2 seeds" in out
+    flow = pd.read_csv(c.report_dir / "bd" / "flowcurve.csv")
+    assert list(flow.rate) == [10.0, 20.0] and list(flow.seeds) == [2, 2]
+    for rate, row in zip((10.0, 20.0), flow.itertuples()):
+        pair = [eta[(rate, s)] for s in (1, 2)]
+        values = [p["eta"] for p in pair]
+        assert row.eta == pytest.approx(np.mean(values), rel=1e-12)
+        within = np.hypot(*[p["eta_error"] for p in pair]) / 2
+        between = np.std(values, ddof=1) / np.sqrt(2)
+        assert row.eta_error == pytest.approx(np.hypot(within, between), rel=1e-12)
+    runs = pd.read_csv(c.report_dir / "runs.csv")
+    assert len(runs) == 4 and sorted(runs.seed) == [1, 1, 2, 2]
+    # one seed's product damaged: named, exit 2, the report left as it was; --partial keeps its sibling
+    before = (c.report_dir / "bd" / "flowcurve.csv").read_text()
+    victim = next(r for r in c.runs if r.rate == 20.0 and r.seed == 2)
+    (victim.path / "status.json").write_text("{")
+    refused = cli("report", path)
+    assert refused.returncode == 2 and victim.name in refused.stderr and "--partial" in refused.stderr
+    assert "Traceback" not in refused.stderr and (c.report_dir / "bd" / "flowcurve.csv").read_text() == before
+    out = cli("report", path, "--partial", check=True).stdout
+    assert f"left out (damaged; --partial): {victim.name}" in out
+    flow = pd.read_csv(c.report_dir / "bd" / "flowcurve.csv")
+    assert list(flow.seeds) == [2, 1] and flow.eta[1] == pytest.approx(eta[(20.0, 1)]["eta"], rel=1e-12)
+
+
+def test_report_refuses_one_law_across_liquids_or_dimensions():
+    from lmpshear.report import AnalysedRun, write_report
+
+    runs = [AnalysedRun("a", 0.01, 5.0, 0.1, ("ka3d", 3, None)), AnalysedRun("b", 0.02, 3.0, 0.1, ("softdisk2d", 2, None))]
+    with pytest.raises(UserError, match="different liquids or dimensions .*ka3d in 3D, softdisk2d in 2D"):
+        write_report(runs, "/nonexistent/never-written")
