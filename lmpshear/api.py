@@ -56,7 +56,7 @@ def _checked(**arguments) -> None:
             want = f"a whole number of at least {least}"
         else:
             ok, want = {
-                "path": (isinstance(value, (str, os.PathLike)) and str(value).strip() != "", "a path (str or Path)"),
+                "path": (isinstance(value, (str, os.PathLike)), "a path (str or Path)"),
                 "number": (isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"),
                 "table": (isinstance(value, dict), "a dict of spec tables, e.g. {'protocol': {...}}"),
                 "names": (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),

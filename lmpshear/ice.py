@@ -87,14 +87,17 @@ class ReplicaRunner(LammpsRunner):
         self.frames += 1
         self.records.append((step * self.dt, self.unwrapper.unwrapped.copy(), sample.virial_xy.copy(), sample.cell))
 
-    # Where the run wrote a checkpoint or a snapshot, the branch issues the same LAMMPS commands
-    # (write_restart re-wraps and re-sorts the atoms, fix deform is re-issued), into a scratch
-    # folder: without new velocities the branch then repeats the run exactly.
-    def _checkpoint(self, step: int) -> None:
-        self._save_state(self.scratch, step)
+    # At every sample the branch issues the run's LAMMPS commands (lmpshear.engines.lammps: a restart,
+    # fix deform re-issued, a full set-up), with the restart in a scratch folder, and keeps nothing:
+    # without new velocities the branch then repeats the run.
+    def _segment_restart(self) -> Path:
+        return self.scratch / "restart.lmp"
 
-    def _save_state(self, directory: Path, step: int) -> None:
-        super()._save_state(self.scratch, step)
+    def _checkpoint(self, step: int) -> None:
+        pass
+
+    def _snapshot(self, step: int) -> None:
+        pass
 
 
 def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed: int = 1,

@@ -379,14 +379,15 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
     (deleted / "traj.gsd").unlink()
     frames = RunDir(tiny_run).status()["frames"]
     for run, needle in ((foreign, f"frames 0 to {frames - 1} of {foreign / 'traj.gsd'} do not match their digests"),
-                        (cut, f"to {frames - 1} of {cut / 'traj.gsd'} do not match their digests"),
+                        (cut, "the index of traj.gsd is damaged (its frames are intact: `lmpshear run --repair`"),
                         (deleted, f"{deleted / 'traj.gsd'} is missing (deleted or moved): the products made from it"),
                         (unrecorded, f"{unrecorded / 'checkpoint' / 'frames.json'} is missing: nothing can be certified")):
         for proc in (cli("analyze", run, "--only", "structure", "--no-figures"),
                      cli("analyze", run, "--only", "msd", "--no-figures")):
             assert proc.returncode == 2, proc.stderr
             assert needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    assert "frames 0 to" not in cli("analyze", cut, "--only", "msd").stderr  # the frames before the cut are intact
+    assert "cut back to" not in cli("run", cut, "--repair", check=True).stderr  # the data was whole: only the
+    cli("analyze", cut, "--only", "structure", "--no-figures", check=True)    # index is written back
     # --set values that would leave a kernel without a bin: refused with the key to change
     bounded = tmp_path / "bounded"
     shutil.copytree(tiny_run, bounded)
@@ -439,14 +440,21 @@ def test_run_on_an_input_without_its_sections_is_a_message(tmp_path):
 
 
 @pytest.mark.full
-def test_an_incomplete_checkpoint_stops_the_run_and_says_so_in_its_status(tmp_path):
+def test_an_incomplete_checkpoint_is_passed_over_for_the_older_one(tmp_path):
+    """The newest checkpoint lost a file (its record names it): the run resumes from the older one,
+    says why, and ends bitwise the run it was."""
+    import hashlib
+
     run = tmp_path / "run"
     cli("prepare", "bd45-tiny", "-o", run, check=True)
     cli("run", run, check=True)
+    before = hashlib.sha256((run / "traj.gsd").read_bytes()).hexdigest()
     rd = RunDir(run)
     rd.set_status(state="running", frames=3)  # as after a kill -9
-    rd.latest_checkpoint().state.unlink()  # and its newest checkpoint lost a file
-    proc = cli("run", run)
-    assert proc.returncode == 2 and "incomplete" in proc.stderr and "Traceback" not in proc.stderr
-    status = rd.status()
-    assert status["state"] == "stopped" and "incomplete" in status["message"]
+    newest = rd.latest_checkpoint()
+    newest.state.unlink()  # and its newest checkpoint lost a file
+    proc = cli("run", run, check=True)
+    assert f"passed over checkpoint {newest.directory.name}: {newest.state} is missing" in proc.stderr
+    assert "rolled back to the checkpoint at step" in proc.stderr and "Traceback" not in proc.stderr
+    assert rd.status()["state"] == "complete"
+    assert hashlib.sha256((run / "traj.gsd").read_bytes()).hexdigest() == before

@@ -182,3 +182,34 @@ def test_a_lammps_run_rolls_back_past_a_cut_into_checkpointed_frames(tmp_path):
             assert np.array_equal(a[:resumed], b[:resumed]), key
             assert np.abs(a[resumed] - b[resumed]).max() < 1e-10, key
     assert "intact" in cli("run", victim, "--verify", check=True).stdout
+
+
+def test_the_checkpoint_cadence_and_a_stop_anywhere_do_not_change_a_lammps_trajectory(tmp_path):
+    """Every sample is a set-up boundary (lmpshear.engines.lammps), so checkpoints every 50 or every
+    100 samples give the same trajectory bit for bit (before: 1.7e-3 at the first sample after the
+    extra checkpoint), and a SIGINT between grid points, which checkpoints where it arrives, resumes to
+    the uninterrupted run within round-off at the first resumed frame (before: 1e-4 to 1e-2)."""
+    paths = {ce: write_spec(tmp_path / f"c{ce}.toml", "ka3d-tiny",
+                            protocol={"checkpoint_every": ce, "production_strain": 1.0}) for ce in (50, 100)}
+    runs = {ce: prepare_and_run(tmp_path, path, f"run{ce}") for ce, path in paths.items()}
+    with Trajectory(runs[50] / "traj.gsd") as a, Trajectory(runs[100] / "traj.gsd") as b:
+        for key in ("unwrapped", "nonaffine", "virial_xy"):
+            assert np.array_equal(a.particle_array(key), b.particle_array(key)), key
+    stopped = tmp_path / "stopped"
+    cli("prepare", paths[100], "-o", stopped, check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", stopped], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    from conftest import wait_for_rows
+
+    wait_for_rows(stopped / "thermo.csv", 40)  # past the checkpoint at sample 0, well before 100 (a row a sample)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    n = RunDir(stopped).latest_checkpoint().frames
+    assert 1 < n - 1 < 100  # a checkpoint off the grid of 100
+    cli("run", stopped, check=True)
+    with Trajectory(runs[100] / "traj.gsd") as ref, Trajectory(stopped / "traj.gsd") as got:
+        for key in ("unwrapped", "nonaffine", "virial_xy"):
+            a, b = ref.particle_array(key), got.particle_array(key)
+            assert np.array_equal(a[:n], b[:n]), key
+            assert np.abs(a[n] - b[n]).max() < 1e-11, key

@@ -7,10 +7,20 @@ costs no set-up. Every sample interval it gathers positions, the per-atom virial
 the per-step mean of y (for the affine drift), unwraps positions (Lees–Edwards aware, no image
 flags), and appends a frame to the store.
 
-Checkpoints. Every ``checkpoint_every`` samples (and at t = 0) the driver re-issues
-``fix deform`` (so that its reference tilt is the current one, as it is after a restart), writes
-a LAMMPS restart and the unwrapping state, and only then moves ``checkpoint/latest.json``. A
-resumed run executes header → read_restart → constraints → interactions → shear and continues
+Samples are boundaries. At every sample the driver re-issues ``fix deform`` (so that its reference
+tilt is the current one, as it is after a restart), writes a LAMMPS restart
+(``checkpoint/segment/restart.lmp``) and starts the next chunk with a full set-up (``pre yes``);
+not at a sample where the box is about to flip (re-issuing the fix would cancel the flip), where a
+checkpoint, snapshot or stop due waits for the next sample.
+LAMMPS's set-up (in ``write_restart`` and in ``run``) changes the trajectory at O(γ̇·L_y·dt): it
+remaps the particles that crossed a y face at that step rather than at the next neighbour build,
+and its thermostat reads the temperature in the box as deformed at the end of the step. Done at
+every sample, the same in every run, it makes a trajectory independent of where its checkpoints
+fall (bitwise) and a resume equal to the uninterrupted run to round-off (measured: 3e-15 at the
+first resumed frame), since a resume is read_restart plus the same set-up. A checkpoint (every
+``checkpoint_every`` samples, at t = 0, and where a stop arrives) or a snapshot keeps a copy of
+that sample's restart with the unwrapping state, and only then moves ``checkpoint/latest.json``.
+A resumed run executes header → read_restart → constraints → interactions → shear and continues
 with the same commands as an uninterrupted run; the store and thermo table are cut back to the
 checkpoint, so every sample appears exactly once.
 
@@ -98,6 +108,8 @@ class LammpsRunner(RunDriver):
         return RunError(f"LAMMPS stopped: {exc}")  # LAMMPS reports its errors (lost atoms, ...) as exceptions
 
     def _finish(self, finalize_mpi: bool) -> None:
+        if self.root:  # the kept checkpoints hold their own copies
+            shutil.rmtree(self._segment_restart().parent, ignore_errors=True)
         if self.lmp is not None:
             self.lmp.close()
             if finalize_mpi:
@@ -141,6 +153,7 @@ class LammpsRunner(RunDriver):
         self._open_outputs(self.typeid)
         self._record_thermo(0)
         self._record_frame(0, sample)
+        self._sample_boundary(sample.cell)
         if self.root:  # the equilibrated liquid: other runs can start from it (protocol.init = "file")
             system = self.spec.system
             write_configuration(rd.path / EQUILIBRATED, sample.positions, self.typeid, len(system.species),
@@ -183,6 +196,7 @@ class LammpsRunner(RunDriver):
         total = s.n_samples
         self.reporter.start(total, self.frames - 1, f"{s.system.name} at rate {self.rate:g}")
         step, pre, anchor = begin, "yes", begin
+        snapshot_due = checkpoint_due = False  # held over a sample that is no boundary (a flip pending)
         self.stop.check(self._where, self.rundir.path)
         while step < self.end_step:
             self.lmp.command(f"run {self.thermo_steps} start {anchor} stop {self.end_step} pre {pre} post no")
@@ -194,20 +208,18 @@ class LammpsRunner(RunDriver):
             sample = self._extract()
             self._advance(sample)
             self._record_frame(step, sample)
-            snapshot = s.protocol.snapshot_every and (self.frames - 1) % s.protocol.snapshot_every == 0
-            if snapshot:
-                kept = self.rundir.snapshot_dir(step, create=self.root)
-                self._save_state(kept, step)
-                if self.root:
-                    integrity.seal_snapshot(Checkpoint(step, self.frames, kept))
+            snapshot_due |= bool(s.protocol.snapshot_every) and (self.frames - 1) % s.protocol.snapshot_every == 0
             stopping = self.stop.requested()  # collective: every rank stops after this sample
-            checkpoint = ((self.frames - 1) % ckpt_every == 0 or stopping) and step < self.end_step
-            if checkpoint:
-                self._checkpoint(step)
-            if snapshot or checkpoint:
+            checkpoint_due |= (self.frames - 1) % ckpt_every == 0 or stopping
+            if self._sample_boundary(sample.cell):
                 pre, anchor = "yes", step
+                if snapshot_due:
+                    self._snapshot(step)
+                if checkpoint_due and step < self.end_step:
+                    self._checkpoint(step)
+                snapshot_due = checkpoint_due = False
             self.reporter.update(self.frames - 1, f"strain {self.rate * step * self.dt:.3f}")
-            if stopping and step < self.end_step:
+            if stopping and not checkpoint_due and step < self.end_step:
                 self.stop.check(self._where, self.rundir.path)
         return step - begin
 
@@ -341,22 +353,42 @@ class LammpsRunner(RunDriver):
         self.store.append(step, t, self.rate * t, sample.cell, u.unwrapped, u.nonaffine, sample.virial_xy,
                           sample.velocity)
 
-    def _save_state(self, directory: Path, step: int) -> None:
-        """A LAMMPS restart and the unwrapping state in ``directory`` (made on rank 0; the restart
-        is written by every rank). fix deform is re-issued first, so that its reference tilt is the
-        current one, as it is after a restart."""
-        rd = self.rundir
+    def _segment_restart(self) -> Path:
+        """Where every sample's restart goes (the latest only)."""
+        return self.rundir.checkpoints / "segment" / "restart.lmp"
+
+    def _sample_boundary(self, cell: Cell) -> bool:
+        """What every sample does, whether or not a checkpoint is kept there (the module's docstring):
+        ``fix deform`` re-issued (so that the restart holds the current tilt as its reference, as a
+        resumed run's does) and a LAMMPS restart (written by rank 0; every rank takes part). Not where
+        the tilt is past half the cell (a flip pending for the next step, which re-issuing the fix
+        would cancel): that depends on the state alone, the same in every run; False there."""
+        if abs(cell.xy) > 0.5 * cell.lx:
+            return False
+        restart = self._segment_restart()
+        if self.root:
+            restart.parent.mkdir(parents=True, exist_ok=True)
         self.lmp.command(f"unfix {DEFORM_FIX}")
         self.lmp.command(self.deform_command)
-        self.lmp.command(f"write_restart {(directory / 'restart.lmp').relative_to(rd.path)}")
-        if not self.root:
-            return
+        self.lmp.command(f"write_restart {restart.relative_to(self.rundir.path)}")
+        return True
+
+    def _snapshot(self, step: int) -> None:
+        """Keep this sample's state for `lmpshear ice` (protocol.snapshot_every), with its record."""
+        if self.root:
+            kept = self.rundir.snapshot_dir(step)
+            self._keep_state(kept, step)
+            integrity.seal_snapshot(Checkpoint(step, self.frames, kept))
+
+    def _keep_state(self, directory: Path, step: int) -> None:
+        """Rank 0: a copy of this sample's restart and the unwrapping state in ``directory``."""
+        shutil.copyfile(self._segment_restart(), directory / "restart.lmp")
         tmp = directory / "state.tmp.npz"
         np.savez(tmp, unwrapped=self.unwrapper.unwrapped, nonaffine=self.unwrapper.nonaffine,
                  y_prev=self.y_prev, y_lo=np.float64(self.y_lo), step=np.int64(step), frames=np.int64(self.frames))
         tmp.replace(directory / "state.npz")
 
     def _checkpoint(self, step: int) -> None:
-        rd = self.rundir
-        self._save_state(rd.new_checkpoint_dir(step) if self.root else rd.checkpoints / f"step-{step:012d}", step)
+        if self.root:
+            self._keep_state(self.rundir.new_checkpoint_dir(step), step)
         self._commit_checkpoint(step)
