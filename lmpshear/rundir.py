@@ -266,8 +266,8 @@ class RunDir:
 
     # -- checkpoints --------------------------------------------------------------------------------
     def latest_checkpoint(self, check: bool = True) -> Checkpoint | None:
-        """The checkpoint ``latest.json`` points at (``check=False``: None where it is damaged or
-        incomplete, instead of an error)."""
+        """The checkpoint ``latest.json`` points at (``check=False``: None where the pointer is damaged,
+        and the checkpoint even if it is incomplete, instead of an error)."""
         pointer = self.checkpoints / "latest.json"
         if not pointer.exists():
             return None
@@ -278,9 +278,7 @@ class RunDir:
             if not check:
                 return None
             raise ValueError(f"the checkpoint pointer {pointer} is damaged ({exc!r})") from None
-        if not ckpt.state.is_file():
-            if not check:
-                return None
+        if not ckpt.state.is_file() and check:
             raise UserError(f"checkpoint {ckpt.directory} is incomplete; cannot resume")
         return ckpt
 

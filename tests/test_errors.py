@@ -391,6 +391,8 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
     # --set values that would leave a kernel without a bin: refused with the key to change
     bounded = tmp_path / "bounded"
     shutil.copytree(tiny_run, bounded)
+    cli("analyze", bounded, *[a for stage in ("structure", "msd", "overlap", "cagejumps") for a in ("--only", stage)],
+        "--no-figures", check=True)  # the inputs of s4 and gjj
     for setting, stage, needle in (("s4_q_max=1e6", "s4", "s4_q_max: must be below 20"),
                                    ("s4_q_max=1e-6", "s4", "below this box's first |q| bin"),
                                    ("gjj_bin=1e6", "gjj", "gjj_bin = 1e+06 leaves fewer than two bins")):
