@@ -146,6 +146,10 @@ def load(path: str | Path) -> Campaign:
     root = (path.parent / root_text).resolve() if root_text and root_text.strip() else None
     if root is None:
         c.error("root", "must not be empty")
+    else:  # the nearest existing ancestor must be a directory: the runs go inside it
+        existing = next(p for p in (root, *root.parents) if p.exists())
+        if not existing.is_dir():
+            c.error("root", f"{existing} is a file, not a directory: the run directories go inside root")
     resources, throttle = _load_resources(c, data.get("resources", {}))
     runs: list[Run] = []
     for i, t in enumerate(c.tables(data, "runs", "", "[[runs]] spec = \"bd45\"")):

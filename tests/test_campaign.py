@@ -68,6 +68,7 @@ def test_a_campaign_plans_one_predictable_directory_per_spec_rate_and_seed(tmp_p
     ({"runs": [{"spec": "bd.toml", "overrides": {"system": {"temperature": -1.0}}}]}, "temperature"),
     ({"runs": [{"spec": "bd.toml"}, {"spec": "bd.toml", "rates": [10.0]}]}, "two runs share the directory"),
     ({"runs": []}, "runs: must be a non-empty array of tables"),
+    ({"root": "bd.toml/runs"}, "bd.toml is a file, not a directory: the run directories go inside root"),
     ({"resources": {"walltime": "a day"}}, "resources.walltime: 'a day' is not a SLURM time"),
     ({"resources": {"run": {"memory": "lots"}}}, "resources.run.memory: 'lots' is not a SLURM memory size"),
     ({"resources": {"sbatch": ["; rm -rf /"]}}, "resources.sbatch: must be a list of sbatch options"),
