@@ -48,10 +48,17 @@ class AnalysedRun:
 
 
 def analysed_run(rd: RunDir) -> AnalysedRun:
-    """A finished run directory's numbers (viscosity made if missing; clusters only as `analyze` left them)."""
+    """A finished run directory's numbers, from its verified store's products as `analyze` left them
+    (viscosity made only where it is missing: a product made with other parameters is read, never
+    made again)."""
+    from lmpshear import integrity
     from lmpshear.stages.pipeline import analyze
 
-    v = analyze(rd.path, only=["viscosity"], echo=lambda s: None)["viscosity"]
+    if rd.product("viscosity").exists():
+        integrity.require_intact(rd, reading="reported")
+        v = rd.result("viscosity")
+    else:
+        v = analyze(rd.path, only=["viscosity"], echo=lambda s: None)["viscosity"]
     run = AnalysedRun(str(rd.path), v["rate"], v["eta"], v["eta_error"], system_of(rd))
     result = rd.result("clusters")  # from `lmpshear analyze`; not computed here
     if result is not None:

@@ -369,13 +369,19 @@ def test_the_local_executor_reports_a_finished_campaign(tiny_run, tmp_path):
     path.write_text(tomli_w.dumps(data))
     c = campaigns.load(path)
     shutil.copytree(tiny_run, c.runs[0].path)
-    cli("analyze", c.runs[0].path, "--only", "viscosity", "--no-figures", check=True)
+    cli("analyze", c.runs[0].path, "--only", "viscosity", "--blocks", "20", "--no-figures", check=True)
     (c.runs[0].path / "analysis.json").write_text('{"stages": {"viscosity": "done"}}')  # as a full analyze ends
     assert campaigns.run_state(c.runs[0]).state == "analysed"
+    made = (c.runs[0].path / "viscosity.json").read_bytes()
     out = cli("submit", path, "--executor", "local", check=True).stdout
     assert "0 runs and 0 analyses to do" in out and "report: done" in out
+    # the report reads the product as analyze left it (20 blocks), never makes it again with its own
+    assert (c.runs[0].path / "viscosity.json").read_bytes() == made
+    v = RunDir(c.runs[0].path).result("viscosity")
     runs = pd.read_csv(c.report_dir / "runs.csv")
-    assert list(runs.system) == ["ka"] and runs.eta[0] == pytest.approx(RunDir(c.runs[0].path).result("viscosity")["eta"])
+    assert list(runs.system) == ["ka"] and runs.eta[0] == pytest.approx(v["eta"])
+    flow = pd.read_csv(c.report_dir / "ka" / "flowcurve.csv")
+    assert flow.eta_error[0] == pytest.approx(v["eta_error"], rel=1e-12)
 
 
 def test_the_verdict_tables_are_remade_by_one_command_from_the_collected_folders(tmp_path):
