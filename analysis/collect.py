@@ -72,7 +72,7 @@ def phm_uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
 
 def uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
     """Standard errors of the summary's P̄_c, σ_c,y, ξ_c and η_c (see the module docstring)."""
-    from lmpshear.analysis.regions import radius_of_volume
+    from lmpshear.kernels.regions import radius_of_volume
 
     s = result["summary"]
     rng = np.random.default_rng(seed)

@@ -40,8 +40,8 @@ def _rss_mb() -> float:
 
 
 def _worker(task: str, n: int, frames: int, subset: int, queue) -> None:
-    from lmpshear.analysis.cagejumps import cage_jumps, reference_jump_frames
-    from lmpshear.analysis.overlap import log_lags, origins_in, susceptibility
+    from lmpshear.kernels.cagejumps import cage_jumps, reference_jump_frames
+    from lmpshear.kernels.overlap import log_lags, origins_in, susceptibility
     from lmpshear.cell import Cell
 
     x = make_trajectory(n, frames)

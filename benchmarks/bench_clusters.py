@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmpshear.analysis.convective import affine_fit, carried_separations, convective_clusters, shear_strain
-from lmpshear.analysis.regions import (
+from lmpshear.kernels.convective import affine_fit, carried_separations, convective_clusters, shear_strain
+from lmpshear.kernels.regions import (
     background_threshold,
     demarcate,
     kernel_density,

@@ -16,7 +16,7 @@ import time
 import numpy as np
 from scipy.spatial import cKDTree
 
-from lmpshear.analysis.overlap import collective_overlap
+from lmpshear.kernels.overlap import collective_overlap
 from lmpshear.cell import Cell
 
 

@@ -1,4 +1,4 @@
-"""A cluster's inherent structure and Hessian: lmpshear (lmpshear.analysis.hessian) vs LAMMPS.
+"""A cluster's inherent structure and Hessian: lmpshear (lmpshear.kernels.hessian) vs LAMMPS.
 
     python benchmarks/bench_phm.py [--side 16] [--radius 4.5] [--repeat 3]
 
@@ -22,7 +22,7 @@ import numpy as np
 
 import lmpshear  # noqa: F401  (preloads libmpi for the lammps module)
 from lmpshear import config
-from lmpshear.analysis import hessian as hs
+from lmpshear.kernels import hessian as hs
 from lmpshear.cell import Cell
 from lmpshear.engines.lammps import new_lammps
 from lmpshear.engines.lammps_input import _pair_block

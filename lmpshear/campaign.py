@@ -69,7 +69,7 @@ RESOURCE_KEYS = {"threads": "int", "ranks": "int", "walltime": "str", "memory": 
 
 
 @dataclass(frozen=True)
-class Run:
+class CampaignRun:
     """One run of a campaign: a spec at one rate and seed, and its directory."""
 
     label: str
@@ -93,7 +93,7 @@ class Campaign:
     name: str
     file: Path
     root: Path
-    runs: tuple[Run, ...]
+    runs: tuple[CampaignRun, ...]
     resources: dict  # step -> Resources
     throttle: int = 0
 
@@ -151,7 +151,7 @@ def load(path: str | Path) -> Campaign:
         if not existing.is_dir():
             c.error("root", f"{existing} is a file, not a directory: the run directories go inside root")
     resources, throttle = _load_resources(c, data.get("resources", {}))
-    runs: list[Run] = []
+    runs: list[CampaignRun] = []
     for i, t in enumerate(c.tables(data, "runs", "", "[[runs]] spec = \"bd45\"")):
         runs += _load_runs(c, t, f"runs[{i}].", path, root or Path("."))
     c.finish()
@@ -281,7 +281,7 @@ def _resource_values(c: config.Checker, t: dict, w: str) -> dict:
     return values
 
 
-def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> list[Run]:
+def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> list[CampaignRun]:
     c.no_extra(t, {"spec", "label", "rates", "seeds", "n_particles", "overrides"}, w)
     spec_arg = c.get(t, "spec", w, "str")
     if spec_arg is None:
@@ -325,7 +325,7 @@ def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> li
                 c.error(f"{w}{'seeds' if seed is not None else 'spec'}", f"rate {rate:g}"
                         f"{f', seed {seed}' if seed is not None else ''}: {exc}".replace("\n", "\n  "))
                 continue
-            out.append(Run(label, spec_ref, rate, seed, over, path, spec.engine))
+            out.append(CampaignRun(label, spec_ref, rate, seed, over, path, spec.engine))
     return out
 
 
@@ -406,7 +406,7 @@ def check_disk(campaign: Campaign) -> None:
                             f"{where}: free some disk, sample less often (sample_interval) or submit fewer runs at a time")
 
 
-def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[Run]:
+def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[CampaignRun]:
     """Prepare every run that has no directory yet; the ones made. A directory that holds another run
     than the campaign's is refused first."""
     from lmpshear.preparation import prepare
@@ -439,7 +439,7 @@ class RunState:
         return self.state != "analysed"
 
 
-def run_state(run: Run) -> RunState:
+def run_state(run: CampaignRun) -> RunState:
     rd = RunDir(run.path)
     if not rd.config.exists():
         return RunState("missing", "not prepared")

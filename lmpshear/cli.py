@@ -331,9 +331,9 @@ def _demo_lines(results: dict) -> dict:
 @app.command()
 def presets():
     """List the shipped presets."""
-    from lmpshear import config, resources
+    from lmpshear import config, shipped
 
-    for name in resources.preset_names():
+    for name in shipped.preset_names():
         spec = config.load(name)
         s = spec.system
         _echo(f"{name:22s} {s.dimension}D N={s.n_particles:<6d} T={s.temperature:g} rates: "

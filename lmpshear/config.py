@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lmpshear import resources
+from lmpshear import shipped
 from lmpshear.cell import largest_cutoff
 from lmpshear.errors import UserError
 from lmpshear.spec import (
@@ -180,7 +180,7 @@ def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not isinstance(parent, str):
         raise UserError(f"{path}: 'extends' must be a preset name or a path")
     candidate = path.parent / parent
-    parent_path = candidate if candidate.suffix == ".toml" and candidate.is_file() else resources.preset_path(parent)
+    parent_path = candidate if candidate.suffix == ".toml" and candidate.is_file() else shipped.preset_path(parent)
     return merge(_resolve(parent_path, seen + (path,)), data)
 
 
@@ -191,7 +191,7 @@ def locate(config: str | Path) -> Path:
         if not path.is_file():
             raise UserError(f"config file not found: {path}")
         return path
-    return resources.preset_path(str(config))
+    return shipped.preset_path(str(config))
 
 
 def load(config: str | Path, overrides: dict | None = None, init_file_needed: bool = True) -> RunSpec:

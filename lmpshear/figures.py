@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lmpshear.analysis.cagejumps import carried_jumps
-from lmpshear.analysis.convective import choose_cluster
+from lmpshear.kernels.cagejumps import carried_jumps
+from lmpshear.kernels.convective import choose_cluster
 from lmpshear import integrity
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
@@ -321,7 +321,7 @@ class RunFigures:
         sieve in that layer, (d) the undersize sieve of the cluster: its fine nodes, coloured by the jump
         density around them. The sieve is run again on the window's jumps with the product's parameters
         and the window's ρ_th."""
-        from lmpshear.analysis.regions import demarcate
+        from lmpshear.kernels.regions import demarcate
         from lmpshear.rundir import Product
 
         s, params = self.result["summary"], Product.read(self.rd.product("clusters")).params

@@ -27,13 +27,13 @@ from typing import Callable
 import numpy as np
 
 from lmpshear import integrity
-from lmpshear.analysis.convective import (
+from lmpshear.kernels.convective import (
     choose_cluster,
     cumulative_strain,
     trace_region,
     yield_times,
 )
-from lmpshear.analysis.regions import labels_at
+from lmpshear.kernels.regions import labels_at
 from lmpshear.engines.lammps import LammpsRunner
 from lmpshear.errors import UserError
 from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json, working_directory

@@ -14,13 +14,13 @@ import sys
 import time
 from dataclasses import dataclass
 
-from lmpshear.campaign import Campaign, Run, prepare_missing, run_state
+from lmpshear.campaign import Campaign, CampaignRun, prepare_missing, run_state
 from lmpshear.errors import Interrupted, RunError, UserError
 
 
 @dataclass
 class Task:
-    run: Run | None  # None: the report
+    run: CampaignRun | None  # None: the report
     step: str
     process: subprocess.Popen | None = None
     started: float = 0.0
@@ -31,7 +31,7 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     """Run every step that is left with at most ``jobs`` processes at once; returns what ran and failed."""
     prepare_missing(campaign, echo=echo, warn=warn)
     pending: list[Task] = []
-    waiting: list[Run] = []  # running in another process (a previous submit's child, a user's `run`)
+    waiting: list[CampaignRun] = []  # running in another process (a previous submit's child, a user's `run`)
     for run in campaign.runs:
         s = run_state(run)
         if s.state == "running":

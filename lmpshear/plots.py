@@ -108,7 +108,7 @@ def save_png(fig, out: str | Path) -> Path:
 def table1_figure(row, out: str | Path) -> Path:
     """Table I as a picture: ν_c against λ/(D+1) for the paper's four systems and this one, on the
     line of eq. 9 (ν_c = λ/(D+1)), with the exponents of this system's other lengths beside its ν_c."""
-    from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, PAPER_TABLE1
+    from lmpshear.kernels.scaling import LENGTH_LABELS, LENGTHS, PAPER_TABLE1
 
     fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
     for k, (name, p) in enumerate(PAPER_TABLE1.items()):
@@ -136,7 +136,7 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
     """Fig. 3b–d (7): η_c and η, ξ_c, and t_y with t_χ against the rate; power-law fits when ≥ 3 rates.
     ``rows``: one dict per run with rate, eta, eta_c, xi_c, t_y, t_chi; ``scaling``: the Table I row,
     whose weighted ν_c fit (with its bootstrap errors) is the one drawn for ξ_c."""
-    from lmpshear.analysis.flowcurve import fit_power_law
+    from lmpshear.kernels.flowcurve import fit_power_law
 
     rows = sorted(rows, key=lambda r: r["rate"])
     rate = np.array([r["rate"] for r in rows])
@@ -182,7 +182,7 @@ def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None
     its exponent from Table I where it has one; hollow, ξ_c of the sieve's uniform null.
     Guides of slope −λ/(D+1) (eq. 9) and −0.08 (Mizuno and Yamamoto's ν_4) through the lengths'
     geometric centre say which, if any, follows."""
-    from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4
+    from lmpshear.kernels.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4
 
     rows = sorted(rows, key=lambda r: r["rate"])
     rate = np.array([r["rate"] for r in rows], dtype=float)
@@ -249,7 +249,7 @@ def stz_figure(runs: list[dict], out: str | Path) -> Path:
     """Fig. 4b–d and 7b/d: α(r) of each rate with its ξ_α; ξ_α and ξ_c against the rate (power laws
     when ≥ 3 rates); the PHM-core / cage-jump-spot matching ratio against the matching radius with
     the null model's. ``runs``: rate, xi_c and the phm.json / facilitation.json results (or None)."""
-    from lmpshear.analysis.flowcurve import fit_power_law
+    from lmpshear.kernels.flowcurve import fit_power_law
 
     runs = sorted(runs, key=lambda r: r["rate"])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)

@@ -170,7 +170,7 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
     STZ panels and Table I (λ/(D+1), ν_c), into OUT as JSON, CSV and PNG."""
     import pandas as pd
 
-    from lmpshear.analysis.flowcurve import flow_curve
+    from lmpshear.kernels.flowcurve import flow_curve
     from lmpshear.plots import flow_curve_figure
 
     _check_rate_bounds(min_rate, max_rate)
@@ -187,7 +187,7 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
     for run in runs:
         if run.seeds > 1:
             echo(f"report: rate {run.rate:g}: {run.name}: eta = {run.eta:.5g} +/- {run.eta_error:.2g}")
-    from lmpshear.analysis.scaling import LENGTHS
+    from lmpshear.kernels.scaling import LENGTHS
 
     cluster_rows, volumes, stz_rows, lengths = [], {}, [], {}
     for run in runs:
@@ -231,7 +231,7 @@ def write_report(runs: list[AnalysedRun], out: Path, min_rate: float | None = No
     echo(f"report: wrote {out / 'flowcurve.json'}, {out / 'flowcurve.csv'} and {png}")
     if cluster_rows:
         from lmpshear.plots import rate_figure
-        from lmpshear.analysis.scaling import table1_row
+        from lmpshear.kernels.scaling import table1_row
         from lmpshear.plots import table1_figure
 
         row = table1_row(label, dimension, fc, volumes, paper, lengths)
@@ -272,7 +272,7 @@ def system_of(rd: RunDir) -> tuple[str, int, str | None]:
 
 def spec_system(spec) -> tuple[str, int, str | None]:
     """(label, dimension, the paper's Table I row) of a run spec's model system."""
-    from lmpshear.analysis.scaling import paper_system
+    from lmpshear.kernels.scaling import paper_system
 
     s = spec.system
     paper = paper_system(spec.engine, s.dimension, getattr(s, "volume_fraction", None))

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from string import Template
 
-from lmpshear import resources as package_files
+from lmpshear import shipped
 from lmpshear.campaign import (
     Campaign,
     Resources,
@@ -116,7 +116,7 @@ def render(campaign: Campaign, step: str, tasks: Path, array: str | None) -> str
     launch = ""
     if step == "run" and res.ranks > 1:
         launch = f"srun --ntasks={res.ranks} " if res.launcher == "srun" else f"mpiexec -n {res.ranks} "
-    text = package_files.template_text(f"slurm_{step}.sh")
+    text = shipped.template_text(f"slurm_{step}.sh")
     return Template(text).substitute(name=campaign.name, header=header(campaign, step, res, array), tasks=tasks,
                                      threads=res.threads, launch=launch, python=sys.executable,
                                      campaign=campaign.file, report=campaign.report_dir)

@@ -223,7 +223,7 @@ class Analysis:
     n_lags: int = _param(40, "int", "log-spaced lags for MSD and chi4", positive=True)
     min_segment: int = _param(1, "int", "frames on each side of a cage-jump cut", positive=True)
     structure_frames: int = _param(10, "int", "frames averaged for g(r)", positive=True)
-    # the four-point structure factor and its length (lmpshear.analysis.fourpoint)
+    # the four-point structure factor and its length (lmpshear.kernels.fourpoint)
     s4_q_max: float = _param(3.0, "float", "S4: q-vectors up to this |q| (d0^-1), on each origin's reciprocal lattice "
                              "(below 20: past g(r)'s first peaks, and the vectors' count grows as q^D)",
                              positive=True, below=20.0)
@@ -231,7 +231,7 @@ class Analysis:
     s4_cone: float = _param(30.0, "float", "S4: half-angle (degrees) of the flow/gradient/vorticity direction sets",
                             positive=True, below=90.0)
     s4_fit_q_max: float = _param(1.5, "float", "S4: the fits for xi_4 use q <= this (d0^-1)", positive=True)
-    # the cage jumps' pair correlation (lmpshear.analysis.jumppairs)
+    # the cage jumps' pair correlation (lmpshear.kernels.jumppairs)
     gjj_bin: float = _param(0.25, "float", "g_jj: radial bin (d0)", positive=True)
     gjj_r_max: float = _param(10.0, "float", "g_jj: largest distance (d0; at most half the sheared cell's width)",
                               positive=True)
@@ -239,7 +239,7 @@ class Analysis:
                                 nonnegative=True)
     gjj_window: float | None = _param(None, "float", "g_jj: also a window of this fixed time (tau0), the same at "
                                       "every rate; unset: only t_chi and the clusters' W", positive=True)
-    # dynamic regions and convective clusters (lmpshear.analysis.regions, .convective)
+    # dynamic regions and convective clusters (lmpshear.kernels.regions, .convective)
     cluster_sieve: str = _param("blocks", "str", "coarse sieve: blocks (jump counts, BD) or kernel (e^{-r/d}, MD presets)",
                                 choices=("blocks", "kernel"))
     cluster_blocks: int = _param(10, "int", "coarse blocks per edge (the paper: 10, or 20 at its highest BD rate)",
@@ -271,7 +271,7 @@ class Analysis:
                                choices=("all", "yielded"))
     atomic_stress: str = _param("virial", "str", "eq. 2: virial (pairs split: sums to V sigma) or paper (as "
                                 "printed: 2x)", choices=("virial", "paper"))
-    # STZs (pseudo-harmonic modes) and facilitation (lmpshear.analysis.phm, .matching, .facilitation)
+    # STZs (pseudo-harmonic modes) and facilitation (lmpshear.kernels.phm, .matching, .facilitation)
     phm_clusters: int = _param(20, "int", "yielded clusters whose PHMs are computed (spread over the table)",
                                positive=True)
     phm_starts: int = _param(12, "int", "lowest eigenvectors of the restricted Hessian the PHM iteration starts from",

@@ -29,7 +29,7 @@ def cli(*args, cwd=None, check=False, env=None, timeout=900) -> subprocess.Compl
 def write_spec(path: Path, base: str, system: dict | None = None, protocol: dict | None = None,
                rates: list[dict] | None = None) -> Path:
     """A TOML spec that extends a preset with overrides."""
-    data: dict = {"extends": str(config.resources.preset_path(base))}
+    data: dict = {"extends": str(config.shipped.preset_path(base))}
     if system:
         data["system"] = system
     if protocol or rates:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmpshear.analysis.cagejumps import cage_jumps, reference_jump_frames, split_scores
-from lmpshear.analysis.flowcurve import flow_curve
-from lmpshear.analysis.msd import (
+from lmpshear.kernels.cagejumps import cage_jumps, reference_jump_frames, split_scores
+from lmpshear.kernels.flowcurve import flow_curve
+from lmpshear.kernels.msd import (
     cage_relative,
     cage_size,
     mean_square_displacement,
     neighbour_pairs,
 )
-from lmpshear.analysis.overlap import (
+from lmpshear.kernels.overlap import (
     _peak_error,
     chi4_peak,
     collective_overlap,
@@ -22,7 +22,7 @@ from lmpshear.analysis.overlap import (
     self_overlap,
     susceptibility,
 )
-from lmpshear.analysis.structure import first_minimum, pair_distribution
+from lmpshear.kernels.structure import first_minimum, pair_distribution
 from lmpshear.cell import Cell
 from lmpshear.errors import UserError
 from lmpshear.neighbors import CellGrid, bin_neighbours
@@ -328,7 +328,7 @@ def test_viscosity_halves_say_whether_the_window_is_steady():
     slope (the ramp spreads each half's 5 block means too: spacing h, SEM h √(2.5/5), difference 5h)."""
     import pandas as pd
 
-    from lmpshear.analysis.viscosity import viscosity
+    from lmpshear.kernels.viscosity import viscosity
 
     rng = np.random.default_rng(5)
     strain = np.linspace(0.0, 5.0, 8001)

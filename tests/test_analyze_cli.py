@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import cli
 
-from lmpshear.analysis.convective import smooth
+from lmpshear.kernels.convective import smooth
 from lmpshear.store import Trajectory
 
 

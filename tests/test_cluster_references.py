@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lmpshear.analysis.convective import (
+from lmpshear.kernels.convective import (
     affine_fit,
     atomic_shear_stress,
     atomic_volumes,

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from lmpshear.analysis.convective import (
+from lmpshear.kernels.convective import (
     affine_fit,
     atomic_shear_stress,
     atomic_volumes,
@@ -12,7 +12,7 @@ from lmpshear.analysis.convective import (
     shear_strain,
     yield_times,
 )
-from lmpshear.analysis.regions import (
+from lmpshear.kernels.regions import (
     background_threshold,
     demarcate,
     labels_at,
@@ -206,7 +206,7 @@ def test_falk_langer_recovers_an_affine_shear_across_the_boundary():
 
 
 def test_the_compiled_shear_strain_is_the_affine_fit_of_the_carried_separations():
-    from lmpshear.analysis.convective import carried_separations
+    from lmpshear.kernels.convective import carried_separations
 
     rng = np.random.default_rng(4)
     for dim in (2, 3):
@@ -237,7 +237,7 @@ def test_yield_time_detector_on_noisy_curves_with_known_breakpoints():
 
 
 def test_the_two_segment_break_is_the_best_least_squares_fit_of_every_breakpoint():
-    from lmpshear.analysis.convective import _jumps_per_frame, _two_segment_break
+    from lmpshear.kernels.convective import _jumps_per_frame, _two_segment_break
 
     def by_lstsq(t, y):  # one least-squares fit per candidate breakpoint, first on ties
         errors = []
@@ -276,7 +276,7 @@ def test_atomic_volumes_and_stress_sum():
 
 
 def test_contrast_spheres_avoid_or_straddle_the_regions():
-    from lmpshear.analysis.regions import (
+    from lmpshear.kernels.regions import (
         Region,
         contrast_spheres,
         region_lookup,
@@ -311,7 +311,7 @@ def test_contrast_spheres_avoid_or_straddle_the_regions():
 def test_background_iteration_on_poisson_counts():
     """The paper's iteration on uniform Poisson block counts: it collapses to 0 at a few jumps per block
     and nears the mean only with many (the basis of MIN_JUMPS_PER_BLOCK)."""
-    from lmpshear.analysis.convective import MIN_JUMPS_PER_BLOCK
+    from lmpshear.kernels.convective import MIN_JUMPS_PER_BLOCK
 
     rng = np.random.default_rng(0)
 
@@ -342,7 +342,7 @@ def test_coarse_sieve_prunes_small_clusters_and_the_undersize_sieve_does_not_by_
 
 
 def test_dispersion_index_tells_clustered_jumps_from_poisson():
-    from lmpshear.analysis.regions import dispersion_index
+    from lmpshear.kernels.regions import dispersion_index
 
     rng = np.random.default_rng(6)
     cell = Cell((0.0, 0.0, 0.0), 24.0, 24.0, 24.0, 5.0, 3)
@@ -356,7 +356,7 @@ def test_dispersion_index_tells_clustered_jumps_from_poisson():
 
 def test_jackknife_error_of_a_variance_matches_the_analytic_one():
     """For n independent normal values the variance has standard error σ²√(2/n)."""
-    from lmpshear.analysis.overlap import jackknife_variance
+    from lmpshear.kernels.overlap import jackknife_variance
 
     rng = np.random.default_rng(7)
     errors = [jackknife_variance(rng.normal(scale=2.0, size=1000))[1] for _ in range(100)]
@@ -399,7 +399,7 @@ def _sawtooth_run(rate=0.1, L=15.0, W=1.0, n_windows=8, dt=0.05, seed=8):
 
 
 def test_convective_summary_follows_the_paper_definitions():
-    from lmpshear.analysis.convective import convective_clusters
+    from lmpshear.kernels.convective import convective_clusters
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     kwargs = dict(window=W, coarse=5, **sieve_options(Analysis(cluster_fine=15, contrast=0, trace_before=2.0, trace_after=0.5)))
@@ -447,7 +447,7 @@ def test_convective_summary_follows_the_paper_definitions():
 
 
 def test_sparse_windows_warn_and_say_what_to_change():
-    from lmpshear.analysis.convective import convective_clusters
+    from lmpshear.kernels.convective import convective_clusters
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     sparse = jumps.iloc[::40]
@@ -462,7 +462,7 @@ def test_sparse_windows_warn_and_say_what_to_change():
 
 
 def test_window_rule_lengthens_to_whole_t_chi_until_the_sieve_has_counts():
-    from lmpshear.analysis.convective import window_multiple
+    from lmpshear.kernels.convective import window_multiple
 
     cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 10.0, 3.0, 3)
     # 200000 jumps over 40 time units in 1000 blocks: 5 per block per t_chi = 1 -> 5 t_chi for 25
@@ -482,8 +482,8 @@ def test_the_sieve_s_null_and_the_significance_rule():
     """Uniformly scattered jumps: the paper's sieve still keeps a grain-sized tiling, and what it keeps is
     what its uniform null keeps; the significance rule finds no cluster. Planted blobs: the significance
     rule finds the two blobs of each window, where the nulls find none."""
-    from lmpshear.analysis.convective import convective_clusters
-    from lmpshear.analysis.regions import significance_threshold
+    from lmpshear.kernels.convective import convective_clusters
+    from lmpshear.kernels.regions import significance_threshold
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     rng = np.random.default_rng(11)

@@ -6,7 +6,7 @@ import pytest
 import tomli_w
 from conftest import cli
 
-from lmpshear import config, resources
+from lmpshear import config, shipped
 from lmpshear.errors import UserError
 
 
@@ -34,7 +34,7 @@ def test_presets_match_the_papers_methods():
 
 
 def test_every_preset_loads_and_round_trips():
-    for name in resources.preset_names():
+    for name in shipped.preset_names():
         spec = config.load(name)
         again = config.load_dict(spec.to_dict(), source=name)
         assert again.to_dict() == spec.to_dict()

@@ -1,9 +1,9 @@
-"""α(r), g_cj(r) and ξ_α on synthetic events (lmpshear.analysis.facilitation)."""
+"""α(r), g_cj(r) and ξ_α on synthetic events (lmpshear.kernels.facilitation)."""
 
 import numpy as np
 import pytest
 
-from lmpshear.analysis import facilitation as fc
+from lmpshear.kernels import facilitation as fc
 from lmpshear.cell import Cell
 
 
@@ -87,7 +87,7 @@ def test_pairs_across_the_sliding_boundary_are_found():
 
 
 def test_planted_cores_and_jump_blobs_match_exactly_across_the_boundary_and_the_null_model_is_chance():
-    from lmpshear.analysis import matching
+    from lmpshear.kernels import matching
 
     rng = np.random.default_rng(11)
     rate, t0, t1 = 0.05, 10.0, 14.0
@@ -122,7 +122,7 @@ def test_planted_cores_and_jump_blobs_match_exactly_across_the_boundary_and_the_
 
 
 def test_a_lone_jump_is_not_a_spot():
-    from lmpshear.analysis import matching
+    from lmpshear.kernels import matching
 
     cell = Cell((0.0, 0.0, 0.0), 20.0, 20.0, 20.0, 0.0, 3)
     jumps = np.array([[1.0, 1.0, 1.0], [1.5, 1.0, 1.0], [10.0, 10.0, 10.0]])

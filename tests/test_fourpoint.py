@@ -1,10 +1,10 @@
-"""The four-point structure factor under shear (lmpshear.analysis.fourpoint): the q-vectors of a
+"""The four-point structure factor under shear (lmpshear.kernels.fourpoint): the q-vectors of a
 sheared cell, S4 of uncorrelated and of planted mobility fields, and the brute-force sum."""
 
 import numpy as np
 import pytest
 
-from lmpshear.analysis import fourpoint as fp
+from lmpshear.kernels import fourpoint as fp
 from lmpshear.cell import Cell, tilt_at
 
 
@@ -160,7 +160,7 @@ def test_s4_at_rest_equals_a_brute_force_double_loop_and_its_q0_limit_is_the_sel
     an independent double loop over pairs; and N⁻¹ var(Σ w_i) = ρ k_BT χ4_self on the same origins."""
     from conftest import cli
 
-    from lmpshear.analysis.overlap import origins_in, self_overlap
+    from lmpshear.kernels.overlap import origins_in, self_overlap
     from lmpshear.rundir import RunDir
     from lmpshear.store import Trajectory
 

@@ -1,10 +1,10 @@
-"""The cage jumps' pair correlation g_jj(r) (lmpshear.analysis.jumppairs): Poisson jumps, planted
+"""The cage jumps' pair correlation g_jj(r) (lmpshear.kernels.jumppairs): Poisson jumps, planted
 Gaussian blobs (against the analytic g, through the sliding boundary) and the brute-force count."""
 
 import numpy as np
 import pytest
 
-from lmpshear.analysis import jumppairs as jp
+from lmpshear.kernels import jumppairs as jp
 from lmpshear.cell import Cell
 
 
@@ -131,7 +131,7 @@ def test_the_gjj_stage_on_a_real_run(tiny_run, tmp_path):
 
     from conftest import cli
 
-    from lmpshear.analysis.cagejumps import carried_jumps
+    from lmpshear.kernels.cagejumps import carried_jumps
     from lmpshear.rundir import RunDir
     from lmpshear.stages import Context
 

@@ -208,7 +208,7 @@ def test_the_dense_soft_disks_start_with_every_particle_apart():
     from lmpshear.cell import Cell
     from lmpshear.engines.lammps_input import pushoff_reach
 
-    spec, x, types = _push_off(config.load(config.resources.preset_path("softdisk2d")).select_rate(0.01), 2000)
+    spec, x, types = _push_off(config.load(config.shipped.preset_path("softdisk2d")).select_rate(0.01), 2000)
     assert len(x) == 2000
     reach = pushoff_reach(spec.system)
     assert 0.5 < reach < 0.8  # below 1 because the σ-disks are jammed

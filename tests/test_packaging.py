@@ -20,7 +20,7 @@ def test_wheel_ships_templates_and_presets(tmp_path):
     inst = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                           capture_output=True, text=True, timeout=600)
     assert inst.returncode == 0, inst.stderr
-    code = ("import lmpshear, lmpshear.resources as r, lmpshear.preparation as p; "
+    code = ("import lmpshear, lmpshear.shipped as r, lmpshear.preparation as p; "
             "print(lmpshear.__file__); print(r.templates_dir()); print(','.join(r.preset_names())); "
             f"p.prepare('ka3d-tiny', {str(tmp_path / 'run')!r}, command=['test'])")
     env = dict(os.environ, PYTHONPATH=str(target))

@@ -1,5 +1,5 @@
 """Hessians of the pair potentials in the sheared cell, the frozen-exterior relaxation and the
-pseudo-harmonic modes (lmpshear.analysis.hessian, lmpshear.analysis.phm)."""
+pseudo-harmonic modes (lmpshear.kernels.hessian, lmpshear.kernels.phm)."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ import scipy.linalg
 import scipy.sparse
 
 from lmpshear import config
-from lmpshear.analysis import hessian as hs
-from lmpshear.analysis import phm
+from lmpshear.kernels import hessian as hs
+from lmpshear.kernels import phm
 from lmpshear.cell import Cell
 
 SYSTEMS = {"ka3d-tiny": 1.2, "softdisk2d": None, "bd45-tiny": None}

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from lmpshear.analysis.flowcurve import flow_curve
-from lmpshear.analysis.regions import radius_of_volume
-from lmpshear.analysis.scaling import PAPER_TABLE1, paper_system, table1_row
+from lmpshear.kernels.flowcurve import flow_curve
+from lmpshear.kernels.regions import radius_of_volume
+from lmpshear.kernels.scaling import PAPER_TABLE1, paper_system, table1_row
 
 
 def _volumes(rng, rates, nu, amplitude=6.0, per_rate=300):
@@ -90,7 +90,7 @@ def test_the_lengths_that_need_no_sieve_get_their_exponents_over_the_same_rates(
     """ξ_4 planted as 0.5 γ̇^−0.08 (Mizuno and Yamamoto's ν_4) with 2% errors and noise, ξ_jj flat: their
     exponents come back within their errors, over the flow curve's thinning rates only; a length known
     at fewer than three of them has none."""
-    from lmpshear.analysis.scaling import length_exponents
+    from lmpshear.kernels.scaling import length_exponents
 
     rng = np.random.default_rng(3)
     rates = np.array([0.3, 1.0, 3.0, 10.0, 20.0])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 from _reports import percent, pm, recipe_arguments
 
-from lmpshear.analysis.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4, PAPER_TABLE1
+from lmpshear.kernels.scaling import LENGTH_LABELS, LENGTHS, MIZUNO_YAMAMOTO_NU4, PAPER_TABLE1
 from lmpshear.plots import lengths_figure
 
 

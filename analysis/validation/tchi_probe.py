@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lmpshear.analysis.overlap import log_lags, origins_in, susceptibility
-from lmpshear.analysis.fourpoint import crossing
+from lmpshear.kernels.overlap import log_lags, origins_in, susceptibility
+from lmpshear.kernels.fourpoint import crossing
 from lmpshear.stages import Context
 from lmpshear.stages.clusters import clusters as _clusters
 from lmpshear.plots import plt, save_png

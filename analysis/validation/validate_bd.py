@@ -25,7 +25,7 @@ import numpy as np
 import tomli_w
 
 from lmpshear import config
-from lmpshear.analysis.viscosity import block_average
+from lmpshear.kernels.viscosity import block_average
 from lmpshear.engines.bd_runner import BrownianRunner
 from lmpshear.preparation import prepare
 from lmpshear.progress import reporter
@@ -33,7 +33,7 @@ from lmpshear.store import Trajectory, read_thermo
 
 
 def run(workdir: Path, name: str, base: str, system: dict, protocol: dict, rates: list[dict]) -> Path:
-    spec = {"extends": str(config.resources.preset_path(base)), "system": system,
+    spec = {"extends": str(config.shipped.preset_path(base)), "system": system,
             "protocol": {**protocol, "rates": rates}}
     path = workdir / f"{name}.toml"
     path.write_text(tomli_w.dumps(spec))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import string
 
-from lmpshear import __version__, resources
+from lmpshear import __version__, shipped
 from lmpshear.errors import UserError
 from lmpshear.spec import RunSpec
 
@@ -197,4 +197,4 @@ def render_input(spec: RunSpec) -> str:
         "shear_steps": spec.shear_steps,
         "dump_block": Block("\n".join(_dump_block(spec))),
     }
-    return render(resources.template_text(TEMPLATE), values)
+    return render(shipped.template_text(TEMPLATE), values)

@@ -45,7 +45,7 @@ def coarse_grain(ctx: Context, lx: float) -> tuple[int, float | None]:
 
 
 def clusters(ctx: Context) -> dict:
-    from lmpshear.analysis.convective import convective_clusters, window_multiple
+    from lmpshear.kernels.convective import convective_clusters, window_multiple
 
     a = ctx.analysis
     window = ctx.steady
@@ -121,8 +121,8 @@ def _describe(r: dict) -> str:
 def gjj(ctx: Context) -> dict:
     """g_jj(r) and ξ_jj of the jumps of windows of t_χ, of the clusters' window W and (gjj_window) of a
     fixed time, tiling the steady window."""
-    from lmpshear.analysis.cagejumps import carried_jumps, null_jumps
-    from lmpshear.analysis.jumppairs import jump_correlation
+    from lmpshear.kernels.cagejumps import carried_jumps, null_jumps
+    from lmpshear.kernels.jumppairs import jump_correlation
     from lmpshear.cell import largest_cutoff
 
     a, window = ctx.analysis, ctx.steady

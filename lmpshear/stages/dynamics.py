@@ -10,7 +10,7 @@ from lmpshear.stages.base import Context, Stage, needs_cage_size, needs_thermo_a
 
 
 def viscosity(ctx: Context) -> dict:
-    from lmpshear.analysis.viscosity import viscosity as eta
+    from lmpshear.kernels.viscosity import viscosity as eta
     from lmpshear.store import read_thermo
 
     result = eta(read_thermo(ctx.input("thermo")), ctx.info.rate, ctx.info.steady_strain, ctx.blocks)
@@ -18,7 +18,7 @@ def viscosity(ctx: Context) -> dict:
 
 
 def structure(ctx: Context) -> dict:
-    from lmpshear.analysis.structure import pair_distribution
+    from lmpshear.kernels.structure import pair_distribution
 
     traj = ctx.traj
     window = ctx.steady.frames
@@ -42,8 +42,8 @@ def _describe_structure(r: dict) -> str:
 
 
 def msd(ctx: Context) -> dict:
-    from lmpshear.analysis.msd import cage_size, mean_square_displacement
-    from lmpshear.analysis.overlap import log_lags, origins_in
+    from lmpshear.kernels.msd import cage_size, mean_square_displacement
+    from lmpshear.kernels.overlap import log_lags, origins_in
 
     a = ctx.analysis
     traj, window = ctx.traj, ctx.steady
@@ -81,7 +81,7 @@ def _describe_msd(r: dict) -> str:
 
 
 def overlap(ctx: Context) -> dict:
-    from lmpshear.analysis.overlap import log_lags, origins_in, susceptibility
+    from lmpshear.kernels.overlap import log_lags, origins_in, susceptibility
 
     a = ctx.analysis
     window = ctx.steady
@@ -101,7 +101,7 @@ def _describe_overlap(r: dict) -> str:
 
 
 def cagejumps(ctx: Context) -> dict:
-    from lmpshear.analysis.cagejumps import cage_jumps
+    from lmpshear.kernels.cagejumps import cage_jumps
 
     threshold = ctx.cage_size()
     if threshold is None:

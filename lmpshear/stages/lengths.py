@@ -10,8 +10,8 @@ from lmpshear.stages.base import Context, Stage
 
 
 def s4(ctx: Context) -> dict:
-    from lmpshear.analysis import fourpoint as fp
-    from lmpshear.analysis.overlap import JACKKNIFE_BLOCKS, log_lags, origins_in
+    from lmpshear.kernels import fourpoint as fp
+    from lmpshear.kernels.overlap import JACKKNIFE_BLOCKS, log_lags, origins_in
 
     a = ctx.analysis
     window = ctx.steady

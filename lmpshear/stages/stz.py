@@ -31,8 +31,8 @@ def yielded(ctx: Context) -> list[tuple[dict, dict]]:
 
 def phm(ctx: Context) -> dict:
     from lmpshear import config
-    from lmpshear.analysis import matching
-    from lmpshear.analysis.hessian import PairPotential
+    from lmpshear.kernels import matching
+    from lmpshear.kernels.hessian import PairPotential
 
     a = ctx.analysis
     potential = PairPotential.of(config.load(ctx.input("config")).system)
@@ -53,8 +53,8 @@ def phm(ctx: Context) -> dict:
 def _phm_of_cluster(ctx: Context, potential, row: dict, members: np.ndarray, seed: int) -> dict:
     """One yielded cluster: its PHMs at t0 (the exterior frozen), the cage-jump spots of [t0, t1)
     carried to t0, and how the cores match the spots (the softest phm_cores, and every core)."""
-    from lmpshear.analysis import matching, phm
-    from lmpshear.analysis.cagejumps import carried_jumps
+    from lmpshear.kernels import matching, phm
+    from lmpshear.kernels.cagejumps import carried_jumps
 
     a, traj = ctx.analysis, ctx.traj
     started = time.perf_counter()
@@ -103,8 +103,8 @@ def _describe_phm(r: dict) -> str:
 
 
 def facilitation(ctx: Context) -> dict:
-    from lmpshear.analysis import facilitation as fc
-    from lmpshear.analysis.cagejumps import carried_jumps
+    from lmpshear.kernels import facilitation as fc
+    from lmpshear.kernels.cagejumps import carried_jumps
     from lmpshear.cell import largest_cutoff
 
     traj = ctx.traj

@@ -1,6 +1,6 @@
 """Convective clusters: a dynamic region traced back in time with the flow (the paper's Fig. 1c, 2, 3).
 
-Traceback. A region found at t_ref (:mod:`lmpshear.analysis.regions`) is a set of points in the cell
+Traceback. A region found at t_ref (:mod:`lmpshear.kernels.regions`) is a set of points in the cell
 at t_ref; at an earlier time t its boundary is that set carried backwards by the affine flow.
 Instead of moving the boundary, each particle's position at t is carried *forward* to t_ref and
 looked up in the region's grid: the members at t, in O(N) per frame.
@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass
 import numba
 import numpy as np
 
-from lmpshear.analysis.cagejumps import carried_jumps, null_jumps
-from lmpshear.analysis.regions import (
+from lmpshear.kernels.cagejumps import carried_jumps, null_jumps
+from lmpshear.kernels.regions import (
     background_threshold,
     coarse_field,
     contrast_spheres,

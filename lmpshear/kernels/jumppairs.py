@@ -2,7 +2,7 @@
 clustering that needs no sieve.
 
 The jumps of a window [t_ref − W, t_ref) are carried by the affine flow to t_ref and placed in the
-sheared cell at t_ref (:func:`lmpshear.analysis.cagejumps.carried_jumps`); every pair of jumps of two
+sheared cell at t_ref (:func:`lmpshear.kernels.cagejumps.carried_jumps`); every pair of jumps of two
 different particles (a particle hopping back and forth is its own correlation, not the liquid's) is
 counted at its Lees–Edwards minimum-image distance, and the counts are normalised by those of the
 same number of pairs spread uniformly over the cell: g_jj(r) = counts / (pairs × shell volume / V).

@@ -18,8 +18,8 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
-from lmpshear.analysis import hessian
-from lmpshear.analysis.hessian import DENSE_LIMIT, RelaxResult
+from lmpshear.kernels import hessian
+from lmpshear.kernels.hessian import DENSE_LIMIT, RelaxResult
 
 
 

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lmpshear.analysis.flowcurve import FlowCurve, enough_rates, fit_power_law
-from lmpshear.analysis.regions import radius_of_volume
+from lmpshear.kernels.flowcurve import FlowCurve, enough_rates, fit_power_law
+from lmpshear.kernels.regions import radius_of_volume
 
 #: Table I of the paper: λ/(D+1), ν_c, and λ (Fig. 1a, 5a, 5c) per model system
 PAPER_TABLE1 = {

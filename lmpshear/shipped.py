@@ -1,4 +1,4 @@
-"""Locate the shipped LAMMPS templates and TOML presets.
+"""The files shipped with lmpshear: the LAMMPS and batch-script templates and the TOML presets.
 
 In a wheel they are package data (``lmpshear/templates``, ``lmpshear/inputs``); in a source
 checkout (editable install) they sit at the repository's top level.
