@@ -468,6 +468,58 @@ def run_state(run: CampaignRun) -> RunState:
     return RunState("prepared")
 
 
+@dataclass(frozen=True)
+class Step:
+    """One task of a campaign's plan: ``step`` ("run", "analyze", "report") of ``run`` (None: the report)."""
+
+    step: str
+    run: CampaignRun | None
+
+    @property
+    def name(self) -> str:
+        return "report" if self.run is None else f"{self.step} {self.run.name}"
+
+
+@dataclass
+class Plan:
+    """What is left of a campaign, decided once for every executor: the steps to do in order (each run,
+    then its analysis; the report after every analysis, and after the runs in ``waiting``), the runs
+    already running elsewhere, and why the others are left alone."""
+
+    steps: list[Step]
+    waiting: list[CampaignRun]
+    skipped: list[str]
+    states: dict
+
+    def runs(self, step: str) -> list[CampaignRun]:
+        return [t.run for t in self.steps if t.step == step]
+
+    def names(self) -> list[str]:
+        return [t.name for t in self.steps]
+
+
+def plan(campaign: Campaign, queued: dict | None = None) -> Plan:
+    """The one plan of a campaign that the local executor, SLURM submission and its dry run carry out
+    (``queued``: run path -> the live job working on it, from :func:`lmpshear.slurm.queued`)."""
+    steps, waiting, skipped, states = [], [], [], {}
+    for run in campaign.runs:
+        s = states[run.path] = run_state(run)
+        q = (queued or {}).get(run.path)
+        if q is not None:
+            skipped.append(f"{run.name}: {q['step']} {q['state'].lower()} as job {q['job']}")
+        elif s.state == "running":
+            waiting.append(run)
+            skipped.append(f"{run.name}: running outside this campaign's steps ({s.detail}): its analysis waits")
+        elif s.state == "failed":
+            skipped.append(f"{run.name}: failed ({s.detail}); fix it, then `lmpshear run {run.path}` or delete "
+                           "the directory to start it afresh")
+        elif s.needs_run:
+            steps += [Step("run", run), Step("analyze", run)]
+        elif s.needs_analysis:
+            steps.append(Step("analyze", run))
+    return Plan(steps + [Step("report", None)], waiting, skipped, states)
+
+
 def status_rows(campaign: Campaign, queued: dict | None = None) -> list[dict]:
     """One row per run: its state, progress and the scheduler's job ids for it (``queued``: run path ->
     {"job": id, "step": ..., "state": ...} from :func:`lmpshear.slurm.queued`)."""

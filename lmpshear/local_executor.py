@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from lmpshear.campaign import Campaign, CampaignRun, prepare_missing, run_state
+from lmpshear.campaign import Campaign, CampaignRun, plan, prepare_missing, run_state
 from lmpshear.errors import Interrupted, RunError, UserError
 
 
@@ -28,26 +28,18 @@ class Task:
 
 
 def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_every: float = 60.0) -> dict:
-    """Run every step that is left with at most ``jobs`` processes at once; returns what ran and failed."""
+    """Carry out the campaign's plan (:func:`lmpshear.campaign.plan`) with at most ``jobs`` processes at
+    once; returns what ran and the plan's step names."""
     prepare_missing(campaign, echo=echo, warn=warn)
-    pending: list[Task] = []
-    waiting: list[CampaignRun] = []  # running in another process (a previous submit's child, a user's `run`)
-    for run in campaign.runs:
-        s = run_state(run)
-        if s.state == "running":
-            echo(f"local: {run.name} is already running ({s.detail}): waiting for it before its analysis")
-            waiting.append(run)
-        elif s.state == "failed":
-            echo(f"local: skipping {run.name}: failed ({s.detail}); fix it, then `lmpshear run {run.path}`")
-        elif s.needs_run:
-            pending += [Task(run, "run"), Task(run, "analyze")]
-        elif s.needs_analysis:
-            pending.append(Task(run, "analyze"))
-    skipped_runs = len(campaign.runs) - len({t.run.path for t in pending})
-    echo(f"local: {campaign.name}: {sum(t.step == 'run' for t in pending)} runs and "
-         f"{sum(t.step == 'analyze' for t in pending)} analyses to do, {jobs} at a time "
-         f"({skipped_runs} runs need nothing); logs in {campaign.folder / 'logs'}")
-    pending.append(Task(None, "report"))
+    planned = plan(campaign)
+    for line in planned.skipped:
+        echo(f"local: {line}")
+    pending = [Task(t.run, t.step) for t in planned.steps]
+    waiting = list(planned.waiting)  # running in another process (a previous submit's child, a user's `run`)
+    skipped_runs = len(campaign.runs) - len({t.run.path for t in pending if t.run is not None})
+    echo(f"local: {campaign.name}: {_count(len(planned.runs('run')), 'run')} and "
+         f"{_count(len(planned.runs('analyze')), 'analysis', 'analyses')} to do, {jobs} at a time "
+         f"({_count(skipped_runs, 'run')} need nothing now); logs in {campaign.folder / 'logs'}")
     (campaign.folder / "logs").mkdir(parents=True, exist_ok=True)
     active: list[Task] = []
     done, failed, stopped = [], [], []
@@ -115,7 +107,11 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     if stopped:
         raise Interrupted(f"{len(stopped)} steps were stopped from outside: " + ", ".join(_name(t) for t in stopped)
                           + f"; the report waits for them. `lmpshear submit {campaign.file} --executor local` resumes")
-    return {"done": [_name(t) for t in done]}
+    return {"done": [_name(t) for t in done], "plan": planned.names()}
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _as_interrupt(signum, frame):

@@ -19,10 +19,10 @@ from lmpshear import shipped
 from lmpshear.campaign import (
     Campaign,
     Resources,
+    plan,
     prepare_missing,
     record_jobs,
     recorded_jobs,
-    run_state,
 )
 from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir
@@ -141,29 +141,18 @@ def submit(campaign: Campaign, dry_run: bool = False, echo=print, warn=None) -> 
     live = queued(campaign) if shutil.which("squeue") else {}
     if not dry_run:
         prepare_missing(campaign, echo=echo, warn=warn)
-    states = {run.path: run_state(run) for run in campaign.runs}
-    to_run, to_analyze, skipped = [], [], []
-    for i, run in enumerate(campaign.runs):
-        s, q = states[run.path], live.get(run.path)
-        if q is not None:
-            skipped.append(f"{run.name}: {q['step']} {q['state'].lower()} as job {q['job']}")
-        elif s.state == "running":
-            skipped.append(f"{run.name}: running outside this campaign's jobs ({s.detail})")
-        elif s.state == "failed":
-            skipped.append(f"{run.name}: failed ({s.detail}); fix it, then `lmpshear run {run.path}` or delete "
-                           "the directory to start it afresh")
-        elif s.needs_run:
-            to_run.append(i)
-        elif s.needs_analysis:
-            to_analyze.append(i)
-    for line in skipped:
+    planned = plan(campaign, live)
+    index = {run.path: i for i, run in enumerate(campaign.runs)}
+    to_run = [index[run.path] for run in planned.runs("run")]
+    to_analyze = [index[run.path] for run in planned.runs("analyze") if index[run.path] not in to_run]
+    for line in planned.skipped:
         echo(f"submit: skipping {line}")
     report_live = queued_report(campaign) if shutil.which("squeue") else None
     analyses_live = sorted({q["job"].split("_")[0] for q in live.values() if q["step"] in ("run", "analyze")})
     if not to_run and not to_analyze and (report_live or (not analyses_live and _report_current(campaign))):
         echo(f"submit: nothing to do for {campaign.name}: every run is analysed"
              + (f" and the report is queued (job {report_live})" if report_live else " and reported"))
-        return {"submitted": []}
+        return {"submitted": [], "plan": []}
     folder = _next_submission(campaign)
     tasks = folder / "tasks.txt"
     scripts = {}
@@ -211,7 +200,8 @@ def submit(campaign: Campaign, dry_run: bool = False, echo=print, warn=None) -> 
         record_jobs(campaign, entries)
         echo(f"submit: scripts in {folder}; follow with `lmpshear status {campaign.file}`")
     return {"submitted": submitted, "run": [str(campaign.runs[i].path) for i in to_run],
-            "analyze": [str(campaign.runs[i].path) for i in to_run + to_analyze], "folder": str(folder)}
+            "analyze": [str(campaign.runs[i].path) for i in to_run + to_analyze], "folder": str(folder),
+            "plan": planned.names()}
 
 
 def _next_submission(campaign: Campaign) -> Path:

@@ -300,7 +300,7 @@ def test_a_campaign_never_mixes_runs_waits_for_a_live_run_and_reports_only_whole
     out = cli("submit", path, "--executor", "local", check=True).stdout
     own.communicate(timeout=300)
     assert own.returncode == 0
-    assert "bd/rate-20 is already running" in out and "no longer running elsewhere (complete)" in out, out
+    assert "bd/rate-20: running outside this campaign.s steps" in out and "no longer running elsewhere (complete)" in out, out
     assert "report: done" in out
     rows = json.loads(cli("status", path, "--json", check=True).stdout)["runs"]
     assert [r["state"] for r in rows] == ["analysed", "analysed"]
@@ -355,7 +355,7 @@ def test_a_step_stopped_from_outside_is_reported_as_resumable_not_failed(tmp_pat
     assert "analyze bd/rate-10: done" in text and "1 steps were stopped from outside: run bd/rate-20" in text
     assert campaigns.run_state(c.runs[0]).state == "interrupted"
     out = cli("submit", path, "--executor", "local", check=True).stdout
-    assert "1 runs and 1 analyses to do" in out and "report: done" in out
+    assert "1 run and 1 analysis to do" in out and "report: done" in out
 
 
 def test_the_local_executor_reports_a_finished_campaign(tiny_run, tmp_path):

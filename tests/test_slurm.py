@@ -136,3 +136,38 @@ def test_a_requeued_run_resumes_and_loses_nothing(tmp_path, slurm, engine):
     assert np.array_equal(th_a.step, th_b.step)
     if engine == "bd":
         assert th_a.equals(th_b)
+
+
+def test_the_local_slurm_and_dry_run_paths_carry_out_one_plan(tmp_path, slurm):
+    """One campaign in mixed states (one run done but not analysed, one prepared), in three copies: the
+    SLURM dry run, a real SLURM submission and the local executor each report the plan they carried out,
+    and all three are campaign.plan's."""
+    import tomllib
+
+    from lmpshear import slurm as slurm_submit
+    from lmpshear.local_executor import run_local
+
+    path = tiny_campaign(tmp_path, name="plan", ka=False)
+    data = tomllib.loads(path.read_text())
+    first = campaigns.load(path)
+    campaigns.prepare_missing(first, echo=lambda s: None)
+    cli("run", first.runs[0].path, check=True)  # rate 20 done, not analysed; rate 10 only prepared
+    copies = {}
+    for name in ("dry", "slurm", "local"):
+        root = tmp_path / f"runs-{name}"
+        shutil.copytree(tmp_path / "runs", root, ignore=shutil.ignore_patterns(".lock"))
+        file = tmp_path / f"plan-{name}.toml"
+        import tomli_w
+
+        file.write_text(tomli_w.dumps(data | {"root": root.name}))
+        copies[name] = campaigns.load(file)
+    expected = campaigns.plan(copies["dry"]).names()
+    assert expected == ["analyze bd/rate-20", "run bd/rate-10", "analyze bd/rate-10", "report"]
+    quiet = lambda text: None  # noqa: E731
+    assert slurm_submit.submit(copies["dry"], dry_run=True, echo=quiet)["plan"] == expected
+    assert slurm_submit.submit(copies["slurm"], echo=quiet)["plan"] == expected
+    assert run_local(copies["local"], echo=quiet)["plan"] == expected
+    _wait(lambda: _queue_empty(copies["slurm"]) and (copies["slurm"].report_dir / "campaign.json").exists(), 900,
+          "the SLURM copy")
+    for name in ("slurm", "local"):  # both carried it out to the end: nothing is left
+        assert campaigns.plan(copies[name]).names() == ["report"]
