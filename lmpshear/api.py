@@ -91,7 +91,7 @@ def run(rundir: str | Path, *, progress: bool = True) -> "Run":
     _checked(rundir=("path", rundir))
     rd = RunDir(rundir)
     rd.require_prepared()
-    if rd.status().get("state") != "complete":
+    if not rd.complete():
         run_directory(rd, reporter() if progress else NullReporter())
     return Run(rd.path)
 
@@ -128,7 +128,7 @@ def repair(rundir: str | Path, *, progress: bool = True):
     if verdict.index_only:
         integrity.IndexCopy.load(rd.file("store_index")).restore(rd.store)
         return verdict
-    if rd.status().get("state") == "complete":  # its record certifies a store that is no longer there
+    if rd.complete():  # its record certifies a store that is no longer there
         for name in ("digests", "store_index"):
             rd.file(name).unlink(missing_ok=True)
         rd.set_status(state="stopped", frames=verdict.intact,

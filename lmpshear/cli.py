@@ -71,7 +71,7 @@ def run(rundir: Path = typer.Argument(..., help="A prepared run directory."),
                   "verified")
         return
     rd.require_prepared()
-    if rd.status().get("state") == "complete":
+    if rd.complete():
         _echo(f"{rd.path}: already complete ({rd.status().get('frames')} frames); nothing to do "
               f"(`lmpshear run --verify {rd.path}` checks it)")
         return

@@ -373,7 +373,7 @@ def roll_back(rd: RunDir, ckpt: Checkpoint) -> bool:
 def verify(rd: RunDir) -> Verdict | None:
     """A run's store and thermo table against its newest record: the completion record of a finished or
     imported run, else the latest checkpoint's; None where there is none yet (no checkpoint)."""
-    if rd.file("digests").exists() or rd.status().get("state") == "complete":
+    if rd.file("digests").exists() or rd.complete():
         return check_completed(rd)
     latest = rd.latest_checkpoint(check=False)
     if latest is None:
@@ -391,7 +391,7 @@ def require_intact(rd: RunDir, reading: str | None = None) -> Verdict | None:
         return verdict
     if rd.source.is_file():
         advice = "import the trajectory again into a new directory"
-    elif rd.status().get("state") == "complete":
+    elif rd.complete():
         advice = (f"`lmpshear run --repair {rd.path}` " + ("writes the index back" if verdict.index_only else
                   "rolls back to the newest intact checkpoint and runs again from there"))
     else:

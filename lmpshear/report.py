@@ -157,7 +157,7 @@ def report(paths: list[Path], out: Path, min_rate: float | None = None, max_rate
     _check_rate_bounds(min_rate, max_rate)
     runs = []
     for rd in find_runs(paths):
-        if rd.status().get("state") != "complete":
+        if not rd.complete():
             echo(f"report: skipping {rd.path} (not complete)")
             continue
         runs.append(analysed_run(rd))

@@ -204,6 +204,11 @@ class RunDir:
         return self.store.exists() or self.checkpoints.exists() or self.thermo.exists()
 
     # -- status -----------------------------------------------------------------------------------
+    def complete(self) -> bool:
+        """Whether the run finished (or was imported): the one test of it. Whether its files are still
+        intact is :func:`lmpshear.integrity.verify`'s question."""
+        return self.status().get("state") == "complete"
+
     def status(self) -> dict:
         if not self.status_file.exists():
             return {"state": "prepared"}

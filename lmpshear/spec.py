@@ -249,6 +249,10 @@ class Analysis:
     kernel_scale: float = _param(1.0, "float", "kernel sieve: d in units of g(r)'s first minimum (1: the paper)",
                                  positive=True)
     cluster_window: float = _param(1.0, "float", "window length in units of t_chi (the paper: 1) ...", positive=True)
+    # the paper's iteration (C = 0.1) on uniform Poisson counts of mean μ per block stops at ρ_th ≈ 0 (μ ≤ 5),
+    # 0.2 μ (10), 0.5 μ (25), 0.8 μ (60), 0.9 μ (100): below ~25 jumps per block (or per kernel volume)
+    # ρ_th is set by the noise's lower tail rather than by a background level
+    # (tests/test_clusters.py::test_background_iteration_on_poisson_counts)
     min_jumps_per_block: float = _param(25.0, "float", "... lengthened to whole t_chi until the coarse sieve sees "
                                         "this many jumps per block (0: never)", nonnegative=True)
     cluster_fine: int | None = _param(None, "int", "undersize-sieve nodes per edge; unset: 0.9 d0 apart in 3D, "

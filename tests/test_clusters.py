@@ -310,8 +310,8 @@ def test_contrast_spheres_avoid_or_straddle_the_regions():
 
 def test_background_iteration_on_poisson_counts():
     """The paper's iteration on uniform Poisson block counts: it collapses to 0 at a few jumps per block
-    and nears the mean only with many (the basis of MIN_JUMPS_PER_BLOCK)."""
-    from lmpshear.kernels.convective import MIN_JUMPS_PER_BLOCK
+    and nears the mean only with many (the basis of min_jumps_per_block's default)."""
+    MIN_JUMPS_PER_BLOCK = Analysis().min_jumps_per_block
 
     rng = np.random.default_rng(0)
 
@@ -523,3 +523,12 @@ def test_the_sieve_s_null_and_the_significance_rule():
     assert significance_threshold(field, null, 0.05) == np.inf
     field[:5] = 60.0
     assert significance_threshold(field, null, 0.05) == 60.0
+
+
+def test_the_sparse_sieve_warning_uses_the_users_min_jumps_per_block():
+    from lmpshear.kernels.convective import _sieve_warnings
+
+    used = [{"mean_jumps_per_block": 30.0}]
+    warn = lambda least: [w for w in _sieve_warnings(1.0, used, np.ones(3, bool), 4, 2.5, None, least)  # noqa: E731
+                          if "cage jumps per coarse block" in w]
+    assert warn(25.0) == [] and "fewer than 40)" in warn(40.0)[0]

@@ -62,7 +62,7 @@ class RunDriver:
     # -- the run ------------------------------------------------------------------------------------
     def run(self, finalize_mpi: bool = False) -> dict:
         rd = self.rundir
-        if rd.status().get("state") == "complete":
+        if rd.complete():
             return rd.status()
         lock = rd.lock() if self.root else contextlib.nullcontext()
         with lock, self._session(), StopRequests() as self.stop:

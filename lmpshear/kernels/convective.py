@@ -283,11 +283,6 @@ def _flat(region, fine: int) -> list[int]:
     return np.ravel_multi_index(tuple(region.nodes.T), (fine,) * region.nodes.shape[1]).tolist()
 
 
-#: the paper's iteration (C = 0.1) on uniform Poisson counts of mean μ per block stops at ρ_th ≈ 0 (μ ≤ 5),
-#: 0.2 μ (10), 0.5 μ (25), 0.8 μ (60), 0.9 μ (100): below ~25 jumps per block (or per kernel volume)
-#: ρ_th is set by the noise's lower tail rather than by a background level
-#: (tests/test_clusters.py::test_background_iteration_on_poisson_counts)
-MIN_JUMPS_PER_BLOCK = 25.0
 #: draws of the particles null pooled for the significance rule's p-values
 NULL_DRAWS = 8
 
@@ -297,7 +292,7 @@ def window_multiple(jumps: int, duration: float, cell, coarse: int, kernel: floa
     """The window length in units of t_χ: ``multiple``, or the smallest whole multiple of t_χ above it at
     which the coarse sieve sees ``min_per_block`` jumps per block (per kernel volume ∫e^{−r/d}) on
     average, from the run's mean jump rate: the paper's iteration finds no background below that
-    (see MIN_JUMPS_PER_BLOCK). It is never lengthened beyond a quarter of the steady
+    (spec.Analysis.min_jumps_per_block). It is never lengthened beyond a quarter of the steady
     window (P̄_c needs about four windows); the summary's warnings then say the counts are short."""
     dim = cell.dimension
     cells = cell.volume / kernel_integral(kernel, dim) if kernel else coarse**dim
@@ -324,7 +319,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                         kernel_length: float | None = None, fine: int | None, tolerance: float,
                         stz_diameter: float, min_stz: float, prune_fine: bool, trace_before: float,
                         trace_after: float, max_windows: int, contrast: int, p_c_clusters: str,
-                        atomic_stress: str, threshold_rule: str, fdr: float, ice_yields: dict | None = None,
+                        atomic_stress: str, threshold_rule: str, fdr: float, min_jumps_per_block: float,
+                        ice_yields: dict | None = None,
                         seed: int = 0, smoothing: int = 5, progress=None) -> dict:
     """The whole analysis over frames ``times`` (a steady window; ``virial_xy`` the store's S_i, so that
     σ_c = Σ_{i∈F} S_i / V_F without the Ω_i, which cancel in eq. 4).
@@ -522,7 +518,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     v_c = float(np.mean([r["volume"] for r in yielded])) if yielded else float("nan")
     v_all = float(np.mean([r["volume"] for r in table])) if table else float("nan")
     used = [d for d in sieve if d["jumps"]]
-    warnings = _sieve_warnings(rho_th, used, span, len(windows), trace_before + trace_after, kernel_length)
+    warnings = _sieve_warnings(rho_th, used, span, len(windows), trace_before + trace_after, kernel_length,
+                               min_jumps_per_block)
     finite = [t for t in window_thresholds if np.isfinite(t)]
     summary = {"threshold": rho_th if threshold_rule == "background" else float(np.mean(finite or [np.inf])),
                "threshold_rule": threshold_rule, "fdr": fdr if threshold_rule == "significance" else None,
@@ -616,7 +613,7 @@ def _yield_on(t: np.ndarray, found: dict) -> YieldTimes:
 
 
 def _sieve_warnings(rho_th: float, used: list[dict], span: np.ndarray, n_windows: int, trace: float,
-                    kernel: float | None) -> list[str]:
+                    kernel: float | None, min_per_block: float) -> list[str]:
     """Where the coarse sieve cannot mean much, and which parameter to change."""
     out = []
     what = "cluster_window (a longer window)" + ("" if kernel else " or cluster_block (larger blocks)")
@@ -625,9 +622,9 @@ def _sieve_warnings(rho_th: float, used: list[dict], span: np.ndarray, n_windows
                    f"and every block with a jump is kept; raise {what}")
     if used:
         per_block = float(np.mean([d["mean_jumps_per_block"] for d in used]))
-        if per_block < MIN_JUMPS_PER_BLOCK:
+        if per_block < min_per_block:
             out.append(f"only {per_block:.3g} cage jumps per coarse block per window (fewer than "
-                       f"{MIN_JUMPS_PER_BLOCK:g}): Poisson noise dominates the density field; raise {what}")
+                       f"{min_per_block:g}): Poisson noise dominates the density field; raise {what}")
     if not span.any():
         out.append(f"P_c has no fully covered span: {n_windows} windows, fewer than the {trace:g} window lengths "
                    "a trace reaches; run longer or raise max_windows")

@@ -26,7 +26,7 @@ def sieve_options(a) -> dict:
             "min_stz": a.min_stz, "prune_fine": a.prune_fine, "trace_before": a.trace_before,
             "trace_after": a.trace_after, "max_windows": a.max_windows, "contrast": a.contrast,
             "p_c_clusters": a.p_c_clusters, "atomic_stress": a.atomic_stress,
-            "threshold_rule": a.cluster_threshold, "fdr": a.cluster_fdr}
+            "threshold_rule": a.cluster_threshold, "fdr": a.cluster_fdr, "min_jumps_per_block": a.min_jumps_per_block}
 
 
 def coarse_grain(ctx: Context, lx: float) -> tuple[int, float | None]:

@@ -109,7 +109,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
         raise UserError(f"no run directory at {rd.path}")
     if not rd.source.is_file():
         rd.require_prepared()
-    if rd.status().get("state") != "complete":
+    if not rd.complete():
         raise UserError(f"{rd.path} has not finished running (state: {rd.status().get('state')}); "
                         "run it first with: lmpshear run RUNDIR")
     _verify(rd)
