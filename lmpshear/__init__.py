@@ -22,6 +22,11 @@ _API |= {name: "lmpshear.errors" for name in ("LmpshearError", "UserError", "Run
 __all__ = ["__version__", *_API]
 
 
+def __dir__() -> list[str]:
+    """The API too (imported when first used), so that ``lmpshear.<TAB>`` offers it."""
+    return sorted(set(globals()) | set(_API))
+
+
 def __getattr__(name: str):
     if name in _API:
         import importlib

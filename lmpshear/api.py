@@ -218,7 +218,8 @@ class Result:
         return self.data[key]
 
     def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self.data))
+        names = set(super().__dir__()) | set(self.data)
+        return sorted(names if self.stage == "clusters" else names - {"table"})
 
     def keys(self):
         return self.data.keys()
@@ -234,12 +235,32 @@ class Result:
         return _frame("clusters", table, "one row per dynamic region traced back (those with t2 yielded)", self.units)
 
     def __repr__(self) -> str:
-        return f"<lmpshear result {self.stage}: {self.description}>"
+        return f"<lmpshear result {self.stage}: {self.headline() or self.description}>"
+
+    def headline(self, most: int = 6) -> str:
+        """Its key numbers: the scalars of its summary (or of the product itself), ``name = value ± error``."""
+        import numbers
+
+        values = self.data.get("summary") if isinstance(self.data.get("summary"), dict) else self.data
+        scalars = {k: v for k, v in values.items() if isinstance(v, numbers.Real) and not isinstance(v, bool)}
+        shown = []
+        for key, value in scalars.items():
+            if key.endswith("_error") or len(shown) >= most:
+                continue
+            error = scalars.get(f"{key}_error")
+            shown.append(f"{key} = {value:.4g}" + (f" ± {error:.2g}" if error is not None else ""))
+        return ", ".join(shown)
 
 
 class Run:
-    """A run directory: its spec, status and progress, trajectory, and products (``run.viscosity``, ...:
-    a `Result` per stage, read when asked for), and its cage jumps as a DataFrame (``run.jumps``)."""
+    """A run directory: its spec, status and progress, trajectory, and products, a `Result` per stage read
+    when asked for: ``run.viscosity``, ``run.structure``, ``run.msd``, ``run.overlap``, ``run.cagejumps``,
+    ``run.s4``, ``run.clusters`` (its ``table`` a DataFrame), ``run.gjj``, ``run.phm``,
+    ``run.facilitation``; and its cage jumps as a DataFrame (``run.jumps``). ``dir(run)`` lists the
+    products it has.
+
+    Attributes: ``path``, ``spec``, ``info``, ``rate``, ``status``, ``state``, ``progress``, ``units``;
+    methods ``trajectory()`` (verified first) and ``result(stage)``."""
 
     def __init__(self, path: str | Path):
         _checked(path=("path", path))
@@ -321,6 +342,12 @@ class Run:
             return self.result(name)
         raise AttributeError(name)
 
+    def __dir__(self):
+        from lmpshear.stages import STAGES
+
+        made = {name for name in STAGES if self.rd.product(name).exists()}
+        return sorted(set(super().__dir__()) | made | ({"jumps"} if self.rd.file("jumps").exists() else set()))
+
     @property
     def jumps(self):
         """The cage jumps (cagejumps.csv.gz), one row per jump."""
@@ -346,14 +373,26 @@ class Campaign:
     def __repr__(self) -> str:
         return f"<lmpshear Campaign {self.campaign.name}: {len(self.campaign.runs)} runs>"
 
+    def status(self) -> list[dict]:
+        """A row per run (run, path, rate, seed, state, progress, detail, job), with the SLURM job working
+        on it where this campaign submitted jobs and `squeue` answers."""
+        import shutil
+
+        from lmpshear.campaign import recorded_jobs, status_rows
+
+        live = {}
+        if recorded_jobs(self.campaign) and shutil.which("squeue"):
+            from lmpshear.slurm import queued
+
+            live = queued(self.campaign)
+        return status_rows(self.campaign, live)
+
     @property
     def runs(self):
-        """A DataFrame: a row per run (run, path, rate, seed, state, progress, detail, job)."""
+        """`status` as a DataFrame."""
         import pandas as pd
 
-        from lmpshear.campaign import status_rows
-
-        return pd.DataFrame(status_rows(self.campaign))
+        return pd.DataFrame(self.status())
 
     def run(self, name: str) -> Run:
         """One of its runs by name (LABEL/rate-R[-seed-S]), as a `Run`."""

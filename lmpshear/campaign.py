@@ -48,6 +48,11 @@ MEMORY_RE = re.compile(r"\d+[KMGT]?")
 OPTION_RE = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*(=\S.*)?")
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """"1 run", "2 runs" (``many`` where the plural is not one + "s")."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 @dataclass(frozen=True)
 class Resources:
     """What one task of a step asks the scheduler for (and how many threads it uses here)."""
@@ -545,7 +550,7 @@ def format_table(rows: list[dict]) -> str:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
-    lines.append(f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    lines.append(f"{plural(len(rows), 'run')}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return "\n".join(lines)
 
 

@@ -257,24 +257,26 @@ def submit(
 
 @app.command()
 def status(
-    campaign: Path = typer.Argument(..., help="A campaign file."),
+    target: Path = typer.Argument(..., metavar="CAMPAIGN|RUNDIR", help="A campaign file, or a run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
 ):
     """Every run of a campaign: prepared / queued / running (with progress) / complete / failed (why) /
-    analysed, and the scheduler's job id working on it."""
-    import shutil
-
+    analysed, and the scheduler's job id working on it; or one run directory's state."""
+    from lmpshear import api
     from lmpshear import campaign as campaigns
 
-    c = campaigns.load(campaign)
-    live = {}
-    if campaigns.recorded_jobs(c) and shutil.which("squeue"):
-        from lmpshear.slurm import queued
-
-        live = queued(c)
-    rows = campaigns.status_rows(c, live)
-    _echo(json.dumps({"campaign": c.name, "root": str(c.root), "runs": rows}, indent=2) if as_json
-          else campaigns.format_table(rows))
+    if target.is_dir():
+        run = api.Run(target)
+        status = run.status
+        progress = run.progress
+        _echo(json.dumps(status, indent=2) if as_json else
+              f"{run.path}: {run.state}" + (f", {100 * progress:.0f}% of the frames" if progress is not None else "")
+              + (f"; {status['message']}" if status.get("message") else ""))
+        return
+    c = api.Campaign(target)
+    rows = c.status()
+    _echo(json.dumps({"campaign": c.campaign.name, "root": str(c.campaign.root), "runs": rows}, indent=2)
+          if as_json else campaigns.format_table(rows))
 
 
 @app.command()

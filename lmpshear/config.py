@@ -119,9 +119,12 @@ class Checker:
         return value
 
     def no_extra(self, tbl: dict, allowed: set[str], where: str) -> None:
+        import difflib
+
         for key in tbl:
             if key not in allowed:
-                self.error(f"{where}{key}", "unknown key")
+                near = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                self.error(f"{where}{key}", "unknown key" + (f"; did you mean {near[0]!r}?" if near else ""))
 
     def one_of(self, tbl: dict, keys: tuple[str, str], where: str) -> None:
         present = [k for k in keys if k in tbl]

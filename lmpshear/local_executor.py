@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from lmpshear.campaign import Campaign, CampaignRun, plan, prepare_missing, run_state
+from lmpshear.campaign import Campaign, CampaignRun, plan, plural, prepare_missing, run_state
 from lmpshear.errors import Interrupted, RunError, UserError
 
 
@@ -37,9 +37,9 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     pending = [Task(t.run, t.step) for t in planned.steps]
     waiting = list(planned.waiting)  # running in another process (a previous submit's child, a user's `run`)
     skipped_runs = len(campaign.runs) - len({t.run.path for t in pending if t.run is not None})
-    echo(f"local: {campaign.name}: {_count(len(planned.runs('run')), 'run')} and "
-         f"{_count(len(planned.runs('analyze')), 'analysis', 'analyses')} to do, {jobs} at a time "
-         f"({_count(skipped_runs, 'run')} need nothing now); logs in {campaign.folder / 'logs'}")
+    echo(f"local: {campaign.name}: {plural(len(planned.runs('run')), 'run')} and "
+         f"{plural(len(planned.runs('analyze')), 'analysis', 'analyses')} to do, {jobs} at a time "
+         f"({plural(skipped_runs, 'run')} need nothing now); logs in {campaign.folder / 'logs'}")
     (campaign.folder / "logs").mkdir(parents=True, exist_ok=True)
     active: list[Task] = []
     done, failed, stopped = [], [], []
@@ -108,10 +108,6 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
         raise Interrupted(f"{len(stopped)} steps were stopped from outside: " + ", ".join(_name(t) for t in stopped)
                           + f"; the report waits for them. `lmpshear submit {campaign.file} --executor local` resumes")
     return {"done": [_name(t) for t in done], "plan": planned.names()}
-
-
-def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _as_interrupt(signum, frame):

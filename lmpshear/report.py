@@ -333,7 +333,8 @@ def report_campaign(campaign_file: Path, out: Path | None = None, min_rate: floa
         pd.concat(table1).to_csv(out / "table1.csv", index=False)
     result = {"campaign": c.name, "file": str(c.file), "systems": sorted(systems), "runs": rows, "missing": missing}
     atomic_write_json(out / "campaign.json", result)
-    echo(f"report: {c.name}: {len(rows)} runs in {len(systems)} systems -> {out / 'campaign.json'}"
+    echo(f"report: {c.name}: {campaigns.plural(len(rows), 'run')} in {campaigns.plural(len(systems), 'system')} -> "
+         f"{out / 'campaign.json'}"
          + (f", {out / 'runs.csv'}" if rows else "") + (f", {out / 'table1.csv'}" if table1 else ""))
     return result
 

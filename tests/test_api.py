@@ -118,3 +118,23 @@ def test_the_demo_goes_through_the_api_and_writes_its_summary_and_figures(tmp_pa
     assert f"eta = {eta:.5g}" in summary and "convective clusters:" in summary and "t_chi:" in summary
     assert (tmp_path / "demo.png").stat().st_size > 20_000 and (tmp_path / "dynamics.png").stat().st_size > 20_000
     assert "demo: wrote" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_the_api_completes_and_shows_its_values(api_run):
+    """Tab completion and help list what is there; a result's repr shows its numbers; typos get a
+    suggestion; `status` takes a run directory too."""
+    from conftest import cli
+
+    from lmpshear.stages import STAGES
+
+    run, _ = api_run
+    assert {"prepare", "run", "analyze", "verify", "repair", "Run", "Campaign"} <= set(dir(lmpshear))
+    assert set(STAGES) | {"jumps"} <= set(dir(run))
+    assert all(f"run.{name}" in lmpshear.Run.__doc__ for name in STAGES)
+    v = run.viscosity
+    assert f"eta = {v.eta:.4g} ± {v.eta_error:.2g}" in repr(v)
+    assert "table" not in dir(v) and "table" in dir(run.clusters)
+    with pytest.raises(lmpshear.UserError, match="did you mean 'cluster_window'"):
+        lmpshear.analyze(run.path, set={"cluster_windw": 2}, progress=False)
+    out = cli("status", run.path, check=True).stdout
+    assert out.strip() == f"{run.path}: complete, 100% of the frames"
