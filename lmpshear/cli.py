@@ -25,9 +25,9 @@ def _echo(text: str) -> None:
 
 @app.command()
 def prepare(
-    config: str = typer.Argument(..., help="A run spec (TOML file) or the name of a preset (see `lmpshear presets`)."),
-    out: str = typer.Option(..., "--out", "-o", help="Run directory to create."),
-    rate: Optional[float] = typer.Option(None, "--rate", help="Shear rate to prepare (one of the spec's rates)."),
+    config: str = typer.Argument(..., help="A run spec (TOML file) or the name of a preset (see `lmpshear presets`).", metavar="SPEC"),
+    out: str = typer.Option(..., "--out", "-o", help="Run directory to create.", metavar="TEXT"),
+    rate: Optional[float] = typer.Option(None, "--rate", help="Shear rate to prepare (one of the spec's rates).", metavar="FLOAT"),
     force: bool = typer.Option(False, "--force", help="Replace the spec of a prepared run that has not started "
                                "(never a run with data, a running one or a directory with other files)."),
 ):
@@ -41,7 +41,7 @@ def prepare(
 
 
 @app.command()
-def run(rundir: Path = typer.Argument(..., help="A prepared run directory."),
+def run(rundir: Path = typer.Argument(..., help="A prepared run directory.", metavar="RUNDIR"),
         verify: bool = typer.Option(False, "--verify", help="Only check the store, the thermo table and the "
                                     "checkpoints against the digests the run recorded (exit 0: intact; 3: "
                                     "damaged, saying what and how to repair it)."),
@@ -104,15 +104,15 @@ def _analysis_keys() -> str:
                   "\b\nStages, in order:\n" + _stage_list(),
              epilog="\b\n--set takes any key of the [analysis] table (defaults shown):\n" + _analysis_keys())
 def analyze(
-    rundir: Path = typer.Argument(..., help="A finished run directory."),
+    rundir: Path = typer.Argument(..., help="A finished run directory.", metavar="RUNDIR"),
     only: Optional[list[str]] = typer.Option(None, "--only", metavar="STAGE", help="Run only this stage "
                                              "(repeatable; the stages are listed above)."),
     force: bool = typer.Option(False, "--force", help="Recompute even if the product is up to date."),
-    blocks: int = typer.Option(10, "--blocks", min=4, help="Blocks for the error bar of time averages (half per half window: drift)."),
+    blocks: int = typer.Option(10, "--blocks", min=4, help="Blocks for the error bar of time averages (half per half window: drift).", metavar="INTEGER"),
     overlap_a: Optional[float] = typer.Option(None, "--overlap-a", min=0.0, help="Overlap radius a of eq. 14 "
-                                              "(default: [analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D)."),
+                                              "(default: [analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D).", metavar="FLOAT"),
     cage_size: Optional[float] = typer.Option(None, "--cage-size", min=0.0, help="Cage size l_c^2 for the cage "
-                                              "jumps (default: [analysis] cage_size, else from the MSD)."),
+                                              "jumps (default: [analysis] cage_size, else from the MSD).", metavar="FLOAT"),
     settings: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Any [analysis] key "
                                                  "for this analysis, e.g. --set cluster_window=5 (repeatable; "
                                                  "the keys are listed below)."),
@@ -151,10 +151,10 @@ def _settings(items: list[str]) -> dict:
 
 @app.command()
 def figures(
-    rundir: Path = typer.Argument(..., help="An analysed run directory (with clusters.json)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for the PNG files (default: RUNDIR)."),
+    rundir: Path = typer.Argument(..., help="An analysed run directory (with clusters.json).", metavar="RUNDIR"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for the PNG files (default: RUNDIR).", metavar="PATH"),
     cluster: Optional[int] = typer.Option(None, "--cluster", help="Row of the cluster table to draw (default: "
-                                          "the yielded cluster with the most cage jumps)."),
+                                          "the yielded cluster with the most cage jumps).", metavar="INTEGER"),
 ):
     """The paper's panels for one run: fig1b (jumps, a cluster, contrast spheres), fig1c (traceback),
     fig2 (sigma_c, gamma_c, n_cj, P_ext, R; jump accumulation), fig2ij (contrast), fig3a (P_c)."""
@@ -165,11 +165,11 @@ def figures(
 
 @app.command()
 def ice(
-    rundir: Path = typer.Argument(..., help="An analysed MD run directory with snapshots."),
+    rundir: Path = typer.Argument(..., help="An analysed MD run directory with snapshots.", metavar="RUNDIR"),
     cluster: Optional[int] = typer.Option(None, "--cluster", help="Row of the cluster table (default: the yielded "
-                                          "cluster with the most cage jumps)."),
-    replicas: int = typer.Option(50, "--replicas", min=1, help="Replicas with fresh velocities (the paper: 50)."),
-    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the velocities (replica m uses (seed, m))."),
+                                          "cluster with the most cage jumps).", metavar="INTEGER"),
+    replicas: int = typer.Option(50, "--replicas", min=1, help="Replicas with fresh velocities (the paper: 50).", metavar="INTEGER"),
+    seed: int = typer.Option(1, "--seed", min=0, help="Seed of the velocities (replica m uses (seed, m)).", metavar="INTEGER"),
 ):
     """Isoconfigurational ensemble of a convective cluster: branch replicas from the snapshot before t0
     with fresh Maxwell-Boltzmann velocities and average sigma_c(t), gamma_c(t) over them."""
@@ -180,18 +180,18 @@ def ice(
 
 @app.command("import")
 def import_(
-    trajectory: Path = typer.Argument(..., help="A trajectory ovito reads: LAMMPS dump (.gz too), data file, GSD, extxyz."),
-    out: str = typer.Option(..., "--out", "-o", help="Run directory to create."),
+    trajectory: Path = typer.Argument(..., help="A trajectory ovito reads: LAMMPS dump (.gz too), data file, GSD, extxyz.", metavar="TRAJECTORY"),
+    out: str = typer.Option(..., "--out", "-o", help="Run directory to create.", metavar="TEXT"),
     rate: Optional[float] = typer.Option(None, "--rate", min=0.0, help="Shear rate of the run (default: the one "
-                                         "the box tilt implies; a rate that differs by more than 1% is refused)."),
+                                         "the box tilt implies; a rate that differs by more than 1% is refused).", metavar="FLOAT"),
     force_rate: bool = typer.Option(False, "--force-rate", help="Use --rate even where the box tilt disagrees "
                                     "(a box that does not carry the shear)."),
-    temperature: float = typer.Option(..., "--temperature", help="k_BT of the run (for chi4)."),
-    timestep: Optional[float] = typer.Option(None, "--timestep", help="MD time step: frame time = file's step x it."),
+    temperature: float = typer.Option(..., "--temperature", help="k_BT of the run (for chi4).", metavar="FLOAT"),
+    timestep: Optional[float] = typer.Option(None, "--timestep", help="MD time step: frame time = file's step x it.", metavar="FLOAT"),
     sample_interval: Optional[float] = typer.Option(None, "--sample-interval",
-                                                    help="Time between frames (files without a step counter)."),
-    steady_strain: float = typer.Option(0.0, "--steady-strain", min=0.0, help="Strain where the steady window starts."),
-    dimension: Optional[int] = typer.Option(None, "--dimension", min=2, max=3, help="2 or 3 (default: detected)."),
+                                                    help="Time between frames (files without a step counter).", metavar="FLOAT"),
+    steady_strain: float = typer.Option(0.0, "--steady-strain", min=0.0, help="Strain where the steady window starts.", metavar="FLOAT"),
+    dimension: Optional[int] = typer.Option(None, "--dimension", min=2, max=3, help="2 or 3 (default: detected).", metavar="INTEGER"),
 ):
     """Bring a trajectory made elsewhere into a run directory that `lmpshear analyze` reads.
 
@@ -206,10 +206,10 @@ def import_(
 
 @app.command()
 def report(
-    rundirs: list[Path] = typer.Argument(..., help="Run directories (one per shear rate), or folders holding them."),
-    out: Path = typer.Option(Path("report"), "--out", "-o", help="Directory for the flow curve files."),
-    min_rate: Optional[float] = typer.Option(None, "--min-rate", help="Fit only rates >= this (default: automatic)."),
-    max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Fit only rates <= this (default: automatic)."),
+    rundirs: list[Path] = typer.Argument(..., help="Run directories (one per shear rate), or folders holding them.", metavar="RUNDIR..."),
+    out: Path = typer.Option(Path("report"), "--out", "-o", help="Directory for the flow curve files.", metavar="PATH"),
+    min_rate: Optional[float] = typer.Option(None, "--min-rate", help="Fit only rates >= this (default: automatic).", metavar="FLOAT"),
+    max_rate: Optional[float] = typer.Option(None, "--max-rate", help="Fit only rates <= this (default: automatic).", metavar="FLOAT"),
     partial: bool = typer.Option(False, "--partial", help="Campaigns: report the analysed runs even when others "
                                  "are not (they are named); without it that is an error."),
 ):
@@ -229,9 +229,9 @@ def report(
 
 @app.command()
 def submit(
-    campaign: Path = typer.Argument(..., help="A campaign file (TOML: name, [resources], [[runs]])."),
-    executor: str = typer.Option("slurm", "--executor", help="slurm: job arrays with sbatch; local: run here."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Local executor: steps at once."),
+    campaign: Path = typer.Argument(..., help="A campaign file (TOML: name, [resources], [[runs]]).", metavar="CAMPAIGN"),
+    executor: str = typer.Option("slurm", "--executor", help="slurm: job arrays with sbatch; local: run here.", metavar="TEXT"),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Local executor: steps at once.", metavar="INTEGER"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the batch scripts and sbatch commands only."),
 ):
     """Prepare a campaign's missing runs and submit what is left (runs, their analyses, the report).
@@ -281,8 +281,8 @@ def status(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Directory for the demo run and figures."),
-    preset: str = typer.Option("ka3d-demo", "--preset", help="Preset to run."),
+    out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Directory for the demo run and figures.", metavar="PATH"),
+    preset: str = typer.Option("ka3d-demo", "--preset", help="Preset to run.", metavar="TEXT"),
 ):
     """Shear a small Kob–Andersen liquid end to end: prepare, run, analyze, plot."""
     from lmpshear import api, mpi
