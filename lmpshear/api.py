@@ -324,7 +324,9 @@ class Run:
         return Trajectory(self.rd.store)
 
     def result(self, stage: str) -> Result:
-        """A stage's product; UserError naming the command that makes it where it was not made."""
+        """A stage's product; UserError naming the command that makes it where it was not made. Products are
+        read as `analyze` wrote them, from a store it verified then; they are not verified again here
+        (`lmpshear.verify(run.path)` checks the store and thermo table now)."""
         from lmpshear.stages import STAGES
 
         if stage not in STAGES:
