@@ -460,7 +460,7 @@ def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
             c.error(f"{w}{f.name}", f"must be below {m['below']:g}")
             v = f.default
         if v and m["at_least"] is not None and v < m["at_least"]:
-            c.error(f"{w}{f.name}", f"use at least {m['at_least']:g} (or 0 for the default)")
+            c.error(f"{w}{f.name}", f"use at least {m['at_least']:g}" + ("" if m["positive"] else " (or 0 for the default)"))
             v = f.default
         values[f.name] = v
     return Analysis(**values)

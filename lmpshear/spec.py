@@ -209,7 +209,7 @@ class Analysis:
     metadata (``_param``) is the one home of its type, bounds, default and help."""
 
     overlap_a: float | None = _param(None, "float", "w(r) radius of eq. 14; unset: 0.3 in 2D, 0.25 in 3D (the paper's MD)",
-                                     positive=True)
+                                     positive=True, at_least=0.01)
     cage_size: float | None = _param(None, "float", "l_c^2 for the cage jumps; unset: from the MSD crossover",
                                      positive=True)
     crossover_fraction: float = _param(0.5, "float", "l_c^2 where the MSD log-slope is this far from plateau to "
@@ -217,7 +217,7 @@ class Analysis:
     cage_relative: bool | None = _param(None, "bool", "cage-relative MSD for l_c^2; unset: in 2D only (as the paper)")
     max_origins: int = _param(50, "int", "time origins for MSD and S4", positive=True)
     chi4_origins: int = _param(400, "int", "time origins for chi4 (a variance: 50 leave it ~20% noisy per lag)",
-                               positive=True)
+                               positive=True, at_least=2)
     t_chi_fraction: float = _param(0.7, "float", "t_chi: vertex of ln chi4 vs ln t fitted over the peak's lags with "
                                    "chi4 >= this fraction of its maximum (1: the argmax)", positive=True)
     n_lags: int = _param(40, "int", "log-spaced lags for MSD and chi4", positive=True)
@@ -247,7 +247,7 @@ class Analysis:
     cluster_block: float | None = _param(None, "float", "coarse block edge as a length; wins over cluster_blocks "
                                          "(0: unset)", nonnegative=True)
     kernel_scale: float = _param(1.0, "float", "kernel sieve: d in units of g(r)'s first minimum (1: the paper)",
-                                 positive=True)
+                                 positive=True, at_least=0.1)
     cluster_window: float = _param(1.0, "float", "window length in units of t_chi (the paper: 1) ...", positive=True)
     # the paper's iteration (C = 0.1) on uniform Poisson counts of mean μ per block stops at ρ_th ≈ 0 (μ ≤ 5),
     # 0.2 μ (10), 0.5 μ (25), 0.8 μ (60), 0.9 μ (100): below ~25 jumps per block (or per kernel volume)
@@ -256,14 +256,14 @@ class Analysis:
     min_jumps_per_block: float = _param(25.0, "float", "... lengthened to whole t_chi until the coarse sieve sees "
                                         "this many jumps per block (0: never)", nonnegative=True)
     cluster_fine: int | None = _param(None, "int", "undersize-sieve nodes per edge; unset: 0.9 d0 apart in 3D, "
-                                      "2 d0 in 2D", positive=True)
+                                      "2 d0 in 2D", positive=True, below=513)
     threshold_tolerance: float = _param(0.1, "float", "C of the background iteration", positive=True)
     cluster_threshold: str = _param("background", "str", "rho_th: background (the paper's iteration) or "
                                     "significance (nodes significant against unclustered jumps)",
                                     choices=("background", "significance"))
     cluster_fdr: float = _param(0.05, "float", "the significance rule's false-discovery rate", positive=True,
                                 below=1.0)
-    stz_diameter: float = _param(3.0, "float", "cage-jump spot size for V_stz", positive=True)
+    stz_diameter: float = _param(3.0, "float", "cage-jump spot size for V_stz", positive=True, at_least=0.1)
     min_stz: float = _param(2.0, "float", "C': clusters below C' V_stz are dropped", nonnegative=True)
     prune_fine: bool = _param(False, "bool", "apply C' V_stz again after the undersize sieve (the paper: coarse only)")
     trace_before: float = _param(2.0, "float", "traceback from t_ref - trace_before W ...", positive=True)

@@ -7,20 +7,21 @@ costs no set-up. Every sample interval it gathers positions, the per-atom virial
 the per-step mean of y (for the affine drift), unwraps positions (Lees–Edwards aware, no image
 flags), and appends a frame to the store.
 
-Samples are boundaries. At every sample the driver re-issues ``fix deform`` (so that its reference
-tilt is the current one, as it is after a restart), writes a LAMMPS restart
-(``checkpoint/segment/restart.lmp``) and starts the next chunk with a full set-up (``pre yes``);
-not at a sample where the box is about to flip (re-issuing the fix would cancel the flip), where a
-checkpoint, snapshot or stop due waits for the next sample.
-LAMMPS's set-up (in ``write_restart`` and in ``run``) changes the trajectory at O(γ̇·L_y·dt): it
-remaps the particles that crossed a y face at that step rather than at the next neighbour build,
-and its thermostat reads the temperature in the box as deformed at the end of the step. Done at
-every sample, the same in every run, it makes a trajectory independent of where its checkpoints
-fall (bitwise) and a resume equal to the uninterrupted run to round-off (measured: 3e-15 at the
-first resumed frame), since a resume is read_restart plus the same set-up. A checkpoint (every
-``checkpoint_every`` samples, at t = 0, and where a stop arrives) or a snapshot keeps a copy of
-that sample's restart with the unwrapping state, and only then moves ``checkpoint/latest.json``.
-A resumed run executes header → read_restart → constraints → interactions → shear and continues
+Set-up boundaries on a fixed grid. Every ``BOUNDARY_STEPS`` MD steps (the least common multiple
+of 100 and the sample interval's steps: a sample, and the same grid whatever the checkpoint cadence
+or the sampling), the driver re-issues ``fix deform`` (so that its reference tilt is the current
+one, as it is after a restart), writes a LAMMPS restart (``checkpoint/segment/restart.lmp``) and
+starts the next chunk with a full set-up (``pre yes``); not where the box is about to flip
+(re-issuing the fix would cancel the flip), the same in every run. LAMMPS's set-up (in
+``write_restart`` and in ``run``) changes the trajectory at O(γ̇·L_y·dt): it remaps the particles
+that crossed a y face at that step rather than at the next neighbour build, and its thermostat reads
+the temperature in the box as deformed at the end of the step. Done on one grid in every run, it
+makes a trajectory independent of its checkpoints (bitwise) and a resume equal to the uninterrupted
+run to round-off (measured: 3e-15 at the first resumed frame), since a resume is read_restart plus
+the same set-up. Checkpoints (every ``checkpoint_every`` samples, at t = 0, and where a stop
+arrives) and snapshots are kept at the first boundary at or after the sample where they fall due: a
+copy of that boundary's restart with the unwrapping state; only then ``checkpoint/latest.json``
+moves. A resumed run executes header → read_restart → constraints → interactions → shear and continues
 with the same commands as an uninterrupted run; the store and thermo table are cut back to the
 checkpoint, so every sample appears exactly once.
 
@@ -56,6 +57,9 @@ from lmpshear.unwrap import LeesEdwardsUnwrapper, per_step_y_integral
 THERMO_KEYS = {"temp": "Temp", "pe": "PotEng", "ke": "KinEng", "etotal": "TotEng", "press": "Press",
                "pxy": "Pxy", "pxy_virial": "c_lmps_pvir[4]", "lx": "Lx", "ly": "Ly", "lz": "Lz", "xy": "Xy"}
 DEFORM_FIX = "lmps_deform"
+#: MD steps between set-up boundaries, before rounding up to whole samples (a set-up costs about as much
+#: as a few steps: 1-3 % here; a stop waits at most this long)
+BOUNDARY_STEPS = 100
 
 
 def new_lammps():
@@ -211,7 +215,7 @@ class LammpsRunner(RunDriver):
             snapshot_due |= bool(s.protocol.snapshot_every) and (self.frames - 1) % s.protocol.snapshot_every == 0
             stopping = self.stop.requested()  # collective: every rank stops after this sample
             checkpoint_due |= (self.frames - 1) % ckpt_every == 0 or stopping
-            if self._sample_boundary(sample.cell):
+            if step % self.boundary_steps == 0 and self._sample_boundary(sample.cell):
                 pre, anchor = "yes", step
                 if snapshot_due:
                     self._snapshot(step)
@@ -352,6 +356,11 @@ class LammpsRunner(RunDriver):
         u = self.unwrapper
         self.store.append(step, t, self.rate * t, sample.cell, u.unwrapped, u.nonaffine, sample.virial_xy,
                           sample.velocity)
+
+    @property
+    def boundary_steps(self) -> int:
+        """MD steps between set-up boundaries (the module's docstring): a multiple of the sample's."""
+        return math.lcm(BOUNDARY_STEPS, self.sample_steps)
 
     def _segment_restart(self) -> Path:
         """Where every sample's restart goes (the latest only)."""

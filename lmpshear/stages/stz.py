@@ -65,6 +65,10 @@ def _phm_of_cluster(ctx: Context, potential, row: dict, members: np.ndarray, see
                                   starts=a.phm_starts, core_radius=a.core_radius, shell=a.phm_shell)
     except phm.NotAMinimum as exc:
         return {"window": row["window"], "region": row["region"], "members": len(members), "skipped": str(exc)}
+    except np.linalg.LinAlgError:
+        raise UserError(f"phm: the restricted Hessian of cluster {row['region']} (window {row['window']}) is singular: "
+                        f"phm_shell = {a.phm_shell:g} frees the whole cell (its translations are zero modes); "
+                        "lower phm_shell") from None
     in_cluster = np.isin(found.free, members)  # the rows of a mode that are members (the rest: the shell)
     member_rows = np.searchsorted(found.free, members)  # found.free is sorted: each member's row, in order
     carried = carried_jumps(ctx.jumps(), row["t0"], row["t1"], cell, ctx.info.rate, row["t0"],
@@ -115,6 +119,9 @@ def facilitation(ctx: Context) -> dict:
         raise UserError(f"[analysis] {exc}") from None
     cell0 = ctx.steady.cells[0]
     r_max = largest_cutoff(min(cell0.lx, cell0.ly, cell0.lz if dim == 3 else np.inf), sheared=True)
+    if 2 * ctx.analysis.shell_width > r_max:
+        raise UserError(f"shell_width = {ctx.analysis.shell_width:g} leaves fewer than two shells below r_max = "
+                        f"{r_max:.4g} (half the cell's narrowest width): lower it (--set shell_width=...)")
     edges = np.arange(ctx.analysis.shell_width, r_max + 1e-9, ctx.analysis.shell_width)
     counts = np.zeros((len(edges) - 1, bins), dtype=np.int64)
     weight, sources_total, used = 0.0, 0, 0
