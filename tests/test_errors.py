@@ -391,11 +391,19 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
     # --set values that would leave a kernel without a bin: refused with the key to change
     bounded = tmp_path / "bounded"
     shutil.copytree(tiny_run, bounded)
-    cli("analyze", bounded, *[a for stage in ("structure", "msd", "overlap", "cagejumps") for a in ("--only", stage)],
-        "--no-figures", check=True)  # the inputs of s4 and gjj
+    cli("analyze", bounded, *[a for stage in ("structure", "msd", "overlap", "cagejumps", "clusters")
+                              for a in ("--only", stage)], "--no-figures", check=True)  # the inputs of the rest
+    # each of these crashed a kernel (a traceback, a segfault, a 7 EiB allocation) before
     for setting, stage, needle in (("s4_q_max=1e6", "s4", "s4_q_max: must be below 20"),
                                    ("s4_q_max=1e-6", "s4", "below this box's first |q| bin"),
-                                   ("gjj_bin=1e6", "gjj", "gjj_bin = 1e+06 leaves fewer than two bins")):
+                                   ("gjj_bin=1e6", "gjj", "gjj_bin = 1e+06 leaves fewer than two bins"),
+                                   ("overlap_a=1e-6", "overlap", "overlap_a: use at least 0.01"),
+                                   ("chi4_origins=1", "overlap", "chi4_origins: use at least 2"),
+                                   ("kernel_scale=1e-6", "clusters", "kernel_scale: use at least 0.1"),
+                                   ("cluster_fine=1000000", "clusters", "cluster_fine: must be below 513"),
+                                   ("stz_diameter=1e-6", "clusters", "stz_diameter: use at least 0.1"),
+                                   ("phm_shell=1e6", "phm", "reaches across the cell"),
+                                   ("shell_width=1e6", "facilitation", "leaves fewer than two shells below r_max")):
         proc = cli("analyze", bounded, "--only", stage, "--set", setting, "--no-figures")
         assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     damaged = tmp_path / "damaged"

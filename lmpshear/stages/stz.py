@@ -35,6 +35,11 @@ def phm(ctx: Context) -> dict:
     from lmpshear.kernels.hessian import PairPotential
 
     a = ctx.analysis
+    widths = ctx.steady.cells[0].widths()
+    if 2 * a.phm_shell >= min(widths[: ctx.traj.dimension]):
+        raise UserError(f"phm_shell = {a.phm_shell:g} reaches across the cell (its narrowest width is "
+                        f"{min(widths[: ctx.traj.dimension]):.4g}): it frees the whole cell, whose translations are "
+                        "zero modes; lower phm_shell")
     potential = PairPotential.of(config.load(ctx.input("config")).system)
     clusters = yielded(ctx)
     picks = np.unique(np.round(np.linspace(0, len(clusters) - 1, min(a.phm_clusters, len(clusters)))).astype(int))
