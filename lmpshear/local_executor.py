@@ -39,7 +39,7 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     skipped_runs = len(campaign.runs) - len({t.run.path for t in pending if t.run is not None})
     echo(f"local: {campaign.name}: {plural(len(planned.runs('run')), 'run')} and "
          f"{plural(len(planned.runs('analyze')), 'analysis', 'analyses')} to do, {jobs} at a time "
-         f"({plural(skipped_runs, 'run')} need nothing now); logs in {campaign.folder / 'logs'}")
+         f"({plural(skipped_runs, 'run')} with nothing to do now); logs in {campaign.folder / 'logs'}")
     (campaign.folder / "logs").mkdir(parents=True, exist_ok=True)
     active: list[Task] = []
     done, failed, stopped = [], [], []

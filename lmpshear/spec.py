@@ -190,7 +190,7 @@ class Protocol:
     outer_skin: float | None = None  # BD: skin of the list the Verlet lists are pruned from (None: engine default)
     minimize: bool = True  # energy-minimise before giving velocities
     lammps_dump: str = "none"  # also write traj.lammpstrj: "image" (x y z ix iy iz) or "unwrapped" (xu yu zu)
-    snapshot_every: int = 0  # samples between kept full-state snapshots (for `lmpshear ice`); 0: none
+    snapshot_every: int = 0  # samples between kept full-state snapshots (for `lmpshear ice`), each at the next set-up boundary; 0: none
 
 
 def _param(default, kind: str, help: str, *, positive: bool = False, nonnegative: bool = False,

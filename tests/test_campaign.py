@@ -300,7 +300,7 @@ def test_a_campaign_never_mixes_runs_waits_for_a_live_run_and_reports_only_whole
     out = cli("submit", path, "--executor", "local", check=True).stdout
     own.communicate(timeout=300)
     assert own.returncode == 0
-    assert "bd/rate-20: running outside this campaign.s steps" in out and "no longer running elsewhere (complete)" in out, out
+    assert "bd/rate-20: running outside this campaign's steps" in out and "no longer running elsewhere (complete)" in out, out
     assert "report: done" in out
     rows = json.loads(cli("status", path, "--json", check=True).stdout)["runs"]
     assert [r["state"] for r in rows] == ["analysed", "analysed"]
@@ -523,7 +523,7 @@ def test_a_campaign_with_seeds_reports_each_rate_as_their_mean_and_names_a_damag
     # one seed's product damaged: named, exit 2, the report left as it was; --partial keeps its sibling
     before = (c.report_dir / "bd" / "flowcurve.csv").read_text()
     victim = next(r for r in c.runs if r.rate == 20.0 and r.seed == 2)
-    (victim.path / "status.json").write_text("{")
+    (victim.path / "viscosity.json").write_text('{"stage": "viscosity", "params": {}, "result": {"eta": 1')
     refused = cli("report", path)
     assert refused.returncode == 2 and victim.name in refused.stderr and "--partial" in refused.stderr
     assert "Traceback" not in refused.stderr and (c.report_dir / "bd" / "flowcurve.csv").read_text() == before
