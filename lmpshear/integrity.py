@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lmpshear.errors import RunError
 from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json
 
 #: GSD's file layout (gsd 2.x+ files): a 256-byte header whose first fields are the magic number, the
@@ -46,8 +47,9 @@ GSD_INDEX_ENTRY = np.dtype([("frame", "<u8"), ("N", "<u8"), ("location", "<i8"),
 GSD_TYPE_BYTES = np.array([0, 1, 2, 4, 8, 1, 2, 4, 8, 4, 8, 1])
 
 
-class Damaged(Exception):
-    """A file a run depends on does not match its record (the message says which and how)."""
+class Damaged(RunError):
+    """A file a run depends on does not match its record (the message says which and how). Where it is
+    not caught, the run stops with it (exit 3)."""
 
 
 def digest(data: bytes) -> str:
@@ -384,7 +386,7 @@ def verify(rd: RunDir) -> Verdict | None:
 def require_intact(rd: RunDir, reading: str | None = None) -> Verdict | None:
     """``verify``, with damage as an error that says what is damaged and the command that repairs it:
     a RunError (exit 3), or, for a reader (``reading``: what it was going to do), a UserError (exit 2)."""
-    from lmpshear.errors import RunError, UserError
+    from lmpshear.errors import UserError
 
     verdict = verify(rd)
     if verdict is None or verdict.ok:
