@@ -87,7 +87,7 @@ class ReplicaRunner(LammpsRunner):
         self.frames += 1
         self.records.append((step * self.dt, self.unwrapper.unwrapped.copy(), sample.virial_xy.copy(), sample.cell))
 
-    # At every sample the branch issues the run's LAMMPS commands (lmpshear.engines.lammps: a restart,
+    # At every set-up boundary the branch issues the run's LAMMPS commands (lmpshear.engines.lammps: a restart,
     # fix deform re-issued, a full set-up), with the restart in a scratch folder, and keeps nothing:
     # without new velocities the branch then repeats the run.
     def _segment_restart(self) -> Path:

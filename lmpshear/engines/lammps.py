@@ -363,11 +363,11 @@ class LammpsRunner(RunDriver):
         return math.lcm(BOUNDARY_STEPS, self.sample_steps)
 
     def _segment_restart(self) -> Path:
-        """Where every sample's restart goes (the latest only)."""
+        """Where each set-up boundary's restart goes (the latest only)."""
         return self.rundir.checkpoints / "segment" / "restart.lmp"
 
     def _sample_boundary(self, cell: Cell) -> bool:
-        """What every sample does, whether or not a checkpoint is kept there (the module's docstring):
+        """What every set-up boundary does, whether or not a checkpoint is kept there (the module's docstring):
         ``fix deform`` re-issued (so that the restart holds the current tilt as its reference, as a
         resumed run's does) and a LAMMPS restart (written by rank 0; every rank takes part). Not where
         the tilt is past half the cell (a flip pending for the next step, which re-issuing the fix
@@ -383,14 +383,14 @@ class LammpsRunner(RunDriver):
         return True
 
     def _snapshot(self, step: int) -> None:
-        """Keep this sample's state for `lmpshear ice` (protocol.snapshot_every), with its record."""
+        """Keep this boundary's state for `lmpshear ice` (protocol.snapshot_every), with its record."""
         if self.root:
             kept = self.rundir.snapshot_dir(step)
             self._keep_state(kept, step)
             integrity.seal_snapshot(Checkpoint(step, self.frames, kept))
 
     def _keep_state(self, directory: Path, step: int) -> None:
-        """Rank 0: a copy of this sample's restart and the unwrapping state in ``directory``."""
+        """Rank 0: a copy of this boundary's restart and the unwrapping state in ``directory``."""
         shutil.copyfile(self._segment_restart(), directory / "restart.lmp")
         tmp = directory / "state.tmp.npz"
         np.savez(tmp, unwrapped=self.unwrapper.unwrapped, nonaffine=self.unwrapper.nonaffine,
