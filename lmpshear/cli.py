@@ -353,6 +353,16 @@ INTERRUPTED = ("interrupted: what was finished is kept (a run resumes from its l
                "`lmpshear run RUNDIR`; `lmpshear analyze` redoes only the stages whose products are missing)")
 
 
+def _interrupted() -> int:
+    """Say what is kept, and exit 130: also after an interrupt that struck inside an ``exec``/``eval`` of a
+    string (namedtuple, numpy and scipy imports use them). CPython then marks the KeyboardInterrupt as
+    unhandled even though we caught it, and at exit kills itself with SIGINT (bpo-1054041); evaluating
+    a string of our own clears that mark."""
+    typer.echo(INTERRUPTED, err=True)
+    exec("")
+    return 130
+
+
 def _terminated(signum, frame):
     """SIGTERM outside a run: the same clean exit as Ctrl-C."""
     raise KeyboardInterrupt
@@ -383,11 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv)
     except SystemExit as exc:
         if exc.code == 130:  # typer turns a KeyboardInterrupt (Ctrl-C, or SIGTERM: _terminated) into exit 130
-            typer.echo(INTERRUPTED, err=True)
+            return _interrupted()
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
-        typer.echo(INTERRUPTED, err=True)
-        return 130
+        return _interrupted()
     except LmpshearError as exc:
         if not (isinstance(exc, Interrupted) and mpi.world_rank() != 0):  # under mpiexec, one says so
             typer.echo(f"error: {exc}", err=True)

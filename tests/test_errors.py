@@ -468,3 +468,18 @@ def test_an_incomplete_checkpoint_is_passed_over_for_the_older_one(tmp_path):
     assert "rolled back to the checkpoint at step" in proc.stderr and "Traceback" not in proc.stderr
     assert rd.status()["state"] == "complete"
     assert hashlib.sha256((run / "traj.gsd").read_bytes()).hexdigest() == before
+
+def test_an_interrupt_inside_an_evaluated_string_still_exits_130(tmp_path):
+    """A Ctrl-C that strikes inside ``exec``/``eval`` of a string (namedtuple and numpy's imports use them)
+    leaves CPython's 'unhandled' mark set although lmpshear catches it: without clearing it, a process
+    started as ``python -m`` (as lmpshear is) kills itself with SIGINT at exit (-2) after saying so."""
+    (tmp_path / "interrupted_in_exec.py").write_text(
+        "import os, signal, sys\n"
+        "from lmpshear import cli\n"
+        "try:\n"
+        "    exec('os.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(10**6): pass')\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(cli._interrupted())\n")
+    proc = subprocess.run([sys.executable, "-m", "interrupted_in_exec"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 130 and "interrupted: what was finished is kept" in proc.stderr, proc
