@@ -223,6 +223,8 @@ class Analysis:
     n_lags: int = _param(40, "int", "log-spaced lags for MSD and chi4", positive=True)
     min_segment: int = _param(1, "int", "frames on each side of a cage-jump cut", positive=True)
     structure_frames: int = _param(10, "int", "frames averaged for g(r)", positive=True)
+    memory_budget: float = _param(4.0, "float", "GB the steady window's frames may hold (read from the store as "
+                                  "needed beyond it; products do not depend on it)", positive=True)
     # the four-point structure factor and its length (lmpshear.kernels.fourpoint)
     s4_q_max: float = _param(3.0, "float", "S4: q-vectors up to this |q| (d0^-1), on each origin's reciprocal lattice "
                              "(below 20: past g(r)'s first peaks, and the vectors' count grows as q^D)",

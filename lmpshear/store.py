@@ -35,10 +35,12 @@ global ones as attributes. Arrays returned by :class:`Trajectory` are (frames, p
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 
 import csv
 import os
 from pathlib import Path
+from typing import Callable
 
 import gsd.fl
 import gsd.hoomd
@@ -49,6 +51,7 @@ from lmpshear.errors import UserError
 from lmpshear.rundir import atomic_write_text
 
 PARTICLE_KEYS = ("unwrapped", "nonaffine", "virial_xy", "velocity")
+GSD_FLOAT64 = 10  # gsd_type of a double
 THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press", "pxy", "pxy_virial",
                   "lx", "ly", "lz", "xy")
 # Brownian dynamics: no kinetic energy; pxy = pxy_virial (Yukawa, at the row) + pxy_collision (hard
@@ -193,19 +196,47 @@ class Trajectory:
 
     def particle_array(self, key: str, frames: slice | list[int] | None = None) -> np.ndarray:
         """``key`` in unwrapped, nonaffine, virial_xy, velocity; (frames, N, dim) or (frames, N)."""
+        idx = range(len(self))[frames] if isinstance(frames, slice) else (frames if frames is not None else range(len(self)))
+        out = np.empty((len(idx),) + self._particle_shape(key))
+        for m, k in enumerate(idx):
+            out[m] = self.particle_frame(key, k)
+        return out
+
+    def _particle_shape(self, key: str) -> tuple[int, ...]:
         if key not in PARTICLE_KEYS:
             raise ValueError(f"unknown per-particle array {key!r}; one of {PARTICLE_KEYS}")
-        idx = range(len(self))[frames] if isinstance(frames, slice) else (frames if frames is not None else range(len(self)))
+        return (self.n_particles,) if key == "virial_xy" else (self.n_particles, self.dimension)
+
+    def particle_frame(self, key: str, k: int, rows: slice = slice(None)) -> np.ndarray:
+        """``key`` of frame k, (N, dim) or (N,); of the particles ``rows`` only, if given (a step of 1),
+        read straight from the chunk's bytes (the store is uncompressed)."""
+        shape = self._particle_shape(key)
         chunk = f"log/particles/lmpshear/{key}"
-        out = []
-        for k in idx:
-            if not self._fl.chunk_exists(k, chunk):
-                raise UserError(f"{self.path}: frame {k} has no '{key}' (was it enabled for this run?)")
-            out.append(self._fl.read_chunk(k, chunk))
-        arr = np.asarray(np.stack(out), dtype=np.float64)
-        if arr.ndim == 3:
-            arr = arr[:, :, : self.dimension]
-        return arr
+        if not self._fl.chunk_exists(k, chunk):
+            raise UserError(f"{self.path}: frame {k} has no '{key}' (was it enabled for this run?)")
+        if rows == slice(None):
+            arr = np.asarray(self._fl.read_chunk(k, chunk), dtype=np.float64)
+        else:
+            i0, i1, step = rows.indices(self.n_particles)
+            if step != 1:
+                raise ValueError("rows: a slice with a step of 1")
+            location, columns, kind = self._chunk_locations()[(k, chunk)]
+            if kind != GSD_FLOAT64:
+                raise UserError(f"{self.path}: '{key}' of frame {k} is not float64")
+            with open(self.path, "rb") as fh:
+                arr = np.fromfile(fh, np.float64, count=max(i1 - i0, 0) * columns, offset=location + i0 * columns * 8)
+            arr = arr.reshape(-1, columns) if columns > 1 else arr
+        return np.ascontiguousarray(arr[:, : shape[1]]) if len(shape) == 2 and arr.shape[1] != shape[1] else arr
+
+    def _chunk_locations(self) -> dict:
+        """(frame, chunk name) -> (byte offset, columns, GSD type), from the store's own index."""
+        if getattr(self, "_locations", None) is None:
+            from lmpshear.integrity import IndexCopy
+
+            entries, names = IndexCopy.take(self.path).chunks()
+            self._locations = {(int(e["frame"]), names[e["id"]]): (int(e["location"]), int(e["M"]), int(e["type"]))
+                               for e in entries if e["id"] < len(names) and names[e["id"]].startswith("log/particles/")}
+        return self._locations
 
     def unwrapped(self, frames=None) -> np.ndarray:
         return self.particle_array("unwrapped", frames)
@@ -215,6 +246,83 @@ class Trajectory:
 
     def virial_xy(self, frames=None) -> np.ndarray:
         return self.particle_array("virial_xy", frames)
+
+
+class FrameCache:
+    """Frames read from a store, kept up to ``budget`` bytes; the least recently used go first. Kept
+    frames are read-only, so that no kernel can change what another reads."""
+
+    def __init__(self, budget: float):
+        self.budget = float(budget)
+        self._kept: OrderedDict = OrderedDict()
+        self.bytes = 0
+        self.peak = 0  # the most bytes ever kept
+        self.reads = 0  # frames read from the store
+
+    def get(self, key, read: Callable[[], np.ndarray]) -> np.ndarray:
+        arr = self._kept.get(key)
+        if arr is not None:
+            self._kept.move_to_end(key)
+            return arr
+        arr = read()
+        self.reads += 1
+        arr.flags.writeable = False
+        if arr.nbytes <= self.budget:
+            self._kept[key] = arr
+            self.bytes += arr.nbytes
+            while self.bytes > self.budget:
+                self.bytes -= self._kept.popitem(last=False)[1].nbytes
+            self.peak = max(self.peak, self.bytes)
+        return arr
+
+
+class FrameArray:
+    """A per-particle array of some frames of a store, (frames, N, dim) or (frames, N), indexed as that
+    array but read on demand, so that memory does not grow with the frames:
+
+    - ``a[k]``: frame k (through the window's :class:`FrameCache`);
+    - ``a[:, i0:i1]``: particles i0..i1-1 over every frame, read straight from each frame's chunk;
+    - ``a[frames, particles]``: points (two index arrays of one length), read frame by frame."""
+
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, traj: "Trajectory", key: str, frames: np.ndarray, cache: FrameCache):
+        self.traj, self.key, self.frames, self.cache = traj, key, np.asarray(frames, dtype=np.int64), cache
+        self.shape = (len(self.frames),) + traj._particle_shape(key)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            k = range(len(self))[index]
+            return self.cache.get((self.key, k), lambda: self.traj.particle_frame(self.key, int(self.frames[k])))
+        if isinstance(index, tuple) and len(index) == 2:
+            frames, particles = index
+            if isinstance(frames, slice) and frames == slice(None) and isinstance(particles, slice):
+                rows = particles.indices(self.shape[1])
+                out = np.empty((len(self), len(range(*rows))) + self.shape[2:])
+                for m, k in enumerate(self.frames):
+                    out[m] = self.traj.particle_frame(self.key, int(k), slice(*rows))
+                return out
+            if not isinstance(frames, slice) and not isinstance(particles, slice):
+                frames, particles = np.broadcast_arrays(np.asarray(frames, dtype=np.int64),
+                                                        np.asarray(particles, dtype=np.int64))
+                out = np.empty(frames.shape + self.shape[2:])
+                order = np.argsort(frames, axis=None, kind="stable")
+                flat_f, flat_p, flat_out = frames.ravel()[order], particles.ravel()[order], out.reshape((-1,) + self.shape[2:])
+                bounds = np.flatnonzero(np.diff(flat_f)) + 1
+                for run in np.split(np.arange(len(order)), bounds):
+                    if len(run):
+                        flat_out[order[run]] = self[int(flat_f[run[0]])][flat_p[run]]
+                return out
+        raise TypeError(f"a FrameArray is read by frame (a[k]), particle block (a[:, i0:i1]) or points "
+                        f"(a[frames, particles]), not {index!r}")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"the window's '{self.key}' is streamed: read it by frame or by particle block, "
+                        "not as one array")
 
 
 # ----------------------------------------------------------------------------------------------

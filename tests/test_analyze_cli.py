@@ -280,7 +280,8 @@ def test_help_reads_plainly():
 
 def test_the_steady_window_holds_the_frames_after_the_steady_start_read_once(tiny_run):
     """Every trajectory stage reads the steady window through one SteadyWindow: the store's frames at
-    t >= the steady start, their times and cells, and each per-particle array read once."""
+    t >= the steady start, their times and cells, and each per-particle array streamed from the store,
+    a frame read once while the budget holds it."""
     from lmpshear.stages import SteadyWindow
     from lmpshear.errors import UserError
     from lmpshear.rundir import RunDir
@@ -291,8 +292,10 @@ def test_the_steady_window_holds_the_frames_after_the_steady_start_read_once(tin
         expected = [k for k, t in enumerate(traj.times) if t >= info.steady_time - 1e-9]
         assert window.frames.tolist() == expected and 0 < expected[0] and expected[-1] == len(traj) - 1
         assert np.array_equal(window.times, traj.times[expected])
-        assert window.unwrapped is window.unwrapped  # read once
-        assert np.array_equal(window.unwrapped, traj.unwrapped(expected))
+        assert window.unwrapped is window.unwrapped
+        whole = traj.unwrapped(expected)
+        assert all(np.array_equal(window.unwrapped[k], whole[k]) for k in range(len(expected)))
+        assert window.unwrapped[2] is window.unwrapped[2] and window.cache.reads == len(expected)  # read once
         assert np.array_equal(window.nonaffine[-1], traj.nonaffine([expected[-1]])[0])
         assert np.array_equal(window.virial_xy[0], traj.virial_xy([expected[0]])[0])
         assert window.cells[3] == traj.cell(expected[3]) and window.cells[3] != window.cells[0]  # the tilt moves

@@ -178,30 +178,38 @@ class CageJumps:
         return pd.DataFrame(data)
 
 
-def cage_jumps(nonaffine: np.ndarray, unwrapped: np.ndarray, times: np.ndarray, threshold: float,
-               min_segment: int = 1) -> CageJumps:
-    """Detect cage jumps of every particle. Arrays are (frames, N, dim); ``threshold`` is l_c²."""
-    nonaffine = np.ascontiguousarray(nonaffine, dtype=np.float64)
-    unwrapped = np.ascontiguousarray(unwrapped, dtype=np.float64)
+def cage_jumps(nonaffine, unwrapped, times: np.ndarray, threshold: float, min_segment: int = 1,
+               particles_per_block: int | None = None) -> CageJumps:
+    """Detect cage jumps of every particle. Arrays are (frames, N, dim) (numpy, or the window's streamed
+    arrays); ``threshold`` is l_c². The paths are read ``particles_per_block`` particles at a time (all at
+    once if None): each particle's detection is its own, so the blocks change nothing but memory."""
     if min_segment < 1:
         raise ValueError("min_segment must be at least 1")
-    cap = 64
-    while True:
-        count, frames, vectors = _detect(nonaffine, float(threshold), int(min_segment), cap)
-        if count.max(initial=0) <= cap:
-            break
-        cap = int(count.max())  # rare: a particle with more jumps than the buffer holds
-    keep = np.arange(cap)[None, :] < count[:, None]
-    frame = frames[keep]
-    vector = vectors[keep]
+    n_frames, n_particles, dim = nonaffine.shape
+    step = n_particles if particles_per_block is None else max(1, int(particles_per_block))
+    counts, frames, vectors = [], [], []
+    for i0 in range(0, n_particles, step):
+        paths = np.ascontiguousarray(nonaffine[:, i0:i0 + step], dtype=np.float64)
+        cap = 64
+        while True:
+            count, found, moved = _detect(paths, float(threshold), int(min_segment), cap)
+            if count.max(initial=0) <= cap:
+                break
+            cap = int(count.max())  # rare: a particle with more jumps than the buffer holds
+        keep = np.arange(cap)[None, :] < count[:, None]
+        counts.append(count)
+        frames.append(found[keep])
+        vectors.append(moved[keep])
+        del paths
+    count = np.concatenate(counts)
+    frame = np.concatenate(frames)
+    vector = np.concatenate(vectors).reshape(-1, dim)
     total = len(frame)
-    particle = np.repeat(np.arange(nonaffine.shape[1]), count)
-    position = 0.5 * (unwrapped[frame - 1, particle] + unwrapped[frame, particle]) if total else \
-        np.empty((0, nonaffine.shape[2]))
+    particle = np.repeat(np.arange(n_particles), count)
+    position = 0.5 * (unwrapped[frame - 1, particle] + unwrapped[frame, particle]) if total else np.empty((0, dim))
     times = np.asarray(times, dtype=np.float64)
     time = 0.5 * (times[frame - 1] + times[frame]) if total else np.empty(0)
-    return CageJumps(particle, frame, time, position, vector, float(threshold), nonaffine.shape[1],
-                     nonaffine.shape[0])
+    return CageJumps(particle, frame, time, position, vector, float(threshold), n_particles, n_frames)
 
 
 def reference_jump_frames(path: np.ndarray, threshold: float, min_segment: int = 1) -> list[int]:

@@ -314,6 +314,35 @@ def _life_mask(t: np.ndarray, start: float, end: float) -> np.ndarray:
     return (t >= start - 1e-12) & (t <= end + 1e-12)
 
 
+class _Coverage:
+    """Which particles some cluster covers, frame by frame, as the fraction P_c(t). A frame is held as a
+    boolean row only while a later window's traceback can still reach it (the windows go forward in
+    time), so memory stays with the traced span, not the run."""
+
+    def __init__(self, n_frames: int, n: int):
+        self.n = n
+        self.open: dict[str, dict[int, np.ndarray]] = {"yielded": {}, "all": {}}
+        self.counts = {kind: np.zeros(n_frames) for kind in self.open}
+
+    def add(self, kind: str, frames: np.ndarray, inside: np.ndarray) -> None:
+        rows = self.open[kind]
+        for f, row in zip(frames.tolist(), inside):
+            if f in rows:
+                rows[f] |= row
+            else:
+                rows[f] = row.copy()
+
+    def settle(self, before: int) -> None:
+        """Count the frames before ``before``: no later window reaches them."""
+        for kind, rows in self.open.items():
+            for f in [f for f in rows if f < before]:
+                self.counts[kind][f] = np.count_nonzero(rows.pop(f))
+
+    def fractions(self) -> dict[str, np.ndarray]:
+        self.settle(len(self.counts["all"]))
+        return {kind: c / self.n for kind, c in self.counts.items()}
+
+
 def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndarray, virial_xy: np.ndarray,
                         jumps, rate: float, t_chi: float, *, coarse: int, window: float | None = None,
                         kernel_length: float | None = None, fine: int | None, tolerance: float,
@@ -408,7 +437,10 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
     every = max(1, len(windows) // 10)
     table, series, contrasts, contrast_series, sieve = [], [], [], [], []
     n_frames, n = unwrapped.shape[:2]
-    covered = {"yielded": np.zeros((n_frames, n), dtype=bool), "all": np.zeros((n_frames, n), dtype=bool)}
+    covered = _Coverage(n_frames, n)
+    # reach[w]: the first frame that window w or a later one traces; the frames before it are settled
+    starts = [int(np.searchsorted(times, t_ref - trace_before * W - 1e-12)) for t_ref, _, _, _ in windows]
+    reach = np.minimum.accumulate((starts + [n_frames])[::-1])[::-1]
     rng = np.random.default_rng(seed)
     grid = None  # fine-grid nodes per edge (the same in every window: shear keeps the edges)
     window_thresholds = []
@@ -475,8 +507,8 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                              members_t0=np.flatnonzero(inside[yt.indices[0]]).tolist(),
                              members_t1=np.flatnonzero(inside[yt.indices[1]]).tolist())
                 life = _life_mask(traced["t"], yt.t0, yt.t3)
-                covered["yielded"][frames[life]] |= inside[life]
-            covered["all"][frames[life]] |= inside[life]
+                covered.add("yielded", frames[life], inside[life])
+            covered.add("all", frames[life], inside[life])
             table.append(row)
             series.append(entry)
         if contrast and regions:
@@ -500,10 +532,11 @@ def convective_clusters(times: np.ndarray, cells: list[Cell], unwrapped: np.ndar
                                             "nodes": _flat(sph, grid)})
         if (w + 1) % every == 0 or w + 1 == len(windows):
             report(f"window {w + 1} of {len(windows)} traced, {len(table)} clusters so far")
+        covered.settle(before=int(reach[w + 1]))
     refs = [t_ref for t_ref, _, _, _ in windows]
     span = (_life_mask(times, refs[0] + trace_after * W, refs[-1] - trace_before * W) if refs
             else np.zeros(len(times), dtype=bool))
-    p_c = {k: v.mean(axis=1) for k, v in covered.items()}
+    p_c = covered.fractions()
     p_bar = {k: float(v[span].mean()) if span.any() else float("nan") for k, v in p_c.items()}
     yielded = [r for r in table if "stress_at_yield" in r]
     sigma_y = float(np.mean([r["stress_at_yield"] for r in yielded])) if yielded else float("nan")

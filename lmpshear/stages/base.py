@@ -16,11 +16,17 @@ from lmpshear.errors import UserError
 from lmpshear.rundir import Product, RunDir, RunInfo
 
 
-class SteadyWindow:
-    """The frames of the steady state (t ≥ the steady start) and what the stages read of them, each read
-    from the store once: their times, cells and per-particle arrays (frame, particle[, axis])."""
+#: the share of ``memory_budget`` the window's frame cache may hold; the rest is the kernels' (a block of
+#: particle paths for the cage jumps, a frame's temporaries)
+CACHE_SHARE = 0.5
 
-    def __init__(self, traj, steady_time: float, where: Path):
+
+class SteadyWindow:
+    """The frames of the steady state (t ≥ the steady start) and what the stages read of them: their
+    times and cells, and per-particle arrays (frame, particle[, axis]) as :class:`~lmpshear.store.FrameArray`,
+    read from the store as needed, holding at most ``CACHE_SHARE`` of ``budget`` bytes of frames."""
+
+    def __init__(self, traj, steady_time: float, where: Path, budget: float = 4e9):
         times = traj.times
         self.traj = traj
         self.frames = np.nonzero(times >= steady_time - 1e-9 * max(1.0, times[-1]))[0]  # indices in the store
@@ -28,6 +34,10 @@ class SteadyWindow:
             raise UserError(f"{where}: only {len(self.frames)} frames in the steady window "
                             f"(t >= {steady_time:g}); the run is too short for this analysis")
         self.times = times[self.frames]
+        self.budget = float(budget)
+        from lmpshear.store import FrameCache
+
+        self.cache = FrameCache(CACHE_SHARE * self.budget)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -36,17 +46,28 @@ class SteadyWindow:
     def cells(self) -> list:
         return [self.traj.cell(int(k)) for k in self.frames]
 
-    @cached_property
-    def unwrapped(self) -> np.ndarray:
-        return self.traj.unwrapped(list(self.frames))
+    def _array(self, key: str):
+        from lmpshear.store import FrameArray
+
+        return FrameArray(self.traj, key, self.frames, self.cache)
 
     @cached_property
-    def nonaffine(self) -> np.ndarray:
-        return self.traj.nonaffine(list(self.frames))
+    def unwrapped(self):
+        return self._array("unwrapped")
 
     @cached_property
-    def virial_xy(self) -> np.ndarray:
-        return self.traj.virial_xy(list(self.frames))
+    def nonaffine(self):
+        return self._array("nonaffine")
+
+    @cached_property
+    def virial_xy(self):
+        return self._array("virial_xy")
+
+    def particle_block(self, arrays: int = 1) -> int:
+        """Particles per block when ``arrays`` whole paths (every frame of the window) are held at once:
+        the kernels' share of the budget."""
+        per_particle = arrays * len(self) * max(1, self.traj.dimension) * 8
+        return max(1, int((1 - CACHE_SHARE) * self.budget // per_particle))
 
 
 @dataclass
@@ -81,7 +102,8 @@ class Context:
     @property
     def steady(self) -> SteadyWindow:
         if self._steady is None:
-            self._steady = SteadyWindow(self.traj, self.info.steady_time, self.rd.path)
+            self._steady = SteadyWindow(self.traj, self.info.steady_time, self.rd.path,
+                                        budget=self.analysis.memory_budget * 1e9)
         return self._steady
 
     def input(self, name: str) -> Path:

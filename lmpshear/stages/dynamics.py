@@ -108,7 +108,8 @@ def cagejumps(ctx: Context) -> dict:
         raise UserError("no cage size l_c^2: the MSD stage found no plateau; set [analysis] cage_size "
                         "(or --cage-size)")
     traj, window = ctx.traj, ctx.steady
-    jumps = cage_jumps(window.nonaffine, window.unwrapped, window.times, threshold, ctx.analysis.min_segment)
+    jumps = cage_jumps(window.nonaffine, window.unwrapped, window.times, threshold, ctx.analysis.min_segment,
+                       particles_per_block=window.particle_block())
     table = jumps.to_frame()
     table["frame"] = window.frames[table["frame"].to_numpy()]  # the store's frame index
     path = ctx.rd.file("jumps")
