@@ -32,47 +32,99 @@ import numba
 import numpy as np
 
 from lmpshear.cell import Cell
-from lmpshear.neighbors import CellGrid, bin_of, bin_particles, fractional, minimum_image
+from lmpshear.neighbors import CellGrid, bin_particles, fractional, minimum_image
+
+
+@numba.njit(cache=True, inline="always")
+def _bins_within(s, reach, n):
+    """The first and last bin (unwrapped: may lie outside 0..n-1) holding fractional coordinates within
+    ``reach`` of s; the whole axis, each bin once, where that span covers it."""
+    if n == 1:
+        return 0, 0
+    first = int(np.floor((s - reach) * n))
+    last = int(np.floor((s + reach) * n))
+    if last - first + 1 >= n:
+        return 0, n - 1
+    return first, last
+
+
+@numba.njit(cache=True, inline="always")
+def _wrapped(b, n):
+    """Bin b of an axis of n bins, b within one axis length of 0..n-1 (a modulo without the division)."""
+    if b < 0:
+        return b + n
+    if b >= n:
+        return b - n
+    return b
 
 
 @numba.njit(parallel=True, cache=True)
-def _count_within(query, ref, h, h_inv, lo, n, periodic_z, a, table):
-    """Number of (i, j) with |query_i − ref_j| ≤ a (minimum image). Both sets are walked in bin
-    order, the references copied into it: neighbouring queries then read the same few cache lines."""
+def _overlaps(position_t, nonaffine_t, nonaffine_0, h, h_inv, lo, n, periodic_z, a, reach):
+    """(Q, Q_self) for one origin and lag, arrays (N, dim). Q counts the (i, j) with |r_i(t) − r_j^adv| ≤ a
+    (minimum image), r_j^adv = r_j(t) − [r̃_j(t) − r̃_j(0)]. A point within a of query i has each
+    fractional coordinate within ``reach`` = a / (the cell's plane spacing) of i's, so only the bins
+    overlapping that box are read: one or two per axis when bins are at least 2a thick, instead of the
+    27 of a cutoff-wide table. Both sets are walked in bin order, the references copied into it, so
+    neighbouring queries read the same few cache lines."""
+    N, dim = position_t.shape
+    query = np.zeros((N, 3))
+    ref = np.zeros((N, 3))
+    a2 = a * a
+    n_self = 0
+    for i in numba.prange(N):
+        moved = 0.0
+        for k in range(dim):
+            d = nonaffine_t[i, k] - nonaffine_0[i, k]
+            moved += d * d
+            query[i, k] = position_t[i, k]
+            ref[i, k] = position_t[i, k] - d
+        if moved <= a2:
+            n_self += 1
     sq = fractional(query, lo, h_inv)
     s = fractional(ref, lo, h_inv)
     order, start = bin_particles(s, n)
     sr = s[order]
     walk, _ = bin_particles(sq, n)
-    a2 = a * a
     total = 0
-    for w in numba.prange(query.shape[0]):
+    for w in numba.prange(N):
         i = walk[w]
-        here = bin_of(sq[i, 0], sq[i, 1], sq[i, 2], n)
+        f0, l0 = _bins_within(sq[i, 0], reach[0], n[0])
+        f1, l1 = _bins_within(sq[i, 1], reach[1], n[1])
+        f2, l2 = _bins_within(sq[i, 2], reach[2], n[2])
         count = 0
-        for k in range(table.shape[1]):
-            c = table[here, k]
-            for m in range(start[c], start[c + 1]):
-                dx, dy, dz = minimum_image(sr[m, 0] - sq[i, 0], sr[m, 1] - sq[i, 1], sr[m, 2] - sq[i, 2], h, periodic_z)
-                if dx * dx + dy * dy + dz * dz <= a2:
-                    count += 1
+        for b0 in range(f0, l0 + 1):
+            c0 = _wrapped(b0, n[0])
+            for b1 in range(f1, l1 + 1):
+                c1 = c0 * n[1] + _wrapped(b1, n[1])
+                for b2 in range(f2, l2 + 1):
+                    c = c1 * n[2] + _wrapped(b2, n[2])
+                    for m in range(start[c], start[c + 1]):
+                        dx, dy, dz = minimum_image(sr[m, 0] - sq[i, 0], sr[m, 1] - sq[i, 1], sr[m, 2] - sq[i, 2],
+                                                   h, periodic_z)
+                        if dx * dx + dy * dy + dz * dz <= a2:
+                            count += 1
         total += count
-    return total
+    return total, n_self
 
 
-def _as3(x: np.ndarray) -> np.ndarray:
-    out = np.zeros((x.shape[0], 3))
-    out[:, : x.shape[1]] = x
-    return out
+def overlaps(position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffine_0: np.ndarray, cell_t: Cell,
+             a: float) -> tuple[int, int]:
+    """(Q, Q_self) for one origin and lag: positions at t0+t (any image), r̃ at t0+t and at t0."""
+    grid = CellGrid.for_cell(cell_t, a, max_bins=len(position_t))
+    reach = a / cell_t.widths()
+    if cell_t.dimension == 2:
+        reach[2] = 0.0
+    q, q_self = _overlaps(np.ascontiguousarray(position_t, dtype=np.float64),
+                          np.ascontiguousarray(nonaffine_t, dtype=np.float64),
+                          np.ascontiguousarray(nonaffine_0, dtype=np.float64), grid.h, grid.h_inv, grid.lo, grid.n,
+                          grid.periodic_z, float(a), reach)
+    return int(q), int(q_self)
 
 
 def collective_overlap(position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffine_0: np.ndarray,
                        cell_t: Cell, a: float) -> int:
-    """Q for one origin and lag: positions at t0+t (any image), r̃ at t0+t and at t0."""
-    advected_origin = _as3(position_t - (nonaffine_t - nonaffine_0))
-    grid = CellGrid.for_cell(cell_t, a, max_bins=len(position_t))
-    return int(_count_within(_as3(position_t), advected_origin, grid.h, grid.h_inv, grid.lo, grid.n,
-                             grid.periodic_z, float(a), grid.table()))
+    """Q for one origin and lag (:func:`overlaps`)."""
+    return overlaps(position_t, nonaffine_t, nonaffine_0, cell_t, a)[0]
 
 
 def self_overlap(nonaffine_t: np.ndarray, nonaffine_0: np.ndarray, a: float) -> int:
@@ -147,9 +199,9 @@ def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cel
         use = origins[origins + lag < n_frames]
         if len(use) < 2:
             continue
-        Q = np.array([collective_overlap(positions[o + lag], nonaffine[o + lag], nonaffine[o], cells[o + lag], a)
-                      for o in use], dtype=np.float64)
-        Qs = np.array([self_overlap(nonaffine[o + lag], nonaffine[o], a) for o in use], dtype=np.float64)
+        both = np.array([overlaps(positions[o + lag], nonaffine[o + lag], nonaffine[o], cells[o + lag], a)
+                         for o in use], dtype=np.float64)
+        Q, Qs = np.ascontiguousarray(both[:, 0]), np.ascontiguousarray(both[:, 1])
         volume = np.mean([cells[o + lag].volume for o in use])
         factor = volume / (temperature * N * N)
         kept.append(lag)
