@@ -10,12 +10,14 @@ so the run itself is not touched. Anchors, side by side as ratios:
 - **start**: a process that imports what `analyze` imports and exits (part of every stage's time);
 - **peers** (in-process, the same frames): freud's RDF for g(r) (the structure stage's frames, r_max
   and bins) and freud's MSD (window mode: every origin, by FFT) for the MSD (ours: the stage's
-  origins and lags). Their results are printed beside ours as a check.
+  origins and lags); with ``--rest RUNDIR`` (a run at rate 0, where its conventions apply) atooms-pp's
+  Chi4SelfOverlap beside our χ4 over the same origins and lags (ours computes the collective Q as
+  well, so the ratio is an upper bound). Their results are printed beside ours as a check.
 
 Then the exponents of wall time and peak RSS in N (runs with the same frames) and in frames (runs with
 the same N), fitted in log-log. Writes the table as Markdown with ``--out``.
 
-    python benchmarks/bench_scaling.py RUNDIR [RUNDIR ...] [--budget GB] [--out FILE.md]
+    python benchmarks/bench_scaling.py RUNDIR [RUNDIR ...] [--rest RUNDIR] [--budget GB] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -142,6 +144,46 @@ def peers(copy: Path) -> list[dict]:
     return out
 
 
+def rest_peer(run: Path, lags: int = 20, origins: int = 50) -> dict:
+    """Our χ4 (collective and self) against atooms-pp's Chi4SelfOverlap on a run at rest: the same
+    evenly spread origins (atooms-pp: every ``skip``-th frame) and the same lags."""
+    import atooms.postprocessing as pp
+    from atooms.system import Cell as AtoomsCell
+    from atooms.system import Particle, System
+    from atooms.trajectory import TrajectoryXYZ
+
+    from lmpshear.kernels.overlap import susceptibility
+    from lmpshear.store import Trajectory
+
+    with Trajectory(run / "traj.gsd") as traj:
+        x, nonaffine, times, steps = traj.unwrapped(), traj.nonaffine(), traj.times, traj.steps
+        cells, typeid, types = [traj.cell(k) for k in range(len(traj))], traj.typeid, traj.types
+    skip = max(1, len(x) // origins)
+    lag = np.unique(np.geomspace(1, len(x) // 2, lags).astype(int))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "rest.xyz")
+        with TrajectoryXYZ(path, "w") as out:
+            out.timestep = float(times[1] - times[0]) / float(steps[1] - steps[0])
+            for k in range(len(x)):
+                system = System()
+                system.cell = AtoomsCell(np.array([cells[k].lx, cells[k].ly, cells[k].lz]))
+                system.particle = [Particle(species=types[t], position=np.array(p)) for t, p in zip(typeid, x[k])]
+                out.write(system, int(steps[k]))
+        theirs = pp.Chi4SelfOverlap(path, tgrid=list(times[lag] - times[0]), a=0.2, norigins=None)
+        theirs.skip = skip
+        t0 = time.perf_counter()
+        theirs.compute()
+        t_theirs = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours = susceptibility(x, nonaffine, cells, times, 1.0, 0.2, np.arange(0, len(x) - 1, skip), lag)
+    t_ours = time.perf_counter() - t0
+    n = x.shape[1]
+    var = ours.chi4_self * n * n / cells[0].volume / n
+    worst = float(np.max(np.abs(var[: len(theirs.value)] - np.array(theirs.value)) / np.max(theirs.value)))
+    return {"what": "χ4 (self), at rest", "n": n, "frames": len(x), "ours": t_ours, "peer": t_theirs,
+            "check": f"largest difference {worst:.1e} of the peak, {len(theirs.value)} lags"}
+
+
 def exponent(xs, ys) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0]) if len(set(xs)) >= 2 else float("nan")
 
@@ -149,6 +191,7 @@ def exponent(xs, ys) -> float:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--rest", type=Path, default=None, help="a run at rate 0 for the atooms-pp peer")
     ap.add_argument("--budget", type=float, default=None, help="[analysis] memory_budget (GB); default: the spec's")
     ap.add_argument("--out", type=Path, default=None, help="also write the tables here (Markdown)")
     args = ap.parse_args(argv)
@@ -161,7 +204,7 @@ def main(argv=None) -> None:
     lines = [f"start (imports): {start['wall']:.2f} s, {start['rss']:.2f} GB", "",
              "| N | frames | stage | wall (s) | × I/O | CPU | peak RSS (GB) |", "|---|---|---|---|---|---|---|"]
     print(lines[0], flush=True)
-    rows, peer_lines = [], ["", "| N | frames | what | ours (s) | freud (s) | ours / freud | check |",
+    rows, peer_lines = [], ["", "| N | frames | what | ours (s) | peer (s) | ours / peer | check |",
                             "|---|---|---|---|---|---|---|"]
     for run in args.runs:
         copy = working_copy(run, work / run.name)
@@ -177,12 +220,18 @@ def main(argv=None) -> None:
             lines.append(line)
             print(line, flush=True)
         for p in peers(copy):
-            line = (f"| {n} | {frames} | {p['what']} | {p['ours']:.3f} | {p['freud']:.3f} | "
+            line = (f"| {n} | {frames} | {p['what']} (freud) | {p['ours']:.3f} | {p['freud']:.3f} | "
                     f"{p['ours'] / p['freud']:.2f} | {p['check']} |")
             peer_lines.append(line)
             print(line, flush=True)
         total = sum(r["wall"] for r in rows if r["run"] == run.name)
         print(f"{run.name}: every stage {total:.0f} s (each includes its start)", flush=True)
+    if args.rest:
+        p = rest_peer(args.rest)
+        line = (f"| {p['n']} | {p['frames']} | {p['what']} (atooms-pp) | {p['ours']:.3f} | {p['peer']:.3f} | "
+                f"{p['ours'] / p['peer']:.2f} | {p['check']} |")
+        peer_lines.append(line)
+        print(line, flush=True)
     fits = ["", "| stage | time ∝ N^a | RSS ∝ N^b | time ∝ frames^c | RSS ∝ frames^d |", "|---|---|---|---|---|"]
     for stage in STAGES:
         mine = [r for r in rows if r["stage"] == stage]
