@@ -320,3 +320,37 @@ def test_set_applies_the_validated_values(tiny_run, tmp_path):
     assert out["overlap"]["a"] == 1.0
     with pytest.raises(UserError, match="crossover_fraction: must be below 1"):
         analyze(run, only=["msd"], overrides={"crossover_fraction": 2.0}, echo=lambda text: None)
+
+
+def test_the_stages_run_in_the_order_of_their_inputs():
+    """Every stage comes after the stages it reads (gjj, declared with the lengths, after clusters); the
+    families' order decides among the rest; a cycle is refused when the table is made."""
+    from dataclasses import replace
+
+    from lmpshear.stages import STAGES, in_order_of_inputs
+
+    order = list(STAGES)
+    for name, stage in STAGES.items():
+        assert all(order.index(i) < order.index(name) for i in stage.inputs if i in STAGES), name
+    assert order == ["viscosity", "structure", "msd", "overlap", "cagejumps", "s4", "clusters", "gjj", "phm",
+                     "facilitation"]
+    looped = [replace(STAGES["structure"], inputs=("store", "msd")), STAGES["msd"]]
+    with pytest.raises(RuntimeError, match="cycle: structure, msd"):
+        in_order_of_inputs(looped)
+
+
+def test_a_stage_reads_only_the_analysis_keys_it_declares(tiny_run):
+    """ctx.analysis, while a stage computes, refuses a key the stage did not declare (its product would
+    not be remade when that key changes); the rules of spec.Analysis count as the keys they read."""
+    from lmpshear.rundir import RunDir
+    from lmpshear.stages import STAGES, Context
+
+    ctx = Context(RunDir(tiny_run), RunDir(tiny_run).info())
+    ctx.stage = STAGES["structure"]
+    assert ctx.analysis.structure_frames == 10 and ctx.analysis.memory_budget == 4.0
+    with pytest.raises(RuntimeError, match="stage structure reads \\[analysis\\] n_lags without declaring it"):
+        ctx.analysis.n_lags
+    with pytest.raises(RuntimeError, match="overlap_a without declaring it"):
+        ctx.analysis.overlap_radius(3)
+    ctx.stage = STAGES["overlap"]
+    assert ctx.analysis.overlap_radius(3) == 0.25

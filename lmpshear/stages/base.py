@@ -70,6 +70,24 @@ class SteadyWindow:
         return max(1, int((1 - CACHE_SHARE) * self.budget // per_particle))
 
 
+class _Declared:
+    """A stage's view of the [analysis] parameters: a key it did not declare is an internal error, as an
+    undeclared input is. ``memory_budget`` is everyone's: it changes no product."""
+
+    #: the keys each rule of spec.Analysis reads
+    RULES = {"overlap_radius": ("overlap_a",), "use_cage_relative": ("cage_relative",)}
+    FREE = ("memory_budget",)
+
+    def __init__(self, analysis, stage: "Stage"):
+        self._analysis, self._stage = analysis, stage
+
+    def __getattr__(self, key: str):
+        for needed in self.RULES.get(key, (key,)):
+            if needed not in self._stage.keys and needed not in self.FREE:
+                raise RuntimeError(f"internal: stage {self._stage.name} reads [analysis] {needed} without declaring it")
+        return getattr(self._analysis, key)
+
+
 @dataclass
 class Context:
     """What a stage computes from: the run directory, its RunInfo (rate, temperature, the [analysis]
@@ -89,7 +107,11 @@ class Context:
 
     @property
     def analysis(self):
-        return self.info.analysis
+        """The [analysis] parameters, of which the current stage may read only the keys it declares (its
+        product records them, so that it is made again when one changes)."""
+        if self.stage is None:
+            return self.info.analysis
+        return _Declared(self.info.analysis, self.stage)
 
     @property
     def traj(self):

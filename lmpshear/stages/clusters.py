@@ -10,7 +10,7 @@ import numpy as np
 
 from lmpshear.errors import UserError
 from lmpshear.rundir import read_json
-from lmpshear.stages.base import Context, Stage, needs_cage_size, needs_jumps_stress_and_shear
+from lmpshear.stages.base import Context, Stage, needs_jumps_stress_and_shear
 
 #: the paper traces every Δt ≈ 0.01 t_χ; below this many frames per t_χ the curves are too coarse
 MIN_FRAMES_PER_T_CHI = 50
@@ -118,54 +118,6 @@ def _describe(r: dict) -> str:
             f"xi_c {s['significance']['xi_c']:.3g}")
 
 
-def gjj(ctx: Context) -> dict:
-    """g_jj(r) and ξ_jj of the jumps of windows of t_χ, of the clusters' window W and (gjj_window) of a
-    fixed time, tiling the steady window."""
-    from lmpshear.kernels.cagejumps import carried_jumps, null_jumps
-    from lmpshear.kernels.jumppairs import jump_correlation
-    from lmpshear.cell import largest_cutoff
-
-    a, window = ctx.analysis, ctx.steady
-    times, cells = window.times, window.cells
-    jumps = ctx.jumps().copy()
-    jumps["frame"] = np.searchsorted(window.frames, jumps["frame"].to_numpy())  # position in the window
-    c0 = cells[0]
-    dim = c0.dimension
-    # below half the narrowest face distance any frame's cell has (the pair count's cell list needs it;
-    # a box that is not cubic, or an imported one, can be narrower than the cubic bound)
-    narrowest = min(float(c.reduced().widths()[:dim].min()) for c in cells)
-    r_max = min(a.gjj_r_max, largest_cutoff(min(c0.lx, c0.ly, c0.lz if c0.dimension == 3 else np.inf), sheared=True),
-                0.5 * narrowest * (1 - 1e-9))
-    windows = {"t_chi": ctx.product("overlap")["t_chi"]}
-    if ctx.rd.product("clusters").exists():
-        windows["cluster_window"] = ctx.product("clusters")["summary"]["window"]
-    if a.gjj_window is not None:  # the same W at every rate: ξ_jj's growth with the rate apart from W's
-        windows["fixed_window"] = a.gjj_window
-    if a.gjj_bin * 2 > r_max:
-        raise UserError(f"gjj_bin = {a.gjj_bin:g} leaves fewer than two bins below r_max = {r_max:.4g} (gjj_r_max, "
-                        "within half the cell's narrowest width): lower it (--set gjj_bin=...)")
-    out = {"r_max": r_max, "at": {}}
-    for name, W in windows.items():
-        spans = []  # (time, frame, carried jumps, their rows) of each window of length W
-        for t_start in np.arange(times[0], times[-1] - W + 1e-12, W)[: a.max_windows]:
-            k = int(np.argmin(np.abs(times - (t_start + W))))
-            carried, rows = carried_jumps(jumps, t_start, t_start + W, cells[k], ctx.info.rate, times[k])
-            spans.append((times[k], k, carried, rows))
-        null = null_jumps(spans, cells, window.unwrapped, ctx.info.rate, np.random.default_rng(0))["particles"]
-        picked = [(ev[:, :dim], rows.particle.to_numpy(), cells[k], nu[:, :dim])
-                  for (_, k, ev, rows), nu in zip(spans, null)]
-        out["at"][name] = jump_correlation(picked, r_max, a.gjj_bin, a.gjj_fit_min).as_dict() | {"window": W}
-    out["summary"] = {f"xi_jj_{name}": at["xi"] for name, at in out["at"].items()} | {
-        f"xi_jj_{name}_error": at["xi_error"] for name, at in out["at"].items()}
-    return out
-
-
-def _describe_gjj(r: dict) -> str:
-    return "; ".join(f"W = {at['window']:.3g} ({name}, {at['windows']} windows of {at['jumps']:.0f} jumps): "
-                     f"xi_jj = {at['xi']:.3g} +/- {at['xi_error']:.2g}, g_jj(first shell) = {at['g'][0]:.3g}"
-                     for name, at in r["at"].items())
-
-
 STAGES = (
     Stage(name="clusters", inputs=("store", "config", "cagejumps", "jumps", "overlap", "structure", "ice"),
           keys=("cluster_sieve", "kernel_scale", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block",
@@ -177,8 +129,4 @@ STAGES = (
           # 5: the significance rule's sieve beside the paper's
           version=5,
           what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
-    Stage(name="gjj", inputs=("store", "config", "cagejumps", "jumps", "overlap", "clusters"),
-          keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min", "gjj_window"), compute=gjj, describe=_describe_gjj,
-          needs=needs_cage_size, version=2,  # 2: the excess tested at the first fitted distance, not at r = 0
-          what="g_jj(r) of the cage jumps of a window (W = t_chi, the clusters' W, gjj_window), xi_jj"),
 )

@@ -1,12 +1,14 @@
 """Lengths of dynamic heterogeneity that do not depend on the sieve: s4 (the four-point structure
-factor S4(q, t) at t_χ and at τ_α, and ξ_4 from its small-q fits)."""
+factor S4(q, t) at t_χ and at τ_α, and ξ_4 from its small-q fits) and gjj (the cage jumps' pair
+correlation g_jj(r) and ξ_jj; it reads the clusters' window W when there is one, so it runs after them:
+the stages run in the order of their inputs)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from lmpshear.errors import UserError
-from lmpshear.stages.base import Context, Stage
+from lmpshear.stages.base import Context, Stage, needs_cage_size
 
 
 def s4(ctx: Context) -> dict:
@@ -83,9 +85,61 @@ def _describe(r: dict) -> str:
     return f"tau_alpha = {r['tau_alpha']:.4g} (F_s at q1 = {r['q1']:.3g}); " + "; ".join(parts)
 
 
+def gjj(ctx: Context) -> dict:
+    """g_jj(r) and ξ_jj of the jumps of windows of t_χ, of the clusters' window W and (gjj_window) of a
+    fixed time, tiling the steady window."""
+    from lmpshear.kernels.cagejumps import carried_jumps, null_jumps
+    from lmpshear.kernels.jumppairs import jump_correlation
+    from lmpshear.cell import largest_cutoff
+
+    a, window = ctx.analysis, ctx.steady
+    times, cells = window.times, window.cells
+    jumps = ctx.jumps().copy()
+    jumps["frame"] = np.searchsorted(window.frames, jumps["frame"].to_numpy())  # position in the window
+    c0 = cells[0]
+    dim = c0.dimension
+    # below half the narrowest face distance any frame's cell has (the pair count's cell list needs it;
+    # a box that is not cubic, or an imported one, can be narrower than the cubic bound)
+    narrowest = min(float(c.reduced().widths()[:dim].min()) for c in cells)
+    r_max = min(a.gjj_r_max, largest_cutoff(min(c0.lx, c0.ly, c0.lz if c0.dimension == 3 else np.inf), sheared=True),
+                0.5 * narrowest * (1 - 1e-9))
+    windows = {"t_chi": ctx.product("overlap")["t_chi"]}
+    if ctx.rd.product("clusters").exists():
+        windows["cluster_window"] = ctx.product("clusters")["summary"]["window"]
+    if a.gjj_window is not None:  # the same W at every rate: ξ_jj's growth with the rate apart from W's
+        windows["fixed_window"] = a.gjj_window
+    if a.gjj_bin * 2 > r_max:
+        raise UserError(f"gjj_bin = {a.gjj_bin:g} leaves fewer than two bins below r_max = {r_max:.4g} (gjj_r_max, "
+                        "within half the cell's narrowest width): lower it (--set gjj_bin=...)")
+    out = {"r_max": r_max, "at": {}}
+    for name, W in windows.items():
+        spans = []  # (time, frame, carried jumps, their rows) of each window of length W
+        for t_start in np.arange(times[0], times[-1] - W + 1e-12, W)[: a.max_windows]:
+            k = int(np.argmin(np.abs(times - (t_start + W))))
+            carried, rows = carried_jumps(jumps, t_start, t_start + W, cells[k], ctx.info.rate, times[k])
+            spans.append((times[k], k, carried, rows))
+        null = null_jumps(spans, cells, window.unwrapped, ctx.info.rate, np.random.default_rng(0))["particles"]
+        picked = [(ev[:, :dim], rows.particle.to_numpy(), cells[k], nu[:, :dim])
+                  for (_, k, ev, rows), nu in zip(spans, null)]
+        out["at"][name] = jump_correlation(picked, r_max, a.gjj_bin, a.gjj_fit_min).as_dict() | {"window": W}
+    out["summary"] = {f"xi_jj_{name}": at["xi"] for name, at in out["at"].items()} | {
+        f"xi_jj_{name}_error": at["xi_error"] for name, at in out["at"].items()}
+    return out
+
+
+def _describe_gjj(r: dict) -> str:
+    return "; ".join(f"W = {at['window']:.3g} ({name}, {at['windows']} windows of {at['jumps']:.0f} jumps): "
+                     f"xi_jj = {at['xi']:.3g} +/- {at['xi_error']:.2g}, g_jj(first shell) = {at['g'][0]:.3g}"
+                     for name, at in r["at"].items())
+
+
 STAGES = (
     Stage(name="s4", inputs=("store", "config", "overlap", "structure"),
           keys=("overlap_a", "max_origins", "n_lags", "s4_q_max", "s4_vectors", "s4_cone", "s4_fit_q_max"),
           compute=s4, describe=_describe,
           what="four-point structure factor S4(q) at t_chi and tau_alpha (iso and along flow/gradient/vorticity), xi_4"),
+    Stage(name="gjj", inputs=("store", "config", "cagejumps", "jumps", "overlap", "clusters"),
+          keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min", "gjj_window"), compute=gjj, describe=_describe_gjj,
+          needs=needs_cage_size, version=2,  # 2: the excess tested at the first fitted distance, not at r = 0
+          what="g_jj(r) of the cage jumps of a window (W = t_chi, the clusters' W, gjj_window), xi_jj"),
 )
