@@ -138,7 +138,7 @@ def repair(rundir: str | Path, *, progress: bool = True):
 
 
 def analyze(rundir: str | Path, only: list[str] | None = None, set: dict | None = None, *, force: bool = False,
-            blocks: int = 10, progress: bool = True) -> dict[str, "Result"]:
+            progress: bool = True) -> dict[str, "Result"]:
     """Compute the analysis stages (all, or ``only``; see `lmpshear.stages.STAGES`) of a finished
     run and return what they made, by stage. ``set``: [analysis] keys for this analysis (validated
     as the spec's table is), e.g. ``{"cluster_window": 5}``. A product already up to date with the
@@ -146,10 +146,9 @@ def analyze(rundir: str | Path, only: list[str] | None = None, set: dict | None 
     from lmpshear.stages import STAGES
     from lmpshear.stages.pipeline import analyze as _analyze
 
-    _checked(rundir=("path", rundir), only=("optional names", only), set=("optional table", set),
-             blocks=("count>=4", blocks))
+    _checked(rundir=("path", rundir), only=("optional names", only), set=("optional table", set))
     echo = (lambda text: print(text, flush=True)) if progress else _quiet
-    made = _analyze(rundir, only=only, force=force, blocks=blocks, overrides=set, echo=echo, warn=_warn,
+    made = _analyze(rundir, only=only, force=force, overrides=set, echo=echo, warn=_warn,
                     progress=None if progress else _quiet)
     units = Run(rundir).units
     return {name: Result(name, STAGES[name].what, data, units) for name, data in made.items()}

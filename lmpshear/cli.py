@@ -108,7 +108,8 @@ def analyze(
     only: Optional[list[str]] = typer.Option(None, "--only", metavar="STAGE", help="Run only this stage "
                                              "(repeatable; the stages are listed above)."),
     force: bool = typer.Option(False, "--force", help="Recompute even if the product is up to date."),
-    blocks: int = typer.Option(10, "--blocks", min=4, help="Blocks for the error bar of time averages (half per half window: drift).", metavar="INTEGER"),
+    blocks: Optional[int] = typer.Option(None, "--blocks", min=4, help="Blocks for the viscosity's error bar "
+                                         "(default: [analysis] blocks, else 10).", metavar="INTEGER"),
     overlap_a: Optional[float] = typer.Option(None, "--overlap-a", min=0.0, help="Overlap radius a of eq. 14 "
                                               "(default: [analysis] overlap_a, else 0.25 in 3D, 0.3 in 2D).", metavar="FLOAT"),
     cage_size: Optional[float] = typer.Option(None, "--cage-size", min=0.0, help="Cage size l_c^2 for the cage "
@@ -120,9 +121,10 @@ def analyze(
 ):
     from lmpshear import api
 
-    overrides = {k: v for k, v in (("overlap_a", overlap_a), ("cage_size", cage_size)) if v is not None}
+    overrides = {k: v for k, v in (("overlap_a", overlap_a), ("cage_size", cage_size), ("blocks", blocks))
+                 if v is not None}
     overrides |= _settings(settings or [])
-    results = api.analyze(rundir, only=only, set=overrides, force=force, blocks=blocks)
+    results = api.analyze(rundir, only=only, set=overrides, force=force)
     if figures and ("msd" in results or "overlap" in results):
         from lmpshear.plots import dynamics
 

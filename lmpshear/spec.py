@@ -208,6 +208,8 @@ class Analysis:
     """Parameters of ``lmpshear analyze`` (the ``[analysis]`` table; every key optional). Each field's
     metadata (``_param``) is the one home of its type, bounds, default and help."""
 
+    blocks: int = _param(10, "int", "viscosity: blocks for the error bar of the time average (half per half window: "
+                         "the drift)", positive=True, at_least=4)
     overlap_a: float | None = _param(None, "float", "w(r) radius of eq. 14; unset: 0.3 in 2D, 0.25 in 3D (the paper's MD)",
                                      positive=True, at_least=0.01)
     cage_size: float | None = _param(None, "float", "l_c^2 for the cage jumps; unset: from the MSD crossover",

@@ -78,7 +78,8 @@ def test_the_api_raises_the_cli_s_errors(api_run, tmp_path):
              (lambda: lmpshear.prepare("ka3d-tiny", None), "out: expected a path"),
              (lambda: lmpshear.prepare("ka3d-tiny", tmp_path / "x", rate="fast"), "rate: expected a number"),
              (lambda: lmpshear.prepare("ka3d-tiny", tmp_path / "x", overrides=[1]), "overrides: expected a dict"),
-             (lambda: lmpshear.analyze(run.path, blocks="x"), "blocks: expected a whole number of at least 4"),
+             (lambda: lmpshear.analyze(run.path, set={"blocks": "x"}), "blocks: must be an integer"),
+             (lambda: lmpshear.analyze(run.path, set={"blocks": 2}), "blocks: use at least 4"),
              (lambda: lmpshear.analyze(run.path, only="viscosity"), "only: expected a list of names"),
              (lambda: lmpshear.verify(3.5), "rundir: expected a path")]
     for call, message in wrong:

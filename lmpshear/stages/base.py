@@ -96,7 +96,6 @@ class Context:
 
     rd: RunDir
     info: RunInfo
-    blocks: int = 10  # blocks for the error bars of time averages (viscosity)
     _traj: object = field(default=None, repr=False)
     _jumps: object = field(default=None, repr=False)  # the cage-jump table, read once
     _steady: SteadyWindow | None = field(default=None, repr=False)

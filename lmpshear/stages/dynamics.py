@@ -13,7 +13,7 @@ def viscosity(ctx: Context) -> dict:
     from lmpshear.kernels.viscosity import viscosity as eta
     from lmpshear.store import read_thermo
 
-    result = eta(read_thermo(ctx.input("thermo")), ctx.info.rate, ctx.info.steady_strain, ctx.blocks)
+    result = eta(read_thermo(ctx.input("thermo")), ctx.info.rate, ctx.info.steady_strain, ctx.analysis.blocks)
     return result.as_dict() | {"summary": result.summary()}
 
 
@@ -126,7 +126,7 @@ def cagejumps(ctx: Context) -> dict:
 
 
 STAGES = (
-    Stage(name="viscosity", inputs=("thermo", "config"), compute=viscosity, describe=lambda r: r["summary"],
+    Stage(name="viscosity", inputs=("thermo", "config"), keys=("blocks",), compute=viscosity, describe=lambda r: r["summary"],
           needs=needs_thermo_and_shear, what="eta = -<P_xy^vir>/rate (eq. 1) and eta_total, block error bars"),
     Stage(name="structure", inputs=("store", "config"), keys=("structure_frames",), compute=structure,
           describe=_describe_structure, what="partial and total g(r) in the steady window; its first minimum"),

@@ -36,9 +36,9 @@ def _up_to_date(rd: RunDir, stage: Stage, params: dict) -> Product | None:
     return stored
 
 
-def _stage_params(stage: Stage, analysis: dict, blocks: int) -> dict:
+def _stage_params(stage: Stage, analysis: dict) -> dict:
     """What a product is made with: the [analysis] keys its stage reads (and the version of its format)."""
-    params = {k: analysis[k] for k in stage.keys} | ({"blocks": blocks} if stage.name == "viscosity" else {})
+    params = {k: analysis[k] for k in stage.keys}
     return params | ({"version": stage.version} if stage.version > 1 else {})
 
 
@@ -89,7 +89,7 @@ def _verify(rd: RunDir) -> None:
     integrity.require_intact(rd, reading="analysed")
 
 
-def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False, blocks: int = 10,
+def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False,
             overrides: dict | None = None, echo: Callable[[str], None] = print,
             warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
             progress: Callable[[str], None] | None = None) -> dict[str, dict]:
@@ -119,11 +119,11 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
         raise UserError(f"unknown stage(s) {', '.join(unknown)}; available: {', '.join(STAGES)}")
     info = rd.info()
     info = replace(info, analysis=replace(info.analysis, **checked))
-    ctx = Context(rd, info, blocks=blocks, **({"progress": progress} if progress else {}))
+    ctx = Context(rd, info, **({"progress": progress} if progress else {}))
     results, outcome = {}, {}
     with _Signals() as signals:
         try:
-            _run_stages(rd, ctx, names, only, force, blocks, asdict(info.analysis), results, outcome, signals, echo, warn)
+            _run_stages(rd, ctx, names, only, force, asdict(info.analysis), results, outcome, signals, echo, warn)
         finally:
             ctx.close()
     if only is None:  # the record that this run is analysed (campaign status reads it)
@@ -131,7 +131,7 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
     return results
 
 
-def _run_stages(rd, ctx, names, only, force, blocks, analysis, results, outcome, signals, echo, warn) -> None:
+def _run_stages(rd, ctx, names, only, force, analysis, results, outcome, signals, echo, warn) -> None:
     for name in names:
         stage = STAGES[name]
         reason = stage.needs(ctx)
@@ -141,7 +141,7 @@ def _run_stages(rd, ctx, names, only, force, blocks, analysis, results, outcome,
             echo(f"{name}: skipped, {reason}")
             outcome[name] = f"skipped: {reason}"
             continue
-        params = _stage_params(stage, analysis, blocks)
+        params = _stage_params(stage, analysis)
         stored = None if force else _up_to_date(rd, stage, params)
         product = rd.product(name).name
         if stored is not None:
