@@ -144,36 +144,44 @@ def peers(copy: Path) -> list[dict]:
     return out
 
 
+def atooms_xyz(traj, path: Path) -> str:
+    """A store's unwrapped positions as atooms's XYZ (cells, steps, time step), for atooms-pp to read: the
+    conversion a peer needs at rest (an unsheared cell; atooms unfolds the paths it reads)."""
+    from atooms.system import Cell as AtoomsCell
+    from atooms.system import Particle, System
+    from atooms.trajectory import TrajectoryXYZ
+
+    times, steps = traj.times, traj.steps
+    with TrajectoryXYZ(str(path), "w") as out:
+        out.timestep = float(times[1] - times[0]) / float(steps[1] - steps[0])
+        for k in range(len(traj)):
+            cell, system = traj.cell(k), System()
+            system.cell = AtoomsCell(np.array([cell.lx, cell.ly, cell.lz]))
+            system.particle = [Particle(species=traj.types[t], position=np.array(p))
+                               for t, p in zip(traj.typeid, traj.unwrapped([k])[0])]
+            out.write(system, int(steps[k]))
+    return str(path)
+
+
 def rest_peer(run: Path, lags: int = 20, origins: int = 50) -> dict:
     """Our χ4 (collective and self) against atooms-pp's Chi4SelfOverlap on a run at rest: the same
     evenly spread origins (atooms-pp: every ``skip``-th frame) and the same lags."""
     import atooms.postprocessing as pp
-    from atooms.system import Cell as AtoomsCell
-    from atooms.system import Particle, System
-    from atooms.trajectory import TrajectoryXYZ
 
     from lmpshear.kernels.overlap import susceptibility
     from lmpshear.store import Trajectory
 
     with Trajectory(run / "traj.gsd") as traj:
-        x, nonaffine, times, steps = traj.unwrapped(), traj.nonaffine(), traj.times, traj.steps
-        cells, typeid, types = [traj.cell(k) for k in range(len(traj))], traj.typeid, traj.types
-    skip = max(1, len(x) // origins)
-    lag = np.unique(np.geomspace(1, len(x) // 2, lags).astype(int))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "rest.xyz")
-        with TrajectoryXYZ(path, "w") as out:
-            out.timestep = float(times[1] - times[0]) / float(steps[1] - steps[0])
-            for k in range(len(x)):
-                system = System()
-                system.cell = AtoomsCell(np.array([cells[k].lx, cells[k].ly, cells[k].lz]))
-                system.particle = [Particle(species=types[t], position=np.array(p)) for t, p in zip(typeid, x[k])]
-                out.write(system, int(steps[k]))
-        theirs = pp.Chi4SelfOverlap(path, tgrid=list(times[lag] - times[0]), a=0.2, norigins=None)
-        theirs.skip = skip
-        t0 = time.perf_counter()
-        theirs.compute()
-        t_theirs = time.perf_counter() - t0
+        x, nonaffine, times, cells = traj.unwrapped(), traj.nonaffine(), traj.times, [traj.cell(k) for k in range(len(traj))]
+        skip = max(1, len(x) // origins)
+        lag = np.unique(np.geomspace(1, len(x) // 2, lags).astype(int))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = atooms_xyz(traj, Path(tmp) / "rest.xyz")
+            theirs = pp.Chi4SelfOverlap(path, tgrid=list(times[lag] - times[0]), a=0.2, norigins=None)
+            theirs.skip = skip
+            t0 = time.perf_counter()
+            theirs.compute()
+            t_theirs = time.perf_counter() - t0
     t0 = time.perf_counter()
     ours = susceptibility(x, nonaffine, cells, times, 1.0, 0.2, np.arange(0, len(x) - 1, skip), lag)
     t_ours = time.perf_counter() - t0

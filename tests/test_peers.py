@@ -2,14 +2,18 @@
 the MSD against freud (freud-analysis) on a real LAMMPS run, the self overlap's χ4 against atooms-pp
 on a BD run at rest."""
 
+import sys
+
 import numpy as np
 import pytest
-from conftest import prepare_and_run, write_spec
+from conftest import REPO, prepare_and_run, write_spec
 
 from lmpshear.kernels.msd import mean_square_displacement
 from lmpshear.kernels.overlap import susceptibility
 from lmpshear.kernels.structure import pair_distribution
 from lmpshear.store import Trajectory
+
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def test_g_of_r_equals_freuds_rdf_in_the_sheared_cell(tiny_run):
@@ -48,28 +52,19 @@ def test_self_overlap_chi4_at_rest_equals_atooms_pp(tmp_path):
     """A BD run at rest (where atooms-pp's conventions apply: no shear, unfolded paths): χ4 of the self
     overlap over every origin equals atooms-pp's Chi4SelfOverlap, var(Q_s)/N, lag by lag."""
     import atooms.postprocessing as pp
-    from atooms.system import Cell as AtoomsCell
-    from atooms.system import Particle, System
-    from atooms.trajectory import TrajectoryXYZ
+    from bench_scaling import atooms_xyz  # the conversion lives with the benchmark, which uses it too
 
     spec = write_spec(tmp_path / "rest.toml", "bd45-tiny", protocol={"steady_time": 0.005, "production_time": 0.2},
                       rates=[{"rate": 0.0, "sample_interval": 0.002}])
     run = prepare_and_run(tmp_path, spec, rate=0)
     with Trajectory(run / "traj.gsd") as traj:
-        x, nonaffine, times, steps = traj.unwrapped(), traj.nonaffine(), traj.times, traj.steps
-        cells, typeid, types = [traj.cell(k) for k in range(len(traj))], traj.typeid, traj.types
+        x, nonaffine, times = traj.unwrapped(), traj.nonaffine(), traj.times
+        cells = [traj.cell(k) for k in range(len(traj))]
+        path = atooms_xyz(traj, tmp_path / "rest.xyz")
     assert cells[0].xy == cells[-1].xy == 0.0 and len(x) > 100
-    path = tmp_path / "rest.xyz"
-    with TrajectoryXYZ(str(path), "w") as out:
-        out.timestep = float(times[1] - times[0]) / float(steps[1] - steps[0])
-        for k in range(len(x)):
-            system = System()
-            system.cell = AtoomsCell(np.array([cells[k].lx, cells[k].ly, cells[k].lz]))
-            system.particle = [Particle(species=types[t], position=np.array(p)) for t, p in zip(typeid, x[k])]
-            out.write(system, int(steps[k]))
     a, lags, n = 0.25, np.arange(1, 40), x.shape[1]
     ours = susceptibility(x, nonaffine, cells, times, 1.0, a, np.arange(len(x) - 1), lags)
-    theirs = pp.Chi4SelfOverlap(str(path), tgrid=list(times[lags] - times[0]), a=a, norigins=-1)  # every origin
+    theirs = pp.Chi4SelfOverlap(path, tgrid=list(times[lags] - times[0]), a=a, norigins=-1)  # every origin
     theirs.compute()
     assert np.allclose(theirs.grid, times[lags] - times[0])
     var_self = ours.chi4_self * 1.0 * n * n / cells[0].volume  # undo βV/N²
