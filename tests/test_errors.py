@@ -481,5 +481,6 @@ def test_an_interrupt_inside_an_evaluated_string_still_exits_130(tmp_path):
         "except KeyboardInterrupt:\n"
         "    sys.exit(cli._interrupted())\n")
     proc = subprocess.run([sys.executable, "-m", "interrupted_in_exec"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored (a background job's is)
     assert proc.returncode == 130 and "interrupted: what was finished is kept" in proc.stderr, proc
