@@ -153,6 +153,8 @@ class Trajectory:
     def close(self) -> None:
         self._file.close()
         self._fl.close()
+        if getattr(self, "_raw_file", None) is not None:
+            self._raw_file.close()
 
     def _chunk(self, k: int, name: str, default=None) -> np.ndarray:
         """A chunk of frame k; the HOOMD schema omits values equal to frame 0's or to the default."""
@@ -223,10 +225,17 @@ class Trajectory:
             location, columns, kind = self._chunk_locations()[(k, chunk)]
             if kind != GSD_FLOAT64:
                 raise UserError(f"{self.path}: '{key}' of frame {k} is not float64")
-            with open(self.path, "rb") as fh:
-                arr = np.fromfile(fh, np.float64, count=max(i1 - i0, 0) * columns, offset=location + i0 * columns * 8)
+            fh = self._raw()
+            fh.seek(location + i0 * columns * 8)
+            arr = np.fromfile(fh, np.float64, count=max(i1 - i0, 0) * columns)
             arr = arr.reshape(-1, columns) if columns > 1 else arr
         return np.ascontiguousarray(arr[:, : shape[1]]) if len(shape) == 2 and arr.shape[1] != shape[1] else arr
+
+    def _raw(self):
+        """The store as bytes, opened once (a block of particles is read from every frame)."""
+        if getattr(self, "_raw_file", None) is None:
+            self._raw_file = open(self.path, "rb")
+        return self._raw_file
 
     def _chunk_locations(self) -> dict:
         """(frame, chunk name) -> (byte offset, columns, GSD type), from the store's own index."""
