@@ -1,11 +1,45 @@
-"""MkDocs hook: the committed results (analysis/results/**/*.md and *.png) join the site under results/,
-so that the reproduction pages show them from their one home in the repository."""
+"""MkDocs hooks:
+
+- the committed results (analysis/results/**/*.md and *.png) join the site under results/, so that the
+  reproduction pages show them from their one home in the repository;
+- a page's ``<!-- generated: NAME -->`` markers are replaced by what the schema makes (GENERATED), so that
+  the key tables and the stage table are never pasted by hand.
+"""
 
 from pathlib import Path
 
 from mkdocs.structure.files import File
 
 SUFFIXES = {".md", ".png"}
+
+
+def _generated() -> dict:
+    from lmpshear import spec
+    from lmpshear.config import analysis_block, key_table
+    from lmpshear.stages import stage_table
+
+    return {"analysis block": lambda: "```toml\n" + analysis_block() + "\n```",
+            "stage table": stage_table,
+            "system keys": lambda: key_table(spec.System),
+            "species keys": lambda: key_table(spec.Species),
+            "sigma-epsilon keys": lambda: key_table(spec.SigmaEpsilon),
+            "yukawa keys": lambda: key_table(spec.YukawaPotential),
+            "protocol keys": lambda: key_table(spec.Protocol),
+            "rate keys": lambda: key_table(spec.Rate)}
+
+
+def fill(markdown: str) -> str:
+    """``markdown`` with each ``<!-- generated: NAME -->`` replaced; an unknown NAME is an error."""
+    generated = _generated()
+    for name in sorted(set(part.split(" -->")[0] for part in markdown.split("<!-- generated: ")[1:])):
+        if name not in generated:
+            raise ValueError(f"docs: no generated content named {name!r} (known: {', '.join(generated)})")
+        markdown = markdown.replace(f"<!-- generated: {name} -->", generated[name]())
+    return markdown
+
+
+def on_page_markdown(markdown, page, config, files):
+    return fill(markdown)
 
 
 def on_files(files, config):

@@ -26,11 +26,8 @@ from lmpshear.cell import largest_cutoff
 from lmpshear.errors import UserError
 from lmpshear.spec import (
     _REL_TOL,
-    CUTOFF_MODES,
-    DUMP_MODES,
     ENGINE_STYLES,
     ENGINES,
-    INIT_MODES,
     LAMMPS_ONLY,
     NAME_RE,
     POTENTIAL_STYLES,
@@ -39,6 +36,7 @@ from lmpshear.spec import (
     Potential,
     SigmaEpsilon,
     YukawaPotential,
+    _toml,
     Protocol,
     Rate,
     RunSpec,
@@ -256,34 +254,41 @@ def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
     return spec
 
 
+def read_keys(c: Checker, t: dict, cls, w: str, *, others: tuple = ()) -> dict:
+    """The keys of ``cls``'s schema (its fields declared with spec._param) from table ``t``: each one's type,
+    bounds and default from its declaration; a key outside the schema and ``others`` (tables the caller
+    reads) is refused."""
+    schema = [f for f in dataclasses.fields(cls) if f.metadata]
+    c.no_extra(t, {f.name for f in schema} | set(others), w)
+    values = {}
+    for f in schema:
+        m = f.metadata
+        v = c.get(t, f.name, w, m["kind"], required=m["required"], default=f.default, positive=m["positive"],
+                  nonnegative=m["nonnegative"], choices=m["choices"])
+        if v is not None and m["below"] is not None and v >= m["below"]:
+            c.error(f"{w}{f.name}", f"must be below {m['below']}")
+            v = f.default
+        if v is not None and v != f.default and m["at_least"] is not None and v < m["at_least"]:
+            c.error(f"{w}{f.name}", f"use at least {m['at_least']:g}")
+            v = f.default
+        values[f.name] = v
+    return values
+
+
 def _load_system(c: Checker, t: dict) -> System | None:
     w = "system."
-    c.no_extra(t, {"name", "dimension", "n_particles", "number_density", "volume_fraction", "temperature",
-                   "species", "potential"}, w)
-    name = c.get(t, "name", w, "str")
-    if name is not None and not SYSTEM_NAME_RE.fullmatch(name):
+    keys = read_keys(c, t, System, w, others=("species", "potential"))
+    if keys["name"] is not None and not SYSTEM_NAME_RE.fullmatch(keys["name"]):
         c.error(f"{w}name", "use letters, digits, '_', '-', '.' (at most 64)")
-    dim = c.get(t, "dimension", w, "int", choices=(2, 3))
-    n = c.get(t, "n_particles", w, "int", positive=True)
-    temp = c.get(t, "temperature", w, "float", positive=True)
     c.one_of(t, ("number_density", "volume_fraction"), w)
-    rho = c.get(t, "number_density", w, "float", required=False, positive=True)
-    phi = c.get(t, "volume_fraction", w, "float", required=False, positive=True)
-    if phi is not None and phi >= 1:
-        c.error(f"{w}volume_fraction", "must be < 1")
 
     species = []
     for k, s in enumerate(c.tables(t, "species", w, "[[system.species]]")):
         sw = f"{w}species[{k}]."
-        c.no_extra(s, {"name", "fraction", "mass", "diameter", "diffusion"}, sw)
-        sname = c.get(s, "name", sw, "str")
-        if sname is not None and not NAME_RE.fullmatch(sname):
-            c.error(f"{sw}name", f"{sname!r} is not a valid species name (a letter, then letters, digits or '_')")
-        frac = c.get(s, "fraction", sw, "float", positive=True)
-        mass = c.get(s, "mass", sw, "float", required=False, default=Species.mass, positive=True)
-        diam = c.get(s, "diameter", sw, "float", positive=True)
-        diffusion = c.get(s, "diffusion", sw, "float", required=False, positive=True)
-        species.append(Species(sname, frac, mass, diam, diffusion))
+        one = Species(**read_keys(c, s, Species, sw))
+        if one.name is not None and not NAME_RE.fullmatch(one.name):
+            c.error(f"{sw}name", f"{one.name!r} is not a valid species name (a letter, then letters, digits or '_')")
+        species.append(one)
     if species and all(s.fraction is not None for s in species):
         total = sum(s.fraction for s in species)
         if not math.isclose(total, 1.0, abs_tol=1e-9):
@@ -295,27 +300,23 @@ def _load_system(c: Checker, t: dict) -> System | None:
     potential = _load_potential(c, c.table(t, "potential", w), names)
     if c.errors:
         return None
-    system = System(name, dim, n, temp, tuple(species), potential, rho, phi)
+    system = System(**keys, species=tuple(species), potential=potential)
     for count, s in zip(system.counts(), species):
         if count < 1:
-            c.error(f"{w}species", f"fraction {s.fraction:g} of species {s.name} gives no particle at N={n}")
+            c.error(f"{w}species", f"fraction {s.fraction:g} of species {s.name} gives no particle at N={keys['n_particles']}")
     return system
 
 
 def _load_potential(c: Checker, t: dict, names: list[str]) -> Potential | None:
     w = "system.potential."
     style = c.get(t, "style", w, "str", choices=POTENTIAL_STYLES)
+    if style is None:  # the error is recorded; the rest of the table depends on the style
+        return None
     if style == "yukawa":
-        return _load_yukawa(c, t)
-    c.no_extra(t, {"style", "cutoff", "cutoff_mode", "shift", "exponent", "mixing", "epsilon", "pairs"}, w)
-    cutoff = c.get(t, "cutoff", w, "float", positive=True)
-    mode = c.get(t, "cutoff_mode", w, "str", required=False, default="per_pair", choices=CUTOFF_MODES)
-    shift = c.get(t, "shift", w, "bool", required=False, default=True)
-    exponent = c.get(t, "exponent", w, "int", required=False, default=12, positive=True)
+        return YukawaPotential(**read_keys(c, t, YukawaPotential, w, others=("style",)))
+    keys = read_keys(c, t, SigmaEpsilon, w, others=("pairs",))
     if style == "lj" and "exponent" in t:
         c.error(f"{w}exponent", "only for style 'ipl'")
-    mixing = c.get(t, "mixing", w, "str", required=False, default="additive", choices=("additive", "none"))
-    epsilon = c.get(t, "epsilon", w, "float", required=False, default=1.0, nonnegative=True)
     pairs: dict[str, dict[str, float]] = {}
     raw_pairs = t.get("pairs", {})
     if not isinstance(raw_pairs, dict):
@@ -340,90 +341,60 @@ def _load_potential(c: Checker, t: dict, names: list[str]) -> Potential | None:
             c.error(f"{w}pairs.{key}", "pair given twice")
         covered.add(pair)
         pairs[key] = {"epsilon": eps, "sigma": sig}
-    if mixing == "none":
+    if keys["mixing"] == "none":
         for i, a in enumerate(names):
             for b in names[i:]:
                 if frozenset((a, b)) not in covered:
                     c.error(f"{w}pairs", f"mixing = 'none' but pair {a}-{b} is not given")
-    return SigmaEpsilon(style, cutoff, mode, shift, exponent, mixing, epsilon, pairs)
-
-
-def _load_yukawa(c: Checker, t: dict) -> YukawaPotential:
-    """Hard-sphere Yukawa (BD): V = K e^{−z(r − d_ij)}/(r/d_ij), truncated (not shifted) at an absolute cutoff."""
-    w = "system.potential."
-    c.no_extra(t, {"style", "cutoff", "K", "z", "hard_core", "overlap_tol", "precision"}, w)
-    cutoff = c.get(t, "cutoff", w, "float", positive=True)
-    K = c.get(t, "K", w, "float", required=False, default=YukawaPotential.K, nonnegative=True)
-    z = c.get(t, "z", w, "float", required=False, default=YukawaPotential.z, positive=True)
-    hard_core = c.get(t, "hard_core", w, "bool", required=False, default=YukawaPotential.hard_core)
-    tol = c.get(t, "overlap_tol", w, "float", required=False, default=YukawaPotential.overlap_tol, positive=True)
-    if tol is not None and tol >= 0.1:
-        c.error(f"{w}overlap_tol", "must be below 0.1 (a relative overlap)")
-    precision = c.get(t, "precision", w, "str", required=False, default=YukawaPotential.precision, choices=("mixed", "double"))
-    return YukawaPotential(cutoff, K, z, hard_core, tol, precision)
+    return SigmaEpsilon(**keys, pairs=pairs)
 
 
 def _load_protocol(c: Checker, t: dict, engine: str) -> Protocol | None:
     w = "protocol."
-    allowed = {f.name for f in Protocol.__dataclass_fields__.values()}
-    c.no_extra(t, allowed, w)
+    keys = read_keys(c, t, Protocol, w, others=("rates",))
     if engine == "bd":
         for key in LAMMPS_ONLY:
             if key in t:
                 c.error(f"{w}{key}", "only for engine 'lammps' (molecular dynamics); engine 'bd' does not use it")
         if t.get("init", "random") != "random":
             c.error(f"{w}init", "engine 'bd' starts from random insertion (init = 'random')")
-    elif "outer_skin" in t:
-        c.error(f"{w}outer_skin", "only for engine 'bd' (Brownian dynamics); LAMMPS uses neighbor_skin alone")
-    seed = c.get(t, "seed", w, "int", positive=True)
-    if seed is not None and seed >= 2**31:
-        c.error(f"{w}seed", "must be < 2^31 (LAMMPS seeds are 32-bit)")
-    dt = c.get(t, "timestep", w, "float", positive=True)
-    damp = c.get(t, "thermostat_damp", w, "float", required=engine == "lammps", positive=True)
-    equil = c.get(t, "equilibration_time", w, "float", nonnegative=True)
-    init = c.get(t, "init", w, "str", required=False, default=Protocol.init, choices=INIT_MODES)
-    init_file = c.get(t, "init_file", w, "str", required=(init == "file"))
-    if init != "file" and "init_file" in t:
+    else:
+        if "outer_skin" in t:
+            c.error(f"{w}outer_skin", "only for engine 'bd' (Brownian dynamics); LAMMPS uses neighbor_skin alone")
+        if "thermostat_damp" not in t:
+            c.error(f"{w}thermostat_damp", "missing")
+    if keys["init"] == "file" and "init_file" not in t:
+        c.error(f"{w}init_file", "missing")
+    if keys["init"] != "file" and "init_file" in t:
         c.error(f"{w}init_file", "only with init = 'file'")
-    melt_t = c.get(t, "melt_temperature", w, "float", required=False, positive=True)
-    melt_time = c.get(t, "melt_time", w, "float", required=False, default=Protocol.melt_time, nonnegative=True)
-    if melt_time and melt_t is None:
+    if keys["melt_time"] and keys["melt_temperature"] is None:
         c.error(f"{w}melt_temperature", "required when melt_time > 0")
     c.one_of(t, ("steady_strain", "steady_time"), w)
     c.one_of(t, ("production_strain", "production_time"), w)
-    steady_s = c.get(t, "steady_strain", w, "float", required=False, nonnegative=True)
-    steady_t = c.get(t, "steady_time", w, "float", required=False, nonnegative=True)
-    prod_s = c.get(t, "production_strain", w, "float", required=False, positive=True)
-    prod_t = c.get(t, "production_time", w, "float", required=False, positive=True)
-    ckpt = c.get(t, "checkpoint_every", w, "int", required=False, default=Protocol.checkpoint_every, positive=True)
-    store_v = c.get(t, "store_velocities", w, "bool", required=False, default=Protocol.store_velocities)
-    tmax = c.get(t, "max_temperature_ratio", w, "float", required=False, default=Protocol.max_temperature_ratio, positive=True)
-    if tmax is not None and tmax <= 1:
+    if keys["max_temperature_ratio"] is not None and keys["max_temperature_ratio"] <= 1:
         c.error(f"{w}max_temperature_ratio", "must be > 1")
-    skin = c.get(t, "neighbor_skin", w, "float", required=False, default=Protocol.neighbor_skin, positive=True)
-    outer_skin = c.get(t, "outer_skin", w, "float", required=False, positive=True)
+    skin, outer_skin = keys["neighbor_skin"], keys["outer_skin"]
     if skin is not None and outer_skin is not None and outer_skin < skin:
         c.error(f"{w}outer_skin", f"{outer_skin:g} is below neighbor_skin {skin:g}")
-    minimize = c.get(t, "minimize", w, "bool", required=False, default=Protocol.minimize)
-    dump = c.get(t, "lammps_dump", w, "str", required=False, default=Protocol.lammps_dump, choices=DUMP_MODES)
-    snapshots = c.get(t, "snapshot_every", w, "int", required=False, default=Protocol.snapshot_every, nonnegative=True)
 
+    dt = keys["timestep"]
     rates = []
     for k, r in enumerate(c.tables(t, "rates", w, "[[protocol.rates]] rate = ..., sample_interval = ...")):
         rw = f"{w}rates[{k}]."
-        c.no_extra(r, {"rate", "sample_interval", "thermo_interval", "analysis"}, rw)
-        rate = c.get(r, "rate", rw, "float", positive=engine == "lammps", nonnegative=True)
-        if rate == 0 and not ("steady_time" in t and "production_time" in t):
+        one = read_keys(c, r, Rate, rw, others=("analysis",))
+        rate, si, ti = one["rate"], one["sample_interval"], one["thermo_interval"]
+        if rate is not None and (rate < 0 or rate == 0 and engine == "lammps"):
+            c.error(f"{rw}rate", f"must be > 0{'' if engine == 'lammps' else ' (or 0: at rest)'}, got {rate!r}")
+        elif rate == 0 and not ("steady_time" in t and "production_time" in t):
             c.error(f"{rw}rate", "rate 0 (no shear) needs steady_time and production_time, not strains")
-        si = c.get(r, "sample_interval", rw, "float", positive=True)
-        ti = c.get(r, "thermo_interval", rw, "float", required=False, positive=True)
         overrides = r.get("analysis", {})
-        if isinstance(overrides, dict):
-            load_analysis(c, overrides, f"{rw}analysis.")  # checked like [analysis]; applied by select_rate
+        if isinstance(overrides, dict):  # checked like [analysis] and kept as checked; applied by select_rate
+            checked = load_analysis(c, overrides, f"{rw}analysis.")
+            overrides = {key: getattr(checked, key) for key in overrides if hasattr(checked, key)}
         else:
             c.error(f"{rw}analysis", "must be a table of [analysis] keys")
             overrides = {}
-        rates.append(Rate(rate, si, ti, tuple(sorted(overrides.items()))))
+        rates.append(Rate(**one, analysis=tuple(sorted(overrides.items()))))
         if dt is not None:
             for key, value in (("sample_interval", si), ("thermo_interval", ti)):
                 if value is not None and not _is_multiple(value, dt):
@@ -435,12 +406,7 @@ def _load_protocol(c: Checker, t: dict, engine: str) -> Protocol | None:
         c.error(f"{w}rates", "a shear rate is listed twice")
     if c.errors:
         return None
-    return Protocol(seed=seed, timestep=dt, thermostat_damp=damp, equilibration_time=equil, rates=tuple(rates),
-                    init=init, init_file=init_file, melt_temperature=melt_t, melt_time=melt_time,
-                    steady_strain=steady_s, steady_time=steady_t, production_strain=prod_s,
-                    production_time=prod_t, checkpoint_every=ckpt, store_velocities=store_v,
-                    max_temperature_ratio=tmax, neighbor_skin=skin, outer_skin=outer_skin, minimize=minimize,
-                    lammps_dump=dump, snapshot_every=snapshots)
+    return Protocol(**keys, rates=tuple(rates))
 
 
 def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
@@ -449,21 +415,7 @@ def load_analysis(c: Checker, t: dict, w: str = "analysis.") -> Analysis:
     if not isinstance(t, dict):
         c.error(w.rstrip("."), "must be a table")
         return Analysis()
-    schema = dataclasses.fields(Analysis)
-    c.no_extra(t, {f.name for f in schema}, w)
-    values = {}
-    for f in schema:
-        m = f.metadata
-        v = c.get(t, f.name, w, m["kind"], required=False, default=f.default, positive=m["positive"],
-                  nonnegative=m["nonnegative"], choices=m["choices"])
-        if v is not None and m["below"] is not None and v >= m["below"]:
-            c.error(f"{w}{f.name}", f"must be below {m['below']:g}")
-            v = f.default
-        if v and m["at_least"] is not None and v < m["at_least"]:
-            c.error(f"{w}{f.name}", f"use at least {m['at_least']:g}" + ("" if m["positive"] else " (or 0 for the default)"))
-            v = f.default
-        values[f.name] = v
-    return Analysis(**values)
+    return Analysis(**read_keys(c, t, Analysis, w))
 
 
 def analysis_block() -> str:
@@ -471,11 +423,23 @@ def analysis_block() -> str:
     CLI's --set help); an optional key that is unset by default is shown commented out."""
     lines = ["[analysis]"]
     for f in dataclasses.fields(Analysis):
-        v = f.default
-        text = ("# " + f.name if v is None else
-                f"{f.name} = {('true' if v else 'false') if isinstance(v, bool) else repr(v).replace(chr(39), chr(34))}")
+        text = "# " + f.name if f.default is None else f"{f.name} = {_toml(f.default)}"
         lines.append(f"{text:<29}# {f.metadata['help']}")
     return "\n".join(lines)
+
+
+def key_table(cls) -> str:
+    """A markdown table of the keys of ``cls``'s schema (key, type, default, meaning): the key tables of
+    docs/concepts/run-spec.md, made at docs build (docs/hooks.py)."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        m = f.metadata
+        if not m:
+            continue
+        default = "required" if m["required"] else "unset" if f.default is None else f"`{_toml(f.default)}`"
+        kind = m["kind"] + (f": {', '.join(map(str, m['choices']))}" if m["choices"] else "")
+        rows.append(f"| `{f.name}` | {kind} | {default} | {m['help'].replace('|', '/')} |")
+    return "\n".join(rows)
 
 
 def _is_multiple(value: float, unit: float) -> bool:

@@ -25,6 +25,29 @@ LAMMPS_ONLY = ("thermostat_damp", "melt_temperature", "melt_time", "minimize", "
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,15}$")
 SYSTEM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _REL_TOL = 1e-9
+#: engine bd: the default outer_skin − neighbor_skin
+OUTER_MARGIN = 0.5
+
+
+def _toml(value) -> str:
+    """A value as TOML writes it (true, 0.25, "blocks")."""
+    return ("true" if value else "false") if isinstance(value, bool) else repr(value).replace("'", '"')
+
+
+def _param(default, kind: str, help: str, *, required: bool = False, positive: bool = False,
+           nonnegative: bool = False, choices: tuple | None = None, below: float | None = None,
+           at_least: float | None = None, by_dimension: tuple | None = None, unset: str = "{}"):
+    """One key of the spec: its default, type ("float", "int", "bool", "str"), bounds and help, in one
+    place; config validates from it, and the CLI's --set help and the docs' key tables (docs/hooks.py) are
+    made from it. ``required``: the TOML must give it. A default of None means the key is optional
+    (unset: a rule the help states). ``by_dimension`` (2D, 3D): what a key left at its default means in each
+    dimension, the one home of those numbers; ``unset`` words each for the help."""
+    if by_dimension is not None:
+        words = [unset.format(_toml(v)) for v in by_dimension]
+        help = f"{help}; {'unset' if default is None else _toml(default)}: {words[0]} in 2D, {words[1]} in 3D"
+    return field(default=default, metadata={"kind": kind, "help": help, "required": required, "positive": positive,
+                                            "nonnegative": nonnegative, "choices": choices, "below": below,
+                                            "at_least": at_least, "by_dimension": by_dimension})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -33,11 +56,15 @@ _REL_TOL = 1e-9
 
 @dataclass(frozen=True)
 class Species:
-    name: str
-    fraction: float
-    mass: float = 1.0
-    diameter: float = 1.0
-    diffusion: float | None = None  # BD: dilute self-diffusion in units of D_0; None: Stokes–Einstein
+    name: str = _param(None, "str", "a letter, then letters, digits or _ (at most 16); LAMMPS types 1, 2, ... in "
+                       "this order", required=True)
+    fraction: float = _param(None, "float", "number fraction (they sum to 1; counts by largest remainder)",
+                             required=True, positive=True)
+    mass: float = _param(1.0, "float", "mass", positive=True)
+    diameter: float = _param(None, "float", "diameter (mixing, particle volumes, BD contact)", required=True,
+                             positive=True)
+    diffusion: float | None = _param(None, "float", "engine bd: dilute self-diffusion (D_0); unset: Stokes-Einstein "
+                                     "d_max/d", positive=True)
 
 
 @dataclass(frozen=True)
@@ -56,14 +83,17 @@ class SigmaEpsilon:
     """Pair potentials set by a σ and an ε per species pair (MD): "lj" 4ε[(σ/r)^12 − (σ/r)^6], "ipl"
     ε(σ/r)^n; pairs not listed are mixed."""
 
-    style: str  # "lj" or "ipl"
-    cutoff: float
-    cutoff_mode: str  # "per_pair": r_c = cutoff * sigma_ab; "global": r_c = cutoff
-    shift: bool
-    exponent: int  # ipl only
-    mixing: str  # how unlisted pairs are filled: "additive" sigma, geometric epsilon; or "none"
-    epsilon: float  # epsilon of species pairs filled by mixing
-    pairs: dict[str, dict[str, float]]  # explicit "A-B" -> {epsilon, sigma}
+    style: str = _param(None, "str", "lj: 4 eps[(sigma/r)^12 - (sigma/r)^6]; ipl: eps (sigma/r)^n", required=True,
+                        choices=("lj", "ipl"))
+    cutoff: float = _param(None, "float", "pair cutoff (see cutoff_mode)", required=True, positive=True)
+    cutoff_mode: str = _param("per_pair", "str", "per_pair: r_c = cutoff sigma_ab; global: r_c = cutoff",
+                              choices=CUTOFF_MODES)
+    shift: bool = _param(True, "bool", "energy shifted to zero at r_c")
+    exponent: int = _param(12, "int", "ipl only: n", positive=True)
+    mixing: str = _param("additive", "str", "unlisted pairs: additive (sigma_ab = (d_a + d_b)/2, eps_ab = epsilon) "
+                         "or none (list every pair)", choices=("additive", "none"))
+    epsilon: float = _param(1.0, "float", "eps of the pairs filled by mixing", nonnegative=True)
+    pairs: dict[str, dict[str, float]] = field(default_factory=dict)  # explicit "A-B" -> {epsilon, sigma}
 
     def pair(self, a: "Species", b: "Species") -> tuple[float, float, float]:
         """(ε, σ, absolute cutoff) between species a and b."""
@@ -90,12 +120,15 @@ class YukawaPotential:
     truncated (not shifted) at an absolute cutoff."""
 
     style: ClassVar[str] = "yukawa"
-    cutoff: float
-    K: float = 9.69  # contact value, in units of k_BT
-    z: float = 4.86  # inverse screening length, in units of 1/d_0
-    hard_core: bool = True  # potential-free hard core at r = d_ab
-    overlap_tol: float = 1e-6  # relative overlap the hard-core step leaves at most
-    precision: str = "mixed"  # pair terms in float32 ("mixed") or float64 ("double")
+    cutoff: float = _param(None, "float", "absolute cutoff (d_0; truncated, not shifted)", required=True,
+                           positive=True)
+    K: float = _param(9.69, "float", "contact value (k_BT)", nonnegative=True)
+    z: float = _param(4.86, "float", "inverse screening length (1/d_0)", positive=True)
+    hard_core: bool = _param(True, "bool", "potential-free hard core at r = d_ab")
+    overlap_tol: float = _param(1e-6, "float", "relative overlap the hard-core step leaves at most", positive=True,
+                                below=0.1)
+    precision: str = _param("mixed", "str", "pair terms in float32 (mixed) or float64 (double)",
+                            choices=("mixed", "double"))
 
     def pair(self, a: "Species", b: "Species") -> tuple[float, float, float]:
         """(contact value K, contact distance d_ab, cutoff) between species a and b."""
@@ -112,14 +145,16 @@ Potential = SigmaEpsilon | YukawaPotential
 
 @dataclass(frozen=True)
 class System:
-    name: str
-    dimension: int
-    n_particles: int
-    temperature: float
-    species: tuple[Species, ...]
-    potential: Potential
-    number_density: float | None = None
-    volume_fraction: float | None = None
+    name: str = _param(None, "str", "letters, digits, _, -, . (at most 64)", required=True)
+    dimension: int = _param(None, "int", "2 or 3", required=True, choices=(2, 3))
+    n_particles: int = _param(None, "int", "particles", required=True, positive=True)
+    temperature: float = _param(None, "float", "k_BT of the run (the thermostat's, or BD's)", required=True,
+                                positive=True)
+    species: tuple[Species, ...] = ()  # [[system.species]]
+    potential: Potential | None = None  # [system.potential]
+    number_density: float | None = _param(None, "float", "N/V; or volume_fraction", positive=True)
+    volume_fraction: float | None = _param(None, "float", "from the species' diameters (below 1); or number_density",
+                                           positive=True, below=1.0)
 
     # -- derived ---------------------------------------------------------------------------
     def counts(self) -> list[int]:
@@ -162,45 +197,52 @@ class System:
 
 @dataclass(frozen=True)
 class Rate:
-    rate: float
-    sample_interval: float
-    thermo_interval: float | None = None  # default: sample_interval
+    rate: float = _param(None, "float", "shear rate, above 0 (1/tau; engine bd: also 0, a run at rest)",
+                         required=True)
+    sample_interval: float = _param(None, "float", "time between frames (a whole number of timesteps)", required=True,
+                                    positive=True)
+    thermo_interval: float | None = _param(None, "float", "time between thermo rows; divides sample_interval; unset: "
+                                           "sample_interval", positive=True)
     analysis: tuple = ()  # [analysis] overrides for this rate, as (key, value) pairs (e.g. the paper's L/20 blocks)
 
 
 @dataclass(frozen=True)
 class Protocol:
-    seed: int
-    timestep: float
-    thermostat_damp: float | None
-    equilibration_time: float
-    rates: tuple[Rate, ...]
-    init: str = "random"
-    init_file: str | None = None
-    melt_temperature: float | None = None
-    melt_time: float = 0.0
-    steady_strain: float | None = None
-    steady_time: float | None = None
-    production_strain: float | None = None
-    production_time: float | None = None
-    checkpoint_every: int = 100
-    store_velocities: bool = False
-    max_temperature_ratio: float = 2.0
-    neighbor_skin: float = 0.3
-    outer_skin: float | None = None  # BD: skin of the list the Verlet lists are pruned from (None: engine default)
-    minimize: bool = True  # energy-minimise before giving velocities
-    lammps_dump: str = "none"  # also write traj.lammpstrj: "image" (x y z ix iy iz) or "unwrapped" (xu yu zu)
-    snapshot_every: int = 0  # samples between kept full-state snapshots (for `lmpshear ice`), each at the next set-up boundary; 0: none
-
-
-def _param(default, kind: str, help: str, *, positive: bool = False, nonnegative: bool = False,
-           choices: tuple | None = None, below: float | None = None, at_least: float | None = None):
-    """One ``[analysis]`` key: its default, type ("float", "int", "bool", "str"), bounds and help, in one
-    place; config.load_analysis validates from it, the CLI's --set help and the block of docs/concepts/stages.md derive from it.
-    A default of None means the key is optional (unset: a rule the help states)."""
-    return field(default=default, metadata={"kind": kind, "help": help, "positive": positive,
-                                            "nonnegative": nonnegative, "choices": choices, "below": below,
-                                            "at_least": at_least})
+    seed: int = _param(None, "int", "random seed (below 2^31: LAMMPS seeds are 32-bit)", required=True, positive=True,
+                       below=2**31)
+    timestep: float = _param(None, "float", "integration timestep (tau)", required=True, positive=True)
+    thermostat_damp: float | None = _param(None, "float", "engine lammps (required): Nose-Hoover damping time "
+                                           "(equilibration and SLLOD)", positive=True)
+    equilibration_time: float = _param(None, "float", "time at the target temperature before the shear", required=True,
+                                       nonnegative=True)
+    rates: tuple[Rate, ...] = ()  # [[protocol.rates]]
+    init: str = _param("random", "str", "random (insertion and a soft push-off) or file (init_file); engine bd: random",
+                       choices=INIT_MODES)
+    init_file: str | None = _param(None, "str", "init = file: a LAMMPS data file (relative to the spec)")
+    melt_temperature: float | None = _param(None, "float", "engine lammps: melt at this temperature first (needed "
+                                            "when melt_time > 0)", positive=True)
+    melt_time: float = _param(0.0, "float", "engine lammps: how long the melt runs", nonnegative=True)
+    steady_strain: float | None = _param(None, "float", "start of the steady window (analysed); or steady_time",
+                                         nonnegative=True)
+    steady_time: float | None = _param(None, "float", "start of the steady window as a time; or steady_strain",
+                                       nonnegative=True)
+    production_strain: float | None = _param(None, "float", "length of the steady window; or production_time",
+                                             positive=True)
+    production_time: float | None = _param(None, "float", "length of the steady window as a time; or "
+                                           "production_strain", positive=True)
+    checkpoint_every: int = _param(100, "int", "samples between checkpoints", positive=True)
+    store_velocities: bool = _param(False, "bool", "engine lammps: peculiar velocities in every frame")
+    max_temperature_ratio: float = _param(2.0, "float", "engine lammps: stop when T exceeds this multiple of the "
+                                          "target (above 1)", positive=True)
+    neighbor_skin: float = _param(0.3, "float", "neighbour-list skin", positive=True)
+    outer_skin: float | None = _param(None, "float", "engine bd: skin of the list the pair lists are pruned from "
+                                      f"(at least neighbor_skin); unset: neighbor_skin + {OUTER_MARGIN:g}, shortened to fit the box",
+                                      positive=True)
+    minimize: bool = _param(True, "bool", "engine lammps: energy-minimise before giving velocities")
+    lammps_dump: str = _param("none", "str", "engine lammps: also write traj.lammpstrj, image (x y z ix iy iz) or "
+                              "unwrapped (xu yu zu)", choices=DUMP_MODES)
+    snapshot_every: int = _param(0, "int", "engine lammps: samples between kept full-state snapshots (lmpshear ice), "
+                                 "each at the next set-up boundary; 0: none", nonnegative=True)
 
 
 @dataclass(frozen=True)
@@ -210,13 +252,14 @@ class Analysis:
 
     blocks: int = _param(10, "int", "viscosity: blocks for the error bar of the time average (half per half window: "
                          "the drift)", positive=True, at_least=4)
-    overlap_a: float | None = _param(None, "float", "w(r) radius of eq. 14; unset: 0.3 in 2D, 0.25 in 3D (the paper's MD)",
-                                     positive=True, at_least=0.01)
+    overlap_a: float | None = _param(None, "float", "w(r) radius of eq. 14 (the paper's MD values)", positive=True,
+                                     at_least=0.01, by_dimension=(0.3, 0.25))
     cage_size: float | None = _param(None, "float", "l_c^2 for the cage jumps; unset: from the MSD crossover",
                                      positive=True)
     crossover_fraction: float = _param(0.5, "float", "l_c^2 where the MSD log-slope is this far from plateau to "
                                        "diffusion", positive=True, below=1.0)
-    cage_relative: bool | None = _param(None, "bool", "cage-relative MSD for l_c^2; unset: in 2D only (as the paper)")
+    cage_relative: bool | None = _param(None, "bool", "cage-relative MSD for l_c^2 (as the paper)",
+                                        by_dimension=(True, False))
     max_origins: int = _param(50, "int", "time origins for MSD and S4", positive=True)
     chi4_origins: int = _param(400, "int", "time origins for chi4 (a variance: 50 leave it ~20% noisy per lag)",
                                positive=True, at_least=2)
@@ -259,8 +302,8 @@ class Analysis:
     # (tests/test_clusters.py::test_background_iteration_on_poisson_counts)
     min_jumps_per_block: float = _param(25.0, "float", "... lengthened to whole t_chi until the coarse sieve sees "
                                         "this many jumps per block (0: never)", nonnegative=True)
-    cluster_fine: int | None = _param(None, "int", "undersize-sieve nodes per edge; unset: 0.9 d0 apart in 3D, "
-                                      "2 d0 in 2D", positive=True, below=513)
+    cluster_fine: int | None = _param(None, "int", "undersize-sieve nodes per edge (at least 4)", positive=True,
+                                      below=513, by_dimension=(2.0, 0.9), unset="{} d0 apart")
     threshold_tolerance: float = _param(0.1, "float", "C of the background iteration", positive=True)
     cluster_threshold: str = _param("background", "str", "rho_th: background (the paper's iteration) or "
                                     "significance (nodes significant against unclustered jumps)",
@@ -291,15 +334,19 @@ class Analysis:
                               nonnegative=True)
     spot_link: float = _param(1.5, "float", "d0: jumps of [t0, t1) closer than this form one spot", positive=True)
     spot_min_jumps: int = _param(2, "int", "jumps a spot needs (a concentration, not a lone jump)", positive=True)
-    orientation_bins: int = _param(0, "int", "facilitation: equal-solid-angle bins (3D: 2 n^2); 0: 16 in 2D, 32 in 3D",
-                                   nonnegative=True, at_least=4)
+    orientation_bins: int = _param(0, "int", "facilitation: equal-solid-angle bins (3D: 2 n^2)", nonnegative=True,
+                                   at_least=4, by_dimension=(16, 32))
     shell_width: float = _param(0.5, "float", "d0: radial bins of g_cj and alpha", positive=True)
 
-    def overlap_radius(self, dimension: int) -> float:
-        return self.overlap_a if self.overlap_a is not None else (0.3 if dimension == 2 else 0.25)
+    @classmethod
+    def unset_default(cls, key: str, dimension: int):
+        """What ``key`` left at its default means in this dimension (its ``by_dimension`` declaration)."""
+        return cls.__dataclass_fields__[key].metadata["by_dimension"][dimension - 2]
 
-    def use_cage_relative(self, dimension: int) -> bool:
-        return self.cage_relative if self.cage_relative is not None else dimension == 2
+    def value(self, key: str, dimension: int):
+        """``key`` as set, or what its default means in this dimension."""
+        value = getattr(self, key)
+        return self.unset_default(key, dimension) if value == self.__dataclass_fields__[key].default else value
 
 
 @dataclass(frozen=True)

@@ -351,6 +351,6 @@ def test_a_stage_reads_only_the_analysis_keys_it_declares(tiny_run):
     with pytest.raises(RuntimeError, match="stage structure reads \\[analysis\\] n_lags without declaring it"):
         ctx.analysis.n_lags
     with pytest.raises(RuntimeError, match="overlap_a without declaring it"):
-        ctx.analysis.overlap_radius(3)
+        ctx.analysis.value("overlap_a", 3)
     ctx.stage = STAGES["overlap"]
-    assert ctx.analysis.overlap_radius(3) == 0.25
+    assert ctx.analysis.value("overlap_a", 3) == 0.25

@@ -177,21 +177,61 @@ def test_unreadable_specs_and_paths_exit_2_with_the_path(tmp_path):
     assert proc.returncode == 2 and "Not a directory" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_the_documented_analysis_block_is_the_schema():
-    """The [analysis] block of the docs' stages page is made from spec.Analysis's field metadata (every
-    key once, with its default and help), and TOML-parses back to the defaults."""
+def test_the_docs_key_tables_and_analysis_block_are_made_from_the_schema():
+    """The docs' [analysis] block, stage table and run-spec key tables are made at docs build (docs/hooks.py)
+    from the schema's declarations: every key once, with its default and help; the block TOML-parses back to
+    the defaults; every stage in its run order; a page naming unknown content fails the build."""
+    import importlib.util
     import tomllib
     from dataclasses import fields
     from pathlib import Path
 
-    from lmpshear import config
+    from lmpshear import config, spec
     from lmpshear.spec import Analysis
+    from lmpshear.stages import STAGES
 
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    hook_spec = importlib.util.spec_from_file_location("docs_hooks", docs / "hooks.py")
+    hooks = importlib.util.module_from_spec(hook_spec)
+    hook_spec.loader.exec_module(hooks)
+    stages_page = hooks.fill((docs / "concepts" / "stages.md").read_text())
     block = config.analysis_block()
-    page = (Path(__file__).resolve().parents[1] / "docs" / "concepts" / "stages.md").read_text()
-    assert "```toml\n" + block + "\n```" in page
+    assert "```toml\n" + block + "\n```" in stages_page and "<!-- generated" not in stages_page
     parsed = tomllib.loads(block)["analysis"]
     for f in fields(Analysis):
         assert parsed.get(f.name) == f.default, f.name  # unset keys are commented out
     c = config.Checker("docs/concepts/stages.md")
     assert config.load_analysis(c, parsed) == Analysis() and not c.errors
+    rows = [line.split(" | ")[0][2:] for line in stages_page.splitlines() if line.startswith("| ") and "`.json`" not in line
+            and line.split(" | ")[0][2:] in STAGES]
+    assert rows == list(STAGES)
+    spec_page = hooks.fill((docs / "concepts" / "run-spec.md").read_text())
+    for cls in (spec.System, spec.Species, spec.SigmaEpsilon, spec.YukawaPotential, spec.Protocol, spec.Rate):
+        for f in fields(cls):
+            if f.metadata:
+                assert f"| `{f.name}` |" in spec_page and f.metadata["help"].replace("|", "/") in spec_page, f.name
+    assert "| `seed` | int | required |" in spec_page and "| `checkpoint_every` | int | `100` |" in spec_page
+    with pytest.raises(ValueError, match="no generated content named 'nothing'"):
+        hooks.fill("<!-- generated: nothing -->")
+
+
+def test_per_rate_overrides_are_kept_as_validated_and_unset_keys_mean_one_thing_per_dimension():
+    """A rate's [analysis] table is stored as load_analysis returns it (an integer given for a length is a
+    float); an unset key with a per-dimension meaning resolves from its one declaration, which also
+    writes its help."""
+    from lmpshear import config
+    from lmpshear.spec import Analysis
+
+    data = config._resolve(config.locate("bd45-tiny"))
+    data["protocol"]["rates"] = [{"rate": 20.0, "sample_interval": 0.001, "analysis": {"cluster_block": 3}}]
+    spec = config.load_dict(data).select_rate(20.0)
+    assert dict(spec.protocol.rates[0].analysis) == {"cluster_block": 3.0}
+    assert type(spec.analysis.cluster_block) is float and spec.analysis.cluster_block == 3.0
+    a = Analysis()
+    assert [a.value("overlap_a", d) for d in (2, 3)] == [0.3, 0.25]
+    assert [a.value("cage_relative", d) for d in (2, 3)] == [True, False]
+    assert [a.value("orientation_bins", d) for d in (2, 3)] == [16, 32]
+    assert Analysis(overlap_a=0.4).value("overlap_a", 2) == 0.4 and Analysis(cage_relative=False).value("cage_relative", 2) is False
+    helps = {f: Analysis.__dataclass_fields__[f].metadata["help"] for f in ("overlap_a", "cluster_fine")}
+    assert helps["overlap_a"].endswith("unset: 0.3 in 2D, 0.25 in 3D")
+    assert helps["cluster_fine"].endswith("unset: 2.0 d0 apart in 2D, 0.9 d0 apart in 3D")

@@ -35,9 +35,8 @@ from lmpshear.cell import Cell, largest_cutoff, tilt_at
 from lmpshear.engines import bd_kernels as K
 from lmpshear.errors import RunError
 from lmpshear.neighbors import CellGrid, bin_particles, fractional
+from lmpshear.spec import OUTER_MARGIN
 
-#: the default outer_skin − skin
-OUTER_MARGIN = 0.5
 #: the hard-core sweeps look at the pairs within d_ij + SWEEP_MARGIN d_min (selected again as needed)
 SWEEP_MARGIN = 0.1
 

@@ -35,10 +35,8 @@ def orientation_bins(d: np.ndarray, bins: int) -> np.ndarray:
     return band * 2 * n + sector
 
 
-def bins_for(requested: int, dim: int) -> int:
-    """The orientation bins: ``requested``, or 0 for the default (16 sectors in 2D, 32 bins in 3D);
-    in 3D they must be 2 n² (ValueError otherwise)."""
-    bins = requested or (16 if dim == 2 else 32)
+def checked_bins(bins: int, dim: int) -> int:
+    """The orientation bins, which in 3D must be 2 n² (ValueError otherwise)."""
     if dim == 3 and 2 * round((bins / 2) ** 0.5) ** 2 != bins:
         raise ValueError(f"orientation_bins = {bins}: in 3D it must be 2 n^2 (8, 18, 32, 50, ...)")
     return bins

@@ -21,8 +21,8 @@ where its Fig. 9c applies it: to the coarse clusters. Pruning again after the un
 
 Undersize sieve. A fine grid of spacing d' over each coarse cluster: a node is kept when the jump
 density within √2 d'/2 of it is at least ρ_th (per volume). The paper takes d' = L/30 (3D) or L/80
-(2D), "close to d_0" at its sizes (0.9 d_0 and 2 d_0); the default keeps those spacings at any box
-size (L/30 of a small box would leave the spheres almost empty), ``fine`` sets nodes per edge. The kept nodes are
+(2D), "close to d_0" at its sizes (0.9 d_0 and 2 d_0); the default (spec.Analysis.cluster_fine) keeps those
+spacings at any box size (L/30 of a small box would leave the spheres almost empty), ``fine`` sets nodes per edge. The kept nodes are
 the cluster; V_c = nodes × node volume, ξ_c = (3V_c/4π)^{1/3} (3D) or (V_c/π)^{1/2} (2D).
 """
 
@@ -37,6 +37,7 @@ from scipy import ndimage
 
 from lmpshear.cell import Cell
 from lmpshear.neighbors import CellGrid, bin_of, binned, fractional, minimum_image
+from lmpshear.spec import Analysis
 
 
 def grid_shape(dimension: int, n: int) -> tuple[int, ...]:
@@ -243,7 +244,7 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, 
     coarse clusters only). Returns the regions and a dict of the intermediate fields (rho, threshold,
     coarse labels) and the sieve's diagnostics (mean jumps per block, kept volume fraction)."""
     dim = cell.dimension
-    fine = fine or max(4, round(cell.lx / (0.9 if dim == 3 else 2.0)))
+    fine = fine or max(4, round(cell.lx / Analysis.unset_default("cluster_fine", dim)))  # nodes that far apart
     rho = coarse_field(events, cell, coarse, kernel_length)
     rho_th = background_threshold(rho, tolerance) if threshold is None else float(threshold)
     volume = cell.volume

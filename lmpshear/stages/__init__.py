@@ -22,4 +22,16 @@ def in_order_of_inputs(declared: list[Stage]) -> dict[str, Stage]:
 
 STAGES: dict[str, Stage] = in_order_of_inputs([s for family in (dynamics, lengths, clusters, stz) for s in family.STAGES])
 
-__all__ = ["STAGES", "Context", "Stage", "SteadyWindow"]
+
+
+def stage_table() -> str:
+    """The stages as a markdown table in the order they run (docs/concepts/stages.md, made at docs build)."""
+    rows = ["| stage | product | reads | `[analysis]` keys | what |", "|---|---|---|---|---|"]
+    for s in STAGES.values():
+        keys = ", ".join(f"`{k}`" for k in s.keys) or "–"
+        what = s.what + (f" ([more]({s.page}))" if s.page else "")
+        rows.append(f"| {s.name} | `{s.name}.json` | {', '.join(s.inputs)} | {keys} | {what} |")
+    return "\n".join(rows)
+
+
+__all__ = ["STAGES", "Context", "Stage", "SteadyWindow", "stage_table"]

@@ -74,18 +74,25 @@ class _Declared:
     """A stage's view of the [analysis] parameters: a key it did not declare is an internal error, as an
     undeclared input is. ``memory_budget`` is everyone's: it changes no product."""
 
-    #: the keys each rule of spec.Analysis reads
-    RULES = {"overlap_radius": ("overlap_a",), "use_cage_relative": ("cage_relative",)}
     FREE = ("memory_budget",)
 
     def __init__(self, analysis, stage: "Stage"):
         self._analysis, self._stage = analysis, stage
 
+    def _declared(self, key: str) -> str:
+        if key not in self._stage.keys and key not in self.FREE:
+            raise RuntimeError(f"internal: stage {self._stage.name} reads [analysis] {key} without declaring it")
+        return key
+
     def __getattr__(self, key: str):
-        for needed in self.RULES.get(key, (key,)):
-            if needed not in self._stage.keys and needed not in self.FREE:
-                raise RuntimeError(f"internal: stage {self._stage.name} reads [analysis] {needed} without declaring it")
-        return getattr(self._analysis, key)
+        return getattr(self._analysis, self._declared(key))
+
+    def value(self, key: str, dimension: int):
+        """``key`` as set, or what it means unset in this dimension (spec.Analysis.value)."""
+        return self._analysis.value(self._declared(key), dimension)
+
+    def unset_default(self, key: str, dimension: int):
+        return self._analysis.unset_default(self._declared(key), dimension)
 
 
 @dataclass
@@ -183,6 +190,7 @@ class Stage:
     needs: Callable[[Context], str | None] = lambda ctx: None  # why it cannot run, or None
     version: int = 1  # of the product's contents: a product of an older version is made again
     what: str = ""  # one line for the CLI's help and the docs
+    page: str = ""  # the docs page (docs/concepts/) that explains it, if any
 
 
 # -- why a stage cannot run -----------------------------------------------------------------------

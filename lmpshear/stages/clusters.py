@@ -128,5 +128,5 @@ STAGES = (
           # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1; 4: the null model;
           # 5: the significance rule's sieve beside the paper's
           version=5,
-          what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
+          page="clusters.md", what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
 )

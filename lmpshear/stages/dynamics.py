@@ -49,7 +49,7 @@ def msd(ctx: Context) -> dict:
     traj, window = ctx.traj, ctx.steady
     origins = origins_in(0, len(window) - 2, a.max_origins)
     lags = log_lags(len(window) - 1, a.n_lags)
-    cr = a.use_cage_relative(traj.dimension)
+    cr = a.value("cage_relative", traj.dimension)
     kwargs = {}
     if cr:
         r_nn = ctx.product("structure")["first_minimum"]
@@ -85,7 +85,7 @@ def overlap(ctx: Context) -> dict:
 
     a = ctx.analysis
     window = ctx.steady
-    radius = a.overlap_radius(ctx.traj.dimension)
+    radius = a.value("overlap_a", ctx.traj.dimension)
     s = susceptibility(window.unwrapped, window.nonaffine, window.cells, window.times, ctx.info.temperature, radius,
                        origins_in(0, len(window) - 2, a.chi4_origins), log_lags(len(window) - 1, a.n_lags),
                        a.t_chi_fraction)

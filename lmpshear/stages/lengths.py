@@ -27,7 +27,7 @@ def s4(ctx: Context) -> dict:
     fs = fp.self_intermediate_scattering(window.nonaffine, origins_in(0, len(window) - 2, a.max_origins), lags, q1)
     tau_alpha = fp.crossing(times[lags] - times[0], fs, np.exp(-1.0))
     out = {"q1": q1, "F_s": {"t": (times[lags] - times[0]).tolist(), "F_s": fs.tolist()}, "tau_alpha": tau_alpha,
-           "a": a.overlap_radius(dim), "fit_q_max": a.s4_fit_q_max, "at": {}}
+           "a": a.value("overlap_a", dim), "fit_q_max": a.s4_fit_q_max, "at": {}}
     smallest = 1.5 * 2 * np.pi / window.cells[0].volume ** (1.0 / dim)  # the upper edge of the first |q| bin
     if a.s4_q_max < smallest:
         raise UserError(f"s4_q_max = {a.s4_q_max:g} is below this box's first |q| bin (up to {smallest:.4g}): "
@@ -137,9 +137,9 @@ STAGES = (
     Stage(name="s4", inputs=("store", "config", "overlap", "structure"),
           keys=("overlap_a", "max_origins", "n_lags", "s4_q_max", "s4_vectors", "s4_cone", "s4_fit_q_max"),
           compute=s4, describe=_describe,
-          what="four-point structure factor S4(q) at t_chi and tau_alpha (iso and along flow/gradient/vorticity), xi_4"),
+          page="lengths.md", what="four-point structure factor S4(q) at t_chi and tau_alpha (iso and along flow/gradient/vorticity), xi_4"),
     Stage(name="gjj", inputs=("store", "config", "cagejumps", "jumps", "overlap", "clusters"),
           keys=("max_windows", "gjj_bin", "gjj_r_max", "gjj_fit_min", "gjj_window"), compute=gjj, describe=_describe_gjj,
           needs=needs_cage_size, version=2,  # 2: the excess tested at the first fitted distance, not at r = 0
-          what="g_jj(r) of the cage jumps of a window (W = t_chi, the clusters' W, gjj_window), xi_jj"),
+          page="lengths.md", what="g_jj(r) of the cage jumps of a window (W = t_chi, the clusters' W, gjj_window), xi_jj"),
 )

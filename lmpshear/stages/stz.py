@@ -119,7 +119,7 @@ def facilitation(ctx: Context) -> dict:
     traj = ctx.traj
     dim = traj.dimension
     try:
-        bins = fc.bins_for(ctx.analysis.orientation_bins, dim)
+        bins = fc.checked_bins(ctx.analysis.value("orientation_bins", dim), dim)
     except ValueError as exc:
         raise UserError(f"[analysis] {exc}") from None
     cell0 = ctx.steady.cells[0]
@@ -179,11 +179,11 @@ STAGES = (
     Stage(name="phm", inputs=("store", "config", "clusters", "jumps"),
           keys=("phm_clusters", "phm_starts", "phm_cores", "core_radius", "phm_shell", "spot_link", "spot_min_jumps"),
           compute=phm, describe=_describe_phm, needs=needs_pair_potential,
-          what="PHMs of yielded clusters at t0, their cores matched with the cage-jump spots against a null model"),
+          page="stz.md", what="PHMs of yielded clusters at t0, their cores matched with the cage-jump spots against a null model"),
     Stage(name="facilitation", inputs=("store", "config", "clusters", "jumps"),
           keys=("orientation_bins", "shell_width"), compute=facilitation,
           describe=lambda r: f"alpha(r) over {r['clusters']} clusters ({r['sources']} source jumps): xi_alpha = "
                              f"{r['xi_alpha']:.3g} (xi_c = {r['summary']['xi_c']:.3g})",
-          needs=needs_yielded_clusters, what="g_cj(r), alpha(r) of the jumps following the clusters' yield (eq. 10), "
+          needs=needs_yielded_clusters, page="stz.md", what="g_cj(r), alpha(r) of the jumps following the clusters' yield (eq. 10), "
                                              "xi_alpha"),
 )
