@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all venv bench docs clean
+.PHONY: demo test test-all lint venv bench docs clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,16 @@ $(VENV)/.docs-installed: $(STAMP)
 docs: $(VENV)/.docs-installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	@echo "docs: site/index.html"
+
+# ruff's lint and format check and mypy's type check (configured in pyproject.toml), clean
+$(VENV)/.lint-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[lint]"
+	touch $@
+
+lint: $(VENV)/.lint-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_inprocess.py

@@ -6,7 +6,8 @@ Writes OUTDIR/{viscosity,structure,msd,overlap,cagejumps,s4,gjj,facilitation}.js
 (the phm stage without its per-particle arrays, with bootstrap errors of the matching ratios), clusters_summary.json
 (the clusters stage's summary, parameters, per-window sieve diagnostics and uncertainties: a bootstrap
 over the yielded clusters for σ_c,y, ξ_c and t_y, the standard error of P̄_c from blocks of one window
-length, and η_c's from both), clusters_table.csv (one row per cluster), the run's config.toml and manifest.json, and the per-run figures
+length, and η_c's from both), clusters_table.csv (one row per cluster), the run's config.toml and
+manifest.json, and the per-run figures
 (`lmpshear figures`).
 """
 
@@ -19,34 +20,58 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmpshear.figures import run_figures
+from lmpshear.run_figures import run_figures
 from lmpshear.rundir import Product, atomic_write_json
 
 
 def collect(rundir: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("viscosity.json", "structure.json", "msd.json", "overlap.json", "cagejumps.json", "s4.json",
-                 "gjj.json", "config.toml", "manifest.json"):
+    for name in (
+        "viscosity.json",
+        "structure.json",
+        "msd.json",
+        "overlap.json",
+        "cagejumps.json",
+        "s4.json",
+        "gjj.json",
+        "config.toml",
+        "manifest.json",
+    ):
         if (rundir / name).exists():
             shutil.copy2(rundir / name, out / name)
     clusters = rundir / "clusters.json"
     if clusters.exists():
         stored = Product.read(clusters)
         result = stored.result
-        atomic_write_json(out / "clusters_summary.json", {"params": stored.params, "summary": result["summary"],
-                                                          "uncertainty": uncertainty(result), "sieve": result["sieve"]})
+        atomic_write_json(
+            out / "clusters_summary.json",
+            {
+                "params": stored.params,
+                "summary": result["summary"],
+                "uncertainty": uncertainty(result),
+                "sieve": result["sieve"],
+            },
+        )
         pd.DataFrame(result["clusters"]).drop(columns=["centre"]).to_csv(out / "clusters_table.csv", index=False)
         for path in run_figures(rundir, out):
             print(f"figure: {path}")
     if (rundir / "phm.json").exists():
         stored = Product.read(rundir / "phm.json")
         result = stored.result
-        light = [{k: v for k, v in c.items() if k not in ("members_list", "positions", "soft_modes", "jumps")}
-                 for c in result["clusters"]]
-        atomic_write_json(out / "phm_summary.json", {"params": stored.params, "summary": result["summary"],
-                                                     "uncertainty": phm_uncertainty(result)}
-                          | {k: result[k] for k in ("radii", "matched", "chance", "matched_all", "chance_all", "spots")
-                             if k in result} | {"clusters": light})
+        light = [
+            {k: v for k, v in c.items() if k not in ("members_list", "positions", "soft_modes", "jumps")}
+            for c in result["clusters"]
+        ]
+        atomic_write_json(
+            out / "phm_summary.json",
+            {"params": stored.params, "summary": result["summary"], "uncertainty": phm_uncertainty(result)}
+            | {
+                k: result[k]
+                for k in ("radii", "matched", "chance", "matched_all", "chance_all", "spots")
+                if k in result
+            }
+            | {"clusters": light},
+        )
     if (rundir / "facilitation.json").exists():
         shutil.copy2(rundir / "facilitation.json", out / "facilitation.json")
     print(f"collected {rundir} -> {out}")
@@ -72,7 +97,7 @@ def phm_uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
 
 def uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
     """Standard errors of the summary's P̄_c, σ_c,y, ξ_c and η_c (see the module docstring)."""
-    from lmpshear.kernels.regions import radius_of_volume
+    from lmpshear.kernels.sieve import radius_of_volume
 
     s = result["summary"]
     rng = np.random.default_rng(seed)
@@ -96,8 +121,14 @@ def uncertainty(result: dict, samples: int = 2000, seed: int = 0) -> dict:
     means = np.array([p[inside][blocks == b].mean() for b in np.unique(blocks)])
     p_se = float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else float("nan")
     eta_se = float(abs(s["eta_c"]) * np.hypot(p_se / s["P_c_mean"], sigma_se / s["sigma_c_y"]))
-    return {"P_c_mean": p_se, "P_c_blocks": len(means), "sigma_c_y": sigma_se, "xi_c": xi_se, "eta_c": eta_se,
-            "t_y": t_y_se}
+    return {
+        "P_c_mean": p_se,
+        "P_c_blocks": len(means),
+        "sigma_c_y": sigma_se,
+        "xi_c": xi_se,
+        "eta_c": eta_se,
+        "t_y": t_y_se,
+    }
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Brownian dynamics of the soft Yukawa mixture: lmpshear's numba engine vs LAMMPS ``fix brownian``.
 
-    python benchmarks/bench_bd.py [--particles 20000] [--steps 50] [--dt 1e-5] [--skin 0.3] [--outer-skin S] [--repeat 3]
+    python benchmarks/bench_bd.py [--particles 20000] [--steps 50] [--dt 1e-5] [--skin 0.3] [--outer-skin S]
+    [--repeat 3]
 
 Same system for both: binary mixture (80% d = 1, 20% d = 2/3), φ = 0.45, Yukawa K = 9.69, z = 4.86,
 cutoff 5 d_b, no hard core, no shear; a configuration without overlaps (made by the hard-core step)
 as the common start. LAMMPS: ``pair_style yukawa 4.86 5.0`` with A_ij = K d_ij e^{z d_ij},
 ``fix brownian ... gamma_t 1 rng gaussian``, neighbour list checked every step,
 one MPI rank. Both use the same skin (``--skin``, LAMMPS's default 0.3); lmpshear prunes its Verlet
-list from an outer list of skin ``--outer-skin`` (default: the engine's, skin + 0.5), rebuilt by a
+list from an outer list of skin ``--outer-skin`` (default: the engine's, spec.OUTER_MARGIN past the skin), rebuilt by a
 cell search only when pruning it again could miss a pair. lmpshear (default precision
 "mixed": float32 pair terms, and "double" as well): one numba thread, then two; then the hard-core
 step on as well (these two after ``--relax`` untimed steps of dt 1e-4, each of its own dynamics:
@@ -37,8 +38,18 @@ def start_configuration(n: int, phi: float, seed: int = 1):
     rng = np.random.default_rng(seed)
     diameter = np.where(np.arange(n) < int(0.8 * n), 1.0, 2.0 / 3.0)
     L = (np.pi / 6 * (diameter**3).sum() / phi) ** (1 / 3)
-    bd = BrownianDynamics(rng.random((n, 3)) * L, diameter, 1.0 / diameter, (L, L, L), 3, rate=0.0, dt=1e-5,
-                          seed=seed, yukawa=None, hard_core=True)
+    bd = BrownianDynamics(
+        rng.random((n, 3)) * L,
+        diameter,
+        1.0 / diameter,
+        (L, L, L),
+        3,
+        rate=0.0,
+        dt=1e-5,
+        seed=seed,
+        yukawa=None,
+        hard_core=True,
+    )
     bd.step()  # removes the overlaps of random insertion
     return bd.r.copy(), diameter, float(L)
 
@@ -47,9 +58,20 @@ def time_lmpshear(r, diameter, L, steps, threads, hard_core, dt, skin, outer_ski
     """Wall time of ``steps`` steps after ``warmup`` untimed ones of dt 1e-4, the outer-list builds and prunes
     within them and the hard-core sweeps per step."""
     numba.set_num_threads(threads)
-    bd = BrownianDynamics(r, diameter, np.ones_like(diameter), (L, L, L), 3, rate=0.0, dt=dt, seed=2,
-                          yukawa=Yukawa(K, Z, CUTOFF, precision), hard_core=hard_core, skin=skin,
-                          outer_skin=outer_skin)
+    bd = BrownianDynamics(
+        r,
+        diameter,
+        np.ones_like(diameter),
+        (L, L, L),
+        3,
+        rate=0.0,
+        dt=dt,
+        seed=2,
+        yukawa=Yukawa(K, Z, CUTOFF, precision),
+        hard_core=hard_core,
+        skin=skin,
+        outer_skin=outer_skin,
+    )
     bd.step()  # compile
     bd._prune()  # ... the prune kernel too
     bd.dt = 1e-4  # the presets' step
@@ -125,12 +147,22 @@ def main() -> None:
     double = time_lmpshear(r, diameter, L, steps, 1, False, dt, skin, outer, precision="double")[0]
     print(f"soft Yukawa, N = {n}, phi = 0.45, cutoff {CUTOFF}, {steps} steps of dt = {dt:g}, skin {skin:g}")
     print(f"  LAMMPS fix brownian, 1 rank:   {rate(lammps_wall):.3g} particle-steps/s (median of {args.repeat})")
-    print(f"  lmpshear BD, 1 thread:         {rate(one):.3g} particle-steps/s  ({builds} outer builds, {prunes} prunes)")
-    print(f"  ratio lmpshear / LAMMPS:       {np.median(ratios):.2f} (median; pairs: {', '.join(f'{x:.2f}' for x in ratios)})")
-    print(f"    precision 'double':          {rate(double):.3g} particle-steps/s  (ratio to LAMMPS {lammps_wall / double:.2f})")
+    print(
+        f"  lmpshear BD, 1 thread:         {rate(one):.3g} particle-steps/s  ({builds} outer builds, {prunes} prunes)"
+    )
+    print(
+        f"  ratio lmpshear / LAMMPS:       {np.median(ratios):.2f} "
+        f"(median; pairs: {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
+    print(
+        f"    precision 'double':          {rate(double):.3g} particle-steps/s  "
+        f"(ratio to LAMMPS {lammps_wall / double:.2f})"
+    )
     print(f"  lmpshear BD, 2 threads:        {rate(two[0]):.3g} particle-steps/s  (scaling {one / two[0]:.2f}x)")
-    print(f"  + hard-core step, 2 threads:   {rate(hs[0]):.3g} particle-steps/s  (hard core costs "
-          f"{hs[0] / two[0] - 1:+.0%}; {hs[3]:.1f} sweeps per step, after {args.relax} steps of dt 1e-4)")
+    print(
+        f"  + hard-core step, 2 threads:   {rate(hs[0]):.3g} particle-steps/s  (hard core costs "
+        f"{hs[0] / two[0] - 1:+.0%}; {hs[3]:.1f} sweeps per step, after {args.relax} steps of dt 1e-4)"
+    )
 
 
 if __name__ == "__main__":

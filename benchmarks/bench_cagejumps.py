@@ -40,9 +40,9 @@ def _rss_mb() -> float:
 
 
 def _worker(task: str, n: int, frames: int, subset: int, queue) -> None:
+    from lmpshear.cell import Cell
     from lmpshear.kernels.cagejumps import cage_jumps, reference_jump_frames
     from lmpshear.kernels.overlap import log_lags, origins_in, susceptibility
-    from lmpshear.cell import Cell
 
     x = make_trajectory(n, frames)
     times = np.arange(frames) * 0.1
@@ -56,8 +56,15 @@ def _worker(task: str, n: int, frames: int, subset: int, queue) -> None:
             jumps = cage_jumps(x, x, times, threshold)
             walls.append(time.perf_counter() - t0)
         wall = min(walls)
-        queue.put({"task": task, "wall": wall, "particle_frames": n * frames, "jumps": len(jumps),
-                   "peak_extra_mb": _rss_mb() - base})
+        queue.put(
+            {
+                "task": task,
+                "wall": wall,
+                "particle_frames": n * frames,
+                "jumps": len(jumps),
+                "peak_extra_mb": _rss_mb() - base,
+            }
+        )
     elif task == "numpy":
         base = _rss_mb()
         walls = []
@@ -66,8 +73,15 @@ def _worker(task: str, n: int, frames: int, subset: int, queue) -> None:
             count = sum(len(reference_jump_frames(x[:, i], threshold)) for i in range(subset))
             walls.append(time.perf_counter() - t0)
         wall = min(walls)
-        queue.put({"task": task, "wall": wall, "particle_frames": subset * frames, "jumps": count,
-                   "peak_extra_mb": _rss_mb() - base})
+        queue.put(
+            {
+                "task": task,
+                "wall": wall,
+                "particle_frames": subset * frames,
+                "jumps": count,
+                "peak_extra_mb": _rss_mb() - base,
+            }
+        )
     elif task == "numba-subset":  # the same particles as the numpy anchor: must find the same jumps
         jumps = cage_jumps(np.ascontiguousarray(x[:, :subset]), x[:, :subset], times, threshold)
         ref = [reference_jump_frames(x[:, i], threshold) for i in range(subset)]
@@ -79,8 +93,16 @@ def _worker(task: str, n: int, frames: int, subset: int, queue) -> None:
         lattice = rng.random((n, 3)) * L
         rate, dt = 0.015, 0.1
         cells = [Cell((0.0, 0.0, 0.0), L, L, L, ((rate * dt * k + 0.5) % 1.0 - 0.5) * L) for k in range(frames)]
-        susceptibility(lattice[None, :200] + x[:3, :200], x[:3, :200], cells[:3], times[:3], 0.45, 0.25,
-                       np.array([0, 1]), np.array([1]))  # compile outside the timing
+        susceptibility(
+            lattice[None, :200] + x[:3, :200],
+            x[:3, :200],
+            cells[:3],
+            times[:3],
+            0.45,
+            0.25,
+            np.array([0, 1]),
+            np.array([1]),
+        )  # compile outside the timing
         base = _rss_mb()
         t0 = time.perf_counter()
         positions = x + lattice  # the positions at every frame (a view would do for a real store)
@@ -88,8 +110,15 @@ def _worker(task: str, n: int, frames: int, subset: int, queue) -> None:
         s = susceptibility(positions, x, cells, times, 0.45, 0.25, origins, lags)
         wall = time.perf_counter() - t0
         evaluations = int(s.n_origins.sum())
-        queue.put({"task": task, "wall": wall, "overlap_evaluations": evaluations,
-                   "particle_evaluations_per_s": evaluations * n / wall, "peak_extra_mb": _rss_mb() - base})
+        queue.put(
+            {
+                "task": task,
+                "wall": wall,
+                "overlap_evaluations": evaluations,
+                "particle_evaluations_per_s": evaluations * n / wall,
+                "peak_extra_mb": _rss_mb() - base,
+            }
+        )
 
 
 def measure(task: str, n: int, frames: int, subset: int) -> dict:
@@ -103,7 +132,7 @@ def measure(task: str, n: int, frames: int, subset: int) -> dict:
             break
         except queue_module.Empty:
             if not proc.is_alive():
-                raise SystemExit(f"benchmark task {task} failed (exit code {proc.exitcode})")
+                raise SystemExit(f"benchmark task {task} failed (exit code {proc.exitcode})") from None
     proc.join()
     return result
 
@@ -123,18 +152,29 @@ def main() -> None:
     chi4 = measure("chi4", n, f, sub)
     rate_fast = fast["particle_frames"] / fast["wall"]
     rate_slow = slow["particle_frames"] / slow["wall"]
-    print(f"cage jumps, numba (all {n} particles): {fast['wall']:.2f} s, {rate_fast:.3g} particle-frames/s, "
-          f"{fast['jumps']} jumps, peak memory +{fast['peak_extra_mb']:.0f} MB")
-    print(f"cage jumps, numpy ({sub} particles):   {slow['wall']:.2f} s, {rate_slow:.3g} particle-frames/s, "
-          f"peak memory +{slow['peak_extra_mb']:.0f} MB")
-    print(f"ratio numba/numpy: {rate_fast / rate_slow:.1f}x  (same jumps on the common particles: "
-          f"{check['identical_to_numpy']})")
-    print(f"chi4 (collective + self, {chi4['overlap_evaluations']} origin-lag pairs): {chi4['wall']:.1f} s, "
-          f"{chi4['particle_evaluations_per_s']:.3g} particle-evaluations/s, peak memory +{chi4['peak_extra_mb']:.0f} MB")
+    print(
+        f"cage jumps, numba (all {n} particles): {fast['wall']:.2f} s, {rate_fast:.3g} particle-frames/s, "
+        f"{fast['jumps']} jumps, peak memory +{fast['peak_extra_mb']:.0f} MB"
+    )
+    print(
+        f"cage jumps, numpy ({sub} particles):   {slow['wall']:.2f} s, {rate_slow:.3g} particle-frames/s, "
+        f"peak memory +{slow['peak_extra_mb']:.0f} MB"
+    )
+    print(
+        f"ratio numba/numpy: {rate_fast / rate_slow:.1f}x  (same jumps on the common particles: "
+        f"{check['identical_to_numpy']})"
+    )
+    print(
+        f"chi4 (collective + self, {chi4['overlap_evaluations']} origin-lag pairs): {chi4['wall']:.1f} s, "
+        f"{chi4['particle_evaluations_per_s']:.3g} particle-evaluations/s, peak memory +{chi4['peak_extra_mb']:.0f} MB"
+    )
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"numba": fast, "numpy": slow, "check": check, "chi4": chi4,
-                       "ratio": rate_fast / rate_slow}, fh, indent=2)
+            json.dump(
+                {"numba": fast, "numpy": slow, "check": check, "chi4": chi4, "ratio": rate_fast / rate_slow},
+                fh,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

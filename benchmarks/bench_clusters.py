@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmpshear.kernels.convective import affine_fit, carried_separations, convective_clusters, shear_strain
-from lmpshear.kernels.regions import (
+from lmpshear.cell import Cell
+from lmpshear.kernels.convective import convective_clusters
+from lmpshear.kernels.sieve import (
     background_threshold,
     demarcate,
     kernel_density,
@@ -44,9 +45,9 @@ from lmpshear.kernels.regions import (
     region_lookup,
     watershed_basins,
 )
-from lmpshear.cell import Cell
+from lmpshear.kernels.traceback import affine_fit, carried_separations, shear_strain
 from lmpshear.spec import Analysis
-from lmpshear.stages.clusters import sieve_options
+from lmpshear.stages.clusters import convective_options
 
 RATE, DT, T_CHI = 0.015, 0.1, 10.0
 
@@ -76,10 +77,19 @@ def synthetic_run(n: int, n_jumps: int, windows: int, seed: int = 1):
     clustered = rng.random(n_jumps) > 1 / 3
     pos[clustered] = blobs[which[clustered]] + rng.normal(scale=2.5, size=(int(clustered.sum()), 3))
     pos[:, 0] += RATE * jt * pos[:, 1]
-    jumps = pd.DataFrame({"particle": rng.integers(0, n, size=n_jumps), "time": jt,
-                          "frame": np.searchsorted(times, jt), "x": pos[:, 0], "y": pos[:, 1],
-                          "z": pos[:, 2], "dx": rng.normal(size=n_jumps), "dy": rng.normal(size=n_jumps),
-                          "dz": rng.normal(size=n_jumps)})
+    jumps = pd.DataFrame(
+        {
+            "particle": rng.integers(0, n, size=n_jumps),
+            "time": jt,
+            "frame": np.searchsorted(times, jt),
+            "x": pos[:, 0],
+            "y": pos[:, 1],
+            "z": pos[:, 2],
+            "dx": rng.normal(size=n_jumps),
+            "dy": rng.normal(size=n_jumps),
+            "dz": rng.normal(size=n_jumps),
+        }
+    )
     return times, cells, unwrapped, virial, jumps
 
 
@@ -102,9 +112,11 @@ def main() -> None:
 
     times, cells, unwrapped, virial, jumps = synthetic_run(args.particles, args.jumps, args.windows)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"synthetic run: N = {args.particles}, {len(times)} frames, {len(jumps)} jumps, "
-          f"t_chi = {T_CHI} ({int(T_CHI / DT)} frames), data {unwrapped.nbytes / 2**20:.0f} MiB")
-    kwargs = dict(coarse=10, **sieve_options(Analysis(max_windows=args.windows)))
+    print(
+        f"synthetic run: N = {args.particles}, {len(times)} frames, {len(jumps)} jumps, "
+        f"t_chi = {T_CHI} ({int(T_CHI / DT)} frames), data {unwrapped.nbytes / 2**20:.0f} MiB"
+    )
+    kwargs = dict(coarse=10, **convective_options(Analysis(max_windows=args.windows)))
     t0 = time.perf_counter()
     convective_clusters(times, cells, unwrapped, virial, jumps, RATE, T_CHI, **kwargs)
     first = time.perf_counter() - t0
@@ -113,10 +125,13 @@ def main() -> None:
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
     s = result["summary"]
-    print(f"convective_clusters: {s['windows']} windows, {s['clusters']} clusters ({s['yielded']} yielded), "
-          f"{len(result['contrast'])} contrast spheres")
-    print(f"  wall {wall:.1f} s (first call, with compilation: {first:.1f} s); peak memory above the data "
-          f"{peak:.0f} MiB")
+    print(
+        f"convective_clusters: {s['windows']} windows, {s['clusters']} clusters ({s['yielded']} yielded), "
+        f"{len(result['contrast'])} contrast spheres"
+    )
+    print(
+        f"  wall {wall:.1f} s (first call, with compilation: {first:.1f} s); peak memory above the data {peak:.0f} MiB"
+    )
 
     # traceback: one frame, the largest region of the first window
     k_ref = int(np.argmin(np.abs(times - (times[0] + T_CHI))))
@@ -137,10 +152,14 @@ def main() -> None:
     naive = naive_members(unwrapped[k], times[k], times[k_ref], cells[k_ref], reg.nodes, fields["fine"])
     naive_time = time.perf_counter() - t0
     assert np.array_equal(fast, naive), "the two membership tests disagree"
-    print(f"traceback, one frame, region of {len(reg.nodes)} voxels ({fast.sum()} members), "
-          f"all {len(regions)} regions of the window labelled at once:")
-    print(f"  labels_at {1e3 * fast_time:.2f} ms/frame vs naive per-voxel loop {1e3 * naive_time:.0f} ms/frame "
-          f"(one region): ratio {naive_time / fast_time:.0f}x")
+    print(
+        f"traceback, one frame, region of {len(reg.nodes)} voxels ({fast.sum()} members), "
+        f"all {len(regions)} regions of the window labelled at once:"
+    )
+    print(
+        f"  labels_at {1e3 * fast_time:.2f} ms/frame vs naive per-voxel loop {1e3 * naive_time:.0f} ms/frame "
+        f"(one region): ratio {naive_time / fast_time:.0f}x"
+    )
     kernels()
 
 
@@ -163,8 +182,10 @@ def kernels() -> None:
     slow_time = time.perf_counter() - t0
     assert np.array_equal(fast, slow), "the two merges disagree"
     print(f"merge_small on a soft-disk null window ({n}^2 grid, {count} basins -> {kept}):")
-    print(f"  {1e3 * fast_time:.0f} ms vs rescanning after every merge {1e3 * slow_time:.0f} ms: "
-          f"ratio {fast_time / slow_time:.3f}")
+    print(
+        f"  {1e3 * fast_time:.0f} ms vs rescanning after every merge {1e3 * slow_time:.0f} ms: "
+        f"ratio {fast_time / slow_time:.3f}"
+    )
 
     cell = Cell((0.0, 0.0, 0.0), L, L, 1.0, 10.0, 2)
     before = rng.uniform(0, L, (20000, 2))
@@ -185,8 +206,10 @@ def kernels() -> None:
     for _ in range(reps):
         numpy_strain()
     slow_time = (time.perf_counter() - t0) / reps
-    print(f"shear strain of 300 members over one frame: {1e6 * fast_time:.0f} us vs numpy {1e6 * slow_time:.0f} us: "
-          f"ratio {fast_time / slow_time:.3f}")
+    print(
+        f"shear strain of 300 members over one frame: {1e6 * fast_time:.0f} us vs numpy {1e6 * slow_time:.0f} us: "
+        f"ratio {fast_time / slow_time:.3f}"
+    )
 
 
 if __name__ == "__main__":

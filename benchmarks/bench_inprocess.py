@@ -39,17 +39,22 @@ def main(argv=None):
     rate, dt, interval = 0.06, 0.005, 0.05
     strain = args.steps * dt * rate
     spec = work / "bench.toml"
-    spec.write_text(f'extends = "ka3d"\n[system]\nn_particles = {args.n}\n[protocol]\nmelt_time = 0.0\n'
-                    f'equilibration_time = 0.0\nsteady_strain = 0.0\nproduction_strain = {strain!r}\n'
-                    f'checkpoint_every = 1000000\n[[protocol.rates]]\nrate = {rate}\nsample_interval = {interval}\n')
+    spec.write_text(
+        f'extends = "ka3d"\n[system]\nn_particles = {args.n}\n[protocol]\nmelt_time = 0.0\n'
+        f"equilibration_time = 0.0\nsteady_strain = 0.0\nproduction_strain = {strain!r}\n"
+        f"checkpoint_every = 1000000\n[[protocol.rates]]\nrate = {rate}\nsample_interval = {interval}\n"
+    )
     lmp = shutil.which("lmp", path=os.path.dirname(sys.executable))
     atom_steps = args.n * args.steps
     rows = []
     for k in range(args.repeat):
         for label in ("bare lmp", "lmpshear run"):
             rundir = work / f"{label.split()[0]}{k}"
-            subprocess.run([sys.executable, "-m", "lmpshear", "prepare", str(spec), "-o", str(rundir)], check=True,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "lmpshear", "prepare", str(spec), "-o", str(rundir)],
+                check=True,
+                capture_output=True,
+            )
             if label == "bare lmp":
                 wall = timed([lmp, "-in", "in.lammps", "-log", "log.bare", "-screen", "none"], rundir)
             else:
@@ -58,8 +63,10 @@ def main(argv=None):
             print(f"{label:13s} run {k}: {wall:7.2f} s  {atom_steps / wall / 1e6:6.3f} Matom-step/s", flush=True)
     bare = min(w for label, _, w in rows if label == "bare lmp")
     ours = min(w for label, _, w in rows if label == "lmpshear run")
-    print(f"\nbest of {args.repeat}: bare lmp {bare:.2f} s ({atom_steps / bare / 1e6:.3f} Matom-step/s), "
-          f"lmpshear run {ours:.2f} s ({atom_steps / ours / 1e6:.3f} Matom-step/s)")
+    print(
+        f"\nbest of {args.repeat}: bare lmp {bare:.2f} s ({atom_steps / bare / 1e6:.3f} Matom-step/s), "
+        f"lmpshear run {ours:.2f} s ({atom_steps / ours / 1e6:.3f} Matom-step/s)"
+    )
     print(f"ratio lmpshear/bare = {ours / bare:.4f}  (overhead {100 * (ours / bare - 1):+.2f}%; target <= +5%)")
     shutil.rmtree(work, ignore_errors=True)
 

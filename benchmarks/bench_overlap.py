@@ -16,8 +16,8 @@ import time
 import numpy as np
 from scipy.spatial import cKDTree
 
-from lmpshear.kernels.overlap import collective_overlap
 from lmpshear.cell import Cell
+from lmpshear.kernels.overlap import collective_overlap
 
 
 def best_of(fn, repeat: int) -> tuple[float, int]:
@@ -49,8 +49,10 @@ def main() -> None:
     tree = lambda: cKDTree(r % L, boxsize=L).count_neighbors(cKDTree((r - moved) % L, boxsize=L), a)  # noqa: E731
     anchor, q_anchor = best_of(tree, max(1, args.repeat // 4))
     assert q == q_anchor, (q, q_anchor)
-    print(f"unsheared: lmpshear {ours * 1e3:.1f} ms, cKDTree {anchor * 1e3:.1f} ms (Q = {q_anchor}); "
-          f"ratio lmpshear / cKDTree {ours / anchor:.2f}")
+    print(
+        f"unsheared: lmpshear {ours * 1e3:.1f} ms, cKDTree {anchor * 1e3:.1f} ms (Q = {q_anchor}); "
+        f"ratio lmpshear / cKDTree {ours / anchor:.2f}"
+    )
 
 
 if __name__ == "__main__":

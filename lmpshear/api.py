@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from lmpshear.errors import UserError
@@ -29,7 +30,7 @@ class LmpshearWarning(UserWarning):
 def _warn(text: str) -> None:
     """A product's warning, shown at the first caller outside the package (the user's line)."""
     level, frame = 2, sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("lmpshear"):
+    while frame.f_globals.get("__name__", "").startswith("lmpshear") and frame.f_back is not None:
         frame, level = frame.f_back, level + 1
     warnings.warn(text, LmpshearWarning, stacklevel=level)
 
@@ -52,37 +53,56 @@ def _checked(**arguments) -> None:
             continue
         if kind.startswith("count>="):
             least = int(kind.split(">=")[1])
-            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= least
             want = f"a whole number of at least {least}"
         else:
             ok, want = {
                 "path": (isinstance(value, (str, os.PathLike)), "a path (str or Path)"),
                 "number": (isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"),
                 "table": (isinstance(value, dict), "a dict of spec tables, e.g. {'protocol': {...}}"),
-                "names": (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
-                          "a list of names"),
+                "names": (
+                    isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value),
+                    "a list of names",
+                ),
+                "paths": (
+                    isinstance(value, (list, tuple))
+                    and len(value) > 0
+                    and all(isinstance(v, (str, os.PathLike)) for v in value),
+                    "one path or a list of paths",
+                ),
             }[kind]
         if not ok:
             raise UserError(f"{name}: expected {want}, got {value!r}")
 
 
-def prepare(spec_or_preset: str | Path, out: str | Path, rate: float | None = None, *, force: bool = False,
-            overrides: dict | None = None, command: list[str] | None = None) -> "Run":
+def prepare(
+    spec_or_preset: str | Path,
+    out: str | Path,
+    rate: float | None = None,
+    *,
+    force: bool = False,
+    overrides: dict | None = None,
+    command: list[str] | None = None,
+) -> Run:
     """Validate a spec (a TOML file or a preset's name) and write the run directory ``out`` for one of
     its rates (``rate``; needed when the spec has several). ``overrides``: spec tables merged over it,
     e.g. ``{"protocol": {"production_strain": 2.0}}``. ``force`` replaces the spec of a prepared run
     that has not started. ``command``: what the manifest records as the command (default: this call)."""
     from lmpshear.preparation import prepare as _prepare
 
-    _checked(spec_or_preset=("path", spec_or_preset), out=("path", out), rate=("optional number", rate),
-             overrides=("optional table", overrides))
-    command = command or [f"lmpshear.prepare({str(spec_or_preset)!r}, {str(out)!r}, rate={rate!r}, "
-                          f"overrides={overrides!r})"]
-    return Run(_prepare(spec_or_preset, out, rate, command=command, force=force, warn=_warn,
-                        overrides=overrides).path)
+    _checked(
+        spec_or_preset=("path", spec_or_preset),
+        out=("path", out),
+        rate=("optional number", rate),
+        overrides=("optional table", overrides),
+    )
+    command = command or [
+        f"lmpshear.prepare({str(spec_or_preset)!r}, {str(out)!r}, rate={rate!r}, overrides={overrides!r})"
+    ]
+    return Run(_prepare(spec_or_preset, out, rate, command=command, force=force, warn=_warn, overrides=overrides).path)
 
 
-def run(rundir: str | Path, *, progress: bool = True) -> "Run":
+def run(rundir: str | Path, *, progress: bool = True) -> Run:
     """Run (or resume, from the newest intact checkpoint) a prepared run directory with the engine its
     spec names; a complete run is left as it is. Progress lines go to stderr unless ``progress=False``."""
     from lmpshear.engines import run_directory
@@ -123,22 +143,33 @@ def repair(rundir: str | Path, *, progress: bool = True):
     if verdict is None or verdict.ok:
         return verdict
     if rd.source.is_file():
-        raise UserError(f"{rd.path} is an imported trajectory and is damaged ({'; '.join(verdict.problems)}): "
-                        "import it again into a new directory")
+        raise UserError(
+            f"{rd.path} is an imported trajectory and is damaged ({'; '.join(verdict.problems)}): "
+            "import it again into a new directory"
+        )
     if verdict.index_only:
         integrity.IndexCopy.load(rd.file("store_index")).restore(rd.store)
         return verdict
     if rd.complete():  # its record certifies a store that is no longer there
         for name in ("digests", "store_index"):
             rd.file(name).unlink(missing_ok=True)
-        rd.set_status(state="stopped", frames=verdict.intact,
-                      message=f"damaged after the run ({'; '.join(verdict.problems)}): being repaired")
+        rd.set_status(
+            state="stopped",
+            frames=verdict.intact,
+            message=f"damaged after the run ({'; '.join(verdict.problems)}): being repaired",
+        )
     run(rd.path, progress=progress)
     return verdict
 
 
-def analyze(rundir: str | Path, only: list[str] | None = None, set: dict | None = None, *, force: bool = False,
-            progress: bool = True) -> dict[str, "Result"]:
+def analyze(
+    rundir: str | Path,
+    only: list[str] | None = None,
+    set: dict | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+) -> dict[str, Result]:
     """Compute the analysis stages (all, or ``only``; see `lmpshear.stages.STAGES`) of a finished
     run and return what they made, by stage. ``set``: [analysis] keys for this analysis (validated
     as the spec's table is), e.g. ``{"cluster_window": 5}``. A product already up to date with the
@@ -148,42 +179,250 @@ def analyze(rundir: str | Path, only: list[str] | None = None, set: dict | None 
 
     _checked(rundir=("path", rundir), only=("optional names", only), set=("optional table", set))
     echo = (lambda text: print(text, flush=True)) if progress else _quiet
-    made = _analyze(rundir, only=only, force=force, overrides=set, echo=echo, warn=_warn,
-                    progress=None if progress else _quiet)
+    made = _analyze(
+        rundir, only=only, force=force, overrides=set, echo=echo, warn=_warn, progress=None if progress else _quiet
+    )
     units = Run(rundir).units
     return {name: Result(name, STAGES[name].what, data, units) for name, data in made.items()}
 
 
+def presets() -> dict:
+    """The shipped presets by name, each loaded as its `lmpshear.spec.RunSpec`."""
+    from lmpshear import config, shipped
+
+    return {name: config.load(name) for name in shipped.preset_names()}
+
+
+def stages() -> dict[str, str]:
+    """The analysis stages in the order they run, each with what it computes."""
+    from lmpshear.stages import STAGES
+
+    return {name: stage.what for name, stage in STAGES.items()}
+
+
+def analysis_keys() -> str:
+    """The [analysis] table with every key at its default and its help (what ``set=`` takes)."""
+    from lmpshear.config import analysis_block
+
+    return analysis_block()
+
+
+def figures(rundir: str | Path, out: str | Path | None = None, cluster: int | None = None) -> list[Path]:
+    """One run's figures into ``out`` (default: the run directory): ``dynamics.png`` (MSD and χ4) where
+    the run has those products, and the paper's per-run panels (`lmpshear.run_figures`) for cluster row
+    ``cluster`` (default: the featured one) where it has convective clusters. Returns the files written;
+    a run with neither is a UserError saying what to run."""
+    from lmpshear import run_figures as drawn
+
+    _checked(rundir=("path", rundir), out=("optional path", out), cluster=("optional count>=0", cluster))
+    rd = RunDir(rundir)
+    if not rd.path.is_dir():
+        raise UserError(f"no run directory at {rd.path}")
+    folder = Path(out) if out is not None else rd.path
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    if rd.product("msd").exists() or rd.product("overlap").exists():
+        made.append(drawn.dynamics(rd.path, folder / "dynamics.png"))
+    clusters = rd.result("clusters") if rd.product("clusters").exists() else None
+    if clusters is not None and clusters["clusters"] or cluster is not None:
+        made += drawn.run_figures(rd.path, folder, cluster)
+    if not made:
+        raise UserError(f"{rd.path} has no products to draw: run `lmpshear analyze {rd.path}` first")
+    return made
+
+
+def ice(
+    rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed: int = 1, *, progress: bool = True
+) -> dict:
+    """The isoconfigurational ensemble of convective cluster row ``cluster`` (default: the featured one)
+    of an analysed MD run with snapshots: ``replicas`` runs from the snapshot before t0 with fresh
+    velocities (replica m seeded by (``seed``, m)), their mean σ_c(t), γ_c(t) and its yield."""
+    from lmpshear.ice import ice as _ice
+
+    _checked(
+        rundir=("path", rundir),
+        cluster=("optional count>=0", cluster),
+        replicas=("count>=1", replicas),
+        seed=("count>=0", seed),
+    )
+    return _ice(rundir, cluster, replicas, seed, echo=print if progress else _quiet)
+
+
+def import_trajectory(
+    trajectory: str | Path,
+    out: str | Path,
+    *,
+    temperature: float,
+    rate: float | None = None,
+    timestep: float | None = None,
+    sample_interval: float | None = None,
+    steady_strain: float = 0.0,
+    dimension: int | None = None,
+    force_rate: bool = False,
+    progress: bool = True,
+) -> Run:
+    """Bring a trajectory made elsewhere (anything ovito reads: a LAMMPS dump, a data file, GSD, extxyz)
+    into run directory ``out``, which `analyze` then reads as a native run. ``rate``: its size (default:
+    what the box tilt implies; its sign always comes from the tilt); ``timestep`` or ``sample_interval``
+    gives the frames' times; ``steady_strain`` where the steady window starts."""
+    from lmpshear.readers import import_run
+
+    _checked(
+        trajectory=("path", trajectory),
+        out=("path", out),
+        temperature=("number", temperature),
+        rate=("optional number", rate),
+        timestep=("optional number", timestep),
+        sample_interval=("optional number", sample_interval),
+        steady_strain=("number", steady_strain),
+        dimension=("optional count>=2", dimension),
+    )
+    rd = import_run(
+        trajectory,
+        out,
+        rate,
+        temperature,
+        timestep=timestep,
+        sample_interval=sample_interval,
+        dimension=dimension,
+        steady_strain=steady_strain,
+        force_rate=force_rate,
+        echo=print if progress else _quiet,
+    )
+    return Run(rd.path)
+
+
+def report(
+    runs: Sequence[str | Path] | str | Path,
+    out: str | Path | None = None,
+    *,
+    min_rate: float | None = None,
+    max_rate: float | None = None,
+    partial: bool = False,
+    progress: bool = True,
+):
+    """The report across rates: of run directories (or folders of them; written to ``out``, default
+    ``report``), returning what `lmpshear.report.report` made; or of a campaign file (one report per
+    system, default ``ROOT/report``), returning its `Report`. ``min_rate``/``max_rate`` bound the fit."""
+    from lmpshear.campaign import is_campaign_file
+    from lmpshear.report import report as _report
+
+    paths = [runs] if isinstance(runs, (str, Path)) else list(runs)
+    _checked(
+        runs=("paths", paths),
+        out=("optional path", out),
+        min_rate=("optional number", min_rate),
+        max_rate=("optional number", max_rate),
+    )
+    echo = print if progress else _quiet
+    if len(paths) == 1 and is_campaign_file(Path(paths[0])):
+        from lmpshear.report import report_campaign
+
+        folder = Path(out) if out is not None else Campaign(paths[0]).campaign.report_dir
+        report_campaign(Path(paths[0]), folder, min_rate=min_rate, max_rate=max_rate, echo=echo, partial=partial)
+        return Report(folder)
+    return _report([Path(p) for p in paths], Path(out or "report"), min_rate=min_rate, max_rate=max_rate, echo=echo)
+
+
+def demo(
+    out: str | Path = "demo-output",
+    preset: str = "ka3d-demo",
+    *,
+    command: list[str] | None = None,
+    progress: bool = True,
+) -> dict:
+    """The whole job on a small default: prepare ``preset`` in ``out``/run (kept: a second call resumes
+    or reuses it), run it, analyse it and draw its figures. Returns {"run": Run, "summary": path of
+    summary.txt, "lines": its headline lines by name, "figures": the files drawn}."""
+    from lmpshear import mpi
+    from lmpshear import run_figures as drawn
+
+    _checked(out=("path", out), preset=("path", preset))
+    echo = print if progress else _quiet
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rd = RunDir(out / "run")
+    if not rd.config.exists():
+        prepare(preset, rd.path, command=command)
+    spec = rd.spec()
+    echo(
+        f"demo: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
+        f"strain {spec.total_strain:g} in {rd.path}"
+    )
+    run(rd.path, progress=progress)
+    if mpi.world_rank() != 0:
+        return {"run": Run(rd.path), "summary": None, "lines": {}, "figures": []}
+    results = analyze(rd.path, progress=progress)
+    eta = results["viscosity"].data
+    made = [drawn.run_overview(rd.path, out / "demo.png", eta)] + figures(rd.path, out)
+    lines = _demo_lines(results)
+    summary = out / "summary.txt"
+    summary.write_text(
+        f"{spec.system.name}: N = {spec.system.n_particles}, T = {spec.system.temperature:g}, "
+        f"rate = {spec.rate.rate:g}\n{eta['summary']}\n"
+        + "".join(f"{k}: {v}\n" for k, v in lines.items())
+        + f"run directory: {rd.path}\nfigures: {', '.join(str(p) for p in made)}\n"
+    )
+    return {"run": Run(rd.path), "summary": summary, "lines": {"viscosity": eta["summary"], **lines}, "figures": made}
+
+
+def _demo_lines(results: dict) -> dict:
+    lines = {}
+    if "overlap" in results:
+        lines["t_chi"] = f"{results['overlap']['t_chi']:.4g} (chi4 peak, a = {results['overlap']['a']:g})"
+    if "msd" in results and results["msd"]["cage_size"]:
+        lines["cage size l_c^2"] = f"{results['msd']['cage_size']:.4g}"
+    if "cagejumps" in results:
+        lines["cage jumps"] = str(results["cagejumps"]["jumps"])
+    if "clusters" in results:
+        c = results["clusters"]["summary"]
+        lines["convective clusters"] = (
+            f"{c['clusters']} ({c['yielded']} yielded), P_c = {c['P_c_mean']:.3g}, "
+            f"eta_c = {c['eta_c']:.4g}, xi_c = {c['xi_c']:.3g}, t_y = {c['t_y']:.3g}"
+        )
+    return lines
+
+
 #: what each dimension of a column or value is measured in, by engine (reduced units throughout)
-UNITS = {"lammps": {"length": "σ", "time": "τ = σ√(m/ε)", "stress": "ε/σ^D", "viscosity": "ε τ/σ^D",
-                    "volume": "σ^D"},
-         "bd": {"length": "d0", "time": "τ0 = d0²/D0", "stress": "k_BT/d0³", "viscosity": "k_BT τ0/d0³",
-                "volume": "d0³"},
-         "imported": {"length": "the source's length unit", "time": "the source's time unit",
-                      "stress": "the source's stress unit", "viscosity": "the source's stress unit × time",
-                      "volume": "the source's length unit^D"}}
+UNITS = {
+    "lammps": {"length": "σ", "time": "τ = σ√(m/ε)", "stress": "ε/σ^D", "viscosity": "ε τ/σ^D", "volume": "σ^D"},
+    "bd": {"length": "d0", "time": "τ0 = d0²/D0", "stress": "k_BT/d0³", "viscosity": "k_BT τ0/d0³", "volume": "d0³"},
+    "imported": {
+        "length": "the source's length unit",
+        "time": "the source's time unit",
+        "stress": "the source's stress unit",
+        "viscosity": "the source's stress unit × time",
+        "volume": "the source's length unit^D",
+    },
+}
 
 #: the columns of the DataFrames: (dimension, what the column holds)
 COLUMNS = {
-    "jumps": {"particle": (None, "the particle's index in the store"),
-              "frame": (None, "the store frame of the jump (the first frame in the new cage)"),
-              "time": ("time", "the time of that frame"),
-              **{a: ("length", f"{a} of the particle at the jump (lab frame, unwrapped)") for a in "xyz"},
-              **{f"d{a}": ("length", f"{a} of the non-affine jump vector between the cage centres") for a in "xyz"}},
-    "clusters": {"window": (None, "the window of W that found the cluster (0, 1, ...)"),
-                 "region": (None, "the region's label in its window"),
-                 "t_ref": ("time", "the window's end, where its jumps were carried to"),
-                 "volume": ("volume", "the region's volume (fine-grid nodes)"),
-                 "xi": ("length", "the radius of a sphere (disk) of that volume"),
-                 "jumps": (None, "the cage jumps of the window inside the region"),
-                 "stress_rise": ("stress", "the largest run-up of the traced stress σ_c(t)"),
-                 "t0": ("time", "the start of the stress rise"), "t1": ("time", "the start of the jumps' burst"),
-                 "t2": ("time", "the yield (the stress peak)"), "t3": ("time", "the end of the stress drop"),
-                 "stress_at_yield": ("stress", "σ_c at t2 (eq. 4)"),
-                 "strain_at_yield": (None, "the cluster's own shear strain from t0 to t2"),
-                 "members_t0": (None, "particles inside the region at t0"),
-                 "p_ext": (None, "the share of extensional jumps over [t0, t3]"),
-                 "yield_from": (None, "where the yield was found: 'trace' (the run) or 'ice' (the ICE mean)")},
+    "jumps": {
+        "particle": (None, "the particle's index in the store"),
+        "frame": (None, "the store frame of the jump (the first frame in the new cage)"),
+        "time": ("time", "the time of that frame"),
+        **{a: ("length", f"{a} of the particle at the jump (lab frame, unwrapped)") for a in "xyz"},
+        **{f"d{a}": ("length", f"{a} of the non-affine jump vector between the cage centres") for a in "xyz"},
+    },
+    "clusters": {
+        "window": (None, "the window of W that found the cluster (0, 1, ...)"),
+        "region": (None, "the region's label in its window"),
+        "t_ref": ("time", "the window's end, where its jumps were carried to"),
+        "volume": ("volume", "the region's volume (fine-grid nodes)"),
+        "xi": ("length", "the radius of a sphere (disk) of that volume"),
+        "jumps": (None, "the cage jumps of the window inside the region"),
+        "stress_rise": ("stress", "the largest run-up of the traced stress σ_c(t)"),
+        "t0": ("time", "the start of the stress rise"),
+        "t1": ("time", "the start of the jumps' burst"),
+        "t2": ("time", "the yield (the stress peak)"),
+        "t3": ("time", "the end of the stress drop"),
+        "stress_at_yield": ("stress", "σ_c at t2 (eq. 4)"),
+        "strain_at_yield": (None, "the cluster's own shear strain from t0 to t2"),
+        "members_t0": (None, "particles inside the region at t0"),
+        "p_ext": (None, "the share of extensional jumps over [t0, t3]"),
+        "yield_from": (None, "where the yield was found: 'trace' (the run) or 'ice' (the ICE mean)"),
+    },
 }
 
 
@@ -240,9 +479,10 @@ class Result:
         """Its key numbers: the scalars of its summary (or of the product itself), ``name = value ± error``."""
         import numbers
 
-        values = self.data.get("summary") if isinstance(self.data.get("summary"), dict) else self.data
+        summary = self.data.get("summary")
+        values = summary if isinstance(summary, dict) else self.data
         scalars = {k: v for k, v in values.items() if isinstance(v, numbers.Real) and not isinstance(v, bool)}
-        shown = []
+        shown: list[str] = []
         for key, value in scalars.items():
             if key.endswith("_error") or len(shown) >= most:
                 continue
@@ -258,7 +498,7 @@ class Run:
     ``run.facilitation``; and its cage jumps as a DataFrame (``run.jumps``). ``dir(run)`` lists the
     products it has.
 
-    Attributes: ``path``, ``spec``, ``info``, ``rate``, ``status``, ``state``, ``progress``, ``units``;
+    Attributes: ``path``, ``spec``, ``info``, ``rate``, ``status``, ``state``, ``complete``, ``progress``, ``units``;
     methods ``trajectory()`` (verified first) and ``result(stage)``."""
 
     def __init__(self, path: str | Path):
@@ -296,6 +536,11 @@ class Run:
         return self.status.get("state", "prepared")
 
     @property
+    def complete(self) -> bool:
+        """Whether the run has finished and recorded its digests (an imported trajectory always has)."""
+        return self.rd.complete()
+
+    @property
     def progress(self) -> float | None:
         """The fraction of the frames written (None before the first frame, or for an imported run)."""
         frames = self.status.get("frames")
@@ -313,9 +558,8 @@ class Run:
     def trajectory(self):
         """The trajectory store (`lmpshear.store.Trajectory`; use it in a ``with`` block), verified first
         against the digests its run recorded (UserError where it is damaged)."""
-        from lmpshear.store import Trajectory
-
         from lmpshear import integrity
+        from lmpshear.store import Trajectory
 
         if not self.rd.store.exists():
             raise UserError(f"{self.path} has no trajectory yet (state: {self.state}); run it first")
@@ -332,8 +576,10 @@ class Run:
             raise UserError(f"unknown stage {stage!r}; available: {', '.join(STAGES)}")
         data = self.rd.result(stage)
         if data is None:
-            raise UserError(f"{self.path}: no {stage} product yet; make it with lmpshear.analyze({str(self.path)!r}, "
-                            f"only=[{stage!r}]) or `lmpshear analyze {self.path} --only {stage}`")
+            raise UserError(
+                f"{self.path}: no {stage} product yet; make it with lmpshear.analyze({str(self.path)!r}, "
+                f"only=[{stage!r}]) or `lmpshear analyze {self.path} --only {stage}`"
+            )
         return Result(stage, STAGES[stage].what, data, self.units)
 
     def __getattr__(self, name: str):
@@ -356,8 +602,10 @@ class Run:
 
         path = self.rd.file("jumps")
         if not path.exists():
-            raise UserError(f"{self.path}: no cage jumps yet; make them with lmpshear.analyze({str(self.path)!r}, "
-                            "only=['cagejumps'])")
+            raise UserError(
+                f"{self.path}: no cage jumps yet; make them with lmpshear.analyze({str(self.path)!r}, "
+                "only=['cagejumps'])"
+            )
         return _frame("jumps", pd.read_csv(path), "one row per cage jump (Candelier's rule, eq. 11)", self.units)
 
 
@@ -402,26 +650,34 @@ class Campaign:
                 return Run(r.path)
         raise UserError(f"{self.path}: no run {name!r}; its runs: {', '.join(r.name for r in self.campaign.runs)}")
 
-    def submit(self, executor: str = "local", jobs: int = 1, *, progress: bool = True) -> None:
+    def submit(self, executor: str = "local", jobs: int = 1, *, dry_run: bool = False, progress: bool = True) -> dict:
         """Prepare the missing runs and do what is left: here (``local``, ``jobs`` steps at once, until
-        done) or as SLURM array jobs (``slurm``, returning once submitted)."""
+        done) or as SLURM array jobs (``slurm``, returning once submitted; ``dry_run`` prints the batch
+        scripts and sbatch commands only). Returns what the executor carried out of the campaign's plan."""
         from lmpshear import campaign
 
         _checked(jobs=("count>=1", jobs))
+        if executor not in ("slurm", "local"):
+            raise UserError(f"executor {executor!r}: slurm or local")
+        if dry_run and executor == "local":
+            raise UserError("--dry-run prints batch scripts: it goes with --executor slurm")
         echo = print if progress else _quiet
-        campaign.check_directories(self.campaign)
+        campaign.check_directories(self.campaign)  # a dry run too: a directory holding another run is refused
         if executor == "local":
             from lmpshear.local_executor import run_local
 
-            run_local(self.campaign, jobs=jobs, echo=echo, warn=_warn)
-        elif executor == "slurm":
-            from lmpshear.slurm import submit
+            return run_local(self.campaign, jobs=jobs, echo=echo, warn=_warn)
+        from lmpshear.slurm import submit
 
-            submit(self.campaign, echo=echo, warn=_warn)
-        else:
-            raise UserError(f"executor {executor!r}: slurm or local")
+        return submit(self.campaign, dry_run=dry_run, echo=echo, warn=_warn)
 
-    def report(self, out: str | Path | None = None, *, partial: bool = False, progress: bool = True) -> "Report":
+    def table(self) -> str:
+        """`status` as the text table `lmpshear status` prints."""
+        from lmpshear.campaign import format_table
+
+        return format_table(self.status())
+
+    def report(self, out: str | Path | None = None, *, partial: bool = False, progress: bool = True) -> Report:
         """Write the campaign's report (default: its ROOT/report) and return it as DataFrames."""
         from lmpshear.report import report_campaign
 

@@ -49,7 +49,7 @@ OPTION_RE = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*(=\S.*)?")
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
-    """"1 run", "2 runs" (``many`` where the plural is not one + "s")."""
+    """ "1 run", "2 runs" (``many`` where the plural is not one + "s")."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
@@ -69,8 +69,18 @@ class Resources:
     stop_before: int = 300  # run tasks: seconds before the time limit to stop at a step and requeue
 
 
-RESOURCE_KEYS = {"threads": "int", "ranks": "int", "walltime": "str", "memory": "str", "partition": "str",
-                 "account": "str", "qos": "str", "sbatch": "list", "launcher": "str", "stop_before": "int"}
+RESOURCE_KEYS = {
+    "threads": "int",
+    "ranks": "int",
+    "walltime": "str",
+    "memory": "str",
+    "partition": "str",
+    "account": "str",
+    "qos": "str",
+    "sbatch": "list",
+    "launcher": "str",
+    "stop_before": "int",
+}
 
 
 @dataclass(frozen=True)
@@ -157,28 +167,37 @@ def load(path: str | Path) -> Campaign:
             c.error("root", f"{existing} is a file, not a directory: the run directories go inside root")
     resources, throttle = _load_resources(c, data.get("resources", {}))
     runs: list[CampaignRun] = []
-    for i, t in enumerate(c.tables(data, "runs", "", "[[runs]] spec = \"bd45\"")):
+    for i, t in enumerate(c.tables(data, "runs", "", '[[runs]] spec = "bd45"')):
         runs += _load_runs(c, t, f"runs[{i}].", path, root or Path("."))
     c.finish()
     seen: dict[Path, str] = {}
     for r in runs:
         if r.path in seen:
-            c.error("runs", f"two runs share the directory {r.path} ({seen[r.path]} and {r.spec}): give them "
-                            "different labels")
+            c.error(
+                "runs",
+                f"two runs share the directory {r.path} ({seen[r.path]} and {r.spec}): give them different labels",
+            )
         seen[r.path] = r.spec
     if resources["run"].ranks > 1:
         bd = sorted({r.label for r in runs if r.engine == "bd"})
         if bd:
-            c.error("resources.run.ranks", f"MPI ranks are for LAMMPS runs; engine 'bd' uses threads: put "
-                                           f"{', '.join(bd)} in a campaign of its own")
+            c.error(
+                "resources.run.ranks",
+                f"MPI ranks are for LAMMPS runs; engine 'bd' uses threads: put "
+                f"{', '.join(bd)} in a campaign of its own",
+            )
     systems: dict[str, tuple] = {}
     for run in runs:  # one label is one liquid: its report's runs must differ only in rate and seed
         held = identity(run.load())
         liquid = (held["engine"], held["system"])
         if systems.setdefault(run.label, liquid) != liquid:
-            c.error("runs", f"label {run.label!r} names two different liquids (spec {run.spec}: "
-                            f"{held['system']['name']}); give each its own label")
+            c.error(
+                "runs",
+                f"label {run.label!r} names two different liquids (spec {run.spec}: "
+                f"{held['system']['name']}); give each its own label",
+            )
     c.finish()
+    assert root is not None  # else c.finish() raised
     return Campaign(name, path.resolve(), root, tuple(runs), resources, throttle)
 
 
@@ -199,14 +218,32 @@ def _load_resources(c: config.Checker, t: dict) -> tuple[dict, int]:
         out[step] = Resources(**(common | _resource_values(c, own, f"resources.{step}.")))
     run = out["run"]
     if run.walltime and not _walltime_problem(run.walltime) and run.stop_before >= walltime_seconds(run.walltime):
-        c.error("resources.run.stop_before", f"{run.stop_before} s is not shorter than the walltime {run.walltime}: "
-                                             "a task would be told to stop before it starts")
+        c.error(
+            "resources.run.stop_before",
+            f"{run.stop_before} s is not shorter than the walltime {run.walltime}: "
+            "a task would be told to stop before it starts",
+        )
     return out, throttle
 
 
 #: sbatch options that `submit` writes itself: passing them through `sbatch` would break the campaign
-OWNED_OPTIONS = ("--output", "--error", "--array", "--dependency", "--wrap", "--job-name", "--requeue",
-                 "--no-requeue", "--signal", "--kill-on-invalid-dep", "-o", "-e", "-a", "-d", "-J")
+OWNED_OPTIONS = (
+    "--output",
+    "--error",
+    "--array",
+    "--dependency",
+    "--wrap",
+    "--job-name",
+    "--requeue",
+    "--no-requeue",
+    "--signal",
+    "--kill-on-invalid-dep",
+    "-o",
+    "-e",
+    "-a",
+    "-d",
+    "-J",
+)
 #: bounds of a task's resources: beyond them a value is a typo, not a machine
 MAX_THREADS, MAX_RANKS, MAX_MEMORY_MB, MAX_WALLTIME_DAYS = 1024, 65536, 64 * 1024**2, 365
 
@@ -248,12 +285,15 @@ def _resource_values(c: config.Checker, t: dict, w: str) -> dict:
         if kind == "list":
             v = t[key]
             if not isinstance(v, list) or not all(isinstance(x, str) and OPTION_RE.fullmatch(x.strip()) for x in v):
-                c.error(f"{w}{key}", "must be a list of sbatch options such as \"--constraint=avx2\"")
+                c.error(f"{w}{key}", 'must be a list of sbatch options such as "--constraint=avx2"')
                 continue
             owned = [x for x in v if x.strip().split("=")[0] in OWNED_OPTIONS]
             if owned:
-                c.error(f"{w}{key}", f"{', '.join(owned)}: submit sets these itself (logs, the array, its "
-                                     "dependencies, requeue and signals); leave them out")
+                c.error(
+                    f"{w}{key}",
+                    f"{', '.join(owned)}: submit sets these itself (logs, the array, its "
+                    "dependencies, requeue and signals); leave them out",
+                )
                 continue
             values[key] = tuple(x.strip() for x in v)
             continue
@@ -317,9 +357,12 @@ def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> li
     out = []
     for rate in rates:
         if not any(math.isclose(rate, r, rel_tol=1e-6) for r in spec.rate_values()):
-            c.error(f"{w}rates", f"{rate:g} is not a rate of {spec_arg} (it lists "
-                                 f"{', '.join(f'{r:g}' for r in spec.rate_values())}); add it with "
-                                 "overrides = { protocol = { rates = [...] } }")
+            c.error(
+                f"{w}rates",
+                f"{rate:g} is not a rate of {spec_arg} (it lists "
+                f"{', '.join(f'{r:g}' for r in spec.rate_values())}); add it with "
+                "overrides = { protocol = { rates = [...] } }",
+            )
             continue
         for seed in seeds:
             over = overrides if seed is None else config.merge(overrides, {"protocol": {"seed": seed}})
@@ -327,8 +370,10 @@ def _load_runs(c: config.Checker, t: dict, w: str, file: Path, root: Path) -> li
             try:  # everything prepare checks: the spec with this seed, and whether the run can finish or fit
                 check_feasible((config.load(spec_ref, over) if seed is not None else spec).select_rate(rate), path)
             except UserError as exc:
-                c.error(f"{w}{'seeds' if seed is not None else 'spec'}", f"rate {rate:g}"
-                        f"{f', seed {seed}' if seed is not None else ''}: {exc}".replace("\n", "\n  "))
+                c.error(
+                    f"{w}{'seeds' if seed is not None else 'spec'}",
+                    f"rate {rate:g}{f', seed {seed}' if seed is not None else ''}: {exc}".replace("\n", "\n  "),
+                )
                 continue
             out.append(CampaignRun(label, spec_ref, rate, seed, over, path, spec.engine))
     return out
@@ -342,7 +387,9 @@ def _numbers(c: config.Checker, t: dict, key: str, w: str, kind) -> list:
     if ok and kind is float:
         ok = all(math.isfinite(x) and x > 0 for x in v)
     if not ok:
-        c.error(f"{w}{key}", "must be a non-empty list of " + ("seeds (integers >= 0)" if kind is int else "positive rates"))
+        c.error(
+            f"{w}{key}", "must be a non-empty list of " + ("seeds (integers >= 0)" if kind is int else "positive rates")
+        )
         return []
     if len(set(v)) != len(v):
         c.error(f"{w}{key}", "lists a value twice")
@@ -371,10 +418,12 @@ def foreign_directories(campaign: Campaign) -> list[str]:
         held, asked = identity(rd.spec()), identity(run.load())
         if held != asked:
             what = [k for k in asked if held[k] != asked[k]]
-            out.append(f"{rd.path} holds {held['system']['name']} (engine {held['engine']}, rate {held['rate']:g}, "
-                       f"seed {held['seed']}) where the campaign asks for {asked['system']['name']} (engine "
-                       f"{asked['engine']}, rate {asked['rate']:g}, seed {asked['seed']}): they differ in "
-                       f"{', '.join(what)}")
+            out.append(
+                f"{rd.path} holds {held['system']['name']} (engine {held['engine']}, rate {held['rate']:g}, "
+                f"seed {held['seed']}) where the campaign asks for {asked['system']['name']} (engine "
+                f"{asked['engine']}, rate {asked['rate']:g}, seed {asked['seed']}): they differ in "
+                f"{', '.join(what)}"
+            )
     return out
 
 
@@ -382,9 +431,12 @@ def check_directories(campaign: Campaign) -> None:
     """Refuse a campaign whose directories hold other runs than it asks for."""
     foreign = foreign_directories(campaign)
     if foreign:
-        raise UserError(f"{campaign.file}: {len(foreign)} run director{'y holds' if len(foreign) == 1 else 'ies hold'} "
-                        "another run than the campaign's:\n  " + "\n  ".join(foreign)
-                        + "\nmove them aside (or fix the campaign file), then submit again")
+        raise UserError(
+            f"{campaign.file}: {len(foreign)} run director{'y holds' if len(foreign) == 1 else 'ies hold'} "
+            "another run than the campaign's:\n  "
+            + "\n  ".join(foreign)
+            + "\nmove them aside (or fix the campaign file), then submit again"
+        )
 
 
 def check_disk(campaign: Campaign) -> None:
@@ -405,10 +457,15 @@ def check_disk(campaign: Campaign) -> None:
     for total, runs, where in need.values():
         free = shutil.disk_usage(where).free
         if total > free:
-            together = f"its {runs} unfinished runs need about {total / 1e9:.3g} GB together" if runs > 1 else \
-                f"its unfinished run needs about {total / 1e9:.3g} GB more"
-            raise UserError(f"{campaign.file}: {together} for traj.gsd, more than the {free / 1e9:.3g} GB free at "
-                            f"{where}: free some disk, sample less often (sample_interval) or submit fewer runs at a time")
+            together = (
+                f"its {runs} unfinished runs need about {total / 1e9:.3g} GB together"
+                if runs > 1
+                else f"its unfinished run needs about {total / 1e9:.3g} GB more"
+            )
+            raise UserError(
+                f"{campaign.file}: {together} for traj.gsd, more than the {free / 1e9:.3g} GB free at "
+                f"{where}: free some disk, sample less often (sample_interval) or submit fewer runs at a time"
+            )
 
 
 def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[CampaignRun]:
@@ -422,8 +479,14 @@ def prepare_missing(campaign: Campaign, echo=print, warn=None) -> list[CampaignR
     for run in campaign.runs:
         if RunDir(run.path).config.exists():
             continue
-        prepare(run.spec, run.path, run.rate, command=["lmpshear submit", str(campaign.file)], warn=warn,
-                overrides=run.overrides or None)
+        prepare(
+            run.spec,
+            run.path,
+            run.rate,
+            command=["lmpshear submit", str(campaign.file)],
+            warn=warn,
+            overrides=run.overrides or None,
+        )
         echo(f"prepared {run.name}")
         made.append(run)
     return made
@@ -497,7 +560,7 @@ class Plan:
     states: dict
 
     def runs(self, step: str) -> list[CampaignRun]:
-        return [t.run for t in self.steps if t.step == step]
+        return [t.run for t in self.steps if t.step == step and t.run is not None]
 
     def names(self) -> list[str]:
         return [t.name for t in self.steps]
@@ -516,8 +579,10 @@ def plan(campaign: Campaign, queued: dict | None = None) -> Plan:
             waiting.append(run)
             skipped.append(f"{run.name}: running outside this campaign's steps ({s.detail}): its analysis waits")
         elif s.state == "failed":
-            skipped.append(f"{run.name}: failed ({s.detail}); fix it, then `lmpshear run {run.path}` or delete "
-                           "the directory to start it afresh")
+            skipped.append(
+                f"{run.name}: failed ({s.detail}); fix it, then `lmpshear run {run.path}` or delete "
+                "the directory to start it afresh"
+            )
         elif s.needs_run:
             steps += [Step("run", run), Step("analyze", run)]
         elif s.needs_analysis:
@@ -535,15 +600,33 @@ def status_rows(campaign: Campaign, queued: dict | None = None) -> list[dict]:
         state = s.state
         if q and s.state != "running":
             state = f"{q['step']} {q['state'].lower()}"  # e.g. "run pending", "analyze running"
-        rows.append({"run": run.name, "path": str(run.path), "rate": run.rate, "seed": run.seed, "state": state,
-                     "progress": s.progress, "detail": s.detail, "job": q["job"] if q else ""})
+        rows.append(
+            {
+                "run": run.name,
+                "path": str(run.path),
+                "rate": run.rate,
+                "seed": run.seed,
+                "state": state,
+                "progress": s.progress,
+                "detail": s.detail,
+                "job": q["job"] if q else "",
+            }
+        )
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
     cols = [("run", "run"), ("state", "state"), ("progress", "progress"), ("job", "job"), ("detail", "detail")]
-    cells = [[r["run"], r["state"], "" if r["progress"] is None else f"{100 * r['progress']:.0f}%", str(r["job"]),
-              r["detail"][:70]] for r in rows]
+    cells = [
+        [
+            r["run"],
+            r["state"],
+            "" if r["progress"] is None else f"{100 * r['progress']:.0f}%",
+            str(r["job"]),
+            r["detail"][:70],
+        ]
+        for r in rows
+    ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h) in enumerate(cols)]
     lines = ["  ".join(h.ljust(wd) for (_, h), wd in zip(cols, widths)).rstrip()]
     lines += ["  ".join(c.ljust(wd) for c, wd in zip(cell, widths)).rstrip() for cell in cells]
@@ -568,5 +651,7 @@ def recorded_jobs(campaign: Campaign) -> list[dict]:
     try:
         return list(json.loads(path.read_text())["jobs"])
     except (ValueError, KeyError, TypeError):
-        raise UserError(f"{path} is damaged; move it aside to submit afresh (queued jobs will then not be "
-                        "recognised: check squeue first)") from None
+        raise UserError(
+            f"{path} is damaged; move it aside to submit afresh (queued jobs will then not be "
+            "recognised: check squeue first)"
+        ) from None

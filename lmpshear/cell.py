@@ -41,7 +41,7 @@ class Cell:
         volume = abs(np.linalg.det(h))
         return volume / np.linalg.norm([np.cross(h[1], h[2]), np.cross(h[2], h[0]), np.cross(h[0], h[1])], axis=1)
 
-    def reduced(self) -> "Cell":
+    def reduced(self) -> Cell:
         """The same lattice with the tilt flipped into [−L_x/2, L_x/2] (as LAMMPS and the BD engine keep
         it; an imported trajectory may not): the widest faces, so the longest cutoff a cell list allows."""
         return replace(self, xy=self.xy - round(self.xy / self.lx) * self.lx)

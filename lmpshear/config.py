@@ -3,7 +3,8 @@
 A spec has three parts: ``engine``, ``[system]`` (the model liquid) and ``[protocol]`` (how it is
 prepared, sheared and sampled). ``engine = "lammps"`` (molecular dynamics, potentials ``lj`` and
 ``ipl``) or ``engine = "bd"`` (lmpshear's Brownian dynamics, potential ``yukawa`` with an optional
-potential-free hard core; rate 0 allowed; no thermostat or melt keys). A file may start with ``extends = "PRESET"`` (a name from
+potential-free hard core; rate 0 allowed; no thermostat or melt keys). A file may start with ``extends =
+"PRESET"`` (a name from
 ``inputs/`` or a path relative to the file) and override any key; tables merge key by key, arrays
 (species, rates) are replaced whole.
 
@@ -34,14 +35,14 @@ from lmpshear.spec import (
     SYSTEM_NAME_RE,
     Analysis,
     Potential,
-    SigmaEpsilon,
-    YukawaPotential,
-    _toml,
     Protocol,
     Rate,
     RunSpec,
+    SigmaEpsilon,
     Species,
     System,
+    YukawaPotential,
+    _toml,
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -69,8 +70,19 @@ class Checker:
             return {}
         return value
 
-    def get(self, tbl: dict, key: str, where: str, kind: str, *, required: bool = True, default: Any = None,
-            positive: bool = False, nonnegative: bool = False, choices: tuple | None = None) -> Any:
+    def get(
+        self,
+        tbl: dict,
+        key: str,
+        where: str,
+        kind: str,
+        *,
+        required: bool = True,
+        default: Any = None,
+        positive: bool = False,
+        nonnegative: bool = False,
+        choices: tuple | None = None,
+    ) -> Any:
         path = f"{where}{key}"
         if key not in tbl:
             if required:
@@ -150,9 +162,14 @@ def _read_toml(path: Path) -> dict:
 
 
 # Keys that exclude each other: an override giving one drops the other inherited from the base.
-_ALTERNATIVES = {"steady_strain": "steady_time", "steady_time": "steady_strain",
-                 "production_strain": "production_time", "production_time": "production_strain",
-                 "number_density": "volume_fraction", "volume_fraction": "number_density"}
+_ALTERNATIVES = {
+    "steady_strain": "steady_time",
+    "steady_time": "steady_strain",
+    "production_strain": "production_time",
+    "production_time": "production_strain",
+    "number_density": "volume_fraction",
+    "volume_fraction": "number_density",
+}
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -206,7 +223,7 @@ def load(config: str | Path, overrides: dict | None = None, init_file_needed: bo
         data = merge(data, overrides)
     spec = load_dict(data, source=str(path) + (" (with the campaign's overrides)" if overrides else ""))
     if spec.protocol.init == "file":
-        init = Path(spec.protocol.init_file)
+        init = Path(str(spec.protocol.init_file))  # given: init = "file" requires it
         if not init.is_absolute():
             init = (path.parent / init).resolve()
         if init_file_needed:
@@ -229,12 +246,16 @@ def _check_data_file(init: Path, spec: RunSpec, source: Path) -> None:
     except OSError as exc:
         raise UserError(f"{source}: protocol.init_file {init} cannot be read: {exc}") from None
     if "atoms" not in counts or "atom types" not in counts:
-        raise UserError(f"{source}: protocol.init_file {init} is not a LAMMPS data file (no 'N atoms' and "
-                        "'M atom types' in its header)")
+        raise UserError(
+            f"{source}: protocol.init_file {init} is not a LAMMPS data file (no 'N atoms' and "
+            "'M atom types' in its header)"
+        )
     s = spec.system
     if counts["atoms"] != s.n_particles or counts["atom types"] != len(s.species):
-        raise UserError(f"{source}: protocol.init_file {init} holds {counts['atoms']} atoms of "
-                        f"{counts['atom types']} types; the spec has {s.n_particles} of {len(s.species)}")
+        raise UserError(
+            f"{source}: protocol.init_file {init} holds {counts['atoms']} atoms of "
+            f"{counts['atom types']} types; the spec has {s.n_particles} of {len(s.species)}"
+        )
 
 
 def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
@@ -248,6 +269,7 @@ def load_dict(data: dict, source: str = "<dict>") -> RunSpec:
     if engine in ENGINE_STYLES and style is not None and style not in ENGINE_STYLES[engine]:
         c.error("system.potential.style", f"engine '{engine}' runs {' or '.join(ENGINE_STYLES[engine])}, not '{style}'")
     c.finish()
+    assert system is not None and protocol is not None  # else c.finish() raised
     spec = RunSpec(engine=engine, system=system, protocol=protocol, source=source, analysis=analysis)
     _check_consistency(c, spec)
     c.finish()
@@ -263,14 +285,24 @@ def read_keys(c: Checker, t: dict, cls, w: str, *, others: tuple = ()) -> dict:
     values = {}
     for f in schema:
         m = f.metadata
-        v = c.get(t, f.name, w, m["kind"], required=m["required"], default=f.default, positive=m["positive"],
-                  nonnegative=m["nonnegative"], choices=m["choices"])
+        default = None if f.default is dataclasses.MISSING else f.default
+        v = c.get(
+            t,
+            f.name,
+            w,
+            m["kind"],
+            required=m["required"],
+            default=default,
+            positive=m["positive"],
+            nonnegative=m["nonnegative"],
+            choices=m["choices"],
+        )
         if v is not None and m["below"] is not None and v >= m["below"]:
             c.error(f"{w}{f.name}", f"must be below {m['below']}")
-            v = f.default
-        if v is not None and v != f.default and m["at_least"] is not None and v < m["at_least"]:
+            v = default
+        if v is not None and v != default and m["at_least"] is not None and v < m["at_least"]:
             c.error(f"{w}{f.name}", f"use at least {m['at_least']:g}")
-            v = f.default
+            v = default
         values[f.name] = v
     return values
 
@@ -298,12 +330,15 @@ def _load_system(c: Checker, t: dict) -> System | None:
         c.error(f"{w}species", "species names must be distinct")
 
     potential = _load_potential(c, c.table(t, "potential", w), names)
-    if c.errors:
+    if c.errors or potential is None:
         return None
     system = System(**keys, species=tuple(species), potential=potential)
-    for count, s in zip(system.counts(), species):
+    for count, sp in zip(system.counts(), species):
         if count < 1:
-            c.error(f"{w}species", f"fraction {s.fraction:g} of species {s.name} gives no particle at N={keys['n_particles']}")
+            c.error(
+                f"{w}species",
+                f"fraction {sp.fraction:g} of species {sp.name} gives no particle at N={keys['n_particles']}",
+            )
     return system
 
 
@@ -459,25 +494,36 @@ def _check_consistency(c: Checker, spec: RunSpec) -> None:
     half_width = largest_cutoff(s.box_length, sheared)
     skin_key, skin = ("outer_skin", p.outer_skin) if p.outer_skin is not None else ("neighbor_skin", p.neighbor_skin)
     if spec.engine == "bd" and s.potential.cutoff + skin >= half_width:
-        c.error("system.potential.cutoff", f"cutoff {s.potential.cutoff:g} + {skin_key} {skin:g} is not "
-                f"below half the {'sheared ' if sheared else ''}cell width ({half_width:.4g}): use more particles, "
-                "a shorter cutoff or a smaller skin")
+        c.error(
+            "system.potential.cutoff",
+            f"cutoff {s.potential.cutoff:g} + {skin_key} {skin:g} is not "
+            f"below half the {'sheared ' if sheared else ''}cell width ({half_width:.4g}): use more particles, "
+            "a shorter cutoff or a smaller skin",
+        )
     longest = max((pair.cutoff for pair in s.pairs()), default=0.0)
     if spec.engine == "lammps" and longest >= half_width:
-        c.error("system.n_particles", f"{s.n_particles} particles make a cell of edge {s.box_length:.4g}, whose "
-                f"{'sheared ' if sheared else ''}width is below twice the pair cutoff {longest:g}: a particle would "
-                "meet its own images; use more particles")
+        c.error(
+            "system.n_particles",
+            f"{s.n_particles} particles make a cell of edge {s.box_length:.4g}, whose "
+            f"{'sheared ' if sheared else ''}width is below twice the pair cutoff {longest:g}: a particle would "
+            "meet its own images; use more particles",
+        )
     bins = (s.box_length / max(longest, s.potential.cutoff, 1e-300)) ** s.dimension
     if bins > MAX_NEIGHBOUR_BINS and bins > 1e3 * s.n_particles:  # dilute: a liquid has ~0.05 per particle
-        c.error("system.number_density" if s.number_density is not None else "system.volume_fraction",
-                f"gives a cell of edge {s.box_length:.4g}, {bins:.3g} pair-cutoff volumes for "
-                f"{s.n_particles} particles: the neighbour lists would need more bins than memory holds "
-                f"(at most {MAX_NEIGHBOUR_BINS:.0e}); a dilute gas is not what lmpshear runs")
+        c.error(
+            "system.number_density" if s.number_density is not None else "system.volume_fraction",
+            f"gives a cell of edge {s.box_length:.4g}, {bins:.3g} pair-cutoff volumes for "
+            f"{s.n_particles} particles: the neighbour lists would need more bins than memory holds "
+            f"(at most {MAX_NEIGHBOUR_BINS:.0e}); a dilute gas is not what lmpshear runs",
+        )
     for r in p.rates:
         if r.rate * r.sample_interval > 0.5:
-            c.error("protocol.rates", f"rate {r.rate:g} x sample_interval {r.sample_interval:g} = "
-                    f"{r.rate * r.sample_interval:g} strain per sample; keep it at most 0.5 so that particles can "
-                    "be followed through the sliding boundary")
+            c.error(
+                "protocol.rates",
+                f"rate {r.rate:g} x sample_interval {r.sample_interval:g} = "
+                f"{r.rate * r.sample_interval:g} strain per sample; keep it at most 0.5 so that particles can "
+                "be followed through the sliding boundary",
+            )
     for pair in s.pairs():
         if pair.cutoff <= pair.sigma * 0.5:
             c.error("system.potential.cutoff", f"cutoff {pair.cutoff:g} is shorter than half of sigma {pair.sigma:g}")

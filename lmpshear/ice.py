@@ -21,21 +21,17 @@ import ctypes
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from lmpshear import integrity
-from lmpshear.kernels.convective import (
-    choose_cluster,
-    cumulative_strain,
-    trace_region,
-    yield_times,
-)
-from lmpshear.kernels.regions import labels_at
 from lmpshear.engines.lammps import LammpsRunner
 from lmpshear.errors import UserError
+from lmpshear.kernels.convective import choose_cluster
+from lmpshear.kernels.sieve import labels_at
+from lmpshear.kernels.traceback import cumulative_strain, trace_region, yield_times
 from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json, working_directory
 
 
@@ -43,8 +39,9 @@ class ReplicaRunner(LammpsRunner):
     """A branch of a run from a snapshot with fresh velocities, to ``end_step``; frames kept in
     memory, nothing written to the run directory."""
 
-    def __init__(self, rundir: RunDir, snapshot: Checkpoint, end_step: int, seed: tuple[int, int],
-                 fresh_velocities: bool = True):
+    def __init__(
+        self, rundir: RunDir, snapshot: Checkpoint, end_step: int, seed: tuple[int, int], fresh_velocities: bool = True
+    ):
         super().__init__(rundir)
         self.snapshot, self.end_step, self.seed = snapshot, end_step, seed
         self.fresh_velocities = fresh_velocities  # False: continue the run itself (a check of the branching)
@@ -67,8 +64,12 @@ class ReplicaRunner(LammpsRunner):
             finally:
                 self.lmp.close()
                 shutil.rmtree(self.scratch, ignore_errors=True)
-        return {"t": np.array([r[0] for r in self.records]), "unwrapped": np.array([r[1] for r in self.records]),
-                "virial_xy": np.array([r[2] for r in self.records]), "cells": [r[3] for r in self.records]}
+        return {
+            "t": np.array([r[0] for r in self.records]),
+            "unwrapped": np.array([r[1] for r in self.records]),
+            "virial_xy": np.array([r[2] for r in self.records]),
+            "cells": [r[3] for r in self.records],
+        }
 
     def _new_velocities(self) -> None:
         s = self.spec.system
@@ -100,8 +101,13 @@ class ReplicaRunner(LammpsRunner):
         pass
 
 
-def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed: int = 1,
-        echo: Callable[[str], None] = print) -> dict:
+def ice(
+    rundir: str | Path,
+    cluster: int | None = None,
+    replicas: int = 50,
+    seed: int = 1,
+    echo: Callable[[str], None] = print,
+) -> dict:
     from lmpshear import mpi
     from lmpshear.store import Trajectory
 
@@ -111,14 +117,13 @@ def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed
     if not rd.path.is_dir():
         raise UserError(f"no run directory at {rd.path}")
     if rd.source.is_file() or rd.spec().engine != "lammps":
-        raise UserError("the isoconfigurational ensemble needs an MD run made by lmpshear (engine 'lammps'): "
-                        "it branches new LAMMPS runs from the run's snapshots")
+        raise UserError(
+            "the isoconfigurational ensemble needs an MD run made by lmpshear (engine 'lammps'): "
+            "it branches new LAMMPS runs from the run's snapshots"
+        )
     if replicas < 1:
         raise UserError("--replicas must be at least 1")
-    path = rd.product("clusters")
-    if not path.exists():
-        raise UserError(f"{path} is missing: run `lmpshear analyze {rd.path}` first")
-    result = rd.result("clusters")
+    result = rd.made("clusters")
     k = choose_cluster(result, cluster)
     row, series, grid = result["clusters"][k], result["series"][k], result["summary"]["grid"]
     spec = rd.spec()
@@ -127,64 +132,96 @@ def ice(rundir: str | Path, cluster: int | None = None, replicas: int = 50, seed
     t_end = series["t"][-1]
     snaps = [s for s in rd.snapshots() if s.step * dt <= t_start + 1e-9]
     if not snaps:
-        raise UserError(f"no snapshot at or before t0 = {t_start:.4g} in {rd.path / 'snapshots'}: run with "
-                        "[protocol] snapshot_every = K (samples between snapshots) to keep them")
+        raise UserError(
+            f"no snapshot at or before t0 = {t_start:.4g} in {rd.path / 'snapshots'}: run with "
+            "[protocol] snapshot_every = K (samples between snapshots) to keep them"
+        )
     snap = snaps[-1]
     end_step = int(round(t_end / dt))
     integrity.require_intact(rd, reading="replayed")
     try:
         integrity.check_snapshot(snap)
     except integrity.Damaged as exc:
-        raise UserError(f"the snapshot at step {snap.step} is damaged ({exc}): the ICE of this cluster cannot "
-                        "start from it; run the spec again (with the same snapshot_every) to remake it") from None
+        raise UserError(
+            f"the snapshot at step {snap.step} is damaged ({exc}): the ICE of this cluster cannot "
+            "start from it; run the spec again (with the same snapshot_every) to remake it"
+        ) from None
     with Trajectory(rd.store) as traj:
         dim = traj.dimension
         cell_ref = traj.cell(int(np.argmin(np.abs(traj.times - row["t_ref"]))))
     lookup = np.zeros((grid,) * dim, dtype=np.int32)
     lookup.flat[np.asarray(series["nodes"], dtype=np.int64)] = 1
-    echo(f"ice: cluster {k} (window {row['window']}, V_c = {row['volume']:.4g}), {replicas} replicas from the "
-         f"snapshot at t = {snap.step * dt:.4g} to t = {t_end:.4g} ({end_step - snap.step} steps each)")
+    echo(
+        f"ice: cluster {k} (window {row['window']}, V_c = {row['volume']:.4g}), {replicas} replicas from the "
+        f"snapshot at t = {snap.step * dt:.4g} to t = {t_end:.4g} ({end_step - snap.step} steps each)"
+    )
 
-    sigma, strain, times = [], [], None
+    sigma_runs: list[np.ndarray] = []
+    strain_runs: list[np.ndarray] = []
+    times = np.zeros(0)
     started = time.perf_counter()
     for m in range(replicas):
         rep = ReplicaRunner(rd, snap, end_step, (seed, m)).branch()
         times = rep["t"]
         frames = np.arange(len(times))
-        inside = np.array([labels_at(rep["unwrapped"][f], times[f], rate, row["t_ref"], cell_ref, lookup) == 1
-                           for f in frames])
-        traced = trace_region(inside, frames, times, rep["unwrapped"], rep["virial_xy"], rep["cells"], rate,
-                              row["volume"], dim, 5)
+        inside = np.array(
+            [labels_at(rep["unwrapped"][f], times[f], rate, row["t_ref"], cell_ref, lookup) == 1 for f in frames]
+        )
+        traced = trace_region(
+            inside, frames, times, rep["unwrapped"], rep["virial_xy"], rep["cells"], rate, row["volume"], dim, 5
+        )
         start = int(np.searchsorted(times, t_start - 1e-9))
         gamma, _ = cumulative_strain(inside, frames, start, times, rep["unwrapped"], rep["cells"], rate, dim)
-        sigma.append(traced["sigma"])
-        strain.append(gamma)
+        sigma_runs.append(traced["sigma"])
+        strain_runs.append(gamma)
         elapsed = time.perf_counter() - started
-        echo(f"ice: replica {m + 1}/{replicas} done ({elapsed:.0f} s, about "
-             f"{elapsed / (m + 1) * (replicas - m - 1):.0f} s left)")
-    sigma, strain = np.array(sigma), np.array(strain)
+        echo(
+            f"ice: replica {m + 1}/{replicas} done ({elapsed:.0f} s, about "
+            f"{elapsed / (m + 1) * (replicas - m - 1):.0f} s left)"
+        )
+    sigma, strain = np.array(sigma_runs), np.array(strain_runs)
     mean_sigma, mean_strain = sigma.mean(axis=0), strain.mean(axis=0)
     error = sigma.std(axis=0, ddof=1) / np.sqrt(replicas) if replicas > 1 else np.full(len(times), np.nan)
     yt = yield_times(times, mean_sigma, 5)
-    out = {"cluster": k, "row": row, "replicas": replicas, "seed": seed, "snapshot_time": snap.step * dt,
-           "t": times.tolist(), "sigma_mean": mean_sigma.tolist(), "sigma_error": error.tolist(),
-           "strain_mean": mean_strain.tolist(), "sigma": sigma.tolist(), "strain": strain.tolist(),
-           "yield": None if yt is None else {"t0": yt.t0, "t1": yt.t1, "t2": yt.t2, "t3": yt.t3,
-                                             "stress_at_yield": yt.stress_at_yield,
-                                             "strain_at_yield": float(mean_strain[yt.indices[2]])}}
+    out = {
+        "cluster": k,
+        "row": row,
+        "replicas": replicas,
+        "seed": seed,
+        "snapshot_time": snap.step * dt,
+        "t": times.tolist(),
+        "sigma_mean": mean_sigma.tolist(),
+        "sigma_error": error.tolist(),
+        "strain_mean": mean_strain.tolist(),
+        "sigma": sigma.tolist(),
+        "strain": strain.tolist(),
+        "yield": None
+        if yt is None
+        else {
+            "t0": yt.t0,
+            "t1": yt.t1,
+            "t2": yt.t2,
+            "t3": yt.t3,
+            "stress_at_yield": yt.stress_at_yield,
+            "strain_at_yield": float(mean_strain[yt.indices[2]]),
+        },
+    }
     (rd.path / "ice").mkdir(exist_ok=True)
     target = rd.path / "ice" / f"cluster-{k}.json"
     atomic_write_json(target, out)
     png = _figure(out, series, rd.path / "ice" / f"cluster-{k}.png")
-    summary = ("no yield in the mean curve" if yt is None else
-               f"ICE yield: t0..t3 = {yt.t0:.4g}, {yt.t1:.4g}, {yt.t2:.4g}, {yt.t3:.4g}; "
-               f"sigma_c,y = {yt.stress_at_yield:.4g}")
+    summary = (
+        "no yield in the mean curve"
+        if yt is None
+        else f"ICE yield: t0..t3 = {yt.t0:.4g}, {yt.t1:.4g}, {yt.t2:.4g}, {yt.t3:.4g}; "
+        f"sigma_c,y = {yt.stress_at_yield:.4g}"
+    )
     echo(f"ice: {summary} -> {target}, {png}")
     return out
 
 
 def _figure(out: dict, series: dict, path: Path) -> Path:
-    from lmpshear.plots import plt, save_png
+    from lmpshear.drawing import plt, save_png
 
     t = np.array(out["t"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)

@@ -38,11 +38,13 @@ from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json
 #: chunks (no headers of their own) are only ever appended, and the index and namelist are written at
 #: a flush. So a copy of the header, index and namelist taken right after a flush, with the file's
 #: length then, reads the frames as they were then and makes a store cut or damaged later whole again.
-GSD_HEADER = np.dtype([("magic", "<u8"), ("index_at", "<u8"), ("index_entries", "<u8"), ("names_at", "<u8"),
-                       ("name_entries", "<u8")])
+GSD_HEADER = np.dtype(
+    [("magic", "<u8"), ("index_at", "<u8"), ("index_entries", "<u8"), ("names_at", "<u8"), ("name_entries", "<u8")]
+)
 GSD_HEADER_BYTES, GSD_NAME_BYTES = 256, 64
-GSD_INDEX_ENTRY = np.dtype([("frame", "<u8"), ("N", "<u8"), ("location", "<i8"), ("M", "<u4"), ("id", "<u2"),
-                            ("type", "u1"), ("flags", "u1")])
+GSD_INDEX_ENTRY = np.dtype(
+    [("frame", "<u8"), ("N", "<u8"), ("location", "<i8"), ("M", "<u4"), ("id", "<u2"), ("type", "u1"), ("flags", "u1")]
+)
 #: bytes of one element of each gsd_type (gsd.h: uint8 = 1 ... double = 10, character = 11)
 GSD_TYPE_BYTES = np.array([0, 1, 2, 4, 8, 1, 2, 4, 8, 4, 8, 1])
 
@@ -106,7 +108,7 @@ class IndexCopy:
     names: bytes
 
     @classmethod
-    def take(cls, store: Path) -> "IndexCopy":
+    def take(cls, store: Path) -> IndexCopy:
         with open(store, "rb") as fh:
             header = fh.read(GSD_HEADER_BYTES)
             h = np.frombuffer(header, GSD_HEADER, count=1)[0]
@@ -119,17 +121,29 @@ class IndexCopy:
 
     def save(self, path: Path) -> None:
         tmp = Path(path).with_suffix(".tmp.npz")
-        np.savez(tmp, size=np.int64(self.size), header=np.frombuffer(self.header, np.uint8),
-                 index_at=np.int64(self.index_at), index=np.frombuffer(self.index, np.uint8),
-                 names_at=np.int64(self.names_at), names=np.frombuffer(self.names, np.uint8))
+        np.savez(
+            tmp,
+            size=np.int64(self.size),
+            header=np.frombuffer(self.header, np.uint8),
+            index_at=np.int64(self.index_at),
+            index=np.frombuffer(self.index, np.uint8),
+            names_at=np.int64(self.names_at),
+            names=np.frombuffer(self.names, np.uint8),
+        )
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path) -> "IndexCopy":
+    def load(cls, path: Path) -> IndexCopy:
         try:
             with np.load(path) as s:
-                return cls(int(s["size"]), s["header"].tobytes(), int(s["index_at"]), s["index"].tobytes(),
-                           int(s["names_at"]), s["names"].tobytes())
+                return cls(
+                    int(s["size"]),
+                    s["header"].tobytes(),
+                    int(s["index_at"]),
+                    s["index"].tobytes(),
+                    int(s["names_at"]),
+                    s["names"].tobytes(),
+                )
         except FileNotFoundError:
             raise Damaged(f"{path} is missing") from None
         except (OSError, ValueError, KeyError, EOFError) as exc:
@@ -137,8 +151,9 @@ class IndexCopy:
 
     def chunks(self) -> tuple[np.ndarray, list[str]]:
         """The valid index entries, by frame, and the chunk names by id."""
-        entries = np.frombuffer(self.index[: len(self.index) // GSD_INDEX_ENTRY.itemsize * GSD_INDEX_ENTRY.itemsize],
-                                GSD_INDEX_ENTRY)
+        entries = np.frombuffer(
+            self.index[: len(self.index) // GSD_INDEX_ENTRY.itemsize * GSD_INDEX_ENTRY.itemsize], GSD_INDEX_ENTRY
+        )
         entries = entries[entries["location"] > 0]
         names = [name.decode("utf-8", "replace") for name in self.names.split(b"\0")]  # packed, by id
         return entries[np.argsort(entries["frame"], kind="stable")], names
@@ -148,10 +163,10 @@ class IndexCopy:
         Fewer than asked where the store was cut inside them or the index names too few frames."""
         entries, names = self.chunks()
         bounds = np.searchsorted(entries["frame"], np.arange(start, stop + 1))
-        out = []
+        out: list[str] = []
         with open(store, "rb") as fh:
             for k in range(stop - start):
-                frame = entries[bounds[k]:bounds[k + 1]]
+                frame = entries[bounds[k] : bounds[k + 1]]
                 if len(frame) == 0:
                     break
                 h = hashlib.blake2b(digest_size=16)
@@ -205,14 +220,25 @@ def seal_checkpoint(rd: RunDir, ckpt: Checkpoint, digests: list[str]) -> list[st
     copy = IndexCopy.take(rd.store)
     copy.save(ckpt.store_index)
     digests = digests + copy.frame_digests(rd.store, len(digests), ckpt.frames)
-    write_record(ckpt.record, {"step": ckpt.step, "frames": ckpt.frames, "digests": digests,
-                               "files": _files_beside(ckpt), "thermo": _thermo(rd)})
+    write_record(
+        ckpt.record,
+        {
+            "step": ckpt.step,
+            "frames": ckpt.frames,
+            "digests": digests,
+            "files": _files_beside(ckpt),
+            "thermo": _thermo(rd),
+        },
+    )
     return digests
 
 
 def _files_beside(ckpt: Checkpoint) -> dict:
-    return {p.name: file_digest(p) for p in sorted(ckpt.directory.iterdir())
-            if p.is_file() and p != ckpt.record and not p.name.startswith(".")}
+    return {
+        p.name: file_digest(p)
+        for p in sorted(ckpt.directory.iterdir())
+        if p.is_file() and p != ckpt.record and not p.name.startswith(".")
+    }
 
 
 def seal_snapshot(snapshot: Checkpoint) -> None:
@@ -235,8 +261,15 @@ def seal_completed(rd: RunDir, digests: list[str], frames: int) -> None:
     if len(digests) != frames:
         raise Damaged(f"{rd.store} holds {len(digests)} readable frames, {frames} were written")
     files = [rd.file("store_index")] + ([rd.source] if rd.source.is_file() else [])
-    write_record(rd.file("digests"), {"frames": frames, "digests": digests, "thermo": _thermo(rd),
-                                      "files": {str(f.relative_to(rd.path)): file_digest(f) for f in files}})
+    write_record(
+        rd.file("digests"),
+        {
+            "frames": frames,
+            "digests": digests,
+            "thermo": _thermo(rd),
+            "files": {str(f.relative_to(rd.path)): file_digest(f) for f in files},
+        },
+    )
 
 
 def _thermo(rd: RunDir) -> dict | None:
@@ -271,20 +304,24 @@ def _check(rd: RunDir, record: dict, copy: IndexCopy, what: str, whole_thermo: b
         return Verdict(what, frames, 0, (f"{rd.store} is missing",))
     intact = leading_matches(copy.frame_digests(rd.store, 0, frames), record["digests"][:frames])
     if intact < frames:
-        problems.append(f"frames {intact} to {frames - 1} of {rd.store} do not match their digests "
-                        "(damaged, cut or replaced)")
+        problems.append(
+            f"frames {intact} to {frames - 1} of {rd.store} do not match their digests (damaged, cut or replaced)"
+        )
     thermo = record.get("thermo")
     if thermo is not None:
         size = rd.thermo.stat().st_size if rd.thermo.is_file() else -1
         if size < thermo["bytes"] or (whole_thermo and size != thermo["bytes"]):
-            problems.append(f"{rd.thermo.name} is {'missing' if size < 0 else f'{size} bytes'}, its record "
-                            f"{thermo['bytes']} (cut or changed)")
+            problems.append(
+                f"{rd.thermo.name} is {'missing' if size < 0 else f'{size} bytes'}, its record "
+                f"{thermo['bytes']} (cut or changed)"
+            )
         elif file_digest(rd.thermo, thermo["bytes"]) != thermo["digest"]:
             problems.append(f"{rd.thermo.name} does not match its digest (changed)")
     index_only = False
     if not problems and whole_thermo and not copy.matches(rd.store):
-        problems.append(f"the index of {rd.store.name} is damaged (its frames are intact: "
-                        "`lmpshear run --repair` writes it back)")
+        problems.append(
+            f"the index of {rd.store.name} is damaged (its frames are intact: `lmpshear run --repair` writes it back)"
+        )
         index_only = True
     return Verdict(what, frames, intact, tuple(problems), index_only)
 
@@ -346,7 +383,8 @@ def newest_intact_checkpoint(rd: RunDir) -> Settled | None:
     dirs = checkpoint_dirs(rd)
     if not dirs:
         return None
-    problems, intact = [], 0
+    problems: list[str] = []
+    intact = 0
     for d in dirs:
         ckpt, verdict = check_checkpoint(rd, d)
         intact = max(intact, verdict.intact)
@@ -394,8 +432,11 @@ def require_intact(rd: RunDir, reading: str | None = None) -> Verdict | None:
     if rd.source.is_file():
         advice = "import the trajectory again into a new directory"
     elif rd.complete():
-        advice = (f"`lmpshear run --repair {rd.path}` " + ("writes the index back" if verdict.index_only else
-                  "rolls back to the newest intact checkpoint and runs again from there"))
+        advice = f"`lmpshear run --repair {rd.path}` " + (
+            "writes the index back"
+            if verdict.index_only
+            else "rolls back to the newest intact checkpoint and runs again from there"
+        )
     else:
         advice = f"`lmpshear run {rd.path}` resumes from the newest intact checkpoint"
     message = f"{rd.path} is damaged: {'; '.join(verdict.problems)} (against {verdict.what}); {advice}"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from lmpshear.campaign import Campaign, CampaignRun, plan, plural, prepare_missing, run_state
 from lmpshear.errors import Interrupted, RunError, UserError
@@ -22,9 +23,16 @@ from lmpshear.errors import Interrupted, RunError, UserError
 class Task:
     run: CampaignRun | None  # None: the report
     step: str
-    process: subprocess.Popen | None = None
+    process: Any = None  # its subprocess.Popen, once started
     started: float = 0.0
-    log: object = None
+    log: Any = None  # its open log file, once started
+
+    @property
+    def of(self) -> CampaignRun:
+        """The run this step works on (the report's step works on none)."""
+        if self.run is None:
+            raise RuntimeError("internal: the report step has no run")
+        return self.run
 
 
 def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_every: float = 60.0) -> dict:
@@ -37,9 +45,11 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
     pending = [Task(t.run, t.step) for t in planned.steps]
     waiting = list(planned.waiting)  # running in another process (a previous submit's child, a user's `run`)
     skipped_runs = len(campaign.runs) - len({t.run.path for t in pending if t.run is not None})
-    echo(f"local: {campaign.name}: {plural(len(planned.runs('run')), 'run')} and "
-         f"{plural(len(planned.runs('analyze')), 'analysis', 'analyses')} to do, {jobs} at a time "
-         f"({plural(skipped_runs, 'run')} with nothing to do now); logs in {campaign.folder / 'logs'}")
+    echo(
+        f"local: {campaign.name}: {plural(len(planned.runs('run')), 'run')} and "
+        f"{plural(len(planned.runs('analyze')), 'analysis', 'analyses')} to do, {jobs} at a time "
+        f"({plural(skipped_runs, 'run')} with nothing to do now); logs in {campaign.folder / 'logs'}"
+    )
     (campaign.folder / "logs").mkdir(parents=True, exist_ok=True)
     active: list[Task] = []
     done, failed, stopped = [], [], []
@@ -73,11 +83,16 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
                     if code == Interrupted.exit_code or code < 0:  # stopped from outside: it resumes
                         stopped.append(task)
                         how = f"signal {-code}" if code < 0 else f"exit {code}"
-                        echo(f"local: {_name(task)}: stopped from outside ({how}) after {elapsed:.0f} s; "
-                             f"`lmpshear submit {campaign.file} --executor local` resumes it")
+                        echo(
+                            f"local: {_name(task)}: stopped from outside ({how}) after {elapsed:.0f} s; "
+                            f"`lmpshear submit {campaign.file} --executor local` resumes it"
+                        )
                     else:
                         failed.append(task)
-                        echo(f"local: {_name(task)}: FAILED (exit {code}) after {elapsed:.0f} s; see {_log(campaign, task)}")
+                        echo(
+                            f"local: {_name(task)}: FAILED (exit {code}) after {elapsed:.0f} s; "
+                            f"see {_log(campaign, task)}"
+                        )
                     # neither its analysis nor the report (which needs every run analysed) can happen
                     gone = task.run.path if task.run is not None else None
                     pending[:] = [t for t in pending if t.run is not None and t.run.path != gone]
@@ -88,25 +103,35 @@ def run_local(campaign: Campaign, jobs: int = 1, echo=print, warn=None, status_e
                 echo(f"local: {_name(task)}: started (pid {task.process.pid})")
             if (active or waiting) and time.monotonic() - last_status >= status_every:
                 last_status = time.monotonic()
-                echo("local: running " + "; ".join([_progress(t) for t in active]
-                                                   + [f"{r.name} (elsewhere)" for r in waiting]))
+                echo(
+                    "local: running "
+                    + "; ".join([_progress(t) for t in active] + [f"{r.name} (elsewhere)" for r in waiting])
+                )
             time.sleep(0.5)
     except KeyboardInterrupt:
         for task in active:
             task.process.send_signal(signal.SIGTERM)
         for task in active:
             task.process.wait()
-        raise Interrupted(f"interrupted; {len(active)} running steps stopped at a checkpoint. "
-                          f"`lmpshear submit {campaign.file} --executor local` resumes") from None
+        raise Interrupted(
+            f"interrupted; {len(active)} running steps stopped at a checkpoint. "
+            f"`lmpshear submit {campaign.file} --executor local` resumes"
+        ) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     if failed:
-        raise RunError(f"{len(failed)} of {len(done) + len(failed) + len(stopped)} steps failed: "
-                       + ", ".join(_name(t) for t in failed) + f"; their logs are in {campaign.folder / 'logs'}; "
-                       "the report waits until every run is analysed")
+        raise RunError(
+            f"{len(failed)} of {len(done) + len(failed) + len(stopped)} steps failed: "
+            + ", ".join(_name(t) for t in failed)
+            + f"; their logs are in {campaign.folder / 'logs'}; "
+            "the report waits until every run is analysed"
+        )
     if stopped:
-        raise Interrupted(f"{len(stopped)} steps were stopped from outside: " + ", ".join(_name(t) for t in stopped)
-                          + f"; the report waits for them. `lmpshear submit {campaign.file} --executor local` resumes")
+        raise Interrupted(
+            f"{len(stopped)} steps were stopped from outside: "
+            + ", ".join(_name(t) for t in stopped)
+            + f"; the report waits for them. `lmpshear submit {campaign.file} --executor local` resumes"
+        )
     return {"done": [_name(t) for t in done], "plan": planned.names()}
 
 
@@ -118,15 +143,15 @@ def _ready(pending: list[Task], active: list[Task], failed: list[Task], jobs: in
     """Tasks whose inputs are done, up to the free slots: an analysis after its run, the report last
     (after every run running elsewhere too)."""
     free = jobs - len(active)
-    blocked = {t.run.path for t in pending + active if t.step == "run"}
-    ready = []
+    blocked = {t.of.path for t in pending + active if t.step == "run"}
+    ready: list[Task] = []
     for task in pending:
         if len(ready) >= free:
             break
         if task.step == "report":
             if len(pending) == 1 and not active and not waiting:
                 ready.append(task)
-        elif task.step == "run" or task.run.path not in blocked:
+        elif task.step == "run" or task.of.path not in blocked:
             ready.append(task)
     return ready
 
@@ -137,7 +162,7 @@ def _start(campaign: Campaign, task: Task) -> None:
     if task.step == "report":
         args = ["report", str(campaign.file), "--out", str(campaign.report_dir)]
     else:
-        args = [task.step, str(task.run.path)]
+        args = [task.step, str(task.of.path)]
     task.log = open(_log(campaign, task), "a")
     task.log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')}: lmpshear {' '.join(args)}\n")
     task.log.flush()
@@ -151,9 +176,14 @@ def _start(campaign: Campaign, task: Task) -> None:
     # its own session (a Ctrl-C in the terminal reaches only this process, which stops the steps at a
     # checkpoint), but it ends with this process: a kill -9 here sends it SIGTERM (a run then stops at
     # a checkpoint), so no step lives on unwatched
-    task.process = subprocess.Popen([*launch, sys.executable, "-m", "lmpshear", *args], stdout=task.log,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                    preexec_fn=_end_with_parent)
+    task.process = subprocess.Popen(
+        [*launch, sys.executable, "-m", "lmpshear", *args],
+        stdout=task.log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=_end_with_parent,
+    )
 
 
 def _end_with_parent() -> None:
@@ -178,5 +208,5 @@ def _name(task: Task) -> str:
 def _progress(task: Task) -> str:
     if task.step != "run":
         return _name(task)
-    s = run_state(task.run)
+    s = run_state(task.of)
     return _name(task) + (f" {100 * s.progress:.0f}%" if s.progress is not None else f" ({s.detail or s.state})")

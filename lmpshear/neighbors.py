@@ -9,6 +9,13 @@ fractional axis k the cell's planes are w_k = V/|a_i × a_j| apart; with n_k = �
 (|Δs_k| ≤ r_c/w_k ≤ m/n_k), and for r_c < w_k/2 rounding Δs to the nearest integer is the minimum
 image. Axes with fewer than 2m + 1 bins are scanned whole, so no pair is visited twice. Finer bins
 (m = 2) scan less volume around each particle, (5/2)³ r_c³ instead of 3³ r_c³.
+
+What every pair kernel shares lives here: ``binned`` (the sort and the bin-neighbour table), ``bin_of``
+and ``minimum_image`` (inlined). The walk itself, over a bin's neighbour bins and their particles, is
+written in each kernel (:func:`pairs_within` here; g(r) in kernels/structure.py, g_jj in jumppairs.py,
+the sieve's node counts in sieve.py, Q(t) in overlap.py), each marked "the cell-list walk": numba
+compiles no callback into a loop body at full speed, and the bodies differ (a list, a histogram, a
+count, an overlap), as does what runs in parallel (particles, nodes or chunks).
 """
 
 from __future__ import annotations
@@ -35,15 +42,17 @@ class CellGrid:
     divisions: int = 1  # bins are at least cutoff / divisions wide: neighbours lie within ±divisions
 
     @classmethod
-    def for_cell(cls, cell: Cell, cutoff: float, max_bins: int | None = None, divisions: int = 1) -> "CellGrid":
+    def for_cell(cls, cell: Cell, cutoff: float, max_bins: int | None = None, divisions: int = 1) -> CellGrid:
         """Bins at least ``cutoff / divisions`` wide; at most ``max_bins`` of them (a short cutoff in a
         big cell would otherwise make far more bins than particles, and the bin set-up would dominate)."""
         h = cell.matrix()
         widths = cell.widths()
         axes = 3 if cell.dimension == 3 else 2
         if cutoff >= 0.5 * widths[:axes].min():
-            raise UserError(f"cutoff {cutoff:g} is not below half the cell width {widths[:axes].min():g}: "
-                            "the system is too small for this cutoff")
+            raise UserError(
+                f"cutoff {cutoff:g} is not below half the cell width {widths[:axes].min():g}: "
+                "the system is too small for this cutoff"
+            )
         n = np.maximum(1, np.floor(divisions * widths / cutoff)).astype(np.int64)
         if cell.dimension == 2:
             n[2] = 1
@@ -72,7 +81,9 @@ def fractional(r, lo, h_inv):
     s = np.empty_like(r)
     for i in range(r.shape[0]):
         for k in range(3):
-            s[i, k] = (r[i, 0] - lo[0]) * h_inv[0, k] + (r[i, 1] - lo[1]) * h_inv[1, k] + (r[i, 2] - lo[2]) * h_inv[2, k]
+            s[i, k] = (
+                (r[i, 0] - lo[0]) * h_inv[0, k] + (r[i, 1] - lo[1]) * h_inv[1, k] + (r[i, 2] - lo[2]) * h_inv[2, k]
+            )
             s[i, k] -= np.floor(s[i, k])
             if s[i, k] >= 1.0:  # floor of −1e−17 leaves exactly 1.0
                 s[i, k] = 0.0
@@ -168,6 +179,7 @@ def pairs_within(r, h, h_inv, lo, n, periodic_z, cutoff):
         for i in range(r.shape[0]):
             here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
             k_out = count[i]
+            # the cell-list walk (lmpshear.neighbors says why each kernel writes its own)
             for k in range(table.shape[1]):
                 c = table[here, k]
                 for m in range(start[c], start[c + 1]):

@@ -34,9 +34,14 @@ def estimate(spec: RunSpec) -> dict:
     steps = spec.steps(spec.protocol.equilibration_time) + spec.shear_steps
     frames = spec.n_samples + 1
     per_particle = STORE_BYTES_PER_PARTICLE + (24 if spec.protocol.store_velocities else 0)
-    return {"particles": n, "steps": steps, "frames": frames, "particle_steps": float(n) * steps,
-            "store_bytes": float(frames) * n * per_particle,
-            "hours": float(n) * steps / NOMINAL_SPEED[spec.engine] / 3600}
+    return {
+        "particles": n,
+        "steps": steps,
+        "frames": frames,
+        "particle_steps": float(n) * steps,
+        "store_bytes": float(frames) * n * per_particle,
+        "hours": float(n) * steps / NOMINAL_SPEED[spec.engine] / 3600,
+    }
 
 
 def check_feasible(spec: RunSpec, out: Path, warn=None) -> dict:
@@ -45,26 +50,42 @@ def check_feasible(spec: RunSpec, out: Path, warn=None) -> dict:
     e = estimate(spec)
     source = spec.source
     if spec.system.n_particles > MAX_PARTICLES:
-        raise UserError(f"{source}: {spec.system.n_particles:.3g} particles is beyond what one run can hold "
-                        f"(at most {MAX_PARTICLES:.0e})")
+        raise UserError(
+            f"{source}: {spec.system.n_particles:.3g} particles is beyond what one run can hold "
+            f"(at most {MAX_PARTICLES:.0e})"
+        )
     if e["particle_steps"] > MAX_PARTICLE_STEPS:
-        raise UserError(f"{source}: {e['steps']:.3g} steps x {e['particles']:.3g} particles = {e['particle_steps']:.3g} "
-                        f"particle-steps, about {e['hours'] / 24 / 365:.3g} years at {NOMINAL_SPEED[spec.engine]:.0e} "
-                        "particle-steps/s: check timestep, strains and times")
+        raise UserError(
+            f"{source}: {e['steps']:.3g} steps x {e['particles']:.3g} particles = {e['particle_steps']:.3g} "
+            f"particle-steps, about {e['hours'] / 24 / 365:.3g} years at {NOMINAL_SPEED[spec.engine]:.0e} "
+            "particle-steps/s: check timestep, strains and times"
+        )
     parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
     free = shutil.disk_usage(parent).free
     if e["store_bytes"] > free:
-        raise UserError(f"{source}: {e['frames']:.3g} frames of {e['particles']:.3g} particles need about "
-                        f"{e['store_bytes'] / 1e9:.3g} GB for traj.gsd, more than the {free / 1e9:.3g} GB free at "
-                        f"{parent}: sample less often (sample_interval) or run a shorter production")
+        raise UserError(
+            f"{source}: {e['frames']:.3g} frames of {e['particles']:.3g} particles need about "
+            f"{e['store_bytes'] / 1e9:.3g} GB for traj.gsd, more than the {free / 1e9:.3g} GB free at "
+            f"{parent}: sample less often (sample_interval) or run a shorter production"
+        )
     if warn is not None and (e["hours"] > WARN_HOURS or e["store_bytes"] > WARN_STORE_BYTES):
-        warn(f"warning: this run needs about {e['hours']:.3g} hours at {NOMINAL_SPEED[spec.engine]:.0e} particle-steps/s "
-             f"(2 cores) and {e['store_bytes'] / 1e9:.3g} GB for traj.gsd")
+        warn(
+            f"warning: this run needs about {e['hours']:.3g} hours at {NOMINAL_SPEED[spec.engine]:.0e} "
+            "particle-steps/s "
+            f"(2 cores) and {e['store_bytes'] / 1e9:.3g} GB for traj.gsd"
+        )
     return e
 
 
-def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
-            command: list[str] | None = None, force: bool = False, warn=None, overrides: dict | None = None) -> RunDir:
+def prepare(
+    config_arg: str | Path,
+    out: str | Path,
+    rate: float | None = None,
+    command: list[str] | None = None,
+    force: bool = False,
+    warn=None,
+    overrides: dict | None = None,
+) -> RunDir:
     """Validate, select one shear rate, and write config.toml, manifest.json and (engine lammps) in.lammps.
 
     Refuses a directory that a run is using (its lock is held), that holds run data, that holds a
@@ -81,15 +102,21 @@ def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
         if holder:
             raise UserError(f"{rd.path} is being run now ({holder}); prepare into another directory")
         if rd.has_run_data():
-            raise UserError(f"{rd.path} already holds a run (trajectory, thermo or checkpoints); "
-                            "prepare into a new directory so that no data is overwritten")
+            raise UserError(
+                f"{rd.path} already holds a run (trajectory, thermo or checkpoints); "
+                "prepare into a new directory so that no data is overwritten"
+            )
         foreign = sorted(p.name for p in rd.path.iterdir() if p.name not in OWN_FILES)
         if foreign:
-            raise UserError(f"{rd.path} is not empty ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}): "
-                            "prepare into a new or empty directory")
+            raise UserError(
+                f"{rd.path} is not empty ({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}): "
+                "prepare into a new or empty directory"
+            )
         if rd.config.exists() and not force:
-            raise UserError(f"{rd.path} already holds a prepared run ({rd.config.name}); prepare into a new directory, "
-                            "or give --force to replace its spec (it has not started: nothing is lost)")
+            raise UserError(
+                f"{rd.path} already holds a prepared run ({rd.config.name}); prepare into a new directory, "
+                "or give --force to replace its spec (it has not started: nothing is lost)"
+            )
     # Everything that can fail is computed before anything is written.
     check_feasible(spec, rd.path, warn)
     text = render_input(spec) if spec.engine == "lammps" else None
@@ -97,21 +124,23 @@ def prepare(config_arg: str | Path, out: str | Path, rate: float | None = None,
     config.load_dict(resolved, source=f"the resolved spec of {spec.source}")  # what run will read back
     if spec.protocol.init == "file":
         resolved["protocol"]["init_file"] = "init.data"
-    header = (f"# Resolved run spec written by lmpshear prepare from {spec.source}\n"
-              f"# (single shear rate; 'extends' folded in). Edit the source and prepare again rather than this file.\n")
+    header = (
+        f"# Resolved run spec written by lmpshear prepare from {spec.source}\n"
+        f"# (single shear rate; 'extends' folded in). Edit the source and prepare again rather than this file.\n"
+    )
     rd.path.mkdir(parents=True, exist_ok=True)
     if force and rd.status_file.exists():
         rd.status_file.unlink()  # a stale "running" (killed before any data) would describe the old spec
     files = []
     if spec.protocol.init == "file":
-        _copy_configuration(Path(spec.protocol.init_file), rd.init_data)
+        _copy_configuration(Path(str(spec.protocol.init_file)), rd.init_data)
         files.append(rd.init_data)
     atomic_write_text(rd.config, header + tomli_w.dumps(resolved))
     files.append(rd.config)
     if text is not None:
         atomic_write_text(rd.input, text)
         files.append(rd.input)
-    seeds = {"protocol": spec.protocol.seed}
+    seeds: dict[str, int | list[int]] = {"protocol": spec.protocol.seed}
     if spec.engine == "lammps":
         seeds["create_atoms"] = [spec.protocol.seed + 101 * (k + 1) for k in range(len(spec.system.species))]
     atomic_write_json(rd.manifest, manifest.build(files, seeds, command))

@@ -35,8 +35,10 @@ class LogReporter:
         elapsed = time.monotonic() - self.t0
         rate = (done - self.done0) / elapsed if elapsed > 0 and done > self.done0 else 0.0
         eta = f", ETA {(self.total - done) / rate:.0f} s" if rate > 0 else ""
-        self._emit(f"{self.label}: {done}/{self.total} samples ({100.0 * done / self.total:.0f}%), {info}, "
-                   f"{elapsed:.0f} s{eta}")
+        self._emit(
+            f"{self.label}: {done}/{self.total} samples ({100.0 * done / self.total:.0f}%), {info}, "
+            f"{elapsed:.0f} s{eta}"
+        )
 
     def _emit(self, text: str) -> None:
         print(f"[lmpshear] {text}", file=self.stream, flush=True)
@@ -55,9 +57,15 @@ class RichReporter:
             TimeRemainingColumn,
         )
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                                 transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
         self.task = None
 
     def start(self, total: int, done: int, label: str) -> None:

@@ -21,9 +21,10 @@ import contextlib
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -108,8 +109,9 @@ def _cell_of(data, dimension: int, source: str, frame: int) -> Cell:
     if lx <= 0 or ly <= 0 or (dimension == 3 and lz <= 0):
         raise UserError(f"{source}: frame {frame} has no (or a degenerate) simulation box")
     if abs(a[1]) + abs(a[2]) + abs(b[2]) + abs(c[0]) + abs(c[1]) > 1e-9 * lx:
-        raise UserError(f"{source}: frame {frame}: only cells tilted in xy (simple shear along x, gradient y) "
-                        "are supported")
+        raise UserError(
+            f"{source}: frame {frame}: only cells tilted in xy (simple shear along x, gradient y) are supported"
+        )
     return Cell(tuple(origin), lx, ly, lz, b[0], dimension)
 
 
@@ -119,9 +121,16 @@ RATE_TOLERANCE = 0.01
 REVERSAL_TOLERANCE = 0.05
 
 
-def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | None = None,
-                    sample_interval: float | None = None, dimension: int | None = None, force_rate: bool = False,
-                    progress: Callable[[int, int], None] | None = None) -> MemoryTrajectory:
+def read_trajectory(
+    path: str | Path,
+    rate: float | None,
+    *,
+    timestep: float | None = None,
+    sample_interval: float | None = None,
+    dimension: int | None = None,
+    force_rate: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> MemoryTrajectory:
     """Read a trajectory through ovito and rebuild unwrapped positions and r̃ (Lees–Edwards aware). The
     rate is the one the box tilt implies (``rate`` None); a given one that differs by more than 1% is
     refused unless ``force_rate``."""
@@ -131,25 +140,28 @@ def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | N
     if rate is not None and rate < 0:
         raise UserError("the shear rate must be >= 0")
     if (timestep is None) == (sample_interval is None):
-        raise UserError("give exactly one of timestep (the file's step counter x dt gives the time) or "
-                        "sample_interval (the time between frames)")
+        raise UserError(
+            "give exactly one of timestep (the file's step counter x dt gives the time) or "
+            "sample_interval (the time between frames)"
+        )
     from ovito.io import import_file
 
     source = str(path)
     try:
         with _stderr_captured() as messages:
             pipeline = import_file(source)
-            n_frames = pipeline.source.num_frames
+            n_frames = pipeline.source.num_frames  # type: ignore[union-attr]  # import_file gives a source
     except Exception as exc:  # ovito raises RuntimeError with its parser's message
         raise UserError(f"{source}: ovito cannot read it: {exc}") from None
     # ovito drops a truncated last frame with only a warning: that is an error here
     for message in messages[0].splitlines():
         if "aborted prematurely" in message or "error" in message.lower():
-            raise UserError(f"{source}: the file cannot be read to its end (truncated or corrupt file?): "
-                            f"{message.strip()}")
+            raise UserError(
+                f"{source}: the file cannot be read to its end (truncated or corrupt file?): {message.strip()}"
+            )
     frames: dict[int, tuple] = {}  # step -> (positions, cell); later copies replace earlier ones
     order: list[int] = []
-    types, n_particles, typeid, dim, origin = None, None, None, dimension, None
+    types, n_particles, typeid, dim, origin = None, None, None, dimension, None  # set by the first frame
     for k in range(n_frames):
         try:
             data = pipeline.compute(k)
@@ -161,8 +173,10 @@ def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | N
         if n_particles is None:
             n_particles = particles.count
         elif particles.count != n_particles:
-            raise UserError(f"{source}: frame {k} has {particles.count} particles, frame 0 has {n_particles}; "
-                            "the particle count must not change")
+            raise UserError(
+                f"{source}: frame {k} has {particles.count} particles, frame 0 has {n_particles}; "
+                "the particle count must not change"
+            )
         ids = np.asarray(particles["Particle Identifier"]) if "Particle Identifier" in particles else None
         sort = np.argsort(ids, kind="stable") if ids is not None else np.arange(particles.count)
         if ids is not None and k == 0:
@@ -173,14 +187,18 @@ def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | N
             pos0 = np.asarray(particles.positions)
             flat = (data.cell is not None and data.cell.is2D) or np.ptp(pos0[:, 2]) == 0.0
             if dim == 2 and not flat:
-                raise UserError(f"{source}: --dimension 2, but the particles' z spans {np.ptp(pos0[:, 2]):.4g}: "
-                                "this is a 3D trajectory (dropping z would change it)")
+                raise UserError(
+                    f"{source}: --dimension 2, but the particles' z spans {np.ptp(pos0[:, 2]):.4g}: "
+                    "this is a 3D trajectory (dropping z would change it)"
+                )
             if dim == 3 and flat:
-                raise UserError(f"{source}: --dimension 3, but every particle lies in one plane (z spans 0"
-                                f"{', and the cell is 2D' if data.cell is not None and data.cell.is2D else ''}): "
-                                "this is a 2D trajectory; import it with --dimension 2 (or leave --dimension out)")
+                raise UserError(
+                    f"{source}: --dimension 3, but every particle lies in one plane (z spans 0"
+                    f"{', and the cell is 2D' if data.cell is not None and data.cell.is2D else ''}): "
+                    "this is a 2D trajectory; import it with --dimension 2 (or leave --dimension out)"
+                )
             dim = dim or (2 if flat else 3)
-        cell = _cell_of(data, dim, source, k)
+        cell = _cell_of(data, dim or 3, source, k)  # dim is set above
         r = np.array(particles.positions, dtype=np.float64)[sort]
         if "Periodic Image" in particles:
             r += np.asarray(particles["Periodic Image"], dtype=np.float64)[sort] @ cell.matrix()
@@ -204,7 +222,14 @@ def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | N
         if progress:
             progress(k + 1, n_frames)
     steps = np.array(sorted(order), dtype=np.int64)
-    if np.any(np.diff(steps) <= 0) or len(steps) < 1:
+    if (
+        np.any(np.diff(steps) <= 0)
+        or len(steps) < 1
+        or dim is None
+        or types is None
+        or typeid is None
+        or n_particles is None
+    ):
         raise UserError(f"{source}: no frames")
     times = (steps - steps[0]) * timestep if timestep is not None else (steps - steps[0]) * sample_interval
     tilted = rate_from_tilts([frames[int(k)][1] for k in steps], times)
@@ -212,15 +237,19 @@ def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | N
         strain = tilt_strains([frames[int(k)][1] for k in steps])
         off = np.abs(strain - tilted * times).max()
         if off > REVERSAL_TOLERANCE * np.abs(strain).max():
-            raise UserError(f"{source}: the box tilt does not grow steadily (its strain strays {off:.4g} from "
-                            f"a steady {tilted:.4g} per unit time, and reaches {np.abs(strain).max():.4g}): "
-                            "oscillatory or reversing shear is not supported; lmpshear analyses steady shear")
+            raise UserError(
+                f"{source}: the box tilt does not grow steadily (its strain strays {off:.4g} from "
+                f"a steady {tilted:.4g} per unit time, and reaches {np.abs(strain).max():.4g}): "
+                "oscillatory or reversing shear is not supported; lmpshear analyses steady shear"
+            )
     if rate is None:
         rate = tilted if len(steps) > 1 else 0.0
     elif not force_rate and abs(rate - abs(tilted)) > RATE_TOLERANCE * max(rate, abs(tilted)):
-        raise UserError(f"{source}: --rate {rate:g}, but the box tilt grows at {tilted:.6g} per unit time "
-                        f"({len(steps)} frames): leave --rate out to use the tilt's rate, or pass --force-rate "
-                        "if the box does not carry the shear")
+        raise UserError(
+            f"{source}: --rate {rate:g}, but the box tilt grows at {tilted:.6g} per unit time "
+            f"({len(steps)} frames): leave --rate out to use the tilt's rate, or pass --force-rate "
+            "if the box does not carry the shear"
+        )
     else:
         rate = math.copysign(rate, tilted)  # the sign of the shear is the tilt's (--rate gives its size)
     first_r, first_cell = frames[int(steps[0])]
@@ -239,14 +268,25 @@ def read_trajectory(path: str | Path, rate: float | None, *, timestep: float | N
                 raise UserError(f"{source}: cannot follow particles to frame {k} (step {step}): {exc}") from None
         unwrapped[k], nonaffine[k] = unwrapper.unwrapped, unwrapper.nonaffine
         cells.append(cell)
-    return MemoryTrajectory(path, dim, types, typeid, steps - steps[0], times, rate * times, cells, unwrapped,
-                            nonaffine)
+    return MemoryTrajectory(
+        path, dim, types, typeid, steps - steps[0], times, rate * times, cells, unwrapped, nonaffine
+    )
 
 
-def import_run(path: str | Path, out: str | Path, rate: float | None, temperature: float, *,
-               timestep: float | None = None, sample_interval: float | None = None, dimension: int | None = None,
-               steady_strain: float = 0.0, analysis: dict | None = None, force_rate: bool = False,
-               echo: Callable[[str], None] = print) -> "RunDir":
+def import_run(
+    path: str | Path,
+    out: str | Path,
+    rate: float | None,
+    temperature: float,
+    *,
+    timestep: float | None = None,
+    sample_interval: float | None = None,
+    dimension: int | None = None,
+    steady_strain: float = 0.0,
+    analysis: dict | None = None,
+    force_rate: bool = False,
+    echo: Callable[[str], None] = print,
+) -> RunDir:
     """Make a run directory from a trajectory made elsewhere: RUNDIR/{traj.gsd, source.json, status.json}.
 
     ``lmpshear analyze`` then works on it as on a native run (stages that need the thermo table or
@@ -270,27 +310,49 @@ def import_run(path: str | Path, out: str | Path, rate: float | None, temperatur
     rd = RunDir(out)
     if rd.path.exists() and any(rd.path.iterdir()):
         raise UserError(f"{rd.path} exists and is not empty; choose a new directory for the import")
-    traj = read_trajectory(path, rate, timestep=timestep, sample_interval=sample_interval, dimension=dimension,
-                           force_rate=force_rate)
+    traj = read_trajectory(
+        path, rate, timestep=timestep, sample_interval=sample_interval, dimension=dimension, force_rate=force_rate
+    )
     rate = traj.rate
     steady_time = steady_strain / abs(rate) if rate else 0.0
     if steady_time > traj.times[-1]:
-        raise UserError(f"the steady window would start at t = {steady_time:g}, after the last frame "
-                        f"(t = {traj.times[-1]:g})")
+        raise UserError(
+            f"the steady window would start at t = {steady_time:g}, after the last frame (t = {traj.times[-1]:g})"
+        )
     rd.path.mkdir(parents=True, exist_ok=True)
     writer = StoreWriter(rd.store, traj.types, traj.typeid, traj.dimension)
     for k in range(len(traj)):
-        writer.append(int(traj.steps[k]), float(traj.times[k]), float(traj.strains[k]), traj.cells[k],
-                      traj._unwrapped[k], traj._nonaffine[k], None)
+        writer.append(
+            int(traj.steps[k]),
+            float(traj.times[k]),
+            float(traj.strains[k]),
+            traj.cells[k],
+            traj._unwrapped[k],
+            traj._nonaffine[k],
+            None,
+        )
     writer.close()
-    atomic_write_json(rd.source, {"file": str(Path(path).resolve()), "rate": rate, "temperature": temperature,
-                                  "timestep": timestep, "sample_interval": sample_interval,
-                                  "steady_strain": steady_strain, "steady_time": steady_time,
-                                  "analysis": analysis or {}, "name": Path(path).name,
-                                  "frames": len(traj), "particles": traj.n_particles,
-                                  "dimension": traj.dimension})
+    atomic_write_json(
+        rd.source,
+        {
+            "file": str(Path(path).resolve()),
+            "rate": rate,
+            "temperature": temperature,
+            "timestep": timestep,
+            "sample_interval": sample_interval,
+            "steady_strain": steady_strain,
+            "steady_time": steady_time,
+            "analysis": analysis or {},
+            "name": Path(path).name,
+            "frames": len(traj),
+            "particles": traj.n_particles,
+            "dimension": traj.dimension,
+        },
+    )
     integrity.seal_completed(rd, [], len(traj))
     rd.set_status(state="complete", frames=len(traj), imported=True)
-    echo(f"imported {path}: {len(traj)} frames, {traj.n_particles} particles, {traj.dimension}D, "
-         f"t = 0..{traj.times[-1]:g} -> {rd.path}")
+    echo(
+        f"imported {path}: {len(traj)} frames, {traj.n_particles} particles, {traj.dimension}D, "
+        f"t = 0..{traj.times[-1]:g} -> {rd.path}"
+    )
     return rd

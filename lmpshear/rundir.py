@@ -51,8 +51,9 @@ def read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path} is damaged ({exc}): remove it and make it again (a product: "
-                        "`lmpshear analyze RUNDIR --force`)") from None
+        raise UserError(
+            f"{path} is damaged ({exc}): remove it and make it again (a product: `lmpshear analyze RUNDIR --force`)"
+        ) from None
 
 
 def atomic_write_json(path: Path, data: dict) -> None:
@@ -110,15 +111,17 @@ class Product:
         return {"stage": self.stage, "params": self.params, "result": self.result}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Product":
+    def from_dict(cls, data: dict) -> Product:
         return cls(data["stage"], data["params"], data["result"])
 
     @classmethod
-    def read(cls, path: Path) -> "Product":
+    def read(cls, path: Path) -> Product:
         data = read_json(path)
         if not (isinstance(data, dict) and {"stage", "params", "result"} <= data.keys()):
-            raise UserError(f"{path} is not an analysis product (it needs stage, params and result): "
-                            "make it again with `lmpshear analyze RUNDIR --force`")
+            raise UserError(
+                f"{path} is not an analysis product (it needs stage, params and result): "
+                "make it again with `lmpshear analyze RUNDIR --force`"
+            )
         return cls.from_dict(data)
 
     def write(self, path: Path) -> None:
@@ -128,13 +131,23 @@ class Product:
 class RunDir:
     #: the run directory's files by their name here: the one home of the names on disk. A stage's
     #: product is RUNDIR/STAGE.json (``product``); ``file`` resolves either kind of name.
-    FILES = {"config": "config.toml", "input": "in.lammps", "manifest": "manifest.json", "init_data": "init.data",
-             "store": "traj.gsd", "thermo": "thermo.csv", "status": "status.json", "checkpoints": "checkpoint",
-             "lock": ".lock", "source": "source.json", "ice": "ice",
-             "jumps": "cagejumps.csv.gz",  # the cagejumps stage's table, beside its cagejumps.json
-             "digests": "checkpoint/frames.json",  # the completed store's record (lmpshear.integrity)
-             "store_index": "checkpoint/store-index.npz",  # its index as it completed
-             "analysed": "analysis.json"}  # written after a full `lmpshear analyze`
+    FILES = {
+        "config": "config.toml",
+        "input": "in.lammps",
+        "manifest": "manifest.json",
+        "init_data": "init.data",
+        "store": "traj.gsd",
+        "thermo": "thermo.csv",
+        "status": "status.json",
+        "checkpoints": "checkpoint",
+        "lock": ".lock",
+        "source": "source.json",
+        "ice": "ice",
+        "jumps": "cagejumps.csv.gz",  # the cagejumps stage's table, beside its cagejumps.json
+        "digests": "checkpoint/frames.json",  # the completed store's record (lmpshear.integrity)
+        "store_index": "checkpoint/store-index.npz",  # its index as it completed
+        "analysed": "analysis.json",
+    }  # written after a full `lmpshear analyze`
 
     def __init__(self, path: str | Path):
         self.path = Path(path).resolve()
@@ -164,19 +177,30 @@ class RunDir:
         path = self.product(stage)
         return Product.read(path).result if path.exists() else None
 
+    def made(self, stage: str) -> dict:
+        """The result in the product of an analysis stage that must have been made (UserError saying what to
+        run where it was not)."""
+        path = self.product(stage)
+        if not path.exists():
+            raise UserError(f"{path} is missing: run `lmpshear analyze {self.path}` first")
+        return Product.read(path).result
+
     def analysed(self) -> bool:
         """Whether a full ``analyze`` finished after the run's data was last written."""
         record = self.file("analysed")
-        return record.exists() and all(record.stat().st_mtime >= f.stat().st_mtime
-                                       for f in (self.store, self.thermo) if f.exists())
+        return record.exists() and all(
+            record.stat().st_mtime >= f.stat().st_mtime for f in (self.store, self.thermo) if f.exists()
+        )
 
     def require_prepared(self) -> None:
         if not self.path.is_dir():
             raise UserError(f"no run directory at {self.path}")
         for f in (self.config,):
             if not f.is_file():
-                raise UserError(f"{self.path} is not a prepared run directory (missing {f.name}); "
-                                "make one with: lmpshear prepare CONFIG -o RUNDIR")
+                raise UserError(
+                    f"{self.path} is not a prepared run directory (missing {f.name}); "
+                    "make one with: lmpshear prepare CONFIG -o RUNDIR"
+                )
 
     def require_run(self) -> None:
         """A prepared run directory or an imported trajectory's."""
@@ -187,18 +211,32 @@ class RunDir:
         self.require_prepared()
         return config.load(self.config, init_file_needed=not self.has_run_data())  # started: read no more
 
-    def info(self) -> "RunInfo":
+    def info(self) -> RunInfo:
         """What analysis needs to know, from the run spec or, for an imported trajectory, source.json."""
         if self.source.is_file():
             data = read_json(self.source)
             c = config.Checker(str(self.source))
             analysis = config.load_analysis(c, data.get("analysis", {}))
             c.finish()
-            return RunInfo(data["rate"], data["temperature"], data["steady_strain"], data["steady_time"], analysis,
-                           data.get("name", self.path.name), imported=True)
+            return RunInfo(
+                data["rate"],
+                data["temperature"],
+                data["steady_strain"],
+                data["steady_time"],
+                analysis,
+                data.get("name", self.path.name),
+                imported=True,
+            )
         spec = self.spec()
-        return RunInfo(spec.rate.rate, spec.system.temperature, spec.steady_strain, spec.steady_time, spec.analysis,
-                       spec.system.name, imported=False)
+        return RunInfo(
+            spec.rate.rate,
+            spec.system.temperature,
+            spec.steady_strain,
+            spec.steady_time,
+            spec.analysis,
+            spec.system.name,
+            imported=False,
+        )
 
     def has_run_data(self) -> bool:
         return self.store.exists() or self.checkpoints.exists() or self.thermo.exists()
@@ -224,8 +262,11 @@ class RunDir:
         try:
             atomic_write_text(self.status_file, padded)
         except OSError as exc:
-            if exc.errno != errno.ENOSPC or not self.status_file.exists() or \
-                    len(padded.encode()) > self.status_file.stat().st_size:
+            if (
+                exc.errno != errno.ENOSPC
+                or not self.status_file.exists()
+                or len(padded.encode()) > self.status_file.stat().st_size
+            ):
                 raise
             with open(self.status_file, "r+") as fh:  # a full disk: overwrite the blocks in place
                 fh.write(padded.ljust(self.status_file.stat().st_size))
@@ -289,8 +330,10 @@ class RunDir:
 
     def point_to(self, ckpt: Checkpoint) -> None:
         """Make ``ckpt`` the one a resume starts from."""
-        atomic_write_json(self.checkpoints / "latest.json",
-                          {"step": ckpt.step, "frames": ckpt.frames, "directory": ckpt.directory.name})
+        atomic_write_json(
+            self.checkpoints / "latest.json",
+            {"step": ckpt.step, "frames": ckpt.frames, "directory": ckpt.directory.name},
+        )
 
     def new_checkpoint_dir(self, step: int) -> Path:
         d = self.checkpoints / f"step-{step:012d}"
@@ -338,6 +381,11 @@ def working_directory(path: Path):
 
 def completion(frames: int, final_step: int, wall: float, steps: int, particles: int) -> dict:
     """The status of a finished run: frames, last step, wall time and throughput of this call."""
-    return {"state": "complete", "frames": frames, "final_step": final_step, "wall_seconds": wall,
-            "shear_steps_this_call": steps,
-            "matom_steps_per_second": particles * steps / wall / 1e6 if wall > 0 else None}
+    return {
+        "state": "complete",
+        "frames": frames,
+        "final_step": final_step,
+        "wall_seconds": wall,
+        "shear_steps_this_call": steps,
+        "matom_steps_per_second": particles * steps / wall / 1e6 if wall > 0 else None,
+    }

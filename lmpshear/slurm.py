@@ -28,15 +28,28 @@ from lmpshear.errors import UserError
 from lmpshear.rundir import RunDir
 
 #: squeue states of work that is still to happen
-LIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",
-        "SUSPENDED", "STAGE_OUT", "SIGNALING"}
+LIVE = {
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SUSPENDED",
+    "STAGE_OUT",
+    "SIGNALING",
+}
 
 
 def require(command: str = "sbatch") -> str:
     path = shutil.which(command)
     if path is None:
-        raise UserError(f"`{command}` is not on PATH: this is not a SLURM submit host. Run the campaign on this "
-                        "machine with --executor local, or log in to the cluster's login node")
+        raise UserError(
+            f"`{command}` is not on PATH: this is not a SLURM submit host. Run the campaign on this "
+            "machine with --executor local, or log in to the cluster's login node"
+        )
     return path
 
 
@@ -92,13 +105,21 @@ def _user() -> str:
 def header(campaign: Campaign, step: str, res: Resources, array: str | None) -> str:
     """The #SBATCH lines of one step."""
     logs = campaign.folder / "logs"
-    lines = [f"--job-name=lmpshear-{campaign.name}-{step}",
-             f"--output={logs}/{step}-%A_%a.out" if array else f"--output={logs}/{step}-%j.out",
-             f"--ntasks={res.ranks if step == 'run' else 1}", f"--cpus-per-task={res.threads}"]
+    lines = [
+        f"--job-name=lmpshear-{campaign.name}-{step}",
+        f"--output={logs}/{step}-%A_%a.out" if array else f"--output={logs}/{step}-%j.out",
+        f"--ntasks={res.ranks if step == 'run' else 1}",
+        f"--cpus-per-task={res.threads}",
+    ]
     if array:
         lines.append(f"--array={array}" + (f"%{campaign.throttle}" if campaign.throttle else ""))
-    for key, value in (("time", res.walltime), ("mem", res.memory), ("partition", res.partition),
-                       ("account", res.account), ("qos", res.qos)):
+    for key, value in (
+        ("time", res.walltime),
+        ("mem", res.memory),
+        ("partition", res.partition),
+        ("account", res.account),
+        ("qos", res.qos),
+    ):
         if value:
             lines.append(f"--{key}={value}")
     if step == "run":
@@ -117,9 +138,16 @@ def render(campaign: Campaign, step: str, tasks: Path, array: str | None) -> str
     if step == "run" and res.ranks > 1:
         launch = f"srun --ntasks={res.ranks} " if res.launcher == "srun" else f"mpiexec -n {res.ranks} "
     text = shipped.template_text(f"slurm_{step}.sh")
-    return Template(text).substitute(name=campaign.name, header=header(campaign, step, res, array), tasks=tasks,
-                                     threads=res.threads, launch=launch, python=sys.executable,
-                                     campaign=campaign.file, report=campaign.report_dir)
+    return Template(text).substitute(
+        name=campaign.name,
+        header=header(campaign, step, res, array),
+        tasks=tasks,
+        threads=res.threads,
+        launch=launch,
+        python=sys.executable,
+        campaign=campaign.file,
+        report=campaign.report_dir,
+    )
 
 
 def _ranges(indices: list[int]) -> str:
@@ -150,8 +178,10 @@ def submit(campaign: Campaign, dry_run: bool = False, echo=print, warn=None) -> 
     report_live = queued_report(campaign) if shutil.which("squeue") else None
     analyses_live = sorted({q["job"].split("_")[0] for q in live.values() if q["step"] in ("run", "analyze")})
     if not to_run and not to_analyze and (report_live or (not analyses_live and _report_current(campaign))):
-        echo(f"submit: nothing to do for {campaign.name}: every run is analysed"
-             + (f" and the report is queued (job {report_live})" if report_live else " and reported"))
+        echo(
+            f"submit: nothing to do for {campaign.name}: every run is analysed"
+            + (f" and the report is queued (job {report_live})" if report_live else " and reported")
+        )
         return {"submitted": [], "plan": []}
     folder = _next_submission(campaign)
     tasks = folder / "tasks.txt"
@@ -164,7 +194,9 @@ def submit(campaign: Campaign, dry_run: bool = False, echo=print, warn=None) -> 
         scripts["analyze-now"] = render(campaign, "analyze", tasks, _ranges(to_analyze))
     scripts["report"] = render(campaign, "report", tasks, None)
     if dry_run:
-        echo(f"# {tasks} (task i is line i+1):\n" + "".join(f"#   {i}: {r.path}\n" for i, r in enumerate(campaign.runs)))
+        echo(
+            f"# {tasks} (task i is line i+1):\n" + "".join(f"#   {i}: {r.path}\n" for i, r in enumerate(campaign.runs))
+        )
         for step, text in scripts.items():
             echo(f"# ---- {folder / (step + '.sh')} ----\n{text}")
     else:
@@ -182,10 +214,19 @@ def submit(campaign: Campaign, dry_run: bool = False, echo=print, warn=None) -> 
             echo("$ " + " ".join(cmd))
             return f"<{step}-job>"
         job = _slurm(cmd).strip().split(";")[0]
-        echo(f"submit: {step} -> job {job}" + (f" ({len(indices)} tasks)" if indices else "")
-             + (f", after {dependency}" if dependency else ""))
-        entries.append({"id": job, "step": step.split("-")[0], "submission": folder.name,
-                        "tasks": {str(i): str(campaign.runs[i].path) for i in indices}})
+        echo(
+            f"submit: {step} -> job {job}"
+            + (f" ({len(indices)} tasks)" if indices else "")
+            + (f", after {dependency}" if dependency else "")
+        )
+        entries.append(
+            {
+                "id": job,
+                "step": step.split("-")[0],
+                "submission": folder.name,
+                "tasks": {str(i): str(campaign.runs[i].path) for i in indices},
+            }
+        )
         submitted.append(job)
         return job
 
@@ -199,9 +240,13 @@ def submit(campaign: Campaign, dry_run: bool = False, echo=print, warn=None) -> 
     if not dry_run:
         record_jobs(campaign, entries)
         echo(f"submit: scripts in {folder}; follow with `lmpshear status {campaign.file}`")
-    return {"submitted": submitted, "run": [str(campaign.runs[i].path) for i in to_run],
-            "analyze": [str(campaign.runs[i].path) for i in to_run + to_analyze], "folder": str(folder),
-            "plan": planned.names()}
+    return {
+        "submitted": submitted,
+        "run": [str(campaign.runs[i].path) for i in to_run],
+        "analyze": [str(campaign.runs[i].path) for i in to_run + to_analyze],
+        "folder": str(folder),
+        "plan": planned.names(),
+    }
 
 
 def _next_submission(campaign: Campaign) -> Path:

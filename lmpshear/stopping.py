@@ -26,7 +26,7 @@ class StopRequests:
         self.agreed = False  # once true, stays: every rank has decided to stop
         self._previous: dict = {}
 
-    def __enter__(self) -> "StopRequests":
+    def __enter__(self) -> StopRequests:
         if self.enabled:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):  # USR1: SLURM --signal to the tasks
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -42,8 +42,11 @@ class StopRequests:
             raise KeyboardInterrupt
         self.received = signal.Signals(signum).name
         if mpi.world_rank() == 0:  # under mpiexec every rank gets the signal; one says so
-            print(f"\n[lmpshear] {self.received}: stopping cleanly, after a checkpoint (Ctrl-C "
-                  "again to stop at once)", file=sys.stderr, flush=True)
+            print(
+                f"\n[lmpshear] {self.received}: stopping cleanly, after a checkpoint (Ctrl-C again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def requested(self) -> bool:
         """Whether to stop now: a signal reached this process or (under mpiexec) any rank. Collective
@@ -64,9 +67,11 @@ def interrupted(what: str, where: str, rundir) -> Interrupted:
 
 def damaged(rundir, exc: Exception) -> RunError:
     """A run stopped by the file system or a damaged file: what to do about it."""
-    return RunError(f"{rundir}: {exc}. The run stopped; everything up to the last checkpoint is kept. Free space "
-                    f"or repair the file (a run directory can also be copied to a disk with space), then run "
-                    f"`lmpshear run {rundir}` again")
+    return RunError(
+        f"{rundir}: {exc}. The run stopped; everything up to the last checkpoint is kept. Free space "
+        f"or repair the file (a run directory can also be copied to a disk with space), then run "
+        f"`lmpshear run {rundir}` again"
+    )
 
 
 def mark_stopped(rundir, message: str, frames: int) -> None:

@@ -35,12 +35,11 @@ global ones as attributes. Arrays returned by :class:`Trajectory` are (frames, p
 from __future__ import annotations
 
 import contextlib
-from collections import OrderedDict
-
 import csv
 import os
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import gsd.fl
 import gsd.hoomd
@@ -52,19 +51,57 @@ from lmpshear.rundir import atomic_write_text
 
 PARTICLE_KEYS = ("unwrapped", "nonaffine", "virial_xy", "velocity")
 GSD_FLOAT64 = 10  # gsd_type of a double
-THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "ke", "etotal", "press", "pxy", "pxy_virial",
-                  "lx", "ly", "lz", "xy")
+THERMO_COLUMNS = (
+    "step",
+    "time",
+    "strain",
+    "temp",
+    "pe",
+    "ke",
+    "etotal",
+    "press",
+    "pxy",
+    "pxy_virial",
+    "lx",
+    "ly",
+    "lz",
+    "xy",
+)
 # Brownian dynamics: no kinetic energy; pxy = pxy_virial (Yukawa, at the row) + pxy_collision (hard
 # core, mean over the steps since the previous row); overlaps and sweeps of the hard core per step.
-BD_THERMO_COLUMNS = ("step", "time", "strain", "temp", "pe", "press", "pxy", "pxy_virial", "pxy_collision",
-                     "overlaps", "sweeps", "lx", "ly", "lz", "xy")
+BD_THERMO_COLUMNS = (
+    "step",
+    "time",
+    "strain",
+    "temp",
+    "pe",
+    "press",
+    "pxy",
+    "pxy_virial",
+    "pxy_collision",
+    "overlaps",
+    "sweeps",
+    "lx",
+    "ly",
+    "lz",
+    "xy",
+)
 
 
 class StoreWriter:
     """Appends frames to a GSD file. ``append=True`` reopens an existing store (resume)."""
 
-    def __init__(self, path: Path, types: list[str], typeid: np.ndarray, dimension: int, *, append: bool = False,
-                 diameters: list[float] | None = None, masses: list[float] | None = None):
+    def __init__(
+        self,
+        path: Path,
+        types: list[str],
+        typeid: np.ndarray,
+        dimension: int,
+        *,
+        append: bool = False,
+        diameters: list[float] | None = None,
+        masses: list[float] | None = None,
+    ):
         self.path = Path(path)
         self.types = list(types)
         self.typeid = np.ascontiguousarray(typeid, dtype=np.uint32)
@@ -75,13 +112,29 @@ class StoreWriter:
         self._file = gsd.hoomd.open(self.path, "a" if append else "w")
 
     @classmethod
-    def for_system(cls, path: Path, system, typeid: np.ndarray, *, append: bool = False) -> "StoreWriter":
+    def for_system(cls, path: Path, system, typeid: np.ndarray, *, append: bool = False) -> StoreWriter:
         """A writer for a run of ``system`` (a spec's System): its species' names, diameters and masses."""
-        return cls(path, [sp.name for sp in system.species], typeid, system.dimension, append=append,
-                   diameters=[sp.diameter for sp in system.species], masses=[sp.mass for sp in system.species])
+        return cls(
+            path,
+            [sp.name for sp in system.species],
+            typeid,
+            system.dimension,
+            append=append,
+            diameters=[sp.diameter for sp in system.species],
+            masses=[sp.mass for sp in system.species],
+        )
 
-    def append(self, step: int, time: float, strain: float, cell: Cell, unwrapped: np.ndarray,
-               nonaffine: np.ndarray, virial_xy: np.ndarray | None, velocity: np.ndarray | None = None) -> None:
+    def append(
+        self,
+        step: int,
+        time: float,
+        strain: float,
+        cell: Cell,
+        unwrapped: np.ndarray,
+        nonaffine: np.ndarray,
+        virial_xy: np.ndarray | None,
+        velocity: np.ndarray | None = None,
+    ) -> None:
         frame = gsd.hoomd.Frame()
         frame.configuration.step = int(step)
         frame.configuration.dimensions = self.dimension
@@ -143,9 +196,11 @@ class Trajectory:
         try:
             yield
         except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            raise UserError(f"{self.path} cannot be read as a trajectory store ({exc}): it is damaged or not a GSD "
-                            "file. A run's store is checked and rolled back to its last intact checkpoint by "
-                            "`lmpshear run RUNDIR`; an imported one: import it again") from None
+            raise UserError(
+                f"{self.path} cannot be read as a trajectory store ({exc}): it is damaged or not a GSD "
+                "file. A run's store is checked and rolled back to its last intact checkpoint by "
+                "`lmpshear run RUNDIR`; an imported one: import it again"
+            ) from None
 
     def __len__(self) -> int:
         return len(self._file)
@@ -181,7 +236,9 @@ class Trajectory:
 
     @property
     def steps(self) -> np.ndarray:
-        return np.array([int(self._chunk(k, "configuration/step", default=[0])[0]) for k in range(len(self))], dtype=np.int64)
+        return np.array(
+            [int(self._chunk(k, "configuration/step", default=[0])[0]) for k in range(len(self))], dtype=np.int64
+        )
 
     @property
     def times(self) -> np.ndarray:
@@ -193,12 +250,16 @@ class Trajectory:
 
     def cell(self, k: int) -> Cell:
         lx, ly, lz, xy = (float(v) for v in self._chunk(k, "log/lmpshear/cell"))
-        lo = tuple(float(v) for v in self._chunk(k, "log/lmpshear/origin"))
-        return Cell(lo, lx, ly, lz, xy, self.dimension)
+        x, y, z = (float(v) for v in self._chunk(k, "log/lmpshear/origin"))
+        return Cell((x, y, z), lx, ly, lz, xy, self.dimension)
 
     def particle_array(self, key: str, frames: slice | list[int] | None = None) -> np.ndarray:
         """``key`` in unwrapped, nonaffine, virial_xy, velocity; (frames, N, dim) or (frames, N)."""
-        idx = range(len(self))[frames] if isinstance(frames, slice) else (frames if frames is not None else range(len(self)))
+        idx = (
+            range(len(self))[frames]
+            if isinstance(frames, slice)
+            else (frames if frames is not None else range(len(self)))
+        )
         out = np.empty((len(idx),) + self._particle_shape(key))
         for m, k in enumerate(idx):
             out[m] = self.particle_frame(key, k)
@@ -243,8 +304,11 @@ class Trajectory:
             from lmpshear.integrity import IndexCopy
 
             entries, names = IndexCopy.take(self.path).chunks()
-            self._locations = {(int(e["frame"]), names[e["id"]]): (int(e["location"]), int(e["M"]), int(e["type"]))
-                               for e in entries if e["id"] < len(names) and names[e["id"]].startswith("log/particles/")}
+            self._locations = {
+                (int(e["frame"]), names[e["id"]]): (int(e["location"]), int(e["M"]), int(e["type"]))
+                for e in entries
+                if e["id"] < len(names) and names[e["id"]].startswith("log/particles/")
+            }
         return self._locations
 
     def unwrapped(self, frames=None) -> np.ndarray:
@@ -295,7 +359,7 @@ class FrameArray:
 
     dtype = np.dtype(np.float64)
 
-    def __init__(self, traj: "Trajectory", key: str, frames: np.ndarray, cache: FrameCache):
+    def __init__(self, traj: Trajectory, key: str, frames: np.ndarray, cache: FrameCache):
         self.traj, self.key, self.frames, self.cache = traj, key, np.asarray(frames, dtype=np.int64), cache
         self.shape = (len(self.frames),) + traj._particle_shape(key)
         self.ndim = len(self.shape)
@@ -316,22 +380,30 @@ class FrameArray:
                     out[m] = self.traj.particle_frame(self.key, int(k), slice(*rows))
                 return out
             if not isinstance(frames, slice) and not isinstance(particles, slice):
-                frames, particles = np.broadcast_arrays(np.asarray(frames, dtype=np.int64),
-                                                        np.asarray(particles, dtype=np.int64))
+                frames, particles = np.broadcast_arrays(
+                    np.asarray(frames, dtype=np.int64), np.asarray(particles, dtype=np.int64)
+                )
                 out = np.empty(frames.shape + self.shape[2:])
                 order = np.argsort(frames, axis=None, kind="stable")
-                flat_f, flat_p, flat_out = frames.ravel()[order], particles.ravel()[order], out.reshape((-1,) + self.shape[2:])
+                flat_f, flat_p, flat_out = (
+                    frames.ravel()[order],
+                    particles.ravel()[order],
+                    out.reshape((-1,) + self.shape[2:]),
+                )
                 bounds = np.flatnonzero(np.diff(flat_f)) + 1
                 for run in np.split(np.arange(len(order)), bounds):
                     if len(run):
                         flat_out[order[run]] = self[int(flat_f[run[0]])][flat_p[run]]
                 return out
-        raise TypeError(f"a FrameArray is read by frame (a[k]), particle block (a[:, i0:i1]) or points "
-                        f"(a[frames, particles]), not {index!r}")
+        raise TypeError(
+            f"a FrameArray is read by frame (a[k]), particle block (a[:, i0:i1]) or points "
+            f"(a[frames, particles]), not {index!r}"
+        )
 
     def __array__(self, dtype=None, copy=None):
-        raise TypeError(f"the window's '{self.key}' is streamed: read it by frame or by particle block, "
-                        "not as one array")
+        raise TypeError(
+            f"the window's '{self.key}' is streamed: read it by frame or by particle block, not as one array"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -372,26 +444,38 @@ def read_thermo(path: Path):
     return pd.read_csv(path)
 
 
-def write_lammps_data(path: Path, traj: "Trajectory", frame: int, masses: list[float]) -> None:
+def write_lammps_data(path: Path, traj: Trajectory, frame: int, masses: list[float]) -> None:
     """A LAMMPS data file (atom_style atomic) of one stored frame, positions wrapped into the cell."""
     r = np.zeros((traj.n_particles, 3))
     r[:, : traj.dimension] = traj.unwrapped([frame])[0]
-    write_configuration(path, r, traj.typeid, len(traj.types), traj.cell(frame), masses,
-                        f"{traj.path.name} frame {frame}")
+    write_configuration(
+        path, r, traj.typeid, len(traj.types), traj.cell(frame), masses, f"{traj.path.name} frame {frame}"
+    )
 
 
-def write_configuration(path: Path, positions: np.ndarray, typeid: np.ndarray, n_types: int, cell, masses,
-                        origin: str) -> None:
+def write_configuration(
+    path: Path, positions: np.ndarray, typeid: np.ndarray, n_types: int, cell, masses, origin: str
+) -> None:
     """A LAMMPS data file (atom_style atomic, no force field, no velocities) of positions (N, 3)
     wrapped into ``cell``; ids in the order given, types typeid + 1."""
     inside, _ = cell.wrap(positions)
     lo = [float(v) for v in cell.lo]
     zlo, zhi = (lo[2], lo[2] + cell.lz) if cell.dimension == 3 else (-0.5, 0.5)
     f = lambda v: repr(float(v))  # noqa: E731 - full double precision, plain Python float text
-    lines = [f"LAMMPS data file written by lmpshear from {origin}", "",
-             f"{len(positions)} atoms", f"{n_types} atom types", "",
-             f"{f(lo[0])} {f(lo[0] + cell.lx)} xlo xhi", f"{f(lo[1])} {f(lo[1] + cell.ly)} ylo yhi",
-             f"{f(zlo)} {f(zhi)} zlo zhi", f"{f(cell.xy)} 0.0 0.0 xy xz yz", "", "Masses", ""]
+    lines = [
+        f"LAMMPS data file written by lmpshear from {origin}",
+        "",
+        f"{len(positions)} atoms",
+        f"{n_types} atom types",
+        "",
+        f"{f(lo[0])} {f(lo[0] + cell.lx)} xlo xhi",
+        f"{f(lo[1])} {f(lo[1] + cell.ly)} ylo yhi",
+        f"{f(zlo)} {f(zhi)} zlo zhi",
+        f"{f(cell.xy)} 0.0 0.0 xy xz yz",
+        "",
+        "Masses",
+        "",
+    ]
     lines += [f"{k + 1} {f(m)}" for k, m in enumerate(masses)]
     lines += ["", "Atoms # atomic", ""]
     lines += [f"{i + 1} {t + 1} {f(x)} {f(y)} {f(z)}" for i, (t, (x, y, z)) in enumerate(zip(typeid, inside))]

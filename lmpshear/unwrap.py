@@ -44,15 +44,14 @@ class LeesEdwardsUnwrapper:
         self.nonaffine = np.zeros_like(self.unwrapped)
 
     @classmethod
-    def from_state(cls, rate: float, y_lo: float, unwrapped: np.ndarray, nonaffine: np.ndarray) -> "LeesEdwardsUnwrapper":
+    def from_state(cls, rate: float, y_lo: float, unwrapped: np.ndarray, nonaffine: np.ndarray) -> LeesEdwardsUnwrapper:
         self = cls.__new__(cls)
         self.rate, self.y_lo = float(rate), float(y_lo)
         self.unwrapped = np.array(unwrapped, dtype=np.float64, copy=True)
         self.nonaffine = np.array(nonaffine, dtype=np.float64, copy=True)
         return self
 
-    def advance(self, positions: np.ndarray, cell: Cell, interval: float,
-                y_integral: np.ndarray | None = None) -> None:
+    def advance(self, positions: np.ndarray, cell: Cell, interval: float, y_integral: np.ndarray | None = None) -> None:
         """Take the next sample.
 
         positions: reported coordinates (N, 3), wrapped or not, at the end of the interval.
@@ -71,8 +70,10 @@ class LeesEdwardsUnwrapper:
         if not np.isfinite(jump):
             raise RunError("non-finite particle positions: the simulation blew up")
         if jump > limit:
-            raise RunError(f"a particle moved {jump:.3g} between two samples (more than {limit:.3g}); "
-                           "the sample interval is too long to follow particles through the periodic cell")
+            raise RunError(
+                f"a particle moved {jump:.3g} between two samples (more than {limit:.3g}); "
+                "the sample interval is too long to follow particles through the periodic cell"
+            )
         d[:, 0] += streaming
         previous_y = self.unwrapped[:, 1].copy()
         self.unwrapped += d
@@ -82,8 +83,9 @@ class LeesEdwardsUnwrapper:
         self.nonaffine[:, 0] -= self.rate * y_integral
 
 
-def per_step_y_integral(y_mean: np.ndarray, y_prev: np.ndarray, y_now: np.ndarray, interval: float,
-                        timestep: float, y_lo: float) -> np.ndarray:
+def per_step_y_integral(
+    y_mean: np.ndarray, y_prev: np.ndarray, y_now: np.ndarray, interval: float, timestep: float, y_lo: float
+) -> np.ndarray:
     """Trapezoidal ∫(y − y_lo)dt over one sample interval from the mean of y over its steps.
 
     ``y_mean`` is the average of y over the steps 1..n of the interval (as LAMMPS ``fix ave/atom``

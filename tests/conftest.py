@@ -19,15 +19,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 def cli(*args, cwd=None, check=False, env=None, timeout=900) -> subprocess.CompletedProcess:
     """Run ``python -m lmpshear ARGS`` and capture its output."""
-    proc = subprocess.run([sys.executable, "-m", "lmpshear", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, env=env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lmpshear", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"lmpshear {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"lmpshear {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
-def write_spec(path: Path, base: str, system: dict | None = None, protocol: dict | None = None,
-               rates: list[dict] | None = None) -> Path:
+def write_spec(
+    path: Path, base: str, system: dict | None = None, protocol: dict | None = None, rates: list[dict] | None = None
+) -> Path:
     """A TOML spec that extends a preset with overrides."""
     data: dict = {"extends": str(config.shipped.preset_path(base))}
     if system:
@@ -58,12 +67,15 @@ def wait_for_rows(thermo: Path, rows: int, timeout: float = 300) -> None:
 def run_and_kill(rundir: Path, after_rows: int | None = None, timeout: float = 600, until=None) -> None:
     """Start ``lmpshear run`` and SIGKILL it once thermo.csv has more than ``after_rows`` lines, or once
     ``until()`` is true."""
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", rundir], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "run", rundir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     thermo = rundir / "thermo.csv"
     if until is None:
+
         def until():
             return thermo.exists() and sum(1 for _ in open(thermo)) > after_rows
+
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lmpshear.cell import Cell
+from lmpshear.errors import UserError
 from lmpshear.kernels.cagejumps import cage_jumps, reference_jump_frames, split_scores
 from lmpshear.kernels.flowcurve import flow_curve
 from lmpshear.kernels.msd import (
@@ -23,8 +25,6 @@ from lmpshear.kernels.overlap import (
     susceptibility,
 )
 from lmpshear.kernels.structure import first_minimum, pair_distribution
-from lmpshear.cell import Cell
-from lmpshear.errors import UserError
 from lmpshear.neighbors import CellGrid, bin_neighbours
 
 
@@ -53,7 +53,7 @@ def planted_cages(rng, n_frames=400, n_particles=40, dim=3, noise=0.03):
         t, centre, jumps = 0, np.zeros(dim), []
         while t < n_frames:
             length = int(rng.integers(10, 90))
-            x[t: t + length, i] = centre
+            x[t : t + length, i] = centre
             t += length
             if t < n_frames:
                 jumps.append(t)
@@ -78,7 +78,7 @@ def test_planted_jumps_are_recovered_exactly(dim):
         i, c = jumps.particle[k], jumps.frame[k]
         bounds = [0] + truth[i] + [len(x)]
         m = bounds.index(c)
-        expected = x[c: bounds[m + 1], i].mean(axis=0) - x[bounds[m - 1]: c, i].mean(axis=0)
+        expected = x[c : bounds[m + 1], i].mean(axis=0) - x[bounds[m - 1] : c, i].mean(axis=0)
         np.testing.assert_allclose(jumps.vector[k], expected, atol=1e-12)
         np.testing.assert_allclose(jumps.position[k], 0.5 * (x[c - 1, i] + x[c, i]) + 100.0, atol=1e-12)
         assert jumps.time[k] == pytest.approx(0.5 * (times[c - 1] + times[c]))
@@ -174,8 +174,13 @@ def test_chi4_equals_direct_average_over_origins():
     volume = 125.0
     for k, lag in enumerate(s.lags):
         use = [o for o in origins if o + lag < frames]
-        q = np.array([(brute_distances(pos[o + lag], pos[o + lag] - (na[o + lag] - na[o]), cells[o + lag]) <= 0.5).sum()
-                      for o in use], dtype=float)
+        q = np.array(
+            [
+                (brute_distances(pos[o + lag], pos[o + lag] - (na[o + lag] - na[o]), cells[o + lag]) <= 0.5).sum()
+                for o in use
+            ],
+            dtype=float,
+        )
         assert s.chi4[k] == pytest.approx(volume / 0.8 / n**2 * q.var(), rel=1e-12, abs=1e-15)
         assert s.q[k] == pytest.approx(q.mean() / n)
         assert s.times[k] == pytest.approx(lag * dt)
@@ -186,7 +191,7 @@ def test_chi4_equals_direct_average_over_origins():
 def test_chi4_peak_is_the_vertex_of_a_log_normal_peak_between_lags():
     times = np.geomspace(0.1, 100.0, 31)  # ratio 1.26 between lags
     peak = 3.7  # between the lags 3.16 and 3.98
-    chi = 5.0 * np.exp(-np.log(times / peak) ** 2 / (2 * 0.8**2))  # a parabola in (ln t, ln chi4)
+    chi = 5.0 * np.exp(-(np.log(times / peak) ** 2) / (2 * 0.8**2))  # a parabola in (ln t, ln chi4)
     t, lags, how = chi4_peak(times, chi, 0.7)
     assert how == "fit" and t == pytest.approx(peak, rel=1e-10)
     assert np.all(chi[lags] >= 0.7 * chi.max()) and chi[lags.start - 1] < 0.7 * chi.max() <= chi[lags.stop - 1]
@@ -199,7 +204,7 @@ def test_t_chi_error_is_the_spread_of_the_peak_over_jackknife_samples():
     # a χ4 peak that moves with the block left out: the error is the jackknife of the fitted vertices
     times = np.geomspace(0.1, 100.0, 31)
     shifts = np.linspace(-0.1, 0.1, 10)  # ln of each sample's peak position over 3.7
-    curves = np.exp(-(np.log(times)[None, :] - np.log(3.7) - shifts[:, None]) ** 2 / (2 * 0.8**2))
+    curves = np.exp(-((np.log(times)[None, :] - np.log(3.7) - shifts[:, None]) ** 2) / (2 * 0.8**2))
     partials = [curves[:, k] for k in range(len(times))]  # per lag: its value in each of the 10 samples
     fitted = chi4_peak(times, curves.mean(axis=0), 0.7)[1]
     vertices = 3.7 * np.exp(shifts)
@@ -216,8 +221,9 @@ def test_msd_of_a_random_walk_is_linear():
     sigma, frames, n = 0.1, 200, 2000
     x = np.cumsum(rng.normal(scale=sigma, size=(frames, n, 3)), axis=0)
     typeid = (np.arange(n) % 2).astype(int)
-    m = mean_square_displacement(x, np.arange(frames) * 0.5, typeid, ["A", "B"], origins_in(0, frames - 2, 50),
-                                 log_lags(frames - 1, 12))
+    m = mean_square_displacement(
+        x, np.arange(frames) * 0.5, typeid, ["A", "B"], origins_in(0, frames - 2, 50), log_lags(frames - 1, 12)
+    )
     expected = 3 * sigma**2 * m.lags
     short = m.lags <= 50  # many independent origins: tight statistics
     np.testing.assert_allclose(m.msd[short], expected[short], rtol=0.03)
@@ -259,7 +265,11 @@ def test_cage_size_from_an_analytic_msd():
         cage_size(t, 1e-3 * t, 0.5)  # pure diffusion
     # a shallow plateau (minimum slope 0.55) still has a crossover, above the plateau
     shallow = cage_size(t, 0.03 * t**0.55 + 1e-2 * t, 0.5)
-    assert 0.55 < np.interp(np.log(shallow.time), np.log(t), np.gradient(np.log(0.03 * t**0.55 + 1e-2 * t), np.log(t))) < 0.8
+    assert (
+        0.55
+        < np.interp(np.log(shallow.time), np.log(t), np.gradient(np.log(0.03 * t**0.55 + 1e-2 * t), np.log(t)))
+        < 0.8
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,7 +301,7 @@ def test_pair_distribution_equals_brute_force_histogram(dimension):
 
 def test_first_minimum():
     r = np.linspace(0.5, 3.0, 251)
-    g = 1 + 1.5 * np.exp(-((r - 1.0) / 0.1) ** 2) - 0.4 * np.exp(-((r - 1.4) / 0.12) ** 2)
+    g = 1 + 1.5 * np.exp(-(((r - 1.0) / 0.1) ** 2)) - 0.4 * np.exp(-(((r - 1.4) / 0.12) ** 2))
     assert first_minimum(r, g) == pytest.approx(1.4, abs=0.02)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import cli
 
-from lmpshear.kernels.convective import smooth
+from lmpshear.kernels.traceback import smooth
 from lmpshear.store import Trajectory
 
 
@@ -97,13 +97,24 @@ def test_stages_products_and_skipping(run_copy):
     assert changed.stdout.count("up to date") == 4
     assert result(run_copy, "overlap.json")["a"] == 0.3
 
-    forced = cli("analyze", run_copy, "--only", "cagejumps", "--force", "--cage-size", 0.04, "--no-figures",
-                 check=True)
+    forced = cli("analyze", run_copy, "--only", "cagejumps", "--force", "--cage-size", 0.04, "--no-figures", check=True)
     assert "cagejumps: computing" in forced.stdout and "overlap" not in forced.stdout
 
     # any [analysis] key from the command line: a literal window of 3 t_chi
-    cli("analyze", run_copy, "--only", "clusters", "--cage-size", 0.04, "--set", "cluster_window=3", "--set",
-        "min_jumps_per_block=0", "--no-figures", check=True)
+    cli(
+        "analyze",
+        run_copy,
+        "--only",
+        "clusters",
+        "--cage-size",
+        0.04,
+        "--set",
+        "cluster_window=3",
+        "--set",
+        "min_jumps_per_block=0",
+        "--no-figures",
+        check=True,
+    )
     s = result(run_copy, "clusters.json")["summary"]
     t_chi = result(run_copy, "overlap.json")["t_chi"]  # of a = 0.3 now (the overlap stage above)
     assert s["window_multiple"] == 3 and s["window"] == pytest.approx(3 * t_chi)
@@ -117,8 +128,12 @@ def test_bad_requests_exit_2(run_copy, tmp_path):
     assert proc.returncode == 2 and "analysis.overlap_a: must be > 0" in proc.stderr
     proc = cli("analyze", tmp_path / "missing")
     assert proc.returncode == 2 and "no run directory" in proc.stderr
-    for bad, needle in (("cluster_windw=3", "cluster_windw"), ("cluster_window=-1", "must be > 0"),
-                        ("atomic_stress=half", "must be one of"), ("novalue", "expected KEY=VALUE")):
+    for bad, needle in (
+        ("cluster_windw=3", "cluster_windw"),
+        ("cluster_window=-1", "must be > 0"),
+        ("atomic_stress=half", "must be one of"),
+        ("novalue", "expected KEY=VALUE"),
+    ):
         proc = cli("analyze", run_copy, "--set", bad)
         assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, bad
     # without a given cage size the MSD's is used, and without a plateau cage jumps are skipped
@@ -141,9 +156,11 @@ def test_report_flow_curve(run_copy, tmp_path):
     assert (out / "flowcurve.png").is_file() and (out / "flowcurve.csv").is_file()
     proc = cli("report", tmp_path / "nothing-here")
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
-    for bounds, needle in ((("--min-rate", 1, "--max-rate", 0.1), "is above --max-rate"),
-                           (("--min-rate", "nan"), "must be a positive number"),
-                           (("--max-rate", -1), "must be a positive number")):
+    for bounds, needle in (
+        (("--min-rate", 1, "--max-rate", 0.1), "is above --max-rate"),
+        (("--min-rate", "nan"), "must be a positive number"),
+        (("--max-rate", -1), "must be a positive number"),
+    ):
         proc = cli("report", run_copy, "-o", tmp_path / "bad", *bounds)
         assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "bad").exists()
@@ -153,8 +170,9 @@ def test_report_flow_curve(run_copy, tmp_path):
 def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     """The tiny run is too small for clusters of 2 V_stz (d = 3); with spots of d = 1 it has some."""
     config = run_copy / "config.toml"
-    config.write_text(config.read_text().replace("stz_diameter = 3.0", "stz_diameter = 1.0")
-                      .replace("min_stz = 2.0", "min_stz = 1.0"))
+    config.write_text(
+        config.read_text().replace("stz_diameter = 3.0", "stz_diameter = 1.0").replace("min_stz = 2.0", "min_stz = 1.0")
+    )
     cli("analyze", run_copy, "--cage-size", 0.04, "--no-figures", check=True)
     r = result(run_copy, "clusters.json")
     s, rows, series = r["summary"], r["clusters"], r["series"]
@@ -190,8 +208,9 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
         assert c["members"] == len(members) and c["relax_force"] < 1e-6
         kappas = [m["stiffness"] for m in c["modes"]]
         assert kappas == sorted(kappas) and kappas[0] > 0  # positive definite with the exterior frozen
-        assert all(m["particle"] in members for m in c["modes"]) and all(0 <= m["extension_angle"] < 180
-                                                                        for m in c["modes"])
+        assert all(m["particle"] in members for m in c["modes"]) and all(
+            0 <= m["extension_angle"] < 180 for m in c["modes"]
+        )
         assert c["free"] == len(members) and all(m["shell_weight"] == 0 for m in c["modes"])
     matched, chance = np.array(stz["matched"]), np.array(stz["chance"])
     # with a relaxed shell of 1 around each cluster: more particles free, modes partly in the shell
@@ -227,7 +246,10 @@ def test_clusters_contrast_and_paper_figures_on_a_real_run(run_copy):
     t_chi = gjj["at"]["t_chi"]["window"]
     cli("analyze", run_copy, "--only", "gjj", "--set", f"gjj_window={t_chi!r}", check=True)
     fixed = result(run_copy, "gjj.json")
-    assert set(fixed["at"]) == {"t_chi", "cluster_window", "fixed_window"} and fixed["at"]["fixed_window"]["window"] == t_chi
+    assert (
+        set(fixed["at"]) == {"t_chi", "cluster_window", "fixed_window"}
+        and fixed["at"]["fixed_window"]["window"] == t_chi
+    )
     for key in ("g", "jumps", "windows", "xi"):
         assert fixed["at"]["fixed_window"][key] == pytest.approx(gjj["at"]["t_chi"][key], nan_ok=True), key
     assert fixed["summary"]["xi_jj_fixed_window"] == pytest.approx(gjj["summary"]["xi_jj_t_chi"], nan_ok=True)
@@ -282,9 +304,9 @@ def test_the_steady_window_holds_the_frames_after_the_steady_start_read_once(tin
     """Every trajectory stage reads the steady window through one SteadyWindow: the store's frames at
     t >= the steady start, their times and cells, and each per-particle array streamed from the store,
     a frame read once while the budget holds it."""
-    from lmpshear.stages import SteadyWindow
     from lmpshear.errors import UserError
     from lmpshear.rundir import RunDir
+    from lmpshear.stages import SteadyWindow
 
     info = RunDir(tiny_run).info()
     with Trajectory(tiny_run / "traj.gsd") as traj:
@@ -308,9 +330,9 @@ def test_set_applies_the_validated_values(tiny_run, tmp_path):
     given for a float key is the float the [analysis] table would hold, and a bad value is refused."""
     import shutil
 
-    from lmpshear.stages.pipeline import analyze
     from lmpshear.errors import UserError
     from lmpshear.rundir import Product
+    from lmpshear.stages.pipeline import analyze
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -332,8 +354,18 @@ def test_the_stages_run_in_the_order_of_their_inputs():
     order = list(STAGES)
     for name, stage in STAGES.items():
         assert all(order.index(i) < order.index(name) for i in stage.inputs if i in STAGES), name
-    assert order == ["viscosity", "structure", "msd", "overlap", "cagejumps", "s4", "clusters", "gjj", "phm",
-                     "facilitation"]
+    assert order == [
+        "viscosity",
+        "structure",
+        "msd",
+        "overlap",
+        "cagejumps",
+        "s4",
+        "clusters",
+        "gjj",
+        "phm",
+        "facilitation",
+    ]
     looped = [replace(STAGES["structure"], inputs=("store", "msd")), STAGES["msd"]]
     with pytest.raises(RuntimeError, match="cycle: structure, msd"):
         in_order_of_inputs(looped)
@@ -349,7 +381,7 @@ def test_a_stage_reads_only_the_analysis_keys_it_declares(tiny_run):
     ctx.stage = STAGES["structure"]
     assert ctx.analysis.structure_frames == 10 and ctx.analysis.memory_budget == 4.0
     with pytest.raises(RuntimeError, match="stage structure reads \\[analysis\\] n_lags without declaring it"):
-        ctx.analysis.n_lags
+        ctx.analysis.n_lags  # noqa: B018  (reading it is what raises)
     with pytest.raises(RuntimeError, match="overlap_a without declaring it"):
         ctx.analysis.value("overlap_a", 3)
     ctx.stage = STAGES["overlap"]

@@ -60,28 +60,30 @@ def test_the_api_raises_the_cli_s_errors(api_run, tmp_path):
     with pytest.raises(lmpshear.UserError, match="must be"):
         lmpshear.analyze(run.path, only=["viscosity"], set={"cluster_window": -1}, progress=False)
     with pytest.raises(AttributeError, match="has no 'nonsense'"):
-        run.viscosity.nonsense
+        run.viscosity.nonsense  # noqa: B018  (reading it is what raises)
     fresh = lmpshear.prepare("ka3d-tiny", tmp_path / "fresh")
     with pytest.raises(lmpshear.UserError, match="has not finished running"):
         lmpshear.analyze(fresh.path, progress=False)
     with pytest.raises(lmpshear.UserError, match=r"no viscosity product yet; make it with lmpshear.analyze"):
-        fresh.viscosity
+        fresh.viscosity  # noqa: B018  (reading it is what raises)
     with pytest.raises(lmpshear.UserError, match="prepared run"):  # the CLI's refusal of a second prepare
         lmpshear.prepare("ka3d-tiny", tmp_path / "fresh", overrides={"protocol": {"production_strain": 2.0}})
     assert issubclass(lmpshear.UserError, lmpshear.LmpshearError) and lmpshear.UserError.exit_code == 2
     # wrong types are refused at the boundary in the CLI's words, never a TypeError from inside
     (tmp_path / "plain").mkdir()
-    wrong = [(lambda: lmpshear.run(42), "rundir: expected a path"),
-             (lambda: lmpshear.Run(7), "path: expected a path"),
-             (lambda: lmpshear.Run(tmp_path / "plain"), "not a prepared run directory"),
-             (lambda: lmpshear.prepare(123, tmp_path / "x"), "spec_or_preset: expected a path"),
-             (lambda: lmpshear.prepare("ka3d-tiny", None), "out: expected a path"),
-             (lambda: lmpshear.prepare("ka3d-tiny", tmp_path / "x", rate="fast"), "rate: expected a number"),
-             (lambda: lmpshear.prepare("ka3d-tiny", tmp_path / "x", overrides=[1]), "overrides: expected a dict"),
-             (lambda: lmpshear.analyze(run.path, set={"blocks": "x"}), "blocks: must be an integer"),
-             (lambda: lmpshear.analyze(run.path, set={"blocks": 2}), "blocks: use at least 4"),
-             (lambda: lmpshear.analyze(run.path, only="viscosity"), "only: expected a list of names"),
-             (lambda: lmpshear.verify(3.5), "rundir: expected a path")]
+    wrong = [
+        (lambda: lmpshear.run(42), "rundir: expected a path"),
+        (lambda: lmpshear.Run(7), "path: expected a path"),
+        (lambda: lmpshear.Run(tmp_path / "plain"), "not a prepared run directory"),
+        (lambda: lmpshear.prepare(123, tmp_path / "x"), "spec_or_preset: expected a path"),
+        (lambda: lmpshear.prepare("ka3d-tiny", None), "out: expected a path"),
+        (lambda: lmpshear.prepare("ka3d-tiny", tmp_path / "x", rate="fast"), "rate: expected a number"),
+        (lambda: lmpshear.prepare("ka3d-tiny", tmp_path / "x", overrides=[1]), "overrides: expected a dict"),
+        (lambda: lmpshear.analyze(run.path, set={"blocks": "x"}), "blocks: must be an integer"),
+        (lambda: lmpshear.analyze(run.path, set={"blocks": 2}), "blocks: use at least 4"),
+        (lambda: lmpshear.analyze(run.path, only="viscosity"), "only: expected a list of names"),
+        (lambda: lmpshear.verify(3.5), "rundir: expected a path"),
+    ]
     for call, message in wrong:
         with pytest.raises(lmpshear.UserError, match=message):
             call()
@@ -139,3 +141,87 @@ def test_the_api_completes_and_shows_its_values(api_run):
         lmpshear.analyze(run.path, set={"cluster_windw": 2}, progress=False)
     out = cli("status", run.path, check=True).stdout
     assert out.strip() == f"{run.path}: complete, 100% of the frames"
+
+
+def test_every_cli_command_parses_calls_the_api_and_prints(monkeypatch, tmp_path, capsys):
+    """cli.py imports nothing of lmpshear but the API (besides its errors, mpi and the version); and each
+    command, walked here one by one (a new command must join the list), reaches the API function named for
+    it: each API entry point is replaced by a recorder that stops the command with an error of its own."""
+    import ast
+    from pathlib import Path
+
+    from lmpshear import api, cli
+    from lmpshear.errors import UserError
+
+    tree = ast.parse(Path(cli.__file__).read_text())
+    imported = {
+        (node.module, a.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module.startswith("lmpshear")
+        for a in node.names
+    }
+    assert imported == {
+        ("lmpshear", "__version__"),
+        ("lmpshear", "mpi"),
+        ("lmpshear", "api"),
+        ("lmpshear.errors", "Interrupted"),
+        ("lmpshear.errors", "LmpshearError"),
+        ("lmpshear.errors", "UserError"),
+        ("lmpshear.api", "LmpshearWarning"),
+    }
+    assert not any(
+        isinstance(node, ast.Import) and any(a.name.startswith("lmpshear") for a in node.names)
+        for node in ast.walk(tree)
+    )
+
+    called = []
+    for name in (
+        "prepare",
+        "run",
+        "verify",
+        "repair",
+        "analyze",
+        "figures",
+        "ice",
+        "import_trajectory",
+        "report",
+        "demo",
+        "presets",
+        "Run",
+        "Campaign",
+    ):
+
+        def recorder(*args, _name=name, **kwargs):
+            called.append(_name)
+            raise UserError(f"recorded {_name}")
+
+        monkeypatch.setattr(api, name, recorder)
+    rundir = tmp_path / "run"
+    rundir.mkdir()
+    campaign = tmp_path / "c.toml"
+    campaign.write_text("name = 'c'\n")
+    traj = tmp_path / "t.gsd"
+    traj.write_bytes(b"")
+    walk = {
+        "prepare": (["prepare", "ka3d-tiny", "-o", str(rundir)], "prepare"),
+        "run": (["run", str(rundir)], "Run"),
+        "run --verify": (["run", str(rundir), "--verify"], "verify"),
+        "run --repair": (["run", str(rundir), "--repair"], "repair"),
+        "analyze": (["analyze", str(rundir)], "analyze"),
+        "figures": (["figures", str(rundir)], "figures"),
+        "ice": (["ice", str(rundir)], "ice"),
+        "import": (["import", str(traj), "-o", str(tmp_path / "imp"), "--temperature", "0.45"], "import_trajectory"),
+        "report": (["report", str(rundir)], "report"),
+        "submit": (["submit", str(campaign), "--executor", "local"], "Campaign"),
+        "status": (["status", str(campaign)], "Campaign"),
+        "status RUNDIR": (["status", str(rundir)], "Run"),
+        "demo": (["demo", "-o", str(tmp_path / "demo")], "demo"),
+        "presets": (["presets"], "presets"),
+    }
+    commands = {c.name or c.callback.__name__.rstrip("_") for c in cli.app.registered_commands}
+    assert commands == {key.split()[0] for key in walk}
+    for key, (argv, expected) in walk.items():
+        called.clear()
+        assert cli.main(argv) == 2, key
+        assert called[:1] == [expected], key
+        assert f"error: recorded {expected}" in capsys.readouterr().err, key

@@ -41,8 +41,9 @@ def follow(bd, steps):
 @pytest.mark.parametrize("dimension", [2, 3])
 def test_free_diffusion_msd_per_species(dimension):
     pos, d, D, big = random_system(4000, 20.0, dimension)
-    bd = BrownianDynamics(pos, d, D, (20.0, 20.0, 20.0), dimension, rate=0.0, dt=1e-3, seed=1, yukawa=None,
-                          hard_core=False)
+    bd = BrownianDynamics(
+        pos, d, D, (20.0, 20.0, 20.0), dimension, rate=0.0, dt=1e-3, seed=1, yukawa=None, hard_core=False
+    )
     un = follow(bd, 200)
     t = 200 * 1e-3
     assert bd.time == pytest.approx(t)
@@ -104,8 +105,18 @@ def brute_yukawa(r, d, cell, K=9.69, z=4.86, cutoff=3.0):
 @pytest.mark.parametrize("precision, tol", [("double", 1e-11), ("mixed", 2e-5)])
 def test_yukawa_forces_virial_and_energy_against_brute_force(precision, tol):
     pos, d, D, _ = random_system(300, 8.0, 3, seed=4)
-    bd = BrownianDynamics(pos, d, D, (8.0, 8.0, 8.0), 3, rate=1.0, dt=1e-4, seed=0,
-                          yukawa=Yukawa(cutoff=3.0, precision=precision), hard_core=True)
+    bd = BrownianDynamics(
+        pos,
+        d,
+        D,
+        (8.0, 8.0, 8.0),
+        3,
+        rate=1.0,
+        dt=1e-4,
+        seed=0,
+        yukawa=Yukawa(cutoff=3.0, precision=precision),
+        hard_core=True,
+    )
     bd.time = 0.3  # a tilted cell
     bd.rebuild()
     m = bd.measure()
@@ -126,8 +137,9 @@ def test_no_overlap_survives_a_step_in_a_dense_suspension():
     pos, d, D, _ = random_system(n, 1.0, 3, seed=5)
     L = (np.pi / 6 * (d**3).sum() / phi) ** (1 / 3)
     pos *= L
-    bd = BrownianDynamics(pos, d, D, (L, L, L), 3, rate=1.0, dt=1e-4, seed=6, yukawa=Yukawa(cutoff=2.5),
-                          hard_core=True, overlap_tol=1e-6)
+    bd = BrownianDynamics(
+        pos, d, D, (L, L, L), 3, rate=1.0, dt=1e-4, seed=6, yukawa=Yukawa(cutoff=2.5), hard_core=True, overlap_tol=1e-6
+    )
     for _ in range(30):  # the first step removes the overlaps of random insertion
         bd.step()
         assert bd.sweeps >= 1
@@ -170,8 +182,9 @@ def test_hard_core_sweeps_equal_plain_jacobi_over_all_pairs(monkeypatch, margin)
     n, phi = 400, 0.45
     pos, d, D, _ = random_system(n, 1.0, 3, seed=21)
     L = (np.pi / 6 * (d**3).sum() / phi) ** (1 / 3)
-    bd = BrownianDynamics(pos * L, d, D, (L, L, L), 3, rate=1.0, dt=1e-4, seed=22, yukawa=None, hard_core=True,
-                          skin=0.3)
+    bd = BrownianDynamics(
+        pos * L, d, D, (L, L, L), 3, rate=1.0, dt=1e-4, seed=22, yukawa=None, hard_core=True, skin=0.3
+    )
     bd.time = 0.2  # a tilted cell
     bd.run(20)  # the first step removes the overlaps of random insertion
     bd.rebuild()
@@ -194,8 +207,18 @@ def test_hard_core_sweeps_equal_plain_jacobi_over_all_pairs(monkeypatch, margin)
 def test_restore_repeats_the_run_bit_for_bit():
     pos, d, D, _ = random_system(500, 1.0, 3, seed=7)
     L = (np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3)
-    make = lambda: BrownianDynamics(pos * L, d, D, (L, L, L), 3, rate=3.0, dt=1e-4, seed=8,  # noqa: E731
-                                    yukawa=Yukawa(cutoff=2.5), hard_core=True)
+    make = lambda: BrownianDynamics(
+        pos * L,
+        d,
+        D,
+        (L, L, L),
+        3,
+        rate=3.0,
+        dt=1e-4,
+        seed=8,  # noqa: E731
+        yukawa=Yukawa(cutoff=2.5),
+        hard_core=True,
+    )
     a = make()
     a.run(5)
     saved = a.state()
@@ -216,11 +239,23 @@ def test_taking_a_state_changes_nothing_and_restores_mid_list():
     checkpointed at any sample is bitwise the run never checkpointed."""
     pos, d, D, _ = random_system(500, 1.0, 3, seed=7)
     L = (np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3)
-    make = lambda: BrownianDynamics(pos * L, d, D, (L, L, L), 3, rate=3.0, dt=1e-4, seed=8,  # noqa: E731
-                                    yukawa=Yukawa(cutoff=2.5), hard_core=True, skin=0.1, outer_skin=0.8)
+    make = lambda: BrownianDynamics(
+        pos * L,
+        d,
+        D,
+        (L, L, L),
+        3,
+        rate=3.0,
+        dt=1e-4,
+        seed=8,  # noqa: E731
+        yukawa=Yukawa(cutoff=2.5),
+        hard_core=True,
+        skin=0.1,
+        outer_skin=0.8,
+    )
     plain, watched = make(), make()
     states = []
-    for k in range(12):
+    for _ in range(12):
         for bd in (plain, watched):
             bd.run(17)
             bd.measure()  # a sample: forces cached for the next step
@@ -243,8 +278,19 @@ def test_taking_a_state_changes_nothing_and_restores_mid_list():
 def test_maintained_lists_give_brute_force_forces_through_flips():
     pos, d, D, _ = random_system(600, 1.0, 3, seed=9)
     L = float((np.pi / 6 * (d**3).sum() / 0.3) ** (1 / 3))
-    bd = BrownianDynamics(pos * L, d, D, (L, L, L), 3, rate=20.0, dt=2e-4, seed=10,
-                          yukawa=Yukawa(cutoff=2.5, precision="double"), hard_core=True, skin=0.4)
+    bd = BrownianDynamics(
+        pos * L,
+        d,
+        D,
+        (L, L, L),
+        3,
+        rate=20.0,
+        dt=2e-4,
+        seed=10,
+        yukawa=Yukawa(cutoff=2.5, precision="double"),
+        hard_core=True,
+        skin=0.4,
+    )
     flips = 0
     for k in range(300):  # strain 1.2: a flip at 0.5
         xy = bd.cell.xy
@@ -261,7 +307,7 @@ def listed_pairs(begin, end, pairs, r, shifts):
     (separation r_i − r_j − n·H)."""
     out = {}
     for i in range(len(begin)):
-        for q in pairs[begin[i]:end[i]]:
+        for q in pairs[begin[i] : end[i]]:
             j, sep = int(q & PARTNER), r[i] - r[q & PARTNER] - shifts[q >> IMAGE_SHIFT]
             key = (i, j) if i < j else (j, i)
             assert key not in out, f"pair {key} listed twice"
@@ -270,9 +316,17 @@ def listed_pairs(begin, end, pairs, r, shifts):
 
 
 @pytest.mark.full
-@pytest.mark.parametrize("dimension, n, L, xy, bins", [(3, 400, 8.0, 0.3, 4), (3, 400, 20.0, 0.49, 7),
-                                                     (3, 30, 8.0, -0.45, 3), (3, 9, 7.0, 0.1, 2),
-                                                     (2, 400, 17.0, -0.49, 10), (2, 5, 9.0, 0.2, 2)])
+@pytest.mark.parametrize(
+    "dimension, n, L, xy, bins",
+    [
+        (3, 400, 8.0, 0.3, 4),
+        (3, 400, 20.0, 0.49, 7),
+        (3, 30, 8.0, -0.45, 3),
+        (3, 9, 7.0, 0.1, 2),
+        (2, 400, 17.0, -0.49, 10),
+        (2, 5, 9.0, 0.2, 2),
+    ],
+)
 def test_pair_lists_hold_every_pair_within_reach_once(dimension, n, L, xy, bins):
     """Against all pairs over the 27 (9) nearest images, in a sheared cell with 2 to 10 bins per axis
     (the small counts reached again through other images) and particles on the cell's faces: the
@@ -281,8 +335,20 @@ def test_pair_lists_hold_every_pair_within_reach_once(dimension, n, L, xy, bins)
     pos, d, D, _ = random_system(n, L, dimension, seed=11)
     pos[:3, :dimension] = 0.0  # on the faces (and corners) at lo ...
     pos[3:5, 0] = L  # ... and at lo + L along x
-    bd = BrownianDynamics(pos, d, D, (L, L, L), dimension, rate=xy / L, dt=1e-4, seed=0,
-                          yukawa=Yukawa(cutoff=2.5), hard_core=True, skin=0.5, outer_skin=0.8)
+    bd = BrownianDynamics(
+        pos,
+        d,
+        D,
+        (L, L, L),
+        dimension,
+        rate=xy / L,
+        dt=1e-4,
+        seed=0,
+        yukawa=Yukawa(cutoff=2.5),
+        hard_core=True,
+        skin=0.5,
+        outer_skin=0.8,
+    )
     bd.time = L  # tilt xy (fraction of L)
     bd.rebuild()
     assert bd.cell.xy == pytest.approx(xy * L) and bd._grid().n[1] == bins

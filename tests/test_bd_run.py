@@ -61,6 +61,7 @@ def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
     out = cli("analyze", run, "--no-figures", check=True)  # every stage runs on a BD store
     assert "eta =" in out.stdout and "clusters:" in out.stdout and "Traceback" not in out.stderr
     import json
+
     assert json.loads((run / "overlap.json").read_text())["result"]["a"] == 0.2  # the BD presets' a
     # coarse blocks of the paper's physical size (L/10 of its box), not L/10 of this small box
     summary = json.loads((run / "clusters.json").read_text())["result"]["summary"]
@@ -88,9 +89,12 @@ def test_bd_resume_after_kill_is_bitwise_identical(tmp_path):
 
 
 def test_bd_at_rest_skips_the_viscosity(tmp_path):
-    spec_path = write_spec(tmp_path / "rest.toml", "bd45-tiny",
-                           protocol={"steady_time": 0.0, "production_time": 0.01},
-                           rates=[{"rate": 0.0, "sample_interval": 0.001}])
+    spec_path = write_spec(
+        tmp_path / "rest.toml",
+        "bd45-tiny",
+        protocol={"steady_time": 0.0, "production_time": 0.01},
+        rates=[{"rate": 0.0, "sample_interval": 0.001}],
+    )
     # steady_strain/production_strain of the preset are replaced by the times
     run = prepare_and_run(tmp_path, spec_path)
     with Trajectory(run / "traj.gsd") as traj:
@@ -100,14 +104,21 @@ def test_bd_at_rest_skips_the_viscosity(tmp_path):
     assert out.returncode == 2 and "no shear (rate 0): no viscosity" in out.stderr
 
 
-@pytest.mark.parametrize("protocol, system, message", [
-    ({"thermostat_damp": 0.5}, {}, "protocol.thermostat_damp: only for engine 'lammps'"),
-    ({"steady_time": 1.0}, {}, None),
-    ({}, {"potential": {"cutoff": 3.0}}, "is not below half the sheared cell width"),
-    ({}, {"potential": {"overlap_tol": 0.5}}, "overlap_tol: must be below 0.1"),
-    ({"outer_skin": 0.2}, {}, "protocol.outer_skin: 0.2 is below neighbor_skin"),
-    ({"outer_skin": 1.4}, {"potential": {"cutoff": 2.0}}, "cutoff 2 + outer_skin 1.4 is not below half the sheared"),
-])
+@pytest.mark.parametrize(
+    "protocol, system, message",
+    [
+        ({"thermostat_damp": 0.5}, {}, "protocol.thermostat_damp: only for engine 'lammps'"),
+        ({"steady_time": 1.0}, {}, None),
+        ({}, {"potential": {"cutoff": 3.0}}, "is not below half the sheared cell width"),
+        ({}, {"potential": {"overlap_tol": 0.5}}, "overlap_tol: must be below 0.1"),
+        ({"outer_skin": 0.2}, {}, "protocol.outer_skin: 0.2 is below neighbor_skin"),
+        (
+            {"outer_skin": 1.4},
+            {"potential": {"cutoff": 2.0}},
+            "cutoff 2 + outer_skin 1.4 is not below half the sheared",
+        ),
+    ],
+)
 def test_bd_spec_errors_exit_2_with_a_message(tmp_path, protocol, system, message):
     spec_path = write_spec(tmp_path / "bad.toml", "bd45-tiny", system=system, protocol=protocol)
     out = cli("prepare", spec_path, "-o", tmp_path / "run")
@@ -130,8 +141,12 @@ def test_rate_zero_needs_times_and_only_bd_allows_it(tmp_path):
     bad = write_spec(tmp_path / "a.toml", "bd45-tiny", rates=[{"rate": 0.0, "sample_interval": 0.001}])
     out = cli("prepare", bad, "-o", tmp_path / "a")
     assert out.returncode == 2 and "rate 0 (no shear) needs steady_time and production_time" in out.stderr
-    md = write_spec(tmp_path / "b.toml", "ka3d-tiny", protocol={"steady_time": 0.0, "production_time": 1.0},
-                    rates=[{"rate": 0.0, "sample_interval": 0.05}])
+    md = write_spec(
+        tmp_path / "b.toml",
+        "ka3d-tiny",
+        protocol={"steady_time": 0.0, "production_time": 1.0},
+        rates=[{"rate": 0.0, "sample_interval": 0.05}],
+    )
     out = cli("prepare", md, "-o", tmp_path / "b")
     assert out.returncode == 2 and "rates[0].rate: must be > 0" in out.stderr
 
@@ -204,8 +219,9 @@ def test_a_bd_run_killed_while_equilibrating_resumes_bitwise(tmp_path):
     # a signal (Ctrl-C, SLURM's USR1) saves the state where it arrived, not only at the last tenth
     stopped = tmp_path / "stopped"
     cli("prepare", spec_path, "-o", stopped, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", stopped], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "run", stopped], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     saved, deadline = stopped / "checkpoint" / "equilibration" / "state.npz", time.time() + 300
     while time.time() < deadline and not saved.exists():  # past the first tenth
         time.sleep(0.01)

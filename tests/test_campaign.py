@@ -23,12 +23,19 @@ from lmpshear.store import Trajectory
 
 def tiny_campaign(tmp_path, name="tiny", bd_protocol=None, ka=True, bd=True, **extra) -> "Path":  # noqa: F821
     """bd45-tiny (and ka3d-tiny) at two rates each, one thread per task."""
-    bd_spec = write_spec(tmp_path / "bd.toml", "bd45-tiny", protocol=bd_protocol or {},
-                         rates=[{"rate": 20.0, "sample_interval": 0.001}, {"rate": 10.0, "sample_interval": 0.002}])
+    bd_spec = write_spec(
+        tmp_path / "bd.toml",
+        "bd45-tiny",
+        protocol=bd_protocol or {},
+        rates=[{"rate": 20.0, "sample_interval": 0.001}, {"rate": 10.0, "sample_interval": 0.002}],
+    )
     runs = [{"spec": "bd.toml", "rates": [20.0, 10.0]}] if bd else []
     if ka:
-        write_spec(tmp_path / "ka.toml", "ka3d-tiny",
-                   rates=[{"rate": 0.06, "sample_interval": 0.05}, {"rate": 0.03, "sample_interval": 0.1}])
+        write_spec(
+            tmp_path / "ka.toml",
+            "ka3d-tiny",
+            rates=[{"rate": 0.06, "sample_interval": 0.05}, {"rate": 0.03, "sample_interval": 0.1}],
+        )
         runs.append({"spec": "ka.toml", "label": "ka", "n_particles": 300})
     data = {"name": name, "root": "runs", "resources": {"threads": 1}, "runs": runs} | extra
     path = tmp_path / f"{name}.toml"
@@ -39,8 +46,19 @@ def tiny_campaign(tmp_path, name="tiny", bd_protocol=None, ka=True, bd=True, **e
 
 def test_a_campaign_plans_one_predictable_directory_per_spec_rate_and_seed(tmp_path):
     path = tiny_campaign(tmp_path)
-    data = tomli_w.dumps({"name": "seeds", "runs": [{"spec": "bd.toml", "rates": [10.0], "seeds": [3, 4],
-                                                      "overrides": {"protocol": {"checkpoint_every": 5}}}]})
+    data = tomli_w.dumps(
+        {
+            "name": "seeds",
+            "runs": [
+                {
+                    "spec": "bd.toml",
+                    "rates": [10.0],
+                    "seeds": [3, 4],
+                    "overrides": {"protocol": {"checkpoint_every": 5}},
+                }
+            ],
+        }
+    )
     (tmp_path / "seeds.toml").write_text(data)
     c = campaigns.load(path)
     assert [r.name for r in c.runs] == ["bd/rate-20", "bd/rate-10", "ka/rate-0.06", "ka/rate-0.03"]
@@ -60,41 +78,50 @@ def test_a_campaign_plans_one_predictable_directory_per_spec_rate_and_seed(tmp_p
     assert c.resources["run"].threads == 1 and c.resources["analyze"].walltime == ""
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"runs": [{"spec": "bd.toml", "rates": [5.0]}]}, "runs[0].rates: 5 is not a rate of bd.toml"),
-    ({"runs": [{"spec": "nope"}]}, "unknown preset 'nope'"),
-    ({"runs": [{"spec": "bd.toml", "n_particles": 0}]}, "runs[0].n_particles: must be > 0"),
-    ({"runs": [{"spec": "bd.toml", "seeds": [1, 1]}]}, "runs[0].seeds: lists a value twice"),
-    ({"runs": [{"spec": "bd.toml", "overrides": {"system": {"temperature": -1.0}}}]}, "temperature"),
-    ({"runs": [{"spec": "bd.toml"}, {"spec": "bd.toml", "rates": [10.0]}]}, "two runs share the directory"),
-    ({"runs": []}, "runs: must be a non-empty array of tables"),
-    ({"root": "bd.toml/runs"}, "bd.toml is a file, not a directory: the run directories go inside root"),
-    ({"resources": {"walltime": "a day"}}, "resources.walltime: 'a day' is not a SLURM time"),
-    ({"resources": {"run": {"memory": "lots"}}}, "resources.run.memory: 'lots' is not a SLURM memory size"),
-    ({"resources": {"sbatch": ["; rm -rf /"]}}, "resources.sbatch: must be a list of sbatch options"),
-    ({"resources": {"partition": "a b"}}, "resources.partition"),
-    ({"resources": {"threads": 0}}, "resources.threads: must be > 0"),
-    ({"resources": {"gpus": 1}}, "resources.gpus: unknown key"),
-    ({"resources": {"run": {"ranks": 2}}}, "resources.run.ranks: MPI ranks are for LAMMPS runs; engine 'bd'"),
-    ({"runs": [{"spec": "bd.toml", "overrides": {"protocol": {"init": "file", "init_file": "x.data"}}}]},
-     "engine 'bd' starts from random insertion"),
-    ({"name": "a/b"}, "name: use letters"),
-    ({"colour": "red"}, "colour: unknown key"),
-    # what --dry-run must refuse as submit would (issue 27)
-    ({"resources": {"sbatch": ["--output=/etc/passwd"]}}, "--output=/etc/passwd: submit sets these itself"),
-    ({"resources": {"sbatch": ["--wrap=echo hi"]}}, "--wrap=echo hi: submit sets these itself"),
-    ({"resources": {"run": {"sbatch": ["--job-name=x"]}}}, "--job-name=x: submit sets these itself"),
-    ({"resources": {"threads": 100000}}, "resources.threads: 100000 is more than 1024"),
-    ({"resources": {"memory": "999999T"}}, "resources.memory: '999999T' is more than 64 TB"),
-    ({"resources": {"walltime": "99999-00:00:00"}}, "is longer than 365 days"),
-    ({"resources": {"walltime": "1:99:99"}}, "'1:99:99': minutes and seconds must be below 60"),
-    ({"resources": {"run": {"walltime": "00:10:00", "stop_before": 100000}}},
-     "resources.run.stop_before: 100000 s is not shorter than the walltime 00:10:00"),
-    ({"runs": [{"spec": "bd.toml", "n_particles": 10**12}]}, "beyond what one run can hold"),
-    ({"runs": [{"spec": "bd.toml", "seeds": [2**40]}]}, "runs[0].seeds: rate 20, seed 1099511627776"),
-    ({"runs": [{"spec": "bd.toml", "label": "x"}, {"spec": "ka3d-tiny", "label": "x"}]},
-     "label 'x' names two different liquids"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"runs": [{"spec": "bd.toml", "rates": [5.0]}]}, "runs[0].rates: 5 is not a rate of bd.toml"),
+        ({"runs": [{"spec": "nope"}]}, "unknown preset 'nope'"),
+        ({"runs": [{"spec": "bd.toml", "n_particles": 0}]}, "runs[0].n_particles: must be > 0"),
+        ({"runs": [{"spec": "bd.toml", "seeds": [1, 1]}]}, "runs[0].seeds: lists a value twice"),
+        ({"runs": [{"spec": "bd.toml", "overrides": {"system": {"temperature": -1.0}}}]}, "temperature"),
+        ({"runs": [{"spec": "bd.toml"}, {"spec": "bd.toml", "rates": [10.0]}]}, "two runs share the directory"),
+        ({"runs": []}, "runs: must be a non-empty array of tables"),
+        ({"root": "bd.toml/runs"}, "bd.toml is a file, not a directory: the run directories go inside root"),
+        ({"resources": {"walltime": "a day"}}, "resources.walltime: 'a day' is not a SLURM time"),
+        ({"resources": {"run": {"memory": "lots"}}}, "resources.run.memory: 'lots' is not a SLURM memory size"),
+        ({"resources": {"sbatch": ["; rm -rf /"]}}, "resources.sbatch: must be a list of sbatch options"),
+        ({"resources": {"partition": "a b"}}, "resources.partition"),
+        ({"resources": {"threads": 0}}, "resources.threads: must be > 0"),
+        ({"resources": {"gpus": 1}}, "resources.gpus: unknown key"),
+        ({"resources": {"run": {"ranks": 2}}}, "resources.run.ranks: MPI ranks are for LAMMPS runs; engine 'bd'"),
+        (
+            {"runs": [{"spec": "bd.toml", "overrides": {"protocol": {"init": "file", "init_file": "x.data"}}}]},
+            "engine 'bd' starts from random insertion",
+        ),
+        ({"name": "a/b"}, "name: use letters"),
+        ({"colour": "red"}, "colour: unknown key"),
+        # what --dry-run must refuse as submit would (issue 27)
+        ({"resources": {"sbatch": ["--output=/etc/passwd"]}}, "--output=/etc/passwd: submit sets these itself"),
+        ({"resources": {"sbatch": ["--wrap=echo hi"]}}, "--wrap=echo hi: submit sets these itself"),
+        ({"resources": {"run": {"sbatch": ["--job-name=x"]}}}, "--job-name=x: submit sets these itself"),
+        ({"resources": {"threads": 100000}}, "resources.threads: 100000 is more than 1024"),
+        ({"resources": {"memory": "999999T"}}, "resources.memory: '999999T' is more than 64 TB"),
+        ({"resources": {"walltime": "99999-00:00:00"}}, "is longer than 365 days"),
+        ({"resources": {"walltime": "1:99:99"}}, "'1:99:99': minutes and seconds must be below 60"),
+        (
+            {"resources": {"run": {"walltime": "00:10:00", "stop_before": 100000}}},
+            "resources.run.stop_before: 100000 s is not shorter than the walltime 00:10:00",
+        ),
+        ({"runs": [{"spec": "bd.toml", "n_particles": 10**12}]}, "beyond what one run can hold"),
+        ({"runs": [{"spec": "bd.toml", "seeds": [2**40]}]}, "runs[0].seeds: rate 20, seed 1099511627776"),
+        (
+            {"runs": [{"spec": "bd.toml", "label": "x"}, {"spec": "ka3d-tiny", "label": "x"}]},
+            "label 'x' names two different liquids",
+        ),
+    ],
+)
 def test_a_bad_campaign_file_exits_2_with_the_key_and_no_traceback(tmp_path, change, message):
     tiny_campaign(tmp_path, ka=False)
     data = {"name": "bad", "runs": [{"spec": "bd.toml"}]} | change
@@ -126,9 +153,17 @@ def test_submit_without_sbatch_says_so(tmp_path):
 
 
 def test_dry_run_prints_the_scripts_and_the_dependency_chain_and_writes_nothing(tmp_path):
-    path = tiny_campaign(tmp_path, bd=False,  # MPI ranks: LAMMPS runs only
-                         resources={"threads": 2, "throttle": 3, "walltime": "1:00:00", "sbatch": ["--constraint=avx2"],
-                                    "run": {"ranks": 4, "launcher": "mpiexec", "memory": "4G"}})
+    path = tiny_campaign(
+        tmp_path,
+        bd=False,  # MPI ranks: LAMMPS runs only
+        resources={
+            "threads": 2,
+            "throttle": 3,
+            "walltime": "1:00:00",
+            "sbatch": ["--constraint=avx2"],
+            "run": {"ranks": 4, "launcher": "mpiexec", "memory": "4G"},
+        },
+    )
     out = cli("submit", path, "--dry-run", check=True).stdout
     tasks = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("#   ")]
     assert tasks == [str(r.path) for r in campaigns.load(path).runs]
@@ -149,8 +184,12 @@ def test_the_local_executor_runs_the_dag_resumes_after_a_kill_and_reports(tmp_pa
     path = tiny_campaign(tmp_path, bd_protocol={"production_strain": 1.5, "checkpoint_every": 10})
     c = campaigns.load(path)
     # killed while the first run is between checkpoints
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     wait_for_rows(c.runs[0].path / "thermo.csv", 25)
     proc.send_signal(signal.SIGTERM)
     text = proc.communicate(timeout=120)[0]
@@ -185,10 +224,20 @@ def test_a_local_campaign_runs_lammps_over_mpi_ranks_from_a_shared_equilibrated_
     """resources.run.ranks starts `mpiexec -n K` here too; a run can start from another run's
     equilibrated.data, named relative to the campaign file, and its frame 0 is that configuration."""
     write_spec(tmp_path / "ka.toml", "ka3d-tiny", rates=[{"rate": 0.06, "sample_interval": 0.05}])
-    start = {"init": "file", "init_file": "start.data", "melt_time": 0.0, "minimize": False,
-             "equilibration_time": 0.0, "production_strain": 0.2}
-    data = {"name": "mpi", "root": "runs", "resources": {"run": {"ranks": 2}},
-            "runs": [{"spec": "../ka.toml", "label": "ka", "overrides": {"protocol": start}}]}
+    start = {
+        "init": "file",
+        "init_file": "start.data",
+        "melt_time": 0.0,
+        "minimize": False,
+        "equilibration_time": 0.0,
+        "production_strain": 0.2,
+    }
+    data = {
+        "name": "mpi",
+        "root": "runs",
+        "resources": {"run": {"ranks": 2}},
+        "runs": [{"spec": "../ka.toml", "label": "ka", "overrides": {"protocol": start}}],
+    }
     (tmp_path / "sub").mkdir()  # the data file is beside the campaign file, not beside the spec
     shutil.copyfile(tiny_run / "equilibrated.data", tmp_path / "sub" / "start.data")
     path = tmp_path / "sub" / "mpi.toml"
@@ -238,8 +287,11 @@ def test_the_recipes_run_on_committed_reports(tmp_path):
     report = REPO / "analysis" / "results" / "bd45-N20000" / "report"
     table1 = json.loads((report / "table1.json").read_text())
     for recipe in ("table1.py", "rate_panels.py"):
-        subprocess.run([sys.executable, str(REPO / "analysis" / "recipes" / recipe), str(report), "-o", str(tmp_path)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(REPO / "analysis" / "recipes" / recipe), str(report), "-o", str(tmp_path)],
+            check=True,
+            capture_output=True,
+        )
     text = (tmp_path / "table1.md").read_text()
     assert f"{table1['lambda_over_D1']:.3g} ± " in text and "(0.166)" in text and "(0.174)" in text
     rates = pd.read_csv(tmp_path / "rates.csv")
@@ -256,11 +308,21 @@ def test_the_results_report_remakes_a_committed_report_from_its_results_folders(
     results = REPO / "analysis" / "results" / "ka3d-N16500"
     folders = sorted(results.glob("rate-*"))
     assert len(folders) == 3
-    subprocess.run([sys.executable, str(REPO / "analysis" / "recipes" / "results_report.py"), *map(str, folders),
-                    "-o", str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "analysis" / "recipes" / "results_report.py"),
+            *map(str, folders),
+            "-o",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
     made = {n: json.loads((tmp_path / f"{n}.json").read_text()) for n in ("table1", "flowcurve")}
-    committed = {n: json.loads((results / "report" / "ka3d-N16500" / f"{n}.json").read_text())
-                 for n in ("table1", "flowcurve")}
+    committed = {
+        n: json.loads((results / "report" / "ka3d-N16500" / f"{n}.json").read_text()) for n in ("table1", "flowcurve")
+    }
     assert made["flowcurve"]["eta"] == committed["flowcurve"]["eta"]
     assert made["flowcurve"]["fit"] == committed["flowcurve"]["fit"]
     for key in ("lambda", "lambda_over_D1", "rates"):
@@ -292,15 +354,21 @@ def test_a_campaign_never_mixes_runs_waits_for_a_live_run_and_reports_only_whole
     assert out.returncode == 2 and "no run of the campaign is analysed yet" in out.stderr
     # a run started by hand is running when the campaign is submitted: the submit waits for it
     cli("prepare", tmp_path / "bd.toml", "--rate", "20", "-o", c.runs[0].path, check=True)
-    own = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", c.runs[0].path], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    own = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "run", c.runs[0].path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and campaigns.run_state(c.runs[0]).state != "running":
         time.sleep(0.05)
     out = cli("submit", path, "--executor", "local", check=True).stdout
     own.communicate(timeout=300)
     assert own.returncode == 0
-    assert "bd/rate-20: running outside this campaign's steps" in out and "no longer running elsewhere (complete)" in out, out
+    assert (
+        "bd/rate-20: running outside this campaign's steps" in out and "no longer running elsewhere (complete)" in out
+    ), out
     assert "report: done" in out
     rows = json.loads(cli("status", path, "--json", check=True).stdout)["runs"]
     assert [r["state"] for r in rows] == ["analysed", "analysed"]
@@ -320,8 +388,11 @@ def test_the_steps_of_a_local_submit_end_with_it(tmp_path):
     signal) and stops at a checkpoint; nothing lives on unwatched, and a new submit finishes the run."""
     path = tiny_campaign(tmp_path, ka=False, bd_protocol={"production_strain": 3.0, "checkpoint_every": 10})
     c = campaigns.load(path)
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for_rows(c.runs[0].path / "thermo.csv", 25)
     proc.kill()
     proc.wait()
@@ -340,8 +411,12 @@ def test_a_step_stopped_from_outside_is_reported_as_resumable_not_failed(tmp_pat
     so and how to resume, runs the rest, and ends as interrupted (exit 130), not as a failure."""
     path = tiny_campaign(tmp_path, ka=False, bd_protocol={"production_strain": 3.0, "checkpoint_every": 10})
     c = campaigns.load(path)
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "submit", path, "--executor", "local"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     while not (lines and "run bd/rate-20: started (pid" in lines[-1]):
         lines.append(proc.stdout.readline())
@@ -363,8 +438,7 @@ def test_the_local_executor_reports_a_finished_campaign(tiny_run, tmp_path):
     (a real `lmpshear report` process), and a second submit has nothing left."""
     import shutil
 
-    data = {"name": "done", "root": "runs", "resources": {"threads": 1},
-            "runs": [{"spec": "ka3d-tiny", "label": "ka"}]}
+    data = {"name": "done", "root": "runs", "resources": {"threads": 1}, "runs": [{"spec": "ka3d-tiny", "label": "ka"}]}
     path = tmp_path / "done.toml"
     path.write_text(tomli_w.dumps(data))
     c = campaigns.load(path)
@@ -398,8 +472,12 @@ def test_the_verdict_tables_are_remade_by_one_command_from_the_collected_folders
     for folder in verdict.glob("*-rate*/"):  # the collected folders (not the campaign files)
         shutil.copytree(folder, copy / folder.name)
     (copy / "report").mkdir()
-    subprocess.run(["bash", str(copy / "make-tables.sh")], check=True, capture_output=True,
-                   env=os.environ | {"PYTHON": sys.executable, "RECIPES": str(REPO / "analysis" / "recipes")})
+    subprocess.run(
+        ["bash", str(copy / "make-tables.sh")],
+        check=True,
+        capture_output=True,
+        env=os.environ | {"PYTHON": sys.executable, "RECIPES": str(REPO / "analysis" / "recipes")},
+    )
     made = pd.read_csv(copy / "report" / "tables" / "table1.csv")
     committed = pd.read_csv(verdict / "report" / "tables" / "table1.csv")
     assert list(made.system) == list(committed.system) and len(made) >= 2
@@ -426,8 +504,13 @@ def test_a_system_with_too_few_rates_keeps_its_name_and_the_papers_row(tmp_path)
     verdict = REPO / "analysis" / "results" / "verdict"
     shutil.copytree(verdict / "ka3d-N16500-rate0.003", tmp_path / "ka3d-N16500-rate0.003")
     recipes = REPO / "analysis" / "recipes"
-    run = lambda *a: subprocess.run([sys.executable, *map(str, a)], check=True, capture_output=True,  # noqa: E731
-                                    text=True, cwd=tmp_path)
+    run = lambda *a: subprocess.run(
+        [sys.executable, *map(str, a)],
+        check=True,
+        capture_output=True,  # noqa: E731
+        text=True,
+        cwd=tmp_path,
+    )
     run(recipes / "results_report.py", "ka3d-N16500-rate0.003", "-o", "report/ka")
     assert json.loads((tmp_path / "report" / "ka" / "flowcurve.json").read_text())["system"] == "3D MD"
     assert not (tmp_path / "report" / "ka" / "table1.json").exists()
@@ -536,6 +619,9 @@ def test_a_campaign_with_seeds_reports_each_rate_as_their_mean_and_names_a_damag
 def test_report_refuses_one_law_across_liquids_or_dimensions():
     from lmpshear.report import AnalysedRun, write_report
 
-    runs = [AnalysedRun("a", 0.01, 5.0, 0.1, ("ka3d", 3, None)), AnalysedRun("b", 0.02, 3.0, 0.1, ("softdisk2d", 2, None))]
+    runs = [
+        AnalysedRun("a", 0.01, 5.0, 0.1, ("ka3d", 3, None)),
+        AnalysedRun("b", 0.02, 3.0, 0.1, ("softdisk2d", 2, None)),
+    ]
     with pytest.raises(UserError, match="different liquids or dimensions .*ka3d in 3D, softdisk2d in 2D"):
         write_report(runs, "/nonexistent/never-written")

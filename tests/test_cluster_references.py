@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lmpshear.kernels.convective import (
+from lmpshear.kernels.traceback import (
     affine_fit,
     atomic_shear_stress,
     atomic_volumes,
@@ -75,12 +75,14 @@ def test_atomic_stress_eq2_equals_lammps_stress_atom(tiny_run):
             exact = ~near
             exact_counts.append(int(exact.sum()))
             assert np.allclose(sigma[exact], reference[exact], rtol=1e-9, atol=1e-9 * np.abs(reference).max())
-            inexact += int(np.sum(~np.isclose(sigma[near], reference[near], rtol=1e-9,
-                                              atol=1e-9 * np.abs(reference).max())))
+            inexact += int(
+                np.sum(~np.isclose(sigma[near], reference[near], rtol=1e-9, atol=1e-9 * np.abs(reference).max()))
+            )
             # the whole cell as a "cluster": eq. 4 gives the global virial shear stress of the thermo row
             everyone = np.arange(len(r))
-            assert cluster_stress(sigma, omega, everyone, volume) == pytest.approx(-thermo.loc[step, "pxy_virial"],
-                                                                                  rel=1e-9)
+            assert cluster_stress(sigma, omega, everyone, volume) == pytest.approx(
+                -thermo.loc[step, "pxy_virial"], rel=1e-9
+            )
     assert omega.sum() == pytest.approx(volume, rel=1e-12)
     assert omega[typeid == 0][0] / omega[typeid == 1][0] == pytest.approx((1.0 / 0.88) ** 3)  # Ω ∝ d³ (eq. 3)
     assert np.abs(sigma).max() > 1.0  # a liquid: large per-particle stresses of both signs
@@ -124,8 +126,13 @@ def test_falk_langer_fit_equals_ovito_atomic_strain(tiny_run):
         t0, t1 = tr.times[k0], tr.times[k1]
     assert c1.xy != c0.xy  # the cell shears between the two frames
     pipeline = Pipeline(source=StaticSource(data=_collection(c1.wrap(u1)[0], c1)))
-    pipeline.modifiers.append(AtomicStrainModifier(cutoff=cutoff, output_deformation_gradients=True,
-                                                   reference=StaticSource(data=_collection(c0.wrap(u0)[0], c0))))
+    pipeline.modifiers.append(
+        AtomicStrainModifier(
+            cutoff=cutoff,
+            output_deformation_gradients=True,
+            reference=StaticSource(data=_collection(c0.wrap(u0)[0], c0)),
+        )
+    )
     ovito_f = np.asarray(pipeline.compute().particles["Deformation Gradient"])  # XX YX ZX XY YY ZY XZ YZ ZZ
 
     rate = RunDir(tiny_run).spec().rate.rate

@@ -1,18 +1,10 @@
 """Dynamic regions and convective clusters on constructed inputs with known answers."""
 
-
 import numpy as np
 import pytest
 
-from lmpshear.kernels.convective import (
-    affine_fit,
-    atomic_shear_stress,
-    atomic_volumes,
-    extensional_share,
-    shear_strain,
-    yield_times,
-)
-from lmpshear.kernels.regions import (
+from lmpshear.cell import Cell
+from lmpshear.kernels.sieve import (
     background_threshold,
     demarcate,
     labels_at,
@@ -21,13 +13,23 @@ from lmpshear.kernels.regions import (
     region_lookup,
     watershed_basins,
 )
-from lmpshear.cell import Cell
+from lmpshear.kernels.traceback import (
+    affine_fit,
+    atomic_shear_stress,
+    atomic_volumes,
+    extensional_share,
+    shear_strain,
+    yield_times,
+)
 from lmpshear.spec import Analysis
-from lmpshear.stages.clusters import sieve_options
+from lmpshear.stages.clusters import convective_options
 
 #: the coarse sieve's options at the [analysis] defaults (block counts: no kernel)
-SIEVE = {k: v for k, v in sieve_options(Analysis()).items()
-         if k in ("tolerance", "stz_diameter", "min_stz", "prune_fine")} | {"kernel_length": None}
+SIEVE = {
+    k: v
+    for k, v in convective_options(Analysis()).items()
+    if k in ("tolerance", "stz_diameter", "min_stz", "prune_fine")
+} | {"kernel_length": None}
 
 
 def test_background_threshold_iteration():
@@ -67,8 +69,11 @@ def _merge_small_by_rescanning(labels, min_blocks):
     basin (ties: lower label) and count its contacts afresh."""
     labels = labels.copy()
     axes = tuple(range(labels.ndim))
-    shifts = [s for s in np.stack(np.meshgrid(*[[-1, 0, 1]] * labels.ndim, indexing="ij"), -1).reshape(-1, labels.ndim)
-              if s.any()]
+    shifts = [
+        s
+        for s in np.stack(np.meshgrid(*[[-1, 0, 1]] * labels.ndim, indexing="ij"), -1).reshape(-1, labels.ndim)
+        if s.any()
+    ]
     while True:
         sizes = np.bincount(labels.ravel())
         for k in (k for k in np.argsort(sizes, kind="stable") if k > 0 and 0 < sizes[k] < min_blocks):
@@ -164,8 +169,14 @@ def test_traceback_under_affine_flow_keeps_every_member():
     L, rate, t_ref = 20.0, 0.5, 3.0
     lx_tilt = lambda t: ((rate * t * L + 0.5 * L) % L) - 0.5 * L  # noqa: E731 (tilt with flips)
     cell_ref = Cell((0.0, 0.0, 0.0), L, L, L, lx_tilt(t_ref), 3)
-    regions, fields = demarcate(*planted_events(rng, cell_ref, [np.array([10.0, 1.0, 10.0])], 4.0, 3000, 300,
-                                                0.0, t_ref, 0.0)[:1], cell_ref, coarse=10, fine=30, threshold=5.0, **SIEVE)
+    regions, fields = demarcate(
+        *planted_events(rng, cell_ref, [np.array([10.0, 1.0, 10.0])], 4.0, 3000, 300, 0.0, t_ref, 0.0)[:1],
+        cell_ref,
+        coarse=10,
+        fine=30,
+        threshold=5.0,
+        **SIEVE,
+    )
     lookup = region_lookup(regions, 3, fields["fine"])
     particles = np.asarray(cell_ref.lo) + rng.random((5000, 3)) @ cell_ref.matrix()
     at_ref = labels_at(particles, np.full(5000, t_ref), rate, t_ref, cell_ref, lookup)
@@ -200,13 +211,15 @@ def test_falk_langer_recovers_an_affine_shear_across_the_boundary():
     # starts in the cell sheared by the first
     half = flow(wrapped, 0.5 * gamma)
     sheared = Cell((0.0, 0.0, 0.0), L, L, L, 2.0 + 0.5 * gamma * L, 3)
-    inc = [shear_strain(wrapped, half, members, cell, 0.5 * gamma, 3),
-           shear_strain(half, flow(wrapped, gamma), members, sheared, 0.5 * gamma, 3)]
+    inc = [
+        shear_strain(wrapped, half, members, cell, 0.5 * gamma, 3),
+        shear_strain(half, flow(wrapped, gamma), members, sheared, 0.5 * gamma, 3),
+    ]
     assert inc[0] == pytest.approx(0.5 * gamma, abs=1e-10) and sum(inc) == pytest.approx(gamma, abs=1e-10)
 
 
 def test_the_compiled_shear_strain_is_the_affine_fit_of_the_carried_separations():
-    from lmpshear.kernels.convective import carried_separations
+    from lmpshear.kernels.traceback import carried_separations
 
     rng = np.random.default_rng(4)
     for dim in (2, 3):
@@ -219,7 +232,9 @@ def test_the_compiled_shear_strain_is_the_affine_fit_of_the_carried_separations(
             strain = rng.uniform(-0.05, 0.05)
             b, a = carried_separations(before, after, members, cell, strain)
             expected = affine_fit(b, a, dim)[0, 1]
-            assert shear_strain(before, after, members, cell, strain, dim) == pytest.approx(expected, rel=1e-10, abs=1e-12)
+            assert shear_strain(before, after, members, cell, strain, dim) == pytest.approx(
+                expected, rel=1e-10, abs=1e-12
+            )
         assert np.isnan(shear_strain(before, after, members[:dim], cell, 0.0, dim))  # too few to fit
 
 
@@ -228,7 +243,7 @@ def test_yield_time_detector_on_noisy_curves_with_known_breakpoints():
     t = np.linspace(0.0, 10.0, 201)
     truth = (2.0, 4.0, 6.0, 7.0)
     curve = np.interp(t, [0.0, 2.0, 4.0, 6.0, 7.0, 10.0], [0.0, 0.0, 2.0, 2.5, 0.0, 0.0])
-    for trial in range(5):
+    for _ in range(5):
         yt = yield_times(t, curve + rng.normal(scale=0.05, size=len(t)), smoothing=5)
         found = (yt.t0, yt.t1, yt.t2, yt.t3)
         assert np.allclose(found, truth, atol=0.35), found
@@ -237,7 +252,7 @@ def test_yield_time_detector_on_noisy_curves_with_known_breakpoints():
 
 
 def test_the_two_segment_break_is_the_best_least_squares_fit_of_every_breakpoint():
-    from lmpshear.kernels.convective import _jumps_per_frame, _two_segment_break
+    from lmpshear.kernels.traceback import _jumps_per_frame, _two_segment_break
 
     def by_lstsq(t, y):  # one least-squares fit per candidate breakpoint, first on ties
         errors = []
@@ -276,7 +291,7 @@ def test_atomic_volumes_and_stress_sum():
 
 
 def test_contrast_spheres_avoid_or_straddle_the_regions():
-    from lmpshear.kernels.regions import (
+    from lmpshear.kernels.sieve import (
         Region,
         contrast_spheres,
         region_lookup,
@@ -342,7 +357,7 @@ def test_coarse_sieve_prunes_small_clusters_and_the_undersize_sieve_does_not_by_
 
 
 def test_dispersion_index_tells_clustered_jumps_from_poisson():
-    from lmpshear.kernels.regions import dispersion_index
+    from lmpshear.kernels.sieve import dispersion_index
 
     rng = np.random.default_rng(6)
     cell = Cell((0.0, 0.0, 0.0), 24.0, 24.0, 24.0, 5.0, 3)
@@ -384,9 +399,17 @@ def _sawtooth_run(rate=0.1, L=15.0, W=1.0, n_windows=8, dt=0.05, seed=8):
     rows = []
     for w in range(n_windows):
         t_ref = (w + 1) * W
-        r, t = planted_events(rng, cells[int(round(t_ref / dt))], [np.array([4.0, 4.0, 7.0]),
-                                                                   np.array([11.0, 10.0, 7.0])],
-                              3.0, 3000, 3000, rate, t_ref, W)
+        r, t = planted_events(
+            rng,
+            cells[int(round(t_ref / dt))],
+            [np.array([4.0, 4.0, 7.0]), np.array([11.0, 10.0, 7.0])],
+            3.0,
+            3000,
+            3000,
+            rate,
+            t_ref,
+            W,
+        )
         r, t = r[:6000:2].tolist() + r[6000:].tolist(), t[:6000:2].tolist() + t[6000:].tolist()
         rows.append(pd.DataFrame({"time": t, "x": np.array(r)[:, 0], "y": np.array(r)[:, 1], "z": np.array(r)[:, 2]}))
     jumps = pd.concat(rows)
@@ -402,7 +425,11 @@ def test_convective_summary_follows_the_paper_definitions():
     from lmpshear.kernels.convective import convective_clusters
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
-    kwargs = dict(window=W, coarse=5, **sieve_options(Analysis(cluster_fine=15, contrast=0, trace_before=2.0, trace_after=0.5)))
+    kwargs = dict(
+        window=W,
+        coarse=5,
+        **convective_options(Analysis(cluster_fine=15, contrast=0, trace_before=2.0, trace_after=0.5)),
+    )
     lines = []
     res = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs, progress=lines.append)
     s, rows = res["summary"], res["clusters"]
@@ -438,8 +465,9 @@ def test_convective_summary_follows_the_paper_definitions():
     first = yielded[0]
     ice = {"t0": first["t0"], "t1": first["t1"], "t2": first["t2"], "t3": first["t3"], "stress_at_yield": 100.0}
     kwargs |= {"atomic_stress": "paper", "p_c_clusters": "yielded"}
-    res2 = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, **kwargs,
-                               ice_yields={(first["window"], first["region"]): ice})
+    res2 = convective_clusters(
+        times, cells, unwrapped, virial, jumps, rate, W, **kwargs, ice_yields={(first["window"], first["region"]): ice}
+    )
     s2 = res2["summary"]
     assert s2["yield_from_ice"] == 1 and res2["clusters"][rows.index(first)]["yield_from"] == "ice"
     assert s2["sigma_c_y"] == pytest.approx(2 * (sy + (100.0 - first["stress_at_yield"]) / len(yielded)))
@@ -451,18 +479,28 @@ def test_sparse_windows_warn_and_say_what_to_change():
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     sparse = jumps.iloc[::40]
-    params = sieve_options(Analysis(cluster_fine=15, contrast=0))
+    params = convective_options(Analysis(cluster_fine=15, contrast=0))
     s = convective_clusters(times, cells, unwrapped, virial, sparse, rate, W, window=W, coarse=5, **params)["summary"]
     assert s["mean_jumps_per_block"] < 25
     assert any("cluster_window" in w and "per coarse block" in w for w in s["warnings"])
-    few = convective_clusters(times[:61], cells[:61], unwrapped[:61], virial[:61], jumps[jumps.time < 3.0], rate, W,
-                              window=W, coarse=5, **params)["summary"]
+    few = convective_clusters(
+        times[:61],
+        cells[:61],
+        unwrapped[:61],
+        virial[:61],
+        jumps[jumps.time < 3.0],
+        rate,
+        W,
+        window=W,
+        coarse=5,
+        **params,
+    )["summary"]
     assert few["P_c_span"] is None and np.isnan(few["P_c_mean"])
     assert any("fully covered span" in w for w in few["warnings"])
 
 
 def test_window_rule_lengthens_to_whole_t_chi_until_the_sieve_has_counts():
-    from lmpshear.kernels.convective import window_multiple
+    from lmpshear.kernels.sieve import window_multiple
 
     cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 10.0, 3.0, 3)
     # 200000 jumps over 40 time units in 1000 blocks: 5 per block per t_chi = 1 -> 5 t_chi for 25
@@ -483,7 +521,7 @@ def test_the_sieve_s_null_and_the_significance_rule():
     what its uniform null keeps; the significance rule finds no cluster. Planted blobs: the significance
     rule finds the two blobs of each window, where the nulls find none."""
     from lmpshear.kernels.convective import convective_clusters
-    from lmpshear.kernels.regions import significance_threshold
+    from lmpshear.kernels.sieve import significance_threshold
 
     times, cells, unwrapped, virial, jumps, rate, W = _sawtooth_run()
     rng = np.random.default_rng(11)
@@ -491,9 +529,10 @@ def test_the_sieve_s_null_and_the_significance_rule():
     k = uniform.frame.to_numpy()
     lab = np.array([np.asarray(cells[f].lo) + rng.random(3) @ cells[f].matrix() for f in k])
     uniform[["x", "y", "z"]] = lab
-    options = sieve_options(Analysis(cluster_fine=15, contrast=0))
-    paper = convective_clusters(times, cells, unwrapped, virial, uniform, rate, W, window=W, coarse=5,
-                                **options)["summary"]
+    options = convective_options(Analysis(cluster_fine=15, contrast=0))
+    paper = convective_clusters(times, cells, unwrapped, virial, uniform, rate, W, window=W, coarse=5, **options)[
+        "summary"
+    ]
     assert paper["kept_fraction"] > 0.2 and paper["clusters"] > 0  # the grain of the sieve, not the liquid's
     assert paper["kept_fraction"] == pytest.approx(paper["null"]["uniform"]["kept_fraction"], abs=0.1)
     assert paper["kept_fraction"] == pytest.approx(paper["null"]["particles"]["kept_fraction"], abs=0.1)
@@ -506,14 +545,15 @@ def test_the_sieve_s_null_and_the_significance_rule():
     assert np.median(per_window) == 2
     centres = np.array([r["centre"] for r in blobs["clusters"]])
     planted = np.array([[4.0, 4.0, 7.0], [11.0, 10.0, 7.0]])
-    d = np.array([[np.linalg.norm(cells[0].minimum_image((c - p)[None]))for p in planted] for c in centres])
+    d = np.array([[np.linalg.norm(cells[0].minimum_image((c - p)[None])) for p in planted] for c in centres])
     assert np.all(d.min(axis=1) < 2.5)  # every cluster is on a planted blob (centres in the frame at t_ref)
     assert s["null"]["uniform"]["clusters_per_window"] <= 0.25 and s["null"]["particles"]["clusters_per_window"] <= 0.25
     # the paper's rule carries the significance rule's sieve beside it (Table I's second ν_c): on uniform
     # jumps no region; on the blobs the regions the significance rule's own run traced
     assert paper["significance"]["clusters"] == 0 and np.isnan(paper["significance"]["xi_c"])
-    beside = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, window=W, coarse=5,
-                                 **options)["summary"]["significance"]
+    beside = convective_clusters(times, cells, unwrapped, virial, jumps, rate, W, window=W, coarse=5, **options)[
+        "summary"
+    ]["significance"]
     assert beside["clusters"] == s["clusters"] and beside["kept_fraction"] == pytest.approx(s["kept_fraction"])
     assert beside["xi_c"] == pytest.approx(s["xi_c_all"]) and s["significance"]["xi_c"] == pytest.approx(s["xi_c_all"])
     assert 0 < beside["xi_c_error"] < 0.2 * beside["xi_c"]
@@ -526,9 +566,12 @@ def test_the_sieve_s_null_and_the_significance_rule():
 
 
 def test_the_sparse_sieve_warning_uses_the_users_min_jumps_per_block():
-    from lmpshear.kernels.convective import _sieve_warnings
+    from lmpshear.kernels.sieve import sieve_warnings
 
     used = [{"mean_jumps_per_block": 30.0}]
-    warn = lambda least: [w for w in _sieve_warnings(1.0, used, np.ones(3, bool), 4, 2.5, None, least)  # noqa: E731
-                          if "cage jumps per coarse block" in w]
+    warn = lambda least: [
+        w
+        for w in sieve_warnings(1.0, used, np.ones(3, bool), 4, 2.5, None, least)  # noqa: E731
+        if "cage jumps per coarse block" in w
+    ]
     assert warn(25.0) == [] and "fewer than 40)" in warn(40.0)[0]

@@ -15,7 +15,7 @@ def test_presets_match_the_papers_methods():
     s = ka.system
     assert (s.dimension, s.n_particles, s.number_density, s.temperature) == (3, 16500, 1.2, 0.45)
     assert s.counts() == [13200, 3300]
-    assert math.isclose(s.box_length ** 3 * 1.2, 16500)
+    assert math.isclose(s.box_length**3 * 1.2, 16500)
     pairs = {(p.a, p.b): p for p in s.pairs()}
     assert (pairs[0, 1].epsilon, pairs[0, 1].sigma) == (1.5, 0.8)
     assert math.isclose(pairs[1, 1].cutoff, 2.5 * 0.88)  # per-pair cutoff by default
@@ -61,7 +61,7 @@ def test_volume_fraction_sets_the_box():
     del data["system"]["number_density"]
     data["system"]["volume_fraction"] = 0.5
     s = config.load_dict(data).system
-    occupied = 100 * math.pi * 1.0 ** 2 / 4 + 100 * math.pi * 1.4 ** 2 / 4
+    occupied = 100 * math.pi * 1.0**2 / 4 + 100 * math.pi * 1.4**2 / 4
     assert math.isclose(s.volume, occupied / 0.5)
 
 
@@ -86,30 +86,41 @@ def test_validation_reports_every_problem_at_once():
     data["protocol"]["rates"][0]["rate"] = -0.06  # negative rate
     data["protocol"]["rates"][0]["sample_interval"] = 0.0512  # not a multiple of dt
     msg = _errors(data)
-    for needle in ("system.colour: unknown key", "system.temperature: missing", "fractions sum to 0.9",
-                   "rates[0].rate: must be > 0", "not a whole number of timesteps"):
+    for needle in (
+        "system.colour: unknown key",
+        "system.temperature: missing",
+        "fractions sum to 0.9",
+        "rates[0].rate: must be > 0",
+        "not a whole number of timesteps",
+    ):
         assert needle in msg, msg
 
 
-@pytest.mark.parametrize("mutate, needle", [
-    (lambda d: d["system"].update(dimension=4), "system.dimension: must be one of 2, 3"),
-    (lambda d: d["protocol"]["rates"][0].update(rate=0.0), "must be > 0"),
-    (lambda d: d["protocol"].update(timestep="0.005"), "must be a number"),
-    (lambda d: d["system"]["potential"]["pairs"].update({"A-C": {"epsilon": 1.0, "sigma": 1.0}}), "must name two species"),
-    (lambda d: d["system"]["potential"].update(exponent=12), "only for style 'ipl'"),
-    (lambda d: d["system"].update(volume_fraction=0.5), "exactly one of number_density or volume_fraction"),
-    (lambda d: d["protocol"].update(steady_time=1.0), "exactly one of steady_strain or steady_time"),
-    (lambda d: d["protocol"]["rates"][0].update(sample_interval=10.0), "strain per sample"),
-    (lambda d: d["protocol"]["rates"][0].update(thermo_interval=0.03), "must divide sample_interval"),
-    (lambda d: d["system"]["species"][0].update(name="A B"), "not a valid species name"),
-    (lambda d: d["protocol"].update(init="file"), "protocol.init_file: missing"),
-    (lambda d: d["protocol"].update(outer_skin=1.0), "protocol.outer_skin: only for engine 'bd'"),
-    (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_blok": 2.0}), "rates[0].analysis.cluster_blok"),
-    (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_block": -1.0}), "must be >= 0"),
-    (lambda d: d["protocol"]["rates"][0].update(analysis=3), "must be a table of [analysis] keys"),
-    (lambda d: d.update(analysis={"p_c_clusters": "some"}), "analysis.p_c_clusters: must be one of"),
-    (lambda d: d.update(analysis={"atomic_stress": "half"}), "analysis.atomic_stress: must be one of"),
-])
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda d: d["system"].update(dimension=4), "system.dimension: must be one of 2, 3"),
+        (lambda d: d["protocol"]["rates"][0].update(rate=0.0), "must be > 0"),
+        (lambda d: d["protocol"].update(timestep="0.005"), "must be a number"),
+        (
+            lambda d: d["system"]["potential"]["pairs"].update({"A-C": {"epsilon": 1.0, "sigma": 1.0}}),
+            "must name two species",
+        ),
+        (lambda d: d["system"]["potential"].update(exponent=12), "only for style 'ipl'"),
+        (lambda d: d["system"].update(volume_fraction=0.5), "exactly one of number_density or volume_fraction"),
+        (lambda d: d["protocol"].update(steady_time=1.0), "exactly one of steady_strain or steady_time"),
+        (lambda d: d["protocol"]["rates"][0].update(sample_interval=10.0), "strain per sample"),
+        (lambda d: d["protocol"]["rates"][0].update(thermo_interval=0.03), "must divide sample_interval"),
+        (lambda d: d["system"]["species"][0].update(name="A B"), "not a valid species name"),
+        (lambda d: d["protocol"].update(init="file"), "protocol.init_file: missing"),
+        (lambda d: d["protocol"].update(outer_skin=1.0), "protocol.outer_skin: only for engine 'bd'"),
+        (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_blok": 2.0}), "rates[0].analysis.cluster_blok"),
+        (lambda d: d["protocol"]["rates"][0].update(analysis={"cluster_block": -1.0}), "must be >= 0"),
+        (lambda d: d["protocol"]["rates"][0].update(analysis=3), "must be a table of [analysis] keys"),
+        (lambda d: d.update(analysis={"p_c_clusters": "some"}), "analysis.p_c_clusters: must be one of"),
+        (lambda d: d.update(analysis={"atomic_stress": "half"}), "analysis.atomic_stress: must be one of"),
+    ],
+)
 def test_single_validation_errors(mutate, needle):
     data = config.load("ka3d-tiny").to_dict()
     mutate(data)
@@ -118,7 +129,9 @@ def test_single_validation_errors(mutate, needle):
 
 def test_extends_merges_tables_and_replaces_arrays(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text('extends = "ka3d"\n[system]\nn_particles = 400\n[[protocol.rates]]\nrate = 0.5\nsample_interval = 0.1\n')
+    path.write_text(
+        'extends = "ka3d"\n[system]\nn_particles = 400\n[[protocol.rates]]\nrate = 0.5\nsample_interval = 0.1\n'
+    )
     spec = config.load(path)
     assert spec.system.n_particles == 400 and spec.system.temperature == 0.45
     assert spec.rate_values() == [0.5]
@@ -202,8 +215,11 @@ def test_the_docs_key_tables_and_analysis_block_are_made_from_the_schema():
         assert parsed.get(f.name) == f.default, f.name  # unset keys are commented out
     c = config.Checker("docs/concepts/stages.md")
     assert config.load_analysis(c, parsed) == Analysis() and not c.errors
-    rows = [line.split(" | ")[0][2:] for line in stages_page.splitlines() if line.startswith("| ") and "`.json`" not in line
-            and line.split(" | ")[0][2:] in STAGES]
+    rows = [
+        line.split(" | ")[0][2:]
+        for line in stages_page.splitlines()
+        if line.startswith("| ") and "`.json`" not in line and line.split(" | ")[0][2:] in STAGES
+    ]
     assert rows == list(STAGES)
     spec_page = hooks.fill((docs / "concepts" / "run-spec.md").read_text())
     for cls in (spec.System, spec.Species, spec.SigmaEpsilon, spec.YukawaPotential, spec.Protocol, spec.Rate):
@@ -231,7 +247,10 @@ def test_per_rate_overrides_are_kept_as_validated_and_unset_keys_mean_one_thing_
     assert [a.value("overlap_a", d) for d in (2, 3)] == [0.3, 0.25]
     assert [a.value("cage_relative", d) for d in (2, 3)] == [True, False]
     assert [a.value("orientation_bins", d) for d in (2, 3)] == [16, 32]
-    assert Analysis(overlap_a=0.4).value("overlap_a", 2) == 0.4 and Analysis(cage_relative=False).value("cage_relative", 2) is False
+    assert (
+        Analysis(overlap_a=0.4).value("overlap_a", 2) == 0.4
+        and Analysis(cage_relative=False).value("cage_relative", 2) is False
+    )
     helps = {f: Analysis.__dataclass_fields__[f].metadata["help"] for f in ("overlap_a", "cluster_fine")}
     assert helps["overlap_a"].endswith("unset: 0.3 in 2D, 0.25 in 3D")
     assert helps["cluster_fine"].endswith("unset: 2.0 d0 apart in 2D, 0.9 d0 apart in 3D")

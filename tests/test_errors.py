@@ -1,4 +1,5 @@
-"""The error contract (docs/concepts/command-line.md): bad input exits 2 with a message, no traceback, nothing overwritten."""
+"""The error contract (docs/concepts/command-line.md): bad input exits 2 with a message, no traceback, nothing
+overwritten."""
 
 import json
 import signal
@@ -45,8 +46,9 @@ def test_prepare_never_overwrites_a_run_a_spec_or_a_users_files(tmp_path):
 
 def _interrupt(rundir, after_rows, sig=signal.SIGINT, timeout=300):
     """Start ``lmpshear run`` and send ``sig`` once thermo.csv has more than ``after_rows`` lines."""
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", rundir], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "run", rundir], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     thermo = rundir / "thermo.csv"
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
@@ -59,11 +61,14 @@ def _interrupt(rundir, after_rows, sig=signal.SIGINT, timeout=300):
 
 
 @pytest.mark.full
-@pytest.mark.parametrize("preset, spec, sig", [
-    ("bd45-tiny", {"production_strain": 1.0, "checkpoint_every": 1000}, signal.SIGINT),
-    ("ka3d-tiny", {"checkpoint_every": 1000}, signal.SIGTERM),
-    ("bd45-tiny", {"production_strain": 1.0, "checkpoint_every": 1000}, signal.SIGUSR1),  # SLURM --signal=USR1
-])
+@pytest.mark.parametrize(
+    "preset, spec, sig",
+    [
+        ("bd45-tiny", {"production_strain": 1.0, "checkpoint_every": 1000}, signal.SIGINT),
+        ("ka3d-tiny", {"checkpoint_every": 1000}, signal.SIGTERM),
+        ("bd45-tiny", {"production_strain": 1.0, "checkpoint_every": 1000}, signal.SIGUSR1),  # SLURM --signal=USR1
+    ],
+)
 def test_an_interrupted_run_says_so_and_resumes(tmp_path, preset, spec, sig):
     """Ctrl-C (or SLURM's SIGTERM or USR1) mid-run: exit 130, a message saying how to resume, status
     "interrupted" (not "running"), no traceback, a checkpoint at the sample where it stopped (the
@@ -88,11 +93,14 @@ def test_an_interrupted_run_says_so_and_resumes(tmp_path, preset, spec, sig):
     assert RunDir(run).status()["state"] == "complete"
 
 
-@pytest.mark.parametrize("system, protocol, rates, needle", [
-    ({"n_particles": 10**12}, {}, None, "beyond what one run can hold"),
-    ({}, {"timestep": 1e-300}, [{"rate": 0.06, "sample_interval": 1e-299}], "particle-steps, about"),
-    ({}, {"production_strain": 1e12}, None, "years at"),
-])
+@pytest.mark.parametrize(
+    "system, protocol, rates, needle",
+    [
+        ({"n_particles": 10**12}, {}, None, "beyond what one run can hold"),
+        ({}, {"timestep": 1e-300}, [{"rate": 0.06, "sample_interval": 1e-299}], "particle-steps, about"),
+        ({}, {"production_strain": 1e12}, None, "years at"),
+    ],
+)
 def test_prepare_refuses_runs_that_cannot_finish_with_the_numbers(tmp_path, system, protocol, rates, needle):
     path = write_spec(tmp_path / "spec.toml", "ka3d-tiny", system=system, protocol=protocol, rates=rates)
     proc = cli("prepare", path, "-o", tmp_path / "run")
@@ -111,8 +119,12 @@ def test_prepare_estimates_and_warns_about_long_runs(tmp_path):
     assert e["steps"] == spec.steps(spec.protocol.equilibration_time) + spec.shear_steps
     # days at the nominal speed, sampled sparsely: a store of a few tenths of a GB, which any test
     # machine holds (the store's own refusal against the free disk is tested in test_campaign)
-    path = write_spec(tmp_path / "long.toml", "ka3d", protocol={"production_strain": 100.0},
-                      rates=[{"rate": 0.003, "sample_interval": 150.0}])
+    path = write_spec(
+        tmp_path / "long.toml",
+        "ka3d",
+        protocol={"production_strain": 100.0},
+        rates=[{"rate": 0.003, "sample_interval": 150.0}],
+    )
     long = config.load(path).select_rate(0.003)
     e = estimate(long)
     assert e["hours"] > 24 and e["store_bytes"] < 1e9
@@ -140,15 +152,25 @@ _BAD_SPECS = {  # spec text -> what the message must say
     "unknown engine": ('engine = "gromacs"\n' + _KA, "engine"),
     "missing extends": ('extends = "no-such-preset"\n', "no-such-preset"),
     "negative rate": (_KA + "[[protocol.rates]]\nrate = -0.1\nsample_interval = 0.05\n", "must be > 0"),
-    "dt not multiple": (_KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.0123\n", "whole number of timesteps"),
-    "thermo not dividing": (_KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\nthermo_interval = 0.03\n",
-                            "must divide"),
-    "rate twice": (_KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\n"
-                   "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\n", "listed twice"),
+    "dt not multiple": (
+        _KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.0123\n",
+        "whole number of timesteps",
+    ),
+    "thermo not dividing": (
+        _KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\nthermo_interval = 0.03\n",
+        "must divide",
+    ),
+    "rate twice": (
+        _KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\n"
+        "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\n",
+        "listed twice",
+    ),
     "no rates": (_KA + "[protocol]\nrates = []\n", "rates"),
     "negative timestep": (_KA + "[protocol]\ntimestep = -0.005\n", "timestep"),
-    "both steady": (_KA + "[protocol]\nsteady_time = 1.0\nsteady_strain = 1.0\n",
-                    "exactly one of steady_strain or steady_time"),
+    "both steady": (
+        _KA + "[protocol]\nsteady_time = 1.0\nsteady_strain = 1.0\n",
+        "exactly one of steady_strain or steady_time",
+    ),
     "init file missing": (_KA + '[protocol]\ninit = "file"\n', "init_file"),
     "init file absent": (_KA + '[protocol]\ninit = "file"\ninit_file = "nowhere.data"\n', "not found"),
     "three particles": (_KA + "[system]\nn_particles = 3\n", "would meet its own images"),
@@ -158,8 +180,10 @@ _BAD_SPECS = {  # spec text -> what the message must say
     "unknown analysis key": (_KA + "[analysis]\nwindow = 3\n", "analysis.window"),
     "bad analysis value": (_KA + "[analysis]\noverlap_a = -0.2\n", "analysis.overlap_a"),
     "bad analysis choice": (_KA + '[analysis]\ncluster_sieve = "blobs"\n', "cluster_sieve"),
-    "bad per-rate analysis": (_KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\n"
-                              "analysis = { min_stz = -1.0 }\n", "rates[0].analysis.min_stz"),
+    "bad per-rate analysis": (
+        _KA + "[[protocol.rates]]\nrate = 0.06\nsample_interval = 0.05\nanalysis = { min_stz = -1.0 }\n",
+        "rates[0].analysis.min_stz",
+    ),
     "too many particles": (_KA + "[system]\nn_particles = 1000000000000\n", "beyond what one run can hold"),
     "endless run": (_KA + "[protocol]\nproduction_strain = 1e12\n", "particle-steps"),
     "fractions": (_KA + '[[system.species]]\nname = "A"\nfraction = 0.5\nmass = 1.0\ndiameter = 1.0\n', "fraction"),
@@ -201,12 +225,30 @@ def _bad_commands(tmp_path, prepared):
         (("ice", tmp_path / "nowhere"), "no run directory"),
         (("report", tmp_path / "nowhere"), "not a run directory"),
         (("report", empty), "no run directories found"),
-        (("import", tmp_path / "none.dump", "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", 1.0,
-          "--timestep", 0.005), "none.dump"),
+        (
+            (
+                "import",
+                tmp_path / "none.dump",
+                "-o",
+                tmp_path / "imp",
+                "--rate",
+                0.1,
+                "--temperature",
+                1.0,
+                "--timestep",
+                0.005,
+            ),
+            "none.dump",
+        ),
         (("import", junk, "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", 1.0, "--timestep", 0.005), "junk"),
-        (("import", junk, "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", "nan", "--timestep", 0.005),
-         "--temperature nan"),
-        (("import", junk, "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", 1.0, "--timestep", 0), "--timestep 0"),
+        (
+            ("import", junk, "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", "nan", "--timestep", 0.005),
+            "--temperature nan",
+        ),
+        (
+            ("import", junk, "-o", tmp_path / "imp", "--rate", 0.1, "--temperature", 1.0, "--timestep", 0),
+            "--timestep 0",
+        ),
         (("import", junk, "-o", "", "--rate", 0.1, "--temperature", 1.0, "--timestep", 0.005), "-o/--out is empty"),
     ]
 
@@ -251,8 +293,9 @@ def test_lammps_equilibration_reports_progress_and_stops_on_a_signal(tmp_path):
     path = write_spec(tmp_path / "spec.toml", "ka3d-tiny", protocol={"equilibration_time": 200.0})
     run = tmp_path / "run"
     cli("prepare", path, "-o", run, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", run], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "run", run], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     where = run / "checkpoint" / "equilibration" / "where.json"
     deadline = time.time() + 300
     while time.time() < deadline:  # until the 40000-step NVT piece (after the melt) has a checkpoint
@@ -283,8 +326,11 @@ def test_a_stop_in_the_lammps_equilibration_checkpoints_where_it_arrives(tmp_pat
     from lmpshear.errors import Interrupted
     from lmpshear.stopping import StopRequests
 
-    path = write_spec(tmp_path / "spec.toml", "ka3d-tiny", protocol={"melt_time": 100.0, "equilibration_time": 20.0,
-                                                                     "production_strain": 0.05})
+    path = write_spec(
+        tmp_path / "spec.toml",
+        "ka3d-tiny",
+        protocol={"melt_time": 100.0, "equilibration_time": 20.0, "production_strain": 0.05},
+    )
     run = tmp_path / "run"
     cli("prepare", path, "-o", run, check=True)
     checks = itertools.count()
@@ -302,10 +348,13 @@ def test_a_stop_in_the_lammps_equilibration_checkpoints_where_it_arrives(tmp_pat
     assert RunDir(run).status()["state"] == "complete"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("hello, not a data file\n", "is not a LAMMPS data file"),
-    ("LAMMPS data file\n\n100 atoms\n2 atom types\n", "holds 100 atoms of 2 types; the spec has 250 of 2"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("hello, not a data file\n", "is not a LAMMPS data file"),
+        ("LAMMPS data file\n\n100 atoms\n2 atom types\n", "holds 100 atoms of 2 types; the spec has 250 of 2"),
+    ],
+)
 def test_an_init_file_is_read_at_prepare(tmp_path, text, message):
     (tmp_path / "start.data").write_text(text)
     spec = write_spec(tmp_path / "spec.toml", "ka3d-tiny", protocol={"init": "file", "init_file": "start.data"})
@@ -319,7 +368,9 @@ def small_disk(tmp_path):
     """A real file system of its own (tmpfs) whose size the test sets: ``resize("1200k")``."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(disk)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4M", "tmpfs", str(disk)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"a full disk needs a tmpfs of its own, and mount failed (not root?): {mounted.stderr.strip()}")
 
@@ -340,7 +391,11 @@ def test_a_full_disk_stops_the_run_and_more_space_lets_it_finish(small_disk):
     resize("1200k")  # the 101 frames need about 2 MB
     proc = cli("run", run)
     assert proc.returncode == 3, proc.stderr
-    assert "No space left on device" in proc.stderr and "Free space" in proc.stderr and f"lmpshear run {run}" in proc.stderr
+    assert (
+        "No space left on device" in proc.stderr
+        and "Free space" in proc.stderr
+        and f"lmpshear run {run}" in proc.stderr
+    )
     assert "Traceback" not in proc.stderr
     ckpt = RunDir(run).latest_checkpoint()
     spec = RunDir(run).spec()
@@ -378,32 +433,43 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
     shutil.copytree(tiny_run, deleted)
     (deleted / "traj.gsd").unlink()
     frames = RunDir(tiny_run).status()["frames"]
-    for run, needle in ((foreign, f"frames 0 to {frames - 1} of {foreign / 'traj.gsd'} do not match their digests"),
-                        (cut, "the index of traj.gsd is damaged (its frames are intact: `lmpshear run --repair`"),
-                        (deleted, f"{deleted / 'traj.gsd'} is missing (deleted or moved): the products made from it"),
-                        (unrecorded, f"{unrecorded / 'checkpoint' / 'frames.json'} is missing: nothing can be certified")):
-        for proc in (cli("analyze", run, "--only", "structure", "--no-figures"),
-                     cli("analyze", run, "--only", "msd", "--no-figures")):
+    for run, needle in (
+        (foreign, f"frames 0 to {frames - 1} of {foreign / 'traj.gsd'} do not match their digests"),
+        (cut, "the index of traj.gsd is damaged (its frames are intact: `lmpshear run --repair`"),
+        (deleted, f"{deleted / 'traj.gsd'} is missing (deleted or moved): the products made from it"),
+        (unrecorded, f"{unrecorded / 'checkpoint' / 'frames.json'} is missing: nothing can be certified"),
+    ):
+        for proc in (
+            cli("analyze", run, "--only", "structure", "--no-figures"),
+            cli("analyze", run, "--only", "msd", "--no-figures"),
+        ):
             assert proc.returncode == 2, proc.stderr
             assert needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert "cut back to" not in cli("run", cut, "--repair", check=True).stderr  # the data was whole: only the
-    cli("analyze", cut, "--only", "structure", "--no-figures", check=True)    # index is written back
+    cli("analyze", cut, "--only", "structure", "--no-figures", check=True)  # index is written back
     # --set values that would leave a kernel without a bin: refused with the key to change
     bounded = tmp_path / "bounded"
     shutil.copytree(tiny_run, bounded)
-    cli("analyze", bounded, *[a for stage in ("structure", "msd", "overlap", "cagejumps", "clusters")
-                              for a in ("--only", stage)], "--no-figures", check=True)  # the inputs of the rest
+    cli(
+        "analyze",
+        bounded,
+        *[a for stage in ("structure", "msd", "overlap", "cagejumps", "clusters") for a in ("--only", stage)],
+        "--no-figures",
+        check=True,
+    )  # the inputs of the rest
     # each of these crashed a kernel (a traceback, a segfault, a 7 EiB allocation) before
-    for setting, stage, needle in (("s4_q_max=1e6", "s4", "s4_q_max: must be below 20"),
-                                   ("s4_q_max=1e-6", "s4", "below this box's first |q| bin"),
-                                   ("gjj_bin=1e6", "gjj", "gjj_bin = 1e+06 leaves fewer than two bins"),
-                                   ("overlap_a=1e-6", "overlap", "overlap_a: use at least 0.01"),
-                                   ("chi4_origins=1", "overlap", "chi4_origins: use at least 2"),
-                                   ("kernel_scale=1e-6", "clusters", "kernel_scale: use at least 0.1"),
-                                   ("cluster_fine=1000000", "clusters", "cluster_fine: must be below 513"),
-                                   ("stz_diameter=1e-6", "clusters", "stz_diameter: use at least 0.1"),
-                                   ("phm_shell=1e6", "phm", "reaches across the cell"),
-                                   ("shell_width=1e6", "facilitation", "leaves fewer than two shells below r_max")):
+    for setting, stage, needle in (
+        ("s4_q_max=1e6", "s4", "s4_q_max: must be below 20"),
+        ("s4_q_max=1e-6", "s4", "below this box's first |q| bin"),
+        ("gjj_bin=1e6", "gjj", "gjj_bin = 1e+06 leaves fewer than two bins"),
+        ("overlap_a=1e-6", "overlap", "overlap_a: use at least 0.01"),
+        ("chi4_origins=1", "overlap", "chi4_origins: use at least 2"),
+        ("kernel_scale=1e-6", "clusters", "kernel_scale: use at least 0.1"),
+        ("cluster_fine=1000000", "clusters", "cluster_fine: must be below 513"),
+        ("stz_diameter=1e-6", "clusters", "stz_diameter: use at least 0.1"),
+        ("phm_shell=1e6", "phm", "reaches across the cell"),
+        ("shell_width=1e6", "facilitation", "leaves fewer than two shells below r_max"),
+    ):
         proc = cli("analyze", bounded, "--only", stage, "--set", setting, "--no-figures")
         assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     damaged = tmp_path / "damaged"
@@ -423,9 +489,13 @@ def test_damaged_stores_products_and_a_sigterm_to_analyze_are_messages(tmp_path,
         for product in calm.glob("*.json"):
             if product.name not in ("status.json", "manifest.json"):
                 product.unlink()
-        proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "analyze", str(calm), "--no-figures"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lmpshear", "analyze", str(calm), "--no-figures"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # not ignored
         for _ in range(600):  # until the first stage has written its product: analyze is under way
             time.sleep(0.1)
             if (calm / "viscosity.json").exists() or proc.poll() is not None:
@@ -469,6 +539,7 @@ def test_an_incomplete_checkpoint_is_passed_over_for_the_older_one(tmp_path):
     assert rd.status()["state"] == "complete"
     assert hashlib.sha256((run / "traj.gsd").read_bytes()).hexdigest() == before
 
+
 def test_an_interrupt_inside_an_evaluated_string_still_exits_130(tmp_path):
     """A Ctrl-C that strikes inside ``exec``/``eval`` of a string (namedtuple and numpy's imports use them)
     leaves CPython's 'unhandled' mark set although lmpshear catches it: without clearing it, a process
@@ -479,8 +550,14 @@ def test_an_interrupt_inside_an_evaluated_string_still_exits_130(tmp_path):
         "try:\n"
         "    exec('os.kill(os.getpid(), signal.SIGINT)\\nfor _ in range(10**6): pass')\n"
         "except KeyboardInterrupt:\n"
-        "    sys.exit(cli._interrupted())\n")
-    proc = subprocess.run([sys.executable, "-m", "interrupted_in_exec"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored (a background job's is)
+        "    sys.exit(cli._interrupted())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "interrupted_in_exec"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # not ignored (a background job's is)
     assert proc.returncode == 130 and "interrupted: what was finished is kept" in proc.stderr, proc

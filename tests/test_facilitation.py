@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lmpshear.kernels import facilitation as fc
 from lmpshear.cell import Cell
+from lmpshear.kernels import facilitation as fc
 
 
 def planted(n_sources, density, xi, amplitude, dim=2, seed=0, length=200.0):
@@ -30,7 +30,7 @@ def test_a_planted_cos4_anisotropy_gives_alpha_inside_zero_outside_and_its_range
     xi = 6.0
     sources, targets, cell, diluted = planted(20, 20.0, xi, 0.8)
     edges = np.arange(0.5, 11.51, 0.5)
-    counts = fc.pair_counts(sources, targets, cell, edges, bins=16)
+    counts = fc.shell_orientation_counts(sources, targets, cell, edges, bins=16)
     a = fc.anisotropy(counts, edges, len(sources), len(targets) / cell.volume, 2)
     inside, outside = a.r < xi - 0.5, a.r > xi + 0.5
     # ⟨(A' cos 4θ)²⟩ = A'²/2 inside (A' the diluted amplitude), 0 outside; a sector of width w
@@ -48,7 +48,7 @@ def test_isotropic_events_give_zero_after_the_finite_count_correction():
     cell = Cell((0.0, 0.0, 0.0), 40.0, 40.0, 40.0, 11.0, 3)
     sources, targets = rng.uniform(0, 40, (200, 3)), rng.uniform(0, 40, (20000, 3))
     edges = np.linspace(1, 15, 15)
-    counts = fc.pair_counts(sources, targets, cell, edges, bins=18)
+    counts = fc.shell_orientation_counts(sources, targets, cell, edges, bins=18)
     a = fc.anisotropy(counts, edges, len(sources), len(targets) / cell.volume, 3)
     bias = (1 - 1 / 18) * 18 / a.pairs
     # raw α is the finite-count bias alone (it falls like 1/r² here); corrected, noise around zero
@@ -82,7 +82,7 @@ def test_pairs_across_the_sliding_boundary_are_found():
     cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 1.0, 3.0, 2)
     source = np.array([[1.0, 9.8]])
     target = np.array([[8.0, 0.3]])  # (1, 10.3) − b with b = (xy, ly) = (3, 10), wrapped along x
-    counts = fc.pair_counts(source, target, cell, np.array([0.0, 1.0]), bins=4)
+    counts = fc.shell_orientation_counts(source, target, cell, np.array([0.0, 1.0]), bins=4)
     assert counts.sum() == 1 and counts[0, 1] == 1  # straight up (θ = 90°): the second quarter
 
 

@@ -4,8 +4,8 @@ sheared cell, S4 of uncorrelated and of planted mobility fields, and the brute-f
 import numpy as np
 import pytest
 
-from lmpshear.kernels import fourpoint as fp
 from lmpshear.cell import Cell, tilt_at
+from lmpshear.kernels import fourpoint as fp
 
 
 def _lattice(cell):
@@ -82,6 +82,7 @@ def _oz_field(rng, cell, xi, amplitude, q_cut):
     def field(r):
         s = cell.fractional(r)
         return 2 * (c[None, :] * np.cos(2 * np.pi * s @ n.T + phase[None, :])).sum(axis=1)
+
     return field
 
 
@@ -100,7 +101,7 @@ def test_s4_recovers_a_planted_ornstein_zernike_length(xi):
         weights.append(field(r))
     weights = np.array(weights)
     res = fp.structure_factor(weights, np.array(positions), cells, q_max=2.0, per_bin=80, cone=30.0, blocks=6)
-    background = (weights ** 2).mean()
+    background = (weights**2).mean()
     fit = fp.fit_length(res.q, res.s4 - background, res.error, 1.2)
     assert fit.xi == pytest.approx(xi, rel=0.10)
     assert fit.s4_zero == pytest.approx(50.0 * 1.0, rel=0.25)  # ρ A, ρ = 1
@@ -110,8 +111,9 @@ def test_the_zero_q_limit_is_the_self_chi4_variance():
     rng = np.random.default_rng(4)
     cells = [Cell((0.0, 0.0, 0.0), 8.0, 8.0, 8.0, 0.0, 3)] * 30
     weights = (rng.random((30, 512)) < 0.5).astype(float)
-    res = fp.structure_factor(weights, _uniform_samples(rng, cells[0], 512, 30), cells, q_max=1.0, per_bin=10,
-                              cone=30.0, blocks=5)
+    res = fp.structure_factor(
+        weights, _uniform_samples(rng, cells[0], 512, 30), cells, q_max=1.0, per_bin=10, cone=30.0, blocks=5
+    )
     assert res.s4_zero == pytest.approx(weights.sum(axis=1).var() / 512)
     assert res.mobile_fraction == pytest.approx(1 - weights.mean())
 
@@ -149,8 +151,12 @@ def bd_at_rest(tmp_path_factory):
     from conftest import prepare_and_run, write_spec
 
     tmp = tmp_path_factory.mktemp("rest")
-    spec = write_spec(tmp / "rest.toml", "bd45-tiny", protocol={"steady_time": 0.02, "production_time": 0.3},
-                      rates=[{"rate": 0.0, "sample_interval": 0.005}])
+    spec = write_spec(
+        tmp / "rest.toml",
+        "bd45-tiny",
+        protocol={"steady_time": 0.02, "production_time": 0.3},
+        rates=[{"rate": 0.0, "sample_interval": 0.005}],
+    )
     return prepare_and_run(tmp, spec)
 
 
@@ -164,8 +170,22 @@ def test_s4_at_rest_equals_a_brute_force_double_loop_and_its_q0_limit_is_the_sel
     from lmpshear.rundir import RunDir
     from lmpshear.store import Trajectory
 
-    cli("analyze", bd_at_rest, "--only", "structure", "--only", "overlap", "--only", "s4", "--no-figures",
-        "--set", "s4_vectors=100000", "--set", "s4_q_max=2.0", check=True)
+    cli(
+        "analyze",
+        bd_at_rest,
+        "--only",
+        "structure",
+        "--only",
+        "overlap",
+        "--only",
+        "s4",
+        "--no-figures",
+        "--set",
+        "s4_vectors=100000",
+        "--set",
+        "s4_q_max=2.0",
+        check=True,
+    )
     rd = RunDir(bd_at_rest)
     product, info = rd.result("s4"), rd.info()
     at = product["at"]["t_chi"]
@@ -182,8 +202,15 @@ def test_s4_at_rest_equals_a_brute_force_double_loop_and_its_q0_limit_is_the_sel
     assert at["origins"] == len(origins)
     dq = 2 * np.pi / L
     grid = np.arange(-5, 6)
-    n = np.array([(a, b, c) for a in grid for b in grid for c in grid
-                  if (a, b, c) > (0, 0, 0) and np.linalg.norm((a, b, c)) * dq <= 2.0])
+    n = np.array(
+        [
+            (a, b, c)
+            for a in grid
+            for b in grid
+            for c in grid
+            if (a, b, c) > (0, 0, 0) and np.linalg.norm((a, b, c)) * dq <= 2.0
+        ]
+    )
     q = n * dq
     bins = np.floor(np.linalg.norm(q, axis=1) / dq + 0.5).astype(int) - 1
     total = np.zeros(bins.max() + 1)
@@ -197,11 +224,15 @@ def test_s4_at_rest_equals_a_brute_force_double_loop_and_its_q0_limit_is_the_sel
     brute = total / count
     assert np.allclose(np.asarray(at["s4"])[: len(brute)], brute, rtol=1e-9)
     assert at["vectors"][: len(brute)] == count.astype(int).tolist()
-    sums = np.array([n_particles - np.count_nonzero(((na[o + lag] - na[o]) ** 2).sum(axis=1) > at_a(product) ** 2)
-                     for o in origins])
+    sums = np.array(
+        [n_particles - np.count_nonzero(((na[o + lag] - na[o]) ** 2).sum(axis=1) > at_a(product) ** 2) for o in origins]
+    )
     assert at["s4_zero"] == pytest.approx(sums.var() / n_particles)
-    chi4_self = cell.volume / (info.temperature * n_particles ** 2) * np.var(
-        [self_overlap(na[o + lag], na[o], at_a(product)) for o in origins])
+    chi4_self = (
+        cell.volume
+        / (info.temperature * n_particles**2)
+        * np.var([self_overlap(na[o + lag], na[o], at_a(product)) for o in origins])
+    )
     assert at["s4_zero"] == pytest.approx(n_particles / cell.volume * info.temperature * chi4_self)
 
 
@@ -224,14 +255,29 @@ def test_the_s4_stage_on_the_three_systems(tmp_path, preset, tiny_run):
     if preset == "ka3d-tiny":
         shutil.copytree(tiny_run, tmp_path / "run")
         run = tmp_path / "run"
-    out = cli("analyze", run, "--only", "structure", "--only", "overlap", "--only", "s4", "--no-figures",
-              "--set", "s4_fit_q_max=3.5", "--set", "s4_q_max=4.0", check=True)
+    out = cli(
+        "analyze",
+        run,
+        "--only",
+        "structure",
+        "--only",
+        "overlap",
+        "--only",
+        "s4",
+        "--no-figures",
+        "--set",
+        "s4_fit_q_max=3.5",
+        "--set",
+        "s4_q_max=4.0",
+        check=True,
+    )
     assert "s4:" in out.stdout and "xi_4" in out.stdout
     result = RunDir(run).result("s4")
     at = result["at"]["t_chi"]
     assert np.all(np.isfinite(at["s4"])) and np.all(np.isfinite(at["error"])) and at["origins"] >= 2
-    assert set(at["directions"]) == ({"flow", "gradient"} if preset.startswith("softdisk") else
-                                     {"flow", "gradient", "vorticity"})
+    assert set(at["directions"]) == (
+        {"flow", "gradient"} if preset.startswith("softdisk") else {"flow", "gradient", "vorticity"}
+    )
     fit = at["fits"]["oz"]
     assert np.isfinite(fit["xi"]) and np.isfinite(fit["xi_error"]) and fit["points"] >= 3
     assert result["summary"]["xi4_t_chi"] == fit["xi"]

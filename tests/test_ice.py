@@ -21,8 +21,9 @@ def snapshot_run(tmp_path_factory):
     run = prepare_and_run(tmp, spec)
     # spots of d = 1 so that this tiny box has clusters
     config = run / "config.toml"
-    config.write_text(config.read_text().replace("stz_diameter = 3.0", "stz_diameter = 1.0")
-                      .replace("min_stz = 2.0", "min_stz = 1.0"))
+    config.write_text(
+        config.read_text().replace("stz_diameter = 3.0", "stz_diameter = 1.0").replace("min_stz = 2.0", "min_stz = 1.0")
+    )
     cli("analyze", run, "--cage-size", 0.04, "--no-figures", check=True)
     return run
 
@@ -35,7 +36,9 @@ def test_snapshots_are_kept_and_a_branch_without_new_velocities_is_the_run_itsel
     # each kept at the first set-up boundary at or after every 5th sample (lmpshear.engines.lammps)
     grid = math.lcm(BOUNDARY_STEPS, spec.sample_steps)
     due = range(5 * spec.sample_steps, spec.shear_steps + 1, 5 * spec.sample_steps)
-    assert [s.step for s in snaps] == sorted({-(-d // grid) * grid for d in due if -(-d // grid) * grid <= spec.shear_steps})
+    assert [s.step for s in snaps] == sorted(
+        {-(-d // grid) * grid for d in due if -(-d // grid) * grid <= spec.shear_steps}
+    )
     snap = snaps[2]
     end = snap.step + 12 * spec.sample_steps
     dump = (rd.path / "traj.lammpstrj").read_bytes()

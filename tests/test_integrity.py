@@ -21,8 +21,9 @@ def _store(path, frames=5, n=7, dimension=3):
     w = StoreWriter(path, ["A", "B"], np.arange(n) % 2, dimension, diameters=[1.0, 0.8], masses=[1.0, 1.0])
     for k in range(frames):
         r = rng.uniform(0, 4, (n, 3))
-        w.append(k * 10, 0.1 * k, 0.01 * k, Cell((0, 0, 0), 4.0, 4.0, 4.0, 0.1 * k, dimension), r, r - 1,
-                 rng.normal(size=n))
+        w.append(
+            k * 10, 0.1 * k, 0.01 * k, Cell((0, 0, 0), 4.0, 4.0, 4.0, 0.1 * k, dimension), r, r - 1, rng.normal(size=n)
+        )
     w.close()
 
 
@@ -142,9 +143,15 @@ def test_resumes_verify_first_cut_once_and_never_certify_damage(tmp_path):
     reference = prepare_and_run(tmp_path, spec, "reference")
     victim = tmp_path / "victim"
     cli("prepare", spec, "-o", victim, check=True)
-    run_and_kill(victim, until=lambda: len(list((victim / "checkpoint").glob("step-*/frames.json"))) >= 2
-                 and RunDir(victim).latest_checkpoint(check=False) is not None
-                 and RunDir(victim).latest_checkpoint(check=False).frames >= 31, timeout=300)
+    run_and_kill(
+        victim,
+        until=lambda: (
+            len(list((victim / "checkpoint").glob("step-*/frames.json"))) >= 2
+            and RunDir(victim).latest_checkpoint(check=False) is not None
+            and RunDir(victim).latest_checkpoint(check=False).frames >= 31
+        ),
+        timeout=300,
+    )
     rd = RunDir(victim)
     kept = integrity.checkpoint_dirs(rd)  # two, or three where the kill came before the pruning
     assert len(kept) >= 2
@@ -229,8 +236,12 @@ def test_a_finished_run_damaged_is_refused_everywhere_and_repaired(tmp_path):
         return out.stderr
 
     last_row = (reference / "thermo.csv").stat().st_size - 5  # a digit of the last row's last value
-    assert "thermo.csv does not match its digest" in damaged("thermo", lambda run: _flip(run / "thermo.csv", last_row, 1))
-    assert f"frames {n - 2} to {n - 1} of" in damaged("frame", lambda run: _flip(run / "traj.gsd", _location(run, n - 2)))
+    assert "thermo.csv does not match its digest" in damaged(
+        "thermo", lambda run: _flip(run / "thermo.csv", last_row, 1)
+    )
+    assert f"frames {n - 2} to {n - 1} of" in damaged(
+        "frame", lambda run: _flip(run / "traj.gsd", _location(run, n - 2))
+    )
     index_at = integrity.IndexCopy.take(reference / "traj.gsd").index_at
     message = damaged("index", lambda run: _flip(run / "traj.gsd", index_at + 32 * 7 + 20))
     assert "the index of traj.gsd is damaged" in message and "writes the index back" in message

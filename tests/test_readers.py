@@ -26,9 +26,12 @@ def dumped(tmp_path_factory):
     def make(mode: str):
         if mode not in _RUNS:
             tmp = tmp_path_factory.mktemp(f"dump-{mode}")
-            spec = write_spec(tmp / "spec.toml", "ka3d-tiny",
-                              protocol={"lammps_dump": mode, "steady_strain": 0.0, "production_strain": 0.6},
-                              rates=[{"rate": RATE, "sample_interval": DT}])
+            spec = write_spec(
+                tmp / "spec.toml",
+                "ka3d-tiny",
+                protocol={"lammps_dump": mode, "steady_strain": 0.0, "production_strain": 0.6},
+                rates=[{"rate": RATE, "sample_interval": DT}],
+            )
             _RUNS[mode] = prepare_and_run(tmp, spec)
         return _RUNS[mode], mode
 
@@ -63,8 +66,19 @@ def test_ovito_reader_gives_the_native_path_and_nonaffine_displacement(dumped, m
 def test_import_then_analyze(dumped, tmp_path):
     rundir, mode = dumped("unwrapped")
     out = tmp_path / "imported"
-    proc = cli("import", rundir / "traj.lammpstrj", "-o", out, "--rate", RATE, "--temperature", 0.45,
-               "--timestep", DT, check=True)
+    proc = cli(
+        "import",
+        rundir / "traj.lammpstrj",
+        "-o",
+        out,
+        "--rate",
+        RATE,
+        "--temperature",
+        0.45,
+        "--timestep",
+        DT,
+        check=True,
+    )
     assert "601 frames, 250 particles, 3D" in proc.stdout
     proc = cli("analyze", out, "--cage-size", 0.05, check=True)
     assert "viscosity: skipped, no thermo table" in proc.stdout
@@ -92,8 +106,7 @@ def test_import_then_analyze(dumped, tmp_path):
     refused = cli("analyze", out, "--only", "msd", "--no-figures")
     assert refused.returncode == 2 and "do not match their digests" in refused.stderr
     # refuses to overwrite
-    proc = cli("import", rundir / "traj.lammpstrj", "-o", out, "--rate", RATE, "--temperature", 0.45,
-               "--timestep", DT)
+    proc = cli("import", rundir / "traj.lammpstrj", "-o", out, "--rate", RATE, "--temperature", 0.45, "--timestep", DT)
     assert proc.returncode == 2 and "not empty" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -115,18 +128,30 @@ def test_reader_errors(dumped, tmp_path):
     (tmp_path / "count.lammpstrj").write_text("".join(frames[:3]) + "\n".join(lines[:-1]) + "\n" + "".join(frames[4:]))
     # no box at all
     (tmp_path / "nobox.xyz").write_text("2\nno lattice here\nA 0 0 0\nA 1 1 1\n" * 2)
-    cases = {"cut.lammpstrj": "cannot be read", "count.lammpstrj": "particle count must not change",
-             "nobox.xyz": "box"}
+    cases = {"cut.lammpstrj": "cannot be read", "count.lammpstrj": "particle count must not change", "nobox.xyz": "box"}
     for name, message in cases.items():
         args = ["--timestep", DT] if name.endswith("lammpstrj") else ["--sample-interval", 0.1]
-        proc = cli("import", tmp_path / name, "-o", tmp_path / f"out-{name}", "--rate", RATE, "--temperature", 1.0,
-                   *args)
+        proc = cli(
+            "import", tmp_path / name, "-o", tmp_path / f"out-{name}", "--rate", RATE, "--temperature", 1.0, *args
+        )
         assert proc.returncode == 2, (name, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr)
         assert not (tmp_path / f"out-{name}").exists()  # nothing half-written
     # a 3D dump imported as 2D would silently lose z
-    proc = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "flat", "--rate", RATE, "--temperature", 1.0,
-               "--timestep", DT, "--dimension", 2)
+    proc = cli(
+        "import",
+        rundir / "traj.lammpstrj",
+        "-o",
+        tmp_path / "flat",
+        "--rate",
+        RATE,
+        "--temperature",
+        1.0,
+        "--timestep",
+        DT,
+        "--dimension",
+        2,
+    )
     assert proc.returncode == 2 and "this is a 3D trajectory" in proc.stderr and not (tmp_path / "flat").exists()
 
 
@@ -153,18 +178,58 @@ def test_the_box_tilt_gives_the_rate_and_a_rate_that_disagrees_is_refused(dumped
         assert rate_from_tilts(cells, native.times) == pytest.approx(RATE, rel=1e-9)
     ext = read_trajectory(rundir / "traj.lammpstrj", None, timestep=DT)
     assert ext.rate == pytest.approx(RATE, rel=1e-9)
-    bad = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "bad", "--rate", 5, "--temperature", 0.45,
-              "--timestep", DT)
+    bad = cli(
+        "import",
+        rundir / "traj.lammpstrj",
+        "-o",
+        tmp_path / "bad",
+        "--rate",
+        5,
+        "--temperature",
+        0.45,
+        "--timestep",
+        DT,
+    )
     assert bad.returncode == 2 and "box tilt grows at 0.2" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad").exists()
-    close = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "close", "--rate", 0.2 * 1.005,
-                "--temperature", 0.45, "--timestep", DT)
+    close = cli(
+        "import",
+        rundir / "traj.lammpstrj",
+        "-o",
+        tmp_path / "close",
+        "--rate",
+        0.2 * 1.005,
+        "--temperature",
+        0.45,
+        "--timestep",
+        DT,
+    )
     assert close.returncode == 0, close.stderr  # within 1%
-    forced = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "forced", "--rate", 5, "--force-rate",
-                 "--temperature", 0.45, "--timestep", DT)
+    forced = cli(
+        "import",
+        rundir / "traj.lammpstrj",
+        "-o",
+        tmp_path / "forced",
+        "--rate",
+        5,
+        "--force-rate",
+        "--temperature",
+        0.45,
+        "--timestep",
+        DT,
+    )
     assert forced.returncode == 0, forced.stderr
-    inferred = cli("import", rundir / "traj.lammpstrj", "-o", tmp_path / "inferred", "--temperature", 0.45,
-                   "--timestep", DT, check=True)
+    inferred = cli(
+        "import",
+        rundir / "traj.lammpstrj",
+        "-o",
+        tmp_path / "inferred",
+        "--temperature",
+        0.45,
+        "--timestep",
+        DT,
+        check=True,
+    )
     assert "imported" in inferred.stdout
     from lmpshear.rundir import RunDir
 
@@ -200,10 +265,17 @@ def _synthetic_dump(path, rate, tilt=None, dimension=3, frames=21, interval=0.1,
         if dimension == 3:
             r[:, 2] -= box * np.floor(r[:, 2] / box)
         lo, hi = min(0.0, xy), max(0.0, xy)
-        lines += ["ITEM: TIMESTEP", str(k), "ITEM: NUMBER OF ATOMS", str(n), "ITEM: BOX BOUNDS xy xz yz pp pp pp",
-                  f"{lo!r} {box + hi!r} {xy!r}", f"0.0 {box!r} 0.0",
-                  f"{-0.5 if dimension == 2 else 0.0} {0.5 if dimension == 2 else box} 0.0",
-                  "ITEM: ATOMS id type x y z"]
+        lines += [
+            "ITEM: TIMESTEP",
+            str(k),
+            "ITEM: NUMBER OF ATOMS",
+            str(n),
+            "ITEM: BOX BOUNDS xy xz yz pp pp pp",
+            f"{lo!r} {box + hi!r} {xy!r}",
+            f"0.0 {box!r} 0.0",
+            f"{-0.5 if dimension == 2 else 0.0} {0.5 if dimension == 2 else box} 0.0",
+            "ITEM: ATOMS id type x y z",
+        ]
         lines += [f"{i + 1} {1 + i % 2} {x:.17g} {y:.17g} {z:.17g}" for i, (x, y, z) in enumerate(r)]
     path.write_text("\n".join(lines) + "\n")
     return walk

@@ -25,8 +25,16 @@ def test_rendered_input_matches_reference(preset, rate):
 
 def test_sections_are_all_present():
     sections = split_sections(render_input(config.load("ka3d-tiny")))
-    assert list(sections) == ["header", "create", "constraints", "pushoff", "interactions", "equilibrate", "shear",
-                              "standalone"]
+    assert list(sections) == [
+        "header",
+        "create",
+        "constraints",
+        "pushoff",
+        "interactions",
+        "equilibrate",
+        "shear",
+        "standalone",
+    ]
     assert "fix             lmps_deform all deform 1 xy erate 0.06 remap v flip yes" in sections["shear"]
     assert "thermo_modify   temp lmps_tdeform" in sections["shear"]
 
@@ -48,8 +56,10 @@ def test_renderer_formats_numbers_exactly():
 def test_a_malicious_config_is_refused_before_anything_runs(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.toml"
-    evil.write_text(f'extends = "ka3d-tiny"\n[system]\nname = "x\\nshell touch {marker}"\n'
-                    f'[[system.species]]\nname = "A\\nshell touch {marker}"\nfraction = 1.0\nmass = 1.0\ndiameter = 1.0\n')
+    evil.write_text(
+        f'extends = "ka3d-tiny"\n[system]\nname = "x\\nshell touch {marker}"\n'
+        f'[[system.species]]\nname = "A\\nshell touch {marker}"\nfraction = 1.0\nmass = 1.0\ndiameter = 1.0\n'
+    )
     out = tmp_path / "run"
     proc = cli("prepare", evil, "-o", out)
     assert proc.returncode == 2

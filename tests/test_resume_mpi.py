@@ -21,8 +21,12 @@ pytestmark = pytest.mark.full
 
 
 def _resume_spec(tmp_path):
-    return write_spec(tmp_path / "resume.toml", "ka3d-tiny", system={"n_particles": 1000},
-                      protocol={"production_strain": 1.5, "checkpoint_every": 20, "lammps_dump": "image"})
+    return write_spec(
+        tmp_path / "resume.toml",
+        "ka3d-tiny",
+        system={"n_particles": 1000},
+        protocol={"production_strain": 1.5, "checkpoint_every": 20, "lammps_dump": "image"},
+    )
 
 
 def test_resume_after_kill_gives_the_same_frames_as_an_uninterrupted_run(tmp_path):
@@ -77,18 +81,33 @@ def test_two_mpi_ranks_give_the_same_store(tiny_run, tmp_path):
     data = tmp_path / "start.data"
     with Trajectory(tiny_run / "traj.gsd") as tr:
         write_lammps_data(data, tr, len(tr) - 1, masses=[1.0, 1.0])
-    spec_path = write_spec(tmp_path / "mpi.toml", "ka3d-tiny",
-                           protocol={"init": "file", "init_file": str(data), "minimize": False, "melt_time": 0.0,
-                                     "equilibration_time": 0.0})
+    spec_path = write_spec(
+        tmp_path / "mpi.toml",
+        "ka3d-tiny",
+        protocol={
+            "init": "file",
+            "init_file": str(data),
+            "minimize": False,
+            "melt_time": 0.0,
+            "equilibration_time": 0.0,
+        },
+    )
     serial = prepare_and_run(tmp_path, spec_path, "serial")
     parallel = tmp_path / "parallel"
     cli("prepare", spec_path, "-o", parallel, check=True)
     mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable))
     assert mpiexec, "the mpich wheel's mpiexec is not next to this python"
-    proc = subprocess.run([mpiexec, "-n", "2", sys.executable, "-m", "lmpshear", "run", str(parallel)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [mpiexec, "-n", "2", sys.executable, "-m", "lmpshear", "run", str(parallel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 MPI processor" in (parallel / "log.lammps").read_text() or "on 2 procs" in (parallel / "log.lammps").read_text()
+    assert (
+        "2 MPI processor" in (parallel / "log.lammps").read_text()
+        or "on 2 procs" in (parallel / "log.lammps").read_text()
+    )
     with Trajectory(serial / "traj.gsd") as a, Trajectory(parallel / "traj.gsd") as b:
         assert len(a) == len(b) and np.array_equal(a.steps, b.steps)
         early = list(range(4))
@@ -117,15 +136,16 @@ def test_a_run_killed_while_equilibrating_resumes_from_the_last_chunk(tmp_path):
     with Trajectory(victim / "traj.gsd") as traj:
         assert len(traj) == spec.n_samples + 1 and np.array_equal(traj.steps, np.arange(len(traj)) * spec.sample_steps)
     thermo = read_thermo(victim / "thermo.csv")
-    assert abs(thermo.temp.iloc[len(thermo) // 2:].mean() / spec.system.temperature - 1) < 0.1  # thermostatted
+    assert abs(thermo.temp.iloc[len(thermo) // 2 :].mean() / spec.system.temperature - 1) < 0.1  # thermostatted
     assert not (victim / "checkpoint" / "equilibration").exists()  # the shear's checkpoints took over
 
 
 def test_a_signal_under_mpiexec_stops_every_rank_at_one_checkpoint(tmp_path):
     """mpiexec passes SIGTERM (SLURM's, the local executor's) to both ranks; they agree on the sample
     to stop at, write a checkpoint there and exit 130 with one message; the resumed run is whole."""
-    spec_path = write_spec(tmp_path / "stop.toml", "ka3d-tiny",
-                           protocol={"production_strain": 1.0, "checkpoint_every": 1000})
+    spec_path = write_spec(
+        tmp_path / "stop.toml", "ka3d-tiny", protocol={"production_strain": 1.0, "checkpoint_every": 1000}
+    )
     run = tmp_path / "run"
     cli("prepare", spec_path, "-o", run, check=True)
     mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable))
@@ -189,16 +209,21 @@ def test_the_checkpoint_cadence_and_a_stop_anywhere_do_not_change_a_lammps_traje
     100 samples give the same trajectory bit for bit (before: 1.7e-3 at the first sample after the
     extra checkpoint), and a SIGINT between grid points, which checkpoints where it arrives, resumes to
     the uninterrupted run within round-off at the first resumed frame (before: 1e-4 to 1e-2)."""
-    paths = {ce: write_spec(tmp_path / f"c{ce}.toml", "ka3d-tiny",
-                            protocol={"checkpoint_every": ce, "production_strain": 1.0}) for ce in (50, 100)}
+    paths = {
+        ce: write_spec(
+            tmp_path / f"c{ce}.toml", "ka3d-tiny", protocol={"checkpoint_every": ce, "production_strain": 1.0}
+        )
+        for ce in (50, 100)
+    }
     runs = {ce: prepare_and_run(tmp_path, path, f"run{ce}") for ce, path in paths.items()}
     with Trajectory(runs[50] / "traj.gsd") as a, Trajectory(runs[100] / "traj.gsd") as b:
         for key in ("unwrapped", "nonaffine", "virial_xy"):
             assert np.array_equal(a.particle_array(key), b.particle_array(key)), key
     stopped = tmp_path / "stopped"
     cli("prepare", paths[100], "-o", stopped, check=True)
-    proc = subprocess.Popen([sys.executable, "-m", "lmpshear", "run", stopped], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmpshear", "run", stopped], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     from conftest import wait_for_rows
 
     wait_for_rows(stopped / "thermo.csv", 40)  # past the checkpoint at sample 0, well before 100 (a row a sample)

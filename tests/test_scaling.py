@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from lmpshear.kernels.flowcurve import flow_curve
-from lmpshear.kernels.regions import radius_of_volume
 from lmpshear.kernels.scaling import PAPER_TABLE1, paper_system, table1_row
+from lmpshear.kernels.sieve import radius_of_volume
 
 
 def _volumes(rng, rates, nu, amplitude=6.0, per_rate=300):
@@ -55,8 +55,10 @@ def test_a_system_with_two_rates_gets_a_two_point_row():
     rates = np.array([0.005, 0.01])
     fc = flow_curve(rates, rates**-0.759, 0.004 * rates**-0.759, ["a", "b"])
     volumes = {float(r): rng.exponential(np.pi * (3.0 * r**-0.253) ** 2, 2000) for r in rates}
-    lengths = {0.005: {"xi4_t_chi": 4.0, "xi4_t_chi_error": 0.2, "xi_jj_t_chi": 3.0},
-               0.01: {"xi4_t_chi": 3.5, "xi4_t_chi_error": 0.2}}
+    lengths = {
+        0.005: {"xi4_t_chi": 4.0, "xi4_t_chi_error": 0.2, "xi_jj_t_chi": 3.0},
+        0.01: {"xi4_t_chi": 3.5, "xi4_t_chi_error": 0.2},
+    }
     row = table1_row("2D MD", 2, fc, volumes, "2D MD", lengths)
     xi = [radius_of_volume(volumes[float(r)].mean(), 2) for r in rates]
     assert row.rates == [0.005, 0.01] and row.lam == pytest.approx(0.759, rel=1e-9)
@@ -79,10 +81,12 @@ def test_paper_system_rows():
 def test_rate_figure_draws_runs_without_clusters(tmp_path):
     """A run with no yielded clusters has NaN eta_c, xi_c, t_y: the figure is still drawn (it used to
     fail with 'Data cannot be log-scaled' and leave a CSV without its PNG)."""
-    from lmpshear.plots import rate_figure
+    from lmpshear.rate_figures import rate_figure
 
-    rows = [{"rate": r, "eta": 3.0 / r, "eta_c": np.nan, "xi_c": np.nan, "t_y": np.nan, "t_chi": 1.0}
-            for r in (0.01, 0.03, 0.06)]
+    rows = [
+        {"rate": r, "eta": 3.0 / r, "eta_c": np.nan, "xi_c": np.nan, "t_y": np.nan, "t_chi": 1.0}
+        for r in (0.01, 0.03, 0.06)
+    ]
     assert rate_figure(rows, tmp_path / "r.png").stat().st_size > 10_000
 
 
@@ -99,9 +103,15 @@ def test_the_lengths_that_need_no_sieve_get_their_exponents_over_the_same_rates(
     lengths = {}
     for r in rates:
         xi4 = 0.5 * r**-0.08 * (1 + 0.02 * rng.normal())
-        lengths[float(r)] = {"xi4_t_chi": xi4, "xi4_t_chi_error": 0.02 * xi4, "xi_jj_t_chi": 0.6,
-                             "xi_jj_t_chi_error": 0.01, "xi4_tau_alpha": float("nan") if r > 2 else 0.3,
-                             "xi_c_significance": 3.0 * r**-0.166, "xi_c_significance_error": 0.0}
+        lengths[float(r)] = {
+            "xi4_t_chi": xi4,
+            "xi4_t_chi_error": 0.02 * xi4,
+            "xi_jj_t_chi": 0.6,
+            "xi_jj_t_chi_error": 0.01,
+            "xi4_tau_alpha": float("nan") if r > 2 else 0.3,
+            "xi_c_significance": 3.0 * r**-0.166,
+            "xi_c_significance_error": 0.0,
+        }
     lengths[0.3]["xi4_t_chi"] = 50.0  # the Newtonian point stays out, as for ν_c
     row = table1_row("x", 3, fc, _volumes(rng, rates, 0.174), None, lengths)
     nu = row.as_dict()["lengths"]
@@ -116,16 +126,33 @@ def test_the_lengths_that_need_no_sieve_get_their_exponents_over_the_same_rates(
 def test_a_run_s_lengths_join_the_significance_rule_s_xi_c_and_are_drawn_against_the_rate(tmp_path):
     """lengths_of puts the clusters summary's significance-rule ξ_c beside the s4 / gjj lengths; the
     lengths figure draws every length with finite values (and a system with none) without failing."""
-    from lmpshear.plots import lengths_figure
+    from lmpshear.rate_figures import lengths_figure
     from lmpshear.report import lengths_of
 
     assert lengths_of(None, None, {"xi_c": 4.0}) is None  # a summary of an older version: nothing to add
-    got = lengths_of({"summary": {"xi4_t_chi": 0.4, "xi4_t_chi_error": 0.02}}, None,
-                     {"significance": {"xi_c": 2.5, "xi_c_error": 0.1}})
+    got = lengths_of(
+        {"summary": {"xi4_t_chi": 0.4, "xi4_t_chi_error": 0.02}},
+        None,
+        {"significance": {"xi_c": 2.5, "xi_c_error": 0.1}},
+    )
     assert got == {"xi4_t_chi": 0.4, "xi4_t_chi_error": 0.02, "xi_c_significance": 2.5, "xi_c_significance_error": 0.1}
-    rows = [{"rate": r, "xi_c": 4.6, "xi4_t_chi": 0.4 * r**-0.08, "xi4_t_chi_error": 0.02,
-             "xi_c_significance": float("nan")} for r in (1.0, 3.0, 10.0, 20.0)]
-    table1 = {"nu_c": 0.01, "nu_c_error": 0.02, "rates": [1.0, 3.0, 10.0, 20.0], "xi_c_error": [0.1] * 4,
-              "lambda_over_D1": 0.166, "lengths": {"nu_4_t_chi": 0.08, "nu_4_t_chi_error": 0.01}}
+    rows = [
+        {
+            "rate": r,
+            "xi_c": 4.6,
+            "xi4_t_chi": 0.4 * r**-0.08,
+            "xi4_t_chi_error": 0.02,
+            "xi_c_significance": float("nan"),
+        }
+        for r in (1.0, 3.0, 10.0, 20.0)
+    ]
+    table1 = {
+        "nu_c": 0.01,
+        "nu_c_error": 0.02,
+        "rates": [1.0, 3.0, 10.0, 20.0],
+        "xi_c_error": [0.1] * 4,
+        "lambda_over_D1": 0.166,
+        "lengths": {"nu_4_t_chi": 0.08, "nu_4_t_chi_error": 0.01},
+    }
     empty = [{"rate": 1.0, "xi_c": float("nan")}]
     assert lengths_figure([("BD", rows, table1), ("none", empty, None)], tmp_path / "l.png").stat().st_size > 20_000

@@ -23,8 +23,10 @@ pytestmark = pytest.mark.full
 
 def _slurm_answers() -> bool:
     try:
-        return shutil.which("sinfo") is not None and subprocess.run(
-            ["sinfo", "-h"], capture_output=True, timeout=10).returncode == 0
+        return (
+            shutil.which("sinfo") is not None
+            and subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10).returncode == 0
+        )
     except subprocess.TimeoutExpired:
         return False
 
@@ -90,8 +92,14 @@ def _requeue_when(c, run, after_rows, how):
     ckpt = RunDir(run.path).latest_checkpoint()
     subprocess.run(how + [f"{job}_0"], check=True, capture_output=True)
     # SLURM holds a requeued job back for about two minutes before it may start again: let it go now
-    _wait(lambda: "PENDING" in subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%T"], capture_output=True,
-                                              text=True).stdout, 120, "the task to be requeued")
+    _wait(
+        lambda: (
+            "PENDING"
+            in subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%T"], capture_output=True, text=True).stdout
+        ),
+        120,
+        "the task to be requeued",
+    )
     subprocess.run(["scontrol", "update", f"JobId={job}_0", "StartTime=now"], check=True, capture_output=True)
     return ckpt
 
@@ -99,7 +107,8 @@ def _requeue_when(c, run, after_rows, how):
 @pytest.mark.parametrize("engine", ["bd", "lammps"])
 def test_a_requeued_run_resumes_and_loses_nothing(tmp_path, slurm, engine):
     """BD: requeued by the scheduler (scontrol requeue: SIGTERM, then back to the queue; the run stops at
-    its next sample with a checkpoint), bitwise equal to an uninterrupted run. LAMMPS: the time-limit path (USR1 to the batch script: it stops the run and
+    its next sample with a checkpoint), bitwise equal to an uninterrupted run. LAMMPS: the time-limit path
+    (USR1 to the batch script: it stops the run and
     requeues itself), equal to the uninterrupted run up to the checkpoint it resumed from."""
     import tomli_w
     from conftest import write_spec
@@ -108,11 +117,18 @@ def test_a_requeued_run_resumes_and_loses_nothing(tmp_path, slurm, engine):
         spec = write_spec(tmp_path / "s.toml", "bd45-tiny", protocol={"production_strain": 4.0, "checkpoint_every": 10})
         how, after = ["scontrol", "requeue"], 35
     else:
-        spec = write_spec(tmp_path / "s.toml", "ka3d-tiny", system={"n_particles": 1000},
-                          protocol={"production_strain": 1.5, "checkpoint_every": 20})
+        spec = write_spec(
+            tmp_path / "s.toml",
+            "ka3d-tiny",
+            system={"n_particles": 1000},
+            protocol={"production_strain": 1.5, "checkpoint_every": 20},
+        )
         how, after = ["scancel", "--signal=USR1", "--batch"], 47
-    (tmp_path / "c.toml").write_text(tomli_w.dumps({"name": f"requeue-{engine}", "root": "runs",
-                                                    "resources": {"threads": 1}, "runs": [{"spec": "s.toml"}]}))
+    (tmp_path / "c.toml").write_text(
+        tomli_w.dumps(
+            {"name": f"requeue-{engine}", "root": "runs", "resources": {"threads": 1}, "runs": [{"spec": "s.toml"}]}
+        )
+    )
     c = campaigns.load(tmp_path / "c.toml")
     run = c.runs[0]
     cli("submit", tmp_path / "c.toml", check=True)
@@ -167,7 +183,10 @@ def test_the_local_slurm_and_dry_run_paths_carry_out_one_plan(tmp_path, slurm):
     assert slurm_submit.submit(copies["dry"], dry_run=True, echo=quiet)["plan"] == expected
     assert slurm_submit.submit(copies["slurm"], echo=quiet)["plan"] == expected
     assert run_local(copies["local"], echo=quiet)["plan"] == expected
-    _wait(lambda: _queue_empty(copies["slurm"]) and (copies["slurm"].report_dir / "campaign.json").exists(), 900,
-          "the SLURM copy")
+    _wait(
+        lambda: _queue_empty(copies["slurm"]) and (copies["slurm"].report_dir / "campaign.json").exists(),
+        900,
+        "the SLURM copy",
+    )
     for name in ("slurm", "local"):  # both carried it out to the end: nothing is left
         assert campaigns.plan(copies[name]).names() == ["report"]

@@ -76,8 +76,12 @@ def test_peak_memory_stays_within_the_budget_with_five_times_the_frames(tmp_path
     two cluster windows (max_windows): the clusters product grows with the windows it traces, by design."""
     peaks, frames = {}, {}
     for scale in (1, 5):
-        spec = write_spec(tmp_path / f"x{scale}.toml", "ka3d-tiny", system={"n_particles": 1000},
-                          protocol={"production_strain": 0.2 * scale})
+        spec = write_spec(
+            tmp_path / f"x{scale}.toml",
+            "ka3d-tiny",
+            system={"n_particles": 1000},
+            protocol={"production_strain": 0.2 * scale},
+        )
         run = prepare_and_run(tmp_path, spec, name=f"x{scale}")
         for budget in (1e-4, 4.0):
             for product in run.glob("*.json"):
@@ -86,8 +90,9 @@ def test_peak_memory_stays_within_the_budget_with_five_times_the_frames(tmp_path
             tracemalloc.start()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", lmpshear.LmpshearWarning)
-                made = lmpshear.analyze(run, only=list(PRODUCTS), set={"memory_budget": budget, "max_windows": 2},
-                                        progress=False)
+                made = lmpshear.analyze(
+                    run, only=list(PRODUCTS), set={"memory_budget": budget, "max_windows": 2}, progress=False
+                )
             peaks[scale, budget] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         first, last = made["cagejumps"].data["frames"]

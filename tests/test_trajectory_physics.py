@@ -10,11 +10,19 @@ from lmpshear.store import Trajectory
 @pytest.mark.full
 def test_lammps_positions_stay_continuous_through_flips_and_past_512_images(tmp_path):
     # 100 LJ discs at rate 1: strain 600 in 120000 steps, about 600 box flips
-    spec = write_spec(tmp_path / "fast.toml", "lj2d-nemd",
-                      system={"n_particles": 100},
-                      protocol={"equilibration_time": 5.0, "steady_strain": 0.0, "production_strain": 600.0,
-                                "checkpoint_every": 100000, "max_temperature_ratio": 4.0},
-                      rates=[{"rate": 1.0, "sample_interval": 0.2}])
+    spec = write_spec(
+        tmp_path / "fast.toml",
+        "lj2d-nemd",
+        system={"n_particles": 100},
+        protocol={
+            "equilibration_time": 5.0,
+            "steady_strain": 0.0,
+            "production_strain": 600.0,
+            "checkpoint_every": 100000,
+            "max_temperature_ratio": 4.0,
+        },
+        rates=[{"rate": 1.0, "sample_interval": 0.2}],
+    )
     run = prepare_and_run(tmp_path, spec)
     with Trajectory(run / "traj.gsd") as tr:
         u = tr.unwrapped()
@@ -40,11 +48,20 @@ def test_lammps_positions_stay_continuous_through_flips_and_past_512_images(tmp_
 
 def test_nonaffine_displacement_of_an_ideal_gas_is_its_thermal_displacement(tmp_path):
     """No interactions: r̃ grows as ∫ v_peculiar dt, with no affine part."""
-    spec = write_spec(tmp_path / "gas.toml", "lj2d-nemd",
-                      system={"n_particles": 64, "potential": {"epsilon": 0.0}},
-                      protocol={"equilibration_time": 0.5, "minimize": False, "steady_strain": 0.0,
-                                "production_time": 2.0, "store_velocities": True, "checkpoint_every": 100000},
-                      rates=[{"rate": 0.5, "sample_interval": 0.005}])
+    spec = write_spec(
+        tmp_path / "gas.toml",
+        "lj2d-nemd",
+        system={"n_particles": 64, "potential": {"epsilon": 0.0}},
+        protocol={
+            "equilibration_time": 0.5,
+            "minimize": False,
+            "steady_strain": 0.0,
+            "production_time": 2.0,
+            "store_velocities": True,
+            "checkpoint_every": 100000,
+        },
+        rates=[{"rate": 0.5, "sample_interval": 0.005}],
+    )
     run = prepare_and_run(tmp_path, spec)
     with Trajectory(run / "traj.gsd") as tr:
         r = tr.nonaffine()
@@ -72,13 +89,22 @@ def test_nonaffine_displacement_of_an_ideal_gas_is_its_thermal_displacement(tmp_
 
 def test_per_step_affine_integral_matches_sampling_every_step(tmp_path):
     """r̃ from samples every 10 steps (per-step mean of y) equals r̃ sampled at every step."""
-    common = dict(system={"n_particles": 100},
-                  protocol={"equilibration_time": 2.0, "steady_strain": 0.0, "production_time": 2.0,
-                            "checkpoint_every": 100000})
-    fine = write_spec(tmp_path / "fine.toml", "lj2d-nemd", **common,
-                      rates=[{"rate": 0.5, "sample_interval": 0.005, "thermo_interval": 0.005}])
-    coarse = write_spec(tmp_path / "coarse.toml", "lj2d-nemd", **common,
-                        rates=[{"rate": 0.5, "sample_interval": 0.05, "thermo_interval": 0.005}])
+    common = dict(
+        system={"n_particles": 100},
+        protocol={"equilibration_time": 2.0, "steady_strain": 0.0, "production_time": 2.0, "checkpoint_every": 100000},
+    )
+    fine = write_spec(
+        tmp_path / "fine.toml",
+        "lj2d-nemd",
+        **common,
+        rates=[{"rate": 0.5, "sample_interval": 0.005, "thermo_interval": 0.005}],
+    )
+    coarse = write_spec(
+        tmp_path / "coarse.toml",
+        "lj2d-nemd",
+        **common,
+        rates=[{"rate": 0.5, "sample_interval": 0.05, "thermo_interval": 0.005}],
+    )
     rf = Trajectory(prepare_and_run(tmp_path, fine, "fine") / "traj.gsd")
     rc = Trajectory(prepare_and_run(tmp_path, coarse, "coarse") / "traj.gsd")
     assert np.array_equal(rf.steps[::10], rc.steps)

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 TUTORIALS = REPO / "docs" / "tutorials"
@@ -45,14 +44,22 @@ def test_every_tutorial_is_listed_and_has_code():
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.full] if n in FULL else []) for n in PROMISES])
 def test_the_tutorial_runs(name, tmp_path, monkeypatch):
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                        "MPLBACKEND": "Agg"}
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MPLBACKEND": "Agg",
+    }
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__tutorial__"}
     for k, (kind, code) in enumerate(blocks(TUTORIALS / name)):
         if kind == "bash":
-            proc = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                                  text=True, timeout=1800)
+            proc = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", code],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
             assert proc.returncode == 0, f"{name}, block {k}:\n{code}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         else:
             exec(compile(code, f"{name}:block{k}", "exec"), namespace)

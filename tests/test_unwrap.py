@@ -60,8 +60,9 @@ def test_per_step_integral_is_the_trapezoid_over_steps():
     trapezoid = dt * (0.5 * (y[0] + y[-1]) + y[1:-1].sum(axis=0))
     got = per_step_y_integral(y[1:].mean(axis=0), y[0], y[-1], 10 * dt, dt, y_lo=0.0)
     assert np.allclose(got, trapezoid, atol=1e-13)
-    assert np.allclose(per_step_y_integral(y[1:].mean(axis=0), y[0], y[-1], 10 * dt, dt, y_lo=2.0),
-                       trapezoid - 2.0 * 10 * dt)
+    assert np.allclose(
+        per_step_y_integral(y[1:].mean(axis=0), y[0], y[-1], 10 * dt, dt, y_lo=2.0), trapezoid - 2.0 * 10 * dt
+    )
 
 
 def test_too_coarse_sampling_is_an_error():

@@ -15,8 +15,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_lj2d_nemd_viscosity_matches_green_kubo_within_15_percent(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "analysis" / "validation" / "validate_lj2d.py"), "--seeds", "2",
-                           "--production", "500", "--out", str(tmp_path)], capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "analysis" / "validation" / "validate_lj2d.py"),
+            "--seeds",
+            "2",
+            "--production",
+            "500",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
     print(proc.stdout)

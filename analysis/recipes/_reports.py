@@ -49,9 +49,14 @@ def find_reports(paths: list[str]) -> list[SystemReport]:
         for f in folders:
             clusters = f / "clusters_vs_rate.csv"
             table1 = f / "table1.json"
-            out.append(SystemReport(f, json.loads((f / "flowcurve.json").read_text()),
-                                    pd.read_csv(clusters) if clusters.exists() else None,
-                                    json.loads(table1.read_text()) if table1.exists() else None))
+            out.append(
+                SystemReport(
+                    f,
+                    json.loads((f / "flowcurve.json").read_text()),
+                    pd.read_csv(clusters) if clusters.exists() else None,
+                    json.loads(table1.read_text()) if table1.exists() else None,
+                )
+            )
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from _reports import recipe_arguments
 
-from lmpshear.plots import plt, save_png
+from lmpshear.drawing import plt, save_png
 
 
 def main() -> None:
@@ -25,8 +25,13 @@ def main() -> None:
         fit = r.flow.get("fit")
         if fit:
             g = np.geomspace(*fit["rate_range"], 20)
-            ax[0].plot(g, fit["prefactor"] * g ** -fit["exponent"], "-", color=colour,
-                       label=f"λ = {fit['exponent']:.3f} ± {fit['exponent_error']:.3f}")
+            ax[0].plot(
+                g,
+                fit["prefactor"] * g ** -fit["exponent"],
+                "-",
+                color=colour,
+                label=f"λ = {fit['exponent']:.3f} ± {fit['exponent_error']:.3f}",
+            )
         if r.clusters is not None:
             c = r.clusters.sort_values("rate")
             ax[1].plot(c.eta, c.eta_c, "s", color=colour, label=r.label)
@@ -35,12 +40,24 @@ def main() -> None:
         if t:
             ax[2].errorbar(t["rates"], t["xi_c"], t["xi_c_error"], fmt="D", color=colour, label=r.label)
             g = np.geomspace(min(t["rates"]), max(t["rates"]), 20)
-            ax[2].plot(g, t["xi_prefactor"] * g ** -t["nu_c"], "-", color=colour,
-                       label=f"ν_c = {t['nu_c']:.3f} ± {t['nu_c_error']:.3f}")
+            ax[2].plot(
+                g,
+                t["xi_prefactor"] * g ** -t["nu_c"],
+                "-",
+                color=colour,
+                label=f"ν_c = {t['nu_c']:.3f} ± {t['nu_c_error']:.3f}",
+            )
     lim = [min(a for a in ax[1].get_xlim() + ax[1].get_ylim() if a > 0), max(ax[1].get_xlim() + ax[1].get_ylim())]
     ax[1].plot(lim, lim, "k--", lw=1, label="η_c = η")
-    for a, (xl, yl, title) in zip(ax, [("γ̇", "η", "(a) flow curves"), ("η", "η_c", "(b) cluster viscosity"),
-                                       ("γ̇", "ξ_c", "(c) cluster radius"), ("γ̇", "P̄_c", "(d) fraction in clusters")]):
+    for a, (xl, yl, title) in zip(
+        ax,
+        [
+            ("γ̇", "η", "(a) flow curves"),
+            ("η", "η_c", "(b) cluster viscosity"),
+            ("γ̇", "ξ_c", "(c) cluster radius"),
+            ("γ̇", "P̄_c", "(d) fraction in clusters"),
+        ],
+    ):
         a.set(xscale="log", yscale="log" if title[1] in "abc" else "linear", xlabel=xl, ylabel=yl, title=title)
         a.legend(fontsize=7)
     ax[3].set_ylim(0, 1)

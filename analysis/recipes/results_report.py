@@ -26,6 +26,7 @@ def collected_run(folder: Path) -> AnalysedRun:
     """One results folder as the report reads a run: viscosity.json, clusters_summary.json with
     clusters_table.csv (the yielded clusters are the rows with a t2), phm_summary.json, facilitation.json,
     s4.json, gjj.json and overlap.json (t_χ's error)."""
+
     def load(name: str) -> dict | None:
         path = folder / name
         return json.loads(path.read_text()) if path.exists() else None
@@ -44,8 +45,13 @@ def collected_run(folder: Path) -> AnalysedRun:
         run.phm = phm and {"spots": phm["summary"]["spots"]} | phm
         if (folder / "facilitation.json").exists():
             run.facilitation = Product.read(folder / "facilitation.json").result
-    run.lengths = lengths_of(*[Product.read(folder / f"{name}.json").result if (folder / f"{name}.json").exists()
-                               else None for name in ("s4", "gjj")], run.clusters)
+    run.lengths = lengths_of(
+        *[
+            Product.read(folder / f"{name}.json").result if (folder / f"{name}.json").exists() else None
+            for name in ("s4", "gjj")
+        ],
+        run.clusters,
+    )
     if (folder / "overlap.json").exists():
         run.t_chi_error = Product.read(folder / "overlap.json").result.get("t_chi_error", float("nan"))
     return run

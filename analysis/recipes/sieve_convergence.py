@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmpshear.plots import plt, save_png
+from lmpshear.drawing import plt, save_png
 from lmpshear.rundir import RunDir
 from lmpshear.stages import Context
 from lmpshear.stages.clusters import clusters
@@ -35,13 +35,20 @@ def sieve(rd: RunDir, info, change: dict) -> dict:
         s = clusters(ctx)["summary"]
     finally:
         ctx.close()
-    return {"window": s["window"], "coarse_block": s["coarse_block"], "kernel_length": s.get("kernel_length"),
-            "xi_c": s["xi_c"], "xi_c_all": s["xi_c_all"], "clusters_per_window": s["clusters_per_window"],
-            "kept_fraction": s["kept_fraction"], "jumps_per_block": s["mean_jumps_per_block"],
-            "null_uniform_kept": s["null"]["uniform"]["kept_fraction"],
-            "null_uniform_xi": s["null"]["uniform"]["xi_c"],
-            "null_particles_kept": s["null"]["particles"]["kept_fraction"],
-            "null_particles_xi": s["null"]["particles"]["xi_c"]}
+    return {
+        "window": s["window"],
+        "coarse_block": s["coarse_block"],
+        "kernel_length": s.get("kernel_length"),
+        "xi_c": s["xi_c"],
+        "xi_c_all": s["xi_c_all"],
+        "clusters_per_window": s["clusters_per_window"],
+        "kept_fraction": s["kept_fraction"],
+        "jumps_per_block": s["mean_jumps_per_block"],
+        "null_uniform_kept": s["null"]["uniform"]["kept_fraction"],
+        "null_uniform_xi": s["null"]["uniform"]["xi_c"],
+        "null_particles_kept": s["null"]["particles"]["kept_fraction"],
+        "null_particles_xi": s["null"]["particles"]["xi_c"],
+    }
 
 
 def figure(table: pd.DataFrame, lengths: dict, kernel: bool, title: str, path: Path) -> Path:
@@ -63,8 +70,11 @@ def figure(table: pd.DataFrame, lengths: dict, kernel: bool, title: str, path: P
     b.plot(window.multiple, window.null_uniform_xi, "k:", label="uniform null (paper's rule)")
     for ax in (a, b):
         for name, value in lengths.items():
-            if name.startswith(("xi4_t_chi", "xi4_tau_alpha", "xi_jj_t_chi", "xi_jj_cluster_window")) \
-                    and not name.endswith(("error", "oz4")) and np.isfinite(value):
+            if (
+                name.startswith(("xi4_t_chi", "xi4_tau_alpha", "xi_jj_t_chi", "xi_jj_cluster_window"))
+                and not name.endswith(("error", "oz4"))
+                and np.isfinite(value)
+            ):
                 ax.axhline(value, lw=0.8, ls="-.", color="C3" if "xi4" in name else "C2", label=name)
         ax.set_xscale("log")
         if any(np.nanmax(np.asarray(line.get_ydata(), float), initial=0) > 0 for line in ax.get_lines()):
@@ -81,16 +91,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("rundir")
     ap.add_argument("-o", "--out", required=True)
-    ap.add_argument("--grains", type=float, nargs="+", help="BD: blocks per edge (default 6 8 10 12 15); "
-                    "MD: kernel scales (default 0.5 0.75 1 1.5 2)")
+    ap.add_argument(
+        "--grains",
+        type=float,
+        nargs="+",
+        help="BD: blocks per edge (default 6 8 10 12 15); MD: kernel scales (default 0.5 0.75 1 1.5 2)",
+    )
     ap.add_argument("--windows", type=float, nargs="+", default=[1, 2, 5, 10, 20], help="W in units of t_chi")
     ap.add_argument("--replot", action="store_true", help="Only draw the figure again from OUT's JSON")
     args = ap.parse_args()
     if args.replot:
         saved = json.loads((Path(args.out) / "sieve_convergence.json").read_text())
         info = RunDir(args.rundir).info()
-        print(figure(pd.DataFrame(saved["rows"]), saved["lengths"], saved["sieve"] == "kernel",
-                     f"{info.name}, rate {info.rate:g}: {saved['sentence']}", Path(args.out) / "sieve_convergence.png"))
+        print(
+            figure(
+                pd.DataFrame(saved["rows"]),
+                saved["lengths"],
+                saved["sieve"] == "kernel",
+                f"{info.name}, rate {info.rate:g}: {saved['sentence']}",
+                Path(args.out) / "sieve_convergence.png",
+            )
+        )
         return
     rd = RunDir(args.rundir)
     info = rd.info()
@@ -108,16 +129,20 @@ def main() -> None:
         for rule in ("background", "significance"):
             row = {"scan": "grain", "grain": g, "multiple": base["window_multiple"], "rule": rule}
             rows.append(row | sieve(rd, info, change | {"cluster_threshold": rule}))
-            print(f"grain {g:g} ({rule}): xi_c = {rows[-1]['xi_c']:.3g} ({time.perf_counter() - started:.0f} s)",
-                  flush=True)
+            print(
+                f"grain {g:g} ({rule}): xi_c = {rows[-1]['xi_c']:.3g} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     own_grain = {"kernel_scale": info.analysis.kernel_scale} if kernel else {"cluster_block": base["coarse_block"]}
     for m in args.windows:
         for rule in ("background", "significance"):
             row = {"scan": "window", "grain": None, "multiple": m, "rule": rule}
             change = own_grain | {"cluster_window": float(m), "min_jumps_per_block": 0.0, "cluster_threshold": rule}
             rows.append(row | sieve(rd, info, change))
-            print(f"window {m:g} t_chi ({rule}): xi_c = {rows[-1]['xi_c']:.3g} "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"window {m:g} t_chi ({rule}): xi_c = {rows[-1]['xi_c']:.3g} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
     table = pd.DataFrame(rows)
     table.to_csv(out / "sieve_convergence.csv", index=False)
     lengths = {}
@@ -130,18 +155,31 @@ def main() -> None:
     window = paper[paper.scan == "window"]
     size = grain.coarse_block if not kernel else grain.kernel_length
     slope = float(np.polyfit(np.log(size), np.log(grain.xi_c_all), 1)[0]) if len(grain) > 1 else float("nan")
-    wslope = float(np.polyfit(np.log(window.window), np.log(window.xi_c_all), 1)[0]) if len(window) > 1 else float("nan")
-    verdict = ("it cannot be told whether xi_c converges with the sieve's grain (no regions at some grains)"
-               if not np.isfinite(slope) else
-               f"xi_c does {'not ' if abs(slope) > 0.2 else ''}converge with the sieve's grain")
-    sentence = (f"{verdict}: over a "
-                f"{size.max() / size.min():.2g}-fold grain it grows as grain^{slope:.2f} (all regions), and over "
-                f"{window.multiple.min():g}-{window.multiple.max():g} t_chi windows as W^{wslope:.2f}; the uniform null "
-                f"keeps {grain.null_uniform_kept.mean():.2f} of the volume where the real jumps keep "
-                f"{grain.kept_fraction.mean():.2f}.")
-    summary = {"run": str(rd.path), "sieve": info.analysis.cluster_sieve, "grain_exponent": slope,
-               "window_exponent": wslope, "lengths": lengths, "sentence": sentence, "seconds": time.perf_counter() - started,
-               "rows": rows}
+    wslope = (
+        float(np.polyfit(np.log(window.window), np.log(window.xi_c_all), 1)[0]) if len(window) > 1 else float("nan")
+    )
+    verdict = (
+        "it cannot be told whether xi_c converges with the sieve's grain (no regions at some grains)"
+        if not np.isfinite(slope)
+        else f"xi_c does {'not ' if abs(slope) > 0.2 else ''}converge with the sieve's grain"
+    )
+    sentence = (
+        f"{verdict}: over a "
+        f"{size.max() / size.min():.2g}-fold grain it grows as grain^{slope:.2f} (all regions), and over "
+        f"{window.multiple.min():g}-{window.multiple.max():g} t_chi windows as W^{wslope:.2f}; the uniform null "
+        f"keeps {grain.null_uniform_kept.mean():.2f} of the volume where the real jumps keep "
+        f"{grain.kept_fraction.mean():.2f}."
+    )
+    summary = {
+        "run": str(rd.path),
+        "sieve": info.analysis.cluster_sieve,
+        "grain_exponent": slope,
+        "window_exponent": wslope,
+        "lengths": lengths,
+        "sentence": sentence,
+        "seconds": time.perf_counter() - started,
+        "rows": rows,
+    }
     (out / "sieve_convergence.json").write_text(json.dumps(summary, indent=1, default=float))
     figure(table, lengths, kernel, f"{info.name}, rate {info.rate:g}: {sentence}", out / "sieve_convergence.png")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))

@@ -1,6 +1,7 @@
 """Validation of the BD engine against the paper, and its time-step convergence.
 
-    python analysis/validation/validate_bd.py dl [--particles 2000 4000] [--equilibration 10] [--time 10] [--timestep DT] [--small-diffusion D]
+    python analysis/validation/validate_bd.py dl [--particles 2000 4000] [--equilibration 10] [--time 10]
+    [--timestep DT] [--small-diffusion D]
     python analysis/validation/validate_bd.py dt [--particles 3000] [--rate 10] [--strain 2] [--equilibration 1]
 
 ``dl``: long-time self-diffusion D_L at φ = 0.425 at rest (the paper: D_L = 0.06 D_0), after
@@ -25,16 +26,19 @@ import numpy as np
 import tomli_w
 
 from lmpshear import config
-from lmpshear.kernels.viscosity import block_average
 from lmpshear.engines.bd_runner import BrownianRunner
+from lmpshear.kernels.viscosity import block_average
 from lmpshear.preparation import prepare
 from lmpshear.progress import reporter
 from lmpshear.store import Trajectory, read_thermo
 
 
 def run(workdir: Path, name: str, base: str, system: dict, protocol: dict, rates: list[dict]) -> Path:
-    spec = {"extends": str(config.shipped.preset_path(base)), "system": system,
-            "protocol": {**protocol, "rates": rates}}
+    spec = {
+        "extends": str(config.shipped.preset_path(base)),
+        "system": system,
+        "protocol": {**protocol, "rates": rates},
+    }
     path = workdir / f"{name}.toml"
     path.write_text(tomli_w.dumps(spec))
     rd = prepare(path, workdir / name)
@@ -50,7 +54,9 @@ def diffusion_slope(t: np.ndarray, r: np.ndarray, lags: np.ndarray) -> np.ndarra
 
 def long_time_diffusion(args) -> None:
     if args.time < 5.0:
-        raise SystemExit("--time must be at least 5 tau_0: each half of the run is fitted from lag 1 tau_0 to a quarter")
+        raise SystemExit(
+            "--time must be at least 5 tau_0: each half of the run is fitted from lag 1 tau_0 to a quarter"
+        )
     work = Path(tempfile.mkdtemp(prefix="lmpshear-dl-"))
     for n in args.particles:
         system = {"n_particles": n}
@@ -61,8 +67,7 @@ def long_time_diffusion(args) -> None:
         protocol = {"equilibration_time": args.equilibration, "steady_time": 0.0, "production_time": args.time}
         if args.timestep is not None:
             protocol["timestep"] = args.timestep
-        rd = run(work, f"dl-{n}", "bd425-reduced", system, protocol,
-                 [{"rate": 0.0, "sample_interval": 0.05}])
+        rd = run(work, f"dl-{n}", "bd425-reduced", system, protocol, [{"rate": 0.0, "sample_interval": 0.05}])
         with Trajectory(rd / "traj.gsd") as traj:
             t, r, typeid = traj.times, traj.nonaffine(), traj.typeid
         frames, every = len(t), t[1] - t[0]
@@ -74,13 +79,17 @@ def long_time_diffusion(args) -> None:
         for label, mask in (("big", typeid == 0), ("small", typeid == 1), ("all", np.ones(len(typeid), bool))):
             idx = np.flatnonzero(mask)
             halves = slope[idx[::2]].mean(), slope[idx[1::2]].mean()  # interleaved halves of the particles
-            print(f"N = {n}: D_L({label}) = {slope[idx].mean():.4f} D_0 +/- {abs(halves[0] - halves[1]) / 2:.4f} "
-                  f"(interleaved halves {halves[0]:.4f}, {halves[1]:.4f}; first / second half of the run "
-                  f"{early[idx].mean():.4f} / {late[idx].mean():.4f})")
+            print(
+                f"N = {n}: D_L({label}) = {slope[idx].mean():.4f} D_0 +/- {abs(halves[0] - halves[1]) / 2:.4f} "
+                f"(interleaved halves {halves[0]:.4f}, {halves[1]:.4f}; first / second half of the run "
+                f"{early[idx].mean():.4f} / {late[idx].mean():.4f})"
+            )
     small = "Stokes-Einstein 1.5" if args.small_diffusion is None else f"{args.small_diffusion:g}"
-    print(f"(paper: D_L = 0.06 D_0 at phi = 0.425; {args.equilibration:g} tau_0 at rest, then {args.time:g} tau_0 "
-          f"sampled; dt = {args.timestep or config.load('bd425-reduced').protocol.timestep:g}; small particles' "
-          f"D = {small} D_0; runs in {work})")
+    print(
+        f"(paper: D_L = 0.06 D_0 at phi = 0.425; {args.equilibration:g} tau_0 at rest, then {args.time:g} tau_0 "
+        f"sampled; dt = {args.timestep or config.load('bd425-reduced').protocol.timestep:g}; small particles' "
+        f"D = {small} D_0; runs in {work})"
+    )
 
 
 def time_step_convergence(args) -> None:
@@ -89,13 +98,25 @@ def time_step_convergence(args) -> None:
     rows = []
     for k in (1, 2, 4):
         dt = base_dt / k
-        rd = run(work, f"dt-{k}", "bd45-reduced", {"n_particles": args.particles},
-                 {"timestep": dt, "equilibration_time": args.equilibration, "steady_strain": 0.5,
-                  "production_strain": args.strain}, [{"rate": args.rate, "sample_interval": 0.002}])
+        rd = run(
+            work,
+            f"dt-{k}",
+            "bd45-reduced",
+            {"n_particles": args.particles},
+            {
+                "timestep": dt,
+                "equilibration_time": args.equilibration,
+                "steady_strain": 0.5,
+                "production_strain": args.strain,
+            },
+            [{"rate": args.rate, "sample_interval": 0.002}],
+        )
         th = read_thermo(rd / "thermo.csv")
         th = th[th.strain >= 0.5]
-        stats = {c: block_average(-th[c].to_numpy() if c.startswith("pxy") else th[c].to_numpy(), 10)
-                 for c in ("pxy_virial", "pxy_collision", "pe", "overlaps")}
+        stats = {
+            c: block_average(-th[c].to_numpy() if c.startswith("pxy") else th[c].to_numpy(), 10)
+            for c in ("pxy_virial", "pxy_collision", "pe", "overlaps")
+        }
         with Trajectory(rd / "traj.gsd") as traj:
             r = traj.nonaffine()
             lag = 5  # 0.01 tau_0
@@ -115,8 +136,12 @@ def main() -> None:
     dl.add_argument("--time", type=float, default=10.0, help="sampled time (tau_0)")
     dl.add_argument("--equilibration", type=float, default=10.0, help="time at rest before sampling (tau_0)")
     dl.add_argument("--timestep", type=float, default=None, help="default: the preset's, 1e-4 tau_0")
-    dl.add_argument("--small-diffusion", type=float, default=None,
-                    help="the small particles' D in units of D_0 (default: Stokes-Einstein, 1.5)")
+    dl.add_argument(
+        "--small-diffusion",
+        type=float,
+        default=None,
+        help="the small particles' D in units of D_0 (default: Stokes-Einstein, 1.5)",
+    )
     dt = sub.add_parser("dt")
     dt.add_argument("--particles", type=int, default=3000)
     dt.add_argument("--rate", type=float, default=10.0)

@@ -47,13 +47,22 @@ def main(argv=None) -> dict:
     total = np.array([r["eta_total"] for r in results])
     virial = np.array([r["eta"] for r in results])
     sem = lambda a: float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")  # noqa: E731
-    summary = {"seeds": seeds, "eta_total": total.tolist(), "eta_virial": virial.tolist(),
-               "eta_total_mean": float(total.mean()), "eta_total_sem": sem(total),
-               "eta_virial_mean": float(virial.mean()), "eta_virial_sem": sem(virial),
-               "green_kubo": GREEN_KUBO, "relative_deviation": float(total.mean() / GREEN_KUBO - 1.0)}
+    summary = {
+        "seeds": seeds,
+        "eta_total": total.tolist(),
+        "eta_virial": virial.tolist(),
+        "eta_total_mean": float(total.mean()),
+        "eta_total_sem": sem(total),
+        "eta_virial_mean": float(virial.mean()),
+        "eta_virial_sem": sem(virial),
+        "green_kubo": GREEN_KUBO,
+        "relative_deviation": float(total.mean() / GREEN_KUBO - 1.0),
+    }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"eta_total (kinetic + virial) = {summary['eta_total_mean']:.4f} +/- {summary['eta_total_sem']:.4f} "
-          f"over {len(seeds)} seeds; Green-Kubo {GREEN_KUBO}: {100 * summary['relative_deviation']:+.1f}%")
+    print(
+        f"eta_total (kinetic + virial) = {summary['eta_total_mean']:.4f} +/- {summary['eta_total_sem']:.4f} "
+        f"over {len(seeds)} seeds; Green-Kubo {GREEN_KUBO}: {100 * summary['relative_deviation']:+.1f}%"
+    )
     print(f"eta (virial only, paper eq. 1) = {summary['eta_virial_mean']:.4f} +/- {summary['eta_virial_sem']:.4f}")
     return summary
 

@@ -61,10 +61,23 @@ class Measurement:
 
 
 class BrownianDynamics:
-    def __init__(self, positions: np.ndarray, diameter: np.ndarray, diffusion: np.ndarray, box: tuple,
-                 dimension: int, rate: float, dt: float, seed: int, yukawa: Yukawa | None = Yukawa(),
-                 hard_core: bool = True, overlap_tol: float = 1e-6, skin: float = 0.8, outer_skin: float | None = None,
-                 temperature: float = 1.0):
+    def __init__(
+        self,
+        positions: np.ndarray,
+        diameter: np.ndarray,
+        diffusion: np.ndarray,
+        box: tuple,
+        dimension: int,
+        rate: float,
+        dt: float,
+        seed: int,
+        yukawa: Yukawa | None = Yukawa(),
+        hard_core: bool = True,
+        overlap_tol: float = 1e-6,
+        skin: float = 0.8,
+        outer_skin: float | None = None,
+        temperature: float = 1.0,
+    ):
         self.dimension = dimension
         self.lx, self.ly, self.lz = (float(v) for v in box)
         self.rate, self.dt, self.temperature = float(rate), float(dt), float(temperature)
@@ -95,7 +108,7 @@ class BrownianDynamics:
         if self.outer_skin < self.skin:
             raise ValueError(f"outer_skin {self.outer_skin:g} is below skin {self.skin:g}")
         self.reach, self.outer_reach = base + self.skin, base + self.outer_skin
-        self._cached_force = None
+        self._cached_force: np.ndarray | None = None
         self.sweeps = 0  # hard-core sweeps of the last step
         self.pushed = 0  # overlapping pairs pushed apart in the last step (summed over sweeps)
         self.collision_virial = 0.0  # Σ_pairs x_ij f_ij,y of the last step's hard-core moves
@@ -108,8 +121,9 @@ class BrownianDynamics:
     @property
     def cell(self) -> Cell:
         """The cell now: tilt γ̇ t L_y, kept in [−L_x/2, L_x/2) (flips change no image)."""
-        return Cell((0.0, 0.0, 0.0), self.lx, self.ly, self.lz, tilt_at(self.rate, self.time, self.lx, self.ly),
-                    self.dimension)
+        return Cell(
+            (0.0, 0.0, 0.0), self.lx, self.ly, self.lz, tilt_at(self.rate, self.time, self.lx, self.ly), self.dimension
+        )
 
     @property
     def volume(self) -> float:
@@ -164,8 +178,9 @@ class BrownianDynamics:
         reach_bins = reach_bins.astype(np.int64)
         if not grid.periodic_z:
             reach_bins[2] = 0
-        self._outer = K.build_pair_lists(self._r, grid.lo, grid.h, grid.h_inv, grid.n, reach_bins, self.outer_reach,
-                                         self._room(self.outer_reach))
+        self._outer = K.build_pair_lists(
+            self._r, grid.lo, grid.h, grid.h_inv, grid.n, reach_bins, self.outer_reach, self._room(self.outer_reach)
+        )
         self._h_build, self._t_build = grid.h.copy(), self.time
         self._nonaffine_build, self._r_build = self._nonaffine.copy(), self._r.copy()
         if self.yukawa:
@@ -175,8 +190,17 @@ class BrownianDynamics:
 
     def _prune(self) -> None:
         offsets, pairs = self._outer
-        y0, y1, yp, c0, c1, cp = K.prune_pair_lists(self._r, self._d, offsets, pairs, self._image_shifts(), self.reach,
-                                                    self.skin, self.yukawa is not None, self.hard_core)
+        y0, y1, yp, c0, c1, cp = K.prune_pair_lists(
+            self._r,
+            self._d,
+            offsets,
+            pairs,
+            self._image_shifts(),
+            self.reach,
+            self.skin,
+            self.yukawa is not None,
+            self.hard_core,
+        )
         self._yukawa_list, self._contact_list = (y0, y1, yp), (c0, c1, cp)
         self._t_prune, self._nonaffine_prune, self._r_prune = self.time, self._nonaffine.copy(), self._r.copy()
         self.list_prunes += 1
@@ -210,8 +234,17 @@ class BrownianDynamics:
         if self.yukawa is None:
             n = len(self._d)
             return np.zeros((n, 3)), np.zeros(n), 0.0, 0.0
-        return K.yukawa_forces(self._r, self._particles, self._d, *self._yukawa_list, self._image_shifts(),
-                               self.yukawa.K, self._consts, self._work, full)
+        return K.yukawa_forces(
+            self._r,
+            self._particles,
+            self._d,
+            *self._yukawa_list,
+            self._image_shifts(),
+            self.yukawa.K,
+            self._consts,
+            self._work,
+            full,
+        )
 
     def forces(self) -> np.ndarray:
         """Yukawa forces on the current configuration, in the caller's order."""
@@ -231,8 +264,18 @@ class BrownianDynamics:
             self._refresh()
             force = self._forces(False)[0]
         noise = self.rng.standard_normal((len(self._d), 3))[self._order]
-        K.brownian_move(self._r, self._unwrapped, self._nonaffine, force, self._mu, self.temperature, self.dt,
-                        self.rate, noise, self.dimension)
+        K.brownian_move(
+            self._r,
+            self._unwrapped,
+            self._nonaffine,
+            force,
+            self._mu,
+            self.temperature,
+            self.dt,
+            self.rate,
+            noise,
+            self.dimension,
+        )
         self.time += self.dt
         if self.hard_core:
             self._resolve_overlaps()
@@ -255,8 +298,17 @@ class BrownianDynamics:
         virial = trace = 0.0
         for _attempt in range(100):
             sweeps, pushed, w, tr, worst = K.resolve_overlaps(
-                self._r, self._unwrapped, self._nonaffine, self._d, self._mu, *self._contact_list, self._image_shifts(),
-                self.overlap_tol, SWEEP_MARGIN * self._d.min(), max_sweeps)
+                self._r,
+                self._unwrapped,
+                self._nonaffine,
+                self._d,
+                self._mu,
+                *self._contact_list,
+                self._image_shifts(),
+                self.overlap_tol,
+                SWEEP_MARGIN * self._d.min(),
+                max_sweeps,
+            )
             self.sweeps += sweeps
             self.pushed += pushed
             virial += w
@@ -270,10 +322,16 @@ class BrownianDynamics:
     # -- restart ----------------------------------------------------------------------------------------
     def state(self) -> dict:
         """Everything a restored engine needs to continue exactly as this one; changes nothing here."""
-        state = {"time": self.time, "rng": self.rng.bit_generator.state, "order": self._order.copy(),
-                 "positions": self._r.copy(), "unwrapped": self._unwrapped.copy(), "nonaffine": self._nonaffine.copy(),
-                 "built": (self._r_build.copy(), self._t_build, self._nonaffine_build.copy()),
-                 "pruned": (self._r_prune.copy(), self._t_prune, self._nonaffine_prune.copy())}
+        state = {
+            "time": self.time,
+            "rng": self.rng.bit_generator.state,
+            "order": self._order.copy(),
+            "positions": self._r.copy(),
+            "unwrapped": self._unwrapped.copy(),
+            "nonaffine": self._nonaffine.copy(),
+            "built": (self._r_build.copy(), self._t_build, self._nonaffine_build.copy()),
+            "pruned": (self._r_prune.copy(), self._t_prune, self._nonaffine_prune.copy()),
+        }
         if self._cached_force is not None:  # measure()'s forces (with the virial: a kernel path whose
             state["force"] = self._cached_force.copy()  # round-off differs from step()'s) drive the next step
         return state

@@ -28,7 +28,8 @@ formula, with e^{−x} in plain arithmetic (:func:`_exp_neg`) so that the loop o
 partners compiles to SIMD code. Precision: "double" does everything in float64; "mixed" (the
 default) takes each separation in float64, then evaluates the pair terms and sums them per particle
 in float32 (twice the SIMD width), adding the particle sums in float64: forces agree with float64 to
-~1e-5 relative (Newton's third law to float32 rounding), far below the Brownian noise of a step. Per-particle virial shear stress × volume,
+~1e-5 relative (Newton's third law to float32 rounding), far below the Brownian noise of a step. Per-particle
+virial shear stress × volume,
 as in the LAMMPS store: S_i = −½ Σ_j x_ij f_ij,y (f_ij the force on i), so Σ_i S_i / V = σ_xy^vir.
 
 Determinism. The force loop runs over ``CHUNKS`` ranges of i (equal pair counts, fixed by the list),
@@ -54,8 +55,9 @@ def particle_records(diameter: np.ndarray, z: float, precision: str) -> np.ndarr
     """Per-particle data the force loop reads for each partner, one record each: position and
     a_i = e^{z d_i/2}, a_i d_i (in the working precision)."""
     t = {"mixed": "f4", "double": "f8"}[precision]
-    rec = np.zeros(len(diameter), dtype=np.dtype([("x", "f8"), ("y", "f8"), ("z", "f8"), ("amp", t),
-                                                  ("amp_d", t)], align=True))
+    rec = np.zeros(
+        len(diameter), dtype=np.dtype([("x", "f8"), ("y", "f8"), ("z", "f8"), ("amp", t), ("amp_d", t)], align=True)
+    )
     rec["amp"] = np.exp(0.5 * z * diameter)
     rec["amp_d"] = rec["amp"] * diameter
     return rec
@@ -114,7 +116,7 @@ def _scan_chunk(lo_bin, hi_bin, X, Y, Z, start, n, m, h, reach2, longest, pairs,
                 if count <= 0:
                     continue
                 sx, sy, sz = xi - run_shift[k, 0], yi - run_shift[k, 1], zi - run_shift[k, 2]
-                xs, ys, zs = X[lo:run_hi[k]], Y[lo:run_hi[k]], Z[lo:run_hi[k]]  # views: no index checks
+                xs, ys, zs = X[lo : run_hi[k]], Y[lo : run_hi[k]], Z[lo : run_hi[k]]  # views: no index checks
                 for t in range(count):
                     d2[t] = (sx - xs[t]) ** 2 + (sy - ys[t]) ** 2 + (sz - zs[t]) ** 2
                 code = run_code[k] | lo
@@ -129,8 +131,9 @@ def _scan_chunk(lo_bin, hi_bin, X, Y, Z, start, n, m, h, reach2, longest, pairs,
 @numba.njit(parallel=True, cache=True)
 def _scan_chunks(bin_bounds, X, Y, Z, start, n, m, h, reach2, longest, buf, offsets, used):
     for c in numba.prange(CHUNKS):
-        used[c] = _scan_chunk(bin_bounds[c], bin_bounds[c + 1], X, Y, Z, start, n, m, h, reach2, longest, buf[c],
-                              offsets)
+        used[c] = _scan_chunk(
+            bin_bounds[c], bin_bounds[c + 1], X, Y, Z, start, n, m, h, reach2, longest, buf[c], offsets
+        )
 
 
 @numba.njit(cache=True)
@@ -139,7 +142,7 @@ def _joined(buf, used, bounds, counts):
     offsets = np.cumsum(counts)
     pairs = np.empty(offsets[-1], dtype=np.int32)
     for c in range(CHUNKS):
-        pairs[offsets[bounds[c]]:offsets[bounds[c + 1]]] = buf[c, :used[c]]
+        pairs[offsets[bounds[c]] : offsets[bounds[c + 1]]] = buf[c, : used[c]]
     return offsets, pairs
 
 
@@ -217,7 +220,7 @@ def prune_pair_lists(r, diameter, offsets, pairs, shifts, reach, skin, yukawa, c
             begin_y[i], begin_c[i] = at_y, at_c
             di, image = diameter[i], -1
             sx = sy = sz = 0.0
-            for q in pairs[offsets[i]:offsets[i + 1]]:
+            for q in pairs[offsets[i] : offsets[i + 1]]:
                 j, s = q & PARTNER, q >> IMAGE_SHIFT
                 if s != image:  # pairs come in runs of one image: r_i − n·H changes rarely
                     sx, sy, sz, image = r[i, 0] - shifts[s, 0], r[i, 1] - shifts[s, 1], r[i, 2] - shifts[s, 2], s
@@ -236,9 +239,9 @@ def prune_pair_lists(r, diameter, offsets, pairs, shifts, reach, skin, yukawa, c
     for c in range(CHUNKS):  # compact the contact list
         first = offsets[bounds[c]]
         count = last_c[c] - first
-        out_c[at:at + count] = out_c[first:first + count]  # at <= first: a forward copy is safe
-        begin_c[bounds[c]:bounds[c + 1]] -= first - at
-        end_c[bounds[c]:bounds[c + 1]] -= first - at
+        out_c[at : at + count] = out_c[first : first + count]  # at <= first: a forward copy is safe
+        begin_c[bounds[c] : bounds[c + 1]] -= first - at
+        end_c[bounds[c] : bounds[c + 1]] -= first - at
         at += count
     return begin_y, end_y, out_y, begin_c, end_c, out_c[:at].copy()
 
@@ -317,7 +320,7 @@ def yukawa_forces(r, particles, diameter, begin, end, pairs, shifts, K, consts, 
             o, n = begin[i], end[i] - begin[i]
             xi, yi, zi = particles[i].x, particles[i].y, particles[i].z
             ai, di = 0.5 * K * particles[i].amp, diameter[i]
-            mine = pairs[o:o + n]  # a view: its index needs no wraparound check
+            mine = pairs[o : o + n]  # a view: its index needs no wraparound check
             image = -1
             sx = sy = sz = 0.0
             for t in range(n):  # gather (a_ij = ½K a_i a_j (d_i + d_j))

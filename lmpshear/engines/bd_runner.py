@@ -49,12 +49,24 @@ class BrownianRunner(RunDriver):
     # -- phases ---------------------------------------------------------------------------------------
     def _engine(self, positions: np.ndarray, rate: float) -> BrownianDynamics:
         s = self.spec
-        pot, L = s.system.potential, s.system.box_length
+        pot, L = s.system.yukawa, s.system.box_length
         yukawa = Yukawa(pot.K, pot.z, pot.cutoff, pot.precision)
-        return BrownianDynamics(positions, self.diameter, self.diffusion, (L, L, L), s.system.dimension, rate=rate,
-                                dt=self.dt, seed=s.protocol.seed, yukawa=yukawa,
-                                hard_core=pot.hard_core, overlap_tol=pot.overlap_tol, skin=s.protocol.neighbor_skin,
-                                outer_skin=s.protocol.outer_skin, temperature=s.system.temperature)
+        return BrownianDynamics(
+            positions,
+            self.diameter,
+            self.diffusion,
+            (L, L, L),
+            s.system.dimension,
+            rate=rate,
+            dt=self.dt,
+            seed=s.protocol.seed,
+            yukawa=yukawa,
+            hard_core=pot.hard_core,
+            overlap_tol=pot.overlap_tol,
+            skin=s.protocol.neighbor_skin,
+            outer_skin=s.protocol.outer_skin,
+            temperature=s.system.temperature,
+        )
 
     def _start(self) -> int:
         rd, s = self.rundir, self.spec
@@ -68,9 +80,19 @@ class BrownianRunner(RunDriver):
             self.reporter.update(0, "inserting particles")
             L, n = s.system.box_length, len(self.diameter)
             positions = np.random.default_rng([s.protocol.seed, 1]).random((n, 3)) * L  # not the noise stream
-            insert = BrownianDynamics(positions, self.diameter, self.diffusion, (L, L, L), s.system.dimension,
-                                      rate=0.0, dt=self.dt, seed=s.protocol.seed, yukawa=None, hard_core=True,
-                                      overlap_tol=s.system.potential.overlap_tol)
+            insert = BrownianDynamics(
+                positions,
+                self.diameter,
+                self.diffusion,
+                (L, L, L),
+                s.system.dimension,
+                rate=0.0,
+                dt=self.dt,
+                seed=s.protocol.seed,
+                yukawa=None,
+                hard_core=True,
+                overlap_tol=s.system.yukawa.overlap_tol,
+            )
             insert.step()  # the hard-core step removes the overlaps of random insertion
             self.bd, first = self._engine(insert.r, 0.0), 0
         every = max(1, n_eq // 10)
@@ -83,8 +105,9 @@ class BrownianRunner(RunDriver):
                 self.stop.check(self._where, rd.path)
             self.bd.step()
             if k % 1000 == 0:
-                self.reporter.update(0, f"equilibrating at rest, t = {self.bd.time:.3g} of "
-                                        f"{s.protocol.equilibration_time:g}")
+                self.reporter.update(
+                    0, f"equilibrating at rest, t = {self.bd.time:.3g} of {s.protocol.equilibration_time:g}"
+                )
         self._check_finite()
         self.bd.start_shear(self.rate)
         self._open_outputs(self.typeid)
@@ -150,22 +173,33 @@ class BrownianRunner(RunDriver):
         pxy_virial = -m.virial_xy.sum() / V
         pxy_collision = collision_xy / V
         cell = bd.cell
-        row = {"step": step, "time": step * self.dt, "strain": self.rate * step * self.dt,
-               "temp": s.system.temperature, "pe": m.energy / n,
-               "press": (n * s.system.temperature + (m.virial_trace + collision_trace) / dim) / V,
-               "pxy": pxy_virial + pxy_collision, "pxy_virial": pxy_virial, "pxy_collision": pxy_collision,
-               "overlaps": self._hard_core[0] / per_step, "sweeps": self._hard_core[1] / per_step,
-               "lx": cell.lx, "ly": cell.ly, "lz": cell.lz, "xy": cell.xy}
+        row = {
+            "step": step,
+            "time": step * self.dt,
+            "strain": self.rate * step * self.dt,
+            "temp": s.system.temperature,
+            "pe": m.energy / n,
+            "press": (n * s.system.temperature + (m.virial_trace + collision_trace) / dim) / V,
+            "pxy": pxy_virial + pxy_collision,
+            "pxy_virial": pxy_virial,
+            "pxy_collision": pxy_collision,
+            "overlaps": self._hard_core[0] / per_step,
+            "sweeps": self._hard_core[1] / per_step,
+            "lx": cell.lx,
+            "ly": cell.ly,
+            "lz": cell.lz,
+            "xy": cell.xy,
+        }
         if not all(np.isfinite(v) for v in row.values()):
             raise RunError(f"non-finite thermo output at step {step}: the simulation blew up")
-        self.thermo.append(row)
+        self.writers()[1].append(row)
         self._reset_interval()
 
     def _record_frame(self, step: int, m) -> None:
         self.frames += 1
         t = step * self.dt
         bd = self.bd
-        self.store.append(step, t, self.rate * t, bd.cell, bd.unwrapped, bd.nonaffine, m.virial_xy)
+        self.writers()[0].append(step, t, self.rate * t, bd.cell, bd.unwrapped, bd.nonaffine, m.virial_xy)
 
     def _checkpoint(self, step: int) -> None:
         self._save_state(self.rundir.new_checkpoint_dir(step), step, self.frames)
@@ -178,20 +212,39 @@ class BrownianRunner(RunDriver):
         directory.mkdir(parents=True, exist_ok=True)
         state = self.bd.state()
         tmp = directory / "state.tmp.npz"
-        lists = {f"{stage}_{key}": np.asarray(value) for stage in ("built", "pruned")
-                 for key, value in zip(("positions", "time", "nonaffine"), state[stage])}
+        lists = {
+            f"{stage}_{key}": np.asarray(value)
+            for stage in ("built", "pruned")
+            for key, value in zip(("positions", "time", "nonaffine"), state[stage])
+        }
         extra = {"force": state["force"]} if "force" in state else {}
-        np.savez(tmp, positions=state["positions"], unwrapped=state["unwrapped"], nonaffine=state["nonaffine"],
-                 order=state["order"], time=np.float64(state["time"]), rng=json.dumps(state["rng"]),
-                 step=np.int64(step), frames=np.int64(frames), **lists, **extra)
+        arrays = {
+            "positions": state["positions"],
+            "unwrapped": state["unwrapped"],
+            "nonaffine": state["nonaffine"],
+            "order": state["order"],
+            "time": np.float64(state["time"]),
+            "rng": json.dumps(state["rng"]),
+            "step": np.int64(step),
+            "frames": np.int64(frames),
+            **lists,
+            **extra,
+        }
+        np.savez(tmp, **arrays)
         tmp.replace(directory / "state.npz")
 
     def _load_state(self, path, rate: float) -> tuple[BrownianDynamics, int]:
         """An engine at ``rate`` in the saved state, and the state's step."""
         with np.load(path) as state:
             bd = self._engine(state["positions"][np.argsort(state["order"])], rate)
-            saved = {"time": float(state["time"]), "rng": json.loads(str(state["rng"])), "order": state["order"],
-                     "positions": state["positions"], "unwrapped": state["unwrapped"], "nonaffine": state["nonaffine"]}
+            saved = {
+                "time": float(state["time"]),
+                "rng": json.loads(str(state["rng"])),
+                "order": state["order"],
+                "positions": state["positions"],
+                "unwrapped": state["unwrapped"],
+                "nonaffine": state["nonaffine"],
+            }
             for stage in ("built", "pruned"):
                 if f"{stage}_positions" in state:  # (older checkpoints: taken right after a rebuild)
                     saved[stage] = tuple(state[f"{stage}_{key}"] for key in ("positions", "time", "nonaffine"))

@@ -45,6 +45,25 @@ class RunDriver:
     # -- what an engine adapter may change ---------------------------------------------------------
     particles = 0
 
+    def writers(self) -> tuple[StoreWriter, ThermoWriter]:
+        """The store and thermo writers, open on the writing rank while the run goes."""
+        if self.store is None or self.thermo is None:
+            raise RuntimeError("internal: the run's writers are not open")
+        return self.store, self.thermo
+
+    # -- what an engine adapter must give: where a run starts, resumes, and its shear loop -----------------
+    def _start(self) -> int:
+        """Set up from nothing (equilibrate); the step the shear starts from."""
+        raise NotImplementedError
+
+    def _resume(self, ckpt) -> int:
+        """Set up from checkpoint ``ckpt``; the step the shear goes on from."""
+        raise NotImplementedError
+
+    def _loop(self, begin: int) -> int:
+        """Shear from step ``begin`` to the end; the steps done."""
+        raise NotImplementedError
+
     def _session(self):
         """A context the whole run happens in (LAMMPS: the run directory as working directory)."""
         return contextlib.nullcontext()
@@ -79,34 +98,38 @@ class RunDriver:
                 self._fail(str(exc))
                 raise
             except (Interrupted, KeyboardInterrupt) as exc:
-                stopped = exc if isinstance(exc, Interrupted) else interrupted(
-                    "SIGINT twice", f"{self._where()}; the samples after the last checkpoint are lost", rd.path)
+                stopped = (
+                    exc
+                    if isinstance(exc, Interrupted)
+                    else interrupted(
+                        "SIGINT twice", f"{self._where()}; the samples after the last checkpoint are lost", rd.path
+                    )
+                )
                 if self.root:
                     self._close_outputs()
                     rd.set_status(state="interrupted", message=str(stopped), frames=self.frames)
                 raise stopped from None
             except (OSError, ValueError) as exc:  # the file system or a damaged file, not the physics
-                stopped = damaged(rd.path, exc)
+                failure = damaged(rd.path, exc)
                 if self.root:
                     close_writers(self.store, self.thermo, quietly=True)
                     self.store = self.thermo = None
-                    mark_stopped(rd, str(stopped), self.frames)
-                raise stopped from None
+                    mark_stopped(rd, str(failure), self.frames)
+                raise failure from None
             except Exception as exc:
                 if isinstance(exc, UserError):  # e.g. an incomplete checkpoint: stopped, with what to do
                     if self.root:
                         mark_stopped(rd, str(exc), self.frames)
                     raise
-                failure = self._engine_failure(exc)
-                if failure is None:
+                known = self._engine_failure(exc)
+                if known is None:
                     raise
-                self._fail(str(failure))
-                raise failure from exc
+                self._fail(str(known))
+                raise known from exc
             finally:
                 self._close_outputs()
                 self.reporter.close()
-            summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done,
-                                 self.particles)
+            summary = completion(self.frames, self.end_step, time.perf_counter() - started, steps_done, self.particles)
             if self.root:
                 integrity.seal_completed(rd, self.digests, self.frames)
                 rd.set_status(**summary)
@@ -132,21 +155,34 @@ class RunDriver:
         ckpt = settled.checkpoint
         if ckpt is None:
             self.frames = settled.intact
-            raise RunError(f"no kept checkpoint of {rd.path} is intact ({'; '.join(settled.problems)}); "
-                           f"nothing was cut, and the first {settled.intact} frames of {rd.store.name} match "
-                           "their digests: the run cannot resume; start it again in a new directory")
+            raise RunError(
+                f"no kept checkpoint of {rd.path} is intact ({'; '.join(settled.problems)}); "
+                f"nothing was cut, and the first {settled.intact} frames of {rd.store.name} match "
+                "their digests: the run cannot resume; start it again in a new directory"
+            )
         latest = rd.latest_checkpoint(check=False)
         if integrity.roll_back(rd, ckpt):
-            print(f"[lmpshear] {rd.store.name} cut back to the checkpoint at step {ckpt.step} ({ckpt.frames} frames, "
-                  "verified; what was written after it is dropped)", file=sys.stderr, flush=True)
+            print(
+                f"[lmpshear] {rd.store.name} cut back to the checkpoint at step {ckpt.step} ({ckpt.frames} frames, "
+                "verified; what was written after it is dropped)",
+                file=sys.stderr,
+                flush=True,
+            )
         for problem in settled.problems:
             print(f"[lmpshear] passed over checkpoint {problem}", file=sys.stderr, flush=True)
         if latest is None:
-            print(f"[lmpshear] checkpoint/latest.json was damaged: it points again at the newest intact checkpoint, "
-                  f"step {ckpt.step}", file=sys.stderr, flush=True)
+            print(
+                f"[lmpshear] checkpoint/latest.json was damaged: it points again at the newest intact checkpoint, "
+                f"step {ckpt.step}",
+                file=sys.stderr,
+                flush=True,
+            )
         elif latest.directory != ckpt.directory:
-            print(f"[lmpshear] rolled back to the checkpoint at step {ckpt.step} ({ckpt.frames} frames, verified)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[lmpshear] rolled back to the checkpoint at step {ckpt.step} ({ckpt.frames} frames, verified)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _reopen_outputs(self, ckpt: Checkpoint, typeid) -> None:
         """Append to the store and the thermo table, which the roll-back cut to this checkpoint."""
@@ -165,15 +201,18 @@ class RunDriver:
     def _commit_checkpoint(self, step: int) -> None:
         """The checkpoint's files are written: flush the store and point latest.json at them."""
         if self.root:
-            self.store.flush()
-            self.thermo.flush()
+            store, thermo = self.writers()
+            store.flush()
+            thermo.flush()
             here = Checkpoint(step, self.frames, self.rundir.new_checkpoint_dir(step))
             self.digests = integrity.seal_checkpoint(self.rundir, here, self.digests)
             self.rundir.commit_checkpoint(step, self.frames)
 
     def _where(self) -> str:
         if self.frames == 0:
-            return "before shear started, while equilibrating" + (f" ({self.equilibrating})" if self.equilibrating else "")
+            return "before shear started, while equilibrating" + (
+                f" ({self.equilibrating})" if self.equilibrating else ""
+            )
         k = self.frames - 1
         return f"at sample {k} of {self.spec.n_samples} (strain {self.rate * k * self.sample_steps * self.dt:.4g})"
 
@@ -185,4 +224,3 @@ class RunDriver:
         self._close_outputs()
         if self.root:
             self.rundir.set_status(state="failed", message=message, frames=self.frames)
-

@@ -37,6 +37,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,8 +55,19 @@ from lmpshear.rundir import Checkpoint, RunDir, atomic_write_json, working_direc
 from lmpshear.store import write_configuration
 from lmpshear.unwrap import LeesEdwardsUnwrapper, per_step_y_integral
 
-THERMO_KEYS = {"temp": "Temp", "pe": "PotEng", "ke": "KinEng", "etotal": "TotEng", "press": "Press",
-               "pxy": "Pxy", "pxy_virial": "c_lmps_pvir[4]", "lx": "Lx", "ly": "Ly", "lz": "Lz", "xy": "Xy"}
+THERMO_KEYS = {
+    "temp": "Temp",
+    "pe": "PotEng",
+    "ke": "KinEng",
+    "etotal": "TotEng",
+    "press": "Press",
+    "pxy": "Pxy",
+    "pxy_virial": "c_lmps_pvir[4]",
+    "lx": "Lx",
+    "ly": "Ly",
+    "lz": "Lz",
+    "xy": "Xy",
+}
 DEFORM_FIX = "lmps_deform"
 #: MD steps between set-up boundaries, before rounding up to whole samples (a set-up costs about as much
 #: as a few steps: 1-3 % here; a stop waits at most this long)
@@ -94,12 +106,14 @@ class LammpsRunner(RunDriver):
         deform = [ln for ln in self.sections.get("shear", "").splitlines() if ln.split()[:2] == ["fix", DEFORM_FIX]]
         if missing or not deform:
             what = f"its section(s) {', '.join(missing)}" if missing else f"the shear section's fix {DEFORM_FIX}"
-            raise UserError(f"{rundir.input} lacks {what} (lmpshear writes each after a '# ==== section: NAME ====' line): "
-                            "it was edited or written elsewhere; prepare the run again with "
-                            "`lmpshear prepare CONFIG -o RUNDIR --force`")
+            raise UserError(
+                f"{rundir.input} lacks {what} (lmpshear writes each after a '# ==== section: NAME ====' line): "
+                "it was edited or written elsewhere; prepare the run again with "
+                "`lmpshear prepare CONFIG -o RUNDIR --force`"
+            )
         self.deform_command = deform[0]
         self.particles = self.spec.system.n_particles
-        self.lmp = None
+        self.lmp: Any = None  # the LAMMPS instance, opened by _open_engine
 
     # -- the driver's hooks -------------------------------------------------------------------------
     def _session(self):
@@ -137,8 +151,10 @@ class LammpsRunner(RunDriver):
                 else:
                     self._commands(name)
                 if name == "create" and self.lmp.get_natoms() != self.particles:
-                    raise RunError(f"random insertion placed {self.lmp.get_natoms()} of {self.particles} particles "
-                                   "(no room at the insertion distance): the density is too high for it")
+                    raise RunError(
+                        f"random insertion placed {self.lmp.get_natoms()} of {self.particles} particles "
+                        "(no room at the insertion distance): the density is too high for it"
+                    )
         else:  # killed while equilibrating: continue from the last chunk written
             self.lmp.commands_string(self.sections["header"])
             self.lmp.command(f"read_restart {(saved[0] / 'restart.lmp').relative_to(rd.path)}")
@@ -160,8 +176,15 @@ class LammpsRunner(RunDriver):
         self._sample_boundary(sample.cell)
         if self.root:  # the equilibrated liquid: other runs can start from it (protocol.init = "file")
             system = self.spec.system
-            write_configuration(rd.path / EQUILIBRATED, sample.positions, self.typeid, len(system.species),
-                                sample.cell, [sp.mass for sp in system.species], "the end of the equilibration")
+            write_configuration(
+                rd.path / EQUILIBRATED,
+                sample.positions,
+                self.typeid,
+                len(system.species),
+                sample.cell,
+                [sp.mass for sp in system.species],
+                "the end of the equilibration",
+            )
         self._checkpoint(0)
         if self.root:  # the shear's own checkpoints take over
             shutil.rmtree(self._equilibration_dir(), ignore_errors=True)
@@ -188,8 +211,9 @@ class LammpsRunner(RunDriver):
         self.typeid = self._gather_int("type") - 1
         with np.load(ckpt.state) as state:
             self.y_lo = float(state["y_lo"])
-            self.unwrapper = LeesEdwardsUnwrapper.from_state(self.rate, self.y_lo, state["unwrapped"],
-                                                             state["nonaffine"])
+            self.unwrapper = LeesEdwardsUnwrapper.from_state(
+                self.rate, self.y_lo, state["unwrapped"], state["nonaffine"]
+            )
             self.y_prev = state["y_prev"].copy()
         self.frames = ckpt.frames
 
@@ -252,10 +276,15 @@ class LammpsRunner(RunDriver):
             self.lmp.commands_string("\n".join(pending))
             pending = []
             total = int(words[1])
-            done = 0 if resume is None or index > resume["run"] else (total if index < resume["run"] else resume["done"])
+            done = (
+                0 if resume is None or index > resume["run"] else (total if index < resume["run"] else resume["done"])
+            )
             if 0 < done < total:
-                print(f"[lmpshear] equilibration resumed at step {done} of {total} (run {index + 1})",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[lmpshear] equilibration resumed at step {done} of {total} (run {index + 1})",
+                    file=sys.stderr,
+                    flush=True,
+                )
             chunk = max(1, -(-total // self.EQUILIBRATION_CHUNKS))
             first, next_save = True, min(total, done + chunk)
             while done < total:
@@ -265,8 +294,9 @@ class LammpsRunner(RunDriver):
                 self.equilibrating = f"step {done} of {total} of run {index + 1}"
                 stopping, chunk_end = self.stop.requested(), done == next_save  # collective, like the shear loop's
                 if chunk_end or stopping:
-                    self.reporter.update(0, f"equilibrating: {done} of {total} steps "
-                                            f"(T = {self.lmp.get_thermo('temp'):.4g})")
+                    self.reporter.update(
+                        0, f"equilibrating: {done} of {total} steps (T = {self.lmp.get_thermo('temp'):.4g})"
+                    )
                 if chunk_end:
                     next_save = min(total, done + chunk)
                 if stopping or (chunk_end and done < total):
@@ -326,8 +356,9 @@ class LammpsRunner(RunDriver):
         interval = self.sample_steps * self.dt
         u = self.unwrapper
         offset = u.unwrapped[:, 1] - self.y_prev  # constant image shift between our y and LAMMPS's
-        integral = per_step_y_integral(sample.y_mean + offset, u.unwrapped[:, 1], sample.y_unwrapped + offset,
-                                       interval, self.dt, self.y_lo)
+        integral = per_step_y_integral(
+            sample.y_mean + offset, u.unwrapped[:, 1], sample.y_unwrapped + offset, interval, self.dt, self.y_lo
+        )
         u.advance(sample.positions, sample.cell, interval, y_integral=integral)
         self.y_prev = sample.y_unwrapped
 
@@ -341,12 +372,14 @@ class LammpsRunner(RunDriver):
         target = self.spec.system.temperature
         limit = self.spec.protocol.max_temperature_ratio * target
         if row["temp"] > limit:
-            raise RunError(f"temperature runaway at step {step}: T = {row['temp']:.4g} exceeds "
-                           f"{self.spec.protocol.max_temperature_ratio:g} x the target {target:g}")
+            raise RunError(
+                f"temperature runaway at step {step}: T = {row['temp']:.4g} exceeds "
+                f"{self.spec.protocol.max_temperature_ratio:g} x the target {target:g}"
+            )
         time_ = step * self.dt
         row.update(step=step, time=time_, strain=self.rate * time_)
         if self.thermo is not None:
-            self.thermo.append(row)
+            self.writers()[1].append(row)
 
     def _record_frame(self, step: int, sample: Sample) -> None:
         self.frames += 1
@@ -354,8 +387,9 @@ class LammpsRunner(RunDriver):
             return
         t = step * self.dt
         u = self.unwrapper
-        self.store.append(step, t, self.rate * t, sample.cell, u.unwrapped, u.nonaffine, sample.virial_xy,
-                          sample.velocity)
+        self.writers()[0].append(
+            step, t, self.rate * t, sample.cell, u.unwrapped, u.nonaffine, sample.virial_xy, sample.velocity
+        )
 
     @property
     def boundary_steps(self) -> int:
@@ -393,8 +427,15 @@ class LammpsRunner(RunDriver):
         """Rank 0: a copy of this boundary's restart and the unwrapping state in ``directory``."""
         shutil.copyfile(self._segment_restart(), directory / "restart.lmp")
         tmp = directory / "state.tmp.npz"
-        np.savez(tmp, unwrapped=self.unwrapper.unwrapped, nonaffine=self.unwrapper.nonaffine,
-                 y_prev=self.y_prev, y_lo=np.float64(self.y_lo), step=np.int64(step), frames=np.int64(self.frames))
+        np.savez(
+            tmp,
+            unwrapped=self.unwrapper.unwrapped,
+            nonaffine=self.unwrapper.nonaffine,
+            y_prev=self.y_prev,
+            y_lo=np.float64(self.y_lo),
+            step=np.int64(step),
+            frames=np.int64(self.frames),
+        )
         tmp.replace(directory / "state.npz")
 
     def _checkpoint(self, step: int) -> None:

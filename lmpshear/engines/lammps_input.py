@@ -39,8 +39,10 @@ def value(v) -> str:
         return repr(v)
     if isinstance(v, str) and _TOKEN.fullmatch(v):
         return v
-    raise UserError(f"refusing to render {v!r} into a LAMMPS input: only numbers and plain tokens "
-                    "(letters, digits, '_', '.', '+', '-', '/') are allowed")
+    raise UserError(
+        f"refusing to render {v!r} into a LAMMPS input: only numbers and plain tokens "
+        "(letters, digits, '_', '.', '+', '-', '/') are allowed"
+    )
 
 
 def render(template: str, values: dict) -> str:
@@ -60,8 +62,10 @@ def line(*words) -> str:
 def split_sections(text: str) -> dict[str, str]:
     """Section name -> its commands, from the markers in a rendered input."""
     marks = list(SECTION_RE.finditer(text))
-    return {m.group(1): text[m.end(): marks[k + 1].start() if k + 1 < len(marks) else len(text)]
-            for k, m in enumerate(marks)}
+    return {
+        m.group(1): text[m.end() : marks[k + 1].start() if k + 1 < len(marks) else len(text)]
+        for k, m in enumerate(marks)
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,7 +73,7 @@ def split_sections(text: str) -> dict[str, str]:
 
 def _pair_block(spec: RunSpec, pair_style: str | None = None) -> list[str]:
     s = spec.system
-    pot = s.potential
+    pot = s.sigma_epsilon
     pairs = s.pairs()
     rmax = max(p.cutoff for p in pairs)
     if pot.style == "lj":
@@ -87,17 +91,22 @@ def _pair_block(spec: RunSpec, pair_style: str | None = None) -> list[str]:
 def _create_block(spec: RunSpec) -> list[str]:
     s, p = spec.system, spec.protocol
     if p.init == "file":
-        return ["# initial configuration copied into the run directory by `lmpshear prepare`",
-                line("read_data", "init.data")]
+        return [
+            "# initial configuration copied into the run directory by `lmpshear prepare`",
+            line("read_data", "init.data"),
+        ]
     L = s.box_length
     zlo, zhi = (0.0, L) if s.dimension == 3 else (-0.5, 0.5)
-    out = [line("region", "lmps_box", "prism", 0.0, L, 0.0, L, zlo, zhi, 0.0, 0.0, 0.0),
-           line("create_box", len(s.species), "lmps_box")]
+    out = [
+        line("region", "lmps_box", "prism", 0.0, L, 0.0, L, zlo, zhi, 0.0, 0.0, 0.0),
+        line("create_box", len(s.species), "lmps_box"),
+    ]
     apart = insertion_distance(s)
     for k, (sp, n) in enumerate(zip(s.species, s.counts())):
         out.append(f"# type {k + 1} = species {value(sp.name)}")
-        out.append(line("create_atoms", k + 1, "random", n, p.seed + 101 * (k + 1), "NULL",
-                        "overlap", apart, "maxtry", 1000))
+        out.append(
+            line("create_atoms", k + 1, "random", n, p.seed + 101 * (k + 1), "NULL", "overlap", apart, "maxtry", 1000)
+        )
     return out
 
 
@@ -167,11 +176,14 @@ DUMP_COLUMNS = {"image": ("x", "y", "z", "ix", "iy", "iz"), "unwrapped": ("xu", 
 def _dump_block(spec: RunSpec) -> list[str]:
     mode = spec.protocol.lammps_dump
     if mode == "none":
-        return ["# no LAMMPS dump (protocol.lammps_dump = \"none\")"]
-    return ["# a LAMMPS text dump of every sample, for other tools (protocol.lammps_dump)",
-            line("dump", DUMP_NAME, "all", "custom", spec.sample_steps, "traj.lammpstrj", "id", "type",
-                 *DUMP_COLUMNS[mode]),
-            f"{'dump_modify':<15} {DUMP_NAME} sort id format float %.17g"]
+        return ['# no LAMMPS dump (protocol.lammps_dump = "none")']
+    return [
+        "# a LAMMPS text dump of every sample, for other tools (protocol.lammps_dump)",
+        line(
+            "dump", DUMP_NAME, "all", "custom", spec.sample_steps, "traj.lammpstrj", "id", "type", *DUMP_COLUMNS[mode]
+        ),
+        f"{'dump_modify':<15} {DUMP_NAME} sort id format float %.17g",
+    ]
 
 
 def render_input(spec: RunSpec) -> str:

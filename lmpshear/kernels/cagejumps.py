@@ -178,8 +178,14 @@ class CageJumps:
         return pd.DataFrame(data)
 
 
-def cage_jumps(nonaffine, unwrapped, times: np.ndarray, threshold: float, min_segment: int = 1,
-               particles_per_block: int | None = None) -> CageJumps:
+def cage_jumps(
+    nonaffine,
+    unwrapped,
+    times: np.ndarray,
+    threshold: float,
+    min_segment: int = 1,
+    particles_per_block: int | None = None,
+) -> CageJumps:
     """Detect cage jumps of every particle. Arrays are (frames, N, dim) (numpy, or the window's streamed
     arrays); ``threshold`` is l_c². The paths are read ``particles_per_block`` particles at a time (all at
     once if None): each particle's detection is its own, so the blocks change nothing but memory."""
@@ -189,7 +195,7 @@ def cage_jumps(nonaffine, unwrapped, times: np.ndarray, threshold: float, min_se
     step = n_particles if particles_per_block is None else max(1, int(particles_per_block))
     counts, frames, vectors = [], [], []
     for i0 in range(0, n_particles, step):
-        paths = np.ascontiguousarray(nonaffine[:, i0:i0 + step], dtype=np.float64)
+        paths = np.ascontiguousarray(nonaffine[:, i0 : i0 + step], dtype=np.float64)
         cap = 64
         while True:
             count, found, moved = _detect(paths, float(threshold), int(min_segment), cap)
@@ -267,7 +273,7 @@ def null_jumps(windows: list, cells: list, unwrapped: np.ndarray, rate: float, r
     (uniform in the cell) and "particles" (particle labels permuted at random: each jump at the position
     its particle's image has at the jump's own frame, carried to t_ref like the real ones; a particle's
     repeated jumps stay together, the correlation between different particles is gone)."""
-    out = {"uniform": [], "particles": []}
+    out: dict[str, list[np.ndarray]] = {"uniform": [], "particles": []}
     dim = cells[0].dimension
     relabel = rng.permutation(unwrapped.shape[1])
     for t_ref, k, events, rows in windows:
@@ -277,6 +283,5 @@ def null_jumps(windows: list, cells: list, unwrapped: np.ndarray, rate: float, r
         out["uniform"].append(np.asarray(cell.lo) + r @ cell.matrix())
         frames = rows.frame.to_numpy(dtype=np.int64)
         image = relabel[rows.particle.to_numpy(dtype=np.int64)]
-        out["particles"].append(cell.carry(unwrapped[frames, image], rows.time.to_numpy(dtype=np.float64), rate,
-                                           t_ref))
+        out["particles"].append(cell.carry(unwrapped[frames, image], rows.time.to_numpy(dtype=np.float64), rate, t_ref))
     return out

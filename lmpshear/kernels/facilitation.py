@@ -42,15 +42,16 @@ def checked_bins(bins: int, dim: int) -> int:
     return bins
 
 
-def pair_counts(sources: np.ndarray, targets: np.ndarray, cell, r_edges: np.ndarray, bins: int,
-                chunk: int = 2_000_000) -> np.ndarray:
+def shell_orientation_counts(
+    sources: np.ndarray, targets: np.ndarray, cell, r_edges: np.ndarray, bins: int, chunk: int = 2_000_000
+) -> np.ndarray:
     """Counts (shells, bins) of the separations target − source (minimum image in ``cell``) with
     r_edges[0] ≤ r < r_edges[-1]. Sources and targets (n, D) are event positions in one cell."""
     dim = sources.shape[1]
     counts = np.zeros((len(r_edges) - 1, bins), dtype=np.int64)
     per = max(1, chunk // max(1, len(targets)))
     for start in range(0, len(sources), per):
-        s = sources[start:start + per]
+        s = sources[start : start + per]
         d = (targets[None, :, :] - s[:, None, :]).reshape(-1, dim)
         d = cell.minimum_image(d)
         r = np.linalg.norm(d, axis=1)
@@ -73,8 +74,9 @@ class Anisotropy:
         return {k: np.asarray(v).tolist() for k, v in self.__dict__.items()}
 
 
-def anisotropy(counts: np.ndarray, r_edges: np.ndarray, n_sources: int, target_density: float, dim: int,
-               min_pairs: int = 50) -> Anisotropy:
+def anisotropy(
+    counts: np.ndarray, r_edges: np.ndarray, n_sources: int, target_density: float, dim: int, min_pairs: int = 50
+) -> Anisotropy:
     """g_cj(r) and α(r) from pair counts (shells, bins)."""
     total = counts.sum(axis=1).astype(float)
     k = counts.shape[1]
@@ -104,8 +106,7 @@ def breakpoint(r: np.ndarray, alpha: np.ndarray, error: np.ndarray | None = None
     above = alpha > noise
     if len(r) < 4 or not (above[1:] & above[:-1]).any():  # a lone significant shell is a fluctuation
         return float("nan")
-    floor = max(float(np.median(noise[alpha <= noise])) if (alpha <= noise).any() else 0.0,
-                1e-3 * float(alpha.max()))
+    floor = max(float(np.median(noise[alpha <= noise])) if (alpha <= noise).any() else 0.0, 1e-3 * float(alpha.max()))
     x, y = np.log(r), np.log(np.maximum(alpha, floor))
 
     def sse(xs, ys):

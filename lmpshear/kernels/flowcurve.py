@@ -54,7 +54,7 @@ def thinning_regime(rates: np.ndarray, eta: np.ndarray, min_thinning_slope: floa
                 best = (run_start, k)
             run_start = None
     mask = np.zeros(len(rates), dtype=bool)
-    mask[best[0]: best[1]] = True
+    mask[best[0] : best[1]] = True
     return mask
 
 
@@ -78,8 +78,14 @@ def fit_power_law(rates: np.ndarray, eta: np.ndarray, eta_error: np.ndarray) -> 
     chi2 = float((w * residual**2).sum() / dof) if dof > 0 else float("nan")
     # two points without error bars: no scatter and nothing to propagate, so no error at all
     scale = max(chi2, 1.0) if dof > 0 else (1.0 if weighted else np.nan)
-    return PowerLaw(float(-slope), float(np.sqrt(cov[1, 1] * scale)), float(np.exp(intercept)),
-                    (float(rates.min()), float(rates.max())), len(rates), chi2)
+    return PowerLaw(
+        float(-slope),
+        float(np.sqrt(cov[1, 1] * scale)),
+        float(np.exp(intercept)),
+        (float(rates.min()), float(rates.max())),
+        len(rates),
+        chi2,
+    )
 
 
 @dataclass(frozen=True)
@@ -92,12 +98,25 @@ class FlowCurve:
     runs: list[str]
 
     def as_dict(self) -> dict:
-        return {"rates": self.rates.tolist(), "eta": self.eta.tolist(), "eta_error": self.eta_error.tolist(),
-                "in_fit": self.in_fit.tolist(), "fit": self.fit.as_dict() if self.fit else None, "runs": self.runs}
+        return {
+            "rates": self.rates.tolist(),
+            "eta": self.eta.tolist(),
+            "eta_error": self.eta_error.tolist(),
+            "in_fit": self.in_fit.tolist(),
+            "fit": self.fit.as_dict() if self.fit else None,
+            "runs": self.runs,
+        }
 
 
-def flow_curve(rates, eta, eta_error, runs: list[str], min_rate: float | None = None,
-               max_rate: float | None = None, min_thinning_slope: float = 0.2) -> FlowCurve:
+def flow_curve(
+    rates,
+    eta,
+    eta_error,
+    runs: list[str],
+    min_rate: float | None = None,
+    max_rate: float | None = None,
+    min_thinning_slope: float = 0.2,
+) -> FlowCurve:
     order = np.argsort(rates)
     rates, eta, err = (np.asarray(v, dtype=float)[order] for v in (rates, eta, eta_error))
     runs = [runs[k] for k in order]

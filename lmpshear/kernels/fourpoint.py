@@ -10,7 +10,8 @@ q runs over the reciprocal lattice of the sheared cell at t0 (q = 2π H⁻ᵀ n,
 lattice vectors as columns), so exp(i q·L) = 1 for every lattice vector L of that cell and any image
 of r_i gives the same W; a box flip changes the basis, not the lattice, and so not the q-vectors.
 With s_i the fractional coordinates of r_i, q·r_i = 2π n·s_i, and W is a product of powers of
-exp(2πi s_ij), made per particle as it is summed (memory: the W arrays). For q ≠ 0, ⟨W(q)⟩ = 0 by translation invariance, and each
+exp(2πi s_ij), made per particle as it is summed (memory: the W arrays). For q ≠ 0, ⟨W(q)⟩ = 0 by translation
+invariance, and each
 origin has its own q-vectors (the tilt moves them), so the second term is taken as zero; the q → 0
 limit is the self χ4's: N⁻¹ var(Σ w_i) = ρ k_BT χ4_self (the overlap stage's χ4_self = βV/N² var).
 W(−q) = W(q)*: only half of the lattice is used.
@@ -88,9 +89,12 @@ def _fourier_sums(fractional, weights, n, reach):
 def fourier_sums(fractional: np.ndarray, weights: np.ndarray, n: np.ndarray) -> np.ndarray:
     """W(n) = Σ_i w_i exp(2πi n·s_i) for fractional coordinates s (N, D) and integer vectors n (M, D)."""
     reach = int(np.abs(n).max()) if len(n) else 0
-    return _fourier_sums(np.ascontiguousarray(fractional, dtype=np.float64),
-                         np.ascontiguousarray(weights, dtype=np.float64),
-                         np.ascontiguousarray(n, dtype=np.int64), reach)
+    return _fourier_sums(
+        np.ascontiguousarray(fractional, dtype=np.float64),
+        np.ascontiguousarray(weights, dtype=np.float64),
+        np.ascontiguousarray(n, dtype=np.int64),
+        reach,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,26 +114,67 @@ class FourPoint:
 
     def as_dict(self) -> dict:
         plain = lambda v: v.tolist() if isinstance(v, np.ndarray) else v  # noqa: E731
-        return {"lag": self.lag, "time": self.time, "q": plain(self.q), "s4": plain(self.s4),
-                "error": plain(self.error), "vectors": plain(self.vectors),
-                "directions": {k: {kk: plain(vv) for kk, vv in d.items()} for k, d in self.directions.items()},
-                "origins": self.origins, "s4_zero": self.s4_zero, "mobile_fraction": self.mobile_fraction}
+        return {
+            "lag": self.lag,
+            "time": self.time,
+            "q": plain(self.q),
+            "s4": plain(self.s4),
+            "error": plain(self.error),
+            "vectors": plain(self.vectors),
+            "directions": {k: {kk: plain(vv) for kk, vv in d.items()} for k, d in self.directions.items()},
+            "origins": self.origins,
+            "s4_zero": self.s4_zero,
+            "mobile_fraction": self.mobile_fraction,
+        }
 
 
-def four_point(positions: np.ndarray, nonaffine: np.ndarray, cells: list, origins: np.ndarray, lag: int,
-               times: np.ndarray, a: float, *, q_max: float, per_bin: int, cone: float, blocks: int,
-               seed: int = 0) -> FourPoint:
+def four_point(
+    positions: np.ndarray,
+    nonaffine: np.ndarray,
+    cells: list,
+    origins: np.ndarray,
+    lag: int,
+    times: np.ndarray,
+    a: float,
+    *,
+    q_max: float,
+    per_bin: int,
+    cone: float,
+    blocks: int,
+    seed: int = 0,
+) -> FourPoint:
     """S4(q, t) at one frame lag over the given origin frames (arrays (frames, N, D); ``cells`` one per
     frame), with w_i the self overlap of r̃ over the lag. See the module's docstring."""
     weights = np.array([(((nonaffine[o + lag] - nonaffine[o]) ** 2).sum(axis=1) <= a * a) for o in origins])  # bool
-    return structure_factor(weights, positions, [cells[o] for o in origins], q_max=q_max, per_bin=per_bin,
-                            cone=cone, blocks=blocks, seed=seed, lag=lag, time=float(times[lag] - times[0]),
-                            frames=origins)
+    return structure_factor(
+        weights,
+        positions,
+        [cells[o] for o in origins],
+        q_max=q_max,
+        per_bin=per_bin,
+        cone=cone,
+        blocks=blocks,
+        seed=seed,
+        lag=lag,
+        time=float(times[lag] - times[0]),
+        frames=origins,
+    )
 
 
-def structure_factor(weights: np.ndarray, positions: np.ndarray, cells: list, *, q_max: float, per_bin: int,
-                     cone: float, blocks: int, seed: int = 0, lag: int = 0, time: float = 0.0,
-                     frames=None) -> FourPoint:
+def structure_factor(
+    weights: np.ndarray,
+    positions: np.ndarray,
+    cells: list,
+    *,
+    q_max: float,
+    per_bin: int,
+    cone: float,
+    blocks: int,
+    seed: int = 0,
+    lag: int = 0,
+    time: float = 0.0,
+    frames=None,
+) -> FourPoint:
     """N⁻¹⟨|Σ_i w_i exp(i q·r_i)|²⟩ binned in |q| and by direction, over samples (origins): ``weights``
     (samples, N), ``positions`` (samples, N, D) or, with ``frames``, (frames, N, D) read at those
     frames (no copy), and one cell per sample."""
@@ -152,7 +197,7 @@ def structure_factor(weights: np.ndarray, positions: np.ndarray, cells: list, *,
         chosen = {}
         for name, axis in sets.items():
             member = ok if axis is None else ok & (np.abs(q[:, axis]) >= cos_cone * size)
-            picks = []
+            picks: list[np.ndarray] = []
             for k in np.unique(bins[member]):
                 here = np.flatnonzero(member & (bins == k))
                 picks.append(here if len(here) <= per_bin else rng.choice(here, per_bin, replace=False))
@@ -162,10 +207,10 @@ def structure_factor(weights: np.ndarray, positions: np.ndarray, cells: list, *,
         r = np.zeros((n_particles, 3))
         r[:, :dim] = positions[o if frames is None else frames[o]][:, :dim]
         power[every] = np.abs(fourier_sums(cell.fractional(r)[:, :dim], weights[o], n[every])) ** 2 / n_particles
-        for name, picks in chosen.items():
-            np.add.at(sums[name][o], bins[picks], power[picks])
-            np.add.at(qsum[name][o], bins[picks], size[picks])
-            np.add.at(counts[name][o], bins[picks], 1)
+        for name, rows in chosen.items():
+            np.add.at(sums[name][o], bins[rows], power[rows])
+            np.add.at(qsum[name][o], bins[rows], size[rows])
+            np.add.at(counts[name][o], bins[rows], 1)
     out = {}
     for name in sets:
         s4, error = _block_mean(sums[name], counts[name], blocks)
@@ -174,8 +219,18 @@ def structure_factor(weights: np.ndarray, positions: np.ndarray, cells: list, *,
         out[name] = {"q": qmean, "s4": s4, "error": error, "vectors": counts[name].sum(axis=0).astype(np.int64)}
     iso = out.pop("iso")
     totals = weights.sum(axis=1, dtype=np.float64)
-    return FourPoint(int(lag), float(time), iso["q"], iso["s4"], iso["error"], iso["vectors"], out, n_samples,
-                     float(totals.var() / n_particles), float(1 - totals.mean() / n_particles))
+    return FourPoint(
+        int(lag),
+        float(time),
+        iso["q"],
+        iso["s4"],
+        iso["error"],
+        iso["vectors"],
+        out,
+        n_samples,
+        float(totals.var() / n_particles),
+        float(1 - totals.mean() / n_particles),
+    )
 
 
 def _block_mean(sums: np.ndarray, counts: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,8 +242,9 @@ def _block_mean(sums: np.ndarray, counts: np.ndarray, blocks: int) -> tuple[np.n
         if b < 2:
             return mean, np.full(mean.shape, np.nan)
         edges = np.linspace(0, len(sums), b + 1).astype(int)
-        per = np.array([sums[edges[k]:edges[k + 1]].sum(axis=0) / counts[edges[k]:edges[k + 1]].sum(axis=0)
-                        for k in range(b)])
+        per = np.array(
+            [sums[edges[k] : edges[k + 1]].sum(axis=0) / counts[edges[k] : edges[k + 1]].sum(axis=0) for k in range(b)]
+        )
         finite = np.isfinite(per).sum(axis=0)
         spread = np.array([np.std(col[np.isfinite(col)], ddof=1) if n > 1 else np.nan for col, n in zip(per.T, finite)])
         return mean, spread / np.sqrt(np.maximum(finite, 1))
@@ -222,20 +278,37 @@ def fit_length(q: np.ndarray, s4: np.ndarray, error: np.ndarray, q_max: float, f
     """ξ_4 and S4(0) from a weighted fit of S4(q) over 0 < q ≤ q_max (NaN where it cannot be fitted)."""
     ok = np.isfinite(q) & np.isfinite(s4) & (q <= q_max) & np.isfinite(error) & (error > 0)
     f, start = (_oz, [1.0, 1.0]) if form == "oz" else (_oz4, [1.0, 1.0, 0.0])
-    nan = LengthFit(form, *[float("nan")] * 5, int(ok.sum()), q_max)
+    nan = LengthFit(form, *[float("nan")] * 5, int(ok.sum()), q_max)  # type: ignore[call-arg, arg-type]
     if ok.sum() <= len(start):
         return nan
     x, y, e = q[ok], s4[ok], error[ok]
     start[0] = float(y[0]) * 1.5
     try:
-        p, cov = curve_fit(f, x, y, p0=start, sigma=e, absolute_sigma=True, maxfev=20000,
-                           bounds=([0, 0] + ([-np.inf] if form == "oz4" else []), np.inf))
+        p, cov = curve_fit(
+            f,
+            x,
+            y,
+            p0=start,
+            sigma=e,
+            absolute_sigma=True,
+            maxfev=20000,
+            bounds=([0, 0] + ([-np.inf] if form == "oz4" else []), np.inf),
+        )
     except (RuntimeError, ValueError):
         return nan
     chi2 = float((((f(x, *p) - y) / e) ** 2).sum() / (len(x) - len(p)))
     err = np.sqrt(np.diag(cov)) * math.sqrt(max(chi2, 1.0))  # scaled when the fit is worse than the errors
-    return LengthFit(form, float(p[1]), float(err[1]), float(p[0]), float(err[0]), chi2, int(len(x)), q_max,
-                     float(p[2]) if form == "oz4" else float("nan"))
+    return LengthFit(
+        form,
+        float(p[1]),
+        float(err[1]),
+        float(p[0]),
+        float(err[0]),
+        chi2,
+        int(len(x)),
+        q_max,
+        float(p[2]) if form == "oz4" else float("nan"),
+    )
 
 
 def self_intermediate_scattering(nonaffine: np.ndarray, origins: np.ndarray, lags: np.ndarray, q: float) -> np.ndarray:

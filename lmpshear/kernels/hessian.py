@@ -48,10 +48,11 @@ class PairPotential:
     z: float = 0.0  # yukawa
 
     @classmethod
-    def of(cls, system: System) -> "PairPotential":
-        pot, s = system.potential, len(system.species)
+    def of(cls, system: System) -> PairPotential:
+        s = len(system.species)
         eps, sig, cut = np.zeros((s, s)), np.zeros((s, s)), np.zeros((s, s))
-        if pot.style == "yukawa":
+        if system.potential.style == "yukawa":
+            pot = system.yukawa
             d = np.array([sp.diameter for sp in system.species])
             sig = 0.5 * (d[:, None] + d[None, :])
             eps = pot.K * sig * np.exp(pot.z * sig)  # K e^{−z(r−d)}/(r/d) = A e^{−zr}/r
@@ -60,7 +61,7 @@ class PairPotential:
         for p in system.pairs():
             for a, b in ((p.a, p.b), (p.b, p.a)):
                 eps[a, b], sig[a, b], cut[a, b] = p.epsilon, p.sigma, p.cutoff
-        return cls(pot.style, eps, sig, cut, exponent=pot.exponent or 12)
+        return cls(system.potential.style, eps, sig, cut, exponent=system.sigma_epsilon.exponent or 12)
 
     @property
     def longest_cutoff(self) -> float:
@@ -79,7 +80,13 @@ class PairPotential:
         0 at r_c (a constant per pair, so that the energy is continuous for the minimiser)."""
         r = np.asarray(r, dtype=np.float64)
         out = np.zeros((3, len(r)))
-        _radial_kernel(r, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64), *self.tables(), out)
+        _radial_kernel(
+            r,
+            np.asarray(a, dtype=np.int64),
+            np.asarray(b, dtype=np.int64),  # type: ignore[call-arg]
+            *self.tables(),
+            out,
+        )  # (numba's stub miscounts a starred argument)
         return out[0], out[1], out[2]
 
     @functools.cached_property
@@ -87,8 +94,9 @@ class PairPotential:
         """φ(r_c) per species pair (S, S)."""
         out = np.zeros(self.cutoff.shape)
         for a, b in np.ndindex(*self.cutoff.shape):
-            out[a, b] = _phi(self.code, self.cutoff[a, b], self.epsilon[a, b], self.sigma[a, b], int(self.exponent),
-                             float(self.z))[0]
+            out[a, b] = _phi(
+                self.code, self.cutoff[a, b], self.epsilon[a, b], self.sigma[a, b], int(self.exponent), float(self.z)
+            )[0]
         return out
 
 
@@ -100,8 +108,11 @@ def _phi(style, r, eps, sig, n, z):
     """φ, φ', φ'' of one pair (unshifted): the one home of the potentials' formulas."""
     if style == 0:
         s6 = (sig / r) ** 6
-        return (4 * eps * (s6 * s6 - s6), 4 * eps * (-12 * s6 * s6 + 6 * s6) / r,
-                4 * eps * (156 * s6 * s6 - 42 * s6) / r**2)
+        return (
+            4 * eps * (s6 * s6 - s6),
+            4 * eps * (-12 * s6 * s6 + 6 * s6) / r,
+            4 * eps * (156 * s6 * s6 - 42 * s6) / r**2,
+        )
     if style == 1:
         phi = eps * (sig / r) ** n
         return phi, -n * phi / r, n * (n + 1) * phi / r**2
@@ -175,8 +186,15 @@ def find_pairs(positions: np.ndarray, cell: Cell, reach: float, among: np.ndarra
         h = cell.matrix()
         pos = np.zeros((len(positions), 3))
         pos[:, :dim] = positions
-        i, j = _pairs_of(pos, np.flatnonzero(among), np.asarray(among, dtype=np.bool_), h, np.linalg.inv(h),
-                         cell.dimension == 3, reach * reach)
+        i, j = _pairs_of(
+            pos,
+            np.flatnonzero(among),
+            np.asarray(among, dtype=np.bool_),
+            h,
+            np.linalg.inv(h),
+            cell.dimension == 3,
+            reach * reach,
+        )
     return Pairs(i, j)
 
 
@@ -215,9 +233,17 @@ def energy_and_forces(positions, types, cell: Cell, potential: PairPotential, pa
     pairs = pairs or find_pairs(positions, cell, potential.longest_cutoff)
     h = cell.matrix()
     forces = np.zeros((len(positions), positions.shape[1]))
-    energy = _energy_forces_kernel(np.ascontiguousarray(positions, dtype=np.float64), pairs.i, pairs.j,
-                                   np.asarray(types, dtype=np.int64), h, np.linalg.inv(h), cell.dimension == 3,
-                                   *potential.tables(), forces)
+    energy = _energy_forces_kernel(
+        np.ascontiguousarray(positions, dtype=np.float64),
+        pairs.i,
+        pairs.j,  # type: ignore[call-arg]
+        np.asarray(types, dtype=np.int64),
+        h,
+        np.linalg.inv(h),
+        cell.dimension == 3,
+        *potential.tables(),
+        forces,
+    )
     return float(energy), forces
 
 
@@ -229,8 +255,9 @@ def pair_stiffness(d: np.ndarray, r: np.ndarray, d1: np.ndarray, d2: np.ndarray)
     return d2[:, None, None] * nn + (d1 / r)[:, None, None] * (eye - nn)
 
 
-def hessian(positions, types, cell: Cell, potential: PairPotential, free: np.ndarray | None = None,
-            pairs: Pairs | None = None) -> scipy.sparse.csr_matrix:
+def hessian(
+    positions, types, cell: Cell, potential: PairPotential, free: np.ndarray | None = None, pairs: Pairs | None = None
+) -> scipy.sparse.csr_matrix:
     """The Hessian ∂²U/∂r∂r, (D N, D N) sparse, coordinates ordered (particle, axis); with ``free`` (a
     boolean mask) only the block of the free particles, in their order, the others held fixed."""
     n, dim = positions.shape
@@ -251,8 +278,9 @@ def hessian(positions, types, cell: Cell, potential: PairPotential, free: np.nda
         rows.append(ra.ravel())
         cols.append(cb.ravel())
         vals.append(sign * k[ok].ravel())
-    h = scipy.sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                shape=(size * dim, size * dim))
+    h = scipy.sparse.coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size * dim, size * dim)
+    )
     return h.tocsr()
 
 
@@ -279,8 +307,15 @@ class RelaxResult:
     overlaps: int  # yukawa: pairs closer than their hard-core contact d_ij after the relaxation
 
 
-def relax_frozen(positions, types, cell: Cell, potential: PairPotential, free: np.ndarray,
-                 force_tolerance: float = 1e-8, max_iterations: int = 20000) -> RelaxResult:
+def relax_frozen(
+    positions,
+    types,
+    cell: Cell,
+    potential: PairPotential,
+    free: np.ndarray,
+    force_tolerance: float = 1e-8,
+    max_iterations: int = 20000,
+) -> RelaxResult:
     """The inherent structure of the ``free`` particles with every other particle frozen (L-BFGS on
     the pair energy, analytic gradient). The pair list is built with a skin and rebuilt if a free
     particle moves more than half of it."""
@@ -307,9 +342,13 @@ def relax_frozen(positions, types, cell: Cell, potential: PairPotential, free: n
         # a force jumps where a pair crosses its cutoff (LJ is truncated, not smoothed): the line search
         # can give up there, and a fresh L-BFGS start from where it stopped goes on
         for _ in range(RESTARTS):
-            out = scipy.optimize.minimize(fun, x, jac=True, method="L-BFGS-B",
-                                          options={"maxiter": max_iterations - used, "gtol": tolerance,
-                                                   "ftol": 0.0, "maxcor": 30})
+            out = scipy.optimize.minimize(
+                fun,
+                x,
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": max_iterations - used, "gtol": tolerance, "ftol": 0.0, "maxcor": 30},
+            )
             progress = np.abs(out.x - x).max()
             x, used = out.x, used + int(out.nit)
             if np.abs(out.jac).max() <= tolerance or used >= max_iterations or progress == 0.0:
@@ -363,8 +402,15 @@ def relax_frozen(positions, types, cell: Cell, potential: PairPotential, free: n
         p = pairs_for(r)
         dist = np.linalg.norm(separations(r, cell, p), axis=1)
         overlaps = int((dist < potential.sigma[types[p.i], types[p.j]]).sum())
-    return RelaxResult(r, e, float(np.abs(f[free]).max()), iterations, lowest,
-                       float(np.linalg.norm(r[free] - positions[free], axis=1).max()), overlaps)
+    return RelaxResult(
+        r,
+        e,
+        float(np.abs(f[free]).max()),
+        iterations,
+        lowest,
+        float(np.linalg.norm(r[free] - positions[free], axis=1).max()),
+        overlaps,
+    )
 
 
 def _lowest_curvature(h) -> tuple[float, np.ndarray]:

@@ -27,7 +27,7 @@ from lmpshear.neighbors import CellGrid, bin_of, binned, minimum_image
 
 
 @numba.njit(parallel=True, cache=True)
-def _pair_histogram(r, particle, h, h_inv, lo, n, periodic_z, r_max, width, bins):
+def _jump_pair_histogram(r, particle, h, h_inv, lo, n, periodic_z, r_max, width, bins):
     """Each pair of jumps of different particles once (j > i), found through the cell list: r_max is
     below half the cell's narrowest width, so rounding the fractional separation is the minimum image."""
     s, order, start, table = binned(r, lo, h_inv, n)
@@ -35,6 +35,7 @@ def _pair_histogram(r, particle, h, h_inv, lo, n, periodic_z, r_max, width, bins
     r2max = r_max * r_max
     for i in numba.prange(r.shape[0]):
         here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+        # the cell-list walk (lmpshear.neighbors says why each kernel writes its own)
         for t in range(table.shape[1]):
             c = table[here, t]
             for m in range(start[c], start[c + 1]):
@@ -55,7 +56,9 @@ def _shells(r_max: float, width: float) -> int:
     return int(r_max / width + 1e-9)
 
 
-def pair_counts(events: np.ndarray, particles: np.ndarray, cell, r_max: float, width: float) -> tuple[np.ndarray, float]:
+def jump_pair_counts(
+    events: np.ndarray, particles: np.ndarray, cell, r_max: float, width: float
+) -> tuple[np.ndarray, float]:
     """Counts of jump pairs (different particles) in shells of ``width`` up to ``r_max`` (minimum image in
     ``cell``), and the number of such pairs."""
     r = np.zeros((len(events), 3))
@@ -63,8 +66,9 @@ def pair_counts(events: np.ndarray, particles: np.ndarray, cell, r_max: float, w
     bins = _shells(r_max, width)
     grid = CellGrid.for_cell(cell.reduced(), bins * width, max_bins=max(len(events), 1))
     particles = np.ascontiguousarray(particles, dtype=np.int64)
-    counts = _pair_histogram(r, particles, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, bins * width, width,
-                             bins)
+    counts = _jump_pair_histogram(
+        r, particles, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z, bins * width, width, bins
+    )
     _, per_particle = np.unique(particles, return_counts=True)
     pairs = len(particles) * (len(particles) - 1) / 2 - float((per_particle * (per_particle - 1) / 2).sum())
     return counts, pairs
@@ -100,14 +104,17 @@ def _pooled(windows: list, edges: np.ndarray, width: float, which: int) -> tuple
     counts, expected, per_window = np.zeros(len(shells)), np.zeros(len(shells)), []
     for window in windows:
         events, particles, cell = window[which], window[1], window[2]
-        c, pairs = pair_counts(events, particles, cell, edges[-1], width)
+        c, pairs = jump_pair_counts(events, particles, cell, edges[-1], width)
         e = pairs * shells / cell.volume
         counts += c
         expected += e
         per_window.append(c / e)
     with np.errstate(invalid="ignore", divide="ignore"):
-        error = (np.std(per_window, axis=0, ddof=1) / np.sqrt(len(per_window)) if len(per_window) > 1
-                 else np.full(len(shells), np.nan))
+        error = (
+            np.std(per_window, axis=0, ddof=1) / np.sqrt(len(per_window))
+            if len(per_window) > 1
+            else np.full(len(shells), np.nan)
+        )
         return counts / expected, error
 
 
@@ -127,9 +134,21 @@ def jump_correlation(windows: list[tuple], r_max: float, width: float, fit_min: 
         ratio = g / g_null
         ratio_error = np.abs(ratio) * np.sqrt((error / g) ** 2 + (null_error / g_null) ** 2)
     xi, xi_error, amplitude, chi2 = _fit_decay(r, ratio, ratio_error, fit_min)
-    return JumpCorrelation(r, g, error, g_null, ratio, ratio_error, len(windows),
-                           float(np.mean([len(w[0]) for w in windows])), xi, xi_error, amplitude, chi2,
-                           (fit_min, float(edges[-1])))
+    return JumpCorrelation(
+        r,
+        g,
+        error,
+        g_null,
+        ratio,
+        ratio_error,
+        len(windows),
+        float(np.mean([len(w[0]) for w in windows])),
+        xi,
+        xi_error,
+        amplitude,
+        chi2,
+        (fit_min, float(edges[-1])),
+    )
 
 
 def _fit_decay(r, g, error, fit_min) -> tuple[float, float, float, float]:
@@ -143,8 +162,16 @@ def _fit_decay(r, g, error, fit_min) -> tuple[float, float, float, float]:
     x0 = float(x[0])
     f = lambda x, b, xi: b * np.exp(-(x - x0) / xi)  # noqa: E731
     try:
-        p, cov = curve_fit(f, x, y, p0=[max(float(y[0]), 1e-3), 1.0], sigma=e, absolute_sigma=True,
-                           bounds=([0.0, 1e-3], [np.inf, 1e3]), maxfev=20000)
+        p, cov = curve_fit(
+            f,
+            x,
+            y,
+            p0=[max(float(y[0]), 1e-3), 1.0],
+            sigma=e,
+            absolute_sigma=True,
+            bounds=([0.0, 1e-3], [np.inf, 1e3]),
+            maxfev=20000,
+        )
     except (RuntimeError, ValueError):
         return (float("nan"),) * 4
     chi2 = float((((f(x, *p) - y) / e) ** 2).sum() / (len(x) - 2))

@@ -61,8 +61,15 @@ class Match:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
 
 
-def match(cores: np.ndarray, spot_centres: np.ndarray, candidates: np.ndarray, cell: Cell, radii: np.ndarray,
-          trials: int = 200, seed: int = 0) -> Match:
+def match(
+    cores: np.ndarray,
+    spot_centres: np.ndarray,
+    candidates: np.ndarray,
+    cell: Cell,
+    radii: np.ndarray,
+    trials: int = 200,
+    seed: int = 0,
+) -> Match:
     """Matching ratios at each radius; ``candidates`` (the cluster's particle positions) are where the
     null model puts its random cores."""
     radii = np.asarray(radii, dtype=float)
@@ -75,8 +82,7 @@ def match(cores: np.ndarray, spot_centres: np.ndarray, candidates: np.ndarray, c
         d = nearest(spot_centres, fake, cell)
         null[t] = (d[:, None] < radii[None, :]).mean(axis=0) if len(d) else np.nan
     frac = lambda d: (d[:, None] < radii[None, :]).mean(axis=0) if len(d) else np.full(len(radii), np.nan)  # noqa: E731
-    return Match(radii, frac(spot_d), frac(core_d), null.mean(axis=0), null.std(axis=0),
-                 len(spot_centres), len(cores))
+    return Match(radii, frac(spot_d), frac(core_d), null.mean(axis=0), null.std(axis=0), len(spot_centres), len(cores))
 
 
 def pooled(rows: list[dict], radii: np.ndarray, n_cores: int) -> dict:
@@ -85,8 +91,9 @@ def pooled(rows: list[dict], radii: np.ndarray, n_cores: int) -> dict:
     are per-cluster dicts with ``match`` (the softest ``n_cores`` cores) and ``match_all`` (every core;
     Match.as_dict), and ``modes`` (core dicts); a skipped cluster carries ``skipped`` instead."""
     radii = np.asarray(radii, dtype=float)
-    sums = {key: {"spots": 0, "matched": np.zeros(len(radii)), "chance": np.zeros(len(radii))}
-            for key in ("", "_all")}
+    sums: dict[str, dict] = {
+        key: {"spots": 0, "matched": np.zeros(len(radii)), "chance": np.zeros(len(radii))} for key in ("", "_all")
+    }
     for row in rows:
         for key, acc in sums.items():
             if "match" + key in row:
@@ -100,13 +107,20 @@ def pooled(rows: list[dict], radii: np.ndarray, n_cores: int) -> dict:
     angles = [m["extension_angle"] for r in rows for m in r.get("modes", [])[:n_cores]]
     at = int(np.argmin(np.abs(radii - 1.5)))
     ratio = {f"{what}{key}": acc[what] / spots for key, acc in sums.items() for what in ("matched", "chance")}
-    return {"clusters": rows, "radii": radii.tolist(),
-            **{k: v.tolist() for k, v in ratio.items()}, "spots": n_spots, "core_angles": angles,
-            "summary": {"clusters": len(rows), "spots": n_spots,
-                        **{f"{k}_at_1.5": float(v[at]) for k, v in ratio.items()},
-                        # with the sign fixed by ε_xy ≥ 0 the axis lies in [0°, 90°]: chance is 1/2
-                        "cores_within_22.5_of_45": float(np.mean([abs(x - 45) < 22.5 for x in angles]))
-                        if angles else None,
-                        "modes_touching_frozen": float(np.mean([m["touches_frozen"] for m in modes])) if modes else None,
-                        "shell_weight": float(np.mean([m["shell_weight"] for m in modes])) if modes else None,
-                        "skipped": sum("skipped" in r for r in rows)}}
+    return {
+        "clusters": rows,
+        "radii": radii.tolist(),
+        **{k: v.tolist() for k, v in ratio.items()},
+        "spots": n_spots,
+        "core_angles": angles,
+        "summary": {
+            "clusters": len(rows),
+            "spots": n_spots,
+            **{f"{k}_at_1.5": float(v[at]) for k, v in ratio.items()},
+            # with the sign fixed by ε_xy ≥ 0 the axis lies in [0°, 90°]: chance is 1/2
+            "cores_within_22.5_of_45": float(np.mean([abs(x - 45) < 22.5 for x in angles])) if angles else None,
+            "modes_touching_frozen": float(np.mean([m["touches_frozen"] for m in modes])) if modes else None,
+            "shell_weight": float(np.mean([m["shell_weight"] for m in modes])) if modes else None,
+            "skipped": sum("skipped" in r for r in rows),
+        },
+    }

@@ -61,16 +61,24 @@ class MeanSquareDisplacement:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
 
 
-def mean_square_displacement(nonaffine: np.ndarray, times: np.ndarray, typeid: np.ndarray, species: list[str],
-                             origins: np.ndarray, lags: np.ndarray, positions: np.ndarray | None = None,
-                             cells: list[Cell] | None = None, neighbour_cutoff: float | None = None
-                             ) -> MeanSquareDisplacement:
+def mean_square_displacement(
+    nonaffine: np.ndarray,
+    times: np.ndarray,
+    typeid: np.ndarray,
+    species: list[str],
+    origins: np.ndarray,
+    lags: np.ndarray,
+    positions: np.ndarray | None = None,
+    cells: list[Cell] | None = None,
+    neighbour_cutoff: float | None = None,
+) -> MeanSquareDisplacement:
     """MSD over the given origins and lags; the cage-relative MSD too when ``neighbour_cutoff`` is set
     (then ``positions`` and ``cells`` give the neighbours at each origin)."""
     n_frames = nonaffine.shape[0]
     typeid = np.asarray(typeid)
     pairs = {}
     if neighbour_cutoff is not None:
+        assert positions is not None and cells is not None, "the cage-relative MSD needs positions and cells"
         pairs = {int(o): neighbour_pairs(positions[o], cells[o], neighbour_cutoff) for o in origins}
     kept, total, per, cr = [], [], [], []
     for lag in lags:
@@ -90,9 +98,16 @@ def mean_square_displacement(nonaffine: np.ndarray, times: np.ndarray, typeid: n
         total.append(sq.mean())
         per.append([sq[typeid == k].mean() if np.any(typeid == k) else np.nan for k in range(len(species))])
         cr.append(sq_cr.mean() / len(use))
-    kept = np.array(kept)
-    return MeanSquareDisplacement(kept, times[kept] - times[0], np.array(total), np.array(per).T,
-                                  np.array(cr) if pairs else None, tuple(species), neighbour_cutoff)
+    lags_kept = np.array(kept)
+    return MeanSquareDisplacement(
+        lags_kept,
+        times[lags_kept] - times[0],
+        np.array(total),
+        np.array(per).T,
+        np.array(cr) if pairs else None,
+        tuple(species),
+        neighbour_cutoff,
+    )
 
 
 @dataclass(frozen=True)
@@ -118,17 +133,24 @@ def cage_size(times: np.ndarray, msd: np.ndarray, crossover_fraction: float = 0.
     slope = np.convolve(np.pad(slope, 1, mode="edge"), np.ones(3) / 3, mode="valid")
     low = int(np.argmin(slope))
     if slope[low] > MAX_PLATEAU_SLOPE:
-        raise UserError(f"the MSD shows no cage plateau (its log-slope never drops below {MAX_PLATEAU_SLOPE:g}); "
-                        "give the cage size l_c^2 explicitly ([analysis] cage_size)")
+        raise UserError(
+            f"the MSD shows no cage plateau (its log-slope never drops below {MAX_PLATEAU_SLOPE:g}); "
+            "give the cage size l_c^2 explicitly ([analysis] cage_size)"
+        )
     level = slope[low] + crossover_fraction * (1.0 - slope[low])
     after = np.nonzero(slope[low:] >= level)[0]
     if len(after) == 0:
-        raise UserError("the MSD does not leave its plateau within the lags computed (run longer, or give "
-                        "[analysis] cage_size)")
+        raise UserError(
+            "the MSD does not leave its plateau within the lags computed (run longer, or give [analysis] cage_size)"
+        )
     k = low + int(after[0])
     # interpolate ln t where the slope crosses the level, and ln MSD there
     f = (level - slope[k - 1]) / (slope[k] - slope[k - 1])
     lt_x = lt[k - 1] + f * (lt[k] - lt[k - 1])
     value = float(np.exp(np.interp(lt_x, lt, lm)))
-    return CageSize(value, float(np.exp(lt_x)), f"MSD where its log-slope reaches {level:.3g}, "
-                    f"{crossover_fraction:g} of the way from the plateau ({slope[low]:.3g}) to diffusion (1)")
+    return CageSize(
+        value,
+        float(np.exp(lt_x)),
+        f"MSD where its log-slope reaches {level:.3g}, "
+        f"{crossover_fraction:g} of the way from the plateau ({slope[low]:.3g}) to diffusion (1)",
+    )

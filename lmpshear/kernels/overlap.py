@@ -92,6 +92,8 @@ def _overlaps(position_t, nonaffine_t, nonaffine_0, h, h_inv, lo, n, periodic_z,
         f1, l1 = _bins_within(sq[i, 1], reach[1], n[1])
         f2, l2 = _bins_within(sq[i, 2], reach[2], n[2])
         count = 0
+        # the cell-list walk (lmpshear.neighbors says why each kernel writes its own), here over the bins
+        # within a of the point rather than a fixed neighbour table
         for b0 in range(f0, l0 + 1):
             c0 = _wrapped(b0, n[0])
             for b1 in range(f1, l1 + 1):
@@ -99,30 +101,41 @@ def _overlaps(position_t, nonaffine_t, nonaffine_0, h, h_inv, lo, n, periodic_z,
                 for b2 in range(f2, l2 + 1):
                     c = c1 * n[2] + _wrapped(b2, n[2])
                     for m in range(start[c], start[c + 1]):
-                        dx, dy, dz = minimum_image(sr[m, 0] - sq[i, 0], sr[m, 1] - sq[i, 1], sr[m, 2] - sq[i, 2],
-                                                   h, periodic_z)
+                        dx, dy, dz = minimum_image(
+                            sr[m, 0] - sq[i, 0], sr[m, 1] - sq[i, 1], sr[m, 2] - sq[i, 2], h, periodic_z
+                        )
                         if dx * dx + dy * dy + dz * dz <= a2:
                             count += 1
         total += count
     return total, n_self
 
 
-def overlaps(position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffine_0: np.ndarray, cell_t: Cell,
-             a: float) -> tuple[int, int]:
+def overlaps(
+    position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffine_0: np.ndarray, cell_t: Cell, a: float
+) -> tuple[int, int]:
     """(Q, Q_self) for one origin and lag: positions at t0+t (any image), r̃ at t0+t and at t0."""
     grid = CellGrid.for_cell(cell_t, a, max_bins=len(position_t))
     reach = a / cell_t.widths()
     if cell_t.dimension == 2:
         reach[2] = 0.0
-    q, q_self = _overlaps(np.ascontiguousarray(position_t, dtype=np.float64),
-                          np.ascontiguousarray(nonaffine_t, dtype=np.float64),
-                          np.ascontiguousarray(nonaffine_0, dtype=np.float64), grid.h, grid.h_inv, grid.lo, grid.n,
-                          grid.periodic_z, float(a), reach)
+    q, q_self = _overlaps(
+        np.ascontiguousarray(position_t, dtype=np.float64),
+        np.ascontiguousarray(nonaffine_t, dtype=np.float64),
+        np.ascontiguousarray(nonaffine_0, dtype=np.float64),
+        grid.h,
+        grid.h_inv,
+        grid.lo,
+        grid.n,
+        grid.periodic_z,
+        float(a),
+        reach,
+    )
     return int(q), int(q_self)
 
 
-def collective_overlap(position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffine_0: np.ndarray,
-                       cell_t: Cell, a: float) -> int:
+def collective_overlap(
+    position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffine_0: np.ndarray, cell_t: Cell, a: float
+) -> int:
     """Q for one origin and lag (:func:`overlaps`)."""
     return overlaps(position_t, nonaffine_t, nonaffine_0, cell_t, a)[0]
 
@@ -180,14 +193,22 @@ def jackknife_variance(values: np.ndarray, blocks: int = JACKKNIFE_BLOCKS) -> tu
     if b < 2:
         return np.full(1, values.var()), float("nan")
     edges = np.linspace(0, n, b + 1).astype(int)
-    keep = [np.concatenate([values[:edges[k]], values[edges[k + 1]:]]) for k in range(b)]
+    keep = [np.concatenate([values[: edges[k]], values[edges[k + 1] :]]) for k in range(b)]
     partial = np.array([v.var() for v in keep])
     return partial, float(np.sqrt((b - 1) / b * ((partial - partial.mean()) ** 2).sum()))
 
 
-def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cell], times: np.ndarray,
-                   temperature: float, a: float, origins: np.ndarray, lags: np.ndarray,
-                   fraction: float = 0.7) -> Susceptibility:
+def susceptibility(
+    positions: np.ndarray,
+    nonaffine: np.ndarray,
+    cells: list[Cell],
+    times: np.ndarray,
+    temperature: float,
+    a: float,
+    origins: np.ndarray,
+    lags: np.ndarray,
+    fraction: float = 0.7,
+) -> Susceptibility:
     """χ4 and ⟨Q⟩/N over the given origin frames and frame lags (arrays are (frames, N, dim)), and t_χ
     fitted over the peak's lags with χ4 ≥ ``fraction`` × its maximum.
 
@@ -199,8 +220,10 @@ def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cel
         use = origins[origins + lag < n_frames]
         if len(use) < 2:
             continue
-        both = np.array([overlaps(positions[o + lag], nonaffine[o + lag], nonaffine[o], cells[o + lag], a)
-                         for o in use], dtype=np.float64)
+        both = np.array(
+            [overlaps(positions[o + lag], nonaffine[o + lag], nonaffine[o], cells[o + lag], a) for o in use],
+            dtype=np.float64,
+        )
         Q, Qs = np.ascontiguousarray(both[:, 0]), np.ascontiguousarray(both[:, 1])
         volume = np.mean([cells[o + lag].volume for o in use])
         factor = volume / (temperature * N * N)
@@ -216,15 +239,30 @@ def susceptibility(positions: np.ndarray, nonaffine: np.ndarray, cells: list[Cel
         partials.append(factor * partial)
     if not kept:
         raise ValueError("not enough frames after the first origin for any lag")
-    kept = np.array(kept)
-    lag_times = times[kept] - times[0]
-    chi, chis = np.array(chi), np.array(chis)
-    t_chi, fitted, method = chi4_peak(lag_times, chi, fraction)
+    lags_kept = np.array(kept)
+    lag_times = times[lags_kept] - times[0]
+    chi4, chi4_self = np.array(chi), np.array(chis)
+    t_chi, fitted, method = chi4_peak(lag_times, chi4, fraction)
     error = _peak_error(lag_times, partials, fitted if method == "fit" else None)
-    return Susceptibility(kept, lag_times, np.array(q), chi, np.array(qs), chis, np.array(counts), float(a),
-                          t_chi, chi4_peak(lag_times, chis, fraction)[0], np.array(errors), np.array(errors_self),
-                          error, float(lag_times[np.argmax(chi)]), method,
-                          (float(lag_times[fitted][0]), float(lag_times[fitted][-1])), float(fraction))
+    return Susceptibility(
+        lags_kept,
+        lag_times,
+        np.array(q),
+        chi4,
+        np.array(qs),
+        chi4_self,
+        np.array(counts),
+        float(a),
+        t_chi,
+        chi4_peak(lag_times, chi4_self, fraction)[0],
+        np.array(errors),
+        np.array(errors_self),
+        error,
+        float(lag_times[np.argmax(chi4)]),
+        method,
+        (float(lag_times[fitted][0]), float(lag_times[fitted][-1])),
+        float(fraction),
+    )
 
 
 def chi4_peak(times: np.ndarray, chi: np.ndarray, fraction: float) -> tuple[float, slice, str]:
@@ -270,4 +308,3 @@ def _peak_error(lag_times: np.ndarray, partials: list[np.ndarray], fitted: slice
         samples = np.array([[p[j] for p in partials[fitted]] for j in range(b)])
         peaks = np.array([_vertex(t, s) or float(t[np.argmax(s)]) for s in samples])
     return float(np.sqrt((b - 1) / b * ((peaks - peaks.mean()) ** 2).sum()))
-

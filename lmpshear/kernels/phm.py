@@ -22,7 +22,6 @@ from lmpshear.kernels import hessian
 from lmpshear.kernels.hessian import DENSE_LIMIT, RelaxResult
 
 
-
 class Solver:
     """x = H⁻¹ b for one symmetric positive-definite H, factorised once."""
 
@@ -104,16 +103,15 @@ class Mode:
         return float(a2.sum() ** 2 / (len(a2) * (a2 * a2).sum()))
 
 
-def iterate(h, solve, i, j, start: np.ndarray, tol: float = 1e-10, max_iterations: int = 5000,
-            field=zeta) -> Mode:
+def iterate(h, solve, i, j, start: np.ndarray, tol: float = 1e-10, max_iterations: int = 5000, field=zeta) -> Mode:
     """Iterate π ← H⁻¹ field(π) / |H⁻¹ field(π)| from ``start`` (n, D) until it moves less than
     ``tol``. ``field`` is ζ; with ``lambda z, i, j: z`` this is inverse iteration."""
     pi = start / np.linalg.norm(start)
-    change = np.inf
-    for it in range(1, max_iterations + 1):
+    change = float("inf")
+    for it in range(1, max_iterations + 1):  # noqa: B007  (it: the iterations done, returned)
         y = np.asarray(solve(field(pi, i, j).ravel())).reshape(pi.shape)
         new = y / np.linalg.norm(y)
-        change = np.linalg.norm(new - pi)
+        change = float(np.linalg.norm(new - pi))
         pi = new
         if change < tol:
             break
@@ -132,8 +130,17 @@ def lowest_modes(h, k: int, solve=None) -> np.ndarray:
     return scipy.sparse.linalg.eigsh(h, k=k, sigma=0, OPinv=op, which="LM")[1].T
 
 
-def search(h, i, j, dimension: int, starts: int = 12, random_starts: int = 0, seed: int = 0,
-           tol: float = 1e-10, duplicate_overlap: float = 0.95) -> list[Mode]:
+def search(
+    h,
+    i,
+    j,
+    dimension: int,
+    starts: int = 12,
+    random_starts: int = 0,
+    seed: int = 0,
+    tol: float = 1e-10,
+    duplicate_overlap: float = 0.95,
+) -> list[Mode]:
     """PHMs from the ``starts`` lowest eigenvectors of H and ``random_starts`` random vectors, the
     unconverged dropped and duplicates (|π_a·π_b| > ``duplicate_overlap``) removed, softest first."""
     solve = Solver(h)
@@ -159,8 +166,13 @@ class Core:
     touches_frozen: bool  # a frozen particle lies within the core radius: the cluster edge shapes the mode
 
     def as_dict(self) -> dict:
-        return {"particle": self.particle, "position": self.position.tolist(), "strain": self.strain.tolist(),
-                "extension_angle": self.extension_angle, "touches_frozen": self.touches_frozen}
+        return {
+            "particle": self.particle,
+            "position": self.position.tolist(),
+            "strain": self.strain.tolist(),
+            "extension_angle": self.extension_angle,
+            "touches_frozen": self.touches_frozen,
+        }
 
 
 def core_of(mode: Mode, positions: np.ndarray, free: np.ndarray, cell, radius: float) -> Core:
@@ -204,13 +216,22 @@ def within(points: np.ndarray, of: np.ndarray, cell, distance: float, chunk: int
     """Which ``points`` lie within ``distance`` of any of ``of`` (minimum image; brute force in chunks)."""
     out = np.zeros(len(points), dtype=bool)
     for lo in range(0, len(points), chunk):
-        d = cell.minimum_image(points[lo: lo + chunk, None, :] - of[None, :, :])
-        out[lo: lo + chunk] = ((d * d).sum(axis=-1) <= distance * distance).any(axis=1)
+        d = cell.minimum_image(points[lo : lo + chunk, None, :] - of[None, :, :])
+        out[lo : lo + chunk] = ((d * d).sum(axis=-1) <= distance * distance).any(axis=1)
     return out
 
 
-def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, members: np.ndarray,
-                  starts: int = 12, core_radius: float = 1.5, tol: float = 1e-10, shell: float = 0.0) -> ClusterModes:
+def cluster_modes(
+    positions: np.ndarray,
+    types: np.ndarray,
+    cell,
+    potential,
+    members: np.ndarray,
+    starts: int = 12,
+    core_radius: float = 1.5,
+    tol: float = 1e-10,
+    shell: float = 0.0,
+) -> ClusterModes:
     """Freeze everything but ``members`` (indices), relax them to their inherent structure, and find
     the PHMs of the restricted Hessian from its ``starts`` lowest eigenvectors. ``shell`` > 0: the
     particles within that distance of a member relax and vibrate too (the frozen exterior begins
@@ -229,8 +250,10 @@ def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, mem
     sub = positions[near]
     relaxed = hessian.relax_frozen(sub, types[near], cell, potential, free)
     if relaxed.lowest_curvature <= 0:
-        raise NotAMinimum(f"the relaxation ended where H has a curvature {relaxed.lowest_curvature:.3g} <= 0 "
-                          f"(largest force {relaxed.largest_force:.2g}): no PHMs about a saddle")
+        raise NotAMinimum(
+            f"the relaxation ended where H has a curvature {relaxed.lowest_curvature:.3g} <= 0 "
+            f"(largest force {relaxed.largest_force:.2g}): no PHMs about a saddle"
+        )
     pairs = hessian.find_pairs(relaxed.positions, cell, potential.longest_cutoff, among=free)
     h = hessian.hessian(relaxed.positions, types[near], cell, potential, free=free, pairs=pairs)
     index = np.where(free, np.cumsum(free) - 1, -1)
@@ -239,5 +262,9 @@ def cluster_modes(positions: np.ndarray, types: np.ndarray, cell, potential, mem
     kept = [k for k, c in enumerate(cores) if member[c.particle]]
     full = positions.copy()
     full[near] = relaxed.positions
-    return ClusterModes(replace(relaxed, positions=full), [modes[k] for k in kept],
-                        [replace(cores[k], particle=int(near[cores[k].particle])) for k in kept], near[free])
+    return ClusterModes(
+        replace(relaxed, positions=full),
+        [modes[k] for k in kept],
+        [replace(cores[k], particle=int(near[cores[k].particle])) for k in kept],
+        near[free],
+    )

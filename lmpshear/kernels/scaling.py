@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lmpshear.kernels.flowcurve import FlowCurve, enough_rates, fit_power_law
-from lmpshear.kernels.regions import radius_of_volume
+from lmpshear.kernels.sieve import radius_of_volume
 
 #: Table I of the paper: λ/(D+1), ν_c, and λ (Fig. 1a, 5a, 5c) per model system
 PAPER_TABLE1 = {
@@ -63,13 +63,24 @@ class ScalingRow:
 
 #: the lengths beside the paper's ξ_c, by their key in a run's lengths (report.lengths_of: the s4 and gjj
 #: summaries' keys, and the clusters summary's significance rule), and their exponent's name
-LENGTHS = {"xi_c_significance": "nu_c_significance", "xi4_t_chi": "nu_4_t_chi", "xi4_tau_alpha": "nu_4_tau_alpha",
-           "xi_jj_t_chi": "nu_jj_t_chi", "xi_jj_cluster_window": "nu_jj_cluster_window",
-           "xi_jj_fixed_window": "nu_jj_fixed_window"}
+LENGTHS = {
+    "xi_c_significance": "nu_c_significance",
+    "xi4_t_chi": "nu_4_t_chi",
+    "xi4_tau_alpha": "nu_4_tau_alpha",
+    "xi_jj_t_chi": "nu_jj_t_chi",
+    "xi_jj_cluster_window": "nu_jj_cluster_window",
+    "xi_jj_fixed_window": "nu_jj_fixed_window",
+}
 #: how figures and tables name them
-LENGTH_LABELS = {"xi_c": "ξ_c (paper's sieve)", "xi_c_significance": "ξ_c (significance rule)",
-                 "xi4_t_chi": "ξ_4 (t_χ)", "xi4_tau_alpha": "ξ_4 (τ_α)", "xi_jj_t_chi": "ξ_jj (t_χ)",
-                 "xi_jj_cluster_window": "ξ_jj (clusters' W)", "xi_jj_fixed_window": "ξ_jj (fixed W)"}
+LENGTH_LABELS = {
+    "xi_c": "ξ_c (paper's sieve)",
+    "xi_c_significance": "ξ_c (significance rule)",
+    "xi4_t_chi": "ξ_4 (t_χ)",
+    "xi4_tau_alpha": "ξ_4 (τ_α)",
+    "xi_jj_t_chi": "ξ_jj (t_χ)",
+    "xi_jj_cluster_window": "ξ_jj (clusters' W)",
+    "xi_jj_fixed_window": "ξ_jj (fixed W)",
+}
 #: Mizuno & Yamamoto (J. Chem. Phys. 2011/2012): ξ_4(τ_α) ~ γ̇^−0.08 in a 3D binary supercooled liquid under
 #: steady shear (χ4(τ_α) ~ γ̇^−0.26 there), the independent number beside ν_4
 MIZUNO_YAMAMOTO_NU4 = 0.08
@@ -80,7 +91,7 @@ def length_exponents(rates, lengths: list[dict]) -> dict:
     "_error"s per rate): the weighted least-squares slope in log-log with its error (scaled by
     √(reduced χ²) above 1), where enough of the rates have the length finite (three, or both of two);
     else NaN."""
-    out = {}
+    out: dict[str, float] = {}
     for key, name in LENGTHS.items():
         values = np.array([d.get(key, np.nan) for d in lengths], dtype=float)
         errors = np.array([d.get(f"{key}_error", np.nan) for d in lengths], dtype=float)
@@ -88,21 +99,24 @@ def length_exponents(rates, lengths: list[dict]) -> dict:
         if not enough_rates(ok.sum(), len(lengths)):
             out |= {name: float("nan"), f"{name}_error": float("nan"), f"{name}_reduced_chi2": float("nan")}
             continue
-        fit = fit_power_law(np.asarray(rates, dtype=float)[ok], values[ok],
-                            np.where(np.isfinite(errors[ok]), errors[ok], 0.0))
+        fit = fit_power_law(
+            np.asarray(rates, dtype=float)[ok], values[ok], np.where(np.isfinite(errors[ok]), errors[ok], 0.0)
+        )
         out |= {name: fit.exponent, f"{name}_error": fit.exponent_error, f"{name}_reduced_chi2": fit.reduced_chi2}
     return out
 
 
-def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samples: int = 1000,
-                          seed: int = 0) -> tuple[float, float, float, float, np.ndarray, np.ndarray]:
+def cluster_size_exponent(
+    rates, volumes: list[np.ndarray], dimension: int, samples: int = 1000, seed: int = 0
+) -> tuple[float, float, float, float, np.ndarray, np.ndarray]:
     """ν_c in ξ_c ~ γ̇^−ν_c from each run's cluster volumes: (ν_c, its error, the fit's reduced χ², the
     fit's prefactor, ξ_c, ξ_c error)."""
     rng = np.random.default_rng(seed)
     rates = np.asarray(rates, dtype=float)
     xi = np.array([radius_of_volume(v.mean(), dimension) for v in volumes])
-    draws = np.array([[radius_of_volume(rng.choice(v, len(v)).mean(), dimension) for v in volumes]
-                      for _ in range(samples)])
+    draws = np.array(
+        [[radius_of_volume(rng.choice(v, len(v)).mean(), dimension) for v in volumes] for _ in range(samples)]
+    )
     xi_err = draws.std(axis=0, ddof=1)
     fit = fit_power_law(rates, xi, xi_err)
     slopes = [fit_power_law(rates, d, xi_err).exponent for d in draws]
@@ -110,8 +124,14 @@ def cluster_size_exponent(rates, volumes: list[np.ndarray], dimension: int, samp
     return fit.exponent, error, fit.reduced_chi2, fit.prefactor, xi, xi_err
 
 
-def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: dict[float, np.ndarray],
-               paper: str | None, lengths: dict[float, dict] | None = None) -> ScalingRow | None:
+def table1_row(
+    system: str,
+    dimension: int,
+    flow: FlowCurve,
+    cluster_volumes: dict[float, np.ndarray],
+    paper: str | None,
+    lengths: dict[float, dict] | None = None,
+) -> ScalingRow | None:
     """λ (from the flow curve's fit) and ν_c over the same rates; None unless enough of them (three,
     or both of two) have clusters with a yield. ``lengths`` (by rate): each run's ξ_4, ξ_jj and
     errors, whose exponents over the same rates join the row."""
@@ -120,9 +140,25 @@ def table1_row(system: str, dimension: int, flow: FlowCurve, cluster_volumes: di
     used = [r for r, keep in zip(flow.rates, flow.in_fit) if keep and len(cluster_volumes.get(float(r), [])) >= 2]
     if not enough_rates(len(used), int(flow.in_fit.sum())):
         return None
-    nu, nu_err, chi2, prefactor, xi, xi_err = cluster_size_exponent(used, [cluster_volumes[float(r)] for r in used], dimension)
+    nu, nu_err, chi2, prefactor, xi, xi_err = cluster_size_exponent(
+        used, [cluster_volumes[float(r)] for r in used], dimension
+    )
     lam, lam_err = flow.fit.exponent, flow.fit.exponent_error
     extra = length_exponents(used, [lengths.get(float(r), {}) for r in used]) if lengths else None
-    return ScalingRow(system, dimension, lam, lam_err, lam / (dimension + 1), lam_err / (dimension + 1), nu, nu_err, chi2, prefactor,
-                      [float(r) for r in used], xi.tolist(), xi_err.tolist(),
-                      PAPER_TABLE1.get(paper) if paper else None, extra)
+    return ScalingRow(
+        system,
+        dimension,
+        lam,
+        lam_err,
+        lam / (dimension + 1),
+        lam_err / (dimension + 1),
+        nu,
+        nu_err,
+        chi2,
+        prefactor,
+        [float(r) for r in used],
+        xi.tolist(),
+        xi_err.tolist(),
+        PAPER_TABLE1.get(paper) if paper else None,
+        extra,
+    )

@@ -17,7 +17,7 @@ from lmpshear.neighbors import CellGrid, bin_of, binned, minimum_image
 
 
 @numba.njit(parallel=True, cache=True)
-def _pair_histogram(r, typeid, n_types, grid_h, grid_h_inv, lo, n, periodic_z, r_max, n_bins, n_chunks):
+def _partial_pair_histogram(r, typeid, n_types, grid_h, grid_h_inv, lo, n, periodic_z, r_max, n_bins, n_chunks):
     s, order, start, table = binned(r, lo, grid_h_inv, n)
     hist = np.zeros((n_chunks, n_types, n_types, n_bins), dtype=np.int64)
     N = r.shape[0]
@@ -26,13 +26,16 @@ def _pair_histogram(r, typeid, n_types, grid_h, grid_h_inv, lo, n, periodic_z, r
     for chunk in numba.prange(n_chunks):
         for i in range(chunk * N // n_chunks, (chunk + 1) * N // n_chunks):
             here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+            # the cell-list walk (lmpshear.neighbors says why each kernel writes its own)
             for k in range(table.shape[1]):
                 c = table[here, k]
                 for m in range(start[c], start[c + 1]):
                     j = order[m]
                     if j == i:
                         continue
-                    dx, dy, dz = minimum_image(s[j, 0] - s[i, 0], s[j, 1] - s[i, 1], s[j, 2] - s[i, 2], grid_h, periodic_z)
+                    dx, dy, dz = minimum_image(
+                        s[j, 0] - s[i, 0], s[j, 1] - s[i, 1], s[j, 2] - s[i, 2], grid_h, periodic_z
+                    )
                     d2 = dx * dx + dy * dy + dz * dz
                     if d2 < r_max2:
                         hist[chunk, typeid[i], typeid[j], int(np.sqrt(d2) / width)] += 1
@@ -51,8 +54,9 @@ class PairDistribution:
         return first_minimum(self.r, self.total)
 
 
-def pair_distribution(positions: np.ndarray, cells: list[Cell], typeid: np.ndarray, types: list[str],
-                      r_max: float, n_bins: int = 200) -> PairDistribution:
+def pair_distribution(
+    positions: np.ndarray, cells: list[Cell], typeid: np.ndarray, types: list[str], r_max: float, n_bins: int = 200
+) -> PairDistribution:
     """g(r) averaged over frames. ``positions`` is (frames, N, dim) or (N, dim), one cell per frame."""
     positions = np.asarray(positions, dtype=np.float64)
     if positions.ndim == 2:
@@ -66,8 +70,19 @@ def pair_distribution(positions: np.ndarray, cells: list[Cell], typeid: np.ndarr
         grid = CellGrid.for_cell(cell, r_max, max_bins=frame.shape[0])
         r = np.zeros((frame.shape[0], 3))
         r[:, : frame.shape[1]] = frame
-        counts += _pair_histogram(r, typeid, n_types, grid.h, grid.h_inv, grid.lo, grid.n, grid.periodic_z,
-                                  float(r_max), n_bins, numba.get_num_threads())
+        counts += _partial_pair_histogram(
+            r,
+            typeid,
+            n_types,
+            grid.h,
+            grid.h_inv,
+            grid.lo,
+            grid.n,
+            grid.periodic_z,
+            float(r_max),
+            n_bins,
+            numba.get_num_threads(),
+        )
         volume += cell.volume
     n_frames = len(positions)
     volume /= n_frames

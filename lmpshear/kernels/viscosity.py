@@ -40,11 +40,13 @@ class Viscosity:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"eta = {self.eta:.5g} +/- {self.eta_error:.2g} (virial, eq. 1); "
-                f"eta_total = {self.eta_total:.5g} +/- {self.eta_total_error:.2g} (kinetic + virial); "
-                f"rate {self.rate:g}, strain {self.strain_window[0]:.3g}..{self.strain_window[1]:.3g}, "
-                f"{self.n_rows} samples in {self.n_blocks} blocks; halves {self.eta_halves[0]:.5g} / "
-                f"{self.eta_halves[1]:.5g} (drift {self.drift:+.1f} sigma)")
+        return (
+            f"eta = {self.eta:.5g} +/- {self.eta_error:.2g} (virial, eq. 1); "
+            f"eta_total = {self.eta_total:.5g} +/- {self.eta_total_error:.2g} (kinetic + virial); "
+            f"rate {self.rate:g}, strain {self.strain_window[0]:.3g}..{self.strain_window[1]:.3g}, "
+            f"{self.n_rows} samples in {self.n_blocks} blocks; halves {self.eta_halves[0]:.5g} / "
+            f"{self.eta_halves[1]:.5g} (drift {self.drift:+.1f} sigma)"
+        )
 
 
 def block_average(values: np.ndarray, n_blocks: int) -> tuple[float, float]:
@@ -65,16 +67,26 @@ def viscosity(thermo, rate: float, steady_strain: float, n_blocks: int = 10) -> 
         raise UserError("the shear rate must be positive")
     steady = thermo[thermo["strain"] >= steady_strain - 1e-12]
     if len(steady) == 0:
-        raise UserError(f"no thermo rows at strain >= {steady_strain:g} (the run reached "
-                        f"{thermo['strain'].max():.3g}); is it finished?")
+        raise UserError(
+            f"no thermo rows at strain >= {steady_strain:g} (the run reached "
+            f"{thermo['strain'].max():.3g}); is it finished?"
+        )
     if n_blocks < 4:
         raise UserError(f"need at least 4 blocks (2 per half of the window), got {n_blocks}")
     stress = -steady["pxy_virial"].to_numpy()
     mean_vir, err_vir = block_average(stress, n_blocks)
     mean_tot, err_tot = block_average(-steady["pxy"].to_numpy(), n_blocks)
     (first, e1), (second, e2) = (block_average(h, n_blocks // 2) for h in np.array_split(stress, 2))
-    return Viscosity(rate=rate, eta=mean_vir / rate, eta_error=err_vir / rate, eta_total=mean_tot / rate,
-                     eta_total_error=err_tot / rate, shear_stress=mean_vir,
-                     strain_window=(float(steady["strain"].min()), float(steady["strain"].max())),
-                     n_rows=len(steady), n_blocks=n_blocks, eta_halves=(first / rate, second / rate),
-                     drift=(second - first) / float(np.hypot(e1, e2)))
+    return Viscosity(
+        rate=rate,
+        eta=mean_vir / rate,
+        eta_error=err_vir / rate,
+        eta_total=mean_tot / rate,
+        eta_total_error=err_tot / rate,
+        shear_stress=mean_vir,
+        strain_window=(float(steady["strain"].min()), float(steady["strain"].max())),
+        n_rows=len(steady),
+        n_blocks=n_blocks,
+        eta_halves=(first / rate, second / rate),
+        drift=(second - first) / float(np.hypot(e1, e2)),
+    )

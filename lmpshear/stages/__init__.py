@@ -14,14 +14,17 @@ def in_order_of_inputs(declared: list[Stage]) -> dict[str, Stage]:
     while len(placed) < len(declared):
         ready = [s for s in declared if s.name not in placed and all(i in placed for i in s.inputs if i in names)]
         if not ready:
-            raise RuntimeError("internal: the stages' inputs form a cycle: "
-                               + ", ".join(s.name for s in declared if s.name not in placed))
+            raise RuntimeError(
+                "internal: the stages' inputs form a cycle: "
+                + ", ".join(s.name for s in declared if s.name not in placed)
+            )
         placed[ready[0].name] = ready[0]
     return placed
 
 
-STAGES: dict[str, Stage] = in_order_of_inputs([s for family in (dynamics, lengths, clusters, stz) for s in family.STAGES])
-
+STAGES: dict[str, Stage] = in_order_of_inputs(
+    [s for family in (dynamics, lengths, clusters, stz) for s in family.STAGES]
+)
 
 
 def stage_table() -> str:

@@ -5,16 +5,16 @@ products it declares as inputs) and the declaration of a stage (:class:`Stage`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
 from lmpshear.errors import UserError
 from lmpshear.rundir import Product, RunDir, RunInfo
-
 
 #: the share of ``memory_budget`` the window's frame cache may hold; the rest is the kernels' (a block of
 #: particle paths for the cage jumps, a frame's temporaries)
@@ -31,8 +31,10 @@ class SteadyWindow:
         self.traj = traj
         self.frames = np.nonzero(times >= steady_time - 1e-9 * max(1.0, times[-1]))[0]  # indices in the store
         if len(self.frames) < 3:
-            raise UserError(f"{where}: only {len(self.frames)} frames in the steady window "
-                            f"(t >= {steady_time:g}); the run is too short for this analysis")
+            raise UserError(
+                f"{where}: only {len(self.frames)} frames in the steady window "
+                f"(t >= {steady_time:g}); the run is too short for this analysis"
+            )
         self.times = times[self.frames]
         self.budget = float(budget)
         from lmpshear.store import FrameCache
@@ -76,7 +78,7 @@ class _Declared:
 
     FREE = ("memory_budget",)
 
-    def __init__(self, analysis, stage: "Stage"):
+    def __init__(self, analysis, stage: Stage):
         self._analysis, self._stage = analysis, stage
 
     def _declared(self, key: str) -> str:
@@ -103,13 +105,14 @@ class Context:
 
     rd: RunDir
     info: RunInfo
-    _traj: object = field(default=None, repr=False)
+    _traj: Any = field(default=None, repr=False)
     _jumps: object = field(default=None, repr=False)  # the cage-jump table, read once
     _steady: SteadyWindow | None = field(default=None, repr=False)
     _times: np.ndarray | None = field(default=None, repr=False)
-    stage: "Stage | None" = None  # the stage being computed: it may read only the inputs it declares
-    progress: Callable[[str], None] = field(default=lambda text: print(f"[lmpshear] {text}", file=sys.stderr,
-                                                                       flush=True), repr=False)  # within a stage
+    stage: Stage | None = None  # the stage being computed: it may read only the inputs it declares
+    progress: Callable[[str], None] = field(
+        default=lambda text: print(f"[lmpshear] {text}", file=sys.stderr, flush=True), repr=False
+    )  # within a stage
 
     @property
     def analysis(self):
@@ -130,8 +133,9 @@ class Context:
     @property
     def steady(self) -> SteadyWindow:
         if self._steady is None:
-            self._steady = SteadyWindow(self.traj, self.info.steady_time, self.rd.path,
-                                        budget=self.analysis.memory_budget * 1e9)
+            self._steady = SteadyWindow(
+                self.traj, self.info.steady_time, self.rd.path, budget=self.analysis.memory_budget * 1e9
+            )
         return self._steady
 
     def input(self, name: str) -> Path:

@@ -20,13 +20,24 @@ MIN_WINDOWS = 20
 MIN_ORIGINS_AT_T_CHI = 10
 
 
-def sieve_options(a) -> dict:
+def convective_options(a) -> dict:
     """The convective-cluster kernel's options from the [analysis] parameters (plain values)."""
-    return {"fine": a.cluster_fine, "tolerance": a.threshold_tolerance, "stz_diameter": a.stz_diameter,
-            "min_stz": a.min_stz, "prune_fine": a.prune_fine, "trace_before": a.trace_before,
-            "trace_after": a.trace_after, "max_windows": a.max_windows, "contrast": a.contrast,
-            "p_c_clusters": a.p_c_clusters, "atomic_stress": a.atomic_stress,
-            "threshold_rule": a.cluster_threshold, "fdr": a.cluster_fdr, "min_jumps_per_block": a.min_jumps_per_block}
+    return {
+        "fine": a.cluster_fine,
+        "tolerance": a.threshold_tolerance,
+        "stz_diameter": a.stz_diameter,
+        "min_stz": a.min_stz,
+        "prune_fine": a.prune_fine,
+        "trace_before": a.trace_before,
+        "trace_after": a.trace_after,
+        "max_windows": a.max_windows,
+        "contrast": a.contrast,
+        "p_c_clusters": a.p_c_clusters,
+        "atomic_stress": a.atomic_stress,
+        "threshold_rule": a.cluster_threshold,
+        "fdr": a.cluster_fdr,
+        "min_jumps_per_block": a.min_jumps_per_block,
+    }
 
 
 def coarse_grain(ctx: Context, lx: float) -> tuple[int, float | None]:
@@ -45,7 +56,8 @@ def coarse_grain(ctx: Context, lx: float) -> tuple[int, float | None]:
 
 
 def clusters(ctx: Context) -> dict:
-    from lmpshear.kernels.convective import convective_clusters, window_multiple
+    from lmpshear.kernels.convective import convective_clusters
+    from lmpshear.kernels.sieve import window_multiple
 
     a = ctx.analysis
     window = ctx.steady
@@ -55,13 +67,31 @@ def clusters(ctx: Context) -> dict:
     lx = window.cells[0].lx
     coarse, kernel = coarse_grain(ctx, lx)
     times = window.times
-    multiple, why = window_multiple(len(jumps), float(times[-1] - times[0]), window.cells[0], coarse,
-                                    kernel, a.cluster_window, a.min_jumps_per_block, t_chi)
+    multiple, why = window_multiple(
+        len(jumps),
+        float(times[-1] - times[0]),
+        window.cells[0],
+        coarse,
+        kernel,
+        a.cluster_window,
+        a.min_jumps_per_block,
+        t_chi,
+    )
     result = convective_clusters(
-        times, window.cells, window.unwrapped, window.virial_xy, jumps, ctx.info.rate, t_chi,
-        window=multiple * t_chi, coarse=coarse, kernel_length=kernel,
-        ice_yields=ice_yields(ctx.input("ice")) if ctx.rd.file("ice").is_dir() else {}, progress=ctx.progress,
-        **sieve_options(a))
+        times,
+        window.cells,
+        window.unwrapped,
+        window.virial_xy,
+        jumps,
+        ctx.info.rate,
+        t_chi,
+        window=multiple * t_chi,
+        coarse=coarse,
+        kernel_length=kernel,
+        ice_yields=ice_yields(ctx.input("ice")) if ctx.rd.file("ice").is_dir() else {},
+        progress=ctx.progress,
+        **convective_options(a),
+    )
     s = result["summary"]
     s["coarse_block"], s["kernel_length"] = lx / coarse, kernel
     s["window_multiple"], s["window_rule"] = multiple, why
@@ -85,48 +115,80 @@ def resolution_warnings(times: np.ndarray, overlap: dict, t_chi: float) -> list[
     dt, span = float(times[1] - times[0]), float(times[-1] - times[0])
     out = []
     if t_chi < MIN_FRAMES_PER_T_CHI * dt:
-        out.append(f"t_chi = {t_chi:.4g} is only {t_chi / dt:.3g} frames (the paper traces every ~0.01 t_chi; "
-                   f"fewer than {MIN_FRAMES_PER_T_CHI}): sample more often (a shorter sample_interval) or check t_chi")
+        out.append(
+            f"t_chi = {t_chi:.4g} is only {t_chi / dt:.3g} frames (the paper traces every ~0.01 t_chi; "
+            f"fewer than {MIN_FRAMES_PER_T_CHI}): sample more often (a shorter sample_interval) or check t_chi"
+        )
     if span < MIN_WINDOWS * t_chi:
-        out.append(f"the steady window ({span:.4g}) holds {span / t_chi:.3g} windows of t_chi, fewer than "
-                   f"{MIN_WINDOWS}: run a longer production")
+        out.append(
+            f"the steady window ({span:.4g}) holds {span / t_chi:.3g} windows of t_chi, fewer than "
+            f"{MIN_WINDOWS}: run a longer production"
+        )
     lags = np.asarray(overlap["times"])
     at = int(np.argmin(np.abs(lags - t_chi)))
     if overlap["n_origins"][at] < MIN_ORIGINS_AT_T_CHI:
-        out.append(f"chi4 averages only {overlap['n_origins'][at]} time origins at t_chi (fewer than "
-                   f"{MIN_ORIGINS_AT_T_CHI}): raise chi4_origins or run longer")
+        out.append(
+            f"chi4 averages only {overlap['n_origins'][at]} time origins at t_chi (fewer than "
+            f"{MIN_ORIGINS_AT_T_CHI}): raise chi4_origins or run longer"
+        )
     return out
 
 
 def _describe(r: dict) -> str:
     s = r["summary"]
     rise = s["stress_rise"]
-    return (f"{s['clusters']} clusters in {s['windows']} windows of {s['window']:.4g} = {s.get('window_rule', '')} "
-            f"({s['yielded']} with a yield"
-            f"{', %d from the ICE' % s['yield_from_ice'] if s['yield_from_ice'] else ''}): "
-            f"P_c = {s['P_c_mean']:.3g} ({s['p_c_clusters']}; all {s['P_c_mean_all']:.3g}, yielded "
-            f"{s['P_c_mean_yielded']:.3g}), sigma_c,y = {s['sigma_c_y']:.4g} ({s['atomic_stress']}), "
-            f"eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g} (t_chi = {s['t_chi']:.3g}); "
-            f"sieve: rho_th = {s['threshold']:.3g}, {s['mean_jumps_per_block']:.3g} jumps per block, "
-            f"{s['jumps_per_particle_per_window']:.3g} per particle per window, kept volume {s['kept_fraction']:.2f}, "
-            f"dispersion index {s['dispersion_index']:.3g} (Poisson 1; z = {s['dispersion_z']:.3g}); largest stress "
-            f"run-up: clusters {rise['clusters']:.3g}, contrast spheres outside {rise['quiet']:.3g}, straddling "
-            f"{rise['straddling']:.3g}; null (uniform / particles): kept volume "
-            f"{s['null']['uniform']['kept_fraction']:.2f} / {s['null']['particles']['kept_fraction']:.2f}, "
-            f"xi_c {s['null']['uniform']['xi_c']:.3g} / {s['null']['particles']['xi_c']:.3g}; significance rule "
-            f"(FDR {s['significance']['fdr']:g}): {s['significance']['clusters_per_window']:.3g} regions per window, "
-            f"xi_c {s['significance']['xi_c']:.3g}")
+    return (
+        f"{s['clusters']} clusters in {s['windows']} windows of {s['window']:.4g} = {s.get('window_rule', '')} "
+        f"({s['yielded']} with a yield"
+        + (f", {s['yield_from_ice']} from the ICE" if s["yield_from_ice"] else "")
+        + "): "
+        f"P_c = {s['P_c_mean']:.3g} ({s['p_c_clusters']}; all {s['P_c_mean_all']:.3g}, yielded "
+        f"{s['P_c_mean_yielded']:.3g}), sigma_c,y = {s['sigma_c_y']:.4g} ({s['atomic_stress']}), "
+        f"eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g} (t_chi = {s['t_chi']:.3g}); "
+        f"sieve: rho_th = {s['threshold']:.3g}, {s['mean_jumps_per_block']:.3g} jumps per block, "
+        f"{s['jumps_per_particle_per_window']:.3g} per particle per window, kept volume {s['kept_fraction']:.2f}, "
+        f"dispersion index {s['dispersion_index']:.3g} (Poisson 1; z = {s['dispersion_z']:.3g}); largest stress "
+        f"run-up: clusters {rise['clusters']:.3g}, contrast spheres outside {rise['quiet']:.3g}, straddling "
+        f"{rise['straddling']:.3g}; null (uniform / particles): kept volume "
+        f"{s['null']['uniform']['kept_fraction']:.2f} / {s['null']['particles']['kept_fraction']:.2f}, "
+        f"xi_c {s['null']['uniform']['xi_c']:.3g} / {s['null']['particles']['xi_c']:.3g}; significance rule "
+        f"(FDR {s['significance']['fdr']:g}): {s['significance']['clusters_per_window']:.3g} regions per window, "
+        f"xi_c {s['significance']['xi_c']:.3g}"
+    )
 
 
 STAGES = (
-    Stage(name="clusters", inputs=("store", "config", "cagejumps", "jumps", "overlap", "structure", "ice"),
-          keys=("cluster_sieve", "kernel_scale", "cluster_blocks", "cluster_block", "cluster_window", "min_jumps_per_block",
-                "cluster_fine", "threshold_tolerance", "stz_diameter", "min_stz", "prune_fine", "trace_before",
-                "trace_after", "max_windows", "contrast", "p_c_clusters", "atomic_stress", "cluster_threshold",
-                "cluster_fdr"),
-          compute=clusters, describe=_describe, needs=needs_jumps_stress_and_shear,
-          # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1; 4: the null model;
-          # 5: the significance rule's sieve beside the paper's
-          version=5,
-          page="clusters.md", what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y"),
+    Stage(
+        name="clusters",
+        inputs=("store", "config", "cagejumps", "jumps", "overlap", "structure", "ice"),
+        keys=(
+            "cluster_sieve",
+            "kernel_scale",
+            "cluster_blocks",
+            "cluster_block",
+            "cluster_window",
+            "min_jumps_per_block",
+            "cluster_fine",
+            "threshold_tolerance",
+            "stz_diameter",
+            "min_stz",
+            "prune_fine",
+            "trace_before",
+            "trace_after",
+            "max_windows",
+            "contrast",
+            "p_c_clusters",
+            "atomic_stress",
+            "cluster_threshold",
+            "cluster_fdr",
+        ),
+        compute=clusters,
+        describe=_describe,
+        needs=needs_jumps_stress_and_shear,
+        # 2: the fidelity pass (windows, spans, diagnostics, conventions); 3: members at t0, t1; 4: the null model;
+        # 5: the significance rule's sieve beside the paper's
+        version=5,
+        page="clusters.md",
+        what="dynamic regions, convective clusters traced back; P_c, eta_c (eq. 8), xi_c, t_y",
+    ),
 )

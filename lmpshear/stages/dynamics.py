@@ -32,8 +32,14 @@ def structure(ctx: Context) -> dict:
         first_min = g.first_minimum()
     except ValueError:
         first_min = None
-    return {"r": g.r.tolist(), "g": g.total.tolist(), "partial": g.partial.tolist(), "types": list(g.types),
-            "first_minimum": first_min, "frames": picks.tolist()}
+    return {
+        "r": g.r.tolist(),
+        "g": g.total.tolist(),
+        "partial": g.partial.tolist(),
+        "types": list(g.types),
+        "first_minimum": first_min,
+        "frames": picks.tolist(),
+    }
 
 
 def _describe_structure(r: dict) -> str:
@@ -58,7 +64,7 @@ def msd(ctx: Context) -> dict:
         kwargs = {"positions": window.unwrapped, "cells": window.cells, "neighbour_cutoff": r_nn}
     m = mean_square_displacement(window.nonaffine, window.times, traj.typeid, traj.types, origins, lags, **kwargs)
     result = m.as_dict()
-    curve = m.msd_cage_relative if cr else m.msd
+    curve = m.msd_cage_relative if cr and m.msd_cage_relative is not None else m.msd
     result["cage_size_from"] = "cage-relative MSD" if cr else "MSD"
     try:  # always measured, and reported beside a given value
         c = cage_size(m.times, curve, a.crossover_fraction)
@@ -73,10 +79,16 @@ def msd(ctx: Context) -> dict:
 
 
 def _describe_msd(r: dict) -> str:
-    measured = (f"measured {r['cage_size_measured']:.4g} from the {r['cage_size_from']}" if r["cage_size_measured"]
-                else f"none measured: {r['cage_size_criterion']}")
-    lc = f"l_c^2 = {r['cage_size']:.4g} ({r['cage_size_used']}; {measured})" if r["cage_size"] else \
-        f"no cage size: {r['cage_size_criterion']}"
+    measured = (
+        f"measured {r['cage_size_measured']:.4g} from the {r['cage_size_from']}"
+        if r["cage_size_measured"]
+        else f"none measured: {r['cage_size_criterion']}"
+    )
+    lc = (
+        f"l_c^2 = {r['cage_size']:.4g} ({r['cage_size_used']}; {measured})"
+        if r["cage_size"]
+        else f"no cage size: {r['cage_size_criterion']}"
+    )
     return f"MSD over {len(r['lags'])} lags up to t = {r['times'][-1]:.4g}, final {r['msd'][-1]:.4g}; {lc}"
 
 
@@ -86,18 +98,32 @@ def overlap(ctx: Context) -> dict:
     a = ctx.analysis
     window = ctx.steady
     radius = a.value("overlap_a", ctx.traj.dimension)
-    s = susceptibility(window.unwrapped, window.nonaffine, window.cells, window.times, ctx.info.temperature, radius,
-                       origins_in(0, len(window) - 2, a.chi4_origins), log_lags(len(window) - 1, a.n_lags),
-                       a.t_chi_fraction)
+    s = susceptibility(
+        window.unwrapped,
+        window.nonaffine,
+        window.cells,
+        window.times,
+        ctx.info.temperature,
+        radius,
+        origins_in(0, len(window) - 2, a.chi4_origins),
+        log_lags(len(window) - 1, a.n_lags),
+        a.t_chi_fraction,
+    )
     return s.as_dict()
 
 
 def _describe_overlap(r: dict) -> str:
     peak = int(np.argmax(r["chi4"]))
-    how = (f"fitted over t = {r['t_chi_lags'][0]:.3g}..{r['t_chi_lags'][1]:.3g}" if r.get("t_chi_method") == "fit"
-           else "the argmax")
-    return (f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g} +/- {r['t_chi_error']:.2g} ({how}), chi4 max = {r['chi4'][peak]:.4g} "
-            f"+/- {r['chi4_error'][peak]:.2g} over {r['n_origins'][peak]} origins (self: t_chi = {r['t_chi_self']:.4g})")
+    how = (
+        f"fitted over t = {r['t_chi_lags'][0]:.3g}..{r['t_chi_lags'][1]:.3g}"
+        if r.get("t_chi_method") == "fit"
+        else "the argmax"
+    )
+    return (
+        f"a = {r['a']:g}: t_chi = {r['t_chi']:.4g} +/- {r['t_chi_error']:.2g} ({how}), "
+        f"chi4 max = {r['chi4'][peak]:.4g} "
+        f"+/- {r['chi4_error'][peak]:.2g} over {r['n_origins'][peak]} origins (self: t_chi = {r['t_chi_self']:.4g})"
+    )
 
 
 def cagejumps(ctx: Context) -> dict:
@@ -105,11 +131,16 @@ def cagejumps(ctx: Context) -> dict:
 
     threshold = ctx.cage_size()
     if threshold is None:
-        raise UserError("no cage size l_c^2: the MSD stage found no plateau; set [analysis] cage_size "
-                        "(or --cage-size)")
+        raise UserError("no cage size l_c^2: the MSD stage found no plateau; set [analysis] cage_size (or --cage-size)")
     traj, window = ctx.traj, ctx.steady
-    jumps = cage_jumps(window.nonaffine, window.unwrapped, window.times, threshold, ctx.analysis.min_segment,
-                       particles_per_block=window.particle_block())
+    jumps = cage_jumps(
+        window.nonaffine,
+        window.unwrapped,
+        window.times,
+        threshold,
+        ctx.analysis.min_segment,
+        particles_per_block=window.particle_block(),
+    )
     table = jumps.to_frame()
     table["frame"] = window.frames[table["frame"].to_numpy()]  # the store's frame index
     path = ctx.rd.file("jumps")
@@ -118,27 +149,64 @@ def cagejumps(ctx: Context) -> dict:
     tmp.replace(path)
     duration = float(window.times[-1] - window.times[0])
     lengths = np.sqrt((jumps.vector**2).sum(axis=1))
-    return {"threshold": threshold, "jumps": len(jumps), "table": path.name,
-            "frames": [int(window.frames[0]), int(window.frames[-1])], "duration": duration,
-            "jumps_per_particle_per_time": len(jumps) / traj.n_particles / duration if duration > 0 else None,
-            "mean_jump_length": float(lengths.mean()) if len(jumps) else None,
-            "particles_with_jumps": int(len(np.unique(jumps.particle)))}
+    return {
+        "threshold": threshold,
+        "jumps": len(jumps),
+        "table": path.name,
+        "frames": [int(window.frames[0]), int(window.frames[-1])],
+        "duration": duration,
+        "jumps_per_particle_per_time": len(jumps) / traj.n_particles / duration if duration > 0 else None,
+        "mean_jump_length": float(lengths.mean()) if len(jumps) else None,
+        "particles_with_jumps": int(len(np.unique(jumps.particle))),
+    }
 
 
 STAGES = (
-    Stage(name="viscosity", inputs=("thermo", "config"), keys=("blocks",), compute=viscosity, describe=lambda r: r["summary"],
-          needs=needs_thermo_and_shear, what="eta = -<P_xy^vir>/rate (eq. 1) and eta_total, block error bars"),
-    Stage(name="structure", inputs=("store", "config"), keys=("structure_frames",), compute=structure,
-          describe=_describe_structure, what="partial and total g(r) in the steady window; its first minimum"),
-    Stage(name="msd", inputs=("store", "config", "structure"),
-          keys=("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"), compute=msd,
-          describe=_describe_msd, version=2,  # 2: cage_size_measured beside the value used
-          what="MSD of the non-affine path per species, cage-relative MSD (eq. 12-13), cage size l_c^2"),
-    Stage(name="overlap", inputs=("store", "config"), keys=("overlap_a", "chi4_origins", "n_lags", "t_chi_fraction"),
-          compute=overlap, describe=_describe_overlap, version=3,  # 2: jackknife errors; 3: t_chi fitted
-          what="Q(t), chi4(t) collective (eq. 14) and self, t_chi"),
-    Stage(name="cagejumps", inputs=("store", "config", "msd"), keys=("cage_size", "min_segment"), compute=cagejumps,
-          describe=lambda r: f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
-                             f"particles -> {r['table']}",
-          needs=needs_cage_size, what="Candelier cage jumps (eq. 11): one row per jump in cagejumps.csv.gz"),
+    Stage(
+        name="viscosity",
+        inputs=("thermo", "config"),
+        keys=("blocks",),
+        compute=viscosity,
+        describe=lambda r: r["summary"],
+        needs=needs_thermo_and_shear,
+        what="eta = -<P_xy^vir>/rate (eq. 1) and eta_total, block error bars",
+    ),
+    Stage(
+        name="structure",
+        inputs=("store", "config"),
+        keys=("structure_frames",),
+        compute=structure,
+        describe=_describe_structure,
+        what="partial and total g(r) in the steady window; its first minimum",
+    ),
+    Stage(
+        name="msd",
+        inputs=("store", "config", "structure"),
+        keys=("cage_size", "crossover_fraction", "cage_relative", "max_origins", "n_lags"),
+        compute=msd,
+        describe=_describe_msd,
+        version=2,  # 2: cage_size_measured beside the value used
+        what="MSD of the non-affine path per species, cage-relative MSD (eq. 12-13), cage size l_c^2",
+    ),
+    Stage(
+        name="overlap",
+        inputs=("store", "config"),
+        keys=("overlap_a", "chi4_origins", "n_lags", "t_chi_fraction"),
+        compute=overlap,
+        describe=_describe_overlap,
+        version=3,  # 2: jackknife errors; 3: t_chi fitted
+        what="Q(t), chi4(t) collective (eq. 14) and self, t_chi",
+    ),
+    Stage(
+        name="cagejumps",
+        inputs=("store", "config", "msd"),
+        keys=("cage_size", "min_segment"),
+        compute=cagejumps,
+        describe=lambda r: (
+            f"{r['jumps']} cage jumps (l_c^2 = {r['threshold']:.4g}) in {r['particles_with_jumps']} "
+            f"particles -> {r['table']}"
+        ),
+        needs=needs_cage_size,
+        what="Candelier cage jumps (eq. 11): one row per jump in cagejumps.csv.gz",
+    ),
 )

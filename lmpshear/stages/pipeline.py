@@ -14,9 +14,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Callable
 
 from lmpshear.errors import UserError
 from lmpshear.rundir import Product, RunDir, atomic_write_json
@@ -51,7 +51,7 @@ class _Signals:
         self.received: str | None = None
         self._previous: dict = {}
 
-    def __enter__(self) -> "_Signals":
+    def __enter__(self) -> _Signals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -84,15 +84,22 @@ def _verify(rd: RunDir) -> None:
     from lmpshear import integrity
 
     if not rd.store.is_file() and not rd.source.is_file():
-        raise UserError(f"{rd.store} is missing (deleted or moved): the products made from it are kept, but analysing "
-                        "again needs it: put it back, or run the same spec again into a new directory")
+        raise UserError(
+            f"{rd.store} is missing (deleted or moved): the products made from it are kept, but analysing "
+            "again needs it: put it back, or run the same spec again into a new directory"
+        )
     integrity.require_intact(rd, reading="analysed")
 
 
-def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = False,
-            overrides: dict | None = None, echo: Callable[[str], None] = print,
-            warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
-            progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+def analyze(
+    rundir: str | Path,
+    only: list[str] | None = None,
+    force: bool = False,
+    overrides: dict | None = None,
+    echo: Callable[[str], None] = print,
+    warn: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict]:
     """Run the stages (all, or ``only``); ``overrides`` replace [analysis] parameters of the spec, after
     the same checks as the [analysis] table. ``echo`` gets a line per stage, ``warn`` the products'
     warnings, ``progress`` the lines within a long stage (default: stderr)."""
@@ -110,8 +117,10 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
     if not rd.source.is_file():
         rd.require_prepared()
     if not rd.complete():
-        raise UserError(f"{rd.path} has not finished running (state: {rd.status().get('state')}); "
-                        "run it first with: lmpshear run RUNDIR")
+        raise UserError(
+            f"{rd.path} has not finished running (state: {rd.status().get('state')}); "
+            "run it first with: lmpshear run RUNDIR"
+        )
     _verify(rd)
     names = only or list(STAGES)
     unknown = [n for n in names if n not in STAGES]
@@ -119,8 +128,9 @@ def analyze(rundir: str | Path, only: list[str] | None = None, force: bool = Fal
         raise UserError(f"unknown stage(s) {', '.join(unknown)}; available: {', '.join(STAGES)}")
     info = rd.info()
     info = replace(info, analysis=replace(info.analysis, **checked))
-    ctx = Context(rd, info, **({"progress": progress} if progress else {}))
-    results, outcome = {}, {}
+    ctx = Context(rd, info) if progress is None else Context(rd, info, progress=progress)
+    results: dict[str, dict] = {}
+    outcome: dict[str, str] = {}
     with _Signals() as signals:
         try:
             _run_stages(rd, ctx, names, only, force, asdict(info.analysis), results, outcome, signals, echo, warn)

@@ -20,12 +20,31 @@ from lmpshear.rundir import Product, atomic_write_json  # noqa: E402
 
 rundir, block, out = Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
 started = time.perf_counter()
-subprocess.run([sys.executable, "-m", "lmpshear", "analyze", str(rundir), "--only", "clusters", "--set",
-                f"cluster_block={block}", "--no-figures"], check=True)
+subprocess.run(
+    [
+        sys.executable,
+        "-m",
+        "lmpshear",
+        "analyze",
+        str(rundir),
+        "--only",
+        "clusters",
+        "--set",
+        f"cluster_block={block}",
+        "--no-figures",
+    ],
+    check=True,
+)
 wall = time.perf_counter() - started
 stored = Product.read(rundir / "clusters.json")
 assert abs(stored.params["cluster_block"] - block) < 1e-12, stored.params
-atomic_write_json(out / f"clusters_block-{block:g}.json",
-                  {"params": stored.params, "summary": stored.result["summary"],
-                   "uncertainty": uncertainty(stored.result), "wall_seconds": wall})
+atomic_write_json(
+    out / f"clusters_block-{block:g}.json",
+    {
+        "params": stored.params,
+        "summary": stored.result["summary"],
+        "uncertainty": uncertainty(stored.result),
+        "wall_seconds": wall,
+    },
+)
 print(f"{out / f'clusters_block-{block:g}.json'}: xi_c = {stored.result['summary']['xi_c']:.4g} ({wall:.0f} s)")

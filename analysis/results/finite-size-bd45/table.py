@@ -28,16 +28,26 @@ def row(folder: Path) -> dict:
     box = L20000 * (n / 20000) ** (1 / 3)
     read = lambda name: json.loads((folder / name).read_text())  # noqa: E731
     v, c = read("viscosity.json")["result"], read("clusters_summary.json")
-    s4, gjj, overlap = read("s4.json")["result"]["summary"], read("gjj.json")["result"]["summary"], read("overlap.json")["result"]
+    s4, gjj, overlap = (
+        read("s4.json")["result"]["summary"],
+        read("gjj.json")["result"]["summary"],
+        read("overlap.json")["result"],
+    )
     s = c["summary"]
-    out = {"N": n, "rate": rate, "L": box, "eta": pm(v["eta"], v["eta_error"], 4),
-           "xi_c (block 1.357)": pm(s["xi_c"], c["uncertainty"]["xi_c"]),
-           "xi_c uniform null": pm(s["null"]["uniform"]["xi_c"]), "kept": f"{s['kept_fraction']:.2f}",
-           "significance: clusters, xi_c": f"{s['significance']['clusters']}, {pm(s['significance']['xi_c'])}",
-           "xi_4 (t_chi)": pm(s4["xi4_t_chi"], s4["xi4_t_chi_error"]),
-           "xi_4 (tau_alpha)": pm(s4["xi4_tau_alpha"], s4["xi4_tau_alpha_error"]),
-           "xi_jj (t_chi)": pm(gjj["xi_jj_t_chi"], gjj["xi_jj_t_chi_error"]),
-           "t_chi": pm(overlap["t_chi"], overlap["t_chi_error"], 4)}
+    out = {
+        "N": n,
+        "rate": rate,
+        "L": box,
+        "eta": pm(v["eta"], v["eta_error"], 4),
+        "xi_c (block 1.357)": pm(s["xi_c"], c["uncertainty"]["xi_c"]),
+        "xi_c uniform null": pm(s["null"]["uniform"]["xi_c"]),
+        "kept": f"{s['kept_fraction']:.2f}",
+        "significance: clusters, xi_c": f"{s['significance']['clusters']}, {pm(s['significance']['xi_c'])}",
+        "xi_4 (t_chi)": pm(s4["xi4_t_chi"], s4["xi4_t_chi_error"]),
+        "xi_4 (tau_alpha)": pm(s4["xi4_tau_alpha"], s4["xi4_tau_alpha_error"]),
+        "xi_jj (t_chi)": pm(gjj["xi_jj_t_chi"], gjj["xi_jj_t_chi_error"]),
+        "t_chi": pm(overlap["t_chi"], overlap["t_chi_error"], 4),
+    }
     for share in (20, 10):
         block = box / share
         if abs(block - s["coarse_block"]) < 1e-3 * block:
@@ -45,12 +55,20 @@ def row(folder: Path) -> dict:
             continue
         variants = [json.loads(p.read_text()) for p in folder.glob("clusters_block-*.json")]
         match = [d for d in variants if abs(d["params"]["cluster_block"] - block) < 1e-3 * block]
-        out[f"xi_c (L/{share})"] = (pm(match[0]["summary"]["xi_c"], match[0]["uncertainty"]["xi_c"])
-                                    + f" [{block:.3f}]") if match else f"– [{block:.3f}]"
+        out[f"xi_c (L/{share})"] = (
+            (pm(match[0]["summary"]["xi_c"], match[0]["uncertainty"]["xi_c"]) + f" [{block:.3f}]")
+            if match
+            else f"– [{block:.3f}]"
+        )
     return out
 
 
-rows = [row(f) for f in sorted(HERE.glob("N*-rate*"), key=lambda p: (float(p.name.split("rate")[1]), int(p.name[1:].split("-")[0])))]
+rows = [
+    row(f)
+    for f in sorted(
+        HERE.glob("N*-rate*"), key=lambda p: (float(p.name.split("rate")[1]), int(p.name[1:].split("-")[0]))
+    )
+]
 keys = list(rows[0])
 lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
 lines += ["| " + " | ".join(f"{r[k]:.2f}" if k == "L" else str(r[k]) for k in keys) + " |" for r in rows]

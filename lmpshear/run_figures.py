@@ -1,6 +1,7 @@
-"""The paper's per-run panels, from a run directory's products (``lmpshear figures RUNDIR``).
-
-Per run (the same recipes serve the BD figures and the MD ones, Figs. 5b/d and 6):
+"""One run's figures, from its run directory's products (``lmpshear figures RUNDIR``, and after
+``lmpshear analyze``): the run's overview (temperature, energy, stress against strain), its dynamics
+(``dynamics.png``: MSD and χ4) and the paper's per-run panels (the same recipes serve the BD figures
+and the MD ones, Figs. 5b/d and 6):
 
 - ``fig1b.png``: cage jumps of one window (carried to its end t_ref) in the shear plane, the chosen
   cluster's boundary, and the contrast spheres of that window (dashed: outside every cluster; dotted:
@@ -16,7 +17,7 @@ Per run (the same recipes serve the BD figures and the MD ones, Figs. 5b/d and 6
 - ``fig9.png``: what the sieves see in the cluster's window: its jumps in a slab, the coarse density
   with its local maxima, the clusters after the coarse sieve, the undersize sieve of the cluster.
 
-The figures across runs (``lmpshear report``) are in :mod:`lmpshear.plots`.
+The figures across rates (``lmpshear report``) are in :mod:`lmpshear.rate_figures`.
 
 The chosen cluster is ``--cluster K`` (a row of the cluster table) or, by default, the yielded cluster
 with the most cage jumps in its window (the most prominent dynamic region).
@@ -28,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lmpshear.kernels.cagejumps import carried_jumps
-from lmpshear.kernels.convective import choose_cluster
 from lmpshear import integrity
 from lmpshear.cell import Cell
+from lmpshear.drawing import plt, save_png
 from lmpshear.errors import UserError
-from lmpshear.plots import plt, save_png
+from lmpshear.kernels.cagejumps import carried_jumps
+from lmpshear.kernels.convective import choose_cluster
 from lmpshear.rundir import RunDir
+from lmpshear.store import read_thermo
 
 STAGE_COLOURS = {"trace start": "0.6", "t0": "C0", "t1": "C2", "t2": "C3", "t3": "C1", "trace end": "0.3"}
 
@@ -56,8 +58,9 @@ def _in_slab(sz: np.ndarray, slab: tuple[float, float]) -> np.ndarray:
     return np.abs(d) <= half
 
 
-def _outline(ax, mask: np.ndarray, cell: Cell, rate: float, t_ref: float, t: float, fill: str | None = None,
-             **style) -> None:
+def _outline(
+    ax, mask: np.ndarray, cell: Cell, rate: float, t_ref: float, t: float, fill: str | None = None, **style
+) -> None:
     """The boundary of a projected region at t_ref, carried by the flow to time t (the shear about
     the bottom of ``cell``)."""
     grid = mask.shape[0]
@@ -90,11 +93,9 @@ class RunFigures:
         self.rd = RunDir(rundir)
         if not self.rd.path.is_dir():
             raise UserError(f"no run directory at {self.rd.path}")
-        path = self.rd.product("clusters")
-        if not path.exists():
-            raise UserError(f"{path} is missing: run `lmpshear analyze {self.rd.path}` first")
+        self.rd.made("clusters")  # says what to run where it is missing, before any check of the store
         integrity.require_intact(self.rd, reading="drawn")
-        self.result = self.rd.result("clusters")
+        self.result = self.rd.made("clusters")
         self.info = self.rd.info()
         self.rate = self.info.rate
         self.k = choose_cluster(self.result, cluster)
@@ -145,8 +146,10 @@ class RunFigures:
         return marks
 
     def title(self) -> str:
-        return (f"{self.info.name}, rate {self.rate:g}: cluster {self.k} (window {self.row['window']}, "
-                rf"$\xi_c$ = {self.row['xi']:.2g})")
+        return (
+            f"{self.info.name}, rate {self.rate:g}: cluster {self.k} (window {self.row['window']}, "
+            rf"$\xi_c$ = {self.row['xi']:.2g})"
+        )
 
     # -- panels ---------------------------------------------------------------------------------
     def fig1b(self, out: Path) -> Path:
@@ -162,8 +165,16 @@ class RunFigures:
         drawn = set()
         for row, ser in zip(self.result.get("contrast", []), self.result.get("contrast_series", [])):
             if row["window"] == w:
-                _outline(ax, self.node_mask(ser["nodes"]), self.view, self.rate, self.t_ref, self.t_ref, linewidths=1.2,
-                         **styles[row["kind"]])
+                _outline(
+                    ax,
+                    self.node_mask(ser["nodes"]),
+                    self.view,
+                    self.rate,
+                    self.t_ref,
+                    self.t_ref,
+                    linewidths=1.2,
+                    **styles[row["kind"]],
+                )
                 drawn.add(row["kind"])
         ax.plot([], [], color="C3", lw=1.5, label="cluster boundary")
         for kind in sorted(drawn):  # only what is drawn (no sphere fits outside clusters that fill the cell)
@@ -174,8 +185,9 @@ class RunFigures:
         ax.set_ylabel("y (gradient)")
         ax.legend(loc="upper left", fontsize=7, markerscale=3)
         slab = f"; slab |z - z_c| < {self.row['xi']:.2g}" if self.dim == 3 else ""
-        ax.set_title(f"{self.title()}\njumps of the window [t_ref - W, t_ref) at t_ref = {self.t_ref:.4g}{slab}",
-                     fontsize=8)
+        ax.set_title(
+            f"{self.title()}\njumps of the window [t_ref - W, t_ref) at t_ref = {self.t_ref:.4g}{slab}", fontsize=8
+        )
         return save_png(fig, out)
 
     def fig1c(self, out: Path) -> Path:
@@ -187,7 +199,9 @@ class RunFigures:
         ax.set_xlabel("x (flow, lab frame)")
         ax.set_ylabel("y (gradient)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside, not over, the boundaries
-        ax.set_title(f"{self.title()}\nboundary carried by the flow from t_ref = {self.t_ref:.4g}", fontsize=8, wrap=True)
+        ax.set_title(
+            f"{self.title()}\nboundary carried by the flow from t_ref = {self.t_ref:.4g}", fontsize=8, wrap=True
+        )
         return save_png(fig, out)
 
     def fig2(self, out: Path) -> Path:
@@ -215,8 +229,16 @@ class RunFigures:
             for name, tm in self.times().items():
                 if name in ("t0", "t1", "t2", "t3"):
                     a.axvline(tm, color="0.5", ls="--", lw=0.7)
-                    a.text(tm, 1.0, name, transform=a.get_xaxis_transform(), ha="center", va="bottom", fontsize=7,
-                           color="0.3")
+                    a.text(
+                        tm,
+                        1.0,
+                        name,
+                        transform=a.get_xaxis_transform(),
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                        color="0.3",
+                    )
         if "t0" in row:
             moments = {"t'": 0.5 * (row["t0"] + row["t1"]), "t1": row["t1"], "t2": row["t2"], "t3": row["t3"]}
             r, times = self.carried(row["t0"], row["t3"])
@@ -224,7 +246,9 @@ class RunFigures:
             for a, (name, tm), label in zip(axes[1], moments.items(), "efgh"):
                 now = ins & (times <= tm)
                 a.plot(p[now, 0], p[now, 1], ".", color="C3", ms=3)
-                _outline(a, self.mask, self.view, self.rate, self.t_ref, self.t_ref, fill="C3", colors="k", linewidths=1)
+                _outline(
+                    a, self.mask, self.view, self.rate, self.t_ref, self.t_ref, fill="C3", colors="k", linewidths=1
+                )
                 a.set_aspect("equal")
                 a.set_title(f"({label}) jumps in the cluster, t0..{name} = {tm:.4g}", loc="left", fontsize=9)
                 a.set_xlabel("x at t_ref")
@@ -240,8 +264,9 @@ class RunFigures:
         if not rows:
             return None
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-        for a, kind, label in zip(axes, ("quiet", "straddling"), ("(i) outside every cluster",
-                                                                   "(j) straddling clusters")):
+        for a, kind, label in zip(
+            axes, ("quiet", "straddling"), ("(i) outside every cluster", "(j) straddling clusters")
+        ):
             picks = [k for k, r in enumerate(rows) if r["kind"] == kind]
             if not picks:
                 a.set_visible(False)
@@ -254,8 +279,12 @@ class RunFigures:
             a2.plot(t, series[k]["strain"], "C0", lw=1)
             a2.set_ylabel(r"$\gamma$ from the trace start", color="C0")
             a.set_xlabel("t")
-            a.set_title(f"{label}: window {rows[k]['window']}, radius {rows[k]['radius']:.2g}, "
-                        f"largest stress run-up {rows[k]['stress_rise']:.3g}", loc="left", fontsize=9)
+            a.set_title(
+                f"{label}: window {rows[k]['window']}, radius {rows[k]['radius']:.2g}, "
+                f"largest stress run-up {rows[k]['stress_rise']:.3g}",
+                loc="left",
+                fontsize=9,
+            )
         fig.suptitle(f"{self.info.name}: contrast regions (cluster run-up {self.row['stress_rise']:.3g})")
         return save_png(fig, out)
 
@@ -264,17 +293,31 @@ class RunFigures:
         whole = self.result["P_c"].get("all")
         fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
         if whole:  # the whole steady window, both readings; the averaged span shaded
-            ax.plot(whole["t"], whole["all"], "C0", lw=0.8, alpha=0.5 if s["p_c_clusters"] != "all" else 1,
-                    label=rf"all traced clusters: $\bar P_c$ = {s['P_c_mean_all']:.2f}")
-            ax.plot(whole["t"], whole["yielded"], "C1", lw=0.8, alpha=0.5 if s["p_c_clusters"] != "yielded" else 1,
-                    label=rf"yielded clusters [t0, t3]: $\bar P_c$ = {s['P_c_mean_yielded']:.2f}")
+            ax.plot(
+                whole["t"],
+                whole["all"],
+                "C0",
+                lw=0.8,
+                alpha=0.5 if s["p_c_clusters"] != "all" else 1,
+                label=rf"all traced clusters: $\bar P_c$ = {s['P_c_mean_all']:.2f}",
+            )
+            ax.plot(
+                whole["t"],
+                whole["yielded"],
+                "C1",
+                lw=0.8,
+                alpha=0.5 if s["p_c_clusters"] != "yielded" else 1,
+                label=rf"yielded clusters [t0, t3]: $\bar P_c$ = {s['P_c_mean_yielded']:.2f}",
+            )
             if s.get("P_c_span"):
-                ax.axvspan(*s["P_c_span"], color="0.9", zorder=0, label="averaged (every window that can reach "
-                                                                         "t was analysed)")
+                ax.axvspan(
+                    *s["P_c_span"], color="0.9", zorder=0, label="averaged (every window that can reach t was analysed)"
+                )
         else:
             ax.plot(self.result["P_c"]["t"], self.result["P_c"]["P_c"], "C0", lw=1)
-        ax.axhline(s["P_c_mean"], color="k", ls="--", lw=0.8,
-                   label=rf"$\bar P_c$ = {s['P_c_mean']:.2f} (used for $\eta_c$)")
+        ax.axhline(
+            s["P_c_mean"], color="k", ls="--", lw=0.8, label=rf"$\bar P_c$ = {s['P_c_mean']:.2f} (used for $\eta_c$)"
+        )
         ax.set_xlabel("t")
         ax.set_ylabel(r"$P_c(t)$")
         ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
@@ -304,14 +347,24 @@ class RunFigures:
         cuts = [0, *np.searchsorted(span, frames), len(span)]
         for k in range(len(cuts) - 1):
             piece = slice(max(cuts[k] - 1, 0), cuts[k + 1])  # joined to the previous segment's last frame
-            ax.plot(path[piece, 0], path[piece, 1], "-o", ms=2, lw=1, color=f"C{k}",
-                    label=f"cage {k + 1}: t = {times[max(cuts[k], 0)]:.4g} to {times[cuts[k + 1] - 1]:.4g}")
+            ax.plot(
+                path[piece, 0],
+                path[piece, 1],
+                "-o",
+                ms=2,
+                lw=1,
+                color=f"C{k}",
+                label=f"cage {k + 1}: t = {times[max(cuts[k], 0)]:.4g} to {times[cuts[k + 1] - 1]:.4g}",
+            )
         ax.set_aspect("equal")
         ax.set_xlabel(r"$\tilde x - \tilde x(t_{start})$ (flow)")
         ax.set_ylabel(r"$\tilde y - \tilde y(t_{start})$ (gradient)")
         ax.legend(fontsize=7)
-        ax.set_title(f"{self.info.name}, rate {self.rate:g}: particle {particle}, non-affine path; the colour "
-                     f"changes at each cage jump", fontsize=8)
+        ax.set_title(
+            f"{self.info.name}, rate {self.rate:g}: particle {particle}, non-affine path; the colour "
+            f"changes at each cage jump",
+            fontsize=8,
+        )
         return save_png(fig, out)
 
     def fig9(self, out: Path, thickness: float = 1.5) -> Path:
@@ -321,7 +374,7 @@ class RunFigures:
         sieve in that layer, (d) the undersize sieve of the cluster: its fine nodes, coloured by the jump
         density around them. The sieve is run again on the window's jumps with the product's parameters
         and the window's ρ_th."""
-        from lmpshear.kernels.regions import demarcate
+        from lmpshear.kernels.sieve import demarcate
         from lmpshear.rundir import Product
 
         s, params = self.result["summary"], Product.read(self.rd.product("clusters")).params
@@ -330,24 +383,37 @@ class RunFigures:
         events, _ = carried_jumps(self.jumps, self.t_ref - W, self.t_ref, cell, self.rate, self.t_ref)
         coarse = int(round(cell.lx / s["coarse_block"]))
         threshold = self.result["sieve"][w].get("threshold", s["threshold"])
-        regions, fields = demarcate(events, cell, coarse, threshold=threshold, fine=params["cluster_fine"],
-                                    tolerance=params["threshold_tolerance"], kernel_length=s.get("kernel_length"),
-                                    stz_diameter=params["stz_diameter"], min_stz=params["min_stz"],
-                                    prune_fine=params["prune_fine"])
+        regions, fields = demarcate(
+            events,
+            cell,
+            coarse,
+            threshold=threshold,
+            fine=params["cluster_fine"],
+            tolerance=params["threshold_tolerance"],
+            kernel_length=s.get("kernel_length"),
+            stz_diameter=params["stz_diameter"],
+            min_stz=params["min_stz"],
+            prune_fine=params["prune_fine"],
+        )
         centre = cell.fractional(np.array([self.row["centre"] + [0.0] * (3 - dim)]))[0]
         layer = int(centre[2] * coarse) % coarse if dim == 3 else None
         fig, axes = plt.subplots(2, 2, figsize=(10, 9.5), constrained_layout=True)
         frac = cell.fractional(events)
-        keep = np.ones(len(events), bool) if dim == 2 else \
-            np.abs((frac[:, 2] - centre[2] + 0.5) % 1.0 - 0.5) * cell.lz <= thickness / 2
+        keep = (
+            np.ones(len(events), bool)
+            if dim == 2
+            else np.abs((frac[:, 2] - centre[2] + 0.5) % 1.0 - 0.5) * cell.lz <= thickness / 2
+        )
 
         def to_plane(sx, sy):
             return cell.lo[0] + sx * cell.lx + sy * cell.xy, cell.lo[1] + sy * cell.ly
 
         x, y = to_plane(frac[keep, 0], frac[keep, 1])
         axes[0, 0].plot(x, y, ".", ms=2, color="0.3")
-        axes[0, 0].set_title(f"(a) cage jumps of the window (W = {W:.3g})" +
-                             (f" in a slab of {thickness:g} d0" if dim == 3 else ""), fontsize=9)
+        axes[0, 0].set_title(
+            f"(a) cage jumps of the window (W = {W:.3g})" + (f" in a slab of {thickness:g} d0" if dim == 3 else ""),
+            fontsize=9,
+        )
         grid = np.arange(coarse + 1) / coarse
         gx, gy = to_plane(*np.meshgrid(grid, grid, indexing="ij"))
         rho = fields["rho"] if dim == 2 else fields["rho"][:, :, layer]
@@ -358,7 +424,9 @@ class RunFigures:
         for i, j in peaks:
             px, py = to_plane(np.array([i, i + 1, i + 1, i, i]) / coarse, np.array([j, j, j + 1, j + 1, j]) / coarse)
             axes[0, 1].plot(px, py, color="C0", lw=1)
-        axes[0, 1].set_title(f"(b) coarse density (rho_th = {fields['threshold']:.3g}); local maxima framed", fontsize=9)
+        axes[0, 1].set_title(
+            f"(b) coarse density (rho_th = {fields['threshold']:.3g}); local maxima framed", fontsize=9
+        )
         labels = fields["coarse_labels"] if dim == 2 else fields["coarse_labels"][:, :, layer]
         shown = np.where(labels > 0, labels % 10, np.nan)
         axes[1, 0].pcolormesh(gx, gy, shown, cmap="tab10", vmin=0, vmax=10, shading="flat")
@@ -368,13 +436,18 @@ class RunFigures:
         axes[1, 0].set_title("(c) clusters after the coarse sieve (black disc: the STZ diameter)", fontsize=9)
         mine = next((r for r in regions if r.label == self.row["region"]), max(regions, key=lambda r: r.volume))
         node_frac = mine.nodes / fields["fine"]
-        near = np.ones(len(node_frac), bool) if dim == 2 else \
-            np.abs((node_frac[:, 2] - centre[2] + 0.5) % 1.0 - 0.5) * cell.lz <= thickness / 2
+        near = (
+            np.ones(len(node_frac), bool)
+            if dim == 2
+            else np.abs((node_frac[:, 2] - centre[2] + 0.5) % 1.0 - 0.5) * cell.lz <= thickness / 2
+        )
         nx, ny = to_plane(node_frac[near, 0], node_frac[near, 1])
-        dots = axes[1, 1].scatter(nx, ny, c=mine.node_density[near], cmap="viridis_r", s=25)
+        density = mine.node_density if mine.node_density is not None else np.zeros(len(node_frac))
+        dots = axes[1, 1].scatter(nx, ny, c=density[near], cmap="viridis_r", s=25)
         fig.colorbar(dots, ax=axes[1, 1], label="jump density around the node")
-        axes[1, 1].set_title(f"(d) undersize sieve of the cluster (region {mine.label}, xi = {mine.radius:.3g})",
-                             fontsize=9)
+        axes[1, 1].set_title(
+            f"(d) undersize sieve of the cluster (region {mine.label}, xi = {mine.radius:.3g})", fontsize=9
+        )
         for ax in axes.ravel():
             _cell_edges(ax, cell, color="k", lw=0.6)
             ax.set_aspect("equal")
@@ -384,14 +457,106 @@ class RunFigures:
         return save_png(fig, out)
 
 
+def run_overview(rundir: str | Path, out: str | Path, eta: dict | None = None) -> Path:
+    """Temperature, potential energy and shear stress against strain, steady window shaded."""
+    rd = RunDir(rundir)
+    spec = rd.spec()
+    th = read_thermo(rd.thermo)
+    fig, axes = plt.subplots(3, 1, figsize=(7, 8), sharex=True, constrained_layout=True)
+    strain = th["strain"]
+    axes[0].plot(strain, th["temp"], lw=0.8)
+    axes[0].axhline(spec.system.temperature, color="k", ls="--", lw=0.8, label="target")
+    axes[0].set_ylabel("T (peculiar)")
+    axes[0].legend(loc="upper right")
+    axes[1].plot(strain, th["pe"], lw=0.8, color="C2")
+    axes[1].set_ylabel("potential energy / N")
+    axes[2].plot(strain, -th["pxy_virial"], lw=0.6, color="C3", label=r"$\sigma_{xy}$ virial (eq. 1)")
+    axes[2].plot(strain, -th["pxy"], lw=0.6, color="C0", alpha=0.6, label=r"$\sigma_{xy}$ kinetic + virial")
+    if eta is not None:
+        axes[2].axhline(
+            eta["shear_stress"],
+            color="k",
+            lw=1.0,
+            label=rf"steady mean: $\eta$ = {eta['eta']:.3g} $\pm$ {eta['eta_error']:.2g}",
+        )
+    axes[2].set_ylabel(r"shear stress $-P_{xy}$")
+    axes[2].set_xlabel(r"strain $\dot\gamma t$")
+    axes[2].legend(loc="lower right", fontsize=8)
+    for ax in axes:
+        ax.axvspan(spec.steady_strain, strain.max(), color="0.9", zorder=0)
+    fig.suptitle(
+        f"{spec.system.name}: N = {spec.system.n_particles}, T = {spec.system.temperature:g}, "
+        rf"$\dot\gamma$ = {spec.rate.rate:g} (shaded: steady window)"
+    )
+    return save_png(fig, out)
+
+
+def dynamics(rundir: str | Path, out: str | Path) -> Path:
+    """MSD (with the cage size) and χ4(t) (with t_χ) of one analysed run."""
+
+    rd = RunDir(rundir)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    m, o = rd.result("msd"), rd.result("overlap")
+    if m is not None:
+        ax = axes[0]
+        for name, curve in zip(m["species"], m["msd_species"]):
+            ax.loglog(m["times"], curve, lw=1, label=f"MSD of r̃, {name}")
+        if m.get("msd_cage_relative"):
+            ax.loglog(m["times"], m["msd_cage_relative"], "k--", lw=1, label="cage-relative MSD")
+        if m.get("cage_size"):
+            ax.axhline(m["cage_size"], color="C3", lw=0.8, label=rf"$l_c^2$ = {m['cage_size']:.3g}")
+        ax.set_xlabel("t")
+        ax.set_ylabel("MSD")
+        ax.legend(fontsize=8)
+    if o is not None:
+        ax = axes[1]
+        ax.errorbar(
+            o["times"],
+            o["chi4"],
+            yerr=o.get("chi4_error"),
+            fmt="C0-o",
+            ms=3,
+            capsize=2,
+            label=r"$\chi_4$ collective (eq. 14), jackknife errors",
+        )
+        ax.errorbar(
+            o["times"],
+            o["chi4_self"],
+            yerr=o.get("chi4_self_error"),
+            fmt="C1-s",
+            ms=3,
+            capsize=2,
+            label=r"$\chi_4$ self",
+        )
+        ax.set_xscale("log")
+        ax.axvline(
+            o["t_chi"],
+            color="C0",
+            ls=":",
+            label=rf"$t_\chi$ = {o['t_chi']:.3g} $\pm$ {o.get('t_chi_error', float('nan')):.2g}",
+        )
+        ax.set_xlabel("t")
+        ax.set_ylabel(r"$\chi_4$")
+        ax.legend(fontsize=8)
+    info = rd.info()
+    fig.suptitle(f"{info.name} at rate {info.rate:g}: steady-state dynamics ({rd.path.name})")
+    return save_png(fig, out)
+
+
 def run_figures(rundir: str | Path, out: str | Path | None = None, cluster: int | None = None) -> list[Path]:
     """Every per-run panel, as PNG files in ``out`` (default: the run directory)."""
     figs = RunFigures(rundir, cluster)
     out = Path(out) if out is not None else figs.rd.path
     out.mkdir(parents=True, exist_ok=True)
-    made = [figs.fig1b(out / "fig1b.png"), figs.fig1c(out / "fig1c.png"), figs.fig2(out / "fig2.png"),
-            figs.fig2ij(out / "fig2ij.png"), figs.fig3a(out / "fig3a.png"), figs.fig8(out / "fig8.png"),
-            figs.fig9(out / "fig9.png")]
+    made = [
+        figs.fig1b(out / "fig1b.png"),
+        figs.fig1c(out / "fig1c.png"),
+        figs.fig2(out / "fig2.png"),
+        figs.fig2ij(out / "fig2ij.png"),
+        figs.fig3a(out / "fig3a.png"),
+        figs.fig8(out / "fig8.png"),
+        figs.fig9(out / "fig9.png"),
+    ]
     if (phm := figs.rd.result("phm")) is not None:
         made.append(fig4a(phm, out / "fig4a.png"))
     return [p for p in made if p is not None]
@@ -410,8 +575,9 @@ def fig4a(stz: dict, out: Path, slab: float = 2.0) -> Path | None:
     pos = np.array(c["positions"])
     centre = pos.mean(axis=0)
     jumps = np.array(c["jumps"]).reshape(-1, pos.shape[1])
-    fig, axes = plt.subplots(1, len(c["soft_modes"]), figsize=(4.6 * len(c["soft_modes"]), 4.4),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(c["soft_modes"]), figsize=(4.6 * len(c["soft_modes"]), 4.4), constrained_layout=True, squeeze=False
+    )
     for k, (ax, pi) in enumerate(zip(axes[0], c["soft_modes"])):
         pi = np.array(pi)
         mode = c["modes"][k]
@@ -423,19 +589,35 @@ def fig4a(stz: dict, out: Path, slab: float = 2.0) -> Path | None:
         size = np.linalg.norm(q[:, :2], axis=1)
         strong = size >= 0.05 * size.max()  # the paper keeps the projections of significant magnitude
         scale = 1.5 / size.max()  # the largest arrow 1.5 d0 long
-        ax.quiver(p[strong, 0], p[strong, 1], scale * q[strong, 0], scale * q[strong, 1], angles="xy",
-                  scale_units="xy", scale=1, width=0.005, color="C0", label="PHM (largest 1.5 $d_0$)")
+        ax.quiver(
+            p[strong, 0],
+            p[strong, 1],
+            scale * q[strong, 0],
+            scale * q[strong, 1],
+            angles="xy",
+            scale_units="xy",
+            scale=1,
+            width=0.005,
+            color="C0",
+            label="PHM (largest 1.5 $d_0$)",
+        )
         ax.plot(core[0] - centre[0], core[1] - centre[1], "o", ms=14, mfc="none", mec="C3", mew=1.5, label="core")
         if jump_near.any():
             d = jumps[jump_near] - centre  # stored beside the members (phm stage)
             ax.plot(d[:, 0], d[:, 1], "x", color="C1", ms=5, label=r"cage jumps in $[t_0, t_1]$")
         ax.set_aspect("equal")
         ax.set(xlabel="x − x_c", ylabel="y − y_c")
-        ax.set_title(f"PHM {k + 1}: κ = {mode['stiffness']:.3g}, e = {mode['participation']:.3f}, "
-                     f"extension at {mode['extension_angle']:.0f}°", loc="left", fontsize=9)
+        ax.set_title(
+            f"PHM {k + 1}: κ = {mode['stiffness']:.3g}, e = {mode['participation']:.3f}, "
+            f"extension at {mode['extension_angle']:.0f}°",
+            loc="left",
+            fontsize=9,
+        )
         if k == 0:
             ax.legend(fontsize=7, loc="upper right")
     where = f", slab |z − z_core| < {slab:g}" if pos.shape[1] == 3 else ""
-    fig.suptitle(f"window {c['window']}, region {c['region']}: {c['members']} particles, {len(c['spots'])} spots"
-                 f"{where}", fontsize=9)
+    fig.suptitle(
+        f"window {c['window']}, region {c['region']}: {c['members']} particles, {len(c['spots'])} spots{where}",
+        fontsize=9,
+    )
     return save_png(fig, out)

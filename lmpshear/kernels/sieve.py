@@ -1,4 +1,5 @@
-"""Dynamic regions: clusters of cage jumps, by the paper's coarse and undersize sieves (Methods).
+"""The sieve: dynamic regions, clusters of cage jumps, by the paper's coarse and undersize sieves
+(Methods); its two null models and the significance rule beside the paper's ρ_th (:class:`Sieve`).
 
 Reference frame. The cage jumps of a window of length t_χ happen at different times; each is carried
 affinely to a common reference time t_ref (the window's end), x ← x + γ̇ (t_ref − t)(y − y_lo), and
@@ -14,7 +15,8 @@ grows outwards from it while ρ ≥ ρ_th (and ρ > 0: a block without jumps is 
 Where the regions of two centres meet, each block goes to the centre its steepest ascent leads to
 (watershed basins; adjacent maxima of equal value are one centre). A basin smaller than C'·V_stz
 joins, smallest first, the neighbouring basin it touches most (faces, edges and corners counted:
-noise maxima inside one region must not cut it up); clusters still below C'·V_stz are dropped (C' = 2; V_stz the volume of a cage-jump spot of
+noise maxima inside one region must not cut it up); clusters still below C'·V_stz are dropped (C' = 2; V_stz
+the volume of a cage-jump spot of
 diameter ``stz_diameter``, 3 d_0 from the paper's Fig. 2f). This is the paper's lower limit, applied
 where its Fig. 9c applies it: to the coarse clusters. Pruning again after the undersize sieve
 (``prune_fine``) is an option, off by default.
@@ -22,7 +24,8 @@ where its Fig. 9c applies it: to the coarse clusters. Pruning again after the un
 Undersize sieve. A fine grid of spacing d' over each coarse cluster: a node is kept when the jump
 density within √2 d'/2 of it is at least ρ_th (per volume). The paper takes d' = L/30 (3D) or L/80
 (2D), "close to d_0" at its sizes (0.9 d_0 and 2 d_0); the default (spec.Analysis.cluster_fine) keeps those
-spacings at any box size (L/30 of a small box would leave the spheres almost empty), ``fine`` sets nodes per edge. The kept nodes are
+spacings at any box size (L/30 of a small box would leave the spheres almost empty), ``fine`` sets nodes per
+edge. The kept nodes are
 the cluster; V_c = nodes × node volume, ξ_c = (3V_c/4π)^{1/3} (3D) or (V_c/π)^{1/2} (2D).
 """
 
@@ -36,6 +39,7 @@ import numpy as np
 from scipy import ndimage
 
 from lmpshear.cell import Cell
+from lmpshear.kernels.cagejumps import null_jumps
 from lmpshear.neighbors import CellGrid, bin_of, binned, fractional, minimum_image
 from lmpshear.spec import Analysis
 
@@ -216,6 +220,7 @@ def _count_within(nodes, events, h, h_inv, lo, n, periodic_z, radius):
     r2 = radius * radius
     for k in numba.prange(nodes.shape[0]):
         here = bin_of(sn[k, 0], sn[k, 1], sn[k, 2], n)
+        # the cell-list walk (lmpshear.neighbors says why each kernel writes its own)
         for t in range(table.shape[1]):
             c = table[here, t]
             for m in range(start[c], start[c + 1]):
@@ -233,9 +238,19 @@ def coarse_field(events: np.ndarray, cell: Cell, coarse: int, kernel_length: flo
     return kernel_density(s, cell, coarse, kernel_length) if kernel_length else block_counts(s, cell.dimension, coarse)
 
 
-def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, threshold: float | None,
-              tolerance: float, kernel_length: float | None, stz_diameter: float, min_stz: float,
-              prune_fine: bool) -> tuple[list[Region], dict]:
+def demarcate(
+    events: np.ndarray,
+    cell: Cell,
+    coarse: int,
+    *,
+    fine: int | None,
+    threshold: float | None,
+    tolerance: float,
+    kernel_length: float | None,
+    stz_diameter: float,
+    min_stz: float,
+    prune_fine: bool,
+) -> tuple[list[Region], dict]:
     """Dynamic regions from cage-jump positions ``events`` (already carried into ``cell``).
 
     ``coarse``: blocks per edge; ``kernel_length``: e^{−r/d} smoothing (MD) instead of block counts;
@@ -274,10 +289,18 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, 
     grid = CellGrid.for_cell(cell, radius, max_bins=max(len(events), 1))
     counts = np.zeros(len(node_idx), dtype=np.int64)
     if candidates.any() and len(events):
-        counts[candidates] = _count_within(np.ascontiguousarray(node_cart[candidates]), ev, grid.h, grid.h_inv,
-                                           grid.lo, grid.n, grid.periodic_z, radius)
+        counts[candidates] = _count_within(
+            np.ascontiguousarray(node_cart[candidates]),
+            ev,
+            grid.h,
+            grid.h_inv,
+            grid.lo,
+            grid.n,
+            grid.periodic_z,
+            radius,
+        )
     keep = candidates & (counts / sphere >= rho_per_volume)
-    regions = []
+    regions: list[Region] = []
     blocks = np.bincount(labels.ravel(), minlength=n_labels + 1)
     jumps_in = np.bincount(labels.ravel(), weights=rho.ravel(), minlength=n_labels + 1)
     kept_nodes = np.flatnonzero(keep)
@@ -287,16 +310,30 @@ def demarcate(events: np.ndarray, cell: Cell, coarse: int, *, fine: int | None, 
     for label in range(1, n_labels + 1):
         if blocks[label] * block_volume < min_stz * stz:
             continue
-        mine = kept_nodes[bounds[label]:bounds[label + 1]]
+        mine = kept_nodes[bounds[label] : bounds[label + 1]]
         if not len(mine) or (prune_fine and len(mine) * node_volume < min_stz * stz):
             continue
         vol = len(mine) * node_volume
-        regions.append(Region(len(regions) + 1, node_idx[mine], vol, float(radius_of_volume(vol, dim)),
-                              _periodic_centre(node_frac[mine], h, lo),
-                              int(jumps_in[label]) if not kernel_length else -1, counts[mine] / sphere))
-    fields = {"rho": rho, "threshold": rho_th, "threshold_per_volume": rho_per_volume, "coarse_labels": labels,
-              "fine": fine, "coarse": coarse,
-              "kept_fraction": sum(r.volume for r in regions) / volume}
+        regions.append(
+            Region(
+                len(regions) + 1,
+                node_idx[mine],
+                vol,
+                float(radius_of_volume(vol, dim)),
+                _periodic_centre(node_frac[mine], h, lo),
+                int(jumps_in[label]) if not kernel_length else -1,
+                counts[mine] / sphere,
+            )
+        )
+    fields = {
+        "rho": rho,
+        "threshold": rho_th,
+        "threshold_per_volume": rho_per_volume,
+        "coarse_labels": labels,
+        "fine": fine,
+        "coarse": coarse,
+        "kept_fraction": sum(r.volume for r in regions) / volume,
+    }
     return regions, fields
 
 
@@ -343,8 +380,15 @@ def sphere_offsets(cell: Cell, fine: int, radius: float) -> np.ndarray:
     return offsets[np.linalg.norm(cart, axis=1) <= radius]
 
 
-def contrast_spheres(regions: list[Region], cell: Cell, fine: int, radius: float, count: int,
-                     rng: np.random.Generator, attempts: int = 400) -> tuple[list[Region], list[Region]]:
+def contrast_spheres(
+    regions: list[Region],
+    cell: Cell,
+    fine: int,
+    radius: float,
+    count: int,
+    rng: np.random.Generator,
+    attempts: int = 400,
+) -> tuple[list[Region], list[Region]]:
     """The paper's contrast regions (Fig. 1b, 2i–j) at t_ref: up to ``count`` spheres of ``radius`` that
     touch no dynamic region ("quiet"), and up to ``count`` that hold parts of two or more
     ("straddling"), centred on fine-grid nodes drawn at random; as Regions on the same fine grid."""
@@ -353,7 +397,8 @@ def contrast_spheres(regions: list[Region], cell: Cell, fine: int, radius: float
     offsets = sphere_offsets(cell, fine, radius)
     node_volume = cell.volume / fine**dim
     lo, h = np.asarray(cell.lo, dtype=np.float64), cell.matrix()
-    quiet, straddling = [], []
+    quiet: list[Region] = []
+    straddling: list[Region] = []
     for _ in range(attempts):
         if len(quiet) >= count and len(straddling) >= count:
             break
@@ -402,3 +447,235 @@ def significance_threshold(rho: np.ndarray, null_values: np.ndarray, fdr: float)
     if not len(passing):
         return float("inf")
     return float(values[order[: passing[-1] + 1]].min())
+
+
+#: draws of the particles null pooled for the significance rule's p-values
+NULL_DRAWS = 8
+
+
+def window_multiple(
+    jumps: int,
+    duration: float,
+    cell,
+    coarse: int,
+    kernel: float | None,
+    multiple: float,
+    min_per_block: float,
+    t_chi: float,
+) -> tuple[float, str]:
+    """The window length in units of t_χ: ``multiple``, or the smallest whole multiple of t_χ above it at
+    which the coarse sieve sees ``min_per_block`` jumps per block (per kernel volume ∫e^{−r/d}) on
+    average, from the run's mean jump rate: the paper's iteration finds no background below that
+    (spec.Analysis.min_jumps_per_block). It is never lengthened beyond a quarter of the steady
+    window (P̄_c needs about four windows); the summary's warnings then say the counts are short."""
+    dim = cell.dimension
+    cells = cell.volume / kernel_integral(kernel, dim) if kernel else coarse**dim
+    per_block = jumps / cells * t_chi / duration if duration > 0 else 0.0  # jumps per block in one t_χ
+    if min_per_block <= 0 or per_block * multiple >= min_per_block:
+        return float(multiple), f"cluster_window = {multiple:g} t_chi"
+    if per_block <= 0:
+        return float(multiple), f"cluster_window = {multiple:g} t_chi (no jumps to lengthen it by)"
+    longer = float(np.ceil(min_per_block / per_block - 1e-9))
+    room = max(float(multiple), float(np.floor(duration / (4 * t_chi))))
+    if longer > room:
+        return room, (
+            f"{room:g} t_chi: {longer:g} would give >= {min_per_block:g} jumps per coarse block (one t_chi "
+            f"holds {per_block:.3g}) but a window is at most a quarter of the steady window: run longer"
+        )
+    return longer, (
+        f"{longer:g} t_chi: the smallest whole multiple with >= {min_per_block:g} jumps per coarse block "
+        f"(one t_chi holds {per_block:.3g}; min_jumps_per_block)"
+    )
+
+
+class Sieve:
+    """The sieve over a run's windows, ``windows`` a list of (t_ref, index of its cell, jumps carried to
+    t_ref, their rows): each window's own ρ_th from a first pass (the paper's iteration), their mean
+    ``background`` (the paper's average over t_ini), and ρ_th under ``rule`` ("background", or
+    "significance": the nodes significant against unclustered jumps at false-discovery rate ``fdr``, the
+    reference being the particles null's fields pooled over ``NULL_DRAWS`` draws of ``rng``). ``options``:
+    :func:`demarcate`'s (fine, tolerance, kernel_length, stz_diameter, min_stz, prune_fine)."""
+
+    def __init__(
+        self,
+        windows: list,
+        cells: list,
+        unwrapped: np.ndarray,
+        rate: float,
+        coarse: int,
+        *,
+        options: dict,
+        rule: str,
+        fdr: float,
+        rng: np.random.Generator,
+    ):
+        self.windows, self.cells, self.coarse, self.options, self.rule, self.fdr = (
+            windows,
+            cells,
+            coarse,
+            options,
+            rule,
+            fdr,
+        )
+        self.dim = cells[0].dimension
+        self.nulls = null_jumps(windows, cells, unwrapped, rate, rng)
+        self.first_pass = [
+            demarcate(ev, cells[k], coarse, threshold=None, **options)[1] if len(ev) else None
+            for _, k, ev, _ in windows
+        ]
+        thresholds = [f["threshold"] for f in self.first_pass if f is not None]
+        self.background = float(np.mean(thresholds)) if thresholds else float("nan")
+        draws = [self.nulls["particles"]] + [
+            null_jumps(windows, cells, unwrapped, rate, rng)["particles"] for _ in range(NULL_DRAWS - 1)
+        ]
+        self.null_fields = np.concatenate(
+            [self.field(ev, k).ravel() for events in draws for (_, k, _, _), ev in zip(windows, events) if len(ev)]
+            or [np.zeros(0)]
+        )
+        self.thresholds: list[float] = []  # each window's ρ_th under the rule, as the clusters were found
+
+    def field(self, events: np.ndarray, k: int) -> np.ndarray:
+        return coarse_field(events, self.cells[k], self.coarse, self.options["kernel_length"])
+
+    def threshold(
+        self, events: np.ndarray, k: int, field: np.ndarray | None, background: float, rule: str | None = None
+    ) -> float:
+        """A window's ρ_th under ``rule`` (default: the sieve's; ``field``: its coarse field where already made)."""
+        if (rule or self.rule) == "background":
+            return background
+        if not len(events):
+            return float("inf")
+        return significance_threshold(field if field is not None else self.field(events, k), self.null_fields, self.fdr)
+
+    def window(self, w: int) -> tuple[list[Region], dict]:
+        """Window ``w``'s regions under the rule, and the sieve's fields (:func:`demarcate`)."""
+        _, k, events, _ = self.windows[w]
+        first = self.first_pass[w]
+        threshold = self.threshold(events, k, first["rho"] if first else None, self.background)
+        self.thresholds.append(threshold)
+        return demarcate(events, self.cells[k], self.coarse, threshold=threshold, **self.options)
+
+    def diagnostics(self, w: int, n: int) -> dict:
+        """What window ``w``'s jumps give the sieve to work with (``n``: the particles)."""
+        t_ref, k, events, _ = self.windows[w]
+        cell, kernel = self.cells[k], self.options["kernel_length"]
+        dispersion, z_score = (
+            dispersion_index(events, cell, self.options["stz_diameter"]) if len(events) else (np.nan, np.nan)
+        )
+        first = self.first_pass[w]
+        return {
+            "window": w,
+            "t_ref": float(t_ref),
+            "jumps": len(events),
+            "jumps_per_particle": len(events) / n,
+            "own_threshold": first["threshold"] if first is not None else None,
+            # jumps per coarse block, or per kernel volume ∫e^{−r/d} (kernel sieve)
+            "mean_jumps_per_block": len(events)
+            * (kernel_integral(kernel, self.dim) / cell.volume if kernel else 1.0 / self.coarse**self.dim),
+            "kept_fraction": 0.0,
+            "dispersion_index": dispersion,
+            "dispersion_z": z_score,
+        }
+
+    def significance_pass(self) -> dict:
+        """The sieve on the real jumps under the significance rule, whatever rule the run's clusters use (no
+        tracing): clusters per window, kept volume and ξ_c of the mean volume of every region (so that
+        Table I carries ν_c under both rules; NaN where no window holds a significant region)."""
+        kept, counts, volumes = [], [], []
+        for (_, k, ev, _), first in zip(self.windows, self.first_pass):
+            if first is None:  # a window without jumps
+                continue
+            threshold = self.threshold(ev, k, first["rho"], self.background, "significance")
+            regions, sieved = demarcate(ev, self.cells[k], self.coarse, threshold=threshold, **self.options)
+            kept.append(sieved["kept_fraction"])
+            counts.append(len(regions))
+            volumes += [r.volume for r in regions]
+        dim = self.dim
+        return {
+            "fdr": self.fdr,
+            "kept_fraction": float(np.mean(kept)) if kept else float("nan"),
+            "clusters_per_window": float(np.mean(counts)) if counts else float("nan"),
+            "clusters": len(volumes),
+            "xi_c": float(radius_of_volume(np.mean(volumes), dim)) if volumes else float("nan"),
+            "xi_c_error": (
+                float(
+                    radius_of_volume(np.mean(volumes), dim)
+                    * np.std(volumes, ddof=1)
+                    / np.sqrt(len(volumes))
+                    / (dim * np.mean(volumes))
+                )
+                if len(volumes) > 1
+                else float("nan")
+            ),
+        }
+
+    def null_pass(self) -> dict:
+        """What the sieve finds on each null: the kept volume fraction, clusters per window and ξ_c of the mean
+        region volume (every region: nulls have no yields), at the real jumps' ρ_th (the same sieve: does the
+        real field hold more above it than noise does?) and, as ``kept_fraction_own``, at the null's own ρ_th
+        (the background iteration on noise scatters by ±10%, and the kept volume with it)."""
+        out = {}
+        for name, events_of in self.nulls.items():
+            # the coarse fields alone give the null's own ρ_th (as demarcate's first pass would)
+            fields = [self.field(ev, k) if len(ev) else None for (_, k, _, _), ev in zip(self.windows, events_of)]
+            found = [background_threshold(f, self.options["tolerance"]) for f in fields if f is not None]
+            own = float(np.mean(found)) if found else float("nan")
+            kept, kept_own, counts, volumes = [], [], [], []
+            for (_, k, _, _), ev, field in zip(self.windows, events_of, fields):
+                if not len(ev):
+                    continue
+                threshold, threshold_own = (
+                    self.threshold(ev, k, field, self.background),
+                    self.threshold(ev, k, field, own),
+                )
+                regions, sieved = demarcate(ev, self.cells[k], self.coarse, threshold=threshold, **self.options)
+                kept.append(sieved["kept_fraction"])
+                counts.append(len(regions))
+                volumes += [r.volume for r in regions]
+                kept_own.append(
+                    sieved["kept_fraction"]
+                    if threshold_own == threshold
+                    else demarcate(ev, self.cells[k], self.coarse, threshold=threshold_own, **self.options)[1][
+                        "kept_fraction"
+                    ]
+                )
+            out[name] = {
+                "kept_fraction": float(np.mean(kept)) if kept else float("nan"),
+                "clusters_per_window": float(np.mean(counts)) if counts else float("nan"),
+                "xi_c": float(radius_of_volume(np.mean(volumes), self.dim)) if volumes else float("nan"),
+                "threshold_own": own,
+                "kept_fraction_own": float(np.mean(kept_own)) if kept_own else float("nan"),
+            }
+        return out
+
+
+def sieve_warnings(
+    rho_th: float,
+    used: list[dict],
+    span: np.ndarray,
+    n_windows: int,
+    trace: float,
+    kernel: float | None,
+    min_per_block: float,
+) -> list[str]:
+    """Where the coarse sieve cannot mean much, and which parameter to change."""
+    out = []
+    what = "cluster_window (a longer window)" + ("" if kernel else " or cluster_block (larger blocks)")
+    if used and not rho_th > 0:
+        out.append(
+            f"the background threshold rho_th is {rho_th:.3g}: its iteration collapsed on sparse jump counts "
+            f"and every block with a jump is kept; raise {what}"
+        )
+    if used:
+        per_block = float(np.mean([d["mean_jumps_per_block"] for d in used]))
+        if per_block < min_per_block:
+            out.append(
+                f"only {per_block:.3g} cage jumps per coarse block per window (fewer than "
+                f"{min_per_block:g}): Poisson noise dominates the density field; raise {what}"
+            )
+    if not span.any():
+        out.append(
+            f"P_c has no fully covered span: {n_windows} windows, fewer than the {trace:g} window lengths "
+            "a trace reaches; run longer or raise max_windows"
+        )
+    return out

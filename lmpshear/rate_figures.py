@@ -1,108 +1,43 @@
-"""Figures a person would rather look at than read: a run's overview and dynamics (the demo), and the
-report's figures across runs (flow curve, Table I, Fig. 3b–d/7 against the rate, Fig. 4b–d/7b,d).
-The paper's per-run panels are in :mod:`lmpshear.figures`."""
+"""The report's figures across the rates of one system: the flow curve, Table I, Fig. 3b–d/7 against
+the rate, the lengths and Fig. 4b–d/7b,d. One run's figures: :mod:`lmpshear.run_figures`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lmpshear.rundir import RunDir  # noqa: E402
-from lmpshear.store import read_thermo  # noqa: E402
-
-
-def run_overview(rundir: str | Path, out: str | Path, eta: dict | None = None) -> Path:
-    """Temperature, potential energy and shear stress against strain, steady window shaded."""
-    rd = RunDir(rundir)
-    spec = rd.spec()
-    th = read_thermo(rd.thermo)
-    fig, axes = plt.subplots(3, 1, figsize=(7, 8), sharex=True, constrained_layout=True)
-    strain = th["strain"]
-    axes[0].plot(strain, th["temp"], lw=0.8)
-    axes[0].axhline(spec.system.temperature, color="k", ls="--", lw=0.8, label="target")
-    axes[0].set_ylabel("T (peculiar)")
-    axes[0].legend(loc="upper right")
-    axes[1].plot(strain, th["pe"], lw=0.8, color="C2")
-    axes[1].set_ylabel("potential energy / N")
-    axes[2].plot(strain, -th["pxy_virial"], lw=0.6, color="C3", label=r"$\sigma_{xy}$ virial (eq. 1)")
-    axes[2].plot(strain, -th["pxy"], lw=0.6, color="C0", alpha=0.6, label=r"$\sigma_{xy}$ kinetic + virial")
-    if eta is not None:
-        axes[2].axhline(eta["shear_stress"], color="k", lw=1.0,
-                        label=rf"steady mean: $\eta$ = {eta['eta']:.3g} $\pm$ {eta['eta_error']:.2g}")
-    axes[2].set_ylabel(r"shear stress $-P_{xy}$")
-    axes[2].set_xlabel(r"strain $\dot\gamma t$")
-    axes[2].legend(loc="lower right", fontsize=8)
-    for ax in axes:
-        ax.axvspan(spec.steady_strain, strain.max(), color="0.9", zorder=0)
-    fig.suptitle(f"{spec.system.name}: N = {spec.system.n_particles}, T = {spec.system.temperature:g}, "
-                 rf"$\dot\gamma$ = {spec.rate.rate:g} (shaded: steady window)")
-    return save_png(fig, out)
+from lmpshear.drawing import plt, save_png
 
 
 def flow_curve_figure(fc, out: str | Path) -> Path:
     """η(γ̇) in log-log with error bars; the fitted points and the power law highlighted."""
     fig, ax = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
     ax.errorbar(fc.rates, fc.eta, yerr=fc.eta_error, fmt="o", color="0.5", ms=5, label="runs")
-    ax.errorbar(fc.rates[fc.in_fit], fc.eta[fc.in_fit], yerr=fc.eta_error[fc.in_fit], fmt="o", color="C3", ms=5,
-                label="shear-thinning regime")
+    ax.errorbar(
+        fc.rates[fc.in_fit],
+        fc.eta[fc.in_fit],
+        yerr=fc.eta_error[fc.in_fit],
+        fmt="o",
+        color="C3",
+        ms=5,
+        label="shear-thinning regime",
+    )
     if fc.fit:
         f = fc.fit
         x = np.geomspace(f.rate_range[0], f.rate_range[1], 50)
-        ax.plot(x, f.prefactor * x ** -f.exponent, "C3-",
-                label=rf"$\eta\sim\dot\gamma^{{-\lambda}}$, $\lambda$ = {f.exponent:.3f} $\pm$ {f.exponent_error:.3f}")
+        ax.plot(
+            x,
+            f.prefactor * x**-f.exponent,
+            "C3-",
+            label=rf"$\eta\sim\dot\gamma^{{-\lambda}}$, $\lambda$ = {f.exponent:.3f} $\pm$ {f.exponent_error:.3f}",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"shear rate $\dot\gamma$")
     ax.set_ylabel(r"$\eta$ (virial, eq. 1)")
     ax.legend(fontsize=8)
     return save_png(fig, out)
-
-
-def dynamics(rundir: str | Path, out: str | Path) -> Path:
-    """MSD (with the cage size) and χ4(t) (with t_χ) of one analysed run."""
-
-    rd = RunDir(rundir)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    m, o = rd.result("msd"), rd.result("overlap")
-    if m is not None:
-        ax = axes[0]
-        for name, curve in zip(m["species"], m["msd_species"]):
-            ax.loglog(m["times"], curve, lw=1, label=f"MSD of r̃, {name}")
-        if m.get("msd_cage_relative"):
-            ax.loglog(m["times"], m["msd_cage_relative"], "k--", lw=1, label="cage-relative MSD")
-        if m.get("cage_size"):
-            ax.axhline(m["cage_size"], color="C3", lw=0.8, label=rf"$l_c^2$ = {m['cage_size']:.3g}")
-        ax.set_xlabel("t")
-        ax.set_ylabel("MSD")
-        ax.legend(fontsize=8)
-    if o is not None:
-        ax = axes[1]
-        ax.errorbar(o["times"], o["chi4"], yerr=o.get("chi4_error"), fmt="C0-o", ms=3, capsize=2,
-                    label=r"$\chi_4$ collective (eq. 14), jackknife errors")
-        ax.errorbar(o["times"], o["chi4_self"], yerr=o.get("chi4_self_error"), fmt="C1-s", ms=3, capsize=2,
-                    label=r"$\chi_4$ self")
-        ax.set_xscale("log")
-        ax.axvline(o["t_chi"], color="C0", ls=":",
-                   label=rf"$t_\chi$ = {o['t_chi']:.3g} $\pm$ {o.get('t_chi_error', float('nan')):.2g}")
-        ax.set_xlabel("t")
-        ax.set_ylabel(r"$\chi_4$")
-        ax.legend(fontsize=8)
-    info = rd.info()
-    fig.suptitle(f"{info.name} at rate {info.rate:g}: steady-state dynamics ({rd.path.name})")
-    return save_png(fig, out)
-
-
-def save_png(fig, out: str | Path) -> Path:
-    """Write ``fig`` as PNG (120 dpi) and free it."""
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
 
 
 def table1_figure(row, out: str | Path) -> Path:
@@ -113,14 +48,30 @@ def table1_figure(row, out: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 5), constrained_layout=True)
     for k, (name, p) in enumerate(PAPER_TABLE1.items()):
         ax.plot(p["lambda_over_D1"], p["nu_c"], "o", mfc="none", color=f"C{k}", ms=8, label=f"paper: {name}")
-    ax.errorbar(row.lam_over_D1, row.nu_c, xerr=row.lam_over_D1_error, yerr=row.nu_c_error, fmt="s", color="k",
-                capsize=3, label=f"lmpshear: {row.system}, ν_c (paper's sieve)")
+    ax.errorbar(
+        row.lam_over_D1,
+        row.nu_c,
+        xerr=row.lam_over_D1_error,
+        yerr=row.nu_c_error,
+        fmt="s",
+        color="k",
+        capsize=3,
+        label=f"lmpshear: {row.system}, ν_c (paper's sieve)",
+    )
     nus = [row.nu_c]
     for k, (key, name) in enumerate(LENGTHS.items()):  # the other lengths' exponents at the same λ/(D+1)
         nu, err = (row.lengths or {}).get(name, np.nan), (row.lengths or {}).get(f"{name}_error", np.nan)
         if np.isfinite(nu):
-            ax.errorbar(row.lam_over_D1 * (1 + 0.02 * (k + 1)), nu, yerr=err, fmt="^", color=f"C{k + 4}", capsize=2,
-                        ms=5, label=f"lmpshear: ν of {LENGTH_LABELS[key]}")
+            ax.errorbar(
+                row.lam_over_D1 * (1 + 0.02 * (k + 1)),
+                nu,
+                yerr=err,
+                fmt="^",
+                color=f"C{k + 4}",
+                capsize=2,
+                ms=5,
+                label=f"lmpshear: ν of {LENGTH_LABELS[key]}",
+            )
             nus.append(nu)
     lo = min(0.1, row.lam_over_D1 - 2 * row.lam_over_D1_error, min(nus) - 2 * row.nu_c_error)
     hi = max(0.3, row.lam_over_D1 + 2 * row.lam_over_D1_error, max(nus) + 2 * row.nu_c_error)
@@ -141,10 +92,15 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
     rows = sorted(rows, key=lambda r: r["rate"])
     rate = np.array([r["rate"] for r in rows])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
-    panels = [(axes[0], [("eta", r"$\eta$ (eq. 1)", "C0"), ("eta_c", r"$\eta_c$ (eq. 8)", "C3")], "(b) viscosity"),
-              (axes[1], [("xi_c", r"$\xi_c$", "C3")], "(c) cluster radius"),
-              (axes[2], [("t_chi", r"$t_\chi$", "C0"), ("t_y", r"$t_y = \langle t_2 - t_0\rangle$", "C3")],
-               "(d) yielding time")]
+    panels = [
+        (axes[0], [("eta", r"$\eta$ (eq. 1)", "C0"), ("eta_c", r"$\eta_c$ (eq. 8)", "C3")], "(b) viscosity"),
+        (axes[1], [("xi_c", r"$\xi_c$", "C3")], "(c) cluster radius"),
+        (
+            axes[2],
+            [("t_chi", r"$t_\chi$", "C0"), ("t_y", r"$t_y = \langle t_2 - t_0\rangle$", "C3")],
+            "(d) yielding time",
+        ),
+    ]
     for ax, curves, title in panels:
         drawn = False
         for key, label, colour in curves:
@@ -157,18 +113,37 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
             if key == "xi_c" and scaling is not None:
                 x = np.array(scaling.rates)
                 ax.errorbar(x, scaling.xi_c, yerr=scaling.xi_c_error, fmt="none", color=colour, capsize=2)
-                ax.plot(x, scaling.xi_prefactor * x ** -scaling.nu_c, "-", color=colour, lw=0.8,
-                        label=rf"$\nu_c$ = {scaling.nu_c:.3f} $\pm$ {scaling.nu_c_error:.3f} (weighted)")
+                ax.plot(
+                    x,
+                    scaling.xi_prefactor * x**-scaling.nu_c,
+                    "-",
+                    color=colour,
+                    lw=0.8,
+                    label=rf"$\nu_c$ = {scaling.nu_c:.3f} $\pm$ {scaling.nu_c_error:.3f} (weighted)",
+                )
             elif ok.sum() >= 3:
                 fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
                 x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
-                ax.plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
-                        label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
+                ax.plot(
+                    x,
+                    fit.prefactor * x**-fit.exponent,
+                    "-",
+                    color=colour,
+                    lw=0.8,
+                    label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$",
+                )
         ax.set_xlabel(r"$\dot\gamma$")
         ax.set_title(title, loc="left", fontsize=9)
         if not drawn:
-            ax.text(0.5, 0.5, "no finite values\n(no clusters with a yield?)", ha="center", va="center",
-                    transform=ax.transAxes, color="0.4")
+            ax.text(
+                0.5,
+                0.5,
+                "no finite values\n(no clusters with a yield?)",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="0.4",
+            )
             continue
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -192,16 +167,27 @@ def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None
     drawn = []
     for k, (key, label) in enumerate(LENGTH_LABELS.items()):
         y = np.array([r.get(key, np.nan) for r in rows], dtype=float)
-        err = np.array([xi_c_error.get(r["rate"], np.nan) if key == "xi_c" else r.get(f"{key}_error", np.nan)
-                        for r in rows], dtype=float)
+        err = np.array(
+            [xi_c_error.get(r["rate"], np.nan) if key == "xi_c" else r.get(f"{key}_error", np.nan) for r in rows],
+            dtype=float,
+        )
         ok = np.isfinite(y) & (y > 0)
         if not ok.any():
             continue
         name, source = exponents[key]
         nu, nu_err = source.get(name, np.nan), source.get(f"{name}_error", np.nan)
         suffix = f": ν = {nu:.3f} ± {nu_err:.3f}" if nu is not None and np.isfinite(nu) else ""
-        ax.errorbar(rate[ok], y[ok], yerr=np.where(np.isfinite(err[ok]), err[ok], 0), fmt="o-" if key == "xi_c" else "s-",
-                    color=f"C{k}", lw=0.8, ms=4, capsize=2, label=label + suffix)
+        ax.errorbar(
+            rate[ok],
+            y[ok],
+            yerr=np.where(np.isfinite(err[ok]), err[ok], 0),
+            fmt="o-" if key == "xi_c" else "s-",
+            color=f"C{k}",
+            lw=0.8,
+            ms=4,
+            capsize=2,
+            label=label + suffix,
+        )
         drawn.append(y[ok])
     null = np.array([r.get("xi_c_null", np.nan) for r in rows], dtype=float)
     if np.isfinite(null).any():  # the sieve's grain: ξ_c of the same sieve on uniformly scattered jumps
@@ -272,8 +258,9 @@ def stz_figure(runs: list[dict], out: str | Path) -> Path:
             axes[2].plot(stz["radii"], stz["matched"], "o-", color=colour, label=rf"$\dot\gamma$ = {run['rate']:g}")
             axes[2].plot(stz["radii"], stz["chance"], ":", color=colour)
     axes[0].set(xlabel="r", ylabel=r"$\alpha(r)$ (finite-count corrected)")
-    axes[0].set_title(r"(a) anisotropy of $g_{cj}$; dotted: 3$\sigma$ noise; dashed: $\xi_\alpha$", loc="left",
-                      fontsize=9)
+    axes[0].set_title(
+        r"(a) anisotropy of $g_{cj}$; dotted: 3$\sigma$ noise; dashed: $\xi_\alpha$", loc="left", fontsize=9
+    )
     rate = np.array([r["rate"] for r in runs])
     for key, label, colour in (("xi_alpha", r"$\xi_\alpha$", "C0"), ("xi_c", r"$\xi_c$", "C3")):
         y = np.array([r.get(key, np.nan) for r in runs], dtype=float)
@@ -285,8 +272,14 @@ def stz_figure(runs: list[dict], out: str | Path) -> Path:
         if ok.sum() >= 3:
             fit = fit_power_law(rate[ok], y[ok], np.zeros(ok.sum()))
             x = np.geomspace(rate[ok].min(), rate[ok].max(), 50)
-            axes[1].plot(x, fit.prefactor * x ** -fit.exponent, "-", color=colour, lw=0.8,
-                         label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$")
+            axes[1].plot(
+                x,
+                fit.prefactor * x**-fit.exponent,
+                "-",
+                color=colour,
+                lw=0.8,
+                label=rf"$\sim\dot\gamma^{{-{fit.exponent:.2f}\pm{fit.exponent_error:.2f}}}$",
+            )
     axes[1].set(xlabel=r"$\dot\gamma$")
     for k in logs:
         axes[k].set(xscale="log", yscale="log")
