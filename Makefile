@@ -22,8 +22,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not full" tests
 
-# everything: real LAMMPS and BD runs, SLURM, MPI, validations (what CI runs)
-test-all: $(STAMP)
+# everything: real LAMMPS and BD runs, SLURM, MPI, validations, the docs in a browser (what CI runs)
+test-all: $(STAMP) $(VENV)/.docs-installed
 	$(BIN)/python -m pytest -q -ra tests
 
 # the documentation site (docs/, mkdocs.yml) into site/, strict: a broken link or reference fails

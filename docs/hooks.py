@@ -3,14 +3,19 @@
 - the committed results (analysis/results/**/*.md and *.png) join the site under results/, so that the
   reproduction pages show them from their one home in the repository;
 - a page's ``<!-- generated: NAME -->`` markers are replaced by what the schema makes (GENERATED), so that
-  the key tables and the stage table are never pasted by hand.
+  the key tables and the stage table are never pasted by hand;
+- MathJax 3's tex-svg component (from the sphinx-mathjax-offline wheel: the site needs no CDN, and
+  works from file://) is copied into site/assets/mathjax.
 """
 
+import re
+import shutil
 from pathlib import Path
 
 from mkdocs.structure.files import File
 
 SUFFIXES = {".md", ".png"}
+MARKER = re.compile(r"^<!-- generated: (.+?) -->$", re.MULTILINE)
 
 
 def _generated() -> dict:
@@ -31,13 +36,16 @@ def _generated() -> dict:
 
 
 def fill(markdown: str) -> str:
-    """``markdown`` with each ``<!-- generated: NAME -->`` replaced; an unknown NAME is an error."""
+    """``markdown`` with each line ``<!-- generated: NAME -->`` replaced (a marker alone on its line: one
+    quoted in running text stays); an unknown NAME is an error."""
     generated = _generated()
-    for name in sorted(set(part.split(" -->")[0] for part in markdown.split("<!-- generated: ")[1:])):
-        if name not in generated:
-            raise ValueError(f"docs: no generated content named {name!r} (known: {', '.join(generated)})")
-        markdown = markdown.replace(f"<!-- generated: {name} -->", generated[name]())
-    return markdown
+
+    def made(match: re.Match) -> str:
+        if match.group(1) not in generated:
+            raise ValueError(f"docs: no generated content named {match.group(1)!r} (known: {', '.join(generated)})")
+        return generated[match.group(1)]()
+
+    return MARKER.sub(made, markdown)
 
 
 def on_page_markdown(markdown, page, config, files):
@@ -50,3 +58,12 @@ def on_files(files, config):
         if path.suffix in SUFFIXES and path.is_file():
             files.append(File.generated(config, "results/" + path.relative_to(root).as_posix(), abs_src_path=str(path)))
     return files
+
+
+def on_post_build(config):
+    from importlib.metadata import files
+
+    (script,) = [f for f in files("sphinx-mathjax-offline") if f.name == "tex-svg.js"]
+    target = Path(config.site_dir) / "assets" / "mathjax"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(script.locate(), target / "tex-svg.js")
