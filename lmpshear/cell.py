@@ -70,6 +70,14 @@ class Cell:
         inside = np.asarray(r, dtype=np.float64) - image @ h
         return inside, image
 
+    def centroid(self, r: np.ndarray) -> np.ndarray:
+        """The centre of points ``r`` (n, D) on the torus: the circular mean of each fractional
+        coordinate, so that a set that crosses a face has its centre inside it, not half a cell away."""
+        r = np.asarray(r, dtype=np.float64)
+        padded = np.zeros((len(r), 3))
+        padded[:, : r.shape[1]] = r
+        return (np.asarray(self.lo) + circular_mean(self.fractional(padded)) @ self.matrix())[: r.shape[1]]
+
     def fractional(self, r: np.ndarray) -> np.ndarray:
         """Fractional coordinates of points (n, 3), wrapped into [0, 1)."""
         s = (np.asarray(r, dtype=np.float64) - np.asarray(self.lo)) @ np.linalg.inv(self.matrix())
@@ -119,3 +127,9 @@ def rate_from_tilts(cells: list, times) -> float:
     if len(cells) < 2:
         return 0.0
     return float(tilt_strains(cells)[-1] / (times[-1] - times[0]))
+
+
+def circular_mean(frac: np.ndarray) -> np.ndarray:
+    """The mean of fractional coordinates (n, k) on the torus, per axis, in [0, 1)."""
+    angles = 2 * np.pi * np.asarray(frac)
+    return np.arctan2(np.sin(angles).mean(axis=0), np.cos(angles).mean(axis=0)) / (2 * np.pi) % 1.0

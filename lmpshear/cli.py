@@ -199,7 +199,7 @@ def figures(
     cluster: int | None = typer.Option(
         None,
         "--cluster",
-        help="Row of the cluster table to draw (default: the yielded cluster with the most cage jumps).",
+        help="Row of the cluster table to draw (default: a typical one, the yielded cluster of the median volume).",
         metavar="INTEGER",
     ),
 ):
@@ -217,7 +217,7 @@ def ice(
     cluster: int | None = typer.Option(
         None,
         "--cluster",
-        help="Row of the cluster table (default: the yielded cluster with the most cage jumps).",
+        help="Row of the cluster table (default: a typical one, the yielded cluster of the median volume).",
         metavar="INTEGER",
     ),
     replicas: int = typer.Option(

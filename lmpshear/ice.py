@@ -221,7 +221,7 @@ def ice(
 
 
 def _figure(out: dict, series: dict, path: Path) -> Path:
-    from lmpshear.drawing import plt, save_png
+    from lmpshear.drawing import legend_beside, plt, save_png
 
     t = np.array(out["t"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
@@ -240,6 +240,6 @@ def _figure(out: dict, series: dict, path: Path) -> Path:
                 a.axvline(out["yield"][name], color="0.5", ls="--", lw=0.7)
     for a in axes:
         a.set_xlabel("t")
-        a.legend(fontsize=8)
+        legend_beside(a, fontsize=8)
     fig.suptitle(f"isoconfigurational ensemble of cluster {out['cluster']} (window {out['row']['window']})")
     return save_png(fig, path)

@@ -7,22 +7,23 @@ from pathlib import Path
 
 import numpy as np
 
-from lmpshear.drawing import plt, save_png
+from lmpshear.drawing import legend_beside, no_data, plain_log_ticks, plt, save_png
 
 
 def flow_curve_figure(fc, out: str | Path) -> Path:
     """η(γ̇) in log-log with error bars; the fitted points and the power law highlighted."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
     ax.errorbar(fc.rates, fc.eta, yerr=fc.eta_error, fmt="o", color="0.5", ms=5, label="runs")
-    ax.errorbar(
-        fc.rates[fc.in_fit],
-        fc.eta[fc.in_fit],
-        yerr=fc.eta_error[fc.in_fit],
-        fmt="o",
-        color="C3",
-        ms=5,
-        label="shear-thinning regime",
-    )
+    if fc.in_fit.any():
+        ax.errorbar(
+            fc.rates[fc.in_fit],
+            fc.eta[fc.in_fit],
+            yerr=fc.eta_error[fc.in_fit],
+            fmt="o",
+            color="C3",
+            ms=5,
+            label="fitted (shear-thinning regime)",
+        )
     if fc.fit:
         f = fc.fit
         x = np.geomspace(f.rate_range[0], f.rate_range[1], 50)
@@ -36,7 +37,9 @@ def flow_curve_figure(fc, out: str | Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel(r"shear rate $\dot\gamma$")
     ax.set_ylabel(r"$\eta$ (virial, eq. 1)")
-    ax.legend(fontsize=8)
+    plain_log_ticks(ax)
+    ax.set_title("flow curve" + ("" if fc.fit else ": fewer than 3 rates shear-thin, no power law fitted"), fontsize=9)
+    legend_beside(ax, fontsize=8)
     return save_png(fig, out)
 
 
@@ -79,7 +82,7 @@ def table1_figure(row, out: str | Path) -> Path:
     ax.set_xlabel(r"$\lambda/(D+1)$ (flow curve)")
     ax.set_ylabel(r"$\nu_c$ ($\xi_c \sim \dot\gamma^{-\nu_c}$)")
     ax.set_title(f"Table I (rates {', '.join(f'{r:g}' for r in row.rates)})", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    legend_beside(ax, fontsize=7)
     return save_png(fig, out)
 
 
@@ -93,12 +96,12 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
     rate = np.array([r["rate"] for r in rows])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     panels = [
-        (axes[0], [("eta", r"$\eta$ (eq. 1)", "C0"), ("eta_c", r"$\eta_c$ (eq. 8)", "C3")], "(b) viscosity"),
-        (axes[1], [("xi_c", r"$\xi_c$", "C3")], "(c) cluster radius"),
+        (axes[0], [("eta", r"$\eta$ (eq. 1)", "C0"), ("eta_c", r"$\eta_c$ (eq. 8)", "C3")], "(a) viscosity"),
+        (axes[1], [("xi_c", r"$\xi_c$", "C3")], "(b) cluster radius"),
         (
             axes[2],
             [("t_chi", r"$t_\chi$", "C0"), ("t_y", r"$t_y = \langle t_2 - t_0\rangle$", "C3")],
-            "(d) yielding time",
+            "(c) yielding time",
         ),
     ]
     for ax, curves, title in panels:
@@ -135,19 +138,13 @@ def rate_figure(rows: list[dict], out: str | Path, scaling=None) -> Path:
         ax.set_xlabel(r"$\dot\gamma$")
         ax.set_title(title, loc="left", fontsize=9)
         if not drawn:
-            ax.text(
-                0.5,
-                0.5,
-                "no finite values\n(no clusters with a yield?)",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                color="0.4",
-            )
+            no_data(ax, "no finite values\n(no clusters with a yield?)")
             continue
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.legend(fontsize=8)
+        plain_log_ticks(ax)
+        legend_beside(ax, fontsize=8)
+    fig.suptitle("against the shear rate (the paper's Fig. 3b-d, 7)", fontsize=10)
     return save_png(fig, out)
 
 
@@ -196,7 +193,7 @@ def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None
     ax.set_ylabel("length")
     ax.set_title(title, loc="left", fontsize=9)
     if not drawn:
-        ax.text(0.5, 0.5, "no lengths", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        no_data(ax, "no lengths")
         return
     centre = float(np.exp(np.mean(np.log(np.concatenate(drawn)))))
     x = np.geomspace(rate.min(), rate.max(), 20)
@@ -208,26 +205,23 @@ def lengths_panel(ax, rows: list[dict], table1: dict | None, title: str) -> None
         ax.plot(x, centre * (x / x0) ** -slope, style, color="0.3", lw=1, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _plain_log_ticks(ax)
-    ax.legend(fontsize=6)
-
-
-def _plain_log_ticks(ax) -> None:
-    """Log axes that span less than a decade or two read better as plain numbers (0.03, 2) at 1, 2,
-    3, 5 × 10^k than as 3 × 10^-2, whose minor labels collide."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
-        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        axis.set_minor_formatter(NullFormatter())
+    values = np.concatenate(drawn + [null[np.isfinite(null) & (null > 0)]])
+    ax.set_ylim(values.min() / 1.5, values.max() * 1.5)  # the values set the scale; a long error bar is cut
+    plain_log_ticks(ax)
+    legend_beside(ax, fontsize=7)
 
 
 def lengths_figure(panels: list[tuple[str, list[dict], dict | None]], out: str | Path) -> Path:
     """:func:`lengths_panel` for each system: (title, the per-rate rows, its Table I dict or None)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.6), constrained_layout=True, squeeze=False)
-    for ax, (title, rows, table1) in zip(axes[0], panels):
+    columns = min(2, len(panels))  # legends beside their panels: two systems to a row stay readable in print
+    rows_of = -(-len(panels) // columns)
+    fig, axes = plt.subplots(
+        rows_of, columns, figsize=(7.5 * columns, 4.2 * rows_of), constrained_layout=True, squeeze=False
+    )
+    for ax, (title, rows, table1) in zip(axes.ravel(), panels):
         lengths_panel(ax, rows, table1, title)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
     return save_png(fig, out)
 
 
@@ -283,10 +277,13 @@ def stz_figure(runs: list[dict], out: str | Path) -> Path:
     axes[1].set(xlabel=r"$\dot\gamma$")
     for k in logs:
         axes[k].set(xscale="log", yscale="log")
+        plain_log_ticks(axes[k])
     axes[1].set_title("(b) facilitation range and cluster radius", loc="left", fontsize=9)
     axes[2].set(xlabel=r"matching radius ($d_0$)", ylabel="spots with a soft core within", ylim=(0, 1.02))
     axes[2].set_title("(c) PHM cores vs cage-jump spots; dotted: random cores", loc="left", fontsize=9)
-    for ax in axes:
+    for ax, missing in zip(axes, ("no facilitation product", "no finite lengths", "no PHM product with spots")):
         if ax.has_data():
-            ax.legend(fontsize=8)
+            legend_beside(ax, fontsize=8)
+        else:  # said in the panel rather than left empty
+            no_data(ax, missing)
     return save_png(fig, out)

@@ -20,7 +20,7 @@ and the MD ones, Figs. 5b/d and 6):
 The figures across rates (``lmpshear report``) are in :mod:`lmpshear.rate_figures`.
 
 The chosen cluster is ``--cluster K`` (a row of the cluster table) or, by default, the yielded cluster
-with the most cage jumps in its window (the most prominent dynamic region).
+of the median volume: a typical one (``choose_cluster``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 from lmpshear import integrity
 from lmpshear.cell import Cell
-from lmpshear.drawing import plt, save_png
+from lmpshear.drawing import legend_beside, plt, save_png
 from lmpshear.errors import UserError
 from lmpshear.kernels.cagejumps import carried_jumps
 from lmpshear.kernels.convective import choose_cluster
@@ -153,7 +153,7 @@ class RunFigures:
 
     # -- panels ---------------------------------------------------------------------------------
     def fig1b(self, out: Path) -> Path:
-        fig, ax = plt.subplots(figsize=(6, 6), constrained_layout=True)
+        fig, ax = plt.subplots(figsize=(8.5, 5), constrained_layout=True)  # the legend beside the cell
         r, _ = self.carried(self.t_ref - self.t_chi, self.t_ref - 1e-12)
         ins, p = self.inside(r), self.plane(r)
         ax.plot(p[~ins, 0], p[~ins, 1], ".", color="0.6", ms=2, label="cage jumps in the window")
@@ -183,10 +183,12 @@ class RunFigures:
         ax.set_aspect("equal")
         ax.set_xlabel("x (flow)")
         ax.set_ylabel("y (gradient)")
-        ax.legend(loc="upper left", fontsize=7, markerscale=3)
+        legend_beside(ax, markerscale=3)
         slab = f"; slab |z - z_c| < {self.row['xi']:.2g}" if self.dim == 3 else ""
         ax.set_title(
-            f"{self.title()}\njumps of the window [t_ref - W, t_ref) at t_ref = {self.t_ref:.4g}{slab}", fontsize=8
+            rf"{self.title()}" + "\n" + rf"jumps of the window $[t_\mathrm{{ref}} - W, t_\mathrm{{ref}})$ at "
+            rf"$t_\mathrm{{ref}}$ = {self.t_ref:.4g}{slab}",
+            fontsize=8,
         )
         return save_png(fig, out)
 
@@ -198,7 +200,7 @@ class RunFigures:
         ax.set_aspect("equal")
         ax.set_xlabel("x (flow, lab frame)")
         ax.set_ylabel("y (gradient)")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside, not over, the boundaries
+        legend_beside(ax)  # beside, not over, the boundaries
         ax.set_title(
             f"{self.title()}\nboundary carried by the flow from t_ref = {self.t_ref:.4g}", fontsize=8, wrap=True
         )
@@ -226,19 +228,19 @@ class RunFigures:
         for a, label in zip(axes[0], "abcd"):
             a.set_xlabel("t")
             a.set_title(f"({label})", loc="left", fontsize=9)
-            for name, tm in self.times().items():
-                if name in ("t0", "t1", "t2", "t3"):
-                    a.axvline(tm, color="0.5", ls="--", lw=0.7)
-                    a.text(
-                        tm,
-                        1.0,
-                        name,
-                        transform=a.get_xaxis_transform(),
-                        ha="center",
-                        va="bottom",
-                        fontsize=7,
-                        color="0.3",
-                    )
+            marks = [(name, tm) for name, tm in self.times().items() if name in ("t0", "t1", "t2", "t3")]
+            for level, (name, tm) in enumerate(marks):
+                a.axvline(tm, color="0.5", ls="--", lw=0.7)
+                a.text(  # inside the top, one height each: close times never print over each other
+                    tm,
+                    0.97 - 0.07 * level,
+                    f" {name}",
+                    transform=a.get_xaxis_transform(),
+                    ha="left",
+                    va="top",
+                    fontsize=7,
+                    color="0.3",
+                )
         if "t0" in row:
             moments = {"t'": 0.5 * (row["t0"] + row["t1"]), "t1": row["t1"], "t2": row["t2"], "t3": row["t3"]}
             r, times = self.carried(row["t0"], row["t3"])
@@ -251,8 +253,8 @@ class RunFigures:
                 )
                 a.set_aspect("equal")
                 a.set_title(f"({label}) jumps in the cluster, t0..{name} = {tm:.4g}", loc="left", fontsize=9)
-                a.set_xlabel("x at t_ref")
-                a.set_ylabel("y at t_ref")
+                a.set_xlabel(r"x at $t_\mathrm{ref}$")
+                a.set_ylabel(r"y at $t_\mathrm{ref}$")
         else:
             for a in axes[1]:
                 a.set_visible(False)
@@ -321,8 +323,8 @@ class RunFigures:
         ax.set_xlabel("t")
         ax.set_ylabel(r"$P_c(t)$")
         ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
-        ax.legend(fontsize=7, loc="lower right")
-        ax.set_title(f"{self.info.name}: rate {self.rate:g}, eta_c = {s['eta_c']:.3g}", fontsize=9)
+        legend_beside(ax)
+        ax.set_title(rf"{self.info.name}: rate {self.rate:g}, $\eta_c$ = {s['eta_c']:.3g}", fontsize=9)
         return save_png(fig, out)
 
     def fig8(self, out: Path, jumps_shown: int = 3) -> Path | None:
@@ -359,10 +361,10 @@ class RunFigures:
         ax.set_aspect("equal")
         ax.set_xlabel(r"$\tilde x - \tilde x(t_{start})$ (flow)")
         ax.set_ylabel(r"$\tilde y - \tilde y(t_{start})$ (gradient)")
-        ax.legend(fontsize=7)
+        legend_beside(ax)
         ax.set_title(
-            f"{self.info.name}, rate {self.rate:g}: particle {particle}, non-affine path; the colour "
-            f"changes at each cage jump",
+            f"{self.info.name}, rate {self.rate:g}: particle {particle}, non-affine path\n"
+            "the colour changes at each cage jump",
             fontsize=8,
         )
         return save_png(fig, out)
@@ -425,7 +427,7 @@ class RunFigures:
             px, py = to_plane(np.array([i, i + 1, i + 1, i, i]) / coarse, np.array([j, j, j + 1, j + 1, j]) / coarse)
             axes[0, 1].plot(px, py, color="C0", lw=1)
         axes[0, 1].set_title(
-            f"(b) coarse density (rho_th = {fields['threshold']:.3g}); local maxima framed", fontsize=9
+            rf"(b) coarse density ($\rho_\mathrm{{th}}$ = {fields['threshold']:.3g}); local maxima framed", fontsize=9
         )
         labels = fields["coarse_labels"] if dim == 2 else fields["coarse_labels"][:, :, layer]
         shown = np.where(labels > 0, labels % 10, np.nan)
@@ -446,14 +448,14 @@ class RunFigures:
         dots = axes[1, 1].scatter(nx, ny, c=density[near], cmap="viridis_r", s=25)
         fig.colorbar(dots, ax=axes[1, 1], label="jump density around the node")
         axes[1, 1].set_title(
-            f"(d) undersize sieve of the cluster (region {mine.label}, xi = {mine.radius:.3g})", fontsize=9
+            rf"(d) undersize sieve of the cluster (region {mine.label}, $\xi$ = {mine.radius:.3g})", fontsize=9
         )
         for ax in axes.ravel():
             _cell_edges(ax, cell, color="k", lw=0.6)
             ax.set_aspect("equal")
             ax.set_xlabel("x (flow)")
             ax.set_ylabel("y (gradient)")
-        fig.suptitle(f"{self.title()}: the sieves of window {w} (t_ref = {self.t_ref:.4g})", fontsize=10)
+        fig.suptitle(rf"{self.title()}: the sieves of window {w} ($t_\mathrm{{ref}}$ = {self.t_ref:.4g})", fontsize=10)
         return save_png(fig, out)
 
 
@@ -467,7 +469,7 @@ def run_overview(rundir: str | Path, out: str | Path, eta: dict | None = None) -
     axes[0].plot(strain, th["temp"], lw=0.8)
     axes[0].axhline(spec.system.temperature, color="k", ls="--", lw=0.8, label="target")
     axes[0].set_ylabel("T (peculiar)")
-    axes[0].legend(loc="upper right")
+    legend_beside(axes[0])
     axes[1].plot(strain, th["pe"], lw=0.8, color="C2")
     axes[1].set_ylabel("potential energy / N")
     axes[2].plot(strain, -th["pxy_virial"], lw=0.6, color="C3", label=r"$\sigma_{xy}$ virial (eq. 1)")
@@ -481,7 +483,7 @@ def run_overview(rundir: str | Path, out: str | Path, eta: dict | None = None) -
         )
     axes[2].set_ylabel(r"shear stress $-P_{xy}$")
     axes[2].set_xlabel(r"strain $\dot\gamma t$")
-    axes[2].legend(loc="lower right", fontsize=8)
+    legend_beside(axes[2])
     for ax in axes:
         ax.axvspan(spec.steady_strain, strain.max(), color="0.9", zorder=0)
     fig.suptitle(
@@ -507,7 +509,7 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
             ax.axhline(m["cage_size"], color="C3", lw=0.8, label=rf"$l_c^2$ = {m['cage_size']:.3g}")
         ax.set_xlabel("t")
         ax.set_ylabel("MSD")
-        ax.legend(fontsize=8)
+        legend_beside(ax, fontsize=8)
     if o is not None:
         ax = axes[1]
         ax.errorbar(
@@ -537,7 +539,7 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
         )
         ax.set_xlabel("t")
         ax.set_ylabel(r"$\chi_4$")
-        ax.legend(fontsize=8)
+        legend_beside(ax, fontsize=8)
     info = rd.info()
     fig.suptitle(f"{info.name} at rate {info.rate:g}: steady-state dynamics ({rd.path.name})")
     return save_png(fig, out)
@@ -613,8 +615,8 @@ def fig4a(stz: dict, out: Path, slab: float = 2.0) -> Path | None:
             loc="left",
             fontsize=9,
         )
-        if k == 0:
-            ax.legend(fontsize=7, loc="upper right")
+        if k == len(c["soft_modes"]) - 1:  # one legend, beside the last panel
+            legend_beside(ax)
     where = f", slab |z − z_core| < {slab:g}" if pos.shape[1] == 3 else ""
     fig.suptitle(
         f"window {c['window']}, region {c['region']}: {c['members']} particles, {len(c['spots'])} spots{where}",

@@ -15,6 +15,9 @@ import tomli_w
 from lmpshear import config
 
 REPO = Path(__file__).resolve().parents[1]
+# every figure the tests make (here and in the processes they start: figures, demo, report, recipes, ice)
+# is checked for text cut by the edge, text over text and legends over data (lmpshear.drawing.save_png)
+os.environ["LMPSHEAR_CHECK_LAYOUT"] = "1"
 
 
 def cli(*args, cwd=None, check=False, env=None, timeout=900) -> subprocess.CompletedProcess:

@@ -63,3 +63,20 @@ def test_the_reduced_cell_is_the_same_lattice_with_the_widest_faces():
     shift = (d - reduced.minimum_image(d)) @ np.linalg.inv(cell.matrix())
     assert np.allclose(shift, np.round(shift), atol=1e-9) and np.abs(shift).max() >= 1
     assert reduced.widths()[0] > cell.widths()[0] and reduced.volume == cell.volume
+
+
+def test_the_centroid_of_a_set_across_a_face_lies_inside_it():
+    """Points split by a face (x near 0 and near L, in a sheared cell) have their centre at the face, not
+    half a cell away as the plain mean has; the members drawn about it are one piece."""
+    cell = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 10.0, 3.0, 3)
+    rng = np.random.default_rng(2)
+    blob = np.array([0.2, 5.0, 5.0]) + rng.normal(scale=0.4, size=(200, 3))  # about x = 0.2, so across x = 0
+    r, _ = cell.wrap(blob)
+    centre = cell.centroid(r)
+    assert np.linalg.norm(cell.minimum_image(centre - np.array([0.2, 5.0, 5.0]))) < 0.15
+    assert abs(r[:, 0].mean() - 0.2) > 2.0  # the plain mean is far off
+    shown = centre + cell.minimum_image(r - centre)
+    assert np.ptp(shown[:, 0]) < 4.0  # one blob, not two lobes a cell apart
+    flat = Cell((0.0, 0.0, 0.0), 10.0, 10.0, 1.0, 0.0, 2)
+    x, y = flat.centroid(np.array([[9.8, 1.0], [0.2, 1.0]]))  # 2D: (n, 2) in, (2,) out; on the face x = 0 = L
+    assert min(x, 10.0 - x) < 1e-9 and y == pytest.approx(1.0)

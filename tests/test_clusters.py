@@ -575,3 +575,18 @@ def test_the_sparse_sieve_warning_uses_the_users_min_jumps_per_block():
         if "cage jumps per coarse block" in w
     ]
     assert warn(25.0) == [] and "fewer than 40)" in warn(40.0)[0]
+
+
+def test_the_featured_cluster_is_a_typical_one():
+    """The figures' default cluster is the yielded one of the median volume (the lower middle), not the
+    largest or the one with the most jumps; a row asked for is checked."""
+    from lmpshear.errors import UserError
+    from lmpshear.kernels.convective import choose_cluster
+
+    table = [(5.0, 90, True), (50.0, 10, True), (20.0, 5, True), (500.0, 99, False), (30.0, 2, True)]
+    rows = [{"volume": v, "jumps": j, **({"t2": 1.0} if y else {})} for v, j, y in table]
+    assert choose_cluster({"clusters": rows}, None) == 2  # yielded volumes 5, 20, 30, 50: the lower middle, 20
+    assert choose_cluster({"clusters": rows[:3]}, None) == 2  # 5, 50, 20: the median, 20
+    assert choose_cluster({"clusters": rows}, 3) == 3
+    with pytest.raises(UserError, match="rows 0..4"):
+        choose_cluster({"clusters": rows}, 7)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from _reports import recipe_arguments
 
-from lmpshear.drawing import plt, save_png
+from lmpshear.drawing import legend_beside, plt, save_png
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def main() -> None:
         ],
     ):
         a.set(xscale="log", yscale="log" if title[1] in "abc" else "linear", xlabel=xl, ylabel=yl, title=title)
-        a.legend(fontsize=7)
+        legend_beside(a, fontsize=7)
     ax[3].set_ylim(0, 1)
     ax[3].axhline(0.8, color="k", ls=":", lw=1)  # the paper's P̄_c (Fig. 3a)
     fig.tight_layout()

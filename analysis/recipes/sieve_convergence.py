@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmpshear.drawing import plt, save_png
+from lmpshear.drawing import legend_beside, plt, save_png
 from lmpshear.rundir import RunDir
 from lmpshear.stages import Context
 from lmpshear.stages.clusters import clusters
@@ -80,7 +80,7 @@ def figure(table: pd.DataFrame, lengths: dict, kernel: bool, title: str, path: P
         if any(np.nanmax(np.asarray(line.get_ydata(), float), initial=0) > 0 for line in ax.get_lines()):
             ax.set_yscale("log")
         ax.set_ylabel("length (d0)")
-        ax.legend(fontsize=6)
+        legend_beside(ax, fontsize=6)
     a.set_xlabel("kernel length d" if kernel else "coarse block edge (d0)")
     b.set_xlabel("window W / t_chi")
     fig.suptitle("\n".join(textwrap.wrap(title, 150)), fontsize=8)

@@ -281,8 +281,9 @@ def _result(
 
 
 def choose_cluster(result: dict, cluster: int | None) -> int:
-    """Row ``cluster`` of a clusters result, checked; by default the yielded cluster with the most
-    cage jumps in its window (the most prominent dynamic region)."""
+    """Row ``cluster`` of a clusters result, checked; by default a typical one: the yielded cluster of the
+    median volume (the lower of the two middle ones), first in the table among equals. The largest would
+    show the sieve's worst case, a region that may span the box, as if it were the rule."""
     rows = result["clusters"]
     if not rows:
         raise UserError("the run has no convective clusters to draw (clusters.json lists none)")
@@ -291,4 +292,5 @@ def choose_cluster(result: dict, cluster: int | None) -> int:
             raise UserError(f"--cluster {cluster}: the cluster table has rows 0..{len(rows) - 1}")
         return cluster
     yielded = [k for k, row in enumerate(rows) if "t2" in row] or list(range(len(rows)))
-    return max(yielded, key=lambda k: rows[k]["jumps"])
+    by_volume = sorted(yielded, key=lambda k: (rows[k]["volume"], k))
+    return by_volume[(len(by_volume) - 1) // 2]

@@ -38,7 +38,7 @@ import numba
 import numpy as np
 from scipy import ndimage
 
-from lmpshear.cell import Cell
+from lmpshear.cell import Cell, circular_mean
 from lmpshear.kernels.cagejumps import null_jumps
 from lmpshear.neighbors import CellGrid, bin_of, binned, fractional, minimum_image
 from lmpshear.spec import Analysis
@@ -363,9 +363,7 @@ def kernel_integral(d: float, dim: int) -> float:
 
 def _periodic_centre(frac: np.ndarray, h: np.ndarray, lo: np.ndarray) -> np.ndarray:
     """Centre of a set of fractional points on the torus (circular mean per axis)."""
-    angles = 2 * np.pi * frac
-    mean = np.arctan2(np.sin(angles).mean(axis=0), np.cos(angles).mean(axis=0)) / (2 * np.pi) % 1.0
-    return lo + mean @ h
+    return lo + circular_mean(frac) @ h
 
 
 def sphere_offsets(cell: Cell, fine: int, radius: float) -> np.ndarray:

@@ -100,9 +100,11 @@ def _phm_of_cluster(ctx: Context, potential, row: dict, members: np.ndarray, see
         :, : traj.dimension
     ]
     spots = np.array(matching.spots(carried, cell, a.spot_link, a.spot_min_jumps)).reshape(-1, traj.dimension)
-    # the members side by side (unwrapped paths of neighbours can be whole cells apart), for Fig. 4a
-    first = found.relaxed.positions[members[0]]
-    shown = first + cell.minimum_image(found.relaxed.positions[members] - first)
+    # the members side by side about their centre on the torus (unwrapped paths of neighbours can be whole
+    # cells apart, and a cluster may cross a face: about one member, it would be drawn in two lobes), for Fig. 4a
+    placed = found.relaxed.positions[members]
+    centre = cell.centroid(placed)
+    shown = centre + cell.minimum_image(placed - centre)
     every = np.array([c.position for c in found.cores]).reshape(-1, traj.dimension)
     cores = every[: a.phm_cores]
     out = {
@@ -228,6 +230,7 @@ STAGES = (
         compute=phm,
         describe=_describe_phm,
         needs=needs_pair_potential,
+        version=2,  # 2: the members drawn about their centre on the torus (Fig. 4a)
         page="stz.md",
         what="PHMs of yielded clusters at t0, their cores matched with the cage-jump spots against a null model",
     ),
