@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "venv: installing lmpshear and its dependencies into .venv (about 2 minutes, quietly)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
@@ -17,6 +18,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/lmpshear demo --out demo-output
+	@echo "demo: lmpshear is installed in .venv; put it on your PATH with: source .venv/bin/activate"
 
 # the fast loop: every module, without the real runs of minutes (marked `full`)
 test: $(STAMP)

@@ -380,11 +380,17 @@ def demo(
     from lmpshear import api
 
     made = api.demo(out, preset, command=sys.argv)
-    if made["summary"] is not None:
+    if made["summary"] is not None:  # a line per result, within 100 columns; the details are in summary.txt
+        eta = made["run"].viscosity
+        _echo(f"demo: eta = {eta['eta']:.4g} +/- {eta['eta_error']:.2g} (eq. 1)")
+        for name, line in made["lines"].items():
+            if name != "viscosity":
+                _echo(f"demo: {name}: {line}"[:100])
         _echo(
-            f"demo: {made['lines']['viscosity']}\ndemo: wrote {made['summary']} and "
-            f"{', '.join(str(p) for p in made['figures'])}"
+            f"demo: wrote {made['summary'].name} and {len(made['figures'])} figures into {out}/ (fig1b.png: a "
+            "typical convective cluster)"
         )
+        _echo("demo: put lmpshear on your PATH with: source .venv/bin/activate")
 
 
 @app.command()

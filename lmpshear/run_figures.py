@@ -35,6 +35,7 @@ from lmpshear.drawing import legend_beside, plt, save_png
 from lmpshear.errors import UserError
 from lmpshear.kernels.cagejumps import carried_jumps
 from lmpshear.kernels.convective import choose_cluster
+from lmpshear.kernels.traceback import flat_nodes
 from lmpshear.rundir import RunDir
 from lmpshear.store import read_thermo
 
@@ -436,7 +437,10 @@ class RunFigures:
         cx, cy = to_plane(np.array([0.08]), np.array([0.08]))
         axes[1, 0].add_patch(plt.Circle((cx[0] + stz, cy[0] + stz), stz, color="k"))
         axes[1, 0].set_title("(c) clusters after the coarse sieve (black disc: the STZ diameter)", fontsize=9)
-        mine = next((r for r in regions if r.label == self.row["region"]), max(regions, key=lambda r: r.volume))
+        # the chosen cluster among the regions found again: the one sharing most fine nodes with it (labels
+        # may differ: the window's first and last jumps sit within a frame of its edges)
+        stored = set(self.series["nodes"])
+        mine = max(regions, key=lambda r: (len(stored.intersection(flat_nodes(r, fields["fine"]))), r.volume))
         node_frac = mine.nodes / fields["fine"]
         near = (
             np.ones(len(node_frac), bool)

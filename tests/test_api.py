@@ -121,6 +121,11 @@ def test_the_demo_goes_through_the_api_and_writes_its_summary_and_figures(tmp_pa
     assert f"eta = {eta:.5g}" in summary and "convective clusters:" in summary and "t_chi:" in summary
     assert (tmp_path / "demo.png").stat().st_size > 20_000 and (tmp_path / "dynamics.png").stat().st_size > 20_000
     assert "demo: wrote" in proc.stdout and "Traceback" not in proc.stderr
+    assert f"demo: eta = {eta:.4g}" in proc.stdout and "source .venv/bin/activate" in proc.stdout
+    results = [line for line in proc.stdout.splitlines() if line.startswith("demo:") and "/" not in line]
+    assert len(results) >= 4 and all(len(line) <= 100 for line in results)  # the details are in summary.txt
+    # the phases in plain words: the melt, then the quench and equilibration, then the shear
+    assert "melting at T = 2" in proc.stderr and "quenched to T = 0.45, equilibrating" in proc.stderr
 
 
 def test_the_api_completes_and_shows_its_values(api_run):

@@ -131,7 +131,8 @@ def test_a_run_killed_while_equilibrating_resumes_from_the_last_chunk(tmp_path):
     assert saved["run"] == 1 and 0 < saved["done"] < 4000  # in the NVT run (melt 2000 steps, NVT 4000)
     out = cli("run", victim, check=True)
     assert f"equilibration resumed at step {saved['done']} of 4000 (run 2)" in out.stderr
-    assert "equilibrating: 400 of 2000" not in out.stderr  # the melt is not run again
+    assert "melting at T" not in out.stderr  # the melt is not run again
+    assert "quenched to T = 0.45, equilibrating: 4000 of 4000 steps" in out.stderr  # the phases in plain words
     spec = config.load(victim / "config.toml")
     with Trajectory(victim / "traj.gsd") as traj:
         assert len(traj) == spec.n_samples + 1 and np.array_equal(traj.steps, np.arange(len(traj)) * spec.sample_steps)

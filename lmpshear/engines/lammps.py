@@ -256,6 +256,15 @@ class LammpsRunner(RunDriver):
     #: steps between stop checks inside a chunk (seconds at paper size, where a chunk takes minutes)
     STOP_CHECK_STEPS = 200
 
+    def _phase(self, index: int) -> str:
+        """What the equilibration's ``index``-th `run` does, in plain words (lammps_input: a melt, then NVT)."""
+        p, temperature = self.spec.protocol, self.spec.system.temperature
+        if p.melt_time and index == 0:
+            return f"melting at T = {p.melt_temperature:g}"
+        if p.melt_time:
+            return f"quenched to T = {temperature:g}, equilibrating"
+        return f"equilibrating at T = {temperature:g}"
+
     def _equilibrate(self, section: str, resume: dict | None = None) -> None:
         """The equilibrate section, with each of its `run N` (melt, NVT) done in chunks: a progress line
         and an equilibration checkpoint (a LAMMPS restart, with the thermostat's state) between them, and
@@ -295,7 +304,7 @@ class LammpsRunner(RunDriver):
                 stopping, chunk_end = self.stop.requested(), done == next_save  # collective, like the shear loop's
                 if chunk_end or stopping:
                     self.reporter.update(
-                        0, f"equilibrating: {done} of {total} steps (T = {self.lmp.get_thermo('temp'):.4g})"
+                        0, f"{self._phase(index)}: {done} of {total} steps (T now {self.lmp.get_thermo('temp'):.4g})"
                     )
                 if chunk_end:
                     next_save = min(total, done + chunk)

@@ -329,7 +329,7 @@ def cumulative_strain(
     return strain, 1.0 - resident / max(len(members), 1)
 
 
-def _flat(region, fine: int) -> list[int]:
+def flat_nodes(region, fine: int) -> list[int]:
     """A region's fine-grid nodes as flat indices (for the figures, which draw its boundary)."""
     return np.ravel_multi_index(tuple(region.nodes.T), (fine,) * region.nodes.shape[1]).tolist()
 
@@ -446,7 +446,7 @@ class Tracer:
                 "sigma": traced["sigma"].tolist(),
                 "strain_increment": traced["strain_increment"].tolist(),
                 **_jumps_per_frame(jump_frames[mine], jump_vectors[mine], frames),
-                "nodes": _flat(reg, grid),
+                "nodes": flat_nodes(reg, grid),
             }
             life = within(traced["t"], t_ref - W, t_ref)
             if yt is not None:
@@ -503,6 +503,6 @@ class Tracer:
                         "sigma": traced["sigma"].tolist(),
                         "strain": strain.tolist(),
                         "exchange": exchange.tolist(),
-                        "nodes": _flat(sph, grid),
+                        "nodes": flat_nodes(sph, grid),
                     }
                 )

@@ -80,6 +80,7 @@ def _summary(out: dict) -> dict:
     """ξ_4 (OZ) and S4(0) at t_χ and τ_α, with the fit preferred where the quartic term fits better, and
     warnings where a length could not be had (and what to change)."""
     summary = {"tau_alpha": out["tau_alpha"], "q1": out["q1"], "warnings": []}
+    short = []  # the times whose fit had too few |q| bins: one warning names them all
     for name, at in out["at"].items():
         if "skipped" in at:
             summary[f"xi4_{name}"] = float("nan")
@@ -87,10 +88,7 @@ def _summary(out: dict) -> dict:
             continue
         fit = at["fits"]["oz"]
         if fit["points"] <= 2:
-            summary["warnings"].append(
-                f"no xi_4 at {name}: only {fit['points']} |q| bins at q <= {out['fit_q_max']:g} (the box's smallest q "
-                f"is {at['q'][0]:.3g}); use more particles or raise s4_fit_q_max (--set s4_fit_q_max=...)"
-            )
+            short.append((name, fit["points"], at["q"][0]))
         oz, oz4 = at["fits"]["oz"], at["fits"]["oz4"]
         summary |= {
             f"xi4_{name}": oz["xi"],
@@ -103,6 +101,14 @@ def _summary(out: dict) -> dict:
             f"chi4_self_as_s4_{name}": at["chi4_self_as_s4"],
             f"s4_q0_{name}": at["s4_zero"],
         }
+    if short:
+        names = " and ".join(name for name, _, _ in short)
+        _, points, smallest = short[0]
+        summary["warnings"].append(
+            f"no xi_4 at {names}: only {points} |q| bins at q <= {out['fit_q_max']:g} (the box's smallest q is "
+            f"{smallest:.3g}): the box is too small for the fit; use more particles, or raise s4_fit_q_max "
+            "(--set s4_fit_q_max=...) knowing that the fit then reaches q xi_4 > 1"
+        )
     return summary
 
 
