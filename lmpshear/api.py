@@ -536,6 +536,14 @@ class Run:
         return self.status.get("state", "prepared")
 
     @property
+    def estimate(self) -> dict:
+        """What the run needs (steps, frames, particle-steps, the store's bytes) and how long it takes
+        (hours) at the speed measured on this project's 2-core machine (`lmpshear.preparation`)."""
+        from lmpshear.preparation import NOMINAL_SPEED, estimate
+
+        return estimate(self.spec) | {"speed": NOMINAL_SPEED[self.spec.engine]}
+
+    @property
     def complete(self) -> bool:
         """Whether the run has finished and recorded its digests (an imported trajectory always has)."""
         return self.rd.complete()

@@ -47,10 +47,17 @@ def prepare(
     from lmpshear import api
 
     prepared = api.prepare(config, out, rate, force=force, command=sys.argv)
-    spec = prepared.spec
+    spec, need = prepared.spec, prepared.estimate
     _echo(
         f"prepared {prepared.path}: {spec.system.name}, N = {spec.system.n_particles}, rate {spec.rate.rate:g}, "
-        f"{spec.n_samples + 1} frames every {spec.rate.sample_interval:g} to strain {spec.total_strain:.3g}"
+        f"{need['frames']} frames every {spec.rate.sample_interval:g} to strain {spec.total_strain:.3g}"
+    )
+    minutes = need["hours"] * 60
+    _echo(
+        f"estimate: {need['particle_steps']:.3g} particle-steps, about "
+        + (f"{minutes:.2g} min" if minutes < 120 else f"{need['hours']:.3g} h")
+        + f" at {need['speed']:.2g} particle-steps/s (measured on 2 cores); "
+        + f"a store of {need['store_bytes'] / 1e9:.2g} GB"
     )
 
 

@@ -14,13 +14,15 @@ from lmpshear.rundir import RunDir, atomic_write_json, atomic_write_text
 from lmpshear.spec import RunSpec
 
 #: what prepare writes (and run adds before its data): a directory holding only these may be re-prepared
-OWN_FILES = {"config.toml", "in.lammps", "manifest.json", "init.data", "status.json", ".lock"}
+OWN_FILES = {"config.toml", "in.lammps", "manifest.json", "init.data", "status.json", ".lock", ".status-reserve"}
 
 
 #: bytes per particle per frame in traj.gsd: float32 position, int32 image, float64 path, r̃ and virial
 STORE_BYTES_PER_PARTICLE = 3 * 4 + 3 * 4 + 2 * 3 * 8 + 8
-#: measured on this project's 2-core machine (docs/validation.md): particle-steps per second
-NOMINAL_SPEED = {"lammps": 6e5, "bd": 5e5}
+#: measured on this project's 2-core machine: particle-steps per second. LAMMPS (one rank): the KA runs
+#: of analysis/results/ka3d-N16500 (N = 16500, shear 1.1e9 particle-steps in 2902 s) and the demo
+#: (N = 2000, 0.34e6 alone); BD: docs/validation.md
+NOMINAL_SPEED = {"lammps": 3.5e5, "bd": 5e5}
 #: runs past these are refused: they cannot finish (about 50 years at the nominal speed) or fit
 MAX_PARTICLE_STEPS = 1e15
 MAX_PARTICLES = 10**8
@@ -31,7 +33,8 @@ WARN_HOURS, WARN_STORE_BYTES = 24.0, 20e9
 def estimate(spec: RunSpec) -> dict:
     """What a run will need: steps, frames, particle-steps, the store's size and hours at the nominal speed."""
     n = spec.system.n_particles
-    steps = spec.steps(spec.protocol.equilibration_time) + spec.shear_steps
+    p = spec.protocol
+    steps = spec.steps(p.equilibration_time) + (spec.steps(p.melt_time) if p.melt_time else 0) + spec.shear_steps
     frames = spec.n_samples + 1
     per_particle = STORE_BYTES_PER_PARTICLE + (24 if spec.protocol.store_velocities else 0)
     return {

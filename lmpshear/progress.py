@@ -36,7 +36,8 @@ class LogReporter:
         rate = (done - self.done0) / elapsed if elapsed > 0 and done > self.done0 else 0.0
         eta = f", ETA {(self.total - done) / rate:.0f} s" if rate > 0 else ""
         self._emit(
-            f"{self.label}: {done}/{self.total} samples ({100.0 * done / self.total:.0f}%), {info}, "
+            # counted in frames, as prepare and the finished run count them (the frame at t = 0 is the first)
+            f"{self.label}: {done + 1}/{self.total + 1} frames ({100.0 * done / self.total:.0f}%), {info}, "
             f"{elapsed:.0f} s{eta}"
         )
 

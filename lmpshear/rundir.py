@@ -141,6 +141,7 @@ class RunDir:
         "status": "status.json",
         "checkpoints": "checkpoint",
         "lock": ".lock",
+        "status_reserve": ".status-reserve",
         "source": "source.json",
         "ice": "ice",
         "jumps": "cagejumps.csv.gz",  # the cagejumps stage's table, beside its cagejumps.json
@@ -252,26 +253,26 @@ class RunDir:
             return {"state": "prepared"}
         return read_json(self.status_file)
 
-    #: status.json is padded to whole blocks of this size, so that a full disk can still take the
-    #: final status written in place over the blocks the file already holds
-    STATUS_BLOCK = 4096
+    #: bytes kept free for status.json beside it (RUNDIR/.status-reserve), so that a full disk can still
+    #: take the final status: the reserve is given up for it
+    STATUS_RESERVE = 16384
 
     def set_status(self, **fields) -> None:
         text = json.dumps(fields, indent=2, sort_keys=True) + "\n"
-        padded = text + " " * (-len(text) % self.STATUS_BLOCK)  # JSON allows trailing whitespace
+        reserve = self.file("status_reserve")
         try:
-            atomic_write_text(self.status_file, padded)
+            atomic_write_text(self.status_file, text)
         except OSError as exc:
-            if (
-                exc.errno != errno.ENOSPC
-                or not self.status_file.exists()
-                or len(padded.encode()) > self.status_file.stat().st_size
-            ):
+            if exc.errno != errno.ENOSPC or not reserve.exists():
                 raise
-            with open(self.status_file, "r+") as fh:  # a full disk: overwrite the blocks in place
-                fh.write(padded.ljust(self.status_file.stat().st_size))
-                fh.flush()
-                os.fsync(fh.fileno())
+            reserve.unlink()  # a full disk: the room kept for this moment
+            atomic_write_text(self.status_file, text)
+            return
+        if not reserve.exists():
+            try:
+                reserve.write_bytes(b"\0" * self.STATUS_RESERVE)
+            except OSError:  # no room for it now: the next status tries again
+                reserve.unlink(missing_ok=True)
 
     # -- lock -------------------------------------------------------------------------------------
     @contextlib.contextmanager

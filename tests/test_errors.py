@@ -400,7 +400,8 @@ def test_a_full_disk_stops_the_run_and_more_space_lets_it_finish(small_disk):
     ckpt = RunDir(run).latest_checkpoint()
     spec = RunDir(run).spec()
     assert ckpt is not None and 0 < ckpt.frames < spec.n_samples + 1  # stopped part way, with checkpoints
-    status = RunDir(run).status()  # written in place over the status file's own blocks: the disk is full
+    status = RunDir(run).status()  # written in the room .status-reserve kept: the disk is full
+    assert (run / "status.json").read_text().endswith("}\n")  # plain JSON, no padding: a reader sees it whole
     assert status["state"] == "stopped" and "No space left on device" in status["message"]
     resize("20M")
     cli("run", run, check=True)
