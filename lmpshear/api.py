@@ -432,6 +432,8 @@ def _frame(name: str, rows, description: str, units: dict):
 
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     cols = COLUMNS[name]
+    # the identifiers first, then the columns in the order COLUMNS explains them, then any other
+    df = df[[c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]]
     df.attrs["description"] = description
     df.attrs["units"] = {c: units.get(cols[c][0], "") if c in cols and cols[c][0] else "" for c in df.columns}
     df.attrs["columns"] = {c: cols[c][1] for c in df.columns if c in cols}
@@ -475,20 +477,34 @@ class Result:
     def __repr__(self) -> str:
         return f"<lmpshear result {self.stage}: {self.headline() or self.description}>"
 
-    def headline(self, most: int = 6) -> str:
-        """Its key numbers: the scalars of its summary (or of the product itself), ``name = value ± error``."""
+    def numbers(self, most: int | None = None) -> dict[str, str]:
+        """Its key numbers, name -> ``value ± error``: the scalars of its summary (or of the product itself)."""
         import numbers
 
         summary = self.data.get("summary")
         values = summary if isinstance(summary, dict) else self.data
         scalars = {k: v for k, v in values.items() if isinstance(v, numbers.Real) and not isinstance(v, bool)}
-        shown: list[str] = []
+        shown: dict[str, str] = {}
         for key, value in scalars.items():
-            if key.endswith("_error") or len(shown) >= most:
+            if key.endswith("_error") or (most is not None and len(shown) >= most):
                 continue
             error = scalars.get(f"{key}_error")
-            shown.append(f"{key} = {value:.4g}" + (f" ± {error:.2g}" if error is not None else ""))
-        return ", ".join(shown)
+            shown[key] = f"{value:.4g}" + (f" ± {error:.2g}" if error is not None else "")
+        return shown
+
+    def headline(self, most: int = 6) -> str:
+        """Its first key numbers on one line, ``name = value ± error, ...``."""
+        return ", ".join(f"{key} = {text}" for key, text in self.numbers(most).items())
+
+    def _repr_html_(self) -> str:
+        """In a notebook: what it is, and its key numbers as a table."""
+        import html
+
+        rows = "".join(
+            f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(v)}</td></tr>"
+            for k, v in self.numbers().items()
+        )
+        return f"<p><b>{html.escape(self.stage)}</b>: {html.escape(self.description)}</p><table>{rows}</table>"
 
 
 class Run:
@@ -558,10 +574,12 @@ class Run:
 
     @property
     def units(self) -> dict:
-        """What lengths, times, stresses and viscosities are measured in (reduced units of the engine)."""
+        """What lengths, times, stresses and viscosities are measured in (reduced units of the engine; D,
+        the dimension, filled in)."""
         if self.rd.source.is_file():
             return UNITS["imported"]
-        return UNITS[self.spec.engine]
+        dimension = self.spec.system.dimension
+        return {k: v.replace("^D", f"^{dimension}") for k, v in UNITS[self.spec.engine].items()}
 
     def trajectory(self):
         """The trajectory store (`lmpshear.store.Trajectory`; use it in a ``with`` block), verified first

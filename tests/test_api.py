@@ -31,12 +31,14 @@ def test_a_notebook_prepares_runs_and_analyses_a_tiny_run_and_reads_its_products
     stored = Product.read(run.path / "viscosity.json").result
     assert run.viscosity.eta == stored["eta"] == made["viscosity"].eta and run.viscosity.eta > 0
     assert run.viscosity.description.startswith("eta = -<P_xy^vir>/rate")
-    assert run.units == UNITS["lammps"] and run.viscosity.units["viscosity"] == "ε τ/σ^D"
+    assert run.units == {k: v.replace("^D", "^3") for k, v in UNITS["lammps"].items()}  # D filled in
+    assert run.viscosity.units["viscosity"] == "ε τ/σ^3"
     clusters = json.loads((run.path / "clusters.json").read_text())["result"]
     assert run.clusters.summary == clusters["summary"] and run.clusters.summary["clusters"] == len(clusters["clusters"])
     table = run.clusters.table
     assert len(table) == len(clusters["clusters"]) > 0
     assert set(table.columns) <= set(COLUMNS["clusters"]) and {"t_ref", "volume", "xi", "t2"} <= set(table.columns)
+    assert list(table.columns[:3]) == ["window", "region", "t_ref"]  # the identifiers first, as COLUMNS explains
     assert np.allclose(table.volume, [c["volume"] for c in clusters["clusters"]])
     assert table.attrs["units"]["xi"] == "σ" and table.attrs["units"]["t2"].startswith("τ")
     jumps = run.jumps
@@ -141,6 +143,8 @@ def test_the_api_completes_and_shows_its_values(api_run):
     assert all(f"run.{name}" in lmpshear.Run.__doc__ for name in STAGES)
     v = run.viscosity
     assert f"eta = {v.eta:.4g} ± {v.eta_error:.2g}" in repr(v)
+    html = v._repr_html_()  # a notebook's table of the same numbers
+    assert "<table>" in html and f"<td><code>eta</code></td><td>{v.eta:.4g} ± {v.eta_error:.2g}</td>" in html
     assert "table" not in dir(v) and "table" in dir(run.clusters)
     with pytest.raises(lmpshear.UserError, match="did you mean 'cluster_window'"):
         lmpshear.analyze(run.path, set={"cluster_windw": 2}, progress=False)
