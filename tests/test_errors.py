@@ -116,7 +116,9 @@ def test_prepare_estimates_and_warns_about_long_runs(tmp_path):
     e = estimate(spec)
     assert e["frames"] == spec.n_samples + 1
     assert e["store_bytes"] == e["frames"] * 16500 * STORE_BYTES_PER_PARTICLE
-    assert e["steps"] == spec.steps(spec.protocol.equilibration_time) + spec.shear_steps
+    p = spec.protocol  # the melt, the equilibration and the shear
+    assert e["steps"] == spec.steps(p.melt_time) + spec.steps(p.equilibration_time) + spec.shear_steps > 0
+    assert spec.steps(p.melt_time) > 0  # the KA preset melts first: counted
     # days at the nominal speed, sampled sparsely: a store of a few tenths of a GB, which any test
     # machine holds (the store's own refusal against the free disk is tested in test_campaign)
     path = write_spec(
@@ -131,6 +133,7 @@ def test_prepare_estimates_and_warns_about_long_runs(tmp_path):
     proc = cli("prepare", path, "-o", tmp_path / "run", "--rate", 0.003, check=True)
     assert f"warning: this run needs about {e['hours']:.3g} hours" in proc.stderr, proc.stderr
     assert f"and {e['store_bytes'] / 1e9:.3g} GB for traj.gsd" in proc.stderr, proc.stderr
+    assert f"estimate: {e['particle_steps']:.3g} particle-steps, about {e['hours']:.3g} h" in proc.stdout, proc.stdout
 
 
 # -- a table of bad inputs through the CLI: exit 2, a message, no traceback, nothing written ---------
