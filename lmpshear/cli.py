@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from lmpshear import __version__, mpi
-from lmpshear.errors import Interrupted, LmpshearError, UserError
+from lmpshear.errors import Interrupted, LmpshearError, UserError, signals_received
 
 app = typer.Typer(
     add_completion=False,
@@ -438,6 +438,7 @@ def _interrupted() -> int:
 
 def _terminated(signum, frame):
     """SIGTERM outside a run: the same clean exit as Ctrl-C."""
+    signals_received.append("SIGTERM")
     raise KeyboardInterrupt
 
 
@@ -475,8 +476,14 @@ def main(argv: list[str] | None = None) -> int:
             typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:  # the file system or a damaged file
+        if signals_received:  # an interrupt that struck an I/O call: it is what happened
+            return _interrupted()
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except ImportError:
+        if signals_received:  # the interrupt struck a C extension's import, which reports it as this
+            return _interrupted()
+        raise
     return 0
 
 

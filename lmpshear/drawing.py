@@ -19,8 +19,10 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 __all__ = ["layout_problems", "legend_beside", "no_data", "plain_log_ticks", "plt", "save_png", "settle"]
 
-#: pixels two boxes may share (antialiasing) before they count as overlapping
+#: pixels a box may pass the figure's edge (antialiasing) before it counts as cut
 SLACK = 1.0
+#: pixels two pieces of text must keep between them on one axis at least (touching reads as one word)
+GAP = 1.0
 #: the resolution every PNG is written at (and its layout checked at)
 DPI = 120
 
@@ -56,12 +58,14 @@ def legend_beside(ax, **style):
 
 def plain_log_ticks(ax) -> None:
     """Log axes that span less than a decade or two read better as plain numbers (0.03, 2) at 1, 2,
-    3, 5 × 10^k than as 3 × 10^-2, whose minor labels collide."""
+    5 × 10^k than as 3 × 10^-2, whose minor labels collide."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() != "log":
+            continue
         decades = np.log10(max(limits) / max(min(limits), 1e-300))
-        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0) if decades <= 2 else (1.0,)))  # beyond: 10^k
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 2 else (1.0,)))  # beyond: 10^k
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
 
@@ -148,7 +152,7 @@ def layout_problems(fig) -> list[str]:
         for b, box_b in boxes[i + 1 :]:
             overlap_x = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
             overlap_y = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
-            if overlap_x > SLACK and overlap_y > SLACK:
+            if overlap_x > -GAP and overlap_y > -GAP:
                 problems.append(f"{a} overlaps {b}")
     for ax in fig.axes:
         legend = ax.get_legend()

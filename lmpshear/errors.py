@@ -21,3 +21,8 @@ class Interrupted(LmpshearError):
     """A run stopped on Ctrl-C or SIGTERM. What was written up to the last checkpoint resumes."""
 
     exit_code = 130
+
+
+#: the signals (SIGINT, SIGTERM) that have interrupted this process: what an error raised while one
+#: unwound the stack was caused by (a C extension's import turns the KeyboardInterrupt into an ImportError)
+signals_received: list[str] = []

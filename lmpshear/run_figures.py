@@ -31,7 +31,7 @@ import numpy as np
 
 from lmpshear import integrity
 from lmpshear.cell import Cell
-from lmpshear.drawing import legend_beside, plt, save_png
+from lmpshear.drawing import legend_beside, no_data, plain_log_ticks, plt, save_png
 from lmpshear.errors import UserError
 from lmpshear.kernels.cagejumps import carried_jumps
 from lmpshear.kernels.convective import choose_cluster
@@ -503,7 +503,9 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
     rd = RunDir(rundir)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     m, o = rd.result("msd"), rd.result("overlap")
-    if m is not None:
+    if m is None:
+        no_data(axes[0], "no msd product")
+    else:
         ax = axes[0]
         for name, curve in zip(m["species"], m["msd_species"]):
             ax.loglog(m["times"], curve, lw=1, label=f"MSD of r̃, {name}")
@@ -513,8 +515,11 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
             ax.axhline(m["cage_size"], color="C3", lw=0.8, label=rf"$l_c^2$ = {m['cage_size']:.3g}")
         ax.set_xlabel("t")
         ax.set_ylabel("MSD")
+        plain_log_ticks(ax)
         legend_beside(ax, fontsize=8)
-    if o is not None:
+    if o is None:
+        no_data(axes[1], "no overlap product")
+    else:
         ax = axes[1]
         ax.errorbar(
             o["times"],
@@ -543,6 +548,7 @@ def dynamics(rundir: str | Path, out: str | Path) -> Path:
         )
         ax.set_xlabel("t")
         ax.set_ylabel(r"$\chi_4$")
+        plain_log_ticks(ax)
         legend_beside(ax, fontsize=8)
     info = rd.info()
     fig.suptitle(f"{info.name} at rate {info.rate:g}: steady-state dynamics ({rd.path.name})")

@@ -176,6 +176,7 @@ def test_every_cli_command_parses_calls_the_api_and_prints(monkeypatch, tmp_path
         ("lmpshear.errors", "Interrupted"),
         ("lmpshear.errors", "LmpshearError"),
         ("lmpshear.errors", "UserError"),
+        ("lmpshear.errors", "signals_received"),
         ("lmpshear.api", "LmpshearWarning"),
     }
     assert not any(

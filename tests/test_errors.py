@@ -565,3 +565,28 @@ def test_an_interrupt_inside_an_evaluated_string_still_exits_130(tmp_path):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # not ignored (a background job's is)
     assert proc.returncode == 130 and "interrupted: what was finished is kept" in proc.stderr, proc
+
+
+def test_an_interrupt_that_an_import_reports_as_an_importerror_still_exits_130(monkeypatch, capsys):
+    """A signal that strikes while a C extension imports (numba's, as analyze starts) comes out as an
+    ImportError ("numba._devicearray failed to import"): after a signal it is the interrupt, exit 130;
+    without one it stays the error it is."""
+    from lmpshear import cli
+
+    received: list[str] = []
+    monkeypatch.setattr(cli, "signals_received", received)
+
+    def struck(*args, **kwargs):
+        received.append("SIGTERM")  # what the handlers record before they raise KeyboardInterrupt
+        raise ImportError("numba._devicearray failed to import")
+
+    monkeypatch.setattr(cli, "app", struck)
+    assert cli.main(["analyze", "x"]) == 130 and cli.INTERRUPTED in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        raise ImportError("a missing module")
+
+    received.clear()
+    monkeypatch.setattr(cli, "app", broken)
+    with pytest.raises(ImportError, match="a missing module"):
+        cli.main(["analyze", "x"])

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from lmpshear.errors import UserError
+from lmpshear.errors import UserError, signals_received
 from lmpshear.rundir import Product, RunDir, atomic_write_json
 from lmpshear.stages import STAGES, Context, Stage
 
@@ -67,6 +67,7 @@ class _Signals:
 
     def _handle(self, signum, frame) -> None:
         self.received = signal.Signals(signum).name
+        signals_received.append(self.received)
         raise KeyboardInterrupt
 
     def _unraisable(self, unraisable) -> None:
