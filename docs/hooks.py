@@ -12,7 +12,6 @@ import re
 import shutil
 from pathlib import Path
 
-from mkdocs.structure.files import File
 
 SUFFIXES = {".md", ".png"}
 MARKER = re.compile(r"^<!-- generated: (.+?) -->$", re.MULTILINE)
@@ -53,6 +52,8 @@ def on_page_markdown(markdown, page, config, files):
 
 
 def on_files(files, config):
+    from mkdocs.structure.files import File  # here: the tests import this module without the docs extra
+
     root = Path(config.config_file_path).parent / "analysis" / "results"
     for path in sorted(root.rglob("*")):
         if path.suffix in SUFFIXES and path.is_file():

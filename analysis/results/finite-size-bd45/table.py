@@ -4,7 +4,8 @@ box at one rate, written to table.md:
     python analysis/results/finite-size-bd45/table.py
 
 ξ_c at the absolute block of N = 20000 (the run's own clusters product: the spec's cluster_block is a
-length; 1.357 at rate 20, 2.714 at rate 10), at the paper's L/20 and L/10 of each box (clusters_block-B.json, sieve_variant.py), of the
+length; 1.357 at rate 20, 2.714 at rate 10), at the paper's L/20 and L/10 of each box (clusters_block-B.json,
+sieve_variant.py), of the
 sieve's uniform null, and under the significance rule; ξ_4 and ξ_jj need no sieve; η must not move.
 """
 
