@@ -12,7 +12,6 @@ import re
 import shutil
 from pathlib import Path
 
-
 SUFFIXES = {".md", ".png"}
 MARKER = re.compile(r"^<!-- generated: (.+?) -->$", re.MULTILINE)
 
