@@ -19,10 +19,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 __all__ = ["layout_problems", "legend_beside", "no_data", "plain_log_ticks", "plt", "save_png", "settle"]
 
-#: pixels a box may pass the figure's edge (antialiasing) before it counts as cut
+#: pixels a box may pass the figure's edge, or two boxes share (antialiasing), before it counts
 SLACK = 1.0
-#: pixels two pieces of text must keep between them on one axis at least (touching reads as one word)
-GAP = 1.0
 #: the resolution every PNG is written at (and its layout checked at)
 DPI = 120
 
@@ -152,7 +150,7 @@ def layout_problems(fig) -> list[str]:
         for b, box_b in boxes[i + 1 :]:
             overlap_x = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
             overlap_y = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
-            if overlap_x > -GAP and overlap_y > -GAP:
+            if overlap_x > SLACK and overlap_y > SLACK:
                 problems.append(f"{a} overlaps {b}")
     for ax in fig.axes:
         legend = ax.get_legend()
