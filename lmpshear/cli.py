@@ -100,9 +100,10 @@ def run(
             else f"{rundir}: repaired ({'; '.join(found.problems)}); {frames} frames, verified"
         )
         return
-    if api.Run(rundir).complete:
+    existing = api.Run(rundir)
+    if existing.complete:
         _echo(
-            f"{rundir}: already complete ({api.Run(rundir).status.get('frames')} frames); nothing to do "
+            f"{rundir}: already complete ({existing.status.get('frames')} frames); nothing to do "
             f"(`lmpshear run --verify {rundir}` checks it)"
         )
         return

@@ -30,8 +30,9 @@ def save_png(fig, out: str | Path) -> Path:
     LMPSHEAR_CHECK_LAYOUT=1 in the environment (the tests set it), a figure with a layout problem is an
     error that lists them (:func:`layout_problems`)."""
     out = Path(out)
-    settle(fig)
-    if os.environ.get("LMPSHEAR_CHECK_LAYOUT") == "1" and (problems := layout_problems(fig)):
+    if os.environ.get("LMPSHEAR_CHECK_LAYOUT") != "1":
+        settle(fig)
+    elif problems := layout_problems(fig):  # which settles the layout itself
         plt.close(fig)
         raise RuntimeError(f"{out.name}: " + "; ".join(problems))
     fig.savefig(out, dpi=DPI)

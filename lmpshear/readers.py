@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -198,7 +198,7 @@ def read_trajectory(
                     "this is a 2D trajectory; import it with --dimension 2 (or leave --dimension out)"
                 )
             dim = dim or (2 if flat else 3)
-        cell = _cell_of(data, dim or 3, source, k)  # dim is set above
+        cell = _cell_of(data, cast(int, dim), source, k)  # set at frame 0, above
         r = np.array(particles.positions, dtype=np.float64)[sort]
         if "Periodic Image" in particles:
             r += np.asarray(particles["Periodic Image"], dtype=np.float64)[sort] @ cell.matrix()

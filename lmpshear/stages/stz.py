@@ -105,6 +105,7 @@ def _phm_of_cluster(ctx: Context, potential, row: dict, members: np.ndarray, see
     placed = found.relaxed.positions[members]
     centre = cell.centroid(placed)
     shown = centre + cell.minimum_image(placed - centre)
+    middle = shown.mean(axis=0)  # the jumps of [t0, t1) drawn beside the members
     every = np.array([c.position for c in found.cores]).reshape(-1, traj.dimension)
     cores = every[: a.phm_cores]
     out = {
@@ -131,7 +132,7 @@ def _phm_of_cluster(ctx: Context, potential, row: dict, members: np.ndarray, see
         "members_list": members.tolist(),
         "positions": shown.tolist(),
         "soft_modes": [m.pi[member_rows].tolist() for m in found.modes[: a.phm_cores]],
-        "jumps": (shown.mean(axis=0) + cell.minimum_image(carried - shown.mean(axis=0))).tolist(),
+        "jumps": (middle + cell.minimum_image(carried - middle)).tolist(),
     }
     if len(spots) and len(cores) and len(members) > len(every):
         for key, chosen in (("", cores), ("_all", every)):
