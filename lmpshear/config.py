@@ -205,11 +205,13 @@ def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict:
 def locate(config: str | Path) -> Path:
     """A config argument is a TOML path or the name of a shipped preset."""
     path = Path(config)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise UserError(f"config file not found: {path}")
+    if path.is_file():
         return path
-    return shipped.preset_path(str(config))
+    if path.suffix == ".toml":
+        raise UserError(f"config file not found: {path}")
+    if path.is_dir() and str(config) not in shipped.preset_names():
+        raise UserError(f"{path} is a directory, not a spec file or a preset's name")
+    return shipped.preset_path(str(config))  # a directory named like a preset does not hide it
 
 
 def load(config: str | Path, overrides: dict | None = None, init_file_needed: bool = True) -> RunSpec:

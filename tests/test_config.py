@@ -1,6 +1,7 @@
 """Run specs: presets, derived quantities, round trips and validation errors."""
 
 import math
+from pathlib import Path
 
 import pytest
 import tomli_w
@@ -39,6 +40,21 @@ def test_every_preset_loads_and_round_trips():
         again = config.load_dict(spec.to_dict(), source=name)
         assert again.to_dict() == spec.to_dict()
         assert again.system.pairs() == spec.system.pairs()
+
+
+def test_a_directory_named_like_a_preset_does_not_hide_it(tmp_path, monkeypatch):
+    # a demo's output directory called ka3d-demo sat in the working directory of the next `lmpshear demo`
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ka3d-demo").mkdir()
+    (tmp_path / "mine").mkdir()
+    assert config.locate("ka3d-demo") == shipped.preset_path("ka3d-demo")
+    assert config.load("ka3d-demo").system.n_particles == 2000
+    with pytest.raises(UserError, match="mine is a directory, not a spec file"):
+        config.locate("mine")
+    with pytest.raises(UserError, match="config file not found: absent.toml"):
+        config.locate("absent.toml")
+    (tmp_path / "own.toml").write_text('extends = "ka3d-tiny"\n')
+    assert config.locate("own.toml") == Path("own.toml")
 
 
 def test_global_cutoff_is_the_literal_reading(tmp_path):
