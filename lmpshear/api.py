@@ -14,6 +14,7 @@ nothing but progress (a line per analysis stage on stdout, a run's progress on s
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from collections.abc import Sequence
@@ -387,12 +388,12 @@ def _demo_lines(results: dict) -> dict:
 UNITS = {
     "lammps": {"length": "σ", "time": "τ = σ√(m/ε)", "stress": "ε/σ^D", "viscosity": "ε τ/σ^D", "volume": "σ^D"},
     "bd": {"length": "d0", "time": "τ0 = d0²/D0", "stress": "k_BT/d0³", "viscosity": "k_BT τ0/d0³", "volume": "d0³"},
-    "imported": {
-        "length": "the source's length unit",
-        "time": "the source's time unit",
-        "stress": "the source's stress unit",
-        "viscosity": "the source's stress unit × time",
-        "volume": "the source's length unit^D",
+    "imported": {  # the source's own units, whatever they were
+        "length": "source length",
+        "time": "source time",
+        "stress": "source stress",
+        "viscosity": "source stress × time",
+        "volume": "source length^D",
     },
 }
 
@@ -427,16 +428,24 @@ COLUMNS = {
 
 
 def _frame(name: str, rows, description: str, units: dict):
-    """A DataFrame with ``attrs`` "description" and "units" (column -> unit, '' where none)."""
+    """A DataFrame whose columns are named "quantity [unit]" (bare where the quantity has no unit), the
+    identifiers first, then the columns in the order COLUMNS explains them. ``attrs``: "description";
+    "units" and "columns" (what a column holds), both by quantity; "column": the column of each
+    quantity, so that ``df[df.attrs["column"]["xi"]]`` reads the same in every engine's units."""
     import pandas as pd
 
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     cols = COLUMNS[name]
-    # the identifiers first, then the columns in the order COLUMNS explains them, then any other
-    df = df[[c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]]
+    order = [c for c in cols if c in df.columns] + [c for c in df.columns if c not in cols]
+    if list(df.columns) != order:
+        df = df[order]
+    unit = {c: units.get(cols[c][0], "").split(" = ")[0] if c in cols and cols[c][0] else "" for c in order}
+    named = {c: f"{c} [{unit[c]}]" if unit[c] else c for c in order}
+    df.columns = [named[c] for c in order]  # renamed in place: a million jumps are not copied again
     df.attrs["description"] = description
-    df.attrs["units"] = {c: units.get(cols[c][0], "") if c in cols and cols[c][0] else "" for c in df.columns}
-    df.attrs["columns"] = {c: cols[c][1] for c in df.columns if c in cols}
+    df.attrs["units"] = unit
+    df.attrs["columns"] = {c: cols[c][1] for c in order if c in cols}
+    df.attrs["column"] = named
     return df
 
 
@@ -577,9 +586,10 @@ class Run:
         """What lengths, times, stresses and viscosities are measured in (reduced units of the engine; D,
         the dimension, filled in)."""
         if self.rd.source.is_file():
-            return UNITS["imported"]
-        dimension = self.spec.system.dimension
-        return {k: v.replace("^D", f"^{dimension}") for k, v in UNITS[self.spec.engine].items()}
+            engine, dimension = "imported", json.loads(self.rd.source.read_text())["dimension"]
+        else:
+            engine, dimension = self.spec.engine, self.spec.system.dimension
+        return {k: v.replace("^D", f"^{dimension}") for k, v in UNITS[engine].items()}
 
     def trajectory(self):
         """The trajectory store (`lmpshear.store.Trajectory`; use it in a ``with`` block), verified first

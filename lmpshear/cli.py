@@ -14,6 +14,36 @@ import typer
 from lmpshear import __version__, mpi
 from lmpshear.errors import Interrupted, LmpshearError, UserError, signals_received
 
+class _Command(typer.core.TyperCommand):
+    """Help with plain placeholders: ``RUNDIR``, not typer's ``{RUNDIR}`` in the usage line and
+    ``RUNDIR <path>`` among the arguments."""
+
+    @staticmethod
+    def _name(param) -> str:
+        return param.metavar or param.name.upper()
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, typer.core.TyperArgument):
+                name = self._name(param)
+                dots = "..." if param.nargs != 1 and not name.endswith("...") else ""
+                pieces.append((name if param.required else f"[{name}]") + dots)
+        return pieces
+
+    def format_options(self, ctx, formatter) -> None:
+        records = {"argument": [], "option": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None and param.param_type_name in records:
+                named = param.param_type_name == "argument"
+                records[param.param_type_name].append((self._name(param), record[1]) if named else record)
+        for title, kind in (("Arguments", "argument"), ("Options", "option")):
+            if records[kind]:
+                with formatter.section(title):
+                    formatter.write_dl(records[kind])
+
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -27,7 +57,7 @@ def _echo(text: str) -> None:
     typer.echo(text)
 
 
-@app.command()
+@app.command(cls=_Command)
 def prepare(
     config: str = typer.Argument(
         ..., help="A run spec (TOML file) or the name of a preset (see `lmpshear presets`).", metavar="SPEC"
@@ -61,7 +91,7 @@ def prepare(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     rundir: Path = typer.Argument(..., help="A prepared run directory.", metavar="RUNDIR"),
     verify: bool = typer.Option(
@@ -128,6 +158,7 @@ def _analysis_keys() -> str:
 
 
 @app.command(
+    cls=_Command,
     help="Compute the analysis stages and write their products (RUNDIR/STAGE.json) into RUNDIR.\n\n"
     "\b\nStages, in order:\n" + _stage_list(),
     epilog="\b\n--set takes any key of the [analysis] table (defaults shown):\n" + _analysis_keys(),
@@ -198,7 +229,7 @@ def _settings(items: list[str]) -> dict:
     return out
 
 
-@app.command()
+@app.command(cls=_Command)
 def figures(
     rundir: Path = typer.Argument(..., help="An analysed run directory (with clusters.json).", metavar="RUNDIR"),
     out: Path | None = typer.Option(
@@ -219,7 +250,7 @@ def figures(
     _echo(f"figures: {', '.join(str(p) for p in api.figures(rundir, out, cluster))}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def ice(
     rundir: Path = typer.Argument(..., help="An analysed MD run directory with snapshots.", metavar="RUNDIR"),
     cluster: int | None = typer.Option(
@@ -242,7 +273,7 @@ def ice(
     api.ice(rundir, cluster, replicas, seed)
 
 
-@app.command("import")
+@app.command("import", cls=_Command)
 def import_(
     trajectory: Path = typer.Argument(
         ..., help="A trajectory ovito reads: LAMMPS dump (.gz too), data file, GSD, extxyz.", metavar="TRAJECTORY"
@@ -295,7 +326,7 @@ def import_(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
     rundirs: list[Path] = typer.Argument(
         ..., help="Run directories (one per shear rate), or folders holding them.", metavar="RUNDIR..."
@@ -328,7 +359,7 @@ def report(
     api.report(rundirs, out, min_rate=min_rate, max_rate=max_rate, partial=partial)
 
 
-@app.command()
+@app.command(cls=_Command)
 def submit(
     campaign: Path = typer.Argument(
         ..., help="A campaign file (TOML: name, [resources], [[runs]]).", metavar="CAMPAIGN"
@@ -348,7 +379,7 @@ def submit(
     api.Campaign(campaign).submit(executor, jobs, dry_run=dry_run)
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     target: Path = typer.Argument(..., metavar="CAMPAIGN|RUNDIR", help="A campaign file, or a run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
@@ -377,7 +408,7 @@ def status(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     out: Path = typer.Option(
         Path("demo-output"), "--out", "-o", help="Directory for the demo run and figures.", metavar="PATH"
@@ -401,7 +432,7 @@ def demo(
         _echo("demo: put lmpshear on your PATH with: source .venv/bin/activate")
 
 
-@app.command()
+@app.command(cls=_Command)
 def presets():
     """List the shipped presets."""
     from lmpshear import api

@@ -297,6 +297,18 @@ def test_help_reads_plainly():
     from lmpshear.stages import STAGES
 
     assert "--only STAGE" in text and all(f" {name} " in text for name in STAGES)  # every stage, from the table
+    # usage lines name their arguments plainly, not typer's {RUNDIR}; no type placeholder like <float range>
+    usages = {c: cli(c, "--help", check=True).stdout.splitlines()[0].split(f" {c} ")[1] for c in ("analyze", "report")}
+    usages |= {c: cli(c, "--help", check=True).stdout.splitlines()[0].split(f" {c} ")[1] for c in ("status", "prepare")}
+    assert usages == {
+        "analyze": "[OPTIONS] RUNDIR",
+        "report": "[OPTIONS] RUNDIR...",
+        "status": "[OPTIONS] CAMPAIGN|RUNDIR",
+        "prepare": "[OPTIONS] SPEC",
+    }
+    prepare = " ".join(cli("prepare", "--help", check=True).stdout.split())
+    assert "range>" not in text and "<path>" not in text and "RUNDIR A finished run directory" in text
+    assert "SPEC A run spec (TOML file)" in prepare and "<str>" not in prepare
     assert all(f" {key} " in text for key in config.Analysis.__dataclass_fields__)  # every --set key
 
 

@@ -37,14 +37,19 @@ def test_a_notebook_prepares_runs_and_analyses_a_tiny_run_and_reads_its_products
     assert run.clusters.summary == clusters["summary"] and run.clusters.summary["clusters"] == len(clusters["clusters"])
     table = run.clusters.table
     assert len(table) == len(clusters["clusters"]) > 0
-    assert set(table.columns) <= set(COLUMNS["clusters"]) and {"t_ref", "volume", "xi", "t2"} <= set(table.columns)
-    assert list(table.columns[:3]) == ["window", "region", "t_ref"]  # the identifiers first, as COLUMNS explains
-    assert np.allclose(table.volume, [c["volume"] for c in clusters["clusters"]])
-    assert table.attrs["units"]["xi"] == "σ" and table.attrs["units"]["t2"].startswith("τ")
+    named = table.attrs["column"]
+    assert set(named) <= set(COLUMNS["clusters"]) and {"t_ref", "volume", "xi", "t2"} <= set(named)
+    # the identifiers first, as COLUMNS explains; a column's name carries its unit, D filled in
+    assert list(table.columns[:5]) == ["window", "region", "t_ref [τ]", "volume [σ^3]", "xi [σ]"]
+    assert named["stress_rise"] == "stress_rise [ε/σ^3]" and named["jumps"] == "jumps"
+    assert np.allclose(table["volume [σ^3]"], [c["volume"] for c in clusters["clusters"]])
+    assert table.attrs["units"]["xi"] == "σ" and table.attrs["units"]["t2"] == "τ"
+    assert table.attrs["columns"]["xi"].startswith("the radius")
     jumps = run.jumps
     on_disk = pd.read_csv(run.path / "cagejumps.csv.gz")
-    assert list(jumps.columns) == ["particle", "frame", "time", "x", "y", "z", "dx", "dy", "dz"]
-    assert len(jumps) == len(on_disk) == made["cagejumps"].jumps and jumps.attrs["units"]["dx"] == "σ"
+    assert list(jumps.columns) == ["particle", "frame", "time [τ]"] + [f"{a} [σ]" for a in ("x", "y", "z", "dx", "dy", "dz")]
+    assert np.array_equal(jumps.to_numpy(), on_disk.to_numpy())  # the file's values, renamed only
+    assert len(jumps) == made["cagejumps"].jumps and jumps.attrs["units"]["dx"] == "σ"
     assert "cage jump" in jumps.attrs["description"]
     with run.trajectory() as traj:
         assert len(traj) == run.status["frames"] and traj.n_particles == run.spec.system.n_particles

@@ -84,6 +84,12 @@ def test_import_then_analyze(dumped, tmp_path):
     assert "viscosity: skipped, no thermo table" in proc.stdout
     for product in ("structure.json", "msd.json", "overlap.json", "cagejumps.json", "cagejumps.csv.gz"):
         assert (out / product).is_file()
+    # the import's tables name the source's units, its dimension filled in
+    import lmpshear
+
+    jumps = lmpshear.Run(out).jumps
+    assert jumps.attrs["column"]["dx"] == "dx [source length]" and len(jumps) > 0
+    assert lmpshear.Run(out).units["volume"] == "source length^3"
     # the same analysis of the native run gives the same overlap (same r̃, same cells)
     cli("analyze", rundir, "--only", "overlap", "--no-figures", check=True)
     import json
