@@ -48,7 +48,7 @@ def test_a_directory_named_like_a_preset_does_not_hide_it(tmp_path, monkeypatch)
     (tmp_path / "ka3d-demo").mkdir()
     (tmp_path / "mine").mkdir()
     assert config.locate("ka3d-demo") == shipped.preset_path("ka3d-demo")
-    assert config.load("ka3d-demo").system.n_particles == 2000
+    assert config.load("ka3d-demo").system.n_particles == 4000
     with pytest.raises(UserError, match="mine is a directory, not a spec file"):
         config.locate("mine")
     with pytest.raises(UserError, match="config file not found: absent.toml"):

@@ -65,6 +65,12 @@ def test_isotropic_events_give_zero_after_the_finite_count_correction():
     far = a.alpha.copy()
     far[-3:] = 10 * a.error[-3:]  # nor is anisotropy far out with none inside
     assert np.isnan(fc.breakpoint(a.r, far, a.error))
+    # the stage's line says why there is no xi_alpha, and says nothing when there is one
+    from lmpshear.stages.stz import _describe_facilitation
+
+    line = {"clusters": 76, "sources": 346, "summary": {"xi_c": 3.04}}
+    assert "no range within the noise" in _describe_facilitation(line | {"xi_alpha": float("nan")})
+    assert _describe_facilitation(line | {"xi_alpha": 2.5}).endswith("xi_alpha = 2.5 (xi_c = 3.04)")
 
 
 def test_orientation_bins_have_equal_solid_angle():

@@ -210,6 +210,13 @@ def facilitation(ctx: Context) -> dict:
     }
 
 
+def _describe_facilitation(r: dict) -> str:
+    line = f"alpha(r) over {r['clusters']} clusters ({r['sources']} source jumps): xi_alpha = {r['xi_alpha']:.3g}"
+    if not np.isfinite(r["xi_alpha"]):  # why: the rule of fc.breakpoint
+        line += " (alpha is not 3 sigma above zero in two neighbouring shells: no range within the noise)"
+    return f"{line} (xi_c = {r['summary']['xi_c']:.3g})"
+
+
 def needs_yielded_clusters(ctx: Context) -> str | None:
     reason = needs_jumps_stress_and_shear(ctx)
     if reason is None and ctx.rd.product("clusters").exists() and not _with_members(ctx.rd.made("clusters")):
@@ -240,10 +247,7 @@ STAGES = (
         inputs=("store", "config", "clusters", "jumps"),
         keys=("orientation_bins", "shell_width"),
         compute=facilitation,
-        describe=lambda r: (
-            f"alpha(r) over {r['clusters']} clusters ({r['sources']} source jumps): xi_alpha = "
-            f"{r['xi_alpha']:.3g} (xi_c = {r['summary']['xi_c']:.3g})"
-        ),
+        describe=_describe_facilitation,
         needs=needs_yielded_clusters,
         page="stz.md",
         what="g_cj(r), alpha(r) of the jumps following the clusters' yield (eq. 10), xi_alpha",
