@@ -135,6 +135,28 @@ def test_the_demo_goes_through_the_api_and_writes_its_summary_and_figures(tmp_pa
     assert "melting at T = 2" in proc.stderr and "quenched to T = 0.45, equilibrating" in proc.stderr
 
 
+@pytest.mark.full
+def test_the_demo_preset_shows_one_region_of_the_liquid_and_finite_lengths(tmp_path):
+    """The real `lmpshear demo` (ka3d-demo, ~3.5 min): the issue-40 measurement as a test. The sieve
+    keeps at most 60% of the box, the featured cluster is at most 10% of it, xi_4 is finite, and the
+    run needs no warning."""
+    from conftest import cli
+
+    from lmpshear.kernels.convective import choose_cluster
+
+    proc = cli("demo", "--out", tmp_path, check=True)
+    run = lmpshear.Run(tmp_path / "run")
+    clusters = json.loads((run.path / "clusters.json").read_text())["result"]
+    box = run.spec.system.box_length**3
+    featured = clusters["clusters"][choose_cluster(clusters, None)]
+    assert clusters["summary"]["kept_fraction"] <= 0.6 and featured["volume"] / box <= 0.10
+    assert featured["volume"] < 0.5 * max(c["volume"] for c in clusters["clusters"])  # typical, not the largest
+    s4 = run.s4.summary
+    assert np.isfinite(s4["xi4_t_chi"]) and 0 < s4["xi4_t_chi_error"] < 0.5 * s4["xi4_t_chi"]
+    assert "warning" not in proc.stdout + proc.stderr
+    assert 25 <= run.viscosity.eta <= 35 and clusters["summary"]["yielded"] >= 50
+
+
 def test_the_api_completes_and_shows_its_values(api_run):
     """Tab completion and help list what is there; a result's repr shows its numbers; typos get a
     suggestion; `status` takes a run directory too."""

@@ -69,6 +69,21 @@ def test_the_site_opened_from_disk_navigates_searches_and_typesets_math(site, br
     page.wait_for_selector(".arithmatex svg", timeout=20000)
     assert page.locator(".arithmatex svg").count() >= 10
     assert "\\(" not in page.locator("article").inner_text()  # no raw TeX left
+    # no page shows TeX or e^{...}-style math as raw text outside its code
+    prose = "els => els.map(a => { const c = a.cloneNode(true); c.querySelectorAll('code, pre').forEach(x => x.remove()); return c.innerText; })"
+    for html in sorted(site.rglob("*.html")):
+        if html.name == "404.html":
+            continue
+        page.goto(html.as_uri())
+        page.wait_for_load_state()
+        if page.locator(".arithmatex").count():
+            page.wait_for_selector(".arithmatex svg", timeout=20000)
+        text = " ".join(page.eval_on_selector_all("article", prose))
+        raw = [m for m in ("^{", "_{", "\\(", "\\frac", "\\sum", "$") if m in text]
+        assert not raw, (html.relative_to(site), raw)
+    page.goto((site / "concepts" / "lengths.html").as_uri())
+    page.wait_for_selector(".arithmatex svg", timeout=20000)
+    assert page.locator(".arithmatex svg").count() >= 6
     page.goto((site / "tutorials" / "flow-curve.html").as_uri())
     page.wait_for_load_state()
     shot("tutorial", page)
