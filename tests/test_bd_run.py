@@ -21,7 +21,12 @@ def _spec(tmp_path, **protocol):
 
 @pytest.mark.full
 def test_bd_run_writes_the_store_and_a_consistent_thermo_table(tmp_path):
-    run = prepare_and_run(tmp_path, _spec(tmp_path))
+    run = tmp_path / "run"
+    cli("prepare", _spec(tmp_path), "-o", run, check=True)
+    said = cli("run", run, check=True).stderr
+    # the rest after insertion says how far it is, in steps: every 10% (or 30 s, for 10^6 particles)
+    steps = [line for line in said.splitlines() if "equilibrating at rest:" in line]
+    assert len(steps) == 10 and "500 of 500 steps, t = 0.05 of 0.05" in steps[-1], steps
     spec = config.load(run / "config.toml")
     assert not (run / "in.lammps").exists()
     thermo = read_thermo(run / "thermo.csv")

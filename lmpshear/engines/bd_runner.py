@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 
 import numpy as np
 
@@ -95,7 +96,7 @@ class BrownianRunner(RunDriver):
             )
             insert.step()  # the hard-core step removes the overlaps of random insertion
             self.bd, first = self._engine(insert.r, 0.0), 0
-        every = max(1, n_eq // 10)
+        every, said = max(1, n_eq // 10), time.monotonic()
         for k in range(first, n_eq):
             stopping = self.stop.requested()
             if stopping or (k > first and k % every == 0):  # a stop saves first: it resumes here
@@ -104,9 +105,13 @@ class BrownianRunner(RunDriver):
                 self.equilibrating = f"step {k} of {n_eq}, t = {self.bd.time:.4g} of {s.protocol.equilibration_time:g}"
                 self.stop.check(self._where, rd.path)
             self.bd.step()
-            if k % 1000 == 0:
+            now = time.monotonic()
+            if k + 1 == n_eq or (k + 1 - first) % every == 0 or now - said >= 30.0:  # 10% steps, or 30 s at 10^6
+                said = now
                 self.reporter.update(
-                    0, f"equilibrating at rest, t = {self.bd.time:.3g} of {s.protocol.equilibration_time:g}"
+                    0,
+                    f"equilibrating at rest: {k + 1} of {n_eq} steps, t = {self.bd.time:.3g} of "
+                    f"{s.protocol.equilibration_time:g}",
                 )
         self._check_finite()
         self.bd.start_shear(self.rate)
