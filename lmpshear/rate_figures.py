@@ -10,20 +10,18 @@ import numpy as np
 from lmpshear.drawing import legend_beside, no_data, plain_log_ticks, plt, save_png
 
 
-def flow_curve_figure(fc, out: str | Path) -> Path:
-    """η(γ̇) in log-log with error bars; the fitted points and the power law highlighted."""
+def flow_curve_figure(fc, out: str | Path, system: str = "") -> Path:
+    """η(γ̇) in log-log with error bars; the fitted points and the power law highlighted. A legend
+    entry only for what is drawn."""
     fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
-    ax.errorbar(fc.rates, fc.eta, yerr=fc.eta_error, fmt="o", color="0.5", ms=5, label="runs")
-    if fc.in_fit.any():
-        ax.errorbar(
-            fc.rates[fc.in_fit],
-            fc.eta[fc.in_fit],
-            yerr=fc.eta_error[fc.in_fit],
-            fmt="o",
-            color="C3",
-            ms=5,
-            label="fitted (shear-thinning regime)",
-        )
+    for chosen, color, label in (
+        (~fc.in_fit, "0.5", "not fitted (outside the shear-thinning regime)"),
+        (fc.in_fit, "C3", "fitted (shear-thinning regime)"),
+    ):
+        if chosen.any():
+            ax.errorbar(
+                fc.rates[chosen], fc.eta[chosen], yerr=fc.eta_error[chosen], fmt="o", color=color, ms=5, label=label
+            )
     if fc.fit:
         f = fc.fit
         x = np.geomspace(f.rate_range[0], f.rate_range[1], 50)
@@ -38,7 +36,8 @@ def flow_curve_figure(fc, out: str | Path) -> Path:
     ax.set_xlabel(r"shear rate $\dot\gamma$")
     ax.set_ylabel(r"$\eta$ (virial, eq. 1)")
     plain_log_ticks(ax)
-    ax.set_title("flow curve" + ("" if fc.fit else ": fewer than 3 rates shear-thin, no power law fitted"), fontsize=9)
+    title = f"{system}: flow curve" if system else "flow curve"
+    ax.set_title(title + ("" if fc.fit else ": fewer than 3 rates shear-thin, no power law fitted"), fontsize=9)
     legend_beside(ax, fontsize=8)
     return save_png(fig, out)
 

@@ -266,7 +266,7 @@ def write_report(
             "run": fc.runs,
         }
     ).to_csv(out / "flowcurve.csv", index=False)
-    png = flow_curve_figure(fc, out / "flowcurve.png")
+    png = flow_curve_figure(fc, out / "flowcurve.png", label)
     if fc.fit:
         f = fc.fit
         echo(

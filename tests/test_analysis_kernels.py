@@ -316,6 +316,17 @@ def test_flow_curve_selects_thinning_regime_and_fits_exponent():
     noisy = eta * np.exp(np.random.default_rng(0).normal(scale=0.02, size=10))
     fit = flow_curve(rates, noisy, 0.02 * noisy, ["x"] * 10, min_rate=rates[3]).fit
     assert abs(fit.exponent - lam) < 3 * fit.exponent_error < 0.1
+    # without error bars the error is ordinary least squares' (the scatter about the line), not the unit
+    # error in ln eta that an unweighted fit assumes: the brute-force OLS formula
+    from lmpshear.kernels.flowcurve import fit_power_law
+
+    x, y = np.log(rates[3:]), np.log(noisy[3:])
+    slope, intercept = np.polyfit(x, y, 1)
+    s2 = ((y - slope * x - intercept) ** 2).sum() / (len(x) - 2)
+    plain = fit_power_law(rates[3:], noisy[3:], np.zeros(7))
+    assert plain.exponent == pytest.approx(-slope, rel=1e-12)
+    assert plain.exponent_error == pytest.approx(np.sqrt(s2 / ((x - x.mean()) ** 2).sum()), rel=1e-9)
+    assert plain.exponent_error < 0.02  # 2% scatter over three decades (it was 0.36 with the unit error)
 
 
 def test_a_system_with_two_rates_gets_a_two_point_slope_with_the_points_errors():

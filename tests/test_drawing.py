@@ -31,3 +31,31 @@ def test_the_layout_rule_finds_what_a_reader_would_see_wrong(tmp_path):
     with pytest.raises(RuntimeError, match="cut by the figure's edge"):
         save_png(fig, tmp_path / "cut.png")
     assert not (tmp_path / "cut.png").exists()
+
+
+def test_the_flow_curve_s_legend_names_only_what_is_drawn(tmp_path, monkeypatch):
+    """The issue's flow curve listed a "shear-thinning regime" entry with no such point; every entry is
+    now a drawn set, and the title names the system."""
+    from lmpshear import rate_figures
+    from lmpshear.kernels.flowcurve import flow_curve
+
+    drawn = []
+    monkeypatch.setattr(rate_figures, "save_png", lambda fig, out: drawn.append(fig) or out)
+    rates = np.array([0.005, 0.01])
+    eta = 2.0 * rates**-0.7
+    both = flow_curve(rates, eta, 0.01 * eta, ["a", "b"])  # two rates, both fitted: no grey entry
+    rate_figures.flow_curve_figure(both, tmp_path / "two.png", "2D MD")
+    rates5 = np.array([0.001, 0.003, 0.01, 0.03, 0.1])
+    fitted = flow_curve(rates5, 2.0 * rates5**-0.7, 0.02 * rates5**-0.7, list("abcde"), min_rate=0.003)
+    rate_figures.flow_curve_figure(fitted, tmp_path / "five.png")
+    (ax2,), (ax5,) = (fig.axes for fig in drawn)
+    fit_line = [label for label in ax2.get_legend_handles_labels()[1] if "lambda" in label]
+    assert len(fit_line) == 1 and "0.700" in fit_line[0]
+    assert set(ax2.get_legend_handles_labels()[1]) == {"fitted (shear-thinning regime)", fit_line[0]}
+    assert ax2.get_title() == "2D MD: flow curve"
+    assert {"not fitted (outside the shear-thinning regime)", "fitted (shear-thinning regime)"} < set(
+        ax5.get_legend_handles_labels()[1]
+    )
+    assert ax5.get_title() == "flow curve" and len(ax5.get_legend_handles_labels()[1]) == 3
+    for fig in drawn:
+        plt.close(fig)

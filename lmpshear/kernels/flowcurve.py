@@ -76,8 +76,13 @@ def fit_power_law(rates: np.ndarray, eta: np.ndarray, eta_error: np.ndarray) -> 
     residual = y - (intercept + slope * x)
     dof = len(x) - 2
     chi2 = float((w * residual**2).sum() / dof) if dof > 0 else float("nan")
-    # two points without error bars: no scatter and nothing to propagate, so no error at all
-    scale = max(chi2, 1.0) if dof > 0 else (1.0 if weighted else np.nan)
+    # without error bars the scatter about the line is the error (ordinary least squares: σ² = SSR/dof,
+    # not the unit σ assumed in ln η); with them, χ²_red inflates it where above 1. Two points without
+    # error bars: no scatter and nothing to propagate, so no error at all
+    if dof > 0:
+        scale = max(chi2, 1.0) if weighted else chi2
+    else:
+        scale = 1.0 if weighted else np.nan
     return PowerLaw(
         float(-slope),
         float(np.sqrt(cov[1, 1] * scale)),
