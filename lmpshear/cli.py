@@ -14,6 +14,7 @@ import typer
 from lmpshear import __version__, mpi
 from lmpshear.errors import Interrupted, LmpshearError, UserError, signals_received
 
+
 class _Command(typer.core.TyperCommand):
     """Help with plain placeholders: ``RUNDIR``, not typer's ``{RUNDIR}`` in the usage line and
     ``RUNDIR <path>`` among the arguments."""

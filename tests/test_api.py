@@ -47,7 +47,8 @@ def test_a_notebook_prepares_runs_and_analyses_a_tiny_run_and_reads_its_products
     assert table.attrs["columns"]["xi"].startswith("the radius")
     jumps = run.jumps
     on_disk = pd.read_csv(run.path / "cagejumps.csv.gz")
-    assert list(jumps.columns) == ["particle", "frame", "time [τ]"] + [f"{a} [σ]" for a in ("x", "y", "z", "dx", "dy", "dz")]
+    lengths = [f"{a} [σ]" for a in ("x", "y", "z", "dx", "dy", "dz")]
+    assert list(jumps.columns) == ["particle", "frame", "time [τ]", *lengths]
     assert np.array_equal(jumps.to_numpy(), on_disk.to_numpy())  # the file's values, renamed only
     assert len(jumps) == made["cagejumps"].jumps and jumps.attrs["units"]["dx"] == "σ"
     assert "cage jump" in jumps.attrs["description"]

@@ -70,7 +70,10 @@ def test_the_site_opened_from_disk_navigates_searches_and_typesets_math(site, br
     assert page.locator(".arithmatex svg").count() >= 10
     assert "\\(" not in page.locator("article").inner_text()  # no raw TeX left
     # no page shows TeX or e^{...}-style math as raw text outside its code
-    prose = "els => els.map(a => { const c = a.cloneNode(true); c.querySelectorAll('code, pre').forEach(x => x.remove()); return c.innerText; })"
+    prose = (
+        "els => els.map(a => { const c = a.cloneNode(true); "
+        "c.querySelectorAll('code, pre').forEach(x => x.remove()); return c.innerText; })"
+    )
     for html in sorted(site.rglob("*.html")):
         if html.name == "404.html":
             continue

@@ -59,3 +59,15 @@ def test_the_flow_curve_s_legend_names_only_what_is_drawn(tmp_path, monkeypatch)
     assert ax5.get_title() == "flow curve" and len(ax5.get_legend_handles_labels()[1]) == 3
     for fig in drawn:
         plt.close(fig)
+
+
+def test_fig2ij_says_whether_the_clusters_build_up_the_most_stress():
+    """The issue's fig2ij showed a cluster run-up below both spheres' with no comment; the title now
+    compares the run's means and says which way they go."""
+    from lmpshear.run_figures import contrast_verdict
+
+    quiet = contrast_verdict({"clusters": 1.89, "quiet": 2.09, "straddling": 1.68})
+    assert quiet.startswith("mean largest run-ups: clusters 1.89, outside 2.09, straddling 1.68")
+    assert quiet.endswith("no contrast at this size (the paper's clusters build up the most stress)")
+    assert contrast_verdict({"clusters": 2.5, "quiet": 2.09, "straddling": 1.68}).endswith("most, as in the paper")
+    assert "contrast" not in contrast_verdict({"clusters": 2.5, "quiet": float("nan"), "straddling": 1.0})
