@@ -58,16 +58,28 @@ def _wrapped(b, n):
     return b
 
 
+@numba.njit(cache=True)
+def _binned_frame(position, lo, h_inv, n):
+    """A frame's positions as the overlap reads them: fractional coordinates sorted by bin, the bins'
+    starts, and the bin order of the particles (the order the references are walked in)."""
+    N, dim = position.shape
+    padded = np.zeros((N, 3))
+    padded[:, :dim] = position
+    sq = fractional(padded, lo, h_inv)
+    order, start = bin_particles(sq, n)
+    return sq[order], start, order
+
+
 @numba.njit(parallel=True, cache=True)
-def _overlaps(position_t, nonaffine_t, nonaffine_0, h, h_inv, lo, n, periodic_z, a, reach):
+def _overlaps(sq, start, walk, position_t, nonaffine_t, nonaffine_0, h, h_inv, lo, n, periodic_z, a, reach):
     """(Q, Q_self) for one origin and lag, arrays (N, dim). Q counts the (i, j) with |r_i(t) − r_j^adv| ≤ a
-    (minimum image), r_j^adv = r_j(t) − [r̃_j(t) − r̃_j(0)]. A point within a of query i has each
-    fractional coordinate within ``reach`` = a / (the cell's plane spacing) of i's, so only the bins
-    overlapping that box are read: one or two per axis when bins are at least 2a thick, instead of the
-    27 of a cutoff-wide table. Both sets are walked in bin order, the references copied into it, so
-    neighbouring queries read the same few cache lines."""
+    (minimum image), r_j^adv = r_j(t) − [r̃_j(t) − r̃_j(0)]; ``sq``, ``start`` and ``walk`` are the
+    frame at t binned once (:func:`_binned_frame`) for every origin that reaches it. A point within a
+    of reference j has each fractional coordinate within ``reach`` = a / (the cell's plane spacing) of
+    j's, so only the bins overlapping that box are read: one or two per axis when bins are at least 2a
+    thick. The references are walked in the frame's bin order (r_j^adv lies near r_j(t)), so
+    neighbouring ones read the same few cache lines, and nothing is sorted per call."""
     N, dim = position_t.shape
-    query = np.zeros((N, 3))
     ref = np.zeros((N, 3))
     a2 = a * a
     n_self = 0
@@ -76,21 +88,16 @@ def _overlaps(position_t, nonaffine_t, nonaffine_0, h, h_inv, lo, n, periodic_z,
         for k in range(dim):
             d = nonaffine_t[i, k] - nonaffine_0[i, k]
             moved += d * d
-            query[i, k] = position_t[i, k]
             ref[i, k] = position_t[i, k] - d
         if moved <= a2:
             n_self += 1
-    sq = fractional(query, lo, h_inv)
     s = fractional(ref, lo, h_inv)
-    order, start = bin_particles(s, n)
-    sr = s[order]
-    walk, _ = bin_particles(sq, n)
     total = 0
     for w in numba.prange(N):
-        i = walk[w]
-        f0, l0 = _bins_within(sq[i, 0], reach[0], n[0])
-        f1, l1 = _bins_within(sq[i, 1], reach[1], n[1])
-        f2, l2 = _bins_within(sq[i, 2], reach[2], n[2])
+        j = walk[w]
+        f0, l0 = _bins_within(s[j, 0], reach[0], n[0])
+        f1, l1 = _bins_within(s[j, 1], reach[1], n[1])
+        f2, l2 = _bins_within(s[j, 2], reach[2], n[2])
         count = 0
         # the cell-list walk (lmpshear.neighbors says why each kernel writes its own), here over the bins
         # within a of the point rather than a fixed neighbour table
@@ -102,7 +109,7 @@ def _overlaps(position_t, nonaffine_t, nonaffine_0, h, h_inv, lo, n, periodic_z,
                     c = c1 * n[2] + _wrapped(b2, n[2])
                     for m in range(start[c], start[c + 1]):
                         dx, dy, dz = minimum_image(
-                            sr[m, 0] - sq[i, 0], sr[m, 1] - sq[i, 1], sr[m, 2] - sq[i, 2], h, periodic_z
+                            s[j, 0] - sq[m, 0], s[j, 1] - sq[m, 1], s[j, 2] - sq[m, 2], h, periodic_z
                         )
                         if dx * dx + dy * dy + dz * dz <= a2:
                             count += 1
@@ -110,27 +117,46 @@ def _overlaps(position_t, nonaffine_t, nonaffine_0, h, h_inv, lo, n, periodic_z,
     return total, n_self
 
 
+class FrameOverlaps:
+    """The frame at t0 + t binned once (its cell's grid for the radius a); :meth:`overlaps` then gives
+    (Q, Q_self) against any origin's r̃. The stage visits each frame once and counts every origin that
+    reaches it there, instead of binning both point sets for each (origin, lag)."""
+
+    def __init__(self, position_t: np.ndarray, nonaffine_t: np.ndarray, cell_t: Cell, a: float):
+        self.position = np.ascontiguousarray(position_t, dtype=np.float64)
+        self.nonaffine = np.ascontiguousarray(nonaffine_t, dtype=np.float64)
+        self.grid = CellGrid.for_cell(cell_t, a, max_bins=len(position_t))
+        self.reach = a / cell_t.widths()
+        if cell_t.dimension == 2:
+            self.reach[2] = 0.0
+        self.a = float(a)
+        self.sq, self.start, self.walk = _binned_frame(self.position, self.grid.lo, self.grid.h_inv, self.grid.n)
+
+    def overlaps(self, nonaffine_0: np.ndarray) -> tuple[int, int]:
+        g = self.grid
+        q, q_self = _overlaps(
+            self.sq,
+            self.start,
+            self.walk,
+            self.position,
+            self.nonaffine,
+            np.ascontiguousarray(nonaffine_0, dtype=np.float64),
+            g.h,
+            g.h_inv,
+            g.lo,
+            g.n,
+            g.periodic_z,
+            self.a,
+            self.reach,
+        )
+        return int(q), int(q_self)
+
+
 def overlaps(
     position_t: np.ndarray, nonaffine_t: np.ndarray, nonaffine_0: np.ndarray, cell_t: Cell, a: float
 ) -> tuple[int, int]:
     """(Q, Q_self) for one origin and lag: positions at t0+t (any image), r̃ at t0+t and at t0."""
-    grid = CellGrid.for_cell(cell_t, a, max_bins=len(position_t))
-    reach = a / cell_t.widths()
-    if cell_t.dimension == 2:
-        reach[2] = 0.0
-    q, q_self = _overlaps(
-        np.ascontiguousarray(position_t, dtype=np.float64),
-        np.ascontiguousarray(nonaffine_t, dtype=np.float64),
-        np.ascontiguousarray(nonaffine_0, dtype=np.float64),
-        grid.h,
-        grid.h_inv,
-        grid.lo,
-        grid.n,
-        grid.periodic_z,
-        float(a),
-        reach,
-    )
-    return int(q), int(q_self)
+    return FrameOverlaps(position_t, nonaffine_t, cell_t, a).overlaps(nonaffine_0)
 
 
 def collective_overlap(
@@ -215,16 +241,20 @@ def susceptibility(
     A lag is kept when at least two origins fit before the last frame; βV/N² uses each frame's volume.
     """
     n_frames, N = positions.shape[:2]
+    used = {int(lag): origins[origins + lag < n_frames] for lag in lags}
+    used = {lag: use for lag, use in used.items() if len(use) >= 2}
+    # each frame t0 + t is binned once and counted there against every origin that reaches it
+    both = {lag: np.zeros((len(use), 2)) for lag, use in used.items()}
+    slot = {lag: {int(o): k for k, o in enumerate(use)} for lag, use in used.items()}
+    for f in sorted({int(o) + lag for lag, use in used.items() for o in use}):
+        frame = FrameOverlaps(positions[f], nonaffine[f], cells[f], a)
+        for lag in used:
+            k = slot[lag].get(f - lag)
+            if k is not None:
+                both[lag][k] = frame.overlaps(nonaffine[f - lag])
     kept, q, chi, qs, chis, counts, errors, errors_self, partials = [], [], [], [], [], [], [], [], []
-    for lag in lags:
-        use = origins[origins + lag < n_frames]
-        if len(use) < 2:
-            continue
-        both = np.array(
-            [overlaps(positions[o + lag], nonaffine[o + lag], nonaffine[o], cells[o + lag], a) for o in use],
-            dtype=np.float64,
-        )
-        Q, Qs = np.ascontiguousarray(both[:, 0]), np.ascontiguousarray(both[:, 1])
+    for lag, use in used.items():
+        Q, Qs = np.ascontiguousarray(both[lag][:, 0]), np.ascontiguousarray(both[lag][:, 1])
         volume = np.mean([cells[o + lag].volume for o in use])
         factor = volume / (temperature * N * N)
         kept.append(lag)
