@@ -28,26 +28,35 @@ from lmpshear.neighbors import CellGrid, bin_of, binned, minimum_image
 
 @numba.njit(parallel=True, cache=True)
 def _jump_pair_histogram(r, particle, h, h_inv, lo, n, periodic_z, r_max, width, bins):
-    """Each pair of jumps of different particles once (j > i), found through the cell list: r_max is
-    below half the cell's narrowest width, so rounding the fractional separation is the minimum image."""
+    """Each pair of jumps of different particles once, found through the cell list: r_max is below half
+    the cell's narrowest width, so rounding the fractional separation is the minimum image. The jumps are
+    walked in bin order, their coordinates copied into it: a bin's jumps lie side by side in memory, and
+    "once" is the later of the two in that order."""
     s, order, start, table = binned(r, lo, h_inv, n)
+    sorted_s = s[order]
+    sorted_particle = particle[order]
     out = np.zeros((r.shape[0], bins), dtype=np.int64)  # per first jump, summed after: no write races
     r2max = r_max * r_max
-    for i in numba.prange(r.shape[0]):
-        here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+    for a in numba.prange(r.shape[0]):
+        here = bin_of(sorted_s[a, 0], sorted_s[a, 1], sorted_s[a, 2], n)
         # the cell-list walk (lmpshear.neighbors says why each kernel writes its own)
         for t in range(table.shape[1]):
             c = table[here, t]
-            for m in range(start[c], start[c + 1]):
-                j = order[m]
-                if j <= i or particle[i] == particle[j]:
+            for b in range(max(start[c], a + 1), start[c + 1]):
+                if sorted_particle[a] == sorted_particle[b]:
                     continue
-                dx, dy, dz = minimum_image(s[j, 0] - s[i, 0], s[j, 1] - s[i, 1], s[j, 2] - s[i, 2], h, periodic_z)
+                dx, dy, dz = minimum_image(
+                    sorted_s[b, 0] - sorted_s[a, 0],
+                    sorted_s[b, 1] - sorted_s[a, 1],
+                    sorted_s[b, 2] - sorted_s[a, 2],
+                    h,
+                    periodic_z,
+                )
                 d2 = dx * dx + dy * dy + dz * dz
                 if d2 < r2max:
                     k = int(math.sqrt(d2) / width)
                     if k < bins:
-                        out[i, k] += 1
+                        out[a, k] += 1
     return out.sum(axis=0)
 
 
