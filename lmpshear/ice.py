@@ -164,9 +164,10 @@ def ice(
         rep = ReplicaRunner(rd, snap, end_step, (seed, m)).branch()
         times = rep["t"]
         frames = np.arange(len(times))
-        inside = np.array(
-            [labels_at(rep["unwrapped"][f], times[f], rate, row["t_ref"], cell_ref, lookup) == 1 for f in frames]
-        )
+        inside = [
+            np.flatnonzero(labels_at(rep["unwrapped"][f], times[f], rate, row["t_ref"], cell_ref, lookup) == 1)
+            for f in frames
+        ]
         traced = trace_region(
             inside, frames, times, rep["unwrapped"], rep["virial_xy"], rep["cells"], rate, row["volume"], dim, 5
         )

@@ -268,7 +268,7 @@ def largest_rise(values: np.ndarray) -> float:
 
 
 def trace_region(
-    inside: np.ndarray,
+    members: list[np.ndarray],
     frames: np.ndarray,
     times: np.ndarray,
     unwrapped: np.ndarray,
@@ -280,15 +280,16 @@ def trace_region(
     smoothing: int,
 ) -> dict:
     """σ_c(t) (eq. 4), the strain increments over each Δt (eq. 5–7) and the cumulative strain of the
-    members at the first traced frame, for a region whose members at each traced frame are ``inside``."""
+    members at the first traced frame, for a region whose members at each traced frame are ``members``
+    (ascending particle indices, one array per frame)."""
     n_frames = len(unwrapped)
-    sigma = np.array([virial_xy[k][inside[m]].sum() / volume for m, k in enumerate(frames)])
+    sigma = np.array([virial_xy[k][members[m]].sum() / volume for m, k in enumerate(frames)])
     increments = np.array(
         [
             shear_strain(
                 unwrapped[k],
                 unwrapped[k + 1],
-                np.flatnonzero(inside[m]),
+                members[m],
                 cells[k],
                 rate * (times[k + 1] - times[k]),
                 dim,
@@ -307,7 +308,7 @@ def trace_region(
 
 
 def cumulative_strain(
-    inside: np.ndarray,
+    members: list[np.ndarray],
     frames: np.ndarray,
     start: int,
     times: np.ndarray,
@@ -317,16 +318,27 @@ def cumulative_strain(
     dim: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Strain from traced frame ``start`` over the members then, and R(t) = 1 − N_res(t)/N_res(t_start)."""
-    members = np.flatnonzero(inside[start])
+    first = members[start]
     k0 = frames[start]
     strain = np.array(
         [
-            shear_strain(unwrapped[k0], unwrapped[k], members, cells[k0], rate * (times[k] - times[k0]), dim)
+            shear_strain(unwrapped[k0], unwrapped[k], first, cells[k0], rate * (times[k] - times[k0]), dim)
             for k in frames
         ]
     )
-    resident = inside[:, members].sum(axis=1)
-    return strain, 1.0 - resident / max(len(members), 1)
+    resident = np.array([np.isin(first, now, assume_unique=True).sum() for now in members])
+    return strain, 1.0 - resident / max(len(first), 1)
+
+
+def members_by_label(labels: np.ndarray) -> dict[int, np.ndarray]:
+    """The particles of each region label (0, none, left out) at one frame, ascending as
+    ``np.flatnonzero(labels == label)`` gives them: one stable sort serves every region of a window, where
+    a comparison per region would cost regions × N per frame (quadratic in N, as regions grow with the
+    box)."""
+    order = np.argsort(labels, kind="stable")
+    ranked = labels[order]
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(ranked)) + 1, [len(ranked)]))
+    return {int(ranked[b]): order[b:e] for b, e in zip(bounds[:-1], bounds[1:]) if ranked[b] != 0}
 
 
 def flat_nodes(region, fine: int) -> list[int]:
@@ -348,13 +360,12 @@ class Coverage:
         self.open: dict[str, dict[int, np.ndarray]] = {"yielded": {}, "all": {}}
         self.counts = {kind: np.zeros(n_frames) for kind in self.open}
 
-    def add(self, kind: str, frames: np.ndarray, inside: np.ndarray) -> None:
+    def add(self, kind: str, frames: np.ndarray, members: list[np.ndarray]) -> None:
         rows = self.open[kind]
-        for f, row in zip(frames.tolist(), inside):
-            if f in rows:
-                rows[f] |= row
-            else:
-                rows[f] = row.copy()
+        for f, particles in zip(frames.tolist(), members):
+            if f not in rows:
+                rows[f] = np.zeros(self.n, dtype=bool)
+            rows[f][particles] = True
 
     def settle(self, before: int) -> None:
         """Count the frames before ``before``: no later window reaches them."""
@@ -409,25 +420,32 @@ class Tracer:
         hi = int(np.searchsorted(times, t_ref + self.trace_after * W + 1e-12))
         frames = np.arange(self.first_frame(t_ref), min(hi, len(times)))
 
-        def member_labels(table_of_labels):
-            return np.array([labels_at(unwrapped[k], times[k], rate, t_ref, cell_ref, table_of_labels) for k in frames])
+        empty = np.zeros(0, dtype=np.int64)
 
-        def traced_in(inside, volume):
+        def members_of(table_of_labels):
+            """label -> its particles at each traced frame (empty where the region holds none)."""
+            by_frame = [
+                members_by_label(labels_at(unwrapped[k], times[k], rate, t_ref, cell_ref, table_of_labels))
+                for k in frames
+            ]
+            return lambda label: [at.get(label, empty) for at in by_frame]
+
+        def traced_in(members, volume):
             return trace_region(
-                inside, frames, times, unwrapped, self.virial_xy, self.cells, rate, volume, dim, self.smoothing
+                members, frames, times, unwrapped, self.virial_xy, self.cells, rate, volume, dim, self.smoothing
             )
 
-        labels = member_labels(lookup)
+        region_members = members_of(lookup)
         # every jump of the traced span, carried to t_ref like the members (not only the window's)
         carried, span_jumps = carried_jumps(self.jumps, times[frames[0]], times[frames[-1]], cell_ref, rate, t_ref)
         jump_times = span_jumps.time.to_numpy()
-        jump_labels = labels_at(carried, t_ref, rate, t_ref, cell_ref, lookup)
+        jumps_of = members_by_label(labels_at(carried, t_ref, rate, t_ref, cell_ref, lookup))
         jump_vectors = span_jumps[["d" + a for a in self.axes]].to_numpy()
         jump_frames = span_jumps.frame.to_numpy()
         for reg in regions:
-            inside = labels == reg.label  # (frames, N)
+            inside = region_members(reg.label)  # its particles at each traced frame
             traced = traced_in(inside, reg.volume)
-            mine = jump_labels == reg.label
+            mine = jumps_of.get(reg.label, empty)  # the span's jumps inside the region, in time order
             yt, source = yield_times(traced["t"], traced["sigma"], self.smoothing), "trace"
             if (w, reg.label) in self.ice_yields:
                 yt, source = yield_found_elsewhere(traced["t"], self.ice_yields[(w, reg.label)]), "ice"
@@ -438,7 +456,7 @@ class Tracer:
                 "volume": reg.volume,
                 "xi": reg.radius,
                 "centre": reg.centre[:dim].tolist(),
-                "jumps": int((mine & (jump_times < t_ref) & (jump_times >= t_ref - W)).sum()),
+                "jumps": int(((jump_times[mine] < t_ref) & (jump_times[mine] >= t_ref - W)).sum()),
                 "stress_rise": traced["rise"],
             }
             entry = {
@@ -453,23 +471,23 @@ class Tracer:
                 strain, exchange = cumulative_strain(
                     inside, frames, yt.indices[0], times, unwrapped, self.cells, rate, dim
                 )
-                during = mine & (jump_times >= yt.t0) & (jump_times <= yt.t3)
+                during = mine[(jump_times[mine] >= yt.t0) & (jump_times[mine] <= yt.t3)]
                 row.update({k: v for k, v in asdict(yt).items() if k != "indices"})
                 row.update(
                     strain_at_yield=float(strain[yt.indices[2]]),
-                    members_t0=int(inside[yt.indices[0]].sum()),
+                    members_t0=len(inside[yt.indices[0]]),
                     p_ext=extensional_share(jump_vectors[during]),
                     yield_from=source,
                 )
                 entry.update(
                     strain=strain.tolist(),
                     exchange=exchange.tolist(),
-                    members_t0=np.flatnonzero(inside[yt.indices[0]]).tolist(),
-                    members_t1=np.flatnonzero(inside[yt.indices[1]]).tolist(),
+                    members_t0=inside[yt.indices[0]].tolist(),
+                    members_t1=inside[yt.indices[1]].tolist(),
                 )
                 life = within(traced["t"], yt.t0, yt.t3)
-                self.covered.add("yielded", frames[life], inside[life])
-            self.covered.add("all", frames[life], inside[life])
+                self.covered.add("yielded", frames[life], [inside[m] for m in np.flatnonzero(life)])
+            self.covered.add("all", frames[life], [inside[m] for m in np.flatnonzero(life)])
             self.table.append(row)
             self.series.append(entry)
         if not (self.contrast and regions):
@@ -479,9 +497,9 @@ class Tracer:
         for kind, spheres in (("quiet", quiet), ("straddling", straddling)):
             if not spheres:
                 continue
-            labels = member_labels(region_lookup(spheres, dim, grid))
+            sphere_members = members_of(region_lookup(spheres, dim, grid))
             for sph in spheres:
-                inside = labels == sph.label
+                inside = sphere_members(sph.label)
                 traced = traced_in(inside, sph.volume)
                 strain, exchange = cumulative_strain(inside, frames, 0, times, unwrapped, self.cells, rate, dim)
                 yt = yield_times(traced["t"], traced["sigma"], self.smoothing)
