@@ -38,6 +38,12 @@ def test_stages_products_and_skipping(run_copy):
     proc = cli("analyze", run_copy, "--cage-size", 0.04, check=True)
     for stage in ("viscosity", "structure", "msd", "overlap", "cagejumps", "clusters", "phm", "facilitation"):
         assert f"{stage}: computing" in proc.stdout
+    # every result line fits 100 columns (a long one continues, indented; its numbers are in the product)
+    assert all(len(line) <= 100 for line in proc.stdout.splitlines()), max(proc.stdout.splitlines(), key=len)
+    clusters = next(
+        line for line in proc.stdout.splitlines() if line.startswith("clusters: ") and "computing" not in line
+    )
+    assert " clusters in " in clusters and "    " not in clusters  # the headline starts on its own line
     assert (run_copy / "dynamics.png").stat().st_size > 10_000
 
     ovl = result(run_copy, "overlap.json")

@@ -135,25 +135,17 @@ def resolution_warnings(times: np.ndarray, overlap: dict, t_chi: float) -> list[
 
 
 def _describe(r: dict) -> str:
+    """The headline numbers; the sieve's threshold, dispersion, stress run-ups and the nulls' ξ_c are in
+    clusters.json's summary."""
     s = r["summary"]
-    rise = s["stress_rise"]
+    kept, null = s["kept_fraction"], s["null"]["uniform"]["kept_fraction"]
     return (
-        f"{s['clusters']} clusters in {s['windows']} windows of {s['window']:.4g} = {s.get('window_rule', '')} "
-        f"({s['yielded']} with a yield"
-        + (f", {s['yield_from_ice']} from the ICE" if s["yield_from_ice"] else "")
-        + "): "
-        f"P_c = {s['P_c_mean']:.3g} ({s['p_c_clusters']}; all {s['P_c_mean_all']:.3g}, yielded "
-        f"{s['P_c_mean_yielded']:.3g}), sigma_c,y = {s['sigma_c_y']:.4g} ({s['atomic_stress']}), "
-        f"eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g} (t_chi = {s['t_chi']:.3g}); "
-        f"sieve: rho_th = {s['threshold']:.3g}, {s['mean_jumps_per_block']:.3g} jumps per block, "
-        f"{s['jumps_per_particle_per_window']:.3g} per particle per window, kept volume {s['kept_fraction']:.2f}, "
-        f"dispersion index {s['dispersion_index']:.3g} (Poisson 1; z = {s['dispersion_z']:.3g}); largest stress "
-        f"run-up: clusters {rise['clusters']:.3g}, contrast spheres outside {rise['quiet']:.3g}, straddling "
-        f"{rise['straddling']:.3g}; null (uniform / particles): kept volume "
-        f"{s['null']['uniform']['kept_fraction']:.2f} / {s['null']['particles']['kept_fraction']:.2f}, "
-        f"xi_c {s['null']['uniform']['xi_c']:.3g} / {s['null']['particles']['xi_c']:.3g}; significance rule "
-        f"(FDR {s['significance']['fdr']:g}): {s['significance']['clusters_per_window']:.3g} regions per window, "
-        f"xi_c {s['significance']['xi_c']:.3g}"
+        f"{s['clusters']} clusters in {s['windows']} windows of W = {s['window']:.4g} "
+        f"({s['window'] / s['t_chi']:.3g} t_chi), {s['yielded']} yielded"
+        + (f" ({s['yield_from_ice']} from the ICE)" if s["yield_from_ice"] else "")
+        + f": P_c = {s['P_c_mean']:.3g}, eta_c = {s['eta_c']:.4g}, xi_c = {s['xi_c']:.3g}, t_y = {s['t_y']:.3g}; "
+        f"the sieve keeps {kept:.2f} of the box (uniform null {null:.2f}); "
+        f"significance rule: xi_c = {s['significance']['xi_c']:.3g}"
     )
 
 

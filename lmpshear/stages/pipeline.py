@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -142,6 +143,12 @@ def analyze(
     return results
 
 
+def _fitted(line: str) -> str:
+    """A stage's result as lines of at most 100 columns, the continuation indented (every number is in
+    its product as well)."""
+    return textwrap.fill(line, 100, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
+
+
 def _run_stages(rd, ctx, names, only, force, analysis, results, outcome, signals, echo, warn) -> None:
     for name in names:
         stage = STAGES[name]
@@ -156,7 +163,7 @@ def _run_stages(rd, ctx, names, only, force, analysis, results, outcome, signals
         stored = None if force else _up_to_date(rd, stage, params)
         product = rd.product(name).name
         if stored is not None:
-            echo(f"{name}: up to date ({product}); {stage.describe(stored.result)}")
+            echo(_fitted(f"{name}: up to date ({product}); {stage.describe(stored.result)}"))
             results[name] = stored.result
             outcome[name] = "done"
             continue
@@ -166,7 +173,7 @@ def _run_stages(rd, ctx, names, only, force, analysis, results, outcome, signals
         result = stage.compute(ctx)
         ctx.stage = None
         Product(name, params, result).write(rd.product(name))
-        echo(f"{name}: {stage.describe(result)} -> {product} ({time.perf_counter() - started:.1f} s)")
+        echo(_fitted(f"{name}: {stage.describe(result)} -> {product} ({time.perf_counter() - started:.1f} s)"))
         summary = result.get("summary")
         for warning in summary.get("warnings", []) if isinstance(summary, dict) else []:
             warn(f"{name}: warning: {warning}")
