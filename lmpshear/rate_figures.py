@@ -37,7 +37,7 @@ def flow_curve_figure(fc, out: str | Path, system: str = "") -> Path:
     ax.set_ylabel(r"$\eta$ (virial, eq. 1)")
     plain_log_ticks(ax)
     title = f"{system}: flow curve" if system else "flow curve"
-    ax.set_title(title + ("" if fc.fit else ": fewer than 3 rates shear-thin, no power law fitted"), fontsize=9)
+    ax.set_title(title + ("" if fc.fit else "\nfewer than 3 rates shear-thin: no power law fitted"), fontsize=9)
     legend_beside(ax, fontsize=8)
     return save_png(fig, out)
 
