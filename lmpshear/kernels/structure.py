@@ -18,27 +18,36 @@ from lmpshear.neighbors import CellGrid, bin_of, binned, minimum_image
 
 @numba.njit(parallel=True, cache=True)
 def _partial_pair_histogram(r, typeid, n_types, grid_h, grid_h_inv, lo, n, periodic_z, r_max, n_bins, n_chunks):
-    s, order, start, table = binned(r, lo, grid_h_inv, n)
+    """Ordered pairs (i ≠ j) per type pair and shell, each unordered pair found once (the later of the two
+    in bin order) and counted both ways. The particles are walked in bin order, their coordinates
+    copied into it: at 10^6 particles a walk in index order reads every neighbour from a random place."""
+    s, order, start, table = binned(r, lo, grid_h_inv, n, 2)
+    sorted_s = s[order]
+    sorted_type = typeid[order]
     hist = np.zeros((n_chunks, n_types, n_types, n_bins), dtype=np.int64)
     N = r.shape[0]
     r_max2 = r_max * r_max
     width = r_max / n_bins
     for chunk in numba.prange(n_chunks):
-        for i in range(chunk * N // n_chunks, (chunk + 1) * N // n_chunks):
-            here = bin_of(s[i, 0], s[i, 1], s[i, 2], n)
+        for a in range(chunk * N // n_chunks, (chunk + 1) * N // n_chunks):
+            here = bin_of(sorted_s[a, 0], sorted_s[a, 1], sorted_s[a, 2], n)
+            ta = sorted_type[a]
             # the cell-list walk (lmpshear.neighbors says why each kernel writes its own)
             for k in range(table.shape[1]):
                 c = table[here, k]
-                for m in range(start[c], start[c + 1]):
-                    j = order[m]
-                    if j == i:
-                        continue
+                for b in range(max(start[c], a + 1), start[c + 1]):
                     dx, dy, dz = minimum_image(
-                        s[j, 0] - s[i, 0], s[j, 1] - s[i, 1], s[j, 2] - s[i, 2], grid_h, periodic_z
+                        sorted_s[b, 0] - sorted_s[a, 0],
+                        sorted_s[b, 1] - sorted_s[a, 1],
+                        sorted_s[b, 2] - sorted_s[a, 2],
+                        grid_h,
+                        periodic_z,
                     )
                     d2 = dx * dx + dy * dy + dz * dz
                     if d2 < r_max2:
-                        hist[chunk, typeid[i], typeid[j], int(np.sqrt(d2) / width)] += 1
+                        shell = int(np.sqrt(d2) / width)
+                        hist[chunk, ta, sorted_type[b], shell] += 1
+                        hist[chunk, sorted_type[b], ta, shell] += 1
     return hist.sum(axis=0)
 
 
@@ -67,7 +76,7 @@ def pair_distribution(
     volume = 0.0
     dimension = cells[0].dimension
     for frame, cell in zip(positions, cells):
-        grid = CellGrid.for_cell(cell, r_max, max_bins=frame.shape[0])
+        grid = CellGrid.for_cell(cell, r_max, max_bins=frame.shape[0], divisions=2)  # bins of r_max / 2
         r = np.zeros((frame.shape[0], 3))
         r[:, : frame.shape[1]] = frame
         counts += _partial_pair_histogram(
