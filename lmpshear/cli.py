@@ -33,7 +33,7 @@ class _Command(typer.core.TyperCommand):
         return pieces
 
     def format_options(self, ctx, formatter) -> None:
-        records = {"argument": [], "option": []}
+        records: dict[str, list] = {"argument": [], "option": []}
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
             if record is not None and param.param_type_name in records:
