@@ -58,6 +58,18 @@ def _echo(text: str) -> None:
     typer.echo(text)
 
 
+def _drawn(paths: list) -> str:
+    """The figures drawn, as their folder once and their names (lines of at most 100 columns)."""
+    import textwrap
+
+    if not paths:
+        return "figures: none drawn"
+    folders = {str(Path(p).parent) for p in paths}
+    where = f" in {folders.pop()}" if len(folders) == 1 else ""
+    names = ", ".join(Path(p).name if where else str(p) for p in paths)
+    return textwrap.fill(f"figures{where}: {names}", 100, subsequent_indent="    ", break_long_words=False)
+
+
 @app.command(cls=_Command)
 def prepare(
     config: str = typer.Argument(
@@ -211,7 +223,7 @@ def analyze(
     overrides |= _settings(settings or [])
     results = api.analyze(rundir, only=only, set=overrides, force=force)
     if figures and {"msd", "overlap", "clusters"} & set(results):
-        _echo(f"figures: {', '.join(str(p) for p in api.figures(rundir))}")
+        _echo(_drawn(api.figures(rundir)))
 
 
 def _settings(items: list[str]) -> dict:
@@ -248,7 +260,7 @@ def figures(
     (contrast), fig3a (P_c), fig8, fig9 and fig4a where the run has them."""
     from lmpshear import api
 
-    _echo(f"figures: {', '.join(str(p) for p in api.figures(rundir, out, cluster))}")
+    _echo(_drawn(api.figures(rundir, out, cluster)))
 
 
 @app.command(cls=_Command)
