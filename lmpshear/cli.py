@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import textwrap
 import threading
 import warnings
 from pathlib import Path
@@ -60,8 +61,6 @@ def _echo(text: str) -> None:
 
 def _drawn(paths: list) -> str:
     """The figures drawn, as their folder once and their names (lines of at most 100 columns)."""
-    import textwrap
-
     if not paths:
         return "figures: none drawn"
     folders = {str(Path(p).parent) for p in paths}
